@@ -1,0 +1,209 @@
+"""Corpus models: the crawler's data (MyWebIntelligence lands) and its media.
+
+Field names follow the crawler's schema so real lands come in unchanged; the
+analysis fields of ``Media`` extend it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Count, Q
+from django.utils import timezone
+
+
+class Land(models.Model):
+    name = models.CharField(max_length=255, unique=True)
+    description = models.TextField(blank=True, default="")
+    lang = models.CharField(max_length=100, blank=True, default="", help_text="Comma-separated language codes")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def languages(self) -> list[str]:
+        return [code.strip() for code in self.lang.split(",") if code.strip()]
+
+
+class Domain(models.Model):
+    name = models.CharField(max_length=255, unique=True)
+    http_status = models.CharField(max_length=3, null=True, blank=True)
+    title = models.TextField(null=True, blank=True)
+    description = models.TextField(null=True, blank=True)
+    keywords = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Expression(models.Model):
+    """A crawled page of a land."""
+
+    land = models.ForeignKey(Land, on_delete=models.CASCADE, related_name="expressions")
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="expressions")
+    url = models.TextField()
+    http_status = models.CharField(max_length=3, null=True, blank=True)
+    lang = models.CharField(max_length=100, null=True, blank=True)
+    title = models.TextField(null=True, blank=True)
+    description = models.TextField(null=True, blank=True)
+    keywords = models.TextField(null=True, blank=True)
+    readable = models.TextField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    fetched_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    readable_at = models.DateTimeField(null=True, blank=True)
+    relevance = models.IntegerField(null=True, blank=True)
+    depth = models.IntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["land", "depth"], name="expression_land_depth"),
+            models.Index(fields=["land", "relevance"], name="expression_land_relevance"),
+            models.Index(fields=["land", "http_status"], name="expression_land_status"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class ExpressionLink(models.Model):
+    source = models.ForeignKey(Expression, on_delete=models.CASCADE, related_name="links_out")
+    target = models.ForeignKey(Expression, on_delete=models.CASCADE, related_name="links_in")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["source", "target"], name="expressionlink_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.source_id} -> {self.target_id}"
+
+
+class Tag(models.Model):
+    land = models.ForeignKey(Land, on_delete=models.CASCADE, related_name="tags")
+    parent = models.ForeignKey("self", on_delete=models.CASCADE, null=True, blank=True, related_name="children")
+    name = models.CharField(max_length=255)
+    sorting = models.IntegerField(default=0)
+    color = models.CharField(max_length=20, blank=True, default="")
+
+    class Meta:
+        ordering = ["land", "sorting", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TaggedContent(models.Model):
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="contents")
+    expression = models.ForeignKey(Expression, on_delete=models.CASCADE, related_name="tagged_contents")
+    text = models.TextField(blank=True, default="")
+    from_char = models.IntegerField(default=0)
+    to_char = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.tag} on {self.expression_id}"
+
+
+class MediaType(models.TextChoices):
+    # The crawler's spelling, kept so imported lands and exports match it.
+    IMAGE = "img", "Image"
+    VIDEO = "video", "Video"
+    AUDIO = "audio", "Audio"
+
+
+class AnalysisStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class MediaQuerySet(models.QuerySet):
+    def of_land(self, land_id: int) -> MediaQuerySet:
+        return self.filter(expression__land_id=land_id)
+
+    def status_counts(self) -> dict[str, int]:
+        """Counts by analysis status in one query."""
+        row = self.aggregate(
+            total=Count("id"),
+            **{status: Count("id", filter=Q(analysis_status=status)) for status in AnalysisStatus.values},
+        )
+        return row
+
+
+class Media(models.Model):
+    expression = models.ForeignKey(Expression, on_delete=models.CASCADE, related_name="medias")
+    url = models.TextField(help_text="As found on the page; case preserved")
+    type = models.CharField(max_length=10, choices=MediaType.choices, default=MediaType.IMAGE)
+
+    # The crawler's analysis fields.
+    width = models.IntegerField(null=True, blank=True)
+    height = models.IntegerField(null=True, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    format = models.CharField(max_length=20, null=True, blank=True)
+    color_mode = models.CharField(max_length=20, null=True, blank=True)
+    has_transparency = models.BooleanField(null=True, blank=True)
+    aspect_ratio = models.FloatField(null=True, blank=True)
+    dominant_colors = models.JSONField(null=True, blank=True)
+    websafe_colors = models.JSONField(null=True, blank=True)
+    exif_data = models.JSONField(null=True, blank=True)
+    image_hash = models.CharField(max_length=64, null=True, blank=True, db_index=True, help_text="SHA-256 of the bytes")
+    content_tags = models.JSONField(null=True, blank=True)
+    nsfw_score = models.FloatField(null=True, blank=True)
+    analyzed_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt ended")
+    analysis_error = models.TextField(null=True, blank=True)
+
+    # medianalyse's own.
+    mime_type = models.CharField(max_length=100, null=True, blank=True)
+    analysis_status = models.CharField(
+        max_length=10, choices=AnalysisStatus.choices, default=AnalysisStatus.PENDING, db_index=True
+    )
+    is_processed = models.BooleanField(default=False, help_text="True once an analysis attempt has ended")
+    error_class = models.CharField(max_length=40, null=True, blank=True, db_index=True)
+    frames = models.IntegerField(null=True, blank=True)
+    duration = models.FloatField(null=True, blank=True, help_text="Seconds (video and audio)")
+    phash = models.CharField(max_length=16, null=True, blank=True, db_index=True)
+    dhash = models.CharField(max_length=16, null=True, blank=True, db_index=True)
+    ahash = models.CharField(max_length=16, null=True, blank=True, db_index=True)
+    colorhash = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    is_conforming = models.BooleanField(null=True, blank=True)
+    conformity_reason = models.CharField(max_length=255, null=True, blank=True)
+    exif_make = models.CharField(max_length=255, null=True, blank=True)
+    exif_model = models.CharField(max_length=255, null=True, blank=True)
+    exif_datetime = models.CharField(max_length=64, null=True, blank=True)
+    gps_latitude = models.FloatField(null=True, blank=True)
+    gps_longitude = models.FloatField(null=True, blank=True)
+    attempts = models.IntegerField(default=0)
+
+    objects = MediaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "media"
+        constraints = [models.UniqueConstraint(fields=["expression", "url"], name="media_expression_url_unique")]
+        indexes = [
+            models.Index(fields=["type", "analysis_status"], name="media_type_status"),
+            models.Index(fields=["format"], name="media_format"),
+        ]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def set_status(self, status: str) -> None:
+        """Keep ``is_processed`` (the API rewrite's flag) in step with the status."""
+        self.analysis_status = status
+        self.is_processed = status != AnalysisStatus.PENDING
+
+    @property
+    def primary_color_hex(self) -> str | None:
+        if self.dominant_colors:
+            first = self.dominant_colors[0]
+            return first.get("hex") if isinstance(first, dict) else None
+        return None

@@ -1,0 +1,143 @@
+"""Analysis jobs: a job is a database row, and that row is the truth.
+
+The API, the admin and the live page read it; Huey tasks update it with F()
+counters; the WebSocket only tells clients that it changed.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+RECENT_FAILURES_KEPT = 20
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_JOB_STATUSES = (JobStatus.PENDING, JobStatus.RUNNING)
+FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class AnalysisJob(models.Model):
+    land = models.ForeignKey("lands.Land", on_delete=models.CASCADE, related_name="analysis_jobs")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Parameters (see docs/MEDIA_ANALYSIS_GUIDE.md for their exact semantics).
+    depth = models.IntegerField(null=True, blank=True)
+    minrel = models.IntegerField(null=True, blank=True)
+    media_types = models.JSONField(default=list)
+    force = models.BooleanField(default=False)
+    retry_failed = models.BooleanField(default=False)
+    media_ids = models.JSONField(null=True, blank=True, help_text="Explicit selection (admin action on media)")
+
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
+    total = models.IntegerField(default=0)
+    analysed = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    chunks_total = models.IntegerField(default=0)
+    chunks_done = models.IntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    recent_failures = models.JSONField(default=list, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("run_analysis", "Can start and cancel media analysis jobs")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["land"],
+                condition=Q(status__in=["pending", "running"]),
+                name="one_active_job_per_land",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} on {self.land_id} ({self.status})"
+
+    @property
+    def processed(self) -> int:
+        return self.analysed + self.failed + self.skipped
+
+    @property
+    def progress(self) -> float:
+        if self.status == JobStatus.COMPLETED:
+            return 100.0
+        if not self.total:
+            return 0.0
+        return round(min(100.0, 100.0 * self.processed / self.total), 1)
+
+    @property
+    def success_rate(self) -> float | None:
+        attempted = self.analysed + self.failed
+        if not attempted:
+            return None
+        return round(100.0 * self.analysed / attempted, 1)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_JOB_STATUSES
+
+    @property
+    def duration(self) -> timedelta | None:
+        if not self.started_at:
+            return None
+        end = self.finished_at or timezone.now()
+        return end - self.started_at
+
+    @property
+    def duration_seconds(self) -> float | None:
+        duration = self.duration
+        return round(duration.total_seconds(), 3) if duration is not None else None
+
+    @property
+    def throughput(self) -> float | None:
+        """Media processed per second since the job started."""
+        seconds = self.duration_seconds
+        if not seconds:
+            return None
+        return round(self.processed / seconds, 2)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.throughput
+        if not rate or not self.is_active:
+            return None
+        return round(max(0, self.total - self.processed) / rate, 1)
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DONE = "done", "Done"
+
+
+class JobChunk(models.Model):
+    """A slice of a job's media; processing one is idempotent (see tasks)."""
+
+    job = models.ForeignKey(AnalysisJob, on_delete=models.CASCADE, related_name="chunks")
+    index = models.IntegerField()
+    media_ids = models.JSONField()
+    status = models.CharField(max_length=10, choices=ChunkStatus.choices, default=ChunkStatus.PENDING)
+    analysed = models.IntegerField(default=0)
+    failed = models.IntegerField(default=0)
+    skipped = models.IntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="jobchunk_unique_index")]

@@ -1,0 +1,220 @@
+"""Settings for medianalyse, every one read from the environment.
+
+The embedded default (no variable set) is a laptop setup: SQLite in ./var,
+an SQLite-backed Huey queue and an in-process channel layer. Setting
+DATABASE_URL and REDIS_URL turns the same code into the scaled-out deployment
+(PostgreSQL, RedisHuey consumers on many machines, RedisChannelLayer).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medianalyse_site.env import (
+    database_from_url,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("MEDIANALYSE_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-development-key-change-me-in-production")
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_prometheus",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "channels",
+    "huey.contrib.djhuey",
+    "lands",
+    "media_analysis",
+    "exports",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "medianalyse_site.urls"
+WSGI_APPLICATION = "medianalyse_site.wsgi.application"
+ASGI_APPLICATION = "medianalyse_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": database_from_url(DATABASE_URL)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(VAR_DIR / "medianalyse.sqlite3"),
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The web server and the Huey consumer are separate processes writing the
+    # same file: WAL lets readers proceed during a write, IMMEDIATE transactions
+    # avoid the upgrade deadlock, and the timeout rides out short write locks.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-medianalyse.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
+
+LOGIN_URL = "admin:login"
+
+# --- Redis, Channels, Huey --------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [env_str("CHANNELS_REDIS_URL", REDIS_URL)]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# HUEY_IMMEDIATE is explicit on purpose: running tasks inline is a test and
+# debugging choice, never a consequence of DEBUG.
+HUEY_IMMEDIATE = env_bool("HUEY_IMMEDIATE", False)
+HUEY_NAME = env_str("HUEY_NAME", "medianalyse")
+if REDIS_URL:
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": HUEY_NAME,
+        "url": env_str("HUEY_REDIS_URL", REDIS_URL),
+        "immediate": HUEY_IMMEDIATE,
+        "results": False,
+        "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "process"},
+    }
+else:
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": HUEY_NAME,
+        "filename": env_str("HUEY_SQLITE_PATH", str(VAR_DIR / "huey.sqlite3")),
+        "immediate": HUEY_IMMEDIATE,
+        "results": False,
+        "consumer": {
+            "workers": env_int("HUEY_WORKERS", 2),
+            "worker_type": "process",
+            # SQLite is polled: keep the idle back-off short so a new job starts promptly.
+            "max_delay": 0.5,
+        },
+    }
+
+# --- REST API ---------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": env_int("API_PAGE_SIZE", 50),
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "medianalyse_site.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "medianalyse API",
+    "DESCRIPTION": "Media analysis of web corpora (lands): lands, pages, media, analysis jobs, exports.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Media analysis ---------------------------------------------------------
+# Every knob of the pipeline, each overridable by the environment variable of
+# the same name. docs/MEDIA_ANALYSIS_GUIDE.md describes each one.
+MEDIA_ANALYSIS_TIMEOUT = env_float("MEDIA_ANALYSIS_TIMEOUT", 15.0)
+MEDIA_ANALYSIS_CONNECT_TIMEOUT = env_float("MEDIA_ANALYSIS_CONNECT_TIMEOUT", 5.0)
+MEDIA_ANALYSIS_MAX_FILE_SIZE = env_int("MEDIA_ANALYSIS_MAX_FILE_SIZE", 10 * 1024 * 1024)
+MEDIA_ANALYSIS_MIN_WIDTH = env_int("MEDIA_ANALYSIS_MIN_WIDTH", 200)
+MEDIA_ANALYSIS_MIN_HEIGHT = env_int("MEDIA_ANALYSIS_MIN_HEIGHT", 200)
+MEDIA_ANALYSIS_MAX_RETRIES = env_int("MEDIA_ANALYSIS_MAX_RETRIES", 3)
+MEDIA_ANALYSIS_BACKOFF_FACTOR = env_float("MEDIA_ANALYSIS_BACKOFF_FACTOR", 0.5)
+MEDIA_ANALYSIS_MAX_REDIRECTS = env_int("MEDIA_ANALYSIS_MAX_REDIRECTS", 5)
+MEDIA_ANALYSIS_USER_AGENT = env_str(
+    "MEDIA_ANALYSIS_USER_AGENT", "medianalyse/1.0 (+https://github.com/medianalyse; research crawler)"
+)
+MEDIA_ANALYSIS_N_DOMINANT_COLORS = env_int("MEDIA_ANALYSIS_N_DOMINANT_COLORS", 5)
+MEDIA_ANALYSIS_MAX_PIXELS = env_int("MEDIA_ANALYSIS_MAX_PIXELS", 89_478_485)
+MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS", [])
+MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 16)
+MEDIA_ANALYSIS_CHUNK_SIZE = env_int("MEDIA_ANALYSIS_CHUNK_SIZE", 100)
+MEDIA_ANALYSIS_COLORS = env_bool("MEDIA_ANALYSIS_COLORS", True)
+MEDIA_ANALYSIS_EXIF = env_bool("MEDIA_ANALYSIS_EXIF", True)
+MEDIA_ANALYSIS_HASHES = env_bool("MEDIA_ANALYSIS_HASHES", True)
+MEDIA_ANALYSIS_AV_PROBE_BYTES = env_int("MEDIA_ANALYSIS_AV_PROBE_BYTES", 256 * 1024)
+MEDIA_ANALYSIS_DUPLICATE_THRESHOLD = env_int("MEDIA_ANALYSIS_DUPLICATE_THRESHOLD", 10)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "medianalyse": {"level": env_str("MEDIANALYSE_LOG_LEVEL", "INFO"), "propagate": True},
+        "huey": {"level": env_str("HUEY_LOG_LEVEL", "INFO"), "propagate": True},
+    },
+}
