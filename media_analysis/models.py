@@ -141,3 +141,6 @@ class JobChunk(models.Model):
     class Meta:
         ordering = ["job", "index"]
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="jobchunk_unique_index")]
+
+    def __str__(self) -> str:
+        return f"Chunk {self.index} of job {self.job_id} ({self.status})"
