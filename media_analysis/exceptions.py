@@ -1,4 +1,8 @@
-"""Every domain exception of medianalyse, in one place."""
+"""Every domain exception of medianalyse, in one place.
+
+Media failures carry an ``error_class``: a short, stable, low-cardinality code
+stored on the media row, used as a metrics label and as an admin filter.
+"""
 
 from __future__ import annotations
 
@@ -17,3 +21,94 @@ class InvalidParameters(MedianalyseError):
 
 class ImportFailed(MedianalyseError):
     """A legacy database cannot be imported (not SQLite, not a MyWebIntelligence schema...)."""
+
+
+class JobAlreadyRunning(MedianalyseError):
+    """A land already has an active analysis job."""
+
+    def __init__(self, job) -> None:
+        super().__init__(f"Land {job.land_id} already has an active analysis job ({job.pk}, {job.status})")
+        self.job = job
+
+
+# --- Media failures ----------------------------------------------------------
+
+
+class MediaFailure(MedianalyseError):
+    """One media could not be analysed; recorded on its row, never raised past a batch."""
+
+    error_class = "error"
+    retryable = False
+
+    def __init__(self, message: str, *, mime_type: str | None = None, size: int | None = None) -> None:
+        super().__init__(message)
+        self.mime_type = mime_type
+        self.size = size
+
+
+class DownloadError(MediaFailure):
+    error_class = "network"
+    retryable = True
+
+
+class DownloadTimeout(DownloadError):
+    error_class = "timeout"
+
+
+class HttpStatusError(DownloadError):
+    error_class = "http_status"
+
+    def __init__(self, message: str, *, status: int, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.status = status
+
+
+class TooLarge(DownloadError):
+    error_class = "too_large"
+    retryable = False
+
+
+class RefusedAddress(DownloadError):
+    """The URL's host (or a redirect's) resolves to an address the downloader may not reach."""
+
+    error_class = "refused_address"
+    retryable = False
+
+
+class UnsupportedScheme(DownloadError):
+    error_class = "unsupported_scheme"
+    retryable = False
+
+
+class TooManyRedirects(DownloadError):
+    error_class = "too_many_redirects"
+    retryable = False
+
+
+class NotAnImage(MediaFailure):
+    """The server answered, but the content is not an image (HTML, JSON, SVG...)."""
+
+    error_class = "not_an_image"
+
+
+class CorruptImage(MediaFailure):
+    error_class = "corrupt_image"
+
+
+class DecompressionBomb(MediaFailure):
+    error_class = "decompression_bomb"
+
+
+ERROR_CLASSES: tuple[str, ...] = (
+    "network",
+    "timeout",
+    "http_status",
+    "too_large",
+    "refused_address",
+    "unsupported_scheme",
+    "too_many_redirects",
+    "not_an_image",
+    "corrupt_image",
+    "decompression_bomb",
+    "error",
+)

@@ -1,0 +1,30 @@
+"""Small helpers that build corpus rows for tests (plain functions, no factory library)."""
+
+from __future__ import annotations
+
+import itertools
+
+from lands.models import Domain, Expression, Land, Media
+
+_counter = itertools.count(1)
+
+
+def make_land(name: str | None = None, **fields) -> Land:
+    return Land.objects.create(name=name or f"land-{next(_counter)}", **fields)
+
+
+def make_domain(name: str | None = None, **fields) -> Domain:
+    return Domain.objects.create(name=name or f"site{next(_counter)}.example", **fields)
+
+
+def make_expression(land: Land, domain: Domain | None = None, url: str | None = None, **fields) -> Expression:
+    domain = domain or make_domain()
+    return Expression.objects.create(
+        land=land, domain=domain, url=url or f"https://{domain.name}/page-{next(_counter)}", **fields
+    )
+
+
+def make_media(expression: Expression, url: str | None = None, type: str = "img", **fields) -> Media:
+    return Media.objects.create(
+        expression=expression, url=url or f"https://cdn.example/img-{next(_counter)}.jpg", type=type, **fields
+    )
