@@ -137,6 +137,10 @@ class JobChunk(models.Model):
     failed = models.IntegerField(default=0)
     skipped = models.IntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Who is working on it ("host:pid") and since when: lets a restarted
+    # consumer tell a chunk lost with a killed worker from one still running.
+    claimed_by = models.CharField(max_length=255, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["job", "index"]

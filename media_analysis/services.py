@@ -1,0 +1,251 @@
+"""Download, analyse and persist media: the service every adapter calls.
+
+Views, admin actions, management commands and Huey tasks all end here. The
+pure parts (``download``, ``analysis``, ``av_probe``) know nothing of Django;
+this module turns settings into their options and results into rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from lands.models import AnalysisStatus, Media, MediaType
+from media_analysis import metrics
+from media_analysis.analysis import AnalysisOptions, analyse_image
+from media_analysis.av_probe import probe_av
+from media_analysis.download import DownloadPolicy, build_session, download, probe
+from media_analysis.exceptions import MediaFailure
+
+logger = logging.getLogger("medianalyse.analysis")
+
+# Fields a successful image analysis writes. A failure writes only FAILURE_FIELDS,
+# so the values of an earlier successful analysis are never wiped.
+IMAGE_FIELDS = (
+    "width",
+    "height",
+    "file_size",
+    "format",
+    "color_mode",
+    "mime_type",
+    "aspect_ratio",
+    "frames",
+    "has_transparency",
+    "exif_data",
+    "exif_make",
+    "exif_model",
+    "exif_datetime",
+    "gps_latitude",
+    "gps_longitude",
+    "dominant_colors",
+    "websafe_colors",
+    "image_hash",
+    "phash",
+    "dhash",
+    "ahash",
+    "colorhash",
+    "is_conforming",
+    "conformity_reason",
+)
+AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
+STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
+FAILURE_FIELDS = STATUS_FIELDS
+
+
+@dataclass
+class MediaOutcome:
+    media_id: int
+    url: str
+    media_type: str
+    outcome: str  # "analysed" | "failed" | "skipped"
+    error_class: str | None = None
+    message: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BatchResult:
+    analysed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def processed(self) -> int:
+        return self.analysed + self.failed + self.skipped
+
+
+def analysis_options() -> AnalysisOptions:
+    return AnalysisOptions(
+        n_colors=settings.MEDIA_ANALYSIS_N_DOMINANT_COLORS,
+        colors=settings.MEDIA_ANALYSIS_COLORS,
+        exif=settings.MEDIA_ANALYSIS_EXIF,
+        hashes=settings.MEDIA_ANALYSIS_HASHES,
+        min_width=settings.MEDIA_ANALYSIS_MIN_WIDTH,
+        min_height=settings.MEDIA_ANALYSIS_MIN_HEIGHT,
+        max_file_size=settings.MEDIA_ANALYSIS_MAX_FILE_SIZE,
+        max_pixels=settings.MEDIA_ANALYSIS_MAX_PIXELS,
+    )
+
+
+def download_policy() -> DownloadPolicy:
+    return DownloadPolicy.from_settings(settings)
+
+
+_session_lock = threading.Lock()
+_shared_session: tuple[DownloadPolicy, requests.Session] | None = None
+
+
+def shared_session(policy: DownloadPolicy) -> requests.Session:
+    """One Session per process (and per policy), shared by the download threads."""
+    global _shared_session
+    with _session_lock:
+        if _shared_session is None or _shared_session[0] != policy:
+            pool = max(settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY, 1)
+            _shared_session = (policy, build_session(policy, pool_size=pool))
+        return _shared_session[1]
+
+
+def _analyse_image_url(url: str, session: requests.Session, policy: DownloadPolicy, options: AnalysisOptions) -> dict:
+    started = time.perf_counter()
+    downloaded = download(session, url, policy)
+    metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+    metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
+    started = time.perf_counter()
+    result = analyse_image(downloaded.content, options)
+    metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+    return result.as_fields()
+
+
+def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -> dict:
+    started = time.perf_counter()
+    probed = probe(session, url, policy)
+    metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+    info = probe_av(probed.head, probed.size)
+    return {
+        "mime_type": info.mime_type or probed.mime_type,
+        "file_size": probed.size,
+        "duration": info.duration if info.duration is not None else probed.duration,
+        "width": info.width if info.width is not None else probed.width,
+        "height": info.height if info.height is not None else probed.height,
+    }
+
+
+def process_one(
+    media_id: int,
+    url: str,
+    media_type: str,
+    session: requests.Session,
+    policy: DownloadPolicy,
+    options: AnalysisOptions,
+) -> MediaOutcome:
+    """Download and analyse one media. Never raises: every ending is an outcome."""
+    try:
+        if media_type == MediaType.IMAGE:
+            fields = _analyse_image_url(url, session, policy, options)
+        else:
+            fields = _probe_av_url(url, session, policy)
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
+    except MediaFailure as failure:
+        fields = {}
+        if failure.mime_type:
+            fields["mime_type"] = failure.mime_type[:100]
+        return MediaOutcome(
+            media_id, url, media_type, "failed", error_class=failure.error_class, message=str(failure), fields=fields
+        )
+    except Exception as exc:  # a bug or an unforeseen library error must not kill the batch
+        logger.exception("unexpected error analysing media %s (%s)", media_id, url)
+        return MediaOutcome(
+            media_id, url, media_type, "failed", error_class="error", message=f"{type(exc).__name__}: {exc}"
+        )
+
+
+def _apply_outcome(media: Media, outcome: MediaOutcome, now) -> None:
+    media.analyzed_at = now
+    media.attempts = (media.attempts or 0) + 1
+    if outcome.outcome == "analysed":
+        for name, value in outcome.fields.items():
+            setattr(media, name, value)
+        media.analysis_error = None
+        media.error_class = None
+        media.set_status(AnalysisStatus.DONE)
+        return
+    media.analysis_error = (outcome.message or "")[:2000]
+    media.error_class = outcome.error_class
+    if media.analysis_status != AnalysisStatus.DONE:
+        # An earlier success stays "done" with its values; the error of the
+        # latest attempt is still recorded next to them.
+        media.set_status(AnalysisStatus.FAILED)
+        if "mime_type" in outcome.fields and not media.mime_type:
+            media.mime_type = outcome.fields["mime_type"]
+
+
+def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> BatchResult:
+    """Analyse the given media and write every result in bulk.
+
+    Ids whose rows no longer exist are counted as skipped. One media's failure
+    is recorded on its row and never stops the batch.
+    """
+    result = BatchResult()
+    wanted = list(dict.fromkeys(ids))
+    rows = {m.pk: m for m in Media.objects.filter(pk__in=wanted)}
+    result.skipped = len(wanted) - len(rows)
+    if not rows:
+        return result
+    policy = download_policy()
+    options = analysis_options()
+    session = shared_session(policy)
+    workers = max(1, min(concurrency or settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY, len(rows)))
+
+    def work(media: Media) -> MediaOutcome:
+        return process_one(media.pk, media.url, media.type, session, policy, options)
+
+    if workers == 1:
+        outcomes = [work(m) for m in rows.values()]
+    else:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-download") as pool:
+            outcomes = list(pool.map(work, rows.values()))
+
+    now = timezone.now()
+    succeeded: list[Media] = []
+    failed: list[Media] = []
+    for outcome in outcomes:
+        media = rows[outcome.media_id]
+        _apply_outcome(media, outcome, now)
+        metrics.MEDIA_PROCESSED.labels(outcome=outcome.outcome, media_type=outcome.media_type).inc()
+        if outcome.outcome == "analysed":
+            succeeded.append(media)
+            result.analysed += 1
+        else:
+            failed.append(media)
+            result.failed += 1
+            metrics.MEDIA_FAILURES.labels(reason=outcome.error_class or "error").inc()
+            result.failures.append(
+                {
+                    "media_id": media.pk,
+                    "url": media.url,
+                    "error_class": outcome.error_class or "error",
+                    "reason": media.analysis_error or "",
+                }
+            )
+    with transaction.atomic():
+        if succeeded:
+            images = [m for m in succeeded if m.type == MediaType.IMAGE]
+            others = [m for m in succeeded if m.type != MediaType.IMAGE]
+            if images:
+                Media.objects.bulk_update(images, [*IMAGE_FIELDS, *STATUS_FIELDS], batch_size=500)
+            if others:
+                Media.objects.bulk_update(others, [*AV_FIELDS, *STATUS_FIELDS], batch_size=500)
+        if failed:
+            Media.objects.bulk_update(failed, [*FAILURE_FIELDS, "mime_type"], batch_size=500)
+    return result

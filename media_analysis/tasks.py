@@ -1,0 +1,79 @@
+"""Huey tasks: thin adapters over media_analysis.jobs.
+
+Tasks take ids, re-fetch their rows, tolerate rows that disappeared, and are
+idempotent, so a duplicate delivery or a re-enqueue after a crash is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from huey import crontab
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
+from huey.exceptions import TaskLockedException
+
+from media_analysis import jobs
+
+logger = logging.getLogger("medianalyse.tasks")
+
+
+@db_task()
+def plan_job_task(job_id: int) -> None:
+    """Select the job's media, split them into chunks and fan the chunks out."""
+    try:
+        chunk_ids = jobs.plan_job(job_id, settings.MEDIA_ANALYSIS_CHUNK_SIZE)
+    except Exception as exc:
+        logger.exception("planning job %s failed", job_id)
+        jobs.fail_job(job_id, f"planning failed: {type(exc).__name__}: {exc}")
+        raise
+    for chunk_id in chunk_ids:
+        run_chunk_task(chunk_id)
+
+
+@db_task()
+def run_chunk_task(chunk_id: int) -> None:
+    jobs.run_chunk(chunk_id)
+
+
+@db_task()
+def finalise_job_task(job_id: int) -> None:
+    jobs.finalise_job(job_id)
+
+
+def recover_lost_work() -> tuple[int, int]:
+    """Re-enqueue chunks and plans that a dead consumer left behind. Returns (jobs, chunks)."""
+    try:
+        with lock_task("medianalyse-recover"):
+            job_ids = jobs.jobs_to_replan(settings.MEDIA_ANALYSIS_STALL_SECONDS)
+            chunk_ids = jobs.chunks_to_recover(
+                settings.MEDIA_ANALYSIS_STALL_SECONDS, settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS
+            )
+    except TaskLockedException:
+        return (0, 0)
+    for job_id in job_ids:
+        plan_job_task(job_id)
+    for chunk_id in chunk_ids:
+        run_chunk_task(chunk_id)
+    if job_ids or chunk_ids:
+        logger.warning(
+            "recovered %d job plan(s) and %d chunk(s) left by a stopped consumer", len(job_ids), len(chunk_ids)
+        )
+    return (len(job_ids), len(chunk_ids))
+
+
+@HUEY.on_startup()
+def _recover_on_startup() -> None:
+    # A consumer restarting after a crash finishes what its predecessor was doing.
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        recover_lost_work()
+    finally:
+        close_old_connections()
+
+
+@db_periodic_task(crontab(minute="*"))
+def recover_lost_work_task() -> None:
+    recover_lost_work()
