@@ -1,0 +1,26 @@
+# Convenience targets; each one wraps a script in scripts/ that also works without make.
+.PHONY: demo test serve lint bench-analysis bench-land bench-exports bench-duplicates
+
+demo:
+	./scripts/demo
+
+test:
+	./scripts/test
+
+serve:
+	./scripts/serve
+
+lint:
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+bench-analysis:
+	.venv/bin/python bench/analysis.py
+
+bench-land:
+	.venv/bin/python bench/land.py
+
+bench-exports:
+	.venv/bin/python bench/exports.py
+
+bench-duplicates:
+	.venv/bin/python bench/duplicates.py
