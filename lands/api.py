@@ -1,0 +1,262 @@
+"""Read API for the corpus: lands, their expressions (pages) and media.
+
+Lists are filtered by query parameters validated with small serializers, so a
+bad value is a 400 that names the parameter, never a 500. Every list costs a
+fixed number of queries whatever the page size (counts come from subqueries,
+related rows from joins).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.pagination import PageNumberPagination
+
+from lands.models import AnalysisStatus, Expression, Land, Media, MediaType
+from media_analysis.exceptions import ERROR_CLASSES, InvalidParameters
+
+MAX_PAGE_SIZE = 500
+
+# --- Querysets -----------------------------------------------------------------
+
+
+def _count_subquery(queryset: QuerySet, group_by: str) -> Coalesce:
+    """COUNT of ``queryset`` as a correlated subquery, 0 when it matches nothing.
+
+    Subqueries rather than ``Count`` over joins: two joined counts multiply each
+    other's rows, and ``distinct=True`` hides that at the price of a huge
+    intermediate result on a land of 100,000 media.
+    """
+    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def annotate_land_counts(queryset: QuerySet[Land]) -> QuerySet[Land]:
+    """Lands with ``expression_count``, ``media_count``, ``analysed_count`` and ``failed_count``."""
+    land_media = Media.objects.filter(expression__land=OuterRef("pk"))
+    return queryset.annotate(
+        expression_count=_count_subquery(Expression.objects.filter(land=OuterRef("pk")), "land"),
+        media_count=_count_subquery(land_media, "expression__land"),
+        analysed_count=_count_subquery(land_media.filter(analysis_status=AnalysisStatus.DONE), "expression__land"),
+        failed_count=_count_subquery(land_media.filter(analysis_status=AnalysisStatus.FAILED), "expression__land"),
+    )
+
+
+def filter_expressions(queryset: QuerySet[Expression], params: dict[str, Any]) -> QuerySet[Expression]:
+    """Apply validated filters (see ``ExpressionFilterSerializer``)."""
+    if "land" in params:
+        queryset = queryset.filter(land_id=params["land"])
+    if "depth" in params:
+        queryset = queryset.filter(depth=params["depth"])
+    if "minrel" in params:
+        queryset = queryset.filter(relevance__gte=params["minrel"])
+    if "http_status" in params:
+        queryset = queryset.filter(http_status=params["http_status"])
+    return queryset
+
+
+def filter_media(queryset: QuerySet[Media], params: dict[str, Any]) -> QuerySet[Media]:
+    """Apply validated filters (see ``MediaFilterSerializer``)."""
+    lookups = {
+        "land": "expression__land_id",
+        "expression": "expression_id",
+        "type": "type",
+        "status": "analysis_status",
+        "format": "format__iexact",
+        "error_class": "error_class",
+        "is_conforming": "is_conforming",
+    }
+    conditions = Q(**{lookup: params[name] for name, lookup in lookups.items() if name in params})
+    return queryset.filter(conditions)
+
+
+def parse_query_params(serializer_class: type[serializers.Serializer], query_params: Any) -> dict[str, Any]:
+    """Validated filter values; raises ``InvalidParameters`` (a 400) naming each bad parameter.
+
+    Empty values (``?depth=``) count as absent, as an HTML form submits them.
+    """
+    data = {key: value for key, value in query_params.items() if value != ""}
+    serializer = serializer_class(data=data)
+    if not serializer.is_valid():
+        errors = {field: [str(message) for message in messages] for field, messages in serializer.errors.items()}
+        details = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in errors.items())
+        raise InvalidParameters(f"Invalid filter parameters ({details})", errors)
+    return dict(serializer.validated_data)
+
+
+# --- Query parameters ------------------------------------------------------------
+
+
+class ExpressionFilterSerializer(serializers.Serializer):
+    land = serializers.IntegerField(required=False, min_value=1, help_text="Land id")
+    depth = serializers.IntegerField(required=False, min_value=0, help_text="Crawl depth (exact)")
+    minrel = serializers.IntegerField(required=False, min_value=0, help_text="Minimum relevance (relevance >= minrel)")
+    http_status = serializers.CharField(required=False, max_length=3, help_text="HTTP status as crawled, e.g. 200")
+
+
+class MediaFilterSerializer(serializers.Serializer):
+    land = serializers.IntegerField(required=False, min_value=1, help_text="Land id")
+    expression = serializers.IntegerField(required=False, min_value=1, help_text="Expression (page) id")
+    type = serializers.ChoiceField(required=False, choices=MediaType.choices)
+    status = serializers.ChoiceField(required=False, choices=AnalysisStatus.choices, help_text="Analysis status")
+    format = serializers.CharField(required=False, max_length=20, help_text="Image format, e.g. JPEG (any case)")
+    error_class = serializers.ChoiceField(required=False, choices=[(code, code) for code in ERROR_CLASSES])
+    is_conforming = serializers.BooleanField(required=False, help_text="true or false")
+
+
+# --- Serializers -----------------------------------------------------------------
+
+
+class LandSerializer(serializers.ModelSerializer):
+    languages = serializers.ListField(child=serializers.CharField(), read_only=True)
+    expression_count = serializers.IntegerField(read_only=True)
+    media_count = serializers.IntegerField(read_only=True)
+    analysed_count = serializers.IntegerField(read_only=True, help_text="Media analysed successfully")
+    failed_count = serializers.IntegerField(read_only=True, help_text="Media whose analysis failed")
+
+    class Meta:
+        model = Land
+        fields = [
+            "id",
+            "name",
+            "description",
+            "lang",
+            "languages",
+            "created_at",
+            "expression_count",
+            "media_count",
+            "analysed_count",
+            "failed_count",
+        ]
+        read_only_fields = fields
+
+
+EXPRESSION_LIST_FIELDS = [
+    "id",
+    "land",
+    "domain",
+    "domain_name",
+    "url",
+    "http_status",
+    "lang",
+    "title",
+    "description",
+    "keywords",
+    "relevance",
+    "depth",
+    "created_at",
+    "published_at",
+    "fetched_at",
+    "approved_at",
+    "readable_at",
+]
+
+
+class ExpressionSerializer(serializers.ModelSerializer):
+    domain_name = serializers.CharField(source="domain.name", read_only=True)
+
+    class Meta:
+        model = Expression
+        # The readable text can be long: lists leave it to the detail.
+        fields = EXPRESSION_LIST_FIELDS
+        read_only_fields = fields
+
+
+class ExpressionDetailSerializer(ExpressionSerializer):
+    class Meta(ExpressionSerializer.Meta):
+        fields = [*EXPRESSION_LIST_FIELDS, "readable"]
+        read_only_fields = fields
+
+
+class MediaSerializer(serializers.ModelSerializer):
+    land = serializers.IntegerField(source="land_id", read_only=True, help_text="Land of the media's expression")
+
+    class Meta:
+        model = Media
+        # Every column, so a field added to the model is exposed without a change here.
+        fields = ["id", "land", *(field.name for field in Media._meta.concrete_fields if field.name != "id")]
+        read_only_fields = fields
+
+
+# --- Views -----------------------------------------------------------------------
+
+
+class CorpusPagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+
+class _NoFormatOverride:
+    URL_FORMAT_OVERRIDE = None
+
+
+class QueryFormatIsAFilter(DefaultContentNegotiation):
+    """Content negotiation that leaves ``?format=`` to the media filter.
+
+    DRF reads ``?format=`` as the renderer to use, which would turn
+    ``?format=JPEG`` into a 404; the Accept header and ``.json`` suffix still work.
+    """
+
+    settings = _NoFormatOverride()
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Lands with their expression and media counts"),
+    retrieve=extend_schema(summary="A land with its expression and media counts"),
+)
+class LandViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Land.objects.all()
+    serializer_class = LandSerializer
+    pagination_class = CorpusPagination
+
+    def get_queryset(self) -> QuerySet[Land]:
+        return annotate_land_counts(super().get_queryset())
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Expressions (pages) of the corpus", parameters=[ExpressionFilterSerializer]),
+    retrieve=extend_schema(summary="An expression, with its readable text", responses=ExpressionDetailSerializer),
+)
+class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Expression.objects.select_related("domain")
+    serializer_class = ExpressionSerializer
+    pagination_class = CorpusPagination
+
+    def get_serializer_class(self) -> type[serializers.Serializer]:
+        return ExpressionDetailSerializer if self.action == "retrieve" else ExpressionSerializer
+
+    def get_queryset(self) -> QuerySet[Expression]:
+        queryset = super().get_queryset()
+        if self.action != "retrieve":
+            queryset = queryset.defer("readable")
+        return queryset
+
+    def filter_queryset(self, queryset: QuerySet[Expression]) -> QuerySet[Expression]:
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list":
+            queryset = filter_expressions(
+                queryset, parse_query_params(ExpressionFilterSerializer, self.request.query_params)
+            )
+        return queryset
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Media of the corpus with their analysis", parameters=[MediaFilterSerializer]),
+    retrieve=extend_schema(summary="A media with every analysis field"),
+)
+class MediaViewSet(viewsets.ReadOnlyModelViewSet):
+    queryset = Media.objects.annotate(land_id=F("expression__land_id"))
+    serializer_class = MediaSerializer
+    pagination_class = CorpusPagination
+    content_negotiation_class = QueryFormatIsAFilter
+
+    def filter_queryset(self, queryset: QuerySet[Media]) -> QuerySet[Media]:
+        queryset = super().filter_queryset(queryset)
+        if self.action == "list":
+            queryset = filter_media(queryset, parse_query_params(MediaFilterSerializer, self.request.query_params))
+        return queryset
