@@ -48,3 +48,67 @@ CHUNK_SECONDS = Histogram(
     "Wall time to process one chunk of media.",
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
 )
+
+
+class JobStatusCollector:
+    """Jobs by status, read from the database at scrape time (the rows are the truth)."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from django.db import DatabaseError
+        from django.db.models import Count
+        from prometheus_client.core import GaugeMetricFamily
+
+        from media_analysis.models import AnalysisJob, JobStatus
+
+        family = GaugeMetricFamily("media_analysis_jobs", "Analysis jobs in the database by status.", labels=["status"])
+        try:
+            counts = dict(AnalysisJob.objects.values_list("status").annotate(n=Count("id")).order_by())
+        except DatabaseError:
+            return
+        for status in JobStatus.values:
+            family.add_metric([status], counts.get(status, 0))
+        yield family
+        in_progress = counts.get(JobStatus.PENDING, 0) + counts.get(JobStatus.RUNNING, 0)
+        yield GaugeMetricFamily(
+            "media_analysis_jobs_active", "Analysis jobs pending or running, from the database.", value=in_progress
+        )
+
+
+_collector_registered = False
+
+
+def register_job_collector() -> None:
+    """Register the database-backed collector once per web process."""
+    global _collector_registered
+    if _collector_registered:
+        return
+    from prometheus_client import REGISTRY
+
+    REGISTRY.register(JobStatusCollector())
+    _collector_registered = True
+
+
+def start_worker_metrics_server(port: int) -> bool:
+    """Expose a consumer's metrics on ``port``; returns False when another worker already serves it.
+
+    With process workers, set PROMETHEUS_MULTIPROC_DIR: every worker writes its
+    samples there and whichever binds the port serves the aggregate of all.
+    """
+    import os
+
+    from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+
+    registry = REGISTRY
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    try:
+        start_http_server(port, addr=os.environ.get("MEDIA_ANALYSIS_METRICS_ADDR", "127.0.0.1"), registry=registry)
+    except OSError:
+        return False
+    return True

@@ -68,6 +68,10 @@ def _recover_on_startup() -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+    if settings.MEDIA_ANALYSIS_METRICS_PORT:
+        from media_analysis.metrics import start_worker_metrics_server
+
+        start_worker_metrics_server(settings.MEDIA_ANALYSIS_METRICS_PORT)
     try:
         recover_lost_work()
     finally:

@@ -211,6 +211,11 @@ MEDIA_ANALYSIS_STALL_SECONDS = env_float("MEDIA_ANALYSIS_STALL_SECONDS", 120.0)
 MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS = env_float("MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS", 900.0)
 MEDIA_ANALYSIS_DUPLICATE_THRESHOLD = env_int("MEDIA_ANALYSIS_DUPLICATE_THRESHOLD", 10)
 
+# /metrics answers a scraper presenting "Authorization: Bearer <token>", or a staff session.
+MEDIANALYSE_METRICS_TOKEN = env_str("MEDIANALYSE_METRICS_TOKEN", "")
+# A Huey consumer serves its own metrics on this port when set (see the guide).
+MEDIA_ANALYSIS_METRICS_PORT = env_int("MEDIA_ANALYSIS_METRICS_PORT", 0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
