@@ -281,11 +281,11 @@ def run_chunk(chunk_id: int) -> bool:
     done (a duplicate delivery, or a re-enqueue after a crash) is a no-op; a
     chunk of a cancelled or finished job is skipped.
     """
-    from media_analysis.services import analyse_media
-
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return False
+    from media_analysis.services import analyse_media  # the heavy imagery stack, only when there is work
+
     started = timezone.now()
     JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=worker_identity(), claimed_at=started)
     batch = analyse_media(chunk.media_ids)

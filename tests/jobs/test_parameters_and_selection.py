@@ -1,0 +1,150 @@
+import pytest
+
+from lands.models import AnalysisStatus, Media
+from media_analysis import jobs
+from media_analysis.exceptions import InvalidParameters, JobAlreadyRunning
+from media_analysis.models import AnalysisJob, JobStatus
+from tests.factories import make_expression, make_land, make_media
+
+
+def test_defaults_select_images_never_analysed():
+    params = jobs.parse_parameters({})
+    assert params == jobs.JobParameters(depth=None, minrel=None, media_types=("img",), force=False)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ({"depth": -1}, "depth"),
+        ({"depth": "deep"}, "depth"),
+        ({"depth": True}, "depth"),
+        ({"minrel": "x"}, "minrel"),
+        ({"media_types": ["gif"]}, "media_types"),
+        ({"media_types": 3}, "media_types"),
+        ({"force": "perhaps"}, "force"),
+        ({"colour": 1}, "non_field_errors"),
+    ],
+)
+def test_bad_parameters_are_reported_by_name(raw, field):
+    with pytest.raises(InvalidParameters) as caught:
+        jobs.parse_parameters(raw)
+    assert field in caught.value.errors
+    assert str(caught.value).startswith("Invalid parameters")
+
+
+def test_parameters_accept_strings_from_forms_and_command_lines():
+    params = jobs.parse_parameters({"depth": "2", "minrel": "1", "media_types": "img, video", "force": "true"})
+    assert params == jobs.JobParameters(depth=2, minrel=1, media_types=("img", "video"), force=True)
+
+
+@pytest.fixture
+def corpus(db):
+    land = make_land()
+    other = make_land()
+    seed = make_expression(land, depth=0, relevance=3)
+    deeper = make_expression(land, depth=2, relevance=1)
+    unknown = make_expression(land, depth=None, relevance=None)
+    rows = {
+        "seed_img": make_media(seed),
+        "seed_video": make_media(seed, type="video"),
+        "deep_img": make_media(deeper),
+        "unknown_img": make_media(unknown),
+        "done_img": make_media(seed, analysis_status=AnalysisStatus.DONE, is_processed=True),
+        "failed_img": make_media(deeper, analysis_status=AnalysisStatus.FAILED, is_processed=True),
+        "other_land": make_media(make_expression(other, depth=0, relevance=5)),
+    }
+    return land, rows
+
+
+def _selected(land, **raw):
+    return set(jobs.select_media(land, jobs.parse_parameters(raw)).values_list("pk", flat=True))
+
+
+def test_selection_semantics(corpus):
+    land, m = corpus
+    assert _selected(land) == {m["seed_img"].pk, m["deep_img"].pk, m["unknown_img"].pk}
+    # depth 0: seed pages only; pages of unknown depth are left out once a depth is given
+    assert _selected(land, depth=0) == {m["seed_img"].pk}
+    assert _selected(land, depth=2) == {m["seed_img"].pk, m["deep_img"].pk}
+    # minrel: unscored pages (NULL relevance) are left out once a minimum is given
+    assert _selected(land, minrel=2) == {m["seed_img"].pk}
+    assert _selected(land, minrel=0) == {m["seed_img"].pk, m["deep_img"].pk}
+    assert _selected(land, media_types=["video"]) == {m["seed_video"].pk}
+    assert _selected(land, retry_failed=True) == {
+        m["seed_img"].pk,
+        m["deep_img"].pk,
+        m["unknown_img"].pk,
+        m["failed_img"].pk,
+    }
+    assert _selected(land, force=True) == {
+        m["seed_img"].pk,
+        m["deep_img"].pk,
+        m["unknown_img"].pk,
+        m["done_img"].pk,
+        m["failed_img"].pk,
+    }
+
+
+def test_dry_run_reports_and_writes_nothing(corpus, django_assert_max_num_queries):
+    land, m = corpus
+    before = list(Media.objects.order_by("pk").values())
+    with django_assert_max_num_queries(4):
+        report = jobs.dry_run(land, jobs.parse_parameters({}))
+    assert report.selected == 3
+    assert report.in_scope == 5
+    assert report.already_analysed == 1
+    assert report.by_type_and_status["img"] == {"pending": 3, "done": 1, "failed": 1}
+    assert "3 would be analysed" in report.lines()[0]
+    assert list(Media.objects.order_by("pk").values()) == before
+    assert not AnalysisJob.objects.exists()
+
+
+def test_one_active_job_per_land(corpus):
+    land, _ = corpus
+    first = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    with pytest.raises(JobAlreadyRunning) as caught:
+        jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    assert caught.value.job.pk == first.pk
+    jobs.cancel_job(first)
+    assert AnalysisJob.objects.get(pk=first.pk).status == JobStatus.CANCELLED
+    second = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    assert second.pk != first.pk
+
+
+def test_planning_splits_into_chunks_and_is_idempotent(corpus):
+    land, _ = corpus
+    job = jobs.create_job(land, jobs.parse_parameters({"force": True}), enqueue=False)
+    first = jobs.plan_job(job.pk, chunk_size=2)
+    job.refresh_from_db()
+    assert (job.status, job.total, job.chunks_total) == (JobStatus.RUNNING, 5, 3)
+    assert sorted(len(c.media_ids) for c in job.chunks.all()) == [1, 2, 2]
+    assert jobs.plan_job(job.pk, chunk_size=2) == first
+    assert job.chunks.count() == 3
+
+
+def test_an_empty_selection_completes_at_once(db):
+    land = make_land()
+    job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    assert jobs.plan_job(job.pk, chunk_size=10) == []
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert job.progress == 100.0
+
+
+def test_cancelled_job_skips_its_remaining_chunks(corpus):
+    land, _ = corpus
+    job = jobs.create_job(land, jobs.JobParameters(force=True), enqueue=False)
+    chunk_ids = jobs.plan_job(job.pk, chunk_size=2)
+    jobs.cancel_job(job)
+    assert [jobs.run_chunk(cid) for cid in chunk_ids] == [False, False, False]
+    job.refresh_from_db()
+    assert job.processed == 0
+    assert job.status == JobStatus.CANCELLED
+
+
+def test_tasks_tolerate_missing_rows(db):
+    from media_analysis.tasks import finalise_job_task, plan_job_task, run_chunk_task
+
+    plan_job_task(987654)
+    run_chunk_task(987654)
+    finalise_job_task(987654)
