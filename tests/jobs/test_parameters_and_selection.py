@@ -86,7 +86,7 @@ def test_selection_semantics(corpus):
 
 
 def test_dry_run_reports_and_writes_nothing(corpus, django_assert_max_num_queries):
-    land, m = corpus
+    land, _ = corpus
     before = list(Media.objects.order_by("pk").values())
     with django_assert_max_num_queries(4):
         report = jobs.dry_run(land, jobs.parse_parameters({}))
