@@ -37,6 +37,7 @@ from media_analysis.models import (
     JobChunk,
     JobStatus,
 )
+from media_analysis.progress import publish_job_progress
 
 logger = logging.getLogger("medianalyse.jobs")
 
@@ -268,6 +269,7 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         job.status = JobStatus.RUNNING
         job.started_at = timezone.now()
         job.save(update_fields=["total", "chunks_total", "status", "started_at", "updated_at"])
+        transaction.on_commit(lambda: publish_job_progress(job))
         if not chunks:
             _finish(job, JobStatus.COMPLETED)
             return []
@@ -313,6 +315,7 @@ def run_chunk(chunk_id: int) -> bool:
         if job.status == JobStatus.RUNNING and job.chunks_done >= job.chunks_total:
             _finish(job, JobStatus.COMPLETED)
     metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
+    transaction.on_commit(lambda: publish_job_progress(job))
     return True
 
 
@@ -323,6 +326,7 @@ def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
         job.error = error
     job.save(update_fields=["status", "finished_at", "error", "updated_at"])
     metrics.JOBS.labels(status=status).inc()
+    transaction.on_commit(lambda: publish_job_progress(job, final=True))
 
 
 def finalise_job(job_id: int) -> AnalysisJob | None:

@@ -1,1 +1,7 @@
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from media_analysis.consumers import JobProgressConsumer
+
+websocket_urlpatterns = [
+    path("ws/jobs/<int:job_id>/", JobProgressConsumer.as_asgi()),
+]

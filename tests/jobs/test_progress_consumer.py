@@ -1,0 +1,130 @@
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from media_analysis import jobs
+from media_analysis.models import JobStatus
+from media_analysis.progress import job_group, job_snapshot, publish_job_progress
+from medianalyse_site.asgi import application
+from tests.factories import make_expression, make_land, make_media
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def job(db):
+    land = make_land()
+    for _ in range(3):
+        make_media(make_expression(land))
+    job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    jobs.plan_job(job.pk, chunk_size=2)
+    job.refresh_from_db()
+    return job
+
+
+def _cookie_for(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _connect(job_id, cookie=None, origin=b"http://testserver"):
+    headers = [(b"origin", origin)]
+    if cookie:
+        headers.append((b"cookie", cookie))
+    communicator = WebsocketCommunicator(application, f"/ws/jobs/{job_id}/", headers=headers)
+    connected, code = await communicator.connect(timeout=3)
+    return communicator, connected, code
+
+
+async def test_anonymous_connection_is_refused(job):
+    communicator, connected, code = await _connect(job.pk)
+    assert not connected
+    assert code == 4403
+    await communicator.disconnect()
+
+
+async def test_non_staff_connection_is_refused(job, plain_user):
+    cookie = await sync_to_async(_cookie_for)(plain_user)
+    communicator, connected, code = await _connect(job.pk, cookie)
+    assert not connected
+    assert code == 4403
+    await communicator.disconnect()
+
+
+async def test_foreign_origin_is_refused(job, admin_user):
+    cookie = await sync_to_async(_cookie_for)(admin_user)
+    communicator, connected, _ = await _connect(job.pk, cookie, origin=b"https://evil.example")
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_unknown_job_is_refused(admin_user):
+    cookie = await sync_to_async(_cookie_for)(admin_user)
+    communicator, connected, code = await _connect(99999, cookie)
+    assert not connected
+    assert code == 4404
+    await communicator.disconnect()
+
+
+async def test_snapshot_on_connect_then_events_then_completion(job, admin_user):
+    cookie = await sync_to_async(_cookie_for)(admin_user)
+    communicator, connected, _ = await _connect(job.pk, cookie)
+    assert connected
+    first = await communicator.receive_json_from(timeout=3)
+    assert first["type"] == "snapshot"
+    assert first["job"]["id"] == job.pk
+    assert (first["job"]["total"], first["job"]["processed"], first["job"]["status"]) == (3, 0, "running")
+
+    # An event published by a worker is relayed as it is.
+    event = job_snapshot(job) | {"processed": 2, "analysed": 2, "updated_at": "later"}
+    await get_channel_layer().group_send(job_group(job.pk), {"type": "job.progress", "job": event})
+    relayed = await communicator.receive_json_from(timeout=3)
+    assert relayed["type"] == "progress"
+    assert relayed["job"]["processed"] == 2
+
+    # The job finishing reaches the page as "finished", through the layer or through the row.
+    await sync_to_async(_finish_job)(job.pk)
+    final = await communicator.receive_json_from(timeout=5)
+    while final["type"] != "finished":
+        final = await communicator.receive_json_from(timeout=5)
+    assert final["job"]["status"] == JobStatus.CANCELLED
+    await communicator.disconnect()
+
+
+def _finish_job(job_id):
+    from media_analysis.models import AnalysisJob
+
+    jobs.cancel_job(AnalysisJob.objects.get(pk=job_id))
+
+
+async def test_the_row_is_followed_when_no_event_arrives(job, admin_user, settings):
+    # The embedded default: workers in another process cannot reach this process's layer.
+    cookie = await sync_to_async(_cookie_for)(admin_user)
+    communicator, connected, _ = await _connect(job.pk, cookie)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=3))["type"] == "snapshot"
+    from media_analysis.models import AnalysisJob
+
+    await sync_to_async(AnalysisJob.objects.filter(pk=job.pk).update)(analysed=1)
+    update = await communicator.receive_json_from(timeout=5)
+    assert update["job"]["processed"] == 1
+    await communicator.disconnect()
+
+
+def test_publishing_never_raises_when_the_layer_is_down(job, settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:9/0"]},  # nothing listens on the discard port
+        }
+    }
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    try:
+        assert publish_job_progress(job, final=True) is False
+    finally:
+        channel_layers.backends.clear()
