@@ -1,0 +1,246 @@
+"""Column lists of the exports, and the small pure functions that render analysis fields.
+
+The crawler's column lists are pinned verbatim (researchers' scripts read them
+by name). ``MEDIA_COLUMNS`` is a registry: a later feature adds its own column
+with ``register_media_column`` without touching the export code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+# --- The crawler's lists, in its order -----------------------------------------
+
+PAGE_CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "url",
+    "title",
+    "description",
+    "keywords",
+    "relevance",
+    "depth",
+    "domain_id",
+    "domain_name",
+    "domain_description",
+    "domain_keywords",
+    "tags",
+)
+
+FULLPAGE_CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "url",
+    "title",
+    "description",
+    "keywords",
+    "readable",
+    "relevance",
+    "depth",
+    "domain_id",
+    "domain_name",
+    "domain_description",
+    "domain_keywords",
+    "tags",
+)
+
+NODE_CSV_COLUMNS: tuple[str, ...] = (
+    "id",
+    "name",
+    "title",
+    "description",
+    "keywords",
+    "expressions",
+    "average_relevance",
+)
+
+CRAWLER_MEDIA_CSV_COLUMNS: tuple[str, ...] = ("id", "expression_id", "url", "type")
+
+# GEXF node attributes as the crawler declared them (title, type); domain_id is a
+# string there on purpose: Gephi then offers it as a partition, not a ranking.
+PAGE_GEXF_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("title", "string"),
+    ("description", "string"),
+    ("keywords", "string"),
+    ("domain_id", "string"),
+    ("relevance", "integer"),
+    ("depth", "integer"),
+)
+
+NODE_GEXF_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("title", "string"),
+    ("description", "string"),
+    ("keywords", "string"),
+    ("expressions", "integer"),
+    ("average_relevance", "float"),
+)
+
+# --- Colours -------------------------------------------------------------------
+
+# The crawler stored {"rgb": [...], "percentage": ...}; medianalyse adds "hex".
+# Reading every spelling keeps lands imported from either generation exportable.
+_SHARE_KEYS = ("percentage", "share", "ratio", "proportion", "fraction", "weight")
+
+
+def _hex_of(entry: Any) -> str | None:
+    if isinstance(entry, str):
+        return entry.lower() if entry.startswith("#") else None
+    rgb: Any = entry
+    if isinstance(entry, dict):
+        if isinstance(entry.get("hex"), str):
+            return entry["hex"].lower()
+        rgb = entry.get("rgb")
+    if isinstance(rgb, list | tuple) and len(rgb) >= 3:
+        try:
+            r, g, b = (max(0, min(255, int(c))) for c in rgb[:3])
+        except (TypeError, ValueError):
+            return None
+        return f"#{r:02x}{g:02x}{b:02x}"
+    return None
+
+
+def _share_of(entry: Any) -> float | None:
+    if not isinstance(entry, dict):
+        return None
+    for key in _SHARE_KEYS:
+        value = entry.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def dominant_hexes(dominant_colors: Any) -> list[str] | None:
+    """The dominant colours as '#rrggbb', most dominant first; None when never analysed."""
+    if not isinstance(dominant_colors, list):
+        return None
+    return [hex_value for hex_value in map(_hex_of, dominant_colors) if hex_value]
+
+
+def dominant_shares(dominant_colors: Any) -> list[float | None] | None:
+    """The share of each dominant colour, aligned with ``dominant_hexes``, as stored."""
+    if not isinstance(dominant_colors, list):
+        return None
+    return [_share_of(entry) for entry in dominant_colors if _hex_of(entry)]
+
+
+def primary_color(dominant_colors: Any) -> tuple[str | None, float | None]:
+    if not isinstance(dominant_colors, list):
+        return None, None
+    for entry in dominant_colors:
+        hex_value = _hex_of(entry)
+        if hex_value:
+            return hex_value, _share_of(entry)
+    return None, None
+
+
+def top_websafe(websafe_colors: Any) -> str | None:
+    """The web-safe colour with the largest share (a {hex: share} map or a list of colours)."""
+    if isinstance(websafe_colors, dict):
+        shares = {
+            key.lower(): value
+            for key, value in websafe_colors.items()
+            if isinstance(key, str) and isinstance(value, int | float) and not isinstance(value, bool)
+        }
+        return max(shares, key=lambda key: shares[key]) if shares else None
+    if isinstance(websafe_colors, list):
+        best_hex, best_share = None, None
+        for entry in websafe_colors:
+            hex_value, share = _hex_of(entry), _share_of(entry)
+            if hex_value is None:
+                continue
+            if best_hex is None or (share is not None and (best_share is None or share > best_share)):
+                best_hex, best_share = hex_value, share
+        return best_hex
+    return None
+
+
+# --- The media CSV registry ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MediaColumn:
+    """One column of ``mediacsv``: the ORM paths it reads and how it renders them.
+
+    ``sources`` are ``values_list`` paths from Media (``"expression__depth"`` works);
+    ``render`` receives their values in that order. Without ``render`` the single
+    source's value is written as is.
+    """
+
+    name: str
+    sources: tuple[str, ...]
+    render: Callable[..., Any] | None = None
+
+    def value(self, *values: Any) -> Any:
+        return self.render(*values) if self.render else values[0]
+
+
+def _field(name: str, source: str | None = None) -> MediaColumn:
+    return MediaColumn(name, (source or name,))
+
+
+MEDIA_COLUMNS: list[MediaColumn] = [
+    # The crawler's four, first and unchanged.
+    _field("id"),
+    _field("expression_id"),
+    _field("url"),
+    _field("type"),
+    _field("status", "analysis_status"),
+    _field("width"),
+    _field("height"),
+    _field("file_size"),
+    _field("format"),
+    _field("color_mode"),
+    _field("mime_type"),
+    _field("has_transparency"),
+    _field("aspect_ratio"),
+    _field("frames"),
+    _field("duration"),
+    _field("image_hash"),
+    _field("phash"),
+    _field("dhash"),
+    _field("ahash"),
+    _field("colorhash"),
+    MediaColumn("dominant_colors", ("dominant_colors",), dominant_hexes),
+    MediaColumn("dominant_color_shares", ("dominant_colors",), dominant_shares),
+    MediaColumn("websafe_color", ("websafe_colors",), top_websafe),
+    _field("exif_make"),
+    _field("exif_model"),
+    _field("exif_datetime"),
+    _field("gps_latitude"),
+    _field("gps_longitude"),
+    _field("is_conforming"),
+    _field("conformity_reason"),
+    _field("analyzed_at"),
+    _field("error_class"),
+    _field("analysis_error"),
+    _field("domain", "expression__domain__name"),
+    _field("depth", "expression__depth"),
+    _field("relevance", "expression__relevance"),
+]
+
+
+def register_media_column(column: MediaColumn, *, after: str | None = None) -> None:
+    """Add a column to ``mediacsv`` (at the end, or right after the column named ``after``).
+
+    A near-duplicate cluster feature would call, once at app start-up:
+    ``register_media_column(MediaColumn("cluster_id", ("cluster_id",)), after="colorhash")``.
+    """
+    names = [existing.name for existing in MEDIA_COLUMNS]
+    if column.name in names:
+        raise ValueError(f"mediacsv already has a {column.name!r} column")
+    position = names.index(after) + 1 if after is not None else len(MEDIA_COLUMNS)
+    MEDIA_COLUMNS.insert(position, column)
+
+
+def media_query_plan(columns: Sequence[MediaColumn]) -> tuple[tuple[str, ...], list[tuple[int, ...]]]:
+    """The distinct ORM paths to select once, and for each column the positions of its sources."""
+    paths: list[str] = []
+    positions: list[tuple[int, ...]] = []
+    for column in columns:
+        indexes = []
+        for source in column.sources:
+            if source not in paths:
+                paths.append(source)
+            indexes.append(paths.index(source))
+        positions.append(tuple(indexes))
+    return tuple(paths), positions

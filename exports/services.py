@@ -1,0 +1,657 @@
+"""Land exports: the queries behind each export type, and the single entry point.
+
+``prepare_export(land, type, **params)`` validates the parameters (raising
+``InvalidParameters``) and returns a ``LandExport`` whose ``chunks()`` streams the
+file. The command, the API view and the admin action all go through it.
+
+Every query is iterated with ``.iterator(chunk_size=...)`` over ``values_list``
+rows, so an export costs a fixed number of queries whatever the land's size,
+and memory stays flat: rows go from the cursor straight to the writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import IO, Any
+
+from django.db.models import Avg, Count, F, Q, QuerySet, TextField, Value
+from django.db.models.functions import Coalesce, Concat, NullIf
+from django.utils import timezone
+
+from exports.columns import (
+    FULLPAGE_CSV_COLUMNS,
+    MEDIA_COLUMNS,
+    NODE_CSV_COLUMNS,
+    NODE_GEXF_ATTRIBUTES,
+    PAGE_CSV_COLUMNS,
+    PAGE_GEXF_ATTRIBUTES,
+    media_query_plan,
+    primary_color,
+)
+from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
+from lands.models import Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
+from media_analysis.exceptions import InvalidParameters
+
+# Rows fetched per round trip; module-level so tests can shrink it and prove
+# that the query count does not depend on it.
+CHUNK_SIZE = 2000
+
+GEXF_CREATOR = "medianalyse"
+DEFAULT_MINREL = 1  # as in the crawler
+NODE_MODES = ("page", "domain")
+
+
+# --- Options -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    minrel: int = DEFAULT_MINREL
+    depth: int | None = None
+    media_types: tuple[str, ...] = tuple(MediaType.values)
+    nodes: str = "page"
+
+    def describe(self) -> str:
+        parts = [f"relevance >= {self.minrel}"]
+        if self.depth is not None:
+            parts.append(f"depth <= {self.depth}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class ExportType:
+    name: str
+    extension: str
+    media: bool
+    description: str
+    produce: Callable[[Land, ExportOptions, ExportCounts], Iterator[bytes]]
+
+    @property
+    def content_type(self) -> str:
+        return "text/csv; charset=utf-8" if self.extension == "csv" else "application/gexf+xml"
+
+
+@dataclass
+class ExportCounts:
+    records: int = 0  # rows of a CSV, nodes of a GEXF
+    edges: int = 0
+
+
+def _int_param(name: str, raw: Any, errors: dict[str, list[str]]) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        errors[name] = [f"{name} must be an integer"]
+        return None
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        errors[name] = [f"{name} must be a non-negative integer, got {str(raw)[:40]!r}"]
+        return None
+    if value < 0:
+        errors[name] = [f"{name} must be a non-negative integer, got {value}"]
+        return None
+    return value
+
+
+def _media_types_param(raw: Any, errors: dict[str, list[str]]) -> tuple[str, ...] | None:
+    if raw is None or raw == "" or raw == []:
+        return None
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    wanted = [str(item).strip() for item in items if str(item).strip()]
+    unknown = [item for item in wanted if item not in MediaType.values]
+    if unknown or not wanted:
+        errors["media_types"] = [
+            f"Unknown media type(s) {', '.join(unknown) or '(none)'}; choose among {', '.join(MediaType.values)}"
+        ]
+        return None
+    # The database order, not the caller's, so equal selections give equal exports.
+    return tuple(value for value in MediaType.values if value in wanted)
+
+
+def parse_options(
+    export_type: str | None,
+    *,
+    minrel: Any = None,
+    depth: Any = None,
+    media_types: Any = None,
+    nodes: Any = None,
+) -> tuple[ExportType, ExportOptions]:
+    """Check raw parameters (strings from a URL or a command line, or Python values)."""
+    errors: dict[str, list[str]] = {}
+    spec = EXPORT_TYPES.get(str(export_type).strip().lower()) if export_type else None
+    if spec is None:
+        errors["type"] = [
+            f"Unknown export type {export_type!r}; choose among {', '.join(EXPORT_TYPES)}"
+            if export_type
+            else f"An export type is required; choose among {', '.join(EXPORT_TYPES)}"
+        ]
+    min_relevance = _int_param("minrel", minrel, errors)
+    max_depth = _int_param("depth", depth, errors)
+    types = _media_types_param(media_types, errors)
+    node_mode = str(nodes).strip().lower() if nodes not in (None, "") else None
+    if node_mode is not None and node_mode not in NODE_MODES:
+        errors["nodes"] = [f"nodes must be one of {', '.join(NODE_MODES)}, got {str(nodes)[:40]!r}"]
+    if spec is not None:
+        # An option that would be silently ignored is a mistake worth saying.
+        if types is not None and not spec.media:
+            errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
+        if node_mode is not None and spec.name != "mediagexf":
+            errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
+    if errors:
+        raise InvalidParameters("; ".join(message for messages in errors.values() for message in messages), errors)
+    assert spec is not None
+    options = ExportOptions(
+        minrel=DEFAULT_MINREL if min_relevance is None else min_relevance,
+        depth=max_depth,
+        media_types=types or tuple(MediaType.values),
+        nodes=node_mode or "page",
+    )
+    return spec, options
+
+
+# --- Shared filters ------------------------------------------------------------
+
+
+def _page_q(land_id: int, options: ExportOptions, prefix: str = "") -> Q:
+    """The crawler's page filter (relevance >= minrel; NULL relevance is out), plus depth."""
+    q = Q(**{f"{prefix}land_id": land_id, f"{prefix}relevance__gte": options.minrel})
+    if options.depth is not None:
+        q &= Q(**{f"{prefix}depth__lte": options.depth})
+    return q
+
+
+def pages_of(land: Land, options: ExportOptions) -> QuerySet[Expression]:
+    return Expression.objects.filter(_page_q(land.pk, options))
+
+
+def media_of(land: Land, options: ExportOptions) -> QuerySet[Media]:
+    return Media.objects.filter(_page_q(land.pk, options, "expression__"), type__in=options.media_types)
+
+
+def _stream(queryset: QuerySet) -> Iterator:
+    return queryset.iterator(chunk_size=CHUNK_SIZE)
+
+
+def _counted(rows: Iterable, counts: ExportCounts, attribute: str = "records") -> Iterator:
+    for row in rows:
+        setattr(counts, attribute, getattr(counts, attribute) + 1)
+        yield row
+
+
+def _average(value: Any) -> float | None:
+    # Rounded here rather than in SQL: ROUND differs between SQLite and PostgreSQL types.
+    return None if value is None else round(float(value), 2)
+
+
+# --- CSV exports ---------------------------------------------------------------
+
+
+def _with_tags(land: Land, options: ExportOptions, rows: Iterator[tuple]) -> Iterator[tuple]:
+    """Append each page's distinct tag names, comma-joined as the crawler's GROUP_CONCAT did.
+
+    A merge of two id-ordered streams, because a portable string aggregate does
+    not exist before Django 6; memory holds one page's tags at a time.
+    """
+    tag_rows = _stream(
+        TaggedContent.objects.filter(_page_q(land.pk, options, "expression__"))
+        .values_list("expression_id", "tag__name")
+        .order_by("expression_id", "tag__name")
+        .distinct()
+    )
+    pending = next(tag_rows, None)
+    for row in rows:
+        page_id = row[0]
+        names: list[str] = []
+        while pending is not None and pending[0] <= page_id:
+            if pending[0] == page_id:
+                names.append(pending[1])
+            pending = next(tag_rows, None)
+        yield (*row, ",".join(names) if names else None)
+
+
+def _page_rows(land: Land, options: ExportOptions, *, readable: bool) -> Iterator[tuple]:
+    fields = ["id", "url", "title", "description", "keywords"]
+    if readable:
+        fields.append("readable")
+    fields += ["relevance", "depth", "domain_id", "domain__name", "domain__description", "domain__keywords"]
+    rows = _stream(pages_of(land, options).order_by("id").values_list(*fields))
+    return _with_tags(land, options, rows)
+
+
+def produce_pagecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    return iter_csv(PAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=False), counts))
+
+
+def produce_fullpagecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    return iter_csv(FULLPAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=True), counts))
+
+
+def _domain_rows(land: Land, options: ExportOptions) -> Iterator[tuple]:
+    # Filtering on the relation before annotating makes the count and the average
+    # cover only the selected pages of this land (one join, reused).
+    queryset = (
+        Domain.objects.filter(_page_q(land.pk, options, "expressions__"))
+        .annotate(n_pages=Count("expressions"), mean_relevance=Avg("expressions__relevance"))
+        .order_by("id")
+        .values_list("id", "name", "title", "description", "keywords", "n_pages", "mean_relevance")
+    )
+    for *fields, mean in _stream(queryset):
+        yield (*fields, _average(mean))
+
+
+def produce_nodecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    return iter_csv(NODE_CSV_COLUMNS, _counted(_domain_rows(land, options), counts))
+
+
+def media_rows(land: Land, options: ExportOptions) -> Iterator[list]:
+    columns = list(MEDIA_COLUMNS)
+    paths, positions = media_query_plan(columns)
+    for raw in _stream(media_of(land, options).order_by("id").values_list(*paths)):
+        yield [
+            column.value(*(raw[index] for index in indexes)) for column, indexes in zip(columns, positions, strict=True)
+        ]
+
+
+def media_csv_header() -> tuple[str, ...]:
+    return tuple(column.name for column in MEDIA_COLUMNS)
+
+
+def produce_mediacsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    return iter_csv(media_csv_header(), _counted(media_rows(land, options), counts))
+
+
+# --- GEXF exports --------------------------------------------------------------
+
+
+def _attributes(declared: Iterable[tuple[str, str]]) -> list[GexfAttribute]:
+    return [GexfAttribute(title, gexf_type) for title, gexf_type in declared]
+
+
+def _description(land: Land, spec_name: str, options: ExportOptions, extra: str = "") -> str:
+    text = f"Land {land.name!r} (id {land.pk}), {EXPORT_TYPES[spec_name].description}; {options.describe()}"
+    return f"{text}; {extra}" if extra else text
+
+
+def _cross_domain_links(land: Land, options: ExportOptions) -> QuerySet[ExpressionLink]:
+    """Links whose two ends are selected pages of different domains (the crawler's rule)."""
+    selected = pages_of(land, options).values("id")
+    return ExpressionLink.objects.filter(source_id__in=selected, target_id__in=selected).exclude(
+        source__domain_id=F("target__domain_id")
+    )
+
+
+def produce_pagegexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    attributes = _attributes(PAGE_GEXF_ATTRIBUTES)
+    rows = _stream(
+        pages_of(land, options)
+        .order_by("id")
+        .values_list("id", "url", "title", "description", "keywords", "domain_id", "relevance", "depth")
+    )
+    nodes = (
+        GexfNode(page_id, url, (title, description, keywords, domain_id, relevance, depth), size=relevance)
+        for page_id, url, title, description, keywords, domain_id, relevance, depth in rows
+    )
+    links = _stream(
+        _cross_domain_links(land, options).order_by("source_id", "target_id").values_list("source_id", "target_id")
+    )
+    edges = (GexfEdge(source, target, 1, f"{source}_{target}") for source, target in links)
+    return iter_gexf(
+        creator=GEXF_CREATOR,
+        description=_description(land, "pagegexf", options),
+        node_attributes=attributes,
+        nodes=_counted(nodes, counts),
+        edges=_counted(edges, counts, "edges"),
+    )
+
+
+def produce_nodegexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    attributes = _attributes(NODE_GEXF_ATTRIBUTES)
+    nodes = (
+        GexfNode(domain_id, name, (title, description, keywords, n_pages, mean), size=mean)
+        for domain_id, name, title, description, keywords, n_pages, mean in _domain_rows(land, options)
+    )
+    links = _stream(
+        _cross_domain_links(land, options)
+        .values("source__domain_id", "target__domain_id")
+        .annotate(weight=Count("id"))
+        .order_by("source__domain_id", "target__domain_id")
+        .values_list("source__domain_id", "target__domain_id", "weight")
+    )
+    edges = (GexfEdge(source, target, weight, f"{source}_{target}") for source, target, weight in links)
+    return iter_gexf(
+        creator=GEXF_CREATOR,
+        description=_description(land, "nodegexf", options),
+        node_attributes=attributes,
+        nodes=_counted(nodes, counts),
+        edges=_counted(edges, counts, "edges"),
+    )
+
+
+# --- The media graph -------------------------------------------------------------
+
+# Identical bytes are one node; media never downloaded (no hash) fall back to one node per URL.
+_MEDIA_KEY = Coalesce(
+    NullIf("image_hash", Value("")),
+    Concat(Value("url:"), "url", output_field=TextField()),
+    output_field=TextField(),
+)
+
+_MEDIA_NODE_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("type", "string"),
+    ("status", "string"),
+    ("width", "integer"),
+    ("height", "integer"),
+    ("format", "string"),
+    ("file_size", "long"),
+    ("aspect_ratio", "double"),
+    ("has_transparency", "boolean"),
+    ("image_hash", "string"),
+    ("phash", "string"),
+    ("dhash", "string"),
+    ("ahash", "string"),
+    ("colorhash", "string"),
+    ("dominant_color", "string"),
+    ("dominant_color_share", "double"),
+    ("occurrences", "integer"),
+    ("domains", "integer"),
+)
+
+MEDIA_GEXF_PAGE_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("kind", "string"),
+    ("url", "string"),
+    ("title", "string"),
+    ("domain", "string"),
+    ("relevance", "integer"),
+    ("depth", "integer"),
+    ("media", "integer"),
+    ("pages", "integer"),
+    *_MEDIA_NODE_ATTRIBUTES,
+)
+
+MEDIA_GEXF_DOMAIN_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("kind", "string"),
+    ("url", "string"),
+    ("domain", "string"),
+    ("media", "integer"),
+    ("pages", "integer"),
+    *_MEDIA_NODE_ATTRIBUTES,
+)
+
+
+def media_node_id(key: str) -> str:
+    """The GEXF id of a media node from its grouping key (a SHA-256, or 'url:' + URL)."""
+    if key.startswith("url:"):
+        return "url-" + hashlib.sha1(key[4:].encode("utf-8", "replace")).hexdigest()
+    return f"sha256-{key}"
+
+
+def page_node_id(page_id: int) -> str:
+    return f"page-{page_id}"
+
+
+def domain_node_id(domain_id: int) -> str:
+    return f"domain-{domain_id}"
+
+
+_MEDIA_NODE_FIELDS = (
+    "node_key",
+    "expression__domain_id",
+    "expression_id",
+    "url",
+    "type",
+    "analysis_status",
+    "width",
+    "height",
+    "format",
+    "file_size",
+    "aspect_ratio",
+    "has_transparency",
+    "image_hash",
+    "phash",
+    "dhash",
+    "ahash",
+    "colorhash",
+    "dominant_colors",
+)
+
+
+def _media_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Iterator[GexfNode]:
+    """One node per distinct image, from one stream sorted by image.
+
+    Sorting by (image, domain, page) puts each image's rows together and lets its
+    distinct pages and domains be counted by comparing neighbours, with no set.
+    """
+    rows = _stream(
+        media_of(land, options)
+        .annotate(node_key=_MEDIA_KEY)
+        .order_by("node_key", "expression__domain_id", "expression_id", "id")
+        .values_list(*_MEDIA_NODE_FIELDS)
+    )
+    first: tuple | None = None
+    occurrences = pages = domains = 0
+    last_domain = last_page = None
+    for row in rows:
+        key, domain_id, page_id = row[0], row[1], row[2]
+        if first is None or key != first[0]:
+            if first is not None:
+                yield _media_node(first, occurrences, pages, domains, titles)
+            first, occurrences, pages, domains = row, 0, 0, 0
+            last_domain = last_page = None
+        occurrences += 1
+        if domain_id != last_domain:
+            domains += 1
+            last_domain = domain_id
+        if page_id != last_page:
+            pages += 1
+            last_page = page_id
+    if first is not None:
+        yield _media_node(first, occurrences, pages, domains, titles)
+
+
+def _media_node(row: tuple, occurrences: int, pages: int, domains: int, titles: list[str]) -> GexfNode:
+    (
+        key,
+        _domain_id,
+        _page_id,
+        url,
+        media_type,
+        status,
+        width,
+        height,
+        image_format,
+        file_size,
+        aspect_ratio,
+        has_transparency,
+        image_hash,
+        phash,
+        dhash,
+        ahash,
+        colorhash,
+        dominant_colors,
+    ) = row
+    color, share = primary_color(dominant_colors)
+    values = {
+        "kind": "media",
+        "url": url,
+        "type": media_type,
+        "status": status,
+        "width": width,
+        "height": height,
+        "format": image_format,
+        "file_size": file_size,
+        "aspect_ratio": aspect_ratio,
+        "has_transparency": has_transparency,
+        "image_hash": image_hash or None,
+        "phash": phash,
+        "dhash": dhash,
+        "ahash": ahash,
+        "colorhash": colorhash,
+        "dominant_color": color,
+        "dominant_color_share": share,
+        "occurrences": occurrences,
+        "pages": pages,
+        "domains": domains,
+    }
+    return GexfNode(media_node_id(key), url, [values.get(title) for title in titles], size=occurrences, color=color)
+
+
+def _page_holder_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Iterator[GexfNode]:
+    # Filter then annotate on the same relation: the count covers the selected media types only.
+    rows = _stream(
+        pages_of(land, options)
+        .filter(medias__type__in=options.media_types)
+        .annotate(n_media=Count("medias"))
+        .order_by("id")
+        .values_list("id", "url", "title", "domain__name", "relevance", "depth", "n_media")
+    )
+    for page_id, url, title, domain, relevance, depth, n_media in rows:
+        values = {
+            "kind": "page",
+            "url": url,
+            "title": title,
+            "domain": domain,
+            "relevance": relevance,
+            "depth": depth,
+            "media": n_media,
+        }
+        yield GexfNode(page_node_id(page_id), url, [values.get(t) for t in titles], size=n_media)
+
+
+def _domain_holder_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Iterator[GexfNode]:
+    rows = _stream(
+        media_of(land, options)
+        .values("expression__domain_id", "expression__domain__name")
+        .annotate(n_pages=Count("expression_id", distinct=True), n_media=Count("id"))
+        .order_by("expression__domain_id")
+        .values_list("expression__domain_id", "expression__domain__name", "n_pages", "n_media")
+    )
+    for domain_id, name, n_pages, n_media in rows:
+        values = {"kind": "domain", "domain": name, "pages": n_pages, "media": n_media}
+        yield GexfNode(domain_node_id(domain_id), name, [values.get(t) for t in titles], size=n_media)
+
+
+def _media_edges(land: Land, options: ExportOptions) -> Iterator[GexfEdge]:
+    """Holder -> media, weighted by how many media rows (URLs) link them."""
+    holder = "expression_id" if options.nodes == "page" else "expression__domain_id"
+    holder_id = page_node_id if options.nodes == "page" else domain_node_id
+    rows = _stream(
+        media_of(land, options)
+        .annotate(node_key=_MEDIA_KEY)
+        .values(holder, "node_key")
+        .annotate(weight=Count("id"))
+        .order_by(holder, "node_key")
+        .values_list(holder, "node_key", "weight")
+    )
+    for holder_pk, key, weight in rows:
+        yield GexfEdge(holder_id(holder_pk), media_node_id(key), weight)
+
+
+def produce_mediagexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    by_page = options.nodes == "page"
+    declared = MEDIA_GEXF_PAGE_ATTRIBUTES if by_page else MEDIA_GEXF_DOMAIN_ATTRIBUTES
+    titles = [title for title, _ in declared]
+    holders = _page_holder_nodes if by_page else _domain_holder_nodes
+
+    def nodes() -> Iterator[GexfNode]:
+        yield from holders(land, options, titles)
+        yield from _media_nodes(land, options, titles)
+
+    return iter_gexf(
+        creator=GEXF_CREATOR,
+        description=_description(
+            land, "mediagexf", options, f"{options.nodes} nodes; media types {','.join(options.media_types)}"
+        ),
+        node_attributes=_attributes(declared),
+        nodes=_counted(nodes(), counts),
+        edges=_counted(_media_edges(land, options), counts, "edges"),
+    )
+
+
+# --- Registry and entry point -------------------------------------------------------
+
+EXPORT_TYPES: dict[str, ExportType] = {
+    spec.name: spec
+    for spec in (
+        ExportType("pagecsv", "csv", False, "pages with their domain and tags", produce_pagecsv),
+        ExportType("fullpagecsv", "csv", False, "pages with their readable text", produce_fullpagecsv),
+        ExportType("nodecsv", "csv", False, "domains with their page count and mean relevance", produce_nodecsv),
+        ExportType("mediacsv", "csv", True, "media with every analysis field", produce_mediacsv),
+        ExportType("pagegexf", "gexf", False, "pages linked across domains", produce_pagegexf),
+        ExportType("nodegexf", "gexf", False, "domains linked by their pages' links", produce_nodegexf),
+        ExportType("mediagexf", "gexf", True, "pages or domains and the media they show", produce_mediagexf),
+    )
+}
+
+
+def safe_filename_part(text: str, fallback: str) -> str:
+    """ASCII letters, digits, dot, dash and underscore only; accents folded, the rest as '_'."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", folded).strip("._-")[:80]
+    return slug or fallback
+
+
+def default_filename(land: Land, export_type: str, extension: str, when: datetime | None = None) -> str:
+    stamp = timezone.localtime(when or timezone.now()).strftime("%Y%m%d_%H%M%S")
+    name = safe_filename_part(land.name, f"land{land.pk}")
+    return f"export_land_{name}_{export_type}_{stamp}.{extension}"
+
+
+@dataclass
+class LandExport:
+    """A validated export, ready to stream. ``counts`` fills in as ``chunks()`` is consumed."""
+
+    land: Land
+    spec: ExportType
+    options: ExportOptions
+    created_at: datetime = field(default_factory=timezone.now)
+    counts: ExportCounts = field(default_factory=ExportCounts)
+
+    @property
+    def content_type(self) -> str:
+        return self.spec.content_type
+
+    @property
+    def filename(self) -> str:
+        return default_filename(self.land, self.spec.name, self.spec.extension, self.created_at)
+
+    def chunks(self) -> Iterator[bytes]:
+        self.counts = ExportCounts()
+        return self.spec.produce(self.land, self.options, self.counts)
+
+    def write_to(self, stream: IO[bytes]) -> ExportCounts:
+        for chunk in self.chunks():
+            stream.write(chunk)
+        return self.counts
+
+
+def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandExport:
+    """The single entry point: ``params`` are minrel, depth, media_types and nodes, raw or typed.
+
+    Raises ``InvalidParameters`` (with per-parameter messages) for a bad type or value.
+    """
+    unknown = set(params) - {"minrel", "depth", "media_types", "nodes"}
+    if unknown:
+        raise InvalidParameters(f"Unknown export parameter(s): {', '.join(sorted(unknown))}")
+    spec, options = parse_options(export_type, **params)
+    return LandExport(land=land, spec=spec, options=options)
+
+
+def export_params(query: Mapping[str, Any]) -> dict[str, Any]:
+    """The export parameters found in a query string or form (media_types may be repeated)."""
+    params: dict[str, Any] = {}
+    for name in ("minrel", "depth", "nodes"):
+        if query.get(name) not in (None, ""):
+            params[name] = query.get(name)
+    getlist = getattr(query, "getlist", None)
+    raw_types = getlist("media_types") if getlist else query.get("media_types")
+    if isinstance(raw_types, list):
+        raw_types = ",".join(str(item) for item in raw_types)
+    if raw_types:
+        params["media_types"] = raw_types
+    return params

@@ -1,0 +1,135 @@
+"""A small land that exercises every export rule, and one other land that must never leak in."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from PIL import Image
+
+from lands.models import Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
+from tests.factories import make_domain, make_expression, make_land, make_media
+
+HASH_SHARED = "a" * 64
+HASH_OTHER = "b" * 64
+
+
+def hostile_text() -> str:
+    """Quotes, separators, CR/LF, tabs, XML specials, controls, astral characters; NUL where the database takes it."""
+    nul = "\x00" if connection.vendor == "sqlite" else ""
+    return f'He said "hi", then;\nleft\r\nagain\ttab {nul}nul \x01\x08\x1f ctrl & <b>bold</b> é 😀 \ufffe end'
+
+
+def image_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240), (200, 30, 40)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@dataclass
+class Corpus:
+    land: Land
+    other_land: Land
+    domains: dict[str, Domain]
+    pages: dict[str, Expression]
+    media: dict[str, Media]
+
+
+@pytest.fixture
+def corpus(db) -> Corpus:
+    land = make_land("Corpus Été/2024: test")
+    other_land = make_land("other")
+    domains = {
+        "a": make_domain("a.example", title="Site A", description="About A", keywords="a,b"),
+        "b": make_domain("b.example", title="Site B"),
+        "c": make_domain("c.example"),
+    }
+    pages = {
+        "p1": make_expression(
+            land,
+            domains["a"],
+            "https://a.example/1",
+            title=hostile_text(),
+            description="first",
+            keywords="k1",
+            readable="x" * 200_000,
+            relevance=3,
+            depth=0,
+        ),
+        "p2": make_expression(land, domains["a"], "https://a.example/2", title="two", relevance=1, depth=1),
+        "p3": make_expression(land, domains["b"], "https://b.example/3", title="three", relevance=2, depth=1),
+        "p4": make_expression(land, domains["c"], "https://c.example/4", title="four", relevance=0, depth=2),
+        "p5": make_expression(land, domains["b"], "https://b.example/5", title="five", relevance=6, depth=3),
+        "p6": make_expression(land, domains["c"], "https://c.example/6", title="six", relevance=None, depth=1),
+        "q1": make_expression(other_land, domains["a"], "https://a.example/q", relevance=9, depth=0),
+    }
+    for source, target in [
+        ("p1", "p2"),  # same domain: never an edge
+        ("p1", "p3"),
+        ("p2", "p3"),
+        ("p3", "p1"),
+        ("p1", "p4"),  # p4 is below minrel 1
+        ("p5", "p1"),
+        ("p3", "p5"),  # same domain
+        ("q1", "p3"),  # other land
+    ]:
+        ExpressionLink.objects.create(source=pages[source], target=pages[target])
+
+    alpha = Tag.objects.create(land=land, name="alpha")
+    beta = Tag.objects.create(land=land, name="beta")
+    for tag, page in [(beta, "p1"), (alpha, "p1"), (alpha, "p1"), (beta, "p3")]:
+        TaggedContent.objects.create(tag=tag, expression=pages[page], text="snippet")
+
+    analysed = {
+        "analysis_status": "done",
+        "is_processed": True,
+        "width": 320,
+        "height": 240,
+        "file_size": len(image_bytes()),
+        "format": "PNG",
+        "color_mode": "RGB",
+        "mime_type": "image/png",
+        "has_transparency": False,
+        "aspect_ratio": 1.33,
+        "frames": 1,
+        "image_hash": HASH_SHARED,
+        "phash": "f0f0f0f0f0f0f0f0",
+        "dhash": "0f0f0f0f0f0f0f0f",
+        "ahash": "ffff0000ffff0000",
+        "colorhash": "07000000000",
+        "dominant_colors": [
+            {"hex": "#C81E28", "rgb": [200, 30, 40], "percentage": 91.5},
+            {"rgb": [10, 10, 10], "percentage": 8.5},
+        ],
+        "websafe_colors": {"#cc3333": 91.5, "#000000": 8.5},
+        "exif_make": "Canon",
+        "exif_model": "EOS 5D",
+        "exif_datetime": "2021:06:01 10:00:00",
+        "gps_latitude": 48.8566,
+        "gps_longitude": 2.3522,
+        "is_conforming": True,
+        "analyzed_at": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+    }
+    media = {
+        "m1": make_media(pages["p1"], "https://cdn.example/red.png", **analysed),
+        "m2": make_media(pages["p3"], "https://b.example/copy-of-red.png", **analysed),
+        "m3": make_media(pages["p5"], "https://b.example/red-again.png", **analysed),
+        "m4": make_media(pages["p1"], "https://cdn.example/pending.jpg"),
+        "m5": make_media(pages["p2"], "https://cdn.example/pending.jpg"),
+        "m6": make_media(pages["p3"], "https://b.example/clip.mp4", type="video", duration=12.5),
+        "m7": make_media(pages["p4"], "https://c.example/low.png"),
+        "m8": make_media(
+            pages["p2"],
+            "https://cdn.example/broken.gif",
+            analysis_status="failed",
+            is_processed=True,
+            image_hash=HASH_OTHER,
+            error_class="corrupt_image",
+            analysis_error=hostile_text(),
+        ),
+        "n1": make_media(pages["q1"], "https://a.example/other-land.png", image_hash=HASH_SHARED),
+    }
+    return Corpus(land=land, other_land=other_land, domains=domains, pages=pages, media=media)

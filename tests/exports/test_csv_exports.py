@@ -1,0 +1,224 @@
+"""CSV exports read back with the csv module and compared with the database."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from exports import columns, services
+from exports.columns import MediaColumn, register_media_column
+from lands.models import Domain, Expression, Media
+from tests.exports.helpers import cell, read_csv, run_export
+
+
+def selected(page: Expression, minrel: int = 1, depth: int | None = None) -> bool:
+    if page.relevance is None or page.relevance < minrel:
+        return False
+    return depth is None or (page.depth is not None and page.depth <= depth)
+
+
+def test_crawler_headers_are_verbatim():
+    # The crawler's column lists (MyWebIntelligence mwi/export.py), in its order.
+    assert columns.PAGE_CSV_COLUMNS == (
+        "id", "url", "title", "description", "keywords", "relevance", "depth",
+        "domain_id", "domain_name", "domain_description", "domain_keywords", "tags",
+    )  # fmt: skip
+    assert columns.FULLPAGE_CSV_COLUMNS == (
+        "id", "url", "title", "description", "keywords", "readable", "relevance", "depth",
+        "domain_id", "domain_name", "domain_description", "domain_keywords", "tags",
+    )  # fmt: skip
+    assert columns.NODE_CSV_COLUMNS == (
+        "id", "name", "title", "description", "keywords", "expressions", "average_relevance",
+    )  # fmt: skip
+    assert columns.PAGE_GEXF_ATTRIBUTES == (
+        ("title", "string"), ("description", "string"), ("keywords", "string"),
+        ("domain_id", "string"), ("relevance", "integer"), ("depth", "integer"),
+    )  # fmt: skip
+    assert columns.NODE_GEXF_ATTRIBUTES == (
+        ("title", "string"), ("description", "string"), ("keywords", "string"),
+        ("expressions", "integer"), ("average_relevance", "float"),
+    )  # fmt: skip
+    assert services.media_csv_header()[:4] == ("id", "expression_id", "url", "type")
+
+
+def test_mediacsv_header_lists_every_analysis_field():
+    assert services.media_csv_header() == (
+        "id", "expression_id", "url", "type", "status", "width", "height", "file_size", "format",
+        "color_mode", "mime_type", "has_transparency", "aspect_ratio", "frames", "duration",
+        "image_hash", "phash", "dhash", "ahash", "colorhash", "dominant_colors", "dominant_color_shares",
+        "websafe_color", "exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude",
+        "is_conforming", "conformity_reason", "analyzed_at", "error_class", "analysis_error",
+        "domain", "depth", "relevance",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("export_type", ["pagecsv", "fullpagecsv"])
+@pytest.mark.parametrize(("minrel", "depth"), [(None, None), (2, None), (0, 1)])
+def test_page_csv_matches_the_database(corpus, export_type, minrel, depth):
+    data, export = run_export(corpus.land, export_type, minrel=minrel, depth=depth)
+    header, rows = read_csv(data)
+
+    expected = []
+    for page in Expression.objects.filter(land=corpus.land).select_related("domain").order_by("id"):
+        if not selected(page, 1 if minrel is None else minrel, depth):
+            continue
+        tags = sorted({content.tag.name for content in page.tagged_contents.select_related("tag")})
+        values = [page.id, page.url, page.title, page.description, page.keywords]
+        if export_type == "fullpagecsv":
+            values.append(page.readable)
+        values += [page.relevance, page.depth, page.domain_id, page.domain.name]
+        values += [page.domain.description, page.domain.keywords, ",".join(tags) or None]
+        expected.append([cell(value) for value in values])
+
+    assert header == list(columns.FULLPAGE_CSV_COLUMNS if export_type == "fullpagecsv" else columns.PAGE_CSV_COLUMNS)
+    assert rows == expected
+    assert export.counts.records == len(expected)
+    assert rows, "the corpus selects pages for every parameter set"
+
+
+def test_page_csv_tags_and_hostile_text(corpus):
+    data, _ = run_export(corpus.land, "fullpagecsv")
+    header, rows = read_csv(data)
+    by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
+    first = by_id[corpus.pages["p1"].pk]
+    assert first["tags"] == "alpha,beta"  # distinct, like GROUP_CONCAT(DISTINCT)
+    assert by_id[corpus.pages["p3"].pk]["tags"] == "beta"
+    assert by_id[corpus.pages["p2"].pk]["tags"] == ""
+    # Quotes, separators, CR/LF, tabs and controls survive; only NUL is dropped.
+    assert first["title"] == corpus.pages["p1"].title.replace("\x00", "")
+    assert "\r\nagain\t" in first["title"]
+    assert '"hi"' in first["title"]
+    assert len(first["readable"]) == 200_000
+    assert b"\x00" not in data
+    assert data.startswith(b'"id","url","title"')
+
+
+def test_nodecsv_aggregates_selected_pages_per_domain(corpus):
+    data, export = run_export(corpus.land, "nodecsv")
+    header, rows = read_csv(data)
+    assert header == list(columns.NODE_CSV_COLUMNS)
+
+    expected = []
+    for domain in Domain.objects.order_by("id"):
+        pages = [page for page in domain.expressions.filter(land=corpus.land) if selected(page)]
+        if pages:
+            mean = round(sum(page.relevance for page in pages) / len(pages), 2)
+            values = [domain.id, domain.name, domain.title, domain.description, domain.keywords, len(pages), mean]
+            expected.append([cell(value) for value in values])
+    assert rows == expected
+    # a.example: p1 (3) and p2 (1); b.example: p3 (2) and p5 (6); c.example has nothing selected.
+    assert [(row[1], row[5], row[6]) for row in rows] == [("a.example", "2", "2.0"), ("b.example", "2", "4.0")]
+    assert export.counts.records == 2
+
+
+def test_nodecsv_average_is_rounded_to_two_decimals(corpus):
+    corpus.pages["p2"].relevance = 2
+    corpus.pages["p2"].save()
+    corpus.pages["p4"].relevance = 1
+    corpus.pages["p4"].save()
+    _, rows = read_csv(run_export(corpus.land, "nodecsv", depth=1)[0])
+    assert [(row[1], row[6]) for row in rows] == [("a.example", "2.5"), ("b.example", "2.0")]
+    _, rows = read_csv(run_export(corpus.land, "nodecsv", minrel=1, depth=2)[0])
+    assert rows[2][1:] == ["c.example", "", "", "", "1", "1.0"]
+
+
+def expected_media_row(media: Media) -> list[str]:
+    colors = media.dominant_colors
+    hexes = None
+    if colors is not None:
+        hexes = [c.get("hex", "").lower() or "#{:02x}{:02x}{:02x}".format(*c["rgb"]) for c in colors]
+    shares = None if colors is None else [c["percentage"] for c in colors]
+    websafe = max(media.websafe_colors, key=media.websafe_colors.get) if media.websafe_colors else None
+    page = media.expression
+    values = [
+        media.id, media.expression_id, media.url, media.type, media.analysis_status, media.width, media.height,
+        media.file_size, media.format, media.color_mode, media.mime_type, media.has_transparency,
+        media.aspect_ratio, media.frames, media.duration, media.image_hash, media.phash, media.dhash,
+        media.ahash, media.colorhash,
+        None if hexes is None else json.dumps(hexes, separators=(",", ":")),
+        None if shares is None else json.dumps(shares, separators=(",", ":")),
+        websafe, media.exif_make, media.exif_model, media.exif_datetime, media.gps_latitude, media.gps_longitude,
+        media.is_conforming, media.conformity_reason,
+        media.analyzed_at.isoformat() if media.analyzed_at else None, media.error_class, media.analysis_error,
+        page.domain.name, page.depth, page.relevance,
+    ]  # fmt: skip
+    return [cell(value) for value in values]
+
+
+@pytest.mark.parametrize(
+    ("params", "names"),
+    [
+        ({}, ["m1", "m2", "m3", "m4", "m5", "m6", "m8"]),
+        ({"media_types": "img"}, ["m1", "m2", "m3", "m4", "m5", "m8"]),
+        ({"media_types": "video,audio"}, ["m6"]),
+        ({"minrel": 0, "depth": 1}, ["m1", "m2", "m4", "m5", "m6", "m8"]),
+        ({"minrel": 3}, ["m1", "m3", "m4"]),
+    ],
+)
+def test_mediacsv_matches_the_database(corpus, params, names):
+    data, export = run_export(corpus.land, "mediacsv", **params)
+    header, rows = read_csv(data)
+    assert tuple(header) == services.media_csv_header()
+    wanted = Media.objects.filter(pk__in=[corpus.media[name].pk for name in names]).select_related("expression__domain")
+    assert rows == [expected_media_row(media) for media in wanted.order_by("id")]
+    assert export.counts.records == len(names)
+
+
+def test_mediacsv_renders_analysis_fields(corpus):
+    _, rows = read_csv(run_export(corpus.land, "mediacsv")[0])
+    header = services.media_csv_header()
+    by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
+    done = by_id[corpus.media["m1"].pk]
+    assert json.loads(done["dominant_colors"]) == ["#c81e28", "#0a0a0a"]
+    assert json.loads(done["dominant_color_shares"]) == [91.5, 8.5]
+    assert done["websafe_color"] == "#cc3333"
+    assert (done["has_transparency"], done["is_conforming"]) == ("false", "true")
+    assert done["analyzed_at"] == "2024-05-01T12:30:00+00:00"
+    assert (done["domain"], done["depth"], done["relevance"]) == ("a.example", "0", "3")
+    pending = by_id[corpus.media["m4"].pk]
+    # NULL is an empty field, never "None" nor "null".
+    assert pending["width"] == pending["dominant_colors"] == pending["websafe_color"] == ""
+    assert "None" not in pending.values()
+    failed = by_id[corpus.media["m8"].pk]
+    assert failed["analysis_error"] == corpus.media["m8"].analysis_error.replace("\x00", "")
+    assert failed["error_class"] == "corrupt_image"
+
+
+def test_empty_exports_still_have_a_header(corpus):
+    for export_type, header in [
+        ("pagecsv", list(columns.PAGE_CSV_COLUMNS)),
+        ("nodecsv", list(columns.NODE_CSV_COLUMNS)),
+        ("mediacsv", list(services.media_csv_header())),
+    ]:
+        data, export = run_export(corpus.land, export_type, minrel=100)
+        assert read_csv(data) == (header, [])
+        assert export.counts.records == 0
+        assert data.endswith(b"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("export_type", "queries"), [("pagecsv", 2), ("fullpagecsv", 2), ("nodecsv", 1), ("mediacsv", 1)]
+)
+def test_csv_query_count_does_not_depend_on_size(corpus, monkeypatch, django_assert_num_queries, export_type, queries):
+    # Chunks of 2 rows: an N+1 or a query per chunk would show as more queries.
+    monkeypatch.setattr(services, "CHUNK_SIZE", 2)
+    with django_assert_num_queries(queries):
+        data, export = run_export(corpus.land, export_type, minrel=0)
+    assert export.counts.records >= 3
+    assert len(read_csv(data)[1]) == export.counts.records
+
+
+def test_a_registered_media_column_is_exported(corpus, monkeypatch):
+    monkeypatch.setattr(columns, "MEDIA_COLUMNS", list(columns.MEDIA_COLUMNS))
+    monkeypatch.setattr(services, "MEDIA_COLUMNS", columns.MEDIA_COLUMNS)
+    register_media_column(
+        MediaColumn("cluster_id", ("image_hash",), lambda value: value[:8] if value else None), after="colorhash"
+    )
+    with pytest.raises(ValueError, match="already has"):
+        register_media_column(MediaColumn("url", ("url",)))
+    header, rows = read_csv(run_export(corpus.land, "mediacsv")[0])
+    assert header[header.index("colorhash") + 1] == "cluster_id"
+    by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
+    assert by_id[corpus.media["m1"].pk]["cluster_id"] == "aaaaaaaa"
+    assert by_id[corpus.media["m4"].pk]["cluster_id"] == ""
