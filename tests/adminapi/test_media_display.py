@@ -1,0 +1,120 @@
+"""Thumbnail and swatch fragments: accepted colour shapes, escaping, template filters."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.template import Context, Template
+from PIL import Image
+from sklearn.datasets import load_sample_image
+
+from lands.models import Media, MediaType
+from lands.templatetags.media_display import normalise_hex, parse_colors, swatches_html, thumbnail_html
+
+
+def palette_of(name: str, colours: int = 4) -> list[dict]:
+    """Dominant colours of a real photo, in the stored shape (hex + percentage)."""
+    image = Image.fromarray(load_sample_image(name)).convert("RGB")
+    image.thumbnail((128, 128))
+    quantised = image.quantize(colors=colours)
+    palette = quantised.getpalette()
+    pixels = image.width * image.height
+    counts = sorted(quantised.getcolors(), reverse=True)
+    return [
+        {
+            "hex": "#{:02x}{:02x}{:02x}".format(*palette[3 * index : 3 * index + 3]),
+            "percentage": round(100.0 * count / pixels, 1),
+        }
+        for count, index in counts
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("#A1B2C3", "#a1b2c3"),
+        ("a1b2c3", "#a1b2c3"),
+        ("#abc", "#aabbcc"),
+        (" #00ff00 ", "#00ff00"),
+        ("#12345", None),
+        ("red", None),
+        ("#123456;background:url(x)", None),
+        (None, None),
+        (0x123456, None),
+    ],
+)
+def test_normalise_hex(value, expected):
+    assert normalise_hex(value) == expected
+
+
+def test_parse_colors_accepts_every_stored_shape():
+    assert parse_colors([{"hex": "#FF0000", "percentage": 60.0}, {"rgb": [0, 0, 255], "ratio": 0.4}]) == [
+        ("#ff0000", 60.0),
+        ("#0000ff", 40.0),
+    ]
+    assert parse_colors(["#00ff00", [255, 255, 255], (1, 2, 3)]) == [
+        ("#00ff00", None),
+        ("#ffffff", None),
+        ("#010203", None),
+    ]
+    assert parse_colors({"#336699": 12.5}) == [("#336699", 12.5)]
+    # Unusable entries are dropped, never rendered.
+    assert parse_colors([{"hex": "nope"}, [300, 0, 0], "x", 42, {"rgb": "abc"}]) == []
+    assert parse_colors(None) == []
+    assert parse_colors("#ffffff") == []
+
+
+def test_swatches_of_a_real_photo_name_each_colour():
+    colours = palette_of("china.jpg")
+    assert len(colours) == 4
+    assert sum(colour["percentage"] for colour in colours) == pytest.approx(100.0, abs=0.5)
+    html = str(swatches_html(colours, with_text=True))
+    for colour in colours:
+        assert f"background:{colour['hex']}" in html
+        assert f"<code>{colour['hex']}</code> ({colour['percentage']:.1f}%)" in html
+    # Largest share first, as the palette was given.
+    assert re.findall(r"<code>(#[0-9a-f]{6})</code>", html) == [colour["hex"] for colour in colours]
+    assert palette_of("flower.jpg") != colours
+
+
+def test_swatch_shares_given_as_fractions_read_as_percentages():
+    html = str(swatches_html([{"hex": "#102030", "ratio": 0.25}, {"hex": "#405060", "percentage": 0.5}]))
+    assert 'title="#102030 (25.0%)"' in html
+    assert 'title="#405060 (0.5%)"' in html
+
+
+def test_swatches_without_colours_show_a_dash():
+    assert str(swatches_html(None)) == "-"
+    assert str(swatches_html([])) == "-"
+
+
+def test_swatch_count_is_bounded():
+    html = str(swatches_html([f"#0000{index:02x}" for index in range(40)]))
+    assert html.count('class="swatch"') == 16
+
+
+def test_thumbnail_is_lazy_without_referrer_and_escaped():
+    html = str(thumbnail_html('https://img.example/a.jpg?x=1&y="><script>alert(1)</script>'))
+    assert html.startswith('<img src="https://img.example/a.jpg?x=1&amp;y=&quot;&gt;&lt;script&gt;')
+    assert 'loading="lazy"' in html
+    assert 'referrerpolicy="no-referrer"' in html
+    assert 'width="64" height="64"' in html
+    assert "<script>" not in html
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "data:image/png;base64,AAAA", "", None, "//cdn.example/a.png"])
+def test_thumbnail_only_for_http_urls(url):
+    assert str(thumbnail_html(url)) == "-"
+
+
+def test_template_filters():
+    template = Template(
+        "{% load media_display %}{{ media|media_thumbnail }}|{{ media.dominant_colors|color_swatches }}"
+    )
+    image = Media(url="https://cdn.example/a.png", type=MediaType.IMAGE, dominant_colors=[{"hex": "#c0ffee"}])
+    rendered = template.render(Context({"media": image}))
+    assert '<img src="https://cdn.example/a.png"' in rendered
+    assert 'title="#c0ffee"' in rendered
+    video = Media(url="https://cdn.example/a.mp4", type=MediaType.VIDEO)
+    assert template.render(Context({"media": video})) == "-|-"
