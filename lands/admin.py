@@ -1,0 +1,312 @@
+"""Admin for the corpus.
+
+Lands hold up to 100,000 media, so every changelist runs a fixed number of
+queries: counts come from subqueries, foreign keys from joins, filters from
+static choices where possible. Change pages never list related rows: no
+inlines, and foreign keys use raw-id or autocomplete widgets.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from lands.api import annotate_land_counts
+from lands.models import Domain, Expression, Land, Media, MediaType, Tag
+from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
+from media_analysis.exceptions import ERROR_CLASSES
+
+PREVIEW_SIZE = 240
+URL_DISPLAY_LENGTH = 80
+
+
+def share_percent(part: int | None, whole: int | None) -> str:
+    """``part`` as a percentage of ``whole``, one decimal; a dash when there is no whole."""
+    if not whole:
+        return "-"
+    return f"{100.0 * (part or 0) / whole:.1f}%"
+
+
+def truncate(text: str | None, length: int = URL_DISPLAY_LENGTH) -> str:
+    if not text:
+        return ""
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def pretty_json(value: Any) -> SafeString:
+    if value in (None, "", [], {}):
+        return format_html("{}", "-")
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
+
+
+class ChangelistDeferMixin:
+    """Leave the columns named in ``changelist_defer`` out of changelist pages (change pages need them)."""
+
+    changelist_defer: list[str] = []
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        opts = self.model._meta
+        match = request.resolver_match
+        if self.changelist_defer and match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist":
+            queryset = queryset.defer(*self.changelist_defer)
+        return queryset
+
+
+# --- Lands and domains -----------------------------------------------------------
+
+
+@admin.register(Land)
+class LandAdmin(admin.ModelAdmin):
+    list_display = ["name", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
+    search_fields = ["name"]
+    show_full_result_count = False
+    fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
+    readonly_fields = ["created_at", "expressions", "media_total", "analysed_share", "failed"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Land]:
+        queryset = super().get_queryset(request)
+        match = request.resolver_match
+        if match and match.url_name == "autocomplete":
+            # Other models' land pickers need names only, not three counts per land.
+            return queryset
+        return annotate_land_counts(queryset)
+
+    @admin.display(description="Expressions", ordering="expression_count")
+    def expressions(self, land: Land) -> int:
+        return getattr(land, "expression_count", 0)
+
+    @admin.display(description="Media", ordering="media_count")
+    def media_total(self, land: Land) -> int:  # not "media": ModelAdmin.media is its assets
+        return getattr(land, "media_count", 0)
+
+    @admin.display(description="Analysed", ordering="analysed_count")
+    def analysed_share(self, land: Land) -> str:
+        return share_percent(getattr(land, "analysed_count", 0), getattr(land, "media_count", 0))
+
+    @admin.display(description="Failed", ordering="failed_count")
+    def failed(self, land: Land) -> int:
+        return getattr(land, "failed_count", 0)
+
+
+@admin.register(Domain)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["name", "http_status", "title", "fetched_at"]
+    search_fields = ["name"]
+    show_full_result_count = False
+
+
+# --- Expressions ----------------------------------------------------------------
+
+
+class MinRelevanceFilter(admin.SimpleListFilter):
+    """Relevance at least N, as the crawler's ``--minrel`` selects pages."""
+
+    title = "relevance"
+    parameter_name = "minrel"
+    thresholds = (0, 1, 2, 3, 5, 10, 20)
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(str(value), f"≥ {value}") for value in self.thresholds]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        try:
+            return queryset.filter(relevance__gte=int(value))
+        except ValueError:
+            return queryset.none()
+
+
+@admin.register(Expression)
+class ExpressionAdmin(ChangelistDeferMixin, admin.ModelAdmin):
+    # The readable text can weigh megabytes per page and is never listed.
+    changelist_defer = ["readable"]
+    list_display = ["short_url", "land", "domain", "title", "relevance", "depth", "http_status"]
+    list_filter = ["land", "depth", MinRelevanceFilter, "http_status"]
+    search_fields = ["url", "title"]
+    list_select_related = ["land", "domain"]
+    autocomplete_fields = ["land", "domain"]
+    show_full_result_count = False
+
+    @admin.display(description="URL", ordering="url")
+    def short_url(self, expression: Expression) -> str:
+        return truncate(expression.url)
+
+
+# --- Media ----------------------------------------------------------------------
+
+
+class ErrorClassFilter(admin.SimpleListFilter):
+    """Static choices: a DISTINCT over 100,000 rows to list eleven codes is wasted work."""
+
+    title = "error class"
+    parameter_name = "error_class"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [(code, code) for code in ERROR_CLASSES]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        return queryset.filter(error_class=value) if value else queryset
+
+
+MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
+    (None, ["expression", "url", "type", "mime_type"]),
+    ("Preview", ["preview", "dominant_swatches", "websafe_swatches"]),
+    (
+        "Analysis status",
+        ["analysis_status", "is_processed", "error_class", "analysis_error", "attempts", "analyzed_at"],
+    ),
+    (
+        "Image",
+        [
+            "width",
+            "height",
+            "aspect_ratio",
+            "file_size",
+            "format",
+            "color_mode",
+            "has_transparency",
+            "frames",
+            "duration",
+            "is_conforming",
+            "conformity_reason",
+        ],
+    ),
+    ("Colours", ["dominant_colors", "websafe_colors"]),
+    ("Hashes", ["image_hash", "phash", "dhash", "ahash", "colorhash"]),
+    ("EXIF", ["exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude", "exif_pretty"]),
+    ("Other", ["content_tags", "nsfw_score"]),
+]
+MEDIA_EDITABLE_FIELDS = {"expression", "url", "type"}
+MEDIA_DISPLAY_ONLY = {"preview", "dominant_swatches", "websafe_swatches", "exif_pretty"}
+
+
+def media_fieldsets() -> list[tuple[str | None, dict[str, list[str]]]]:
+    """The fieldsets above, plus any model field they do not name yet, so none is hidden."""
+    named = {name for _, names in MEDIA_FIELDSETS_BASE for name in names}
+    # exif_data is shown as pretty JSON (exif_pretty) instead of its raw value.
+    missing = [
+        field.name
+        for field in Media._meta.concrete_fields
+        if field.name not in named and field.name not in {"id", "exif_data"}
+    ]
+    fieldsets = [(title, {"fields": names}) for title, names in MEDIA_FIELDSETS_BASE]
+    if missing:
+        fieldsets.append(("More", {"fields": missing}))
+    return fieldsets
+
+
+def media_readonly_fields() -> list[str]:
+    return [name for _, options in media_fieldsets() for name in options["fields"] if name not in MEDIA_EDITABLE_FIELDS]
+
+
+@admin.register(Media)
+class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
+    changelist_defer = ["exif_data", "websafe_colors", "content_tags", "analysis_error"]
+    list_display = [
+        "thumbnail",
+        "short_url",
+        "land",
+        "type",
+        "analysis_status",
+        "format",
+        "dimensions",
+        "swatches",
+        "error_class",
+    ]
+    list_display_links = ["short_url"]
+    list_filter = [
+        "type",
+        "analysis_status",
+        "format",
+        ErrorClassFilter,
+        "is_conforming",
+        ("expression__land", admin.RelatedFieldListFilter),
+    ]
+    search_fields = ["url"]
+    list_select_related = ["expression__land"]
+    raw_id_fields = ["expression"]
+    show_full_result_count = False
+    fieldsets = media_fieldsets()
+    readonly_fields = media_readonly_fields()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Media]:
+        # The joined expression is only needed for its land: leave its long texts behind.
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("expression__land")
+            .defer("expression__readable", "expression__description", "expression__keywords")
+        )
+
+    @admin.display(description="Preview")
+    def thumbnail(self, media: Media) -> SafeString:
+        if media.type != MediaType.IMAGE:
+            return format_html("{}", media.get_type_display())
+        return thumbnail_html(media.url)
+
+    @admin.display(description="URL", ordering="url")
+    def short_url(self, media: Media) -> str:
+        return truncate(media.url)
+
+    @admin.display(description="Land", ordering="expression__land__name")
+    def land(self, media: Media) -> Land:
+        return media.expression.land
+
+    @admin.display(description="Size")
+    def dimensions(self, media: Media) -> str:
+        if media.width is None or media.height is None:
+            return "-"
+        return f"{media.width} x {media.height}"
+
+    @admin.display(description="Colours")
+    def swatches(self, media: Media) -> SafeString:
+        return swatches_html(media.dominant_colors)
+
+    @admin.display(description="Preview")
+    def preview(self, media: Media) -> SafeString:
+        if media.type != MediaType.IMAGE:
+            return format_html("{}", "-")
+        return thumbnail_html(media.url, size=PREVIEW_SIZE)
+
+    @admin.display(description="Dominant colours")
+    def dominant_swatches(self, media: Media) -> SafeString:
+        return swatches_html(media.dominant_colors, with_text=True)
+
+    @admin.display(description="Web-safe colours")
+    def websafe_swatches(self, media: Media) -> SafeString:
+        return swatches_html(media.websafe_colors, with_text=True)
+
+    @admin.display(description="EXIF")
+    def exif_pretty(self, media: Media) -> SafeString:
+        return pretty_json(media.exif_data)
+
+
+# --- Tags -----------------------------------------------------------------------
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "land", "parent", "sorting", "colour"]
+    list_filter = ["land"]
+    search_fields = ["name"]
+    list_select_related = ["land", "parent"]
+    autocomplete_fields = ["land"]
+    show_full_result_count = False
+    raw_id_fields = ["parent"]
+
+    @admin.display(description="Color", ordering="color")
+    def colour(self, tag: Tag) -> SafeString:
+        if not normalise_hex(tag.color):
+            return format_html("{}", tag.color or "-")
+        return swatches_html([tag.color], with_text=True)

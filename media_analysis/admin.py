@@ -1,0 +1,131 @@
+"""Admin for analysis jobs: a read-only record of what ran, when, and how it went.
+
+Jobs are started and cancelled through the application, never by editing a
+row, so the admin grants neither add, change nor delete.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from media_analysis.models import AnalysisJob
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3.2 s``, ``4 min 05 s``, ``2 h 03 min``; a dash when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s"
+
+
+@admin.register(AnalysisJob)
+class AnalysisJobAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "land",
+        "status",
+        "progress_display",
+        "total",
+        "analysed",
+        "failed",
+        "skipped",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_display",
+    ]
+    list_filter = ["status", "land"]
+    list_select_related = ["land"]
+    show_full_result_count = False
+    fieldsets = [
+        (None, {"fields": ["land", "requested_by", "status", "error"]}),
+        (
+            "Parameters",
+            {"fields": ["depth", "minrel", "media_types", "force", "retry_failed", "selection"]},
+        ),
+        (
+            "Progress",
+            {
+                "fields": [
+                    "progress_display",
+                    "total",
+                    "analysed",
+                    "failed",
+                    "skipped",
+                    "chunks_total",
+                    "chunks_done",
+                    "success_rate_display",
+                    "throughput_display",
+                    "eta_display",
+                ]
+            },
+        ),
+        ("Timing", {"fields": ["created_at", "started_at", "finished_at", "updated_at", "duration_display"]}),
+        ("Recent failures", {"fields": ["recent_failures_pretty"]}),
+    ]
+    readonly_fields = [
+        "selection",
+        "progress_display",
+        "success_rate_display",
+        "throughput_display",
+        "eta_display",
+        "duration_display",
+        "recent_failures_pretty",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AnalysisJob | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AnalysisJob | None = None) -> bool:
+        return False
+
+    @admin.display(description="Progress")
+    def progress_display(self, job: AnalysisJob) -> str:
+        return f"{job.progress:.1f}%"
+
+    @admin.display(description="Duration")
+    def duration_display(self, job: AnalysisJob) -> str:
+        return format_duration(job.duration_seconds)
+
+    @admin.display(description="Success rate")
+    def success_rate_display(self, job: AnalysisJob) -> str:
+        rate = job.success_rate
+        return "-" if rate is None else f"{rate:.1f}%"
+
+    @admin.display(description="Throughput")
+    def throughput_display(self, job: AnalysisJob) -> str:
+        rate = job.throughput
+        return "-" if rate is None else f"{rate:.2f} media/s"
+
+    @admin.display(description="Time left (estimate)")
+    def eta_display(self, job: AnalysisJob) -> str:
+        return format_duration(job.eta_seconds)
+
+    @admin.display(description="Explicit selection")
+    def selection(self, job: AnalysisJob) -> str:
+        # A selection may list thousands of ids: its size says enough here.
+        if job.media_ids is None:
+            return "-"
+        return f"{len(job.media_ids)} media"
+
+    @admin.display(description="Recent failures")
+    def recent_failures_pretty(self, job: AnalysisJob) -> SafeString:
+        if not job.recent_failures:
+            return format_html("{}", "-")
+        text = json.dumps(job.recent_failures, indent=2, ensure_ascii=False, default=str)
+        return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
