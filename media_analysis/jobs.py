@@ -42,6 +42,7 @@ from media_analysis.progress import publish_job_progress
 logger = logging.getLogger("medianalyse.jobs")
 
 DEFAULT_MEDIA_TYPES = (MediaType.IMAGE.value,)
+PLAN_GRACE_SECONDS = 5.0
 PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed")
 
 
@@ -375,13 +376,17 @@ def _claim_is_dead(claimed_by: str) -> bool:
     return False
 
 
-def chunks_to_recover(stall_seconds: float, lease_seconds: float) -> list[int]:
+def chunks_to_recover(
+    stall_seconds: float, lease_seconds: float, queued_chunk_ids: set[int] | None = None
+) -> list[int]:
     """Pending chunks of running jobs that no live worker will finish.
 
     A chunk is recovered when its claimer was a process of this host that has
     died (a consumer killed mid-chunk), when its claim is older than the lease
-    (a worker on another machine died), or when it was never claimed and its
-    job has not moved for ``stall_seconds`` (its queued task was lost).
+    (a worker on another machine died), or when it was never claimed and is no
+    longer in the queue (its task was taken by a worker that died before
+    claiming it). When the queue's content is unknown, a never-claimed chunk is
+    recovered once its job has not moved for ``stall_seconds``.
     """
     now = timezone.now()
     recover: list[int] = []
@@ -392,14 +397,24 @@ def chunks_to_recover(stall_seconds: float, lease_seconds: float) -> list[int]:
         if claimed_by:
             if _claim_is_dead(claimed_by) or (claimed_at and now - claimed_at > timedelta(seconds=lease_seconds)):
                 recover.append(pk)
+        elif queued_chunk_ids is not None:
+            if pk not in queued_chunk_ids:
+                recover.append(pk)
         elif now - job_updated_at > timedelta(seconds=stall_seconds):
             recover.append(pk)
     return recover
 
 
-def jobs_to_replan(stall_seconds: float) -> list[int]:
-    """Pending jobs whose planning task never ran (lost with a killed consumer)."""
-    cutoff = timezone.now() - timedelta(seconds=stall_seconds)
-    return list(
-        AnalysisJob.objects.filter(status=JobStatus.PENDING, updated_at__lt=cutoff).values_list("pk", flat=True)
+def jobs_to_replan(stall_seconds: float, queued_job_ids: set[int] | None = None) -> list[int]:
+    """Pending jobs whose planning task was lost (taken by a consumer that died).
+
+    With the queue's content known, a pending job not in it is replanned after
+    a short grace (its task is enqueued just after the row is committed);
+    otherwise after ``stall_seconds``.
+    """
+    grace = PLAN_GRACE_SECONDS if queued_job_ids is not None else stall_seconds
+    cutoff = timezone.now() - timedelta(seconds=grace)
+    candidates = AnalysisJob.objects.filter(status=JobStatus.PENDING, updated_at__lt=cutoff).values_list(
+        "pk", flat=True
     )
+    return [pk for pk in candidates if queued_job_ids is None or pk not in queued_job_ids]

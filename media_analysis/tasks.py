@@ -41,13 +41,24 @@ def finalise_job_task(job_id: int) -> None:
     jobs.finalise_job(job_id)
 
 
+def _queued_ids(task_name: str) -> set[int] | None:
+    """First arguments of the queued tasks of that name, or None when the queue cannot be listed."""
+    try:
+        return {int(task.args[0]) for task in HUEY.pending() if task.name.endswith(task_name) and task.args}
+    except Exception:
+        logger.warning("could not list the queue; falling back to the stall delay", exc_info=True)
+        return None
+
+
 def recover_lost_work() -> tuple[int, int]:
     """Re-enqueue chunks and plans that a dead consumer left behind. Returns (jobs, chunks)."""
     try:
         with lock_task("medianalyse-recover"):
-            job_ids = jobs.jobs_to_replan(settings.MEDIA_ANALYSIS_STALL_SECONDS)
+            job_ids = jobs.jobs_to_replan(settings.MEDIA_ANALYSIS_STALL_SECONDS, _queued_ids("plan_job_task"))
             chunk_ids = jobs.chunks_to_recover(
-                settings.MEDIA_ANALYSIS_STALL_SECONDS, settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS
+                settings.MEDIA_ANALYSIS_STALL_SECONDS,
+                settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS,
+                _queued_ids("run_chunk_task"),
             )
     except TaskLockedException:
         return (0, 0)
