@@ -1,0 +1,1 @@
+"""Helpers shared by tests and demos: servers and builders of test data."""
