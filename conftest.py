@@ -8,3 +8,6 @@ os.environ.setdefault("HUEY_IMMEDIATE", "1")
 os.environ.setdefault("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS", "127.0.0.1,::1,localhost")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the test makes are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+# The real HTTP test server fixtures (http_server, http_server_factory) for every test.
+pytest_plugins = ["tests.support.fixtures"]
