@@ -70,14 +70,14 @@ def change(model: str, pk: int, app: str = "lands") -> str:
 @pytest.mark.parametrize(
     ("app", "model", "instance"),
     [
-        ("lands", "land", lambda c, t, j: c.land),
-        ("lands", "domain", lambda c, t, j: c.domain),
-        ("lands", "expression", lambda c, t, j: c.article),
-        ("lands", "media", lambda c, t, j: c.jpeg),
-        ("lands", "media", lambda c, t, j: c.video),
-        ("lands", "tag", lambda c, t, j: t[1]),
-        ("media_analysis", "analysisjob", lambda c, t, j: j[0]),
-        ("media_analysis", "analysisjob", lambda c, t, j: j[1]),
+        pytest.param("lands", "land", lambda c, t, j: c.land, id="land"),
+        pytest.param("lands", "domain", lambda c, t, j: c.domain, id="domain"),
+        pytest.param("lands", "expression", lambda c, t, j: c.article, id="expression"),
+        pytest.param("lands", "media", lambda c, t, j: c.jpeg, id="media-image"),
+        pytest.param("lands", "media", lambda c, t, j: c.video, id="media-video"),
+        pytest.param("lands", "tag", lambda c, t, j: t[1], id="tag"),
+        pytest.param("media_analysis", "analysisjob", lambda c, t, j: j[0], id="job-completed"),
+        pytest.param("media_analysis", "analysisjob", lambda c, t, j: j[1], id="job-running"),
     ],
 )
 def test_changelist_and_change_page_render(admin_client, corpus, tags, jobs, app, model, instance):
@@ -297,7 +297,10 @@ PINNED_CHANGELIST_QUERIES = {
 }
 
 
-@pytest.mark.parametrize(("key", "expected"), PINNED_CHANGELIST_QUERIES.items())
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [pytest.param(key, expected, id=f"{key[1]}{key[2]}") for key, expected in PINNED_CHANGELIST_QUERIES.items()],
+)
 def test_changelist_query_counts_are_pinned_and_do_not_grow(
     admin_client, corpus, tags, jobs, django_assert_num_queries, key, expected
 ):

@@ -289,7 +289,7 @@ PINNED_LIST_QUERIES = {
 }
 
 
-@pytest.mark.parametrize(("url", "expected"), PINNED_LIST_QUERIES.items())
+@pytest.mark.parametrize(("url", "expected"), [pytest.param(*item, id=item[0]) for item in PINNED_LIST_QUERIES.items()])
 def test_list_query_counts_are_pinned_and_do_not_grow(
     corpus, staff_api_client, django_assert_num_queries, url, expected
 ):
