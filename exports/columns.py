@@ -77,9 +77,11 @@ NODE_GEXF_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 
 # --- Colours -------------------------------------------------------------------
 
-# The crawler stored {"rgb": [...], "percentage": ...}; medianalyse adds "hex".
-# Reading every spelling keeps lands imported from either generation exportable.
-_SHARE_KEYS = ("percentage", "share", "ratio", "proportion", "fraction", "weight")
+# The analysis stores [{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}] and
+# {"#rrggbb": percentage} for web-safe colours; imported lands may hold other
+# spellings. Shares are always exported in percent (0-100).
+_PERCENT_KEYS = ("percentage", "percent")
+_FRACTION_KEYS = ("ratio", "share", "proportion", "fraction")
 
 
 def _hex_of(entry: Any) -> str | None:
@@ -99,13 +101,20 @@ def _hex_of(entry: Any) -> str | None:
     return None
 
 
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def _share_of(entry: Any) -> float | None:
+    """The colour's share of the image in percent, whether stored as a percentage or a fraction."""
     if not isinstance(entry, dict):
         return None
-    for key in _SHARE_KEYS:
-        value = entry.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+    for key in _PERCENT_KEYS:
+        if (value := _number(entry.get(key))) is not None:
+            return value
+    for key in _FRACTION_KEYS:
+        if (value := _number(entry.get(key))) is not None:
+            return round(value * 100, 4)
     return None
 
 
@@ -117,7 +126,7 @@ def dominant_hexes(dominant_colors: Any) -> list[str] | None:
 
 
 def dominant_shares(dominant_colors: Any) -> list[float | None] | None:
-    """The share of each dominant colour, aligned with ``dominant_hexes``, as stored."""
+    """The share of each dominant colour in percent, aligned with ``dominant_hexes``."""
     if not isinstance(dominant_colors, list):
         return None
     return [_share_of(entry) for entry in dominant_colors if _hex_of(entry)]
@@ -139,7 +148,7 @@ def top_websafe(websafe_colors: Any) -> str | None:
         shares = {
             key.lower(): value
             for key, value in websafe_colors.items()
-            if isinstance(key, str) and isinstance(value, int | float) and not isinstance(value, bool)
+            if isinstance(key, str) and _number(value) is not None
         }
         return max(shares, key=lambda key: shares[key]) if shares else None
     if isinstance(websafe_colors, list):

@@ -173,7 +173,8 @@ def test_colour_helpers_tolerate_every_stored_shape():
         "#000000",
         "#ff0010",
     ]
-    assert dominant_shares([{"hex": "#000000", "share": 0.2}, {"rgb": [1, 2, 3]}]) == [0.2, None]
+    # Fractions are turned into percentages, like the analysis stores them.
+    assert dominant_shares([{"hex": "#000000", "share": 0.2}, {"rgb": [1, 2, 3]}]) == [20.0, None]
     assert primary_color([{"oops": True}]) == (None, None)
     assert top_websafe({"#FFFFFF": 10, "#000000": 90.5}) == "#000000"
     assert top_websafe([{"hex": "#333333", "percentage": 5}, {"hex": "#cccccc", "percentage": 50}]) == "#cccccc"

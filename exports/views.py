@@ -1,0 +1,81 @@
+"""GET /api/lands/{id}/export/: a land export streamed as a file."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from exports.services import EXPORT_TYPES, NODE_MODES, export_params, prepare_export
+from lands.models import Land, MediaType
+
+
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
+async def stream_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Feed a synchronous chunk iterator to an ASGI server one chunk at a time.
+
+    Given a synchronous iterator, Django's ASGI handler first collects it into a
+    list, which would hold a whole export in memory. Each ``next`` runs in the
+    request's thread-sensitive thread, where the view's database connection lives.
+    """
+    pull = sync_to_async(_next_chunk, thread_sensitive=True)
+    while (chunk := await pull(chunks)) is not None:
+        yield chunk
+
+
+class LandExportView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # The success body is a file built here, not a rendered representation:
+        # whatever the client accepts (text/csv...), errors fall back to JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="lands_export",
+        summary="Export a land as CSV or GEXF",
+        description=(
+            "Streams the export as a file download. Pages are selected by relevance >= minrel "
+            "(default 1) and, when given, depth <= depth. See docs/EXPORTS.md for every column."
+        ),
+        parameters=[
+            OpenApiParameter("type", OpenApiTypes.STR, required=True, enum=list(EXPORT_TYPES)),
+            OpenApiParameter("minrel", OpenApiTypes.INT, description="Minimum page relevance (default 1)"),
+            OpenApiParameter("depth", OpenApiTypes.INT, description="Maximum page depth"),
+            OpenApiParameter(
+                "media_types",
+                OpenApiTypes.STR,
+                description=f"Comma-separated among {','.join(MediaType.values)} (mediacsv, mediagexf)",
+            ),
+            OpenApiParameter("nodes", OpenApiTypes.STR, enum=list(NODE_MODES), description="mediagexf only"),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/gexf+xml"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="Unknown type or invalid parameter (JSON: detail, errors)"),
+            401: OpenApiResponse(description="Not authenticated"),
+            404: OpenApiResponse(description="No such land"),
+        },
+    )
+    def get(self, request: Request, land_id: int) -> StreamingHttpResponse:
+        land = get_object_or_404(Land, pk=land_id)
+        export = prepare_export(land, request.query_params.get("type"), **export_params(request.query_params))
+        chunks = export.chunks()
+        content = stream_async(chunks) if isinstance(request._request, ASGIRequest) else chunks
+        response = StreamingHttpResponse(content, content_type=export.content_type)
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=export.filename)
+        # Proxies (nginx) would otherwise buffer the stream they are meant to pass through.
+        response["X-Accel-Buffering"] = "no"
+        return response
