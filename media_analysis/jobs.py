@@ -391,14 +391,16 @@ def chunks_to_recover(
     now = timezone.now()
     recover: list[int] = []
     rows = JobChunk.objects.filter(status=ChunkStatus.PENDING, job__status=JobStatus.RUNNING).values_list(
-        "pk", "claimed_by", "claimed_at", "job__updated_at"
+        "pk", "claimed_by", "claimed_at", "job__updated_at", "job__started_at"
     )
-    for pk, claimed_by, claimed_at, job_updated_at in rows.iterator(chunk_size=1000):
+    for pk, claimed_by, claimed_at, job_updated_at, job_started_at in rows.iterator(chunk_size=1000):
         if claimed_by:
             if _claim_is_dead(claimed_by) or (claimed_at and now - claimed_at > timedelta(seconds=lease_seconds)):
                 recover.append(pk)
         elif queued_chunk_ids is not None:
-            if pk not in queued_chunk_ids:
+            # The planner enqueues chunks just after committing them: give it time.
+            planned_long_ago = job_started_at is None or now - job_started_at > timedelta(seconds=PLAN_GRACE_SECONDS)
+            if pk not in queued_chunk_ids and planned_long_ago:
                 recover.append(pk)
         elif now - job_updated_at > timedelta(seconds=stall_seconds):
             recover.append(pk)

@@ -111,7 +111,9 @@ def shared_session(policy: DownloadPolicy) -> requests.Session:
     global _shared_session
     with _session_lock:
         if _shared_session is None or _shared_session[0] != policy:
-            pool = max(settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY, 1)
+            # Several worker threads of one consumer share the session, each
+            # running its own download pool: size the connection pool for that.
+            pool = max(settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY, 1) * 4
             _shared_session = (policy, build_session(policy, pool_size=pool))
         return _shared_session[1]
 

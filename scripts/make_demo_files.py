@@ -10,6 +10,7 @@ import io
 import json
 import struct
 import wave
+import zlib
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -67,6 +68,7 @@ def main() -> None:
     Image.new("1", (1, 1)).save(bomb, format="PNG")
     data = bytearray(bomb.getvalue())
     data[16:24] = struct.pack(">II", 40000, 40000)  # IHDR width/height: 1.6 gigapixels declared
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))  # a valid IHDR checksum: only the size is hostile
     (OUT / "bomb.png").write_bytes(bytes(data))
     manifest.append({"file": "bomb.png", "type": "img", "expect": "failed", "error_class": "decompression_bomb"})
     manifest.append(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 
@@ -25,6 +26,8 @@ class Command(BaseCommand):
     def handle(self, *args, workers: int, timeout: float, **options) -> None:
         if HUEY.immediate:
             raise CommandError("The demo runs a real consumer: unset HUEY_IMMEDIATE")
+        if options["verbosity"] < 2:
+            logging.getLogger("huey").setLevel(logging.WARNING)
         allowed = [*settings.MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS, "127.0.0.1"]
         # Only this process's consumer may reach 127.0.0.1: the override lives in memory.
         with (

@@ -1,0 +1,23 @@
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import ROOT
+
+
+@pytest.mark.slow
+def test_the_demo_analyses_its_files_through_a_real_consumer(tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MEDIANALYSE_VAR_DIR": str(tmp_path),
+        "HUEY_IMMEDIATE": "0",
+        "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3"),
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "completed" in result.stdout
+    assert "Counts match the demo files: 20 analysed, 6 failed as expected." in result.stdout
