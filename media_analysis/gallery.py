@@ -1,0 +1,410 @@
+"""The land gallery's queries: validated filters, keyset pages, and the land's figures.
+
+A land may hold 100,000 media, so nothing here reads a whole land into memory
+or counts it exactly: pages are fetched by primary-key keyset (no OFFSET, no
+COUNT), the "how many match" figure is a count capped at COUNT_CAP, chart data
+is grouped in SQL, and the palette is summed over a streamed iterator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from itertools import pairwise
+from typing import Any
+from urllib.parse import urlencode
+
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+
+from lands.models import AnalysisStatus, Media, MediaType
+from media_analysis.exceptions import ERROR_CLASSES
+
+PAGE_SIZE = 48
+COUNT_CAP = 10_000
+PALETTE_CHUNK = 2_000
+PALETTE_TOP = 20
+MAX_DIMENSION = 1_000_000
+CONFORMITY_CHOICES = {"yes": True, "no": False, "unknown": None}
+# Pillow's format names are short upper-case words; anything else is a typo or an attack.
+_FORMAT_RE = re.compile(r"^[A-Za-z0-9_+-]{1,20}$")
+GALLERY_FIELDS = (
+    "id",
+    "url",
+    "type",
+    "width",
+    "height",
+    "format",
+    "file_size",
+    "analysis_status",
+    "error_class",
+    "is_conforming",
+    "dominant_colors",
+)
+
+# Bin edges: lower bounds of each bin, the last one open-ended.
+DIMENSION_EDGES = (0, 100, 200, 400, 800, 1200, 1600, 2400, 3200)
+FILE_SIZE_EDGES = (
+    0,
+    10_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_000_000,
+    5_000_000,
+    10_000_000,
+)
+
+
+@dataclass(frozen=True)
+class GalleryFilters:
+    format: str | None = None
+    min_width: int | None = None
+    max_width: int | None = None
+    min_height: int | None = None
+    max_height: int | None = None
+    conforming: str | None = None  # "yes", "no" or "unknown"
+    status: str | None = None
+    error_class: str | None = None
+    type: str | None = None
+
+    def as_query(self) -> dict[str, str]:
+        """The filters as GET parameters (for pagination links)."""
+        return {name: str(value) for name, value in asdict(self).items() if value not in (None, "")}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.as_query())
+
+
+FILTER_NAMES = tuple(GalleryFilters.__dataclass_fields__)
+CURSOR_NAMES = ("after", "before")
+
+
+def _int_param(name: str, raw: str, errors: dict[str, list[str]]) -> int | None:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        errors.setdefault(name, []).append(f"{name.replace('_', ' ')} must be a whole number of pixels (got {raw!r})")
+        return None
+    if not 0 <= value <= MAX_DIMENSION:
+        errors.setdefault(name, []).append(f"{name.replace('_', ' ')} must be between 0 and {MAX_DIMENSION:,}")
+        return None
+    return value
+
+
+def parse_gallery_filters(params: Mapping[str, Any]) -> tuple[GalleryFilters, dict[str, list[str]]]:
+    """Valid filters from GET parameters, and a message per rejected one.
+
+    A bad value never raises: it is dropped (the gallery shows everything it
+    would have narrowed) and reported, so a mistyped URL gets an explanation.
+    """
+    errors: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+
+    def raw(name: str) -> str:
+        value = params.get(name)
+        return "" if value is None else str(value).strip()
+
+    if fmt := raw("format"):
+        if _FORMAT_RE.match(fmt):
+            values["format"] = fmt.upper()
+        else:
+            errors["format"] = [f"unknown format {fmt[:30]!r}: use a name such as JPEG, PNG, GIF or WEBP"]
+    for name in ("min_width", "max_width", "min_height", "max_height"):
+        if text := raw(name):
+            values[name] = _int_param(name, text, errors)
+    for low, high in (("min_width", "max_width"), ("min_height", "max_height")):
+        if values.get(low) is not None and values.get(high) is not None and values[low] > values[high]:
+            errors.setdefault(low, []).append(f"{low.replace('_', ' ')} is larger than {high.replace('_', ' ')}")
+            values[low] = values[high] = None
+    if conforming := raw("conforming"):
+        if conforming in CONFORMITY_CHOICES:
+            values["conforming"] = conforming
+        else:
+            errors["conforming"] = [f"conformity must be one of {', '.join(CONFORMITY_CHOICES)}"]
+    if status := raw("status"):
+        if status in AnalysisStatus.values:
+            values["status"] = status
+        else:
+            errors["status"] = [f"status must be one of {', '.join(AnalysisStatus.values)}"]
+    if error_class := raw("error_class"):
+        if error_class in ERROR_CLASSES:
+            values["error_class"] = error_class
+        else:
+            errors["error_class"] = [f"unknown error class {error_class[:40]!r}"]
+    if media_type := raw("type"):
+        if media_type in MediaType.values:
+            values["type"] = media_type
+        else:
+            errors["type"] = [f"type must be one of {', '.join(MediaType.values)}"]
+    return GalleryFilters(**values), errors
+
+
+def parse_cursor(params: Mapping[str, Any]) -> tuple[int | None, int | None, dict[str, list[str]]]:
+    """The keyset position: ``after`` (next pages) or ``before`` (previous pages)."""
+    errors: dict[str, list[str]] = {}
+    cursor: dict[str, int | None] = {"after": None, "before": None}
+    for name in CURSOR_NAMES:
+        text = str(params.get(name) or "").strip()
+        if not text:
+            continue
+        if text.isdigit() and len(text) < 19:
+            cursor[name] = int(text)
+        else:
+            errors[name] = [f"{name} must be a media id (got {text[:30]!r})"]
+    if cursor["after"] is not None and cursor["before"] is not None:
+        errors["before"] = ["give either after or before, not both"]
+        cursor["before"] = None
+    return cursor["after"], cursor["before"], errors
+
+
+def filter_media(queryset: QuerySet[Media], filters: GalleryFilters) -> QuerySet[Media]:
+    if filters.format:
+        queryset = queryset.filter(format__iexact=filters.format)
+    if filters.min_width is not None:
+        queryset = queryset.filter(width__gte=filters.min_width)
+    if filters.max_width is not None:
+        queryset = queryset.filter(width__lte=filters.max_width)
+    if filters.min_height is not None:
+        queryset = queryset.filter(height__gte=filters.min_height)
+    if filters.max_height is not None:
+        queryset = queryset.filter(height__lte=filters.max_height)
+    if filters.conforming is not None:
+        wanted = CONFORMITY_CHOICES[filters.conforming]
+        queryset = (
+            queryset.filter(is_conforming__isnull=True) if wanted is None else queryset.filter(is_conforming=wanted)
+        )
+    if filters.status:
+        queryset = queryset.filter(analysis_status=filters.status)
+    if filters.error_class:
+        queryset = queryset.filter(error_class=filters.error_class)
+    if filters.type:
+        queryset = queryset.filter(type=filters.type)
+    return queryset
+
+
+def gallery_queryset(land_id: int, filters: GalleryFilters) -> QuerySet[Media]:
+    return filter_media(Media.objects.of_land(land_id), filters).only(*GALLERY_FIELDS)
+
+
+@dataclass
+class GalleryPage:
+    items: list[Media]
+    has_next: bool
+    has_previous: bool
+    matched: int
+    matched_capped: bool
+    filters: GalleryFilters = field(default_factory=GalleryFilters)
+
+    @property
+    def next_after(self) -> int | None:
+        return self.items[-1].pk if self.items and self.has_next else None
+
+    @property
+    def previous_before(self) -> int | None:
+        return self.items[0].pk if self.items and self.has_previous else None
+
+    def link(self, **cursor: int | None) -> str:
+        query = self.filters.as_query()
+        query.update({name: str(value) for name, value in cursor.items() if value is not None})
+        return "?" + urlencode(query) if query else "?"
+
+    @property
+    def next_link(self) -> str | None:
+        return self.link(after=self.next_after) if self.next_after is not None else None
+
+    @property
+    def previous_link(self) -> str | None:
+        return self.link(before=self.previous_before) if self.previous_before is not None else None
+
+    @property
+    def first_link(self) -> str:
+        return self.link()
+
+
+def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """``(n, capped)``: an exact count up to ``cap``, never reading more than cap + 1 rows."""
+    n = queryset.order_by().values("pk")[: cap + 1].count()
+    return (cap, True) if n > cap else (n, False)
+
+
+def gallery_page(
+    land_id: int,
+    filters: GalleryFilters,
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    per_page: int = PAGE_SIZE,
+) -> GalleryPage:
+    """One page of the gallery in id order: two queries whatever the land's size."""
+    base = gallery_queryset(land_id, filters)
+    if before is not None:
+        rows = list(base.filter(pk__lt=before).order_by("-pk")[: per_page + 1])
+        has_previous = len(rows) > per_page
+        items = list(reversed(rows[:per_page]))
+        has_next = True
+    else:
+        queryset = base.filter(pk__gt=after) if after is not None else base
+        rows = list(queryset.order_by("pk")[: per_page + 1])
+        has_next = len(rows) > per_page
+        items = rows[:per_page]
+        has_previous = after is not None
+    matched, capped = capped_count(base)
+    return GalleryPage(items, has_next, has_previous, matched, capped, filters)
+
+
+# --- The land's figures, for its charts ----------------------------------------
+
+
+def _bin_expression(field_name: str, edges: tuple[int, ...]) -> Case:
+    """The index of the bin ``field_name`` falls in, computed by the database."""
+    whens = [When(**{f"{field_name}__lt": upper}, then=Value(index)) for index, upper in enumerate(edges[1:])]
+    return Case(*whens, default=Value(len(edges) - 1), output_field=IntegerField())
+
+
+def edge_labels(edges: tuple[int, ...], unit: str = "") -> list[str]:
+    def show(value: int) -> str:
+        if unit == "B":
+            return human_bytes(value)
+        return f"{value:,}"
+
+    labels = [f"{show(low)}-{show(high)}" for low, high in pairwise(edges)]
+    labels.append(f"{show(edges[-1])}+")
+    return labels
+
+
+def human_bytes(value: int) -> str:
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:g} MB"
+    if value >= 1_000:
+        return f"{value / 1_000:g} kB"
+    return f"{value} B"
+
+
+def format_counts(land_id: int) -> list[tuple[str, int]]:
+    rows = (
+        Media.objects.of_land(land_id)
+        .filter(format__isnull=False)
+        .values("format")
+        .annotate(n=Count("id"))
+        .order_by("-n", "format")
+    )
+    return [(row["format"] or "?", row["n"]) for row in rows]
+
+
+def dimension_bins(land_id: int) -> dict[tuple[int, int], int]:
+    """``{(width bin, height bin): count}`` over DIMENSION_EDGES, grouped in SQL."""
+    rows = (
+        Media.objects.of_land(land_id)
+        .filter(width__isnull=False, height__isnull=False)
+        .annotate(wbin=_bin_expression("width", DIMENSION_EDGES), hbin=_bin_expression("height", DIMENSION_EDGES))
+        .values("wbin", "hbin")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    return {(row["wbin"], row["hbin"]): row["n"] for row in rows}
+
+
+def file_size_bins(land_id: int) -> list[tuple[str, int]]:
+    rows = (
+        Media.objects.of_land(land_id)
+        .filter(file_size__isnull=False)
+        .annotate(sbin=_bin_expression("file_size", FILE_SIZE_EDGES))
+        .values("sbin")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts = {row["sbin"]: row["n"] for row in rows}
+    return [(label, counts.get(index, 0)) for index, label in enumerate(edge_labels(FILE_SIZE_EDGES, "B"))]
+
+
+def failure_counts(land_id: int) -> list[tuple[str, int]]:
+    rows = (
+        Media.objects.of_land(land_id)
+        .filter(Q(analysis_status=AnalysisStatus.FAILED) | Q(error_class__isnull=False))
+        .values("error_class")
+        .annotate(n=Count("id"))
+        .order_by("-n", "error_class")
+    )
+    return [(row["error_class"] or "unknown", row["n"]) for row in rows]
+
+
+_HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def _palette_entries(value: Any) -> Iterable[tuple[str, float]]:
+    """(hex, percent) pairs from a stored ``websafe_colors`` value, ignoring malformed entries."""
+    if isinstance(value, dict):
+        pairs: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, list):
+        pairs = ((item.get("hex"), item.get("percentage")) for item in value if isinstance(item, dict))
+    else:
+        return
+    for hex_value, percent in pairs:
+        if not isinstance(hex_value, str) or not _HEX_RE.match(hex_value):
+            continue
+        if isinstance(percent, int | float) and not isinstance(percent, bool) and 0 <= percent <= 100:
+            yield hex_value.lower(), float(percent)
+
+
+def accumulate_palette(values: Iterable[Any], top: int = PALETTE_TOP) -> tuple[list[tuple[str, float]], int]:
+    """Each web-safe colour's mean share of the images, in percent, largest first.
+
+    Returns ``(shares, images)``: ``images`` counts the values that held a
+    palette; a colour absent from an image counts as 0% of it, so the shares
+    of all colours sum to about 100.
+    """
+    totals: dict[str, float] = {}
+    images = 0
+    for value in values:
+        entries = list(_palette_entries(value))
+        if not entries:
+            continue
+        images += 1
+        for hex_value, percent in entries:
+            totals[hex_value] = totals.get(hex_value, 0.0) + percent
+    if not images:
+        return [], 0
+    shares = sorted(((hex_value, total / images) for hex_value, total in totals.items()), key=lambda i: (-i[1], i[0]))
+    return shares[:top], images
+
+
+def land_palette(land_id: int, top: int = PALETTE_TOP) -> tuple[list[tuple[str, float]], int]:
+    values = (
+        Media.objects.of_land(land_id)
+        .filter(type=MediaType.IMAGE, websafe_colors__isnull=False)
+        .values_list("websafe_colors", flat=True)
+        .order_by()
+    )
+    # Streamed: memory stays bounded by the chunk, not by the land.
+    return accumulate_palette(values.iterator(chunk_size=PALETTE_CHUNK), top)
+
+
+def swatches(value: Any, limit: int = 6) -> list[tuple[str, float | None]]:
+    """(hex, percent) of a stored ``dominant_colors`` list, only well-formed colours.
+
+    The hex ends up in a ``style`` attribute, where escaping alone would not
+    stop CSS injection from a hostile imported value, hence the strict check.
+    """
+    if not isinstance(value, list):
+        return []
+    found: list[tuple[str, float | None]] = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            continue
+        hex_value = entry.get("hex")
+        rgb = entry.get("rgb")
+        if not (isinstance(hex_value, str) and _HEX_RE.match(hex_value)):
+            if isinstance(rgb, list) and len(rgb) >= 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in rgb[:3]):
+                hex_value = "#{:02x}{:02x}{:02x}".format(*rgb[:3])
+            else:
+                continue
+        percent = entry.get("percentage")
+        ok = isinstance(percent, int | float) and not isinstance(percent, bool)
+        found.append((hex_value.lower(), float(percent) if ok else None))
+        if len(found) >= limit:
+            break
+    return found
