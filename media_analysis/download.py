@@ -199,6 +199,9 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def _is_forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:a.b.c.d reaches a.b.c.d: judge that address, not the IPv6 block it is written in.
+        return _is_forbidden(address.ipv4_mapped)
     if (
         address.is_loopback
         or address.is_private
@@ -579,10 +582,11 @@ def _read_body(response: requests.Response, limit: int, deadline: float, url: st
                 if received > limit and not truncate:
                     raise TooLarge(f"GET {_short(url)}: encoded body larger than {limit} bytes")
                 body += decoder.decode(chunk, limit - len(body) + 1)
+            if truncate and len(body) >= limit:
+                # Enough: waiting for one more byte could cost a whole read timeout.
+                del body[limit:]
+                break
             if len(body) > limit:
-                if truncate:
-                    del body[limit:]
-                    break
                 raise TooLarge(f"GET {_short(url)}: body larger than {limit} bytes")
     except MediaFailure:
         raise
