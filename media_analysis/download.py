@@ -97,11 +97,9 @@ class DownloadPolicy:
     deadline: float = 120.0
 
     def __post_init__(self) -> None:
-        if isinstance(self.allow_private, str):
-            object.__setattr__(self, "allow_private", tuple(p for p in self.allow_private.split(",") if p.strip()))
-        else:
-            object.__setattr__(self, "allow_private", tuple(self.allow_private))
-        _allow_list(self.allow_private)  # fail early on an unparsable entry
+        # Accept the comma-separated text of an environment variable as well as any sequence.
+        entries = self.allow_private.split(",") if isinstance(self.allow_private, str) else self.allow_private
+        object.__setattr__(self, "allow_private", tuple(e.strip() for e in entries if e and e.strip()))
 
     @classmethod
     def from_settings(cls, settings_obj: Any) -> DownloadPolicy:
@@ -121,8 +119,7 @@ class DownloadPolicy:
             "deadline": "MEDIA_ANALYSIS_DOWNLOAD_DEADLINE",
         }
         values = {field: getattr(settings_obj, setting, defaults[field]) for field, setting in names.items()}
-        allow = values["allow_private"] or ()
-        values["allow_private"] = tuple(allow.split(",")) if isinstance(allow, str) else tuple(allow)
+        values["allow_private"] = values["allow_private"] or ()
         return cls(**values)
 
 

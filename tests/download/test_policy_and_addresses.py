@@ -79,7 +79,7 @@ def test_allow_list_takes_addresses_networks_and_names():
 
 
 def test_allow_list_given_as_comma_separated_text():
-    assert DownloadPolicy(allow_private="127.0.0.1, 10.0.0.0/8").allow_private == ("127.0.0.1", " 10.0.0.0/8")
+    assert DownloadPolicy(allow_private="127.0.0.1, 10.0.0.0/8,").allow_private == ("127.0.0.1", "10.0.0.0/8")
     check_address("10.1.1.1", DownloadPolicy(allow_private="127.0.0.1, 10.0.0.0/8"))
 
 
@@ -150,7 +150,9 @@ def test_policy_from_any_settings_object():
 def test_policy_from_django_settings(settings):
     settings.MEDIA_ANALYSIS_MAX_FILE_SIZE = 2048
     settings.MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = ["10.0.0.0/8"]
+    settings.MEDIA_ANALYSIS_DOWNLOAD_DEADLINE = 30.0
     policy = DownloadPolicy.from_settings(settings)
     assert policy.max_bytes == 2048
+    assert policy.deadline == 30.0
     assert policy.allow_private == ("10.0.0.0/8",)
     assert policy.user_agent == settings.MEDIA_ANALYSIS_USER_AGENT
