@@ -23,6 +23,13 @@ class ImportFailed(MedianalyseError):
     """A legacy database cannot be imported (not SQLite, not a MyWebIntelligence schema...)."""
 
 
+class UnreadableLegacyValue(MedianalyseError, ValueError):
+    """One value of a legacy row (date, repr-encoded colours, EXIF...) cannot be understood.
+
+    The importer stores None instead and counts a warning; it never aborts a land for it.
+    """
+
+
 class JobAlreadyRunning(MedianalyseError):
     """A land already has an active analysis job."""
 

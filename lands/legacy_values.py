@@ -1,0 +1,587 @@
+"""Reading the values of a legacy MyWebIntelligence database, safely.
+
+The crawler stored its data with peewee on SQLite, and over its versions the
+same column held different spellings: dates as text in several formats,
+colours and EXIF as JSON or as a Python ``repr`` (with numpy scalars such as
+``np.float64(12.5)`` inside), booleans as 0/1 or as text. These functions turn
+one raw value into the shape medianalyse stores.
+
+Pure code: no Django. A value that cannot be understood raises
+``UnreadableLegacyValue``; an empty one gives None. Nothing here evaluates
+code: repr strings are parsed with ``ast`` and only literals (plus a short
+list of known numpy/Pillow scalar wrappers, unwrapped on the syntax tree)
+are accepted.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import re
+from collections.abc import Iterable
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from media_analysis.exceptions import UnreadableLegacyValue
+
+# A repr of a few dominant colours or an EXIF dict is a few kB; anything far
+# larger is not one of those, and parsing it would only cost memory.
+MAX_LITERAL_CHARS = 1_000_000
+
+_EMPTY_STRINGS = {"", "none", "null", "nan", "0000-00-00", "0000-00-00 00:00:00"}
+
+# --- Literals (JSON or Python repr) ------------------------------------------
+
+_NUMPY_MODULES = {"np", "numpy"}
+_NUMPY_SCALARS = {
+    "float16",
+    "float32",
+    "float64",
+    "float128",
+    "float_",
+    "double",
+    "longdouble",
+    "half",
+    "single",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "int_",
+    "intc",
+    "intp",
+    "longlong",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "uint",
+    "uintc",
+    "uintp",
+    "ulonglong",
+    "bool_",
+    "str_",
+    "bytes_",
+}
+_NUMPY_CONSTANTS: dict[str, Any] = {"True_": True, "False_": False, "nan": None, "inf": None, "NaN": None, "NAN": None}
+_RATIONAL_NAMES = {"IFDRational", "PIL.TiffImagePlugin.IFDRational", "TiffImagePlugin.IFDRational"}
+# Non-finite floats have no JSON spelling; they mean "no value" here.
+_NON_FINITE_NAMES = {"nan", "inf", "NaN", "Infinity", "infinity"}
+
+
+def _dotted_name(node: ast.AST) -> str | None:
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _numeric_constant(node: ast.AST) -> float | int | None:
+    """The number a literal node spells (``-3`` included), or None."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        inner = _numeric_constant(node.operand)
+        if inner is None:
+            return None
+        return -inner if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return node.value
+    return None
+
+
+def _known_call(node: ast.Call) -> ast.AST:
+    name = _dotted_name(node.func)
+    if name is None:
+        return node
+    module, _, attr = name.rpartition(".")
+    if module in _NUMPY_MODULES and attr in _NUMPY_SCALARS and len(node.args) == 1 and not node.keywords:
+        return _unwrap(node.args[0])
+    if name in {"np.array", "numpy.array", "array"} and len(node.args) == 1:
+        # Keywords such as dtype=uint8 only describe the storage.
+        return _unwrap(node.args[0])
+    if name in _RATIONAL_NAMES and 1 <= len(node.args) <= 2 and not node.keywords:
+        numbers = [_numeric_constant(arg) for arg in node.args]
+        if any(number is None for number in numbers):
+            return node
+        numerator = numbers[0]
+        denominator = numbers[1] if len(numbers) == 2 else 1
+        return ast.Constant(numerator / denominator if denominator else None)
+    return node
+
+
+def _unwrap(node: ast.AST) -> ast.AST:
+    """Rewrite the few non-literal spellings a repr of analysis results contains.
+
+    ``np.float64(12.5)`` -> ``12.5``, ``np.array([1, 2])`` -> ``[1, 2]``,
+    ``IFDRational(1, 3)`` -> ``0.333...``, ``nan``/``np.nan`` -> ``None``.
+    Only literal containers are descended into, and every other call or name
+    is left in place, so ``ast.literal_eval`` refuses it.
+    """
+    if isinstance(node, ast.Constant):
+        return node
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        node.elts = [_unwrap(element) for element in node.elts]
+        return node
+    if isinstance(node, ast.Dict):
+        node.keys = [None if key is None else _unwrap(key) for key in node.keys]
+        node.values = [_unwrap(value) for value in node.values]
+        return node
+    if isinstance(node, ast.UnaryOp):
+        node.operand = _unwrap(node.operand)
+        # "-inf" has become "-None": keep the None.
+        if isinstance(node.operand, ast.Constant) and node.operand.value is None:
+            return node.operand
+        return node
+    if isinstance(node, ast.Call):
+        return _known_call(node)
+    if isinstance(node, ast.Attribute):
+        name = _dotted_name(node)
+        if name is not None:
+            module, _, attr = name.rpartition(".")
+            if module in _NUMPY_MODULES and attr in _NUMPY_CONSTANTS:
+                return ast.Constant(_NUMPY_CONSTANTS[attr])
+        return node
+    if isinstance(node, ast.Name) and node.id in _NON_FINITE_NAMES:
+        return ast.Constant(None)
+    return node
+
+
+def _as_text(value: object) -> object:
+    if isinstance(value, memoryview):
+        value = value.tobytes()
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace")
+    return value
+
+
+def parse_legacy_literal(value: object) -> Any:
+    """A JSON or Python-repr string as Python data; non-strings pass through.
+
+    Returns None for an empty value. Raises ``UnreadableLegacyValue`` when the
+    text is neither JSON nor a Python literal (after unwrapping known numpy and
+    IFDRational scalars). The result may still hold tuples, bytes or NaN: pass
+    it through ``to_json_safe`` before storing it.
+    """
+    value = _as_text(value)
+    if value is None or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.lower() in _EMPTY_STRINGS:
+        return None
+    if len(text) > MAX_LITERAL_CHARS:
+        raise UnreadableLegacyValue(f"literal of {len(text)} characters is too long")
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        tree = ast.parse(text, mode="eval")
+        return ast.literal_eval(_unwrap(tree.body))
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+        raise UnreadableLegacyValue(f"not JSON nor a Python literal: {text[:60]!r}") from exc
+
+
+_DROP = object()
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _bytes_as_text(raw: bytes) -> object:
+    """Text bytes (EXIF strings are NUL-padded ASCII) decoded; binary blobs dropped."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return _DROP
+    text = text.replace("\x00", "").strip()
+    if _CONTROL_CHARS.search(text):
+        return _DROP
+    return text
+
+
+def _json_safe(value: Any, depth: int) -> Any:
+    if depth > 50:
+        return _DROP
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return _bytes_as_text(bytes(value))
+    if isinstance(value, dict):
+        result = {}
+        for key, item in value.items():
+            if isinstance(key, bytes | bytearray):
+                key = _bytes_as_text(bytes(key))
+                if key is _DROP:
+                    continue
+            converted = _json_safe(item, depth + 1)
+            if converted is not _DROP:
+                result[str(key)] = converted
+        return result
+    if isinstance(value, set | frozenset):
+        value = sorted(value, key=repr)
+    if isinstance(value, list | tuple):
+        items = (_json_safe(item, depth + 1) for item in value)
+        return [item for item in items if item is not _DROP]
+    return _DROP
+
+
+def to_json_safe(value: Any) -> Any:
+    """Data a JSON column accepts: tuples become lists, keys strings, NaN None.
+
+    Bytes that are text are decoded (NULs stripped); binary bytes and other
+    objects are dropped (None at the top level).
+    """
+    converted = _json_safe(value, 0)
+    return None if converted is _DROP else converted
+
+
+# --- Colours -------------------------------------------------------------------
+
+_HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+
+
+def _rgb_from(value: Any) -> list[int]:
+    if isinstance(value, str):
+        match = _HEX_COLOUR.match(value.strip())
+        if not match:
+            raise UnreadableLegacyValue(f"not a colour: {value!r}")
+        digits = match.group(1)
+        if len(digits) == 3:
+            digits = "".join(char * 2 for char in digits)
+        return [int(digits[i : i + 2], 16) for i in (0, 2, 4)]
+    if isinstance(value, list | tuple) and len(value) in (3, 4):
+        channels = []
+        for channel in value[:3]:
+            if isinstance(channel, bool) or not isinstance(channel, int | float) or not math.isfinite(channel):
+                raise UnreadableLegacyValue(f"not a colour: {value!r}")
+            channels.append(min(255, max(0, round(channel))))
+        return channels
+    raise UnreadableLegacyValue(f"not a colour: {value!r}")
+
+
+def hex_of(rgb: Iterable[int]) -> str:
+    return "#" + "".join(f"{channel:02x}" for channel in rgb)
+
+
+def _percentage(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise UnreadableLegacyValue(f"not a percentage: {value!r}")
+    return float(value)
+
+
+def _colour_and_share(item: Any) -> tuple[list[int], float]:
+    if isinstance(item, dict):
+        colour = next((item[key] for key in ("rgb", "color", "colour", "hex") if item.get(key) is not None), None)
+        share = next((item[key] for key in ("percentage", "percent", "share") if key in item), None)
+        if colour is None:
+            raise UnreadableLegacyValue(f"colour entry without a colour: {item!r}")
+        return _rgb_from(colour), _percentage(share)
+    if isinstance(item, list | tuple) and len(item) == 2:
+        return _rgb_from(item[0]), _percentage(item[1])
+    raise UnreadableLegacyValue(f"not a colour entry: {item!r}")
+
+
+def normalise_dominant_colors(value: object) -> list[dict[str, Any]] | None:
+    """Legacy dominant colours as ``[{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}]``.
+
+    Accepts the crawler's ``[{'rgb': (r, g, b), 'percentage': p}]`` (JSON or
+    repr, numpy scalars included) and ``[((r, g, b), p)]`` pairs. Sorted by
+    share, largest first. One unreadable entry makes the whole value
+    unreadable: a partial palette would misstate the shares.
+    """
+    data = parse_legacy_literal(value)
+    if data is None:
+        return None
+    if not isinstance(data, list | tuple):
+        raise UnreadableLegacyValue(f"dominant colours are not a list: {type(data).__name__}")
+    colours = []
+    for item in data:
+        rgb, share = _colour_and_share(item)
+        colours.append({"rgb": rgb, "hex": hex_of(rgb), "percentage": share})
+    colours.sort(key=lambda colour: colour["percentage"], reverse=True)
+    return colours
+
+
+def normalise_websafe_colors(value: object) -> dict[str, float] | None:
+    """Legacy web-safe colours as ``{"#rrggbb": percentage}``, largest share first.
+
+    The crawler wrote a dict keyed by hex; lists of entries or pairs are
+    accepted too. Shares of colours spelled twice are summed.
+    """
+    data = parse_legacy_literal(value)
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        pairs = [(_rgb_from(colour), _percentage(share)) for colour, share in data.items()]
+    elif isinstance(data, list | tuple):
+        pairs = [_colour_and_share(item) for item in data]
+    else:
+        raise UnreadableLegacyValue(f"web-safe colours are neither a dict nor a list: {type(data).__name__}")
+    totals: dict[str, float] = {}
+    for rgb, share in pairs:
+        key = hex_of(rgb)
+        totals[key] = totals.get(key, 0.0) + share
+    return dict(sorted(totals.items(), key=lambda item: item[1], reverse=True))
+
+
+# --- EXIF ------------------------------------------------------------------------
+
+
+def normalise_exif(value: object) -> dict[str, Any] | None:
+    """Legacy EXIF (JSON or repr, IFDRational and bytes inside) as a JSON-safe dict."""
+    data = parse_legacy_literal(value)
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise UnreadableLegacyValue(f"EXIF is not a dict: {type(data).__name__}")
+    return to_json_safe(data)
+
+
+def exif_summary(exif: dict[str, Any] | None) -> tuple[str | None, str | None, str | None]:
+    """(make, model, date) from an EXIF dict; the date is DateTimeOriginal, else DateTime."""
+    if not exif:
+        return None, None, None
+
+    def text(key: str) -> str | None:
+        raw = exif.get(key)
+        if raw is None:
+            return None
+        cleaned = str(raw).strip()
+        return cleaned or None
+
+    return text("Make"), text("Model"), text("DateTimeOriginal") or text("DateTime")
+
+
+# --- Dates -------------------------------------------------------------------------
+
+_MIN_YEAR = 1900
+_MAX_YEAR = 2200
+# Unix seconds up to year 2200; larger numbers are taken as milliseconds.
+_MAX_TIMESTAMP = 7_258_118_400
+_EXTRA_FORMATS = (
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%Y-%m-%d %H:%M:%S %Z",
+    "%Y%m%d",
+)
+
+
+def _from_timestamp(number: float) -> datetime:
+    if not math.isfinite(number) or number <= 0:
+        raise UnreadableLegacyValue(f"not a timestamp: {number!r}")
+    if number > _MAX_TIMESTAMP:
+        number /= 1000
+    if number > _MAX_TIMESTAMP:
+        raise UnreadableLegacyValue(f"not a timestamp: {number!r}")
+    return datetime.fromtimestamp(number, tz=UTC)
+
+
+def _parse_date_text(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    for fmt in _EXTRA_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    try:
+        # RFC 2822, as found in HTTP headers and some meta tags.
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        pass
+    raise UnreadableLegacyValue(f"not a date: {text[:60]!r}")
+
+
+def parse_legacy_datetime(value: object) -> datetime | None:
+    """A timezone-aware UTC datetime from whatever peewee left in a DATETIME column.
+
+    Text in ISO and a few other spellings (``'2024-03-01 12:34:56.123456'``,
+    with ``T``, ``Z`` or an offset, date only...), Unix timestamps (seconds
+    or milliseconds), or datetime objects. Naive values are taken as UTC: the
+    crawler wrote its host's local time without saying which.
+    """
+    value = _as_text(value)
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise UnreadableLegacyValue(f"not a date: {value!r}")
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        parsed = datetime(value.year, value.month, value.day)
+    elif isinstance(value, int | float):
+        if value == 0:
+            return None
+        parsed = _from_timestamp(float(value))
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _EMPTY_STRINGS or text == "0":
+            return None
+        is_timestamp = re.fullmatch(r"\d{9,13}(\.\d+)?", text) is not None
+        parsed = _from_timestamp(float(text)) if is_timestamp else _parse_date_text(text)
+    else:
+        raise UnreadableLegacyValue(f"not a date: {type(value).__name__}")
+    if not _MIN_YEAR <= parsed.year <= _MAX_YEAR:
+        raise UnreadableLegacyValue(f"date out of range: {parsed.isoformat()}")
+    if parsed.tzinfo is None or parsed.tzinfo.utcoffset(parsed) is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+# --- Scalars ---------------------------------------------------------------------
+
+
+def coerce_text(value: object, max_length: int | None = None) -> str | None:
+    """Text without NUL characters (PostgreSQL refuses them), cut to ``max_length``."""
+    value = _as_text(value)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value).replace("\x00", "")
+    if max_length is not None and len(text) > max_length:
+        text = text[:max_length]
+    return text
+
+
+def coerce_int(value: object, *, minimum: int = -(2**31), maximum: int = 2**31 - 1) -> int | None:
+    value = _as_text(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _EMPTY_STRINGS:
+            return None
+        try:
+            value = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                raise UnreadableLegacyValue(f"not an integer: {text[:60]!r}") from None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise UnreadableLegacyValue(f"not an integer: {value!r}")
+        value = round(value)
+    if not isinstance(value, int):
+        raise UnreadableLegacyValue(f"not an integer: {type(value).__name__}")
+    number = int(value)
+    if not minimum <= number <= maximum:
+        raise UnreadableLegacyValue(f"integer out of range: {number}")
+    return number
+
+
+def coerce_float(value: object) -> float | None:
+    value = _as_text(value)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in _EMPTY_STRINGS:
+            return None
+        try:
+            value = float(text)
+        except ValueError:
+            raise UnreadableLegacyValue(f"not a number: {text[:60]!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnreadableLegacyValue(f"not a number: {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise UnreadableLegacyValue(f"not a finite number: {number!r}")
+    return number
+
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off"}
+
+
+def coerce_bool(value: object) -> bool | None:
+    value = _as_text(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        if text in _EMPTY_STRINGS:
+            return None
+    raise UnreadableLegacyValue(f"not a boolean: {value!r}")
+
+
+# --- Media -------------------------------------------------------------------------
+
+_MEDIA_TYPES = {
+    "img": "img",
+    "image": "img",
+    "images": "img",
+    "picture": "img",
+    "photo": "img",
+    "video": "video",
+    "videos": "video",
+    "audio": "audio",
+    "sound": "audio",
+}
+
+
+def legacy_media_type(value: object) -> str | None:
+    """Our media type for the crawler's ``media.type``, or None when unknown."""
+    text = coerce_text(value)
+    if text is None:
+        return None
+    return _MEDIA_TYPES.get(text.strip().lower())
+
+
+def legacy_status(analyzed_at: datetime | None, analysis_error: str | None) -> str:
+    """The analysis status a legacy row is in: an ended attempt is done, or failed with an error."""
+    if analyzed_at is None:
+        return "pending"
+    return "failed" if analysis_error else "done"
+
+
+# Ordered: the first matching pattern wins.
+_ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("decompression_bomb", re.compile(r"decompression ?bomb", re.I)),
+    ("not_an_image", re.compile(r"cannot identify image|unidentifiedimage|not an image", re.I)),
+    ("corrupt_image", re.compile(r"truncated|corrupt|broken data stream|image file is|decoder", re.I)),
+    ("too_large", re.compile(r"taille.*d[ée]pass|too large|too big|exceeds", re.I)),
+    ("timeout", re.compile(r"time ?out|timed out", re.I)),
+    ("http_status", re.compile(r"\b(?:http|status)\b\D{0,12}[1-5]\d\d\b", re.I)),
+    ("network", re.compile(r"connect|ssl|dns|name or service|resolve|network|reset by peer", re.I)),
+)
+
+
+def classify_legacy_error(message: str | None) -> str | None:
+    """An ``error_class`` code for the crawler's free-text analysis error ("error" when unknown)."""
+    if not message:
+        return None
+    for code, pattern in _ERROR_PATTERNS:
+        if pattern.search(message):
+            return code
+    return "error"
+
+
+def mime_type_for_format(image_format: str | None) -> str | None:
+    """``image/jpeg`` for Pillow's ``JPEG`` and so on; None when unknown."""
+    if not image_format:
+        return None
+    from PIL import Image
+
+    Image.init()
+    return Image.MIME.get(image_format.strip().upper())
