@@ -77,9 +77,14 @@ def _empty(chart_id: str, title: str, width: int = 480) -> Chart:
     return Chart(chart_id, title, EMPTY_TEXT, "".join(parts))
 
 
+def _with_unit(value: float, unit: str) -> str:
+    if not unit:
+        return format_number(value)
+    return f"{format_number(value)}{unit}" if unit == "%" else f"{format_number(value)} {unit}"
+
+
 def _describe(items: Sequence[tuple[str, float]], unit: str) -> str:
-    suffix = f" {unit}" if unit else ""
-    return "; ".join(f"{label}: {format_number(value)}{suffix}" for label, value in items)
+    return "; ".join(f"{label}: {_with_unit(value, unit)}" for label, value in items)
 
 
 def bar_chart(
@@ -110,7 +115,7 @@ def bar_chart(
         y = 4 + index * row_height
         bar = 0.0 if value <= 0 else max(1.0, plot * value / top)
         fill = safe_fill((colors or {}).get(label))
-        shown = f"{format_number(value)}{' ' + unit if unit else ''}"
+        shown = _with_unit(value, unit)
         parts.append(
             f'<text x="{label_width - 6}" y="{y + row_height * 0.65:.1f}" text-anchor="end" {FONT}>'
             f"{_text(_shorten(label, 22))}</text>"
@@ -124,7 +129,7 @@ def bar_chart(
             f'<text x="{label_width + bar + 4:.1f}" y="{y + row_height * 0.65:.1f}" {FONT}>{_text(shown)}</text>'
         )
     parts.append("</svg>")
-    rows = [(label, f"{format_number(value)}{' ' + unit if unit else ''}") for label, value in items]
+    rows = [(label, _with_unit(value, unit)) for label, value in items]
     return Chart(chart_id, title, description, "".join(parts), rows)
 
 

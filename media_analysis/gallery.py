@@ -252,7 +252,7 @@ def gallery_page(
         has_next = len(rows) > per_page
         items = rows[:per_page]
         has_previous = after is not None
-    matched, capped = capped_count(base)
+    matched, capped = capped_count(base, COUNT_CAP)
     return GalleryPage(items, has_next, has_previous, matched, capped, filters)
 
 

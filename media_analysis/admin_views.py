@@ -1,0 +1,287 @@
+"""Custom admin pages: a job's live progress, a land's analysis page, its gallery.
+
+Mounted under /admin/medianalyse/ (see admin_urls), each view wrapped with
+``admin.site.admin_view`` so the admin's login, staff check and CSRF apply.
+Decisions are made in media_analysis.jobs and media_analysis.gallery; these
+views turn requests into calls and results into pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_http_methods, require_POST
+
+from lands.models import AnalysisStatus, Land, Media, MediaType
+from media_analysis import charts, gallery, jobs
+from media_analysis.exceptions import ERROR_CLASSES, InvalidParameters, JobAlreadyRunning
+from media_analysis.models import AnalysisJob
+from media_analysis.permissions import RUN_ANALYSIS_PERMISSION, can_run_analysis
+from media_analysis.progress import job_snapshot
+
+JOB_HISTORY_LIMIT = 50
+EXPORT_TYPES = ("mediacsv", "mediagexf", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
+COMMON_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO", "MPO")
+
+
+def may_run(user) -> bool:
+    """Whether ``user`` may start and cancel analyses from the admin.
+
+    Everyone who reaches the admin is staff, and ``can_run_analysis`` lets all
+    staff run; in the admin the dedicated permission decides, so staff without
+    it can follow jobs but not start them (superusers hold every permission).
+    """
+    return can_run_analysis(user) and user.has_perm(RUN_ANALYSIS_PERMISSION)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``4.2 s``, ``3 min 05 s``, ``2 h 07 min``; a dash when unknown (progress.js mirrors it)."""
+    if seconds is None:
+        return "\u2014"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def format_rate(value: float | None, unit: str) -> str:
+    return "\u2014" if value is None else f"{value:.1f}{unit}" if unit == "%" else f"{value:.2f} {unit}"
+
+
+def describe_job(job: AnalysisJob | dict[str, Any]) -> dict[str, str]:
+    """A job's figures as the text the pages show (the same text the script writes)."""
+    snapshot = job if isinstance(job, dict) else job_snapshot(job)
+    return {
+        "progress": f"{snapshot['progress']:.1f}%",
+        "throughput": format_rate(snapshot["throughput"], "media/s"),
+        "eta": format_seconds(snapshot["eta_seconds"]) if snapshot["is_active"] else "\u2014",
+        "duration": format_seconds(snapshot["duration_seconds"]),
+        "success_rate": format_rate(snapshot["success_rate"], "%"),
+    }
+
+
+def _reverse_or(name: str, fallback: str, args: list[Any] | None = None) -> str:
+    # Other apps' admins and endpoints may not be mounted in every configuration.
+    try:
+        return reverse(name, args=args)
+    except NoReverseMatch:
+        return fallback
+
+
+def land_links(land_id: int) -> dict[str, Any]:
+    """Where a land's results can be seen: the media list, the gallery, the exports."""
+    media = _reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
+    export = _reverse_or("exports:land-export", f"/api/lands/{land_id}/export/", [land_id])
+    return {
+        "media_changelist": f"{media}?expression__land__id__exact={land_id}",
+        "gallery": reverse("medianalyse:land-gallery", args=[land_id]),
+        "analysis": reverse("medianalyse:land-analysis", args=[land_id]),
+        "land_change": _reverse_or("admin:lands_land_change", "", [land_id]),
+        "exports": [(name, f"{export}?type={name}") for name in EXPORT_TYPES],
+    }
+
+
+def _context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
+    return {**admin.site.each_context(request), "title": title, "may_run": may_run(request.user), **extra}
+
+
+# --- A job's progress ----------------------------------------------------------
+
+
+def job_progress_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(AnalysisJob.objects.select_related("land", "requested_by"), pk=job_id)
+    snapshot = job_snapshot(job)
+    context = _context(
+        request,
+        f"Analysis job {job.pk}: {job.land.name}",
+        job=job,
+        land=job.land,
+        snapshot=snapshot,
+        display=describe_job(snapshot),
+        media_prefix=_reverse_or("admin:lands_media_changelist", "/admin/lands/media/"),
+        links=land_links(job.land_id),
+        ws_path=f"/ws/jobs/{job.pk}/",
+        api_url=_reverse_or("analysisjob-detail", f"/api/jobs/{job.pk}/", [job.pk]),
+        cancel_url=reverse("medianalyse:job-cancel", args=[job.pk]),
+        job_admin_url=_reverse_or("admin:media_analysis_analysisjob_change", "", [job.pk]),
+    )
+    return render(request, "media_analysis/job_progress.html", context)
+
+
+@require_POST
+def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    if not may_run(request.user):
+        raise PermissionDenied("Cancelling an analysis needs the 'run_analysis' permission.")
+    job = get_object_or_404(AnalysisJob, pk=job_id)
+    if job.is_active:
+        job = jobs.cancel_job(job)
+        messages.success(request, f"Job {job.pk} cancelled; chunks already running finish, the rest are skipped.")
+    else:
+        messages.info(request, f"Job {job.pk} had already ended ({job.get_status_display().lower()}).")
+    return HttpResponseRedirect(reverse("medianalyse:job-progress", args=[job.pk]))
+
+
+# --- A land's analysis page ------------------------------------------------------
+
+
+def _form_values(data: Any | None = None) -> dict[str, Any]:
+    if data is None:
+        return {
+            "depth": "",
+            "minrel": "",
+            "media_types": list(jobs.DEFAULT_MEDIA_TYPES),
+            "force": False,
+            "retry_failed": False,
+        }
+    return {
+        "depth": data.get("depth", "").strip(),
+        "minrel": data.get("minrel", "").strip(),
+        "media_types": data.getlist("media_types"),
+        "force": bool(data.get("force")),
+        "retry_failed": bool(data.get("retry_failed")),
+    }
+
+
+def parse_start_form(data: Any) -> tuple[jobs.JobParameters | None, dict[str, Any], dict[str, list[str]]]:
+    """The start form's POST data -> (parameters or None, values to re-show, errors by field)."""
+    values = _form_values(data)
+    if not values["media_types"]:
+        # jobs.parse_parameters reads "no types" as the default; on a form it is a forgotten box.
+        return None, values, {"media_types": ["choose at least one media type"]}
+    raw = {
+        "depth": values["depth"],
+        "minrel": values["minrel"],
+        "media_types": values["media_types"],
+        "force": values["force"],
+        "retry_failed": values["retry_failed"],
+    }
+    try:
+        return jobs.parse_parameters(raw), values, {}
+    except InvalidParameters as invalid:
+        return None, values, invalid.errors
+
+
+def land_charts(land_id: int) -> list[charts.Chart]:
+    formats = gallery.format_counts(land_id)
+    dimensions = gallery.dimension_bins(land_id)
+    file_sizes = gallery.file_size_bins(land_id)
+    palette, images = gallery.land_palette(land_id)
+    failures = gallery.failure_counts(land_id)
+    labels = gallery.edge_labels(gallery.DIMENSION_EDGES)
+    return [
+        charts.bar_chart(formats, chart_id="chart-formats", title="Formats", unit="media"),
+        charts.heatmap(
+            labels,
+            labels,
+            dimensions,
+            chart_id="chart-dimensions",
+            title="Dimensions (width x height)",
+            x_title="width",
+            y_title="height",
+        ),
+        charts.histogram(file_sizes, chart_id="chart-file-sizes", title="File sizes"),
+        charts.palette_chart(
+            palette,
+            chart_id="chart-palette",
+            title=f"Colour palette: mean share of each web-safe colour over {images:,} images",
+        ),
+        charts.bar_chart(failures, chart_id="chart-failures", title="Failure reasons", unit="media"),
+    ]
+
+
+def _render_land_page(
+    request: HttpRequest,
+    land: Land,
+    *,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    history = list(AnalysisJob.objects.filter(land=land).select_related("requested_by")[:JOB_HISTORY_LIMIT])
+    context = _context(
+        request,
+        f"Media analysis: {land.name}",
+        land=land,
+        jobs=[(job, describe_job(job)) for job in history],
+        # A land's active job is always its newest (no job starts while one is active).
+        active_job=next((job for job in history if job.is_active), None),
+        status_counts=Media.objects.of_land(land.pk).status_counts(),
+        charts=land_charts(land.pk),
+        links=land_links(land.pk),
+        values=values or _form_values(),
+        errors=errors or {},
+        media_type_choices=MediaType.choices,
+        jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", ""),
+    )
+    return render(request, "media_analysis/land_analysis.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
+    land = get_object_or_404(Land, pk=land_id)
+    if request.method == "GET":
+        return _render_land_page(request, land)
+    if not may_run(request.user):
+        raise PermissionDenied("Starting an analysis needs the 'run_analysis' permission.")
+    params, values, errors = parse_start_form(request.POST)
+    if params is None:
+        messages.error(request, "The analysis was not started: please correct the errors below.")
+        return _render_land_page(request, land, values=values, errors=errors, status=400)
+    try:
+        job = jobs.create_job(land, params, requested_by=request.user)
+    except JobAlreadyRunning as running:
+        url = reverse("medianalyse:job-progress", args=[running.job.pk])
+        messages.warning(
+            request,
+            format_html(
+                'This land already has an active analysis: <a href="{}">job {}</a> ({}). '
+                "Wait for it to end or cancel it first.",
+                url,
+                running.job.pk,
+                running.job.status,
+            ),
+        )
+        return _render_land_page(request, land, values=values, status=409)
+    messages.success(request, f"Analysis job {job.pk} started on {land.name}.")
+    return HttpResponseRedirect(reverse("medianalyse:job-progress", args=[job.pk]))
+
+
+# --- The gallery -------------------------------------------------------------------
+
+
+def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
+    land = get_object_or_404(Land, pk=land_id)
+    filters, errors = gallery.parse_gallery_filters(request.GET)
+    after, before, cursor_errors = gallery.parse_cursor(request.GET)
+    errors.update(cursor_errors)
+    for name, problems in errors.items():
+        for problem in problems:
+            messages.warning(request, f"Ignored {name}: {problem}")
+    page = gallery.gallery_page(land.pk, filters, after=after, before=before)
+    context = _context(
+        request,
+        f"Gallery: {land.name}",
+        land=land,
+        page=page,
+        filters=filters,
+        errors=errors,
+        links=land_links(land.pk),
+        status_choices=AnalysisStatus.choices,
+        type_choices=MediaType.choices,
+        error_classes=ERROR_CLASSES,
+        conformity_choices=[("yes", "Conforming"), ("no", "Not conforming"), ("unknown", "Unknown")],
+        common_formats=COMMON_FORMATS,
+        items=[
+            (media, _reverse_or("admin:lands_media_change", "", [media.pk]), gallery.swatches(media.dominant_colors))
+            for media in page.items
+        ],
+    )
+    return render(request, "media_analysis/gallery.html", context)

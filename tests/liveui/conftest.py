@@ -1,0 +1,80 @@
+"""Users with the three levels of access the admin pages distinguish, and a small land."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from lands.models import AnalysisStatus, Land
+from tests.factories import make_expression, make_land, make_media
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def viewer(db, django_user_model):
+    """Staff without the run_analysis permission: may look, not start or cancel."""
+    return django_user_model.objects.create_user("viewer", "viewer@example.org", "viewer-password", is_staff=True)
+
+
+@pytest.fixture
+def runner(db, django_user_model):
+    """Staff holding media_analysis.run_analysis (not a superuser)."""
+    user = django_user_model.objects.create_user("runner", "runner@example.org", "runner-password", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="run_analysis", content_type__app_label="media_analysis"))
+    return django_user_model.objects.get(pk=user.pk)  # fresh, without a stale permission cache
+
+
+@pytest.fixture
+def client_for(client):
+    def login(user):
+        client.force_login(user)
+        return client
+
+    return login
+
+
+@pytest.fixture
+def land(db) -> Land:
+    """Six media: four analysed (JPEG x3, PNG), one failed, one pending."""
+    land = make_land("Oceans")
+    page = make_expression(land, depth=0, relevance=3)
+    other = make_expression(land, depth=2, relevance=1)
+    done = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
+    make_media(
+        page,
+        format="JPEG",
+        width=640,
+        height=480,
+        file_size=60_000,
+        is_conforming=True,
+        dominant_colors=[{"rgb": [255, 0, 0], "hex": "#ff0000", "percentage": 60.0}],
+        websafe_colors={"#ff0000": 60.0, "#0000ff": 40.0},
+        **done,
+    )
+    make_media(
+        page,
+        format="JPEG",
+        width=1024,
+        height=768,
+        file_size=300_000,
+        is_conforming=True,
+        websafe_colors={"#ff0000": 100.0},
+        **done,
+    )
+    make_media(
+        other, format="JPEG", width=150, height=90, file_size=5_000, is_conforming=False, websafe_colors={}, **done
+    )
+    make_media(other, format="PNG", width=300, height=300, file_size=20_000, is_conforming=True, **done)
+    make_media(
+        other,
+        analysis_status=AnalysisStatus.FAILED,
+        is_processed=True,
+        error_class="timeout",
+        analysis_error="read timed out after 15 s",
+    )
+    make_media(page)
+    return land
