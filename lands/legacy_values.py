@@ -179,6 +179,8 @@ def parse_legacy_literal(value: object) -> Any:
         return json.loads(text)
     except ValueError:
         pass
+    except RecursionError as exc:
+        raise UnreadableLegacyValue("literal nested too deeply") from exc
     try:
         tree = ast.parse(text, mode="eval")
         return ast.literal_eval(_unwrap(tree.body))

@@ -1,0 +1,301 @@
+"""Parsing the values legacy crawler files hold: dates, repr literals, colours, EXIF, scalars."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+
+from lands import legacy_values as lv
+from media_analysis.exceptions import ERROR_CLASSES, UnreadableLegacyValue
+from tests.support.legacy_db import REPR_COLOURS, REPR_EXIF, REPR_WEBSAFE
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2024-03-01 12:34:56.123456", datetime(2024, 3, 1, 12, 34, 56, 123456, tzinfo=UTC)),
+        ("2024-03-01 12:34:56", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        ("2024-03-01 12:34:56.5", datetime(2024, 3, 1, 12, 34, 56, 500000, tzinfo=UTC)),
+        ("2024-03-01T12:34:56Z", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        ("2024-03-01 14:34:56+02:00", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        ("2024-03-01T07:34:56.000001-05:00", datetime(2024, 3, 1, 12, 34, 56, 1, tzinfo=UTC)),
+        ("  2024-03-01  ", datetime(2024, 3, 1, tzinfo=UTC)),
+        ("2024/03/01 12:34:56", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        ("01/03/2024", datetime(2024, 3, 1, tzinfo=UTC)),
+        ("Fri, 01 Mar 2024 12:34:56 GMT", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        ("1709296496", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        (1709296496, datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        (1709296496000, datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        (b"2024-03-01 12:34:56", datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        (datetime(2024, 3, 1, 12, 34, 56), datetime(2024, 3, 1, 12, 34, 56, tzinfo=UTC)),
+        (date(2024, 3, 1), datetime(2024, 3, 1, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+        ("   ", None),
+        ("None", None),
+        ("0000-00-00 00:00:00", None),
+        (0, None),
+    ],
+)
+def test_dates_become_aware_utc(raw, expected):
+    parsed = lv.parse_legacy_datetime(raw)
+
+    assert parsed == expected
+    if parsed is not None:
+        assert parsed.utcoffset().total_seconds() == 0
+
+
+@pytest.mark.parametrize(
+    "raw", ["not a date", "2024-13-45 99:99:99", "yesterday", "1000-01-01", "9999-12-31", "12", -5, 1e20, True, [1]]
+)
+def test_garbage_dates_are_refused(raw):
+    with pytest.raises(UnreadableLegacyValue):
+        lv.parse_legacy_datetime(raw)
+
+
+def test_literals_json_first_then_python_repr():
+    assert lv.parse_legacy_literal('{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
+    assert lv.parse_legacy_literal("{'a': (1, 2), 'b': None, 'c': True}") == {"a": (1, 2), "b": None, "c": True}
+    assert lv.parse_legacy_literal(b"[1, 2]") == [1, 2]
+    assert lv.parse_legacy_literal(42) == 42
+    assert lv.parse_legacy_literal("  ") is None
+    assert lv.parse_legacy_literal(None) is None
+
+
+def test_known_numpy_and_pillow_scalars_are_unwrapped():
+    text = (
+        "[np.float64(12.5), numpy.int64(-3), np.uint8(255), -np.float32(1.5), np.True_, np.False_, "
+        "np.str_('x'), np.array([1, 2], dtype=np.uint8), IFDRational(72, 1), IFDRational(1, 0), "
+        "IFDRational(-1, 4), nan, -inf, np.nan, {'k': np.float64(0.1)}]"
+    )
+
+    assert lv.parse_legacy_literal(text) == [
+        12.5,
+        -3,
+        255,
+        -1.5,
+        True,
+        False,
+        "x",
+        [1, 2],
+        72.0,
+        None,
+        -0.25,
+        None,
+        None,
+        None,
+        {"k": 0.1},
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('touch /tmp/legacy-values-pwned')",
+        "open('/etc/passwd').read()",
+        "np.float64(__import__('os'))",
+        "np.load('x')",
+        "os.system('x')",
+        "[1, 2",
+        "{'rgb': (1, 2}",
+        "lambda: 1",
+        "(" * 500 + ")" * 500,
+        "[" * 5000 + "]" * 5000,
+        "x" * (lv.MAX_LITERAL_CHARS + 1),
+    ],
+)
+def test_unsafe_or_broken_literals_are_refused(text, tmp_path):
+    with pytest.raises(UnreadableLegacyValue):
+        lv.parse_legacy_literal(text)
+    assert not (tmp_path / "legacy-values-pwned").exists()
+
+
+def test_to_json_safe_converts_python_values():
+    value = {
+        "tuple": (1, 2),
+        "nested": [{"b": b"Canon\x00\x00"}],
+        1: "int key",
+        b"bytes key": 1,
+        "binary": b"\xff\xd8\xff\x00",
+        "control": b"\x01\x02\x03",
+        "nan": float("nan"),
+        "inf": float("inf"),
+        "set": {3, 1},
+        "nul": "a\x00b",
+        "object": object(),
+        "complex": 1j,
+    }
+
+    converted = lv.to_json_safe(value)
+
+    assert converted == {
+        "tuple": [1, 2],
+        "nested": [{"b": "Canon"}],
+        "1": "int key",
+        "bytes key": 1,
+        "nan": None,
+        "inf": None,
+        "set": [1, 3],
+        "nul": "ab",
+    }
+    json.dumps(converted, allow_nan=False)
+
+
+def test_dominant_colours_from_crawler_repr_with_numpy():
+    colours = lv.normalise_dominant_colors(REPR_COLOURS)
+
+    assert colours == [
+        {"rgb": [12, 34, 56], "hex": "#0c2238", "percentage": 58.5},
+        {"rgb": [202, 180, 141], "hex": "#cab48d", "percentage": 41.5},
+    ]
+
+
+def test_dominant_colours_other_spellings():
+    assert lv.normalise_dominant_colors('[{"rgb": [255, 255, 255], "percentage": 100}]') == [
+        {"rgb": [255, 255, 255], "hex": "#ffffff", "percentage": 100.0}
+    ]
+    assert lv.normalise_dominant_colors("[((0, 0, 300.4), 20.0), ('#abc', 80.0)]") == [
+        {"rgb": [170, 187, 204], "hex": "#aabbcc", "percentage": 80.0},
+        {"rgb": [0, 0, 255], "hex": "#0000ff", "percentage": 20.0},
+    ]
+    assert lv.normalise_dominant_colors("[{'hex': '#102030', 'percent': 5}]") == [
+        {"rgb": [16, 32, 48], "hex": "#102030", "percentage": 5.0}
+    ]
+    # RGBA centres keep their colour.
+    assert lv.normalise_dominant_colors("[{'rgb': (1, 2, 3, 255), 'percentage': 1.0}]")[0]["rgb"] == [1, 2, 3]
+    assert lv.normalise_dominant_colors("[]") == []
+    assert lv.normalise_dominant_colors(None) is None
+    assert lv.normalise_dominant_colors("") is None
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{'rgb': (1, 2, 3)}",
+        "[{'rgb': (1, 2, 3)}]",
+        "[{'rgb': (1, 2), 'percentage': 1}]",
+        "[{'rgb': 'blue', 'percentage': 1}]",
+        "[{'percentage': 1}]",
+        "[{'rgb': (1, 2, nan), 'percentage': 1}]",
+        "[{'rgb': (1, 2, 3), 'percentage': nan}]",
+        "[{'rgb': (1, 2, 3), 'percentage': 'ten'}]",
+        "[42]",
+        "[{'rgb': (1, 2",
+    ],
+)
+def test_unreadable_dominant_colours(raw):
+    with pytest.raises(UnreadableLegacyValue):
+        lv.normalise_dominant_colors(raw)
+
+
+def test_websafe_colours():
+    assert lv.normalise_websafe_colors(REPR_WEBSAFE) == {"#003333": 58.5, "#cccc99": 41.5}
+    assert list(lv.normalise_websafe_colors(REPR_WEBSAFE)) == ["#003333", "#cccc99"]
+    assert lv.normalise_websafe_colors("{'#FFFFFF': 10, 'ffffff': 15.5, (0, 51, 102): 2}") == {
+        "#ffffff": 25.5,
+        "#003366": 2.0,
+    }
+    assert lv.normalise_websafe_colors("[{'hex': '#000000', 'percentage': 3}]") == {"#000000": 3.0}
+    assert lv.normalise_websafe_colors("{}") == {}
+    with pytest.raises(UnreadableLegacyValue):
+        lv.normalise_websafe_colors("'#ffffff'")
+    with pytest.raises(UnreadableLegacyValue):
+        lv.normalise_websafe_colors("{'#ffffff': 'a lot'}")
+
+
+def test_exif_from_repr_with_rationals_and_bytes():
+    exif = lv.normalise_exif(REPR_EXIF)
+
+    assert exif == {
+        "ImageWidth": 640,
+        "ImageLength": 480,
+        "Make": "Canon",
+        "Model": "EOS 5D",
+        "XResolution": 72.0,
+        "DateTime": "2023:07:14 10:00:00",
+    }
+    assert lv.exif_summary(exif) == ("Canon", "EOS 5D", "2023:07:14 10:00:00")
+    assert lv.exif_summary({"DateTime": "a", "DateTimeOriginal": "b", "Make": "  "}) == (None, None, "b")
+    assert lv.exif_summary(None) == (None, None, None)
+    with pytest.raises(UnreadableLegacyValue):
+        lv.normalise_exif("[1, 2]")
+
+
+def test_scalar_coercions():
+    assert lv.coerce_int("12") == 12
+    assert lv.coerce_int(" 12.0 ") == 12
+    assert lv.coerce_int(3.6) == 4
+    assert lv.coerce_int("") is None
+    assert lv.coerce_int(None) is None
+    for bad in ("twelve", float("nan"), 2**40, [1]):
+        with pytest.raises(UnreadableLegacyValue):
+            lv.coerce_int(bad)
+    assert lv.coerce_int(2**40, maximum=2**63 - 1) == 2**40
+
+    assert lv.coerce_float("1.33") == 1.33
+    assert lv.coerce_float(2) == 2.0
+    assert lv.coerce_float("") is None
+    for bad in ("abc", float("inf"), True):
+        with pytest.raises(UnreadableLegacyValue):
+            lv.coerce_float(bad)
+
+    assert [lv.coerce_bool(value) for value in (1, 0, "1", "true", "False", "no", None, True)] == [
+        True,
+        False,
+        True,
+        True,
+        False,
+        False,
+        None,
+        True,
+    ]
+    with pytest.raises(UnreadableLegacyValue):
+        lv.coerce_bool(2)
+
+    assert lv.coerce_text(200) == "200"
+    assert lv.coerce_text(200.0) == "200"
+    assert lv.coerce_text("a\x00b") == "ab"
+    assert lv.coerce_text("abcdef", 3) == "abc"
+    assert lv.coerce_text(b"caf\xc3\xa9") == "café"
+    assert lv.coerce_text(None) is None
+
+
+def test_media_type_status_and_error_class():
+    assert [lv.legacy_media_type(value) for value in ("img", "IMAGE", "video", " audio ", "iframe", None)] == [
+        "img",
+        "img",
+        "video",
+        "audio",
+        None,
+        None,
+    ]
+    when = datetime(2024, 3, 1, tzinfo=UTC)
+    assert lv.legacy_status(None, None) == "pending"
+    assert lv.legacy_status(None, "boom") == "pending"
+    assert lv.legacy_status(when, None) == "done"
+    assert lv.legacy_status(when, "") == "done"
+    assert lv.legacy_status(when, "boom") == "failed"
+
+    messages = {
+        "cannot identify image file <_io.BytesIO object at 0x7f>": "not_an_image",
+        "image file is truncated (3 bytes not processed)": "corrupt_image",
+        "Image size (200000000 pixels) exceeds limit, could be decompression bomb DOS attack.": "decompression_bomb",
+        "Taille dépassée (20000000 bytes)": "too_large",
+        "Timeout on reading data from socket": "timeout",
+        "HTTP status 404": "http_status",
+        "Cannot connect to host cdn.example:443 ssl:default": "network",
+        "Erreur d'analyse couleur: boom": "error",
+    }
+    for message, code in messages.items():
+        assert lv.classify_legacy_error(message) == code, message
+        assert code in ERROR_CLASSES
+    assert lv.classify_legacy_error(None) is None
+
+
+def test_mime_type_for_format():
+    assert lv.mime_type_for_format("JPEG") == "image/jpeg"
+    assert lv.mime_type_for_format("png") == "image/png"
+    assert lv.mime_type_for_format("NOPE") is None
+    assert lv.mime_type_for_format(None) is None
