@@ -10,6 +10,9 @@ Two images are *the same picture* when:
   second opinion removes most of them. The colour hash (``imagehash.colorhash``) is a
   histogram code, not a Hamming-friendly fingerprint, but its distance is defined here
   as the Hamming distance over its bits all the same: close histograms share most bits.
+  It is a weak witness between pictures of similar palette (two crops of one photo
+  are within 6 bits half of the time), hence its strict default of 2 bits; the dHash
+  is the main one (docs/benchmarks/duplicates.md has the measures behind both).
   A pair where neither dHash nor colour hash is known on both sides is not linked.
 
 Clusters are the connected components of that relation (single linkage), computed
@@ -18,8 +21,14 @@ with a union-find, optionally under manual constraints (see below).
 Which edits this targets: what pHash survives. Resizing, JPEG re-encoding, small
 crops (a few per cent), greyscale conversion (pHash and dHash are computed on the
 luminance, so the dHash confirms even though the colour hash changes) and small
-overlays such as a caption or a watermark. Mirroring is NOT targeted: pHash and dHash
-change completely under a flip. Rotations, large crops and collages are out of scope.
+overlays such as a caption or a watermark. Left-right mirroring too, although pHash
+and dHash change completely under a flip: both can be predicted from the original's
+hash (:func:`mirror_phash`, approximate; :func:`mirror_dhash`, exact but for ties),
+so each image is also searched as its own mirror image and confirmed the same way
+(``ClusterParams.mirrors``, on by default; it doubles the search time). Upside-down
+flips, rotations, large crops and collages are out of scope. Near-flat pictures (a
+sky, a blurred background with a detail in one corner) have unstable hashes and are
+where false matches concentrate.
 
 Finding candidate pairs without comparing all pairs
 ---------------------------------------------------
@@ -70,6 +79,7 @@ added. Giving the same pair as must- and cannot-link keeps the last one given.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -85,24 +95,23 @@ MAX_SUBSTRING_BITS = 16
 # Upper bound on the cells (query x probe, or query x stored value) materialised at once.
 _BATCH_CELLS = 1 << 19
 _U64 = (1 << 64) - 1
+_HEX = re.compile(r"\s*([0-9a-fA-F]+)\s*")
 
 
 def parse_hex_hash(value: str | None) -> int | None:
     """Hex string as stored on a media row (``"9db8c2c7445dbb24"``) to an int; None or blank is None.
 
-    Raises ValueError on text that is not hexadecimal.
+    Raises ValueError on text that is not hexadecimal (signs, ``0x`` prefixes and inner
+    spaces included, which ``int(value, 16)`` would accept).
     """
     if value is None:
         return None
-    text = value.strip()
-    if not text:
+    match = _HEX.fullmatch(value)
+    if match is None:
+        if value.strip():
+            raise ValueError(f"not a hexadecimal hash: {value!r}")
         return None
-    if text.startswith(("-", "+")) or text.lower().startswith("0x"):
-        raise ValueError(f"not a hexadecimal hash: {value!r}")
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise ValueError(f"not a hexadecimal hash: {value!r}") from None
+    return int(match.group(1), 16)
 
 
 @dataclass(frozen=True)
@@ -440,7 +449,7 @@ class ClusterParams:
 
     phash_threshold: int = 10
     dhash_threshold: int = 12
-    colorhash_threshold: int = 6
+    colorhash_threshold: int = 2
     # Also link left-right mirrored copies, found through mirror_phash / mirror_dhash.
     mirrors: bool = True
 

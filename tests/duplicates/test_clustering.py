@@ -67,10 +67,10 @@ def test_phash_match_alone_is_not_enough():
     ("d", "c", "linked"),
     [
         (flip(BASE_D, 1, 2, 3, 4, 5), FAR_C, True),  # dHash confirms (5 <= 12)
-        (FAR_D, flip(BASE_C, 0, 7, 30), True),  # colour hash confirms (3 <= 6)
+        (FAR_D, flip(BASE_C, 7, 30), True),  # colour hash confirms (2 <= 2)
         (None, flip(BASE_C, 0), True),  # dHash unknown, colour hash confirms
-        (flip(BASE_D, *range(13)), FAR_C, False),  # dHash 13 > 12, colour 10 > 6
-        (FAR_D, flip(BASE_C, *range(7)), False),  # colour 7 > 6
+        (flip(BASE_D, *range(13)), FAR_C, False),  # dHash 13 > 12, colour 10 > 2
+        (FAR_D, flip(BASE_C, 0, 7, 30), False),  # colour 3 > 2
         (None, None, False),  # nothing to confirm with
     ],
 )
@@ -236,3 +236,10 @@ def test_constraints_on_keys_not_added_yet_apply_when_they_arrive():
 def test_cluster_labels_from_scratch():
     labels = cluster_labels([*CHAIN, image(7, p=BASE_P ^ 0xFFFF_FFFF, d=FAR_D, c=FAR_C)], cannot_link=[(2, 3)])
     assert labels == {1: 1, 2: 1, 3: 3, 7: 7}
+
+
+def test_colour_hash_threshold_is_configurable():
+    copy = image(2, p=flip(BASE_P, 0, 9), d=FAR_D, c=flip(BASE_C, 0, 7, 30, 31))
+
+    assert clustered(image(1), copy).clusters() == []
+    assert clustered(image(1), copy, params=ClusterParams(colorhash_threshold=4)).clusters() == [[1, 2]]
