@@ -1,0 +1,408 @@
+"""Benchmark: near-duplicate clustering, accuracy on edited copies of real photos and speed at scale.
+
+    .venv/bin/python bench/duplicates.py           # the full run (about a minute)
+    .venv/bin/python bench/duplicates.py --quick   # fewer pictures, 10,000 hashes only
+
+Accuracy. scikit-learn's two sample photos (china.jpg, flower.jpg) are cut into
+distinct pictures: rectangles of 48-320 px at random places, kept only when they
+overlap no other kept rectangle of the same photo by more than 30 % (intersection
+over union) and are not flat (grey-level standard deviation >= 20), each resized to
+256 px on its long side and published as a JPEG (quality 90). Two sets: "detailed"
+also asks each quarter of the rectangle to have some detail (standard deviation
+>= 10), which a web picture has; "with near-flat crops" does not, and keeps pictures
+of sky or of blurred background with a detail in a corner: hard negatives. Every picture gets six
+edited copies, each decoded from the published original and published again: half
+size, JPEG quality 50, 5 % crop (2.5 % off each side), greyscale, a caption written
+with Pillow's default font, left-right mirror. pHash, dHash and colour hash come
+from imagehash on the decoded files. The truth: a copy and its original (and copies
+of one picture between them) are the same picture, any two pictures are not.
+Precision and recall are those of pairwise co-clustering.
+
+Speed. Synthetic hashes as stored on media rows (hex): random 64-bit pHash and dHash
+and 42-bit colour hash, 90 % unique images and 10 % in planted groups of 2-6 copies
+of a base image (0-5 pHash bits and 0-8 dHash bits flipped, colour hash kept). Timed:
+hex parsing, then clustering from scratch to the list of clusters, pinned to one
+core, median of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import platform
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+import imagehash  # noqa: E402
+import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
+from sklearn.datasets import load_sample_image  # noqa: E402
+
+from media_analysis.near_duplicates import ClusterParams, HashedImage, NearDuplicateClusterer  # noqa: E402
+
+PICTURE_SIDE = 256
+MAX_OVERLAP = 0.3
+MIN_GREY_STD = 20.0
+MIN_QUARTER_STD = 10.0
+
+
+# --- the picture set -------------------------------------------------------------
+
+
+def _overlaps(box: tuple[int, int, int, int], kept: np.ndarray) -> bool:
+    if not len(kept):
+        return False
+    x0, y0, x1, y1 = box
+    iw = np.clip(np.minimum(x1, kept[:, 2]) - np.maximum(x0, kept[:, 0]), 0, None)
+    ih = np.clip(np.minimum(y1, kept[:, 3]) - np.maximum(y0, kept[:, 1]), 0, None)
+    inter = iw * ih
+    union = (x1 - x0) * (y1 - y0) + (kept[:, 2] - kept[:, 0]) * (kept[:, 3] - kept[:, 1]) - inter
+    return bool((inter / union > MAX_OVERLAP).any())
+
+
+def _flat(grey: np.ndarray, detailed: bool) -> bool:
+    if grey.std() < MIN_GREY_STD:
+        return True
+    if not detailed:
+        return False
+    h, w = grey.shape
+    quarters = (grey[: h // 2, : w // 2], grey[: h // 2, w // 2 :], grey[h // 2 :, : w // 2], grey[h // 2 :, w // 2 :])
+    return min(q.std() for q in quarters) < MIN_QUARTER_STD
+
+
+def distinct_pictures(tries_per_photo: int, detailed: bool, seed: int = 7) -> list[Image.Image]:
+    rng = random.Random(seed)
+    pictures = []
+    for name in ("china.jpg", "flower.jpg"):
+        photo = Image.fromarray(load_sample_image(name))
+        grey = np.asarray(photo.convert("L"), dtype=np.float32)
+        width, height = photo.size
+        kept = np.empty((0, 4), dtype=np.int64)
+        for _ in range(tries_per_photo):
+            w = rng.randint(48, 320)
+            h = int(w * rng.uniform(0.6, 1.6))
+            if w > width or h > height:
+                continue
+            x, y = rng.randint(0, width - w), rng.randint(0, height - h)
+            box = (x, y, x + w, y + h)
+            if _overlaps(box, kept) or _flat(grey[y : y + h, x : x + w], detailed):
+                continue
+            kept = np.vstack([kept, box])
+            scale = PICTURE_SIDE / max(w, h)
+            crop = photo.crop(box).resize((round(w * scale), round(h * scale)), Image.Resampling.LANCZOS)
+            pictures.append(crop)
+    return pictures
+
+
+def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def _caption(image: Image.Image) -> Image.Image:
+    image = image.copy()
+    font = ImageFont.load_default()
+    ImageDraw.Draw(image).text((6, image.height - 18), "(c) some news site", fill=(255, 255, 255), font=font)
+    return image
+
+
+def _crop(image: Image.Image) -> Image.Image:
+    dx, dy = round(image.width * 0.025), round(image.height * 0.025)
+    return image.crop((dx, dy, image.width - dx, image.height - dy))
+
+
+EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
+    "half size": lambda im: (im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), 90),
+    "JPEG q50": lambda im: (im, 50),
+    "crop 5 %": lambda im: (_crop(im), 90),
+    "greyscale": lambda im: (im.convert("L"), 90),
+    "caption": lambda im: (_caption(im), 90),
+    "mirror": lambda im: (ImageOps.mirror(im), 90),
+}
+
+
+def hashed(key: int, data: bytes) -> HashedImage:
+    image = _decode(data)
+    return HashedImage.from_hex(
+        key,
+        sha256=hashlib.sha256(data).hexdigest(),
+        phash=str(imagehash.phash(image)),
+        dhash=str(imagehash.dhash(image)),
+        colorhash=str(imagehash.colorhash(image)),
+    )
+
+
+def edited_set(pictures: list[Image.Image]) -> tuple[list[HashedImage], dict[int, tuple[int, str]]]:
+    """Originals and their copies; truth maps key -> (picture, edit)."""
+    items, truth = [], {}
+    for index, picture in enumerate(pictures):
+        data = _jpeg(picture)
+        key = len(items)
+        items.append(hashed(key, data))
+        truth[key] = (index, "original")
+        original = _decode(data)
+        for edit, apply in EDITS.items():
+            image, quality = apply(original)
+            key = len(items)
+            items.append(hashed(key, _jpeg(image, quality)))
+            truth[key] = (index, edit)
+    return items, truth
+
+
+# --- accuracy ----------------------------------------------------------------------
+
+
+def pair_counts(clusters: list[list[int]], truth: dict[int, tuple[int, str]], edits: set[str]) -> Counter:
+    """Co-clustered pairs among images whose edit is in ``edits`` ("original" included): all and true."""
+    counts: Counter = Counter()
+    for cluster in clusters:
+        members = [key for key in cluster if truth[key][1] in edits]
+        for i, a in enumerate(members):
+            for b in members[i + 1 :]:
+                same = truth[a][0] == truth[b][0]
+                counts["predicted"] += 1
+                counts["true"] += same
+                for edit in {truth[a][1], truth[b][1]} - {"original"}:
+                    counts[f"predicted:{edit}"] += 1
+                    counts[f"true:{edit}"] += same
+                if same and "original" in (truth[a][1], truth[b][1]):
+                    counts[f"found:{truth[a][1] if truth[a][1] != 'original' else truth[b][1]}"] += 1
+    return counts
+
+
+def accuracy(items, truth, params: ClusterParams, targeted: set[str]) -> dict[str, tuple[float, float, int]]:
+    """Per edit and overall: (precision, recall, pairs); the overall row counts targeted edits only."""
+    clusterer = NearDuplicateClusterer(params)
+    clusterer.add(items)
+    clusters = clusterer.clusters()
+    pictures = len({picture for picture, _ in truth.values()})
+    everything = pair_counts(clusters, truth, {"original", *EDITS})
+    rows = {}
+    for edit in EDITS:
+        predicted = everything[f"predicted:{edit}"]
+        precision = everything[f"true:{edit}"] / predicted if predicted else 1.0
+        rows[edit] = (precision, everything[f"found:{edit}"] / pictures, pictures)
+    aimed = pair_counts(clusters, truth, {"original", *targeted})
+    truth_pairs = pictures * (len(targeted) + 1) * len(targeted) // 2
+    rows["targeted edits"] = (
+        aimed["true"] / aimed["predicted"] if aimed["predicted"] else 1.0,
+        aimed["true"] / truth_pairs,
+        truth_pairs,
+    )
+    all_pairs = pictures * (len(EDITS) + 1) * len(EDITS) // 2
+    rows["all edits"] = (
+        everything["true"] / everything["predicted"] if everything["predicted"] else 1.0,
+        everything["true"] / all_pairs,
+        all_pairs,
+    )
+    return rows
+
+
+# --- speed -------------------------------------------------------------------------
+
+
+def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str]]:
+    """(key, pHash hex, dHash hex, colour hash hex) rows: 90 % unique, 10 % in planted groups."""
+    rng = random.Random(seed)
+    rows = []
+    singles = int(n * 0.9)
+    for key in range(singles):
+        rows.append((key, f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(42):011x}"))
+    while len(rows) < n:
+        p, d, c = rng.getrandbits(64), rng.getrandbits(64), f"{rng.getrandbits(42):011x}"
+        for copy in range(min(rng.randint(2, 6), n - len(rows))):
+            cp, cd = p, d
+            if copy:
+                for bit in rng.sample(range(64), rng.randint(0, 5)):
+                    cp ^= 1 << bit
+                for bit in rng.sample(range(64), rng.randint(0, 8)):
+                    cd ^= 1 << bit
+            rows.append((len(rows), f"{cp:016x}", f"{cd:016x}", c))
+    return rows
+
+
+def planted_groups(rows: list[tuple[int, str, str, str]], n: int) -> int:
+    return len({c for key, _, _, c in rows if key >= int(n * 0.9)})
+
+
+def cluster_rows(rows, params: ClusterParams) -> NearDuplicateClusterer:
+    clusterer = NearDuplicateClusterer(params)
+    clusterer.add(HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows)
+    clusterer.clusters()
+    return clusterer
+
+
+def timed(function: Callable[[], object], runs: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def brute_force_pairs(rows, threshold: int) -> int:
+    """All-pairs pHash comparison with numpy, the reference the index avoids."""
+    values = np.array([int(p, 16) for _, p, _, _ in rows], dtype=np.uint64)
+    found = 0
+    for start in range(0, len(values), 256):
+        block = values[start : start + 256]
+        distances = np.bitwise_count(block[:, None] ^ values[None, :])
+        found += int((distances <= threshold).sum())
+    return (found - len(values)) // 2
+
+
+def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
+    lines = []
+    for n in sizes:
+        rows = synthetic_rows(n, seed=n)
+        for label, params in (("mirrors on", ClusterParams()), ("mirrors off", ClusterParams(mirrors=False))):
+            seconds, clusterer = timed(lambda rows=rows, params=params: cluster_rows(rows, params), runs)
+            clusters = clusterer.clusters()
+            exact = len(clusters) == planted_groups(rows, n) and all(min(c) >= int(n * 0.9) for c in clusters)
+            lines.append(
+                (
+                    f"{n:,}",
+                    f"cluster from scratch ({label})",
+                    f"{seconds:.2f} s",
+                    f"{len(clusters):,} clusters, planted groups exact: {'yes' if exact else 'no'}",
+                )
+            )
+        base = cluster_rows(rows[: n - 1000], ClusterParams())
+        extra = [HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows[n - 1000 :]]
+        start = time.perf_counter()
+        base.add(extra)
+        base.clusters()
+        lines.append(
+            (
+                f"{n - 1000:,} + 1,000",
+                "incremental add of 1,000 (mirrors on)",
+                f"{time.perf_counter() - start:.2f} s",
+                "same clusters as from scratch: " + ("yes" if base.clusters() == clusters else "no"),
+            )
+        )
+        if n <= 10_000:
+            seconds, pairs = timed(lambda rows=rows: brute_force_pairs(rows, 10), runs)
+            lines.append(
+                (
+                    f"{n:,}",
+                    "all-pairs pHash comparison (numpy, no confirmation)",
+                    f"{seconds:.2f} s",
+                    f"{pairs:,} pairs <= 10",
+                )
+            )
+    return lines
+
+
+# --- report ------------------------------------------------------------------------
+
+
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# (name, parameters, whether the colour hash is given to the clusterer)
+VARIANTS: list[tuple[str, ClusterParams, bool]] = [
+    ("default (pHash 10, dHash 12, colour 2, mirrors)", ClusterParams(), True),
+    ("colour hash 6", ClusterParams(colorhash_threshold=6), True),
+    ("dHash only (no colour hash)", ClusterParams(), False),
+    ("pHash alone (no confirmation)", ClusterParams(dhash_threshold=64), True),
+    ("mirrors off", ClusterParams(mirrors=False), True),
+    ("pHash 8", ClusterParams(phash_threshold=8), True),
+    ("pHash 12", ClusterParams(phash_threshold=12), True),
+]
+
+
+def accuracy_report(title: str, items, truth) -> None:
+    pictures = len({picture for picture, _ in truth.values()})
+    print(f"## {title}: {pictures} pictures, {len(items)} images\n")
+    rows = accuracy(items, truth, ClusterParams(), set(EDITS))
+    print(
+        table(
+            ("edit", "precision", "recall", "truth pairs"),
+            [(name, f"{p:.2%}", f"{r:.2%}", f"{n:,}") for name, (p, r, n) in rows.items()],
+        )
+    )
+    print()
+    summary = []
+    for name, params, colour in VARIANTS:
+        targeted = set(EDITS) if params.mirrors else set(EDITS) - {"mirror"}
+        used = items if colour else [HashedImage(i.key, i.sha256, i.phash, i.dhash, None) for i in items]
+        rows = accuracy(used, truth, params, targeted)
+        precision, recall, _ = rows["targeted edits"]
+        summary.append(
+            (
+                name,
+                f"{precision:.2%}",
+                f"{recall:.2%}",
+                f"{rows['crop 5 %'][1]:.2%}",
+                f"{rows['mirror'][1]:.2%}",
+                f"{rows['all edits'][1]:.2%}",
+            )
+        )
+    print(
+        table(
+            ("variant", "precision", "recall, targeted", "recall, crop", "recall, mirror", "recall, all edits"), summary
+        )
+    )
+    print()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer pictures, 10,000 hashes only")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per measure (median)")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+    print(f"# Near-duplicate clustering benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")
+    print(
+        f"Python {platform.python_version()}, numpy {np.__version__}, imagehash {imagehash.__version__}, "
+        f"{_cpu()}, pinned to one core\n"
+    )
+    tries = 6_000 if args.quick else 30_000
+    for title, detailed in (("Detailed pictures", True), ("With near-flat crops", False)):
+        start = time.perf_counter()
+        items, truth = edited_set(distinct_pictures(tries, detailed))
+        built = time.perf_counter() - start
+        accuracy_report(title, items, truth)
+        print(f"(set built and hashed in {built:.1f} s)\n")
+
+    sizes = [10_000] if args.quick else [10_000, 100_000]
+    print(f"## Speed (median of {args.runs} runs, one core)\n")
+    print(table(("hashes", "what", "time", "result"), speed(sizes, args.runs)))
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
+if __name__ == "__main__":
+    main()
