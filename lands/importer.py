@@ -281,6 +281,8 @@ def list_legacy_lands(path: str | Path) -> list[str]:
     try:
         inspect_legacy_schema(conn, path)
         return [row["name"] for row in conn.execute('SELECT "name" FROM "land" ORDER BY "id"')]
+    except sqlite3.Error as exc:
+        raise ImportFailed(f"{path}: unreadable SQLite database ({_one_line(exc)})") from exc
     finally:
         conn.close()
 
@@ -305,8 +307,11 @@ def import_legacy_database(
     started = time.monotonic()
     conn = open_legacy_database(path)
     try:
-        schema = inspect_legacy_schema(conn, path)
-        lands = _select_lands(conn, path, land_names)
+        try:
+            schema = inspect_legacy_schema(conn, path)
+            lands = _select_lands(conn, path, land_names)
+        except sqlite3.Error as exc:
+            raise ImportFailed(f"{path}: unreadable SQLite database ({_one_line(exc)})") from exc
         report = ImportReport(path=str(path))
         for legacy_land in lands:
             name = lv.coerce_text(legacy_land["name"], _max_length(Land, "name")) or ""
@@ -549,7 +554,7 @@ def _import_domains(ctx: _Context) -> tuple[dict[int, int], dict[int, int]]:
     select = ctx.schema.select_list("domain", "d")
     legacy_rows = ctx.conn.execute(
         f'SELECT {select} FROM "domain" d WHERE d."id" IN '
-        '(SELECT DISTINCT "domain_id" FROM "expression" WHERE "land_id" = ?)',
+        '(SELECT DISTINCT "domain_id" FROM "expression" WHERE "land_id" = ?) ORDER BY d."id"',
         (ctx.legacy_land_id,),
     ).fetchall()
 
@@ -596,6 +601,7 @@ def _import_domains(ctx: _Context) -> tuple[dict[int, int], dict[int, int]]:
         if created_at is not None:
             values["created_at"] = created_at
         rows.append((name, values, {} if created_at else {"created_at": ctx.now}))
+    # Known only from page URLs: no values that could overwrite an existing domain's.
     for name in sorted(derived_names):
         rows.append((name, {"name": name}, {"created_at": ctx.now}))
 
@@ -603,11 +609,6 @@ def _import_domains(ctx: _Context) -> tuple[dict[int, int], dict[int, int]]:
     for chunk in _chunks(rows, ctx.batch_size):
         names = [key for key, _, _ in chunk]
         existing = {domain.name: domain for domain in Domain.objects.filter(name__in=names)}
-        # A domain only known from a page URL brings no values: never overwrite an existing one with them.
-        chunk = [
-            (key, values if key in best or key not in existing else {"name": key}, create_only)
-            for key, values, create_only in chunk
-        ]
         ids.update(_upsert(Domain, chunk, existing, counts, ctx.batch_size))
     ctx.notify("domains", len(legacy_rows))
     legacy_ids = {legacy_id: ids[name] for legacy_id, name in name_of_legacy.items()}

@@ -11,7 +11,8 @@ from django.forms.models import model_to_dict
 from lands.importer import import_legacy_database
 from lands.models import AnalysisStatus, Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
 from tests.factories import make_domain, make_land
-from tests.support.legacy_db import build_sample_database
+from tests.importer.messy_land import build_messy_database
+from tests.support.legacy_db import LegacyDatabase, build_sample_database
 
 pytestmark = pytest.mark.django_db
 
@@ -176,8 +177,6 @@ def test_second_run_creates_and_changes_nothing(messy_db):
 
 @pytest.mark.parametrize("variant", ["old", "partial"])
 def test_older_schemas_import_and_rerun(tmp_path, variant):
-    from tests.importer.conftest import build_messy_database
-
     messy = build_messy_database(tmp_path / "mwi.db", variant)
 
     report = import_legacy_database(messy.path)
@@ -277,8 +276,6 @@ def test_domains_shared_by_lands_are_created_once(tmp_path):
 
 
 def test_old_schema_duplicate_domain_names_collapse(tmp_path):
-    from tests.support.legacy_db import LegacyDatabase
-
     with LegacyDatabase(tmp_path / "old.db", "old") as db:
         land = db.land("old-land")
         first = db.domain("dup.example")
