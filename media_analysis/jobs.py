@@ -277,6 +277,10 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         return list(job.chunks.values_list("pk", flat=True))
 
 
+def mark_chunks_enqueued(job_id: int) -> None:
+    AnalysisJob.objects.filter(pk=job_id, chunks_enqueued_at__isnull=True).update(chunks_enqueued_at=timezone.now())
+
+
 def run_chunk(chunk_id: int) -> bool:
     """Analyse one chunk and add its counts to the job exactly once.
 
@@ -391,16 +395,19 @@ def chunks_to_recover(
     now = timezone.now()
     recover: list[int] = []
     rows = JobChunk.objects.filter(status=ChunkStatus.PENDING, job__status=JobStatus.RUNNING).values_list(
-        "pk", "claimed_by", "claimed_at", "job__updated_at", "job__started_at"
+        "pk", "claimed_by", "claimed_at", "job__updated_at", "job__started_at", "job__chunks_enqueued_at"
     )
-    for pk, claimed_by, claimed_at, job_updated_at, job_started_at in rows.iterator(chunk_size=1000):
+    for pk, claimed_by, claimed_at, job_updated_at, job_started_at, enqueued_at in rows.iterator(chunk_size=1000):
         if claimed_by:
             if _claim_is_dead(claimed_by) or (claimed_at and now - claimed_at > timedelta(seconds=lease_seconds)):
                 recover.append(pk)
         elif queued_chunk_ids is not None:
-            # The planner enqueues chunks just after committing them: give it time.
-            planned_long_ago = job_started_at is None or now - job_started_at > timedelta(seconds=PLAN_GRACE_SECONDS)
-            if pk not in queued_chunk_ids and planned_long_ago:
+            # Until the planner has enqueued every chunk, a missing one may just
+            # not be queued yet; a planner that died never gets there, hence the grace.
+            planner_done = enqueued_at is not None or (
+                job_started_at is not None and now - job_started_at > timedelta(seconds=PLAN_GRACE_SECONDS)
+            )
+            if pk not in queued_chunk_ids and planner_done:
                 recover.append(pk)
         elif now - job_updated_at > timedelta(seconds=stall_seconds):
             recover.append(pk)

@@ -53,6 +53,9 @@ class AnalysisJob(models.Model):
 
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Set once every chunk task is in the queue: from then on a chunk that is
+    # neither queued nor claimed can only have been lost with a dead worker.
+    chunks_enqueued_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -29,6 +29,7 @@ def plan_job_task(job_id: int) -> None:
         raise
     for chunk_id in chunk_ids:
         run_chunk_task(chunk_id)
+    jobs.mark_chunks_enqueued(job_id)
 
 
 @db_task()
