@@ -384,15 +384,14 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-# (name, parameters, whether the colour hash is given to the clusterer)
-VARIANTS: list[tuple[str, ClusterParams, bool]] = [
-    ("default (pHash 10, dHash 12, colour 2, mirrors)", ClusterParams(), True),
-    ("colour hash 6", ClusterParams(colorhash_threshold=6), True),
-    ("dHash only (no colour hash)", ClusterParams(), False),
-    ("pHash alone (no confirmation)", ClusterParams(dhash_threshold=64), True),
-    ("mirrors off", ClusterParams(mirrors=False), True),
-    ("pHash 8", ClusterParams(phash_threshold=8), True),
-    ("pHash 12", ClusterParams(phash_threshold=12), True),
+VARIANTS: list[tuple[str, ClusterParams]] = [
+    ("default (pHash 10, dHash 12, colour 2, mirrors)", ClusterParams()),
+    ("colour hash 6", ClusterParams(colorhash_threshold=6)),
+    ("dHash only (colour hash off)", ClusterParams(colorhash_threshold=None)),
+    ("pHash alone (no confirmation)", ClusterParams(dhash_threshold=64)),
+    ("mirrors off", ClusterParams(mirrors=False)),
+    ("pHash 8", ClusterParams(phash_threshold=8)),
+    ("pHash 12", ClusterParams(phash_threshold=12)),
 ]
 
 
@@ -408,10 +407,9 @@ def accuracy_report(title: str, items, truth) -> None:
     )
     print()
     summary = []
-    for name, params, colour in VARIANTS:
+    for name, params in VARIANTS:
         targeted = set(EDITS) if params.mirrors else set(EDITS) - {"mirror"}
-        used = items if colour else [HashedImage(i.key, i.sha256, i.phash, i.dhash, None) for i in items]
-        rows = accuracy(used, truth, params, targeted)
+        rows = accuracy(items, truth, params, targeted)
         precision, recall, _ = rows["targeted edits"]
         summary.append(
             (

@@ -449,7 +449,8 @@ class ClusterParams:
 
     phash_threshold: int = 10
     dhash_threshold: int = 12
-    colorhash_threshold: int = 2
+    # None: the colour hash never confirms (dHash alone does).
+    colorhash_threshold: int | None = 2
     # Also link left-right mirrored copies, found through mirror_phash / mirror_dhash.
     mirrors: bool = True
 
@@ -477,8 +478,8 @@ class NearDuplicateClusterer:
         p = self.params
         if not 0 <= p.phash_threshold <= HASH_BITS or not 0 <= p.dhash_threshold <= HASH_BITS:
             raise ValueError("pHash and dHash thresholds must be between 0 and 64")
-        if not 0 <= p.colorhash_threshold <= 128:
-            raise ValueError("the colour hash threshold must be between 0 and 128")
+        if p.colorhash_threshold is not None and not 0 <= p.colorhash_threshold <= 128:
+            raise ValueError("the colour hash threshold must be None or between 0 and 128")
         self._index = HammingIndex(p.phash_threshold)
         self._node_of: dict[int, int] = {}
         self._key_of: list[int] = []
@@ -521,7 +522,7 @@ class NearDuplicateClusterer:
                 if value is not None and not 0 <= value < (1 << limit):
                     raise ValueError(f"{name} of key {item.key} does not fit in {limit} bits")
 
-        first_node = len(self._key_of)
+        first_link = len(self._sha_links)
         first_pos = len(self._index)
         hashed: list[HashedImage] = []
         nodes: list[int] = []
@@ -555,7 +556,7 @@ class NearDuplicateClusterer:
             # The greedy pass under cannot-links depends on the global edge order.
             self._stale = True
         elif not self._stale:
-            for a_node, b_node in self._sha_links_since(first_node):
+            for a_node, b_node in self._sha_links[first_link:]:
                 self._union(a_node, b_node)
             for a_node, b_node in zip(new_edges[0].tolist(), new_edges[1].tolist(), strict=True):
                 self._union(a_node, b_node)
@@ -668,9 +669,10 @@ class NearDuplicateClusterer:
         by_dhash = (
             self._has_dhash[i] & self._has_dhash[j] & (np.bitwise_count(dhash_i ^ self._dhash[j]) <= p.dhash_threshold)
         )
-        color_distance = np.bitwise_count(self._color_lo[i] ^ self._color_lo[j]).astype(np.intp) + np.bitwise_count(
-            self._color_hi[i] ^ self._color_hi[j]
-        )
+        if p.colorhash_threshold is None:
+            return by_dhash
+        color_distance = np.bitwise_count(self._color_lo[i] ^ self._color_lo[j]).astype(np.intp)
+        color_distance += np.bitwise_count(self._color_hi[i] ^ self._color_hi[j])
         by_color = self._has_color[i] & self._has_color[j] & (color_distance <= p.colorhash_threshold)
         return by_dhash | by_color
 
@@ -682,9 +684,6 @@ class NearDuplicateClusterer:
             merged = tuple(np.concatenate(parts) for parts in zip(*self._edge_chunks, strict=True))
             self._edge_chunks = [merged]
         return self._edge_chunks[0]
-
-    def _sha_links_since(self, first_node: int) -> list[tuple[int, int]]:
-        return [link for link in self._sha_links if link[1] >= first_node]
 
     def _present_pairs(self, pairs: set[tuple[int, int]]) -> list[tuple[int, int]]:
         return [

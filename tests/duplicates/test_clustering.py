@@ -243,3 +243,10 @@ def test_colour_hash_threshold_is_configurable():
 
     assert clustered(image(1), copy).clusters() == []
     assert clustered(image(1), copy, params=ClusterParams(colorhash_threshold=4)).clusters() == [[1, 2]]
+
+
+def test_colour_hash_confirmation_can_be_switched_off():
+    copy = image(2, p=flip(BASE_P, 0, 9), d=FAR_D, c=BASE_C)
+
+    assert clustered(image(1), copy).clusters() == [[1, 2]]
+    assert clustered(image(1), copy, params=ClusterParams(colorhash_threshold=None)).clusters() == []
