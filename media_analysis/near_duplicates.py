@@ -43,10 +43,11 @@ probes 3 * 137 + 17 = 428 buckets. Every candidate is then verified with an exac
 popcount, so results are exact, never approximate.
 
 The textbook variant (t + 1 substrings matched exactly) was not kept: with t = 10 the
-substrings are 5-6 bits wide, each holds 1/64 of a corpus, and a query over 100,000
-hashes would verify about 17,000 candidates; with 16-bit substrings it verifies about
-650. A BK-tree was measured too: at radius 10 over 20,000 random 64-bit hashes a query
-visited 72 % of the nodes, i.e. a linear scan with Python overhead on every node.
+substrings are 5-6 bits wide, each holds about 1/64 of a corpus, and a query over
+100,000 uniform hashes would expect about 17,000 candidates to verify; with 16-bit
+substrings, about 650. A BK-tree was measured too (bench/duplicates.py): at radius 10
+over 20,000 random 64-bit hashes a query visits about three quarters of the nodes, a
+linear scan with Python overhead on every node.
 Buckets are counting-sorted arrays (``starts``/``order`` per substring) so that probing
 and verifying a whole batch of queries is a handful of vectorised numpy operations.
 
