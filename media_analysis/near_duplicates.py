@@ -52,7 +52,7 @@ Buckets are counting-sorted arrays (``starts``/``order`` per substring) so that 
 and verifying a whole batch of queries is a handful of vectorised numpy operations.
 
 Incremental use: new values are appended; the per-substring tables are rebuilt lazily
-by one O(n) counting sort (milliseconds for 100,000 values) and only the pairs that
+by one O(n) sort per substring (about 25 ms of CPU for 100,000 values) and only the pairs that
 involve a new value are searched and verified. :class:`NearDuplicateClusterer` keeps
 every confirmed edge, so adding images never recomputes the old pairs.
 
