@@ -1,0 +1,116 @@
+import io
+
+import pytest
+from PIL import Image
+from prometheus_client import REGISTRY
+
+from lands.models import AnalysisStatus, Media
+from media_analysis.services import analyse_media
+from tests.factories import make_expression, make_land, make_media
+from tests.support.http_server import Reply
+
+
+def _png(size=(320, 240), color=(200, 30, 30)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def page(db):
+    return make_expression(make_land())
+
+
+def test_results_and_errors_are_written_for_every_media(page, http_server):
+    http_server.route("/ok.png", Reply(body=_png(), content_type="image/png"))
+    http_server.route("/html.png", Reply(body=b"<!doctype html><p>hi", content_type="image/png"))
+    http_server.route("/gone.png", Reply(status=404, body=b"nope", content_type="text/plain"))
+    ok = make_media(page, url=http_server.url("/ok.png"))
+    html = make_media(page, url=http_server.url("/html.png"))
+    gone = make_media(page, url=http_server.url("/gone.png"))
+    refused = make_media(page, url="http://10.0.0.1/x.png")  # refused before any connection
+
+    result = analyse_media([ok.pk, html.pk, gone.pk, refused.pk, 999999])
+
+    assert (result.analysed, result.failed, result.skipped) == (1, 3, 1)
+    ok.refresh_from_db()
+    assert ok.analysis_status == AnalysisStatus.DONE
+    assert ok.is_processed
+    assert (ok.width, ok.height, ok.format, ok.mime_type) == (320, 240, "PNG", "image/png")
+    assert ok.dominant_colors[0]["hex"] == "#c81e1e"
+    assert ok.image_hash
+    assert ok.phash
+    assert ok.analyzed_at
+    assert ok.analysis_error is None
+    assert ok.is_conforming is True
+    expected = {html.pk: "not_an_image", gone.pk: "http_status", refused.pk: "refused_address"}
+    for media in Media.objects.filter(pk__in=expected):
+        assert media.analysis_status == AnalysisStatus.FAILED
+        assert media.is_processed
+        assert media.error_class == expected[media.pk]
+        assert media.analysis_error
+        assert media.analyzed_at
+    assert Media.objects.get(pk=html.pk).mime_type == "text/html"
+    assert {f["error_class"] for f in result.failures} == set(expected.values())
+
+
+def test_a_later_failure_never_wipes_an_earlier_success(page, http_server):
+    http_server.route("/flaky.png", Reply(body=_png(), content_type="image/png"), Reply(status=404, body=b""))
+    media = make_media(page, url=http_server.url("/flaky.png"))
+    analyse_media([media.pk])
+    media.refresh_from_db()
+    good = {f: getattr(media, f) for f in ("width", "height", "image_hash", "phash", "dominant_colors")}
+    first_attempt = media.analyzed_at
+
+    result = analyse_media([media.pk])
+
+    assert result.failed == 1
+    media.refresh_from_db()
+    assert {f: getattr(media, f) for f in good} == good
+    assert media.analysis_status == AnalysisStatus.DONE  # the values are still the good ones
+    assert media.error_class == "http_status"  # and the latest attempt's error is recorded beside them
+    assert media.analyzed_at > first_attempt
+    assert media.attempts == 2
+
+
+def test_queries_do_not_grow_with_the_batch(page, http_server, django_assert_max_num_queries):
+    http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))
+    http_server.route("/b.png", Reply(body=b"broken", content_type="image/png"))
+
+    def batch(n):
+        return [make_media(page, url=http_server.url(f"/{'a' if i % 2 else 'b'}.png?{n}-{i}")).pk for i in range(n)]
+
+    small, large = batch(4), batch(40)
+    with django_assert_max_num_queries(6) as small_queries:
+        analyse_media(small)
+    with django_assert_max_num_queries(6) as large_queries:
+        analyse_media(large)
+    assert len(large_queries.captured_queries) == len(small_queries.captured_queries)
+
+
+def test_audio_metadata_comes_from_the_first_bytes(page, http_server):
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(8000)
+        wav.writeframes(b"\0\0" * 8000 * 3)
+    http_server.route("/tone.wav", Reply(body=buffer.getvalue(), content_type="audio/wav", honour_range=True))
+    media = make_media(page, url=http_server.url("/tone.wav"), type="audio")
+    assert analyse_media([media.pk]).analysed == 1
+    media.refresh_from_db()
+    assert media.analysis_status == AnalysisStatus.DONE
+    assert media.mime_type in {"audio/wav", "audio/x-wav", "audio/vnd.wave"}
+    assert media.duration == pytest.approx(3.0, abs=0.01)
+    assert media.file_size == len(buffer.getvalue())
+
+
+def test_outcomes_are_counted_in_metrics(page, http_server):
+    http_server.route("/m.png", Reply(body=b"<html>", content_type="text/html"))
+    media = make_media(page, url=http_server.url("/m.png"))
+    before = REGISTRY.get_sample_value("media_analysis_failures_total", {"reason": "not_an_image"}) or 0
+    analyse_media([media.pk])
+    after = REGISTRY.get_sample_value("media_analysis_failures_total", {"reason": "not_an_image"})
+    assert after == before + 1
