@@ -278,12 +278,45 @@ def _description(land: Land, spec_name: str, options: ExportOptions, extra: str 
     return f"{text}; {extra}" if extra else text
 
 
-def _cross_domain_links(land: Land, options: ExportOptions) -> QuerySet[ExpressionLink]:
-    """Links whose two ends are selected pages of different domains (the crawler's rule)."""
-    selected = pages_of(land, options).values("id")
-    return ExpressionLink.objects.filter(source_id__in=selected, target_id__in=selected).exclude(
-        source__domain_id=F("target__domain_id")
+def _selected(
+    land_id: int | None, relevance: int | None, depth: int | None, land: Land, options: ExportOptions
+) -> bool:
+    """The page filter of ``_page_q``, applied to a row already fetched."""
+    if land_id != land.pk or relevance is None or relevance < options.minrel:
+        return False
+    return options.depth is None or (depth is not None and depth <= options.depth)
+
+
+def _cross_domain_links(land: Land, options: ExportOptions, fields: tuple[str, str]) -> Iterator[tuple]:
+    """Links whose two ends are selected pages of different domains (the crawler's rule), ordered by ``fields``.
+
+    Only the source is filtered in SQL; the target's filter is checked here. With
+    the filter on both ends (as joins or as two ``IN`` lists) SQLite's planner
+    pairs every selected source with every selected target: quadratic, minutes
+    on a land of 10,000 pages instead of a fraction of a second.
+    """
+    rows = _stream(
+        ExpressionLink.objects.filter(_page_q(land.pk, options, "source__"))
+        .exclude(source__domain_id=F("target__domain_id"))
+        .order_by(*fields, "id")
+        .values_list(*fields, "target__land_id", "target__relevance", "target__depth")
     )
+    for first, second, land_id, relevance, depth in rows:
+        if _selected(land_id, relevance, depth, land, options):
+            yield first, second
+
+
+def _run_lengths(pairs: Iterable[tuple]) -> Iterator[tuple]:
+    """(pair, count) for each run of equal consecutive pairs: a GROUP BY over a sorted stream."""
+    current, count = None, 0
+    for pair in pairs:
+        if pair != current:
+            if current is not None:
+                yield current, count
+            current, count = pair, 0
+        count += 1
+    if current is not None:
+        yield current, count
 
 
 def produce_pagegexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
@@ -297,9 +330,7 @@ def produce_pagegexf(land: Land, options: ExportOptions, counts: ExportCounts) -
         GexfNode(page_id, url, (title, description, keywords, domain_id, relevance, depth), size=relevance)
         for page_id, url, title, description, keywords, domain_id, relevance, depth in rows
     )
-    links = _stream(
-        _cross_domain_links(land, options).order_by("source_id", "target_id").values_list("source_id", "target_id")
-    )
+    links = _cross_domain_links(land, options, ("source_id", "target_id"))
     edges = (GexfEdge(source, target, 1, f"{source}_{target}") for source, target in links)
     return iter_gexf(
         creator=GEXF_CREATOR,
@@ -316,14 +347,8 @@ def produce_nodegexf(land: Land, options: ExportOptions, counts: ExportCounts) -
         GexfNode(domain_id, name, (title, description, keywords, n_pages, mean), size=mean)
         for domain_id, name, title, description, keywords, n_pages, mean in _domain_rows(land, options)
     )
-    links = _stream(
-        _cross_domain_links(land, options)
-        .values("source__domain_id", "target__domain_id")
-        .annotate(weight=Count("id"))
-        .order_by("source__domain_id", "target__domain_id")
-        .values_list("source__domain_id", "target__domain_id", "weight")
-    )
-    edges = (GexfEdge(source, target, weight, f"{source}_{target}") for source, target, weight in links)
+    links = _run_lengths(_cross_domain_links(land, options, ("source__domain_id", "target__domain_id")))
+    edges = (GexfEdge(source, target, weight, f"{source}_{target}") for (source, target), weight in links)
     return iter_gexf(
         creator=GEXF_CREATOR,
         description=_description(land, "nodegexf", options),

@@ -74,7 +74,8 @@ def corpus(db) -> Corpus:
         ("p1", "p4"),  # p4 is below minrel 1
         ("p5", "p1"),
         ("p3", "p5"),  # same domain
-        ("q1", "p3"),  # other land
+        ("q1", "p3"),  # from another land
+        ("p3", "q1"),  # into another land
     ]:
         ExpressionLink.objects.create(source=pages[source], target=pages[target])
 
