@@ -181,6 +181,14 @@ class Media(models.Model):
     gps_latitude = models.FloatField(null=True, blank=True)
     gps_longitude = models.FloatField(null=True, blank=True)
     attempts = models.IntegerField(default=0)
+    cluster = models.ForeignKey(
+        "media_analysis.ImageCluster",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+        help_text="Near-duplicate cluster (none for an image that has no near-duplicate)",
+    )
 
     objects = MediaQuerySet.as_manager()
 

@@ -151,3 +151,107 @@ class JobChunk(models.Model):
 
     def __str__(self) -> str:
         return f"Chunk {self.index} of job {self.job_id} ({self.status})"
+
+
+# --- Near-duplicate clusters --------------------------------------------------
+# The rules are media_analysis.near_duplicates'; media_analysis.clusters keeps these
+# rows in step with them.
+
+
+class ImageCluster(models.Model):
+    """Two or more images of one land that are the same picture (a lone image has no row).
+
+    The row id is the cluster's stable identifier: a recomputation keeps the row of
+    each old cluster whose members mostly stay together. The figures are denormalised
+    from the members so that lists can be sorted by spread without aggregating.
+    """
+
+    land = models.ForeignKey("lands.Land", on_delete=models.CASCADE, related_name="image_clusters")
+    key = models.BigIntegerField(help_text="Smallest member media id (the clustering's label); follows membership")
+    representative = models.ForeignKey(
+        "lands.Media",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Largest member in pixels, then in bytes, then the first seen",
+    )
+    size = models.IntegerField(default=0, help_text="Member media rows")
+    distinct_domains = models.IntegerField(default=0)
+    distinct_pages = models.IntegerField(default=0)
+    first_seen_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Earliest appearance: each page's published_at, else fetched_at, else created_at",
+    )
+    first_expression = models.ForeignKey(
+        "lands.Expression", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    first_domain = models.ForeignKey("lands.Domain", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["land", "-distinct_domains", "-size", "id"]
+        indexes = [
+            models.Index(fields=["land", "-distinct_domains", "-size", "id"], name="cluster_land_spread"),
+            models.Index(fields=["land", "-size", "id"], name="cluster_land_size"),
+            models.Index(fields=["land", "first_seen_at", "id"], name="cluster_land_first_seen"),
+            models.Index(fields=["land", "key"], name="cluster_land_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Cluster {self.pk} ({self.size} images, {self.distinct_domains} domains)"
+
+
+class ClusterLinkKind(models.TextChoices):
+    MUST = "must", "Same picture (merge)"
+    CANNOT = "cannot", "Different pictures (split)"
+
+
+class ClusterLink(models.Model):
+    """A researcher's correction, replayed on every recomputation.
+
+    A pair is stored once, smaller media id first; a newer decision on the same pair
+    replaces the older one.
+    """
+
+    land = models.ForeignKey("lands.Land", on_delete=models.CASCADE, related_name="cluster_links")
+    media_a = models.ForeignKey("lands.Media", on_delete=models.CASCADE, related_name="+")
+    media_b = models.ForeignKey("lands.Media", on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=6, choices=ClusterLinkKind.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["land", "media_a", "media_b"]
+        constraints = [
+            models.UniqueConstraint(fields=["media_a", "media_b"], name="clusterlink_unique_pair"),
+            models.CheckConstraint(condition=Q(media_a__lt=models.F("media_b")), name="clusterlink_ordered_pair"),
+        ]
+        indexes = [models.Index(fields=["land", "kind"], name="clusterlink_land_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.media_a_id} {self.kind} {self.media_b_id}"
+
+
+class LandClustering(models.Model):
+    """When a land was last clustered, and with which parameters.
+
+    The start of the last run is the watermark of the next incremental one: media
+    analysed since then (minus a margin, see media_analysis.clusters) are the new ones.
+    """
+
+    land = models.OneToOneField("lands.Land", on_delete=models.CASCADE, related_name="clustering")
+    params = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    mode = models.CharField(max_length=20, blank=True, default="")
+    seconds = models.FloatField(null=True, blank=True)
+    images = models.IntegerField(default=0, help_text="Hashed images considered")
+    clusters = models.IntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Clustering of land {self.land_id}"
