@@ -277,6 +277,8 @@ def edge_labels(edges: tuple[int, ...], unit: str = "") -> list[str]:
 
 
 def human_bytes(value: int) -> str:
+    if value == 0:
+        return "0"
     if value >= 1_000_000:
         return f"{value / 1_000_000:g} MB"
     if value >= 1_000:

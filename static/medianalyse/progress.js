@@ -32,6 +32,7 @@
   var CLOSE_FORBIDDEN = 4403;
   var CLOSE_NOT_FOUND = 4404;
 
+  var jobId = root.getAttribute("data-job-id");
   var wsPath = root.getAttribute("data-ws-path");
   var apiUrl = root.getAttribute("data-api-url");
   var mediaPrefix = root.getAttribute("data-media-prefix") || "";
@@ -127,7 +128,7 @@
   }
 
   function render(job) {
-    if (!job || typeof job.progress !== "number") {
+    if (!job || typeof job.progress !== "number" || String(job.id) !== jobId) {
       return;
     }
     var active = ACTIVE.indexOf(job.status) !== -1;

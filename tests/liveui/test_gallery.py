@@ -187,7 +187,7 @@ def test_figures_of_a_known_land(land):
         (label.index("200-400"), label.index("200-400")): 1,
     }
     sizes = dict(gallery.file_size_bins(land.pk))
-    assert sizes["0 B-10 kB"] == 1
+    assert sizes["0-10 kB"] == 1
     assert sizes["10 kB-50 kB"] == 1
     assert sizes["50 kB-100 kB"] == 1
     assert sizes["250 kB-500 kB"] == 1
