@@ -93,3 +93,6 @@ def _recover_on_startup() -> None:
 @db_periodic_task(crontab(minute="*"))
 def recover_lost_work_task() -> None:
     recover_lost_work()
+
+
+from media_analysis import cluster_tasks  # noqa: E402, F401  (registers the clustering task with the consumers)
