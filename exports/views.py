@@ -31,8 +31,14 @@ async def stream_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     request's thread-sensitive thread, where the view's database connection lives.
     """
     pull = sync_to_async(_next_chunk, thread_sensitive=True)
-    while (chunk := await pull(chunks)) is not None:
-        yield chunk
+    try:
+        while (chunk := await pull(chunks)) is not None:
+            yield chunk
+    finally:
+        # A client that disconnects mid-download must not leave a cursor open.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=True)()
 
 
 class LandExportView(APIView):

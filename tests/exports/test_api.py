@@ -7,9 +7,11 @@ import re
 
 import networkx as nx
 import pytest
+from asgiref.sync import async_to_sync
 from django.test import AsyncClient
 from drf_spectacular.generators import SchemaGenerator
 
+from exports.views import stream_async
 from tests.exports.helpers import read_csv, run_export
 
 pytestmark = pytest.mark.urls("tests.exports.urls")
@@ -115,3 +117,23 @@ async def test_asgi_streams_without_buffering(corpus, admin_user, recwarn):
     data = b"".join([chunk async for chunk in response.streaming_content])
     assert len(read_csv(data)[1]) == 4
     assert not [w for w in recwarn if "iterators" in str(w.message)]
+
+
+def test_async_stream_closes_its_source_when_abandoned():
+    closed = []
+
+    def source():
+        try:
+            yield b"first"
+            yield b"second"
+        finally:
+            closed.append(True)
+
+    async def take_one() -> bytes:
+        stream = stream_async(source())
+        first = await anext(stream)
+        await stream.aclose()  # what the server does when the client goes away
+        return first
+
+    assert async_to_sync(take_one)() == b"first"
+    assert closed == [True]
