@@ -17,9 +17,11 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from exports.admin_actions import export_land_action
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
+from media_analysis.admin_actions import analyse_land_media_action, analyse_selected_media_action
 from media_analysis.exceptions import ERROR_CLASSES
 
 PREVIEW_SIZE = 240
@@ -70,6 +72,7 @@ class LandAdmin(admin.ModelAdmin):
     show_full_result_count = False
     fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
     readonly_fields = ["created_at", "expressions", "media_total", "analysed_share", "failed"]
+    actions = [analyse_land_media_action, export_land_action]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Land]:
         queryset = super().get_queryset(request)
@@ -212,6 +215,7 @@ def media_readonly_fields() -> list[str]:
 
 @admin.register(Media)
 class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
+    actions = [analyse_selected_media_action]
     changelist_defer = ["exif_data", "websafe_colors", "content_tags", "analysis_error"]
     list_display = [
         "thumbnail",

@@ -11,5 +11,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include("media_analysis.api_urls")),
     path("api/", include("lands.api_urls")),
+    path("api/", include("exports.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),
 ]
