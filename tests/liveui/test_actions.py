@@ -135,3 +135,24 @@ def test_selected_media_of_a_busy_land_lead_to_the_running_job(make_request, run
     response = analyse_selected_media_action(media_admin(), request, Media.objects.of_land(land.pk))
     assert response["Location"] == progress(running.pk)
     assert AnalysisJob.objects.count() == 1
+
+
+def test_the_land_list_offers_the_action(admin_client, land):
+    response = admin_client.post(
+        reverse("admin:lands_land_changelist"),
+        {"action": "analyse_land_media_action", "_selected_action": [land.pk]},
+    )
+    job = AnalysisJob.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == progress(job.pk)
+
+
+def test_the_media_list_offers_the_action(admin_client, land):
+    chosen = list(Media.objects.of_land(land.pk).values_list("pk", flat=True)[:3])
+    response = admin_client.post(
+        reverse("admin:lands_media_changelist"),
+        {"action": "analyse_selected_media_action", "_selected_action": chosen},
+    )
+    job = AnalysisJob.objects.get()
+    assert response["Location"] == progress(job.pk)
+    assert job.media_ids == sorted(chosen)
