@@ -53,7 +53,9 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def format_rate(value: float | None, unit: str) -> str:
-    return "\u2014" if value is None else f"{value:.1f}{unit}" if unit == "%" else f"{value:.2f} {unit}"
+    if value is None:
+        return "\u2014"
+    return f"{value:.1f}%" if unit == "%" else f"{value:.2f} {unit}"
 
 
 def describe_job(job: AnalysisJob | dict[str, Any]) -> dict[str, str]:

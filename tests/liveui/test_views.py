@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from media_analysis import jobs
+from media_analysis.admin_views import format_rate, format_seconds
 from media_analysis.models import AnalysisJob, JobStatus
 
 pytestmark = pytest.mark.django_db
@@ -267,3 +268,17 @@ def test_land_page_without_media_says_there_is_no_data(admin_client):
     html = admin_client.get(land_url(empty)).content.decode()
     assert "No analysis has been run on this land yet." in html
     assert html.count("No data yet.") >= 4
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(None, "\u2014"), (0, "0.0 s"), (4.25, "4.2 s"), (59.9, "59.9 s"), (185, "3 min 05 s"), (7620, "2 h 07 min")],
+)
+def test_durations_read_like_the_script_writes_them(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_rates():
+    assert format_rate(None, "%") == "\u2014"
+    assert format_rate(96.666, "%") == "96.7%"
+    assert format_rate(21.874, "media/s") == "21.87 media/s"
