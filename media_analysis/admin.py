@@ -129,3 +129,6 @@ class AnalysisJobAdmin(admin.ModelAdmin):
             return format_html("{}", "-")
         text = json.dumps(job.recent_failures, indent=2, ensure_ascii=False, default=str)
         return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
+
+
+from media_analysis import cluster_admin  # noqa: E402, F401  (registers the cluster admins)

@@ -6,6 +6,7 @@ from media_analysis.views import metrics_view
 
 urlpatterns = [
     path("admin/medianalyse/", include("media_analysis.admin_urls")),
+    path("admin/medianalyse/clusters/", include("media_analysis.cluster_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
