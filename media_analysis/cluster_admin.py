@@ -5,8 +5,10 @@
 * ``/admin/medianalyse/clusters/<cluster>/``: one cluster: members, pairwise distances,
   domains, timeline of appearances; split members off; merge with another cluster.
 
-Reading needs staff status (the admin's own check); acting needs
-``can_run_analysis``. Every decision is made in media_analysis.clusters.
+Reading needs staff status (the admin's own check). Acting follows the other
+analysis pages (``admin_views.may_run``): ``can_run_analysis`` lets every staff
+member act, so inside the admin the ``run_analysis`` permission decides.
+Every decision is made in media_analysis.clusters.
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from django.views.decorators.http import require_GET, require_POST
 from lands.models import Land
 from lands.templatetags.media_display import thumbnail_html
 from media_analysis import clusters
+from media_analysis.admin_views import may_run
 from media_analysis.exceptions import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster
-from media_analysis.permissions import can_run_analysis
 
 CLUSTERS_PER_PAGE = 20
 THUMBNAILS_PER_CLUSTER = 8
@@ -69,7 +71,7 @@ def _context(request: HttpRequest, title: str, land: Land, **extra: Any) -> dict
         **admin.site.each_context(request),
         "title": title,
         "land": land,
-        "may_act": can_run_analysis(request.user),
+        "may_act": may_run(request.user),
         "land_change_url": _url("admin:lands_land_change", [land.pk]),
         "land_analysis_url": _url("medianalyse:land-analysis", [land.pk]),
         "land_clusters_url": land_clusters_url(land.pk),
@@ -78,8 +80,8 @@ def _context(request: HttpRequest, title: str, land: Land, **extra: Any) -> dict
 
 
 def _require_may_act(request: HttpRequest) -> None:
-    if not can_run_analysis(request.user):
-        raise PermissionDenied("Changing clusters needs staff status or the 'run_analysis' permission.")
+    if not may_run(request.user):
+        raise PermissionDenied("Changing clusters needs the 'run_analysis' permission.")
 
 
 def _report_message(report: clusters.ClusterReport) -> str:
@@ -318,7 +320,7 @@ class ClusterLinkAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ClusterLink | None = None) -> bool:
-        return can_run_analysis(request.user) and super().has_delete_permission(request, obj)
+        return may_run(request.user) and super().has_delete_permission(request, obj)
 
     @admin.display(description="Image A")
     def media_a(self, link: ClusterLink) -> int:
