@@ -10,6 +10,7 @@ import json
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -36,6 +37,7 @@ class AnalysisJobAdmin(admin.ModelAdmin):
         "id",
         "land",
         "status",
+        "live_page",
         "progress_display",
         "total",
         "analysed",
@@ -50,7 +52,7 @@ class AnalysisJobAdmin(admin.ModelAdmin):
     list_select_related = ["land"]
     show_full_result_count = False
     fieldsets = [
-        (None, {"fields": ["land", "requested_by", "status", "error"]}),
+        (None, {"fields": ["land", "requested_by", "status", "live_page", "error"]}),
         (
             "Parameters",
             {"fields": ["depth", "minrel", "media_types", "force", "retry_failed", "selection"]},
@@ -77,6 +79,7 @@ class AnalysisJobAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "selection",
+        "live_page",
         "progress_display",
         "success_rate_display",
         "throughput_display",
@@ -93,6 +96,11 @@ class AnalysisJobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AnalysisJob | None = None) -> bool:
         return False
+
+    @admin.display(description="Live page")
+    def live_page(self, job: AnalysisJob) -> SafeString:
+        url = reverse("medianalyse:job-progress", args=[job.pk])
+        return format_html('<a href="{}">{}</a>', url, "Follow live" if job.is_active else "Summary")
 
     @admin.display(description="Progress")
     def progress_display(self, job: AnalysisJob) -> str:
