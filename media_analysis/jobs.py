@@ -332,6 +332,12 @@ def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
     job.save(update_fields=["status", "finished_at", "error", "updated_at"])
     metrics.JOBS.labels(status=status).inc()
     transaction.on_commit(lambda: publish_job_progress(job, final=True))
+    if status == JobStatus.COMPLETED and job.analysed:
+        # New hashes may join or form near-duplicate clusters: update the land's, incrementally.
+        from media_analysis.cluster_tasks import cluster_land_task
+
+        land_id = job.land_id
+        transaction.on_commit(lambda: cluster_land_task(land_id))
 
 
 def finalise_job(job_id: int) -> AnalysisJob | None:
