@@ -1,0 +1,143 @@
+"""Clustering a land of 100,000 images through the database: full and incremental runs, timed.
+
+Not a test (pytest does not collect it): a measurement, run by hand on a scratch database
+
+    MEDIANALYSE_VAR_DIR=/tmp/medianalyse-scale .venv/bin/python -m tests.clusters.scale [--images N]
+
+Hashes are synthetic, as in bench/duplicates.py: random 64-bit pHash and dHash, 90 %
+unique images, 10 % in planted groups of 2-6 copies of a base (0-5 pHash bits and 0-8
+dHash bits flipped), a SHA-256 per image. Pages hold 20 images each, 20 pages per domain.
+With DATABASE_URL set the land goes to PostgreSQL, whose tables are analysed after loading.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+
+def _setup(var_dir: str) -> None:
+    os.environ.setdefault("MEDIANALYSE_VAR_DIR", var_dir)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medianalyse_site.settings")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def _hashes(count: int, rng: random.Random) -> list[tuple[int, int]]:
+    planted = count // 10
+    out: list[tuple[int, int]] = []
+    while len(out) < planted:
+        base, dbase = rng.getrandbits(64), rng.getrandbits(64)
+        for _ in range(rng.randint(2, 6)):
+            out.append(
+                (
+                    base ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, 5))),
+                    dbase ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, 8))),
+                )
+            )
+    out = out[:planted]
+    out += [(rng.getrandbits(64), rng.getrandbits(64)) for _ in range(count - len(out))]
+    rng.shuffle(out)
+    return out
+
+
+def _timed(label: str, function, *args):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    with CaptureQueriesContext(connection) as captured:
+        result = function(*args)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"| {label} | {wall:.2f} s | {cpu:.2f} s | {len(captured)} | {_describe(result)} |")
+    return result
+
+
+def _describe(report) -> str:
+    if report is None:
+        return ""
+    return (
+        f"{report.mode}; {report.region:,} clustered again; {report.clusters:,} clusters; "
+        f"{report.created:,} created, {report.updated:,} updated, {report.deleted:,} deleted; "
+        f"{report.media_changed:,} media moved"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=100_000)
+    parser.add_argument("--new", type=int, default=1_000, help="Media analysed after the first run")
+    parser.add_argument("--var-dir", default="/tmp/medianalyse-scale", help="Scratch directory (SQLite database)")
+    options = parser.parse_args()
+    _setup(options.var_dir)
+
+    from datetime import timedelta
+
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from lands.models import AnalysisStatus, Domain, Expression, Land, Media
+    from media_analysis import clusters
+
+    rng = random.Random(20261124)
+    total = options.images + options.new
+    pairs = _hashes(total, rng)
+    stamp = int(time.time())
+    with transaction.atomic():
+        land = Land.objects.create(name=f"scale-{stamp}")
+        domains = Domain.objects.bulk_create(
+            [Domain(name=f"d{i}.scale-{stamp}.example") for i in range(-(-total // 400))], batch_size=2000
+        )
+        pages = Expression.objects.bulk_create(
+            [
+                Expression(land=land, domain=domains[i // 20], url=f"https://p{i}.example/", fetched_at=timezone.now())
+                for i in range(-(-total // 20))
+            ],
+            batch_size=2000,
+        )
+        rows = [
+            Media(
+                expression=pages[i // 20],
+                url=f"https://cdn.example/{i}.jpg",
+                analysis_status=AnalysisStatus.DONE if i < options.images else AnalysisStatus.PENDING,
+                image_hash=f"{i:064x}",
+                phash=f"{p:016x}",
+                dhash=f"{d:016x}",
+                width=640,
+                height=480,
+                file_size=50_000 + i % 997,
+                # Analysed well before the first run: not "new" for the incremental runs after it.
+                analyzed_at=timezone.now() - timedelta(hours=1),
+            )
+            for i, (p, d) in enumerate(pairs)
+        ]
+        Media.objects.bulk_create(rows, batch_size=2000)
+    if connection.vendor == "postgresql":
+        # Fresh tables have no statistics yet; a real land has been analysed long before.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+    new_ids = [m.pk for m in rows[options.images :]]
+    print(f"Land {land.pk}: {options.images:,} analysed images, {options.new:,} more to come\n")
+    print("| step | wall time | CPU time | queries | result |")
+    print("|---|---|---|---|---|")
+    _timed(f"full, first run ({options.images:,} images)", clusters.recluster_land, land.pk)
+    _timed("full, nothing changed", clusters.recluster_land, land.pk)
+    Media.objects.filter(pk__in=new_ids).update(analysis_status=AnalysisStatus.DONE, analyzed_at=timezone.now())
+    _timed(f"incremental, {options.new:,} new media", clusters.update_clusters_for_media, land.pk, new_ids)
+    _timed("full after the incremental run (must change nothing)", clusters.recluster_land, land.pk)
+    _timed("incremental, nothing new since the last run", clusters.update_clusters_for_new_media, land.pk)
+    cluster = clusters.clusters_of_land(land.pk).first()
+    _timed("details of the most spread cluster", lambda: clusters.cluster_details(cluster.pk) and None)
+
+
+if __name__ == "__main__":
+    main()
