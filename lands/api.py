@@ -326,7 +326,7 @@ class LandViewSet(viewsets.ReadOnlyModelViewSet):
     )
     @action(detail=True, methods=["get"], pagination_class=CorpusPagination)
     def clusters(self, request: Request, pk: str | None = None) -> Response:
-        if not Land.objects.filter(pk=pk).exists():
+        if not str(pk).isdigit() or not Land.objects.filter(pk=int(pk)).exists():
             raise Http404("No land with this id")
         params = parse_query_params(ClusterFilterSerializer, request.query_params)
         queryset = filter_clusters(clusters.clusters_of_land(int(pk), params.get("ordering", "spread")), params)

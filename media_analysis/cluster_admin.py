@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
 
@@ -142,8 +143,8 @@ def land_merge_view(request: HttpRequest, land_id: int) -> HttpResponse:
     _require_may_act(request)
     land = get_object_or_404(Land, pk=land_id)
     chosen = request.POST.getlist("clusters")
-    back = request.POST.get("next") or land_clusters_url(land.pk)
-    if not back.startswith("/") or back.startswith("//"):
+    back = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = land_clusters_url(land.pk)
     if len(set(chosen)) != 2:
         messages.error(request, "Select exactly two clusters to merge.")

@@ -157,6 +157,10 @@ def test_merge_two_selected_clusters_from_the_land_page(built, staff_client):
 
     one = staff_client.post(land_url(built) + "merge/", {"clusters": [merged]}, follow=True)
     assert "Select exactly two clusters to merge." in one.content.decode()
+    away = staff_client.post(land_url(built) + "merge/", {"clusters": [merged], "next": "https://elsewhere.example/"})
+    assert away["Location"] == land_url(built)
+    back = staff_client.post(land_url(built) + "merge/", {"clusters": [merged], "next": land_url(built) + "?page=2"})
+    assert back["Location"] == land_url(built) + "?page=2"
 
 
 def test_merge_with_a_cluster_id_from_the_cluster_page(built, staff_client, photos):

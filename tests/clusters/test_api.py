@@ -82,6 +82,8 @@ def test_bad_cluster_list_parameters_are_400s_naming_the_parameter(clustered, st
 
 def test_unknown_land_and_anonymous_requests(clustered, staff_api_client):
     assert staff_api_client.get("/api/lands/999999/clusters/").status_code == 404
+    assert staff_api_client.get("/api/lands/abc/clusters/").status_code == 404
+    assert staff_api_client.get("/api/clusters/abc/").status_code == 404
     assert APIClient().get(f"/api/lands/{clustered.land.pk}/clusters/").status_code == 401
 
 
