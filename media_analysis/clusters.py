@@ -298,7 +298,7 @@ def match_clusters(groups: Sequence[Sequence[int]], previous: Mapping[int, int |
 
 def _figures(members: Sequence[_Row]) -> dict[str, Any]:
     def appearance(row: _Row) -> tuple:
-        return (row.appeared_at is None, row.appeared_at or datetime.min, row.expression_id, row.id)
+        return (row.appeared_at is None, row.appeared_at or _EARLIEST, row.expression_id, row.id)
 
     first = min(members, key=appearance)
     first_rank = {row.id: rank for rank, row in enumerate(sorted(members, key=appearance))}

@@ -241,7 +241,14 @@ def test_deleting_a_link_in_the_admin_withdraws_the_correction(built, staff_clie
 
 
 def test_cluster_changelist_links_to_the_pages(built, staff_client):
+    cluster = cluster_of(built, 0)
     content = staff_client.get("/admin/media_analysis/imagecluster/").content.decode()
     assert f'href="{land_url(built)}"' in content
-    assert f'href="/admin/medianalyse/clusters/{cluster_of(built, 0).pk}/"' in content
+    assert f'href="/admin/medianalyse/clusters/{cluster.pk}/"' in content
     assert 'referrerpolicy="no-referrer"' in content
+    # A media's change page shows its cluster, whose admin page is read-only.
+    media_page = staff_client.get(f"/admin/lands/media/{built.media[(0, 'half')].pk}/change/").content.decode()
+    assert f"/admin/media_analysis/imagecluster/{cluster.pk}/change/" in media_page
+    view = staff_client.get(f"/admin/media_analysis/imagecluster/{cluster.pk}/change/")
+    assert view.status_code == 200
+    assert 'name="_save"' not in view.content.decode()
