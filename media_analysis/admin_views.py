@@ -22,7 +22,7 @@ from lands.models import AnalysisStatus, Land, Media, MediaType
 from media_analysis import charts, gallery, jobs
 from media_analysis.exceptions import ERROR_CLASSES, InvalidParameters, JobAlreadyRunning
 from media_analysis.models import AnalysisJob
-from media_analysis.permissions import RUN_ANALYSIS_PERMISSION, can_run_analysis
+from media_analysis.permissions import can_run_analysis
 from media_analysis.progress import job_snapshot
 
 JOB_HISTORY_LIMIT = 50
@@ -31,13 +31,8 @@ COMMON_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO", "MPO")
 
 
 def may_run(user) -> bool:
-    """Whether ``user`` may start and cancel analyses from the admin.
-
-    Everyone who reaches the admin is staff, and ``can_run_analysis`` lets all
-    staff run; in the admin the dedicated permission decides, so staff without
-    it can follow jobs but not start them (superusers hold every permission).
-    """
-    return can_run_analysis(user) and user.has_perm(RUN_ANALYSIS_PERMISSION)
+    """Whether ``user`` may start and cancel analyses from the admin: the same rule as the API and the socket."""
+    return can_run_analysis(user)
 
 
 def format_seconds(seconds: float | None) -> str:

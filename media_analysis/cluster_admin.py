@@ -5,9 +5,9 @@
 * ``/admin/medianalyse/clusters/<cluster>/``: one cluster: members, pairwise distances,
   domains, timeline of appearances; split members off; merge with another cluster.
 
-Reading needs staff status (the admin's own check). Acting follows the other
-analysis pages (``admin_views.may_run``): ``can_run_analysis`` lets every staff
-member act, so inside the admin the ``run_analysis`` permission decides.
+Reading needs staff status (the admin's own check). Acting follows the same rule
+as the other analysis pages and the API (``admin_views.may_run``): staff status or
+the ``run_analysis`` permission.
 Every decision is made in media_analysis.clusters.
 """
 

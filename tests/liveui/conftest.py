@@ -16,7 +16,7 @@ def fast_password_hashing(settings):
 
 @pytest.fixture
 def viewer(db, django_user_model):
-    """Staff without the run_analysis permission: may look, not start or cancel."""
+    """Staff without the run_analysis permission (staff status alone allows starting, as in the API)."""
     return django_user_model.objects.create_user("viewer", "viewer@example.org", "viewer-password", is_staff=True)
 
 
