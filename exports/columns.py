@@ -209,6 +209,7 @@ MEDIA_COLUMNS: list[MediaColumn] = [
     _field("dhash"),
     _field("ahash"),
     _field("colorhash"),
+    _field("cluster_id"),  # the near-duplicate cluster (ImageCluster id), empty for a lone image
     MediaColumn("dominant_colors", ("dominant_colors",), dominant_hexes),
     MediaColumn("dominant_color_shares", ("dominant_colors",), dominant_shares),
     MediaColumn("websafe_color", ("websafe_colors",), top_websafe),

@@ -35,6 +35,7 @@ from exports.columns import (
 )
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
+from media_analysis import clusters
 from media_analysis.exceptions import InvalidParameters
 
 # Rows fetched per round trip; module-level so tests can shrink it and prove
@@ -55,6 +56,7 @@ class ExportOptions:
     depth: int | None = None
     media_types: tuple[str, ...] = tuple(MediaType.values)
     nodes: str = "page"
+    merge_clusters: bool = False  # mediagexf: one node per near-duplicate cluster
 
     def describe(self) -> str:
         parts = [f"relevance >= {self.minrel}"]
@@ -114,6 +116,20 @@ def _media_types_param(raw: Any, errors: dict[str, list[str]]) -> tuple[str, ...
     return tuple(value for value in MediaType.values if value in wanted)
 
 
+def _bool_param(name: str, raw: Any, errors: dict[str, list[str]]) -> bool:
+    if raw is None or raw == "":
+        return False
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    errors[name] = [f"{name} must be true or false, got {text[:40]!r}"]
+    return False
+
+
 def parse_options(
     export_type: str | None,
     *,
@@ -121,6 +137,7 @@ def parse_options(
     depth: Any = None,
     media_types: Any = None,
     nodes: Any = None,
+    merge_clusters: Any = None,
 ) -> tuple[ExportType, ExportOptions]:
     """Check raw parameters (strings from a URL or a command line, or Python values)."""
     errors: dict[str, list[str]] = {}
@@ -137,8 +154,11 @@ def parse_options(
     node_mode = str(nodes).strip().lower() if nodes not in (None, "") else None
     if node_mode is not None and node_mode not in NODE_MODES:
         errors["nodes"] = [f"nodes must be one of {', '.join(NODE_MODES)}, got {str(nodes)[:40]!r}"]
+    merge = _bool_param("merge_clusters", merge_clusters, errors)
     if spec is not None:
         # An option that would be silently ignored is a mistake worth saying.
+        if merge and spec.name != "mediagexf":
+            errors["merge_clusters"] = [f"merge_clusters applies to mediagexf only, not {spec.name}"]
         if types is not None and not spec.media:
             errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
         if node_mode is not None and spec.name != "mediagexf":
@@ -151,6 +171,7 @@ def parse_options(
         depth=max_depth,
         media_types=types or tuple(MediaType.values),
         nodes=node_mode or "page",
+        merge_clusters=merge,
     )
     return spec, options
 
@@ -410,7 +431,9 @@ MEDIA_GEXF_DOMAIN_ATTRIBUTES: tuple[tuple[str, str], ...] = (
 
 
 def media_node_id(key: str) -> str:
-    """The GEXF id of a media node from its grouping key (a SHA-256, or 'url:' + URL)."""
+    """The GEXF id of a media node from its grouping key (a SHA-256, 'url:' + URL, or 'cluster:' + id)."""
+    if key.startswith("cluster:"):
+        return f"cluster-{key[8:]}"
     if key.startswith("url:"):
         return "url-" + hashlib.sha1(key[4:].encode("utf-8", "replace")).hexdigest()
     return f"sha256-{key}"
@@ -446,6 +469,14 @@ _MEDIA_NODE_FIELDS = (
 )
 
 
+def _keyed_media(land: Land, options: ExportOptions) -> QuerySet[Media]:
+    """The selected media with ``node_key``: the image's node (its cluster's, when merging clusters)."""
+    queryset = media_of(land, options)
+    if options.merge_clusters:
+        return clusters.with_cluster_key(queryset, _MEDIA_KEY)
+    return queryset.annotate(node_key=_MEDIA_KEY)
+
+
 def _media_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Iterator[GexfNode]:
     """One node per distinct image, from one stream sorted by image.
 
@@ -453,8 +484,7 @@ def _media_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Itera
     distinct pages and domains be counted by comparing neighbours, with no set.
     """
     rows = _stream(
-        media_of(land, options)
-        .annotate(node_key=_MEDIA_KEY)
+        _keyed_media(land, options)
         .order_by("node_key", "expression__domain_id", "expression_id", "id")
         .values_list(*_MEDIA_NODE_FIELDS)
     )
@@ -566,8 +596,7 @@ def _media_edges(land: Land, options: ExportOptions) -> Iterator[GexfEdge]:
     holder = "expression_id" if options.nodes == "page" else "expression__domain_id"
     holder_id = page_node_id if options.nodes == "page" else domain_node_id
     rows = _stream(
-        media_of(land, options)
-        .annotate(node_key=_MEDIA_KEY)
+        _keyed_media(land, options)
         .values(holder, "node_key")
         .annotate(weight=Count("id"))
         .order_by(holder, "node_key")
@@ -590,12 +619,25 @@ def produce_mediagexf(land: Land, options: ExportOptions, counts: ExportCounts) 
     return iter_gexf(
         creator=GEXF_CREATOR,
         description=_description(
-            land, "mediagexf", options, f"{options.nodes} nodes; media types {','.join(options.media_types)}"
+            land,
+            "mediagexf",
+            options,
+            f"{options.nodes} nodes; media types {','.join(options.media_types)}"
+            + ("; near-duplicate clusters merged into one node" if options.merge_clusters else ""),
         ),
         node_attributes=_attributes(declared),
         nodes=_counted(nodes(), counts),
         edges=_counted(_media_edges(land, options), counts, "edges"),
     )
+
+
+# --- Near-duplicate clusters ------------------------------------------------------
+
+
+def produce_clustercsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    rows = clusters.iter_cluster_rows(land.pk, minrel=options.minrel, depth=options.depth)
+    columns = clusters.CLUSTER_CSV_COLUMNS
+    return iter_csv(columns, _counted(([row[c] for c in columns] for row in rows), counts))
 
 
 # --- Registry and entry point -------------------------------------------------------
@@ -610,6 +652,7 @@ EXPORT_TYPES: dict[str, ExportType] = {
         ExportType("pagegexf", "gexf", False, "pages linked across domains", produce_pagegexf),
         ExportType("nodegexf", "gexf", False, "domains linked by their pages' links", produce_nodegexf),
         ExportType("mediagexf", "gexf", True, "pages or domains and the media they show", produce_mediagexf),
+        ExportType("clustercsv", "csv", False, "near-duplicate image clusters, most spread first", produce_clustercsv),
     )
 }
 
@@ -660,7 +703,7 @@ def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandEx
 
     Raises ``InvalidParameters`` (with per-parameter messages) for a bad type or value.
     """
-    unknown = set(params) - {"minrel", "depth", "media_types", "nodes"}
+    unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters"}
     if unknown:
         raise InvalidParameters(f"Unknown export parameter(s): {', '.join(sorted(unknown))}")
     spec, options = parse_options(export_type, **params)
@@ -670,7 +713,7 @@ def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandEx
 def export_params(query: Mapping[str, Any]) -> dict[str, Any]:
     """The export parameters found in a query string or form (media_types may be repeated)."""
     params: dict[str, Any] = {}
-    for name in ("minrel", "depth", "nodes"):
+    for name in ("minrel", "depth", "nodes", "merge_clusters"):
         if query.get(name) not in (None, ""):
             params[name] = query.get(name)
     getlist = getattr(query, "getlist", None)

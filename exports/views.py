@@ -66,6 +66,9 @@ class LandExportView(APIView):
                 description=f"Comma-separated among {','.join(MediaType.values)} (mediacsv, mediagexf)",
             ),
             OpenApiParameter("nodes", OpenApiTypes.STR, enum=list(NODE_MODES), description="mediagexf only"),
+            OpenApiParameter(
+                "merge_clusters", OpenApiTypes.BOOL, description="mediagexf only: one node per near-duplicate cluster"
+            ),
         ],
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,

@@ -46,7 +46,7 @@ def test_mediacsv_header_lists_every_analysis_field():
     assert services.media_csv_header() == (
         "id", "expression_id", "url", "type", "status", "width", "height", "file_size", "format",
         "color_mode", "mime_type", "has_transparency", "aspect_ratio", "frames", "duration",
-        "image_hash", "phash", "dhash", "ahash", "colorhash", "dominant_colors", "dominant_color_shares",
+        "image_hash", "phash", "dhash", "ahash", "colorhash", "cluster_id", "dominant_colors", "dominant_color_shares",
         "websafe_color", "exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude",
         "is_conforming", "conformity_reason", "analyzed_at", "error_class", "analysis_error",
         "domain", "depth", "relevance",
@@ -135,7 +135,7 @@ def expected_media_row(media: Media) -> list[str]:
         media.id, media.expression_id, media.url, media.type, media.analysis_status, media.width, media.height,
         media.file_size, media.format, media.color_mode, media.mime_type, media.has_transparency,
         media.aspect_ratio, media.frames, media.duration, media.image_hash, media.phash, media.dhash,
-        media.ahash, media.colorhash,
+        media.ahash, media.colorhash, media.cluster_id,
         None if hexes is None else json.dumps(hexes, separators=(",", ":")),
         None if shares is None else json.dumps(shares, separators=(",", ":")),
         websafe, media.exif_make, media.exif_model, media.exif_datetime, media.gps_latitude, media.gps_longitude,
@@ -213,12 +213,12 @@ def test_a_registered_media_column_is_exported(corpus, monkeypatch):
     monkeypatch.setattr(columns, "MEDIA_COLUMNS", list(columns.MEDIA_COLUMNS))
     monkeypatch.setattr(services, "MEDIA_COLUMNS", columns.MEDIA_COLUMNS)
     register_media_column(
-        MediaColumn("cluster_id", ("image_hash",), lambda value: value[:8] if value else None), after="colorhash"
+        MediaColumn("hash_prefix", ("image_hash",), lambda value: value[:8] if value else None), after="colorhash"
     )
     with pytest.raises(ValueError, match="already has"):
         register_media_column(MediaColumn("url", ("url",)))
     header, rows = read_csv(run_export(corpus.land, "mediacsv")[0])
-    assert header[header.index("colorhash") + 1] == "cluster_id"
+    assert header[header.index("colorhash") + 1] == "hash_prefix"
     by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
-    assert by_id[corpus.media["m1"].pk]["cluster_id"] == "aaaaaaaa"
-    assert by_id[corpus.media["m4"].pk]["cluster_id"] == ""
+    assert by_id[corpus.media["m1"].pk]["hash_prefix"] == "aaaaaaaa"
+    assert by_id[corpus.media["m4"].pk]["hash_prefix"] == ""

@@ -26,6 +26,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--nodes", help=f"mediagexf holder nodes: {' or '.join(NODE_MODES)} (default page)")
         parser.add_argument(
+            "--merge-clusters", action="store_true", help="mediagexf: one node per near-duplicate cluster"
+        )
+        parser.add_argument(
             "--output",
             help="File to write, or an existing directory to write the default file name into "
             "(default: export_land_<land>_<type>_<YYYYmmdd_HHMMSS>.<ext> in the current directory)",
@@ -43,6 +46,7 @@ class Command(BaseCommand):
                 minrel=options["minrel"],
                 depth=options["depth"],
                 media_types=options["media_types"],
+                merge_clusters=options["merge_clusters"],
                 nodes=options["nodes"],
             )
         except InvalidParameters as error:
