@@ -26,7 +26,7 @@ from media_analysis.permissions import can_run_analysis
 from media_analysis.progress import job_snapshot
 
 JOB_HISTORY_LIMIT = 50
-EXPORT_TYPES = ("mediacsv", "mediagexf", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
+EXPORT_TYPES = ("mediacsv", "mediagexf", "clustercsv", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
 COMMON_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO", "MPO")
 
 
@@ -74,12 +74,13 @@ def _reverse_or(name: str, fallback: str, args: list[Any] | None = None) -> str:
 
 
 def land_links(land_id: int) -> dict[str, Any]:
-    """Where a land's results can be seen: the media list, the gallery, the exports."""
+    """Where a land's results can be seen: the media list, the gallery, the clusters, the exports."""
     media = _reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
     export = _reverse_or("exports:land-export", f"/api/lands/{land_id}/export/", [land_id])
     return {
         "media_changelist": f"{media}?expression__land__id__exact={land_id}",
         "gallery": reverse("medianalyse:land-gallery", args=[land_id]),
+        "clusters": reverse("medianalyse_clusters:land-clusters", args=[land_id]),
         "analysis": reverse("medianalyse:land-analysis", args=[land_id]),
         "land_change": _reverse_or("admin:lands_land_change", "", [land_id]),
         "exports": [(name, f"{export}?type={name}") for name in EXPORT_TYPES],
