@@ -1,0 +1,154 @@
+"""Benchmark: medianalyse's image analysis against the predecessor's, same run, same bytes.
+
+    .venv/bin/python bench/analysis.py            # the full run (about 2-3 minutes on 2 cores)
+    .venv/bin/python bench/analysis.py --count 6  # a quick look
+
+Prints, per image group, the median wall time of the predecessor's ``analyse_bytes``
+and of our ``analyse_image`` (full analysis: colours, EXIF, SHA-256 and the four
+perceptual hashes), their ratio, whether our dominant colours are equivalent to the
+predecessor's k-means (``palette_equivalence.verdict``), the Hamming distances of
+our perceptual hashes to the imagehash library's on the fully decoded image, and
+our throughput with one and two threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(PROJECT / "bench"))
+sys.path.insert(0, str(PROJECT.parent / "shared" / "bench"))
+
+import imagehash  # noqa: E402
+from _images import GROUPS, build_image_set  # noqa: E402
+from palette_equivalence import compare, verdict  # noqa: E402
+from PIL import Image  # noqa: E402
+from upstream_reference import analyse_bytes  # noqa: E402
+
+from media_analysis.analysis import analyse_image  # noqa: E402
+
+HASHES = {
+    "phash": imagehash.phash,
+    "dhash": imagehash.dhash,
+    "ahash": imagehash.average_hash,
+    "colorhash": imagehash.colorhash,
+}
+
+
+def _hamming(hex_a: str, hex_b: str) -> int:
+    return bin(int(hex_a, 16) ^ int(hex_b, 16)).count("1")
+
+
+def _timed(function, data: bytes) -> float:
+    started = time.perf_counter()
+    function(data)
+    return time.perf_counter() - started
+
+
+def time_groups(images: dict[str, list[bytes]], repeat: int) -> dict[str, tuple[float, float]]:
+    """Median seconds per image group, (reference, ours); runs alternate to share any machine noise."""
+    timings = {}
+    for group, items in images.items():
+        reference, ours = [], []
+        for _ in range(repeat):
+            for data in items:
+                reference.append(_timed(analyse_bytes, data))
+                ours.append(_timed(analyse_image, data))
+        timings[group] = (statistics.median(reference), statistics.median(ours))
+    return timings
+
+
+def quality(images: dict[str, list[bytes]]) -> tuple[dict, dict[str, dict], dict[str, list[int]]]:
+    rows, per_group = [], {}
+    distances: dict[str, list[int]] = {name: [] for name in HASHES}
+    for group, items in images.items():
+        group_rows = []
+        for data in items:
+            result = analyse_image(data)
+            group_rows.append(compare(data, result.dominant_colors))
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                for name, function in HASHES.items():
+                    distances[name].append(_hamming(str(function(img)), getattr(result, name)))
+        rows += group_rows
+        per_group[group] = verdict(group_rows)
+    return verdict(rows), per_group, distances
+
+
+def throughput(items: list[bytes], threads: int, rounds: int) -> float:
+    """Images per second analysing ``items`` ``rounds`` times over ``threads`` threads."""
+    work = items * rounds
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(analyse_image, items[: threads * 2]))  # start the threads before timing
+        started = time.perf_counter()
+        list(pool.map(analyse_image, work))
+        elapsed = time.perf_counter() - started
+    return len(work) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=24, help="distinct images per group")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per image")
+    parser.add_argument("--rounds", type=int, default=3, help="passes over the set per throughput measure")
+    parser.add_argument("--groups", nargs="*", help="only these groups (default: all)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    groups = tuple(g for g in GROUPS if not args.groups or g.name in args.groups)
+    images = build_image_set(args.count, groups=groups)
+    built = time.perf_counter() - started
+    everything = [data for items in images.values() for data in items]
+    for data in everything[:: max(1, len(everything) // 16)]:  # warm both paths (imports, caches)
+        analyse_bytes(data)
+        analyse_image(data)
+
+    print(f"medianalyse image analysis benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(
+        f"python {platform.python_version()}, Pillow {Image.__version__}, nproc {os.cpu_count()}, "
+        f"{args.count} images per group (built in {built:.1f} s), {args.repeat} timed runs per image"
+    )
+    print()
+    timings = time_groups(images, args.repeat)
+    print(f"{'group':<18} {'reference ms':>13} {'ours ms':>9} {'ratio':>7}")
+    for group, (reference, ours) in timings.items():
+        print(f"{group:<18} {reference * 1000:>13.2f} {ours * 1000:>9.2f} {reference / ours:>6.1f}x")
+    print()
+
+    overall, per_group, distances = quality(images)
+    print("dominant colours, palette_equivalence.verdict over the whole set:")
+    print(f"  {overall}")
+    for group, summary in per_group.items():
+        print(
+            f"  {group:<18} dE median {summary['delta_e_median']:.3f}  dE p90 {summary['delta_e_p90']:.3f}  "
+            f"SSE ratio p90 {summary['sse_ratio_p90']:.4f}"
+        )
+    print()
+    print("perceptual hashes, Hamming distance to imagehash on the fully decoded image:")
+    for name, values in distances.items():
+        print(
+            f"  {name:<10} max {max(values)}  mean {statistics.fmean(values):.3f}  "
+            f"identical {sum(v == 0 for v in values)}/{len(values)}"
+        )
+    print()
+
+    one = throughput(everything, 1, args.rounds)
+    two = throughput(everything, 2, args.rounds)
+    print(f"throughput over the whole set ({len(everything)} images x {args.rounds}):")
+    print(f"  1 thread {one:.1f} images/s, 2 threads {two:.1f} images/s, ratio {two / one:.2f}x")
+    print()
+    print(f"total bench time {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
