@@ -220,34 +220,38 @@ def _decode(img: ImageFile.ImageFile) -> Box | None:
 def _normalised(img: Image.Image) -> Image.Image:
     """The decoded image in a mode that resizes and converts to RGB faithfully.
 
-    Deep greyscale (16-bit, 32-bit int, float) becomes 8-bit "L", scaled rather than
+    Called once transparency is known (it may drop palette transparency). Deep
+    greyscale (16-bit, 32-bit int, float) becomes 8-bit "L", scaled rather than
     clipped: Pillow's own conversion clips at 255, which turns most 16-bit images
     white. Palette-with-alpha cannot be averaged and becomes RGBA; exotic colour
     spaces become RGB. The other modes stay as they are, so that the colour sample
     is the one the predecessor took.
     """
     mode = img.mode
+    if mode == "P":
+        # Transparency is already measured; the colour sample, like the predecessor's,
+        # takes palette colours as they are. Pillow warns when converting a palette
+        # with per-index alpha unless the key is gone.
+        img.info.pop("transparency", None)
+        return img
     if mode == "PA":
         return img.convert("RGBA")
     if mode in ("LAB", "HSV", "YCbCr"):
         return img.convert("RGB")
     if mode not in _HIGH_DEPTH_MODES:
         return img
-    values = np.asarray(img)
-    if values.dtype.kind == "f":
-        values = np.nan_to_num(values.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    high = float(values.max()) if values.size else 0.0
-    low = min(0.0, float(values.min())) if values.size else 0.0
-    if high <= 1.0 and values.dtype.kind == "f":
-        scale = 1.0  # float images conventionally hold 0..1
-    elif high <= 255:
-        scale = 255.0
-    elif high <= 65535:
-        scale = 65535.0
-    else:
-        scale = high
-    scaled = (values.astype(np.float64) - low) * (255.0 / (scale - low if scale > low else 1.0))
-    return Image.fromarray(np.clip(scaled, 0, 255).astype(np.uint8), "L")
+    values = np.asarray(img).astype(np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+    if mode.startswith("I;16"):
+        low, high = 0.0, 65535.0
+    elif low >= 0 and high <= 1.0 and mode == "F":
+        low, high = 0.0, 1.0  # float images conventionally hold 0..1
+    elif low >= 0 and high <= 255:
+        low, high = 0.0, 255.0
+    # Otherwise (32-bit integers, odd float ranges) the data's own range is stretched.
+    scaled = (values - low) * (255.0 / (high - low if high > low else 1.0))
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), "L")
 
 
 def _has_transparency(img: Image.Image) -> bool:
