@@ -68,20 +68,23 @@ def time_groups(images: dict[str, list[bytes]], repeat: int) -> dict[str, tuple[
     return timings
 
 
-def quality(images: dict[str, list[bytes]]) -> tuple[dict, dict[str, dict], dict[str, list[int]]]:
+def quality(images: dict[str, list[bytes]]) -> tuple[dict, dict[str, dict], dict[str, dict[str, list[int]]]]:
+    """Colour verdicts (whole set, per group) and hash distances per group and hash."""
     rows, per_group = [], {}
-    distances: dict[str, list[int]] = {name: [] for name in HASHES}
+    distances: dict[str, dict[str, list[int]]] = {}
     for group, items in images.items():
         group_rows = []
+        group_distances: dict[str, list[int]] = {name: [] for name in HASHES}
         for data in items:
             result = analyse_image(data)
             group_rows.append(compare(data, result.dominant_colors))
             with Image.open(io.BytesIO(data)) as img:
                 img.load()
                 for name, function in HASHES.items():
-                    distances[name].append(_hamming(str(function(img)), getattr(result, name)))
+                    group_distances[name].append(_hamming(str(function(img)), getattr(result, name)))
         rows += group_rows
         per_group[group] = verdict(group_rows)
+        distances[group] = group_distances
     return verdict(rows), per_group, distances
 
 
@@ -135,11 +138,15 @@ def main() -> None:
         )
     print()
     print("perceptual hashes, Hamming distance to imagehash on the fully decoded image:")
-    for name, values in distances.items():
+    for name in HASHES:
+        values = [v for group in distances.values() for v in group[name]]
         print(
             f"  {name:<10} max {max(values)}  mean {statistics.fmean(values):.3f}  "
             f"identical {sum(v == 0 for v in values)}/{len(values)}"
         )
+    print("  max per group (phash dhash ahash colorhash):")
+    for group, per_hash in distances.items():
+        print(f"  {group:<18} " + " ".join(f"{max(per_hash[name]):>2}" for name in HASHES))
     print()
 
     one = throughput(everything, 1, args.rounds)

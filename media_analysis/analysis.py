@@ -323,9 +323,11 @@ _LANCZOS = Image.Resampling.LANCZOS
 
 
 def _bits_to_hex(bits: np.ndarray) -> str:
-    flat = bits.reshape(-1)
-    value = int("".join("1" if bit else "0" for bit in flat), 2)
-    return f"{value:0{(len(flat) + 3) // 4}x}"
+    """imagehash's hex form: the bits, first one most significant, as zero-padded hex."""
+    flat = np.asarray(bits, dtype=bool).reshape(-1)
+    count = len(flat)
+    value = int.from_bytes(np.packbits(flat).tobytes(), "big") >> (-count % 8)
+    return f"{value:0{(count + 3) // 4}x}"
 
 
 def phash(grey: Image.Image) -> str:
@@ -501,7 +503,7 @@ def _fill_pixels_fields(
 ) -> None:
     colour_sample = _colour_sample(base, draft_box)
     if options.colors:
-        pixels = np.asarray(colour_sample.convert("RGB"))
+        pixels = np.asarray(colour_sample if colour_sample.mode == "RGB" else colour_sample.convert("RGB"))
         if draft_box is not None:
             # The predecessor's exact palette is out of reach once a JPEG is decoded at
             # reduced scale (k-means lands in another optimum about as often as with
@@ -516,4 +518,5 @@ def _fill_pixels_fields(
         result.phash = phash(grey)
         result.dhash = dhash(grey)
         result.ahash = ahash(grey)
-        result.colorhash = colorhash(_sampled(base, COLORHASH_SIDE).convert("RGB"))
+        sample = _sampled(base, COLORHASH_SIDE)
+        result.colorhash = colorhash(sample if sample.mode == "RGB" else sample.convert("RGB"))

@@ -145,8 +145,8 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
     def assign(centres: np.ndarray) -> None:
         # Squared distances |x|^2 - 2 c.x + |c|^2 in one product with the row of ones.
-        coeffs[:, :3] = -2.0 * centres
-        coeffs[:, 3] = (centres * centres).sum(axis=1)
+        np.multiply(centres, -2.0, out=coeffs[:, :3])
+        np.einsum("ij,ij->i", centres, centres, out=coeffs[:, 3])
         np.matmul(coeffs, points32, out=distances)
         np.add(distances, norms32, out=distances)
         # argmin along the short axis is several times slower than min: non-negative
@@ -173,7 +173,7 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         # An emptied cluster keeps its centre; k-means++ seeds on distinct points rarely empties one.
         updated = centres32.copy()
         np.divide(totals32[:, :3], totals32[:, 3:], out=updated, where=totals32[:, 3:] > 0)
-        if np.array_equal(labels, previous):
+        if (labels == previous).all():
             centres32 = updated
             break
         np.subtract(updated, centres32, out=centres32)
