@@ -56,10 +56,20 @@ def test_bomb_between_pillow_warning_and_error_limits():
             analyse_image(data)
 
 
+@pytest.fixture
+def pillow_limit():
+    """Pillow's process-wide pixel limit, restored after the test."""
+    saved = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = saved
+
+
+@pytest.mark.usefixtures("pillow_limit")
 def test_larger_limit_than_pillows_default_is_honoured():
     # The declared size passes our limit, so the (fake) pixel data is what fails.
     with pytest.raises(CorruptImage):
-        analyse_image(png_declaring(20000, 10000), AnalysisOptions(max_pixels=250_000_000))
+        analyse_image(png_declaring(9500, 9500), AnalysisOptions(max_pixels=91_000_000))
+    assert Image.MAX_IMAGE_PIXELS == 91_000_000
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF"])
