@@ -151,8 +151,12 @@ def main() -> None:
 
     one = throughput(everything, 1, args.rounds)
     two = throughput(everything, 2, args.rounds)
-    print(f"throughput over the whole set ({len(everything)} images x {args.rounds}):")
+    print(f"throughput over the whole set, mixed ({len(everything)} images x {args.rounds}):")
     print(f"  1 thread {one:.1f} images/s, 2 threads {two:.1f} images/s, ratio {two / one:.2f}x")
+    print("  per group (images/s with 1 and 2 threads, ratio):")
+    for group, items in images.items():
+        single, double = throughput(items, 1, 1), throughput(items, 2, 1)
+        print(f"  {group:<18} {single:>7.1f} {double:>7.1f}  {double / single:.2f}x")
     print()
     print(f"total bench time {time.perf_counter() - started:.0f} s")
 
