@@ -82,8 +82,8 @@ def _seed(points: np.ndarray, sq_norms: np.ndarray, k: int) -> np.ndarray:
     sample has that few distinct colours, and they are the exact answer.
     """
     n = points.shape[1]
-    draws = iter(_SEED_STREAM)
-    chosen = [int(_uniform_cdf(n).searchsorted(next(draws), side="right"))]
+    chosen = [int(_uniform_cdf(n).searchsorted(_SEED_STREAM[0], side="right"))]
+    drawn = 1
 
     def distances(centres: np.ndarray) -> np.ndarray:
         coeffs = np.empty((len(centres), 4))
@@ -100,7 +100,8 @@ def _seed(points: np.ndarray, sq_norms: np.ndarray, k: int) -> np.ndarray:
     for _ in range(1, k):
         if potential <= 0.0:
             break
-        targets = np.array([next(draws) for _ in range(trials)]) * potential
+        targets = _SEED_STREAM[drawn : drawn + trials] * potential
+        drawn += trials
         candidates = np.minimum(np.cumsum(closest).searchsorted(targets), n - 1)
         to_candidates = distances(points[:3, candidates].T)
         np.minimum(closest, to_candidates, out=to_candidates)
@@ -128,7 +129,9 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     points[:3] = pixels.T
     points[3] = 1.0
     sq_norms = np.einsum("cn,cn->n", points[:3], points[:3])
-    tolerance = float(points[:3].var(axis=1).mean()) * RELATIVE_TOLERANCE
+    # scikit-learn's tolerance: the mean per-channel variance, from sums already at hand.
+    means = points[:3].sum(axis=1) / n
+    tolerance = (float(sq_norms.sum()) / n - float(means @ means)) / 3 * RELATIVE_TOLERANCE
     # Seeding decides which optimum Lloyd reaches, so it runs in float64 like the
     # predecessor; the iterations only need float32.
     seeds = _seed(points, sq_norms, k)
