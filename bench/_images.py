@@ -3,7 +3,8 @@
 Every benchmark that measures image work imports ``build_image_set`` so that all of
 them run on the same, reproducible bytes. Each group holds distinct images: the
 photos are cropped at different places, flipped, colour-shifted and given a light
-grain before being resized to the group's size and encoded.
+grain before being encoded; every random choice is seeded, so the bytes are the
+same on every run.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import random
 from dataclasses import dataclass
 from functools import cache
 
+import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageOps
 
 
@@ -60,8 +62,18 @@ def _variant(index: int, size: tuple[int, int], rng: random.Random) -> Image.Ima
     img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.8, 1.2))
     img = img.resize(size, Image.Resampling.BICUBIC)
     # Upscaled crops are unnaturally smooth; a light grain gives encoders photo-like work.
-    grain = Image.effect_noise(size, 6).convert("RGB")
-    return ImageChops.add(img, grain, scale=1.0, offset=-128)
+    return ImageChops.add(img, _grain(size, rng.randrange(2**32)), scale=1.0, offset=-128)
+
+
+_TILE = 509  # prime, so the tiled grain never lines up with 8x8 JPEG blocks
+
+
+def _grain(size: tuple[int, int], seed: int) -> Image.Image:
+    """Reproducible Gaussian grain (sigma 6 around 128), tiled from one seeded square."""
+    width, height = size
+    tile = np.random.default_rng(seed).normal(128, 6, (_TILE, _TILE)).clip(0, 255).astype(np.uint8)
+    grain = np.tile(tile, (-(-height // _TILE), -(-width // _TILE)))[:height, :width]
+    return Image.fromarray(np.ascontiguousarray(grain), "L").convert("RGB")
 
 
 def _with_alpha(img: Image.Image, rng: random.Random) -> Image.Image:

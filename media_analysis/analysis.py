@@ -39,8 +39,10 @@ JPEG_DRAFT_SIDE = 100
 HASH_SIDE = 200
 # Short side of the nearest-neighbour sample the colour hash counts pixels on:
 # sampling, unlike averaging, leaves the fractions of black, grey and saturated
-# pixels unbiased.
-COLORHASH_SIDE = 64
+# pixels unbiased. A JPEG decoded at reduced scale is already averaged, so a
+# larger sample would cost time without removing that bias.
+COLORHASH_SIDE = 128
+DRAFTED_COLORHASH_SIDE = 64
 COLOUR_SAMPLE = (100, 100)  # the predecessor's k-means input, aspect ratio ignored
 
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
@@ -518,5 +520,5 @@ def _fill_pixels_fields(
         result.phash = phash(grey)
         result.dhash = dhash(grey)
         result.ahash = ahash(grey)
-        sample = _sampled(base, COLORHASH_SIDE)
+        sample = _sampled(base, COLORHASH_SIDE if draft_box is None else DRAFTED_COLORHASH_SIDE)
         result.colorhash = colorhash(sample if sample.mode == "RGB" else sample.convert("RGB"))
