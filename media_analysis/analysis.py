@@ -45,6 +45,11 @@ COLORHASH_SIDE = 128
 DRAFTED_COLORHASH_SIDE = 64
 COLOUR_SAMPLE = (100, 100)  # the predecessor's k-means input, aspect ratio ignored
 
+# Raster formats met on the web. Pillow can open more, but some hand the bytes to
+# outside programs (EPS runs Ghostscript) or exist only in laboratories; content
+# in any other format is reported as not an image.
+IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "JPEG2000", "TGA", "PSD", "QOI")
+
 _ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
 _HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _KEYED_MODES = frozenset({"1", "L", "RGB", "I", "I;16"})
@@ -155,6 +160,8 @@ def sniff_mime(content: bytes) -> str:
         return "video/mp4"
     if head.startswith(b"%PDF"):
         return "application/pdf"
+    if head.startswith((b"%!PS", b"\xc5\xd0\xd3\xc6")):
+        return "application/postscript"
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "application/zip"
     if head.startswith(b"\x1f\x8b"):
@@ -410,7 +417,7 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
     mime: str | None = None
     try:
         try:
-            img = Image.open(io.BytesIO(content))
+            img = Image.open(io.BytesIO(content), formats=IMAGE_FORMATS)
         except UnidentifiedImageError as exc:
             mime = sniff_mime(content)
             if mime.startswith("image/") and mime != "image/svg+xml":

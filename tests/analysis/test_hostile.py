@@ -114,6 +114,7 @@ def test_image_signature_with_garbage(data):
         (b'{"error": "forbidden"}', "application/json"),
         (b"just some text", "text/plain"),
         (b"%PDF-1.7\n", "application/pdf"),
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n", "application/postscript"),
         (bytes(range(256)) * 4, "application/octet-stream"),
     ],
 )
