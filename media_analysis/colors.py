@@ -113,17 +113,17 @@ def _seed(points: np.ndarray, sq_norms: np.ndarray, k: int) -> np.ndarray:
     return points[:3, chosen].T.copy()
 
 
-_CENTRE_TAGS = np.arange(8, dtype=np.int32)[:, None]
+_PACKED_CENTRES = 8  # centre indices that fit in three mantissa bits
 _TAG_MASK = np.int32(~7)
 
 
 def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster ``pixels`` (n, 3) into at most ``k`` <= 8 centres; returns (centres (m, 3), counts (m,)).
+    """Cluster ``pixels`` (n, 3) into at most ``k`` centres; returns (centres (m, 3), counts (m,)).
 
     Fewer than ``k`` centres come back only when there are fewer distinct pixels.
     """
-    if not 1 <= k <= 8:
-        raise ValueError("k must be between 1 and 8")
+    if k < 1:
+        raise ValueError("k must be at least 1")
     n = len(pixels)
     points = np.empty((4, n))
     points[:3] = pixels.T
@@ -145,7 +145,8 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     labels = np.empty(n, dtype=np.int32)
     previous = np.full(n, -1, dtype=np.int32)
     membership = np.empty((k, n), dtype=np.float32)
-    tags = _CENTRE_TAGS[:k]
+    cluster_ids = np.arange(k, dtype=np.int32)[:, None]
+    pack = k <= _PACKED_CENTRES
 
     def assign(centres: np.ndarray) -> None:
         # Squared distances |x|^2 - 2 c.x + |c|^2 in one product with the row of ones.
@@ -153,11 +154,14 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         np.einsum("ij,ij->i", centres, centres, out=coeffs[:, 3])
         np.matmul(coeffs, points32, out=distances)
         np.add(distances, norms32, out=distances)
+        if not pack:
+            np.argmin(distances, axis=0, out=labels)
+            return
         # argmin along the short axis is several times slower than min: non-negative
         # float32 values order like their int32 bit patterns, so the low three
         # mantissa bits (1e-6 of relative precision) can carry the centre index.
         np.bitwise_and(packed, _TAG_MASK, out=packed)
-        np.bitwise_or(packed, tags, out=packed)
+        np.bitwise_or(packed, cluster_ids, out=packed)
         np.minimum.reduce(packed, axis=0, out=labels)
         np.bitwise_and(labels, 7, out=labels)
 
@@ -166,7 +170,7 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     one_product = n <= 4096
     for _ in range(MAX_ITERATIONS):
         assign(centres32)
-        np.equal(labels, tags, out=membership, casting="unsafe")
+        np.equal(labels, cluster_ids, out=membership, casting="unsafe")
         # Per centre: R, G, B sums and the count. On large samples k matrix-vector
         # products beat one (k, n) x (n, 4) product, a shape BLAS handles poorly.
         if one_product:
@@ -198,7 +202,7 @@ _clustering = threading.Lock()
 
 
 def dominant_colours(pixels: np.ndarray, n_colors: int = 5) -> list[dict[str, Any]]:
-    """The ``n_colors`` (1 to 8) dominant colours of ``pixels`` (uint8, shape (n, 3)), largest share first.
+    """The ``n_colors`` dominant colours of ``pixels`` (uint8, shape (n, 3)), largest share first.
 
     Each is ``{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}``. An image with
     fewer distinct colours than asked gets exactly those colours, never a clustering

@@ -93,10 +93,11 @@ def test_no_warning_on_any_photo_or_format(photo):
 def test_kmeans_limits():
     pixels = np.asarray(gradient().resize((50, 50))).reshape(-1, 3)
     with pytest.raises(ValueError):
-        kmeans(pixels, 9)
-    centres, counts = kmeans(pixels, 8)
-    assert len(centres) == 8
-    assert counts.sum() == len(pixels)
+        kmeans(pixels, 0)
+    for k in (8, 12):
+        centres, counts = kmeans(pixels, k)
+        assert len(centres) == k
+        assert counts.sum() == len(pixels)
     assert dominant_colours(np.empty((0, 3), dtype=np.uint8)) == []
 
 

@@ -139,10 +139,11 @@ def test_options_switch_parts_off(china):
     assert result.width == 640
 
 
-def test_n_colors_option(china):
-    result = analyse_image(encode(china, "PNG"), AnalysisOptions(n_colors=3))
+@pytest.mark.parametrize("n_colors", [3, 10])
+def test_n_colors_option(china, n_colors):
+    result = analyse_image(encode(china, "PNG"), AnalysisOptions(n_colors=n_colors))
 
-    assert len(result.dominant_colors) == 3
+    assert len(result.dominant_colors) == n_colors
 
 
 def test_as_fields_is_json_safe_and_complete(photo):
