@@ -74,18 +74,13 @@ def _due(job_id: int, final: bool) -> bool:
 
 
 async def _send(group: str, message: dict[str, Any]) -> None:
+    # Each async_to_sync call runs on a short-lived loop; channels-redis (>= 4.1)
+    # closes the pool of a loop when that loop closes. Closing pools here would
+    # also close those of WebSocket consumers living in the same process.
     layer = get_channel_layer()
     if layer is None:
         return
-    try:
-        await asyncio.wait_for(layer.group_send(group, message), timeout=PUBLISH_TIMEOUT_SECONDS)
-    finally:
-        # channels-redis keeps a connection pool per event loop; async_to_sync
-        # runs each call on a loop that is about to close, so close the pool
-        # here rather than leave it to be collected with a dead loop.
-        close_pools = getattr(layer, "close_pools", None)
-        if close_pools is not None:
-            await close_pools()
+    await asyncio.wait_for(layer.group_send(group, message), timeout=PUBLISH_TIMEOUT_SECONDS)
 
 
 def publish_job_progress(job: AnalysisJob, *, final: bool = False) -> bool:

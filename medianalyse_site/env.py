@@ -72,7 +72,8 @@ def database_from_url(url: str) -> dict:
             "HOST": parts.hostname or "",
             "PORT": str(parts.port or ""),
             "OPTIONS": options,
-            "CONN_MAX_AGE": 60,
+            # Persistent connections in production; the suite sets 0 so no thread keeps one open.
+            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
         }
     if scheme == "sqlite":
         # sqlite:///relative/path or sqlite:////absolute/path
