@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
@@ -241,13 +241,28 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
                 }
             )
     with transaction.atomic():
-        if succeeded:
-            images = [m for m in succeeded if m.type == MediaType.IMAGE]
-            others = [m for m in succeeded if m.type != MediaType.IMAGE]
-            if images:
-                Media.objects.bulk_update(images, [*IMAGE_FIELDS, *STATUS_FIELDS], batch_size=500)
-            if others:
-                Media.objects.bulk_update(others, [*AV_FIELDS, *STATUS_FIELDS], batch_size=500)
-        if failed:
-            Media.objects.bulk_update(failed, [*FAILURE_FIELDS, "mime_type"], batch_size=500)
+        images = [m for m in succeeded if m.type == MediaType.IMAGE]
+        others = [m for m in succeeded if m.type != MediaType.IMAGE]
+        write_media_fields(images, [*IMAGE_FIELDS, *STATUS_FIELDS])
+        write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS])
+        write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
     return result
+
+
+def write_media_fields(rows: Sequence[Media], field_names: Sequence[str]) -> None:
+    """Save these fields of these rows with one prepared UPDATE run for every row.
+
+    ``bulk_update`` builds a CASE WHEN per field and row; for a chunk of a
+    hundred media and thirty fields that costs more CPU than analysing them.
+    Values are prepared by each field (JSON, datetimes), so both backends get
+    what ``save()`` would send.
+    """
+    if not rows:
+        return
+    fields = [Media._meta.get_field(name) for name in field_names]
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
+    sql = f"UPDATE {quote(Media._meta.db_table)} SET {assignments} WHERE {quote(Media._meta.pk.column)} = %s"
+    params = [[f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields] + [row.pk] for row in rows]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)

@@ -114,3 +114,22 @@ def test_outcomes_are_counted_in_metrics(page, http_server):
     analyse_media([media.pk])
     after = REGISTRY.get_sample_value("media_analysis_failures_total", {"reason": "not_an_image"})
     assert after == before + 1
+
+
+def test_written_fields_round_trip_as_real_json_and_datetimes(page):
+    from django.utils import timezone
+
+    from media_analysis.services import write_media_fields
+
+    media = make_media(page)
+    media.dominant_colors = [{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 50.0}]
+    media.exif_data = {"Make": "Maker", "GPSLatitude": 48.85}
+    media.analyzed_at = timezone.now()
+    media.has_transparency = False
+    write_media_fields([media], ["dominant_colors", "exif_data", "analyzed_at", "has_transparency"])
+    stored = Media.objects.get(pk=media.pk)
+    assert stored.dominant_colors == media.dominant_colors
+    assert stored.exif_data == media.exif_data
+    assert stored.analyzed_at == media.analyzed_at
+    assert stored.has_transparency is False
+    assert Media.objects.filter(dominant_colors__0__hex="#010203").exists()  # JSON, not a string
