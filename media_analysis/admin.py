@@ -14,21 +14,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from media_analysis.admin_views import format_seconds
 from media_analysis.models import AnalysisJob
-
-
-def format_duration(seconds: float | None) -> str:
-    """``3.2 s``, ``4 min 05 s``, ``2 h 03 min``; a dash when unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    whole = int(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} min"
-    return f"{minutes} min {secs:02d} s"
 
 
 @admin.register(AnalysisJob)
@@ -108,7 +95,7 @@ class AnalysisJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Duration")
     def duration_display(self, job: AnalysisJob) -> str:
-        return format_duration(job.duration_seconds)
+        return format_seconds(job.duration_seconds)
 
     @admin.display(description="Success rate")
     def success_rate_display(self, job: AnalysisJob) -> str:
@@ -122,7 +109,7 @@ class AnalysisJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Time left (estimate)")
     def eta_display(self, job: AnalysisJob) -> str:
-        return format_duration(job.eta_seconds)
+        return format_seconds(job.eta_seconds)
 
     @admin.display(description="Explicit selection")
     def selection(self, job: AnalysisJob) -> str:

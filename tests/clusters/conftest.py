@@ -8,17 +8,17 @@ the media rows carry the hashes the pipeline would store.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from lands.models import AnalysisStatus, Domain, Expression, Land, Media
 from media_analysis.analysis import ImageAnalysis, analyse_image
 from tests.factories import make_domain, make_expression, make_land, make_media
+from tests.support.photo_edits import EDITS
 
 
 @pytest.fixture(autouse=True)
@@ -30,29 +30,6 @@ def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
-
-
-def _caption(image: Image.Image) -> Image.Image:
-    image = image.convert("RGB")
-    ImageDraw.Draw(image).text(
-        (6, image.height - 18), "(c) agency", fill=(255, 255, 255), font=ImageFont.load_default()
-    )
-    return image
-
-
-def _crop(image: Image.Image) -> Image.Image:
-    dx, dy = round(image.width * 0.025), round(image.height * 0.025)
-    return image.crop((dx, dy, image.width - dx, image.height - dy))
-
-
-EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
-    "half": lambda im: (im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), 90),
-    "jpeg50": lambda im: (im, 50),
-    "crop5": lambda im: (_crop(im), 90),
-    "grey": lambda im: (im.convert("L"), 90),
-    "caption": lambda im: (_caption(im), 90),
-    "mirror": lambda im: (ImageOps.mirror(im), 90),
-}
 
 
 @dataclass(frozen=True)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Callable
 
 import imagehash
 import pytest
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from media_analysis.near_duplicates import HashedImage
+from tests.support.photo_edits import EDITS
 
 
 def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -36,30 +36,6 @@ def hashed(key: int, data: bytes) -> HashedImage:
         dhash=str(imagehash.dhash(image)),
         colorhash=str(imagehash.colorhash(image)),
     )
-
-
-def _caption(image: Image.Image) -> Image.Image:
-    image = image.convert("RGB")
-    ImageDraw.Draw(image).text(
-        (6, image.height - 18), "(c) some news site", fill=(255, 255, 255), font=ImageFont.load_default()
-    )
-    return image
-
-
-def _crop_5_percent(image: Image.Image) -> Image.Image:
-    dx, dy = round(image.width * 0.025), round(image.height * 0.025)
-    return image.crop((dx, dy, image.width - dx, image.height - dy))
-
-
-# Each edit returns the edited picture and the JPEG quality it is published with.
-EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
-    "half": lambda im: (im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), 90),
-    "jpeg50": lambda im: (im, 50),
-    "crop5": lambda im: (_crop_5_percent(im), 90),
-    "grey": lambda im: (im.convert("L"), 90),
-    "text": lambda im: (_caption(im), 90),
-    "mirror": lambda im: (ImageOps.mirror(im), 90),
-}
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ def test_edited_copies_join_their_original_and_distinct_pictures_stay_apart(edit
 
     joined = clusters_by_picture(items, truth)
 
-    expected = frozenset({"half", "jpeg50", "crop5", "grey", "text", "mirror"})
+    expected = frozenset({"half", "jpeg50", "crop5", "grey", "caption", "mirror"})
     assert {picture: joined.get(picture, set()) for picture in range(8)} == dict.fromkeys(range(8), expected)
 
 
@@ -44,7 +44,7 @@ def test_without_mirror_matching_mirrored_copies_stay_apart(edited_set):
     joined = clusters_by_picture(items, truth, ClusterParams(mirrors=False))
 
     assert {picture: joined.get(picture, set()) for picture in range(8)} == dict.fromkeys(
-        range(8), frozenset({"half", "jpeg50", "crop5", "grey", "text"})
+        range(8), frozenset({"half", "jpeg50", "crop5", "grey", "caption"})
     )
 
 
@@ -70,7 +70,7 @@ def test_reencoded_file_differs_by_bytes_but_not_by_cluster(edited_set):
     assert clusterer.clusters() == [sorted([original.key, copy.key])]
 
 
-@pytest.mark.parametrize("edit", ["half", "text", "grey"])
+@pytest.mark.parametrize("edit", ["half", "caption", "grey"])
 def test_edge_distances_are_small_for_light_edits(edited_set, edit):
     items, truth = edited_set
     clusterer = NearDuplicateClusterer()
