@@ -46,7 +46,7 @@ sys.path.insert(0, str(PROJECT))
 
 import imagehash  # noqa: E402
 import numpy as np  # noqa: E402
-from PIL import Image, ImageDraw, ImageFont, ImageOps  # noqa: E402
+from PIL import Image  # noqa: E402
 from sklearn.datasets import load_sample_image  # noqa: E402
 
 from media_analysis.near_duplicates import (  # noqa: E402
@@ -55,6 +55,7 @@ from media_analysis.near_duplicates import (  # noqa: E402
     HashedImage,
     NearDuplicateClusterer,
 )
+from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
 
 PICTURE_SIDE = 256
 MAX_OVERLAP = 0.3
@@ -122,25 +123,11 @@ def _decode(data: bytes) -> Image.Image:
     return image
 
 
-def _caption(image: Image.Image) -> Image.Image:
-    image = image.copy()
-    font = ImageFont.load_default()
-    ImageDraw.Draw(image).text((6, image.height - 18), "(c) some news site", fill=(255, 255, 255), font=font)
-    return image
-
-
-def _crop(image: Image.Image) -> Image.Image:
-    dx, dy = round(image.width * 0.025), round(image.height * 0.025)
-    return image.crop((dx, dy, image.width - dx, image.height - dy))
-
-
+# The republishing edits the tests use, under the names this report prints.
+LABELS = {"half": "half size", "jpeg50": "JPEG q50", "crop5": "crop 5 %", "grey": "greyscale",
+          "caption": "caption", "mirror": "mirror"}  # fmt: skip
 EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
-    "half size": lambda im: (im.resize((im.width // 2, im.height // 2), Image.Resampling.LANCZOS), 90),
-    "JPEG q50": lambda im: (im, 50),
-    "crop 5 %": lambda im: (_crop(im), 90),
-    "greyscale": lambda im: (im.convert("L"), 90),
-    "caption": lambda im: (_caption(im), 90),
-    "mirror": lambda im: (ImageOps.mirror(im), 90),
+    LABELS[name]: apply for name, apply in SHARED_EDITS.items()
 }
 
 
