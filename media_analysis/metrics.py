@@ -6,7 +6,7 @@ statuses; never URLs, land names or ids.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 MEDIA_PROCESSED = Counter(
     "media_analysis_processed_total",
@@ -37,11 +37,6 @@ JOBS = Counter(
     "media_analysis_jobs_total",
     "Analysis jobs that reached a status (created, completed, failed, cancelled).",
     ["status"],
-)
-JOBS_IN_PROGRESS = Gauge(
-    "media_analysis_jobs_in_progress",
-    "Analysis jobs currently pending or running, as last seen by this process.",
-    multiprocess_mode="livemax",
 )
 CHUNK_SECONDS = Histogram(
     "media_analysis_chunk_seconds",
