@@ -21,10 +21,16 @@ import hashlib
 import io
 import threading
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
+
+try:
+    import imagecodecs
+except ImportError:  # optional: Pillow decodes everything without it, a little slower
+    imagecodecs = None
 
 from media_analysis.colors import dominant_colours, websafe_palette
 from media_analysis.exceptions import CorruptImage, DecompressionBomb, MediaFailure, NotAnImage
@@ -35,7 +41,8 @@ from media_analysis.exif import ExifSummary, extract_exif
 # pixels, hence exactly the predecessor's colours (see docs/benchmarks/analysis.md).
 JPEG_DRAFT_MIN = 400
 JPEG_DRAFT_SIDE = 100
-# Images up to this short side are hashed from their full greyscale, as imagehash does.
+# Images up to this short side are hashed from their full greyscale, as imagehash does;
+# larger ones from the means of blocks, at least HASH_SIDE of them on the short side.
 HASH_SIDE = 200
 # Short side of the nearest-neighbour sample the colour hash counts pixels on:
 # sampling, unlike averaging, leaves the fractions of black, grey and saturated
@@ -207,11 +214,12 @@ def _frame_count(img: Image.Image) -> int:
 Box = tuple[float, float, float, float]
 
 
-def _decode(img: ImageFile.ImageFile) -> Box | None:
-    """Load the first frame; large JPEGs at the smallest DCT scale keeping JPEG_DRAFT_SIDE pixels.
+def _decode(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.Image, Box | None]:
+    """The first frame, decoded: large JPEGs at the smallest DCT scale keeping JPEG_DRAFT_SIDE pixels.
 
-    Returns None, or for a JPEG decoded at reduced scale the region of the decoded
-    image that maps the original exactly (DCT scaling rounds the size up).
+    Returns the decoded image (``img`` itself, loaded, or an equal image decoded
+    by a faster codec) and, for a JPEG decoded at reduced scale, the region of the
+    decoded image that maps the original exactly (DCT scaling rounds the size up).
     """
     box: Box | None = None
     if img.format in ("JPEG", "MPO"):
@@ -222,8 +230,83 @@ def _decode(img: ImageFile.ImageFile) -> Box | None:
             drafted = img.draft(None, target)
             if drafted is not None and img.size != (width, height):
                 box = drafted[1]
+    else:
+        fast = _fast_decoded(img, content)
+        if fast is not None:
+            return fast, None
     img.load()
-    return box
+    return img, box
+
+
+# PNG and still WebP decode a quarter faster with imagecodecs (libpng with SIMD
+# unfiltering, libwebp without Pillow's animation layer) than with Pillow, and
+# release the GIL as Pillow does. The pixels are the same, so only the simplest,
+# most common cases take that path: 8-bit, non-interlaced, one frame, no colour
+# key, and the image mode Pillow itself reports.
+_FAST_PNG_CHANNELS = {"RGB": 3, "RGBA": 4, "L": 1, "LA": 2}
+# Chunks Pillow reads only when it loads the pixels, EXIF among them: a file with
+# any of them after its image data takes Pillow's path, so EXIF reads as before.
+_LATE_PNG_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+
+
+def _png_has_late_metadata(content: bytes) -> bool:
+    """True if an EXIF or text chunk follows the image data (or the chunk list is broken)."""
+    position, end = 8, len(content)
+    seen_data = False
+    while position + 8 <= end:
+        length = int.from_bytes(content[position : position + 4], "big")
+        kind = content[position + 4 : position + 8]
+        if kind == b"IDAT":
+            seen_data = True
+        elif kind == b"IEND":
+            return False
+        elif seen_data and kind in _LATE_PNG_CHUNKS:
+            return True
+        position += length + 12
+    return True  # truncated: Pillow's own path reports it as it always has
+
+
+def _fast_decoded(img: ImageFile.ImageFile, content: bytes) -> Image.Image | None:
+    if imagecodecs is None or "transparency" in img.info or getattr(img, "n_frames", 1) != 1:
+        return None
+    mode = img.mode
+    if img.format == "PNG":
+        tile = img.tile
+        if (
+            mode not in _FAST_PNG_CHANNELS
+            or len(tile) != 1
+            or tile[0].codec_name != "zip"
+            or tile[0].args != mode
+            or "Raw profile type exif" in img.info
+            or _png_has_late_metadata(content)
+        ):
+            return None
+        pixels = imagecodecs.png_decode(content)
+        channels = _FAST_PNG_CHANNELS[mode]
+        expected = (img.height, img.width) if channels == 1 else (img.height, img.width, channels)
+        if pixels.dtype != np.uint8 or pixels.shape != expected:
+            return None  # not what Pillow would have made of it: let Pillow decode
+        decoded = Image.fromarray(pixels, mode)
+    elif img.format == "WEBP" and mode in ("RGB", "RGBA"):
+        # Four channels whatever the mode: an opaque image becomes an RGBX image
+        # (Pillow's own layout of RGB, which every later step takes as RGB) over the
+        # decoded buffer, without a copy.
+        pixels = imagecodecs.webp_decode(content, hasalpha=True)
+        if pixels.dtype != np.uint8 or pixels.shape != (img.height, img.width, 4):
+            return None
+        decoded = Image.frombuffer(mode, img.size, pixels, "raw", "RGBX" if mode == "RGB" else "RGBA", 0, 1)
+    else:
+        return None
+    decoded.info = dict(img.info)
+    return decoded
+
+
+def _read_exif(img: ImageFile.ImageFile, decoded: Image.Image) -> ExifSummary:
+    if decoded is not img and img.format == "PNG" and "exif" not in img.info:
+        # Pillow's getexif() would decode the pixels once more to look past the image
+        # data; the fast path is only taken when the file holds no EXIF there.
+        return ExifSummary()
+    return extract_exif(img)
 
 
 def _normalised(img: Image.Image) -> Image.Image:
@@ -306,17 +389,21 @@ def _palette_alphas(img: Image.Image, transparency: Any) -> list[int] | None:
 
 
 def _sampled(img: Image.Image, side: int) -> Image.Image:
-    """A nearest-neighbour sample of ``img`` with ``side`` pixels on its short side (if larger)."""
+    """A nearest-neighbour sample of ``img`` with ``side`` pixels on its short side.
+
+    Images up to twice that size are counted whole: sampling them would save little
+    time and add sampling noise to the colour hash.
+    """
     width, height = img.size
     short = min(width, height)
-    if short <= side:
+    if short <= 2 * side:
         return img
     return img.resize((max(1, width * side // short), max(1, height * side // short)), Image.Resampling.NEAREST)
 
 
 # --- Perceptual hashes -------------------------------------------------------------
 # Same definitions as the imagehash library (pHash, dHash, average hash, colour hash)
-# computed on the working image rather than on the full one; the bench checks the
+# computed from block means or samples rather than from the full image; the bench checks the
 # Hamming distances to imagehash on fully decoded images.
 
 
@@ -339,22 +426,97 @@ def _bits_to_hex(bits: np.ndarray) -> str:
     return f"{value:0{(count + 3) // 4}x}"
 
 
-def phash(grey: Image.Image) -> str:
-    pixels = np.asarray(grey.resize((32, 32), _LANCZOS), dtype=np.float64)
-    low = _DCT_32_8 @ pixels @ _DCT_32_8.T
+def phash(pixels: np.ndarray) -> str:
+    """pHash of the 32x32 greyscale grid."""
+    low = _DCT_32_8 @ pixels.astype(np.float64) @ _DCT_32_8.T
     ordered = np.sort(low, axis=None)
     median = (ordered[31] + ordered[32]) / 2  # np.median of 64 values, without its overhead
     return _bits_to_hex(low > median)
 
 
-def dhash(grey: Image.Image) -> str:
-    pixels = np.asarray(grey.resize((9, 8), _LANCZOS), dtype=np.int16)
+def dhash(pixels: np.ndarray) -> str:
+    """dHash of the 9 wide, 8 high greyscale grid."""
+    pixels = pixels.astype(np.int16)
     return _bits_to_hex(pixels[:, 1:] > pixels[:, :-1])
 
 
-def ahash(grey: Image.Image) -> str:
-    pixels = np.asarray(grey.resize((8, 8), _LANCZOS), dtype=np.float64)
+def ahash(pixels: np.ndarray) -> str:
+    """Average hash of the 8x8 greyscale grid."""
+    pixels = pixels.astype(np.float64)
     return _bits_to_hex(pixels > pixels.mean())
+
+
+# The grids imagehash resizes the full greyscale image to with Lanczos (width, height).
+HASH_GRIDS = {"phash": (32, 32), "dhash": (9, 8), "ahash": (8, 8)}
+
+
+def _lanczos(x: np.ndarray) -> np.ndarray:
+    return np.where((x >= -3.0) & (x < 3.0), np.sinc(x) * np.sinc(x / 3.0), 0.0)
+
+
+@lru_cache(maxsize=512)
+def _block_weights(in_size: int, out_size: int, block: int) -> np.ndarray:
+    """Pillow's Lanczos weights from ``in_size`` pixels to ``out_size``, summed over blocks of ``block`` pixels.
+
+    Shape (out_size, ceil(in_size / block)). Applied to the means of those blocks,
+    they give what the full resize gives, to a few hundredths of a grey level: the
+    filter spans many blocks, so it hardly varies within one. The coefficients are
+    computed as Pillow's Resample.c computes them.
+    """
+    scale = in_size / out_size
+    filterscale = max(scale, 1.0)
+    support = 3.0 * filterscale
+    centres = (np.arange(out_size) + 0.5) * scale
+    first = np.maximum((centres - support + 0.5).astype(np.int64), 0)
+    stop = np.minimum((centres + support + 0.5).astype(np.int64), in_size)
+    lengths = np.maximum(stop - first, 0)
+    rows = np.repeat(np.arange(out_size), lengths)
+    starts = np.cumsum(lengths) - lengths
+    positions = np.arange(int(lengths.sum())) - np.repeat(starts, lengths) + np.repeat(first, lengths)
+    weights = _lanczos((positions - centres[rows] + 0.5) / filterscale)
+    totals = np.bincount(rows, weights, minlength=out_size)
+    weights /= np.where(totals != 0.0, totals, 1.0)[rows]
+    blocks = -(-in_size // block)
+    summed = np.bincount(rows * blocks + positions // block, weights, minlength=out_size * blocks)
+    summed = summed.reshape(out_size, blocks)
+    summed.flags.writeable = False
+    return summed
+
+
+def _hash_grids(base: Image.Image, draft_box: Box | None, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    """The greyscale grids pHash, dHash and aHash are computed from, as imagehash makes them.
+
+    imagehash resizes the full greyscale image with Lanczos. A small image is
+    resized just so. A larger one is first reduced to the means of square blocks
+    (a JPEG decoded at reduced DCT scale already is: libjpeg keeps each block's
+    mean), and the same Lanczos weights, summed per block, are applied to those
+    means in floating point, then clipped and rounded as Pillow does. On fully
+    decoded images that lands within a few tenths of a grey level of Pillow's own
+    resize; DCT-scaled JPEGs add the clipping libjpeg does on full decoding only.
+    """
+    grey = base.convert("L")
+    if draft_box is None and min(grey.size) <= HASH_SIDE:
+        return {name: np.asarray(grey.resize(grid, _LANCZOS)) for name, grid in HASH_GRIDS.items()}
+    if draft_box is not None:
+        block = max(1, round(size[0] / draft_box[2]))
+    else:
+        block = max(1, min(grey.size) // HASH_SIDE)
+        if block > 1:
+            grey = grey.reduce(block)
+    means = np.asarray(grey, dtype=np.float64)
+    width, height = size
+    rows, columns = -(-height // block), -(-width // block)
+    # DCT scaling rounds the decoded size up; only the blocks of the original count.
+    means = means[:rows, :columns]
+    grids = {}
+    for name, (grid_width, grid_height) in HASH_GRIDS.items():
+        horizontal = _block_weights(width, grid_width, block)[:, : means.shape[1]]
+        vertical = _block_weights(height, grid_height, block)[:, : means.shape[0]]
+        # Pillow resizes rows first and clips them to 0..255 before the vertical
+        # pass; Lanczos overshoots near bright or dark edges, so the clip matters.
+        rows_first = np.clip(means @ horizontal.T, 0.0, 255.0)
+        grids[name] = np.clip(np.floor(vertical @ rows_first + 0.5), 0, 255).astype(np.uint8)
+    return grids
 
 
 def _colorhash_table() -> np.ndarray:
@@ -455,8 +617,8 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
     frames = _frame_count(img)
     # Decode before reading EXIF: for PNG, getexif() loads the image itself, and a
     # failed load must surface here rather than be taken for missing EXIF.
-    draft_box = _decode(img)
-    exif = extract_exif(img) if options.exif else ExifSummary()
+    decoded, draft_box = _decode(img, content)
+    exif = _read_exif(img, decoded) if options.exif else ExifSummary()
     conforming, reason = conformity(width, height, size, options)
     result = ImageAnalysis(
         width=width,
@@ -467,7 +629,7 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
         mime_type=mime,
         aspect_ratio=round(width / height, 2),
         frames=frames,
-        has_transparency=_has_transparency(img),
+        has_transparency=_has_transparency(decoded),
         image_hash=hashlib.sha256(content).hexdigest(),
         exif_data=exif.data,
         exif_make=exif.make,
@@ -479,7 +641,7 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
         conformity_reason=reason,
     )
     if options.colors or options.hashes:
-        _fill_pixels_fields(result, _normalised(img), draft_box, options)
+        _fill_pixels_fields(result, _normalised(decoded), draft_box, options)
     return result
 
 
@@ -491,22 +653,6 @@ def _colour_sample(base: Image.Image, draft_box: Box | None) -> Image.Image:
     # The full image is decoded anyway: take the very sample the predecessor clustered
     # (Pillow's default filter, which is nearest neighbour for palette images).
     return base.resize(COLOUR_SAMPLE)
-
-
-def _hash_grey(base: Image.Image, colour_sample: Image.Image, drafted: bool) -> Image.Image:
-    """The greyscale image pHash, dHash and aHash are resized from.
-
-    imagehash resizes the full image with Lanczos. A small image is used as is, so
-    the hashes are exactly imagehash's; for a larger one the 100x100 colour sample
-    (an area average of the whole image) gives the same 32x32, 9x8 and 8x8 to within
-    a grey level, except for palettes (sampled, not averaged) and images with alpha
-    (their sample is premultiplied, while imagehash ignores alpha).
-    """
-    if not drafted and min(base.size) <= HASH_SIDE:
-        return base.convert("L")
-    if base.mode not in ("P", "1") and base.mode not in _ALPHA_MODES:
-        return colour_sample.convert("L")
-    return base.convert("L").resize(COLOUR_SAMPLE, Image.Resampling.BICUBIC, reducing_gap=2.0)
 
 
 def _fill_pixels_fields(
@@ -525,9 +671,9 @@ def _fill_pixels_fields(
         result.dominant_colors = dominant_colours(pixels, options.n_colors)
         result.websafe_colors = websafe_palette(result.dominant_colors)
     if options.hashes:
-        grey = _hash_grey(base, colour_sample, draft_box is not None)
-        result.phash = phash(grey)
-        result.dhash = dhash(grey)
-        result.ahash = ahash(grey)
+        grids = _hash_grids(base, draft_box, (result.width, result.height))
+        result.phash = phash(grids["phash"])
+        result.dhash = dhash(grids["dhash"])
+        result.ahash = ahash(grids["ahash"])
         sample = _sampled(base, COLORHASH_SIDE if draft_box is None else DRAFTED_COLORHASH_SIDE)
         result.colorhash = colorhash(sample if sample.mode == "RGB" else sample.convert("RGB"))

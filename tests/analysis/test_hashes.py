@@ -1,10 +1,12 @@
 import io
 
 import imagehash
+import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.analysis import analyse_image
+from media_analysis import analysis
+from media_analysis.analysis import HASH_GRIDS, analyse_image
 from tests.analysis.conftest import encode, gradient
 
 HASHES = {
@@ -92,3 +94,23 @@ def test_flat_image_hashes():
     assert distances == dict.fromkeys(HASHES, 0)
     assert result.ahash == "0000000000000000"
     assert int(result.colorhash, 16) == int(str(imagehash.colorhash(Image.new("RGB", (8, 8)))), 16)
+
+
+@pytest.mark.parametrize(("size", "fmt"), [((1200, 800), "PNG"), ((1000, 667), "GIF"), ((1600, 1067), "JPEG")])
+def test_hash_grids_follow_pillows_lanczos_on_the_full_image(photo, size, fmt):
+    data = encode(photo.resize(size, Image.Resampling.BICUBIC), fmt)
+    with Image.open(io.BytesIO(data)) as full:
+        full.load()
+        grey = full.convert("L")
+        expected = {name: np.asarray(grey.resize(grid, Image.Resampling.LANCZOS)) for name, grid in HASH_GRIDS.items()}
+    with Image.open(io.BytesIO(data)) as img:
+        size = img.size  # a DCT-scaled decode shrinks it
+        decoded, draft_box = analysis._decode(img, data)
+        grids = analysis._hash_grids(analysis._normalised(decoded), draft_box, size)
+
+    for name, grid in grids.items():
+        difference = np.abs(grid.astype(int) - expected[name].astype(int))
+        # Block means of a full decode: rounding only. A DCT-scaled JPEG: also libjpeg's
+        # clamping of overshooting pixels, which only a full decode performs.
+        assert difference.max() <= (2 if fmt == "JPEG" else 1), name
+        assert difference.mean() < 0.5, name

@@ -1,0 +1,119 @@
+"""The faster decoders for PNG and still WebP give Pillow's pixels, or step aside for Pillow."""
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from media_analysis import analysis
+from media_analysis.analysis import analyse_image
+from media_analysis.exceptions import CorruptImage
+from tests.analysis.conftest import encode, gradient
+
+
+def _opened(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def _pillow_pixels(data: bytes) -> np.ndarray:
+    with _opened(data) as img:
+        img.load()
+        return np.asarray(img)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "params"),
+    [
+        ("PNG", "RGB", {}),
+        ("PNG", "RGBA", {}),
+        ("PNG", "L", {}),
+        ("PNG", "LA", {}),
+        ("WEBP", "RGB", {"quality": 80}),
+        ("WEBP", "RGBA", {"quality": 80}),
+        ("WEBP", "RGB", {"lossless": True}),
+    ],
+)
+def test_fast_path_decodes_the_pixels_pillow_decodes(photo, fmt, mode, params):
+    img = photo.resize((320, 213))
+    if mode in ("RGBA", "LA"):
+        img.putalpha(Image.radial_gradient("L").resize(img.size))
+    data = encode(img.convert(mode), fmt, **params)
+
+    fast = analysis._fast_decoded(_opened(data), data)
+
+    assert fast is not None
+    # Still WebP comes as RGBX, Pillow's own four-byte layout of RGB, to avoid a copy.
+    assert fast.mode == ("RGBX" if (fmt, mode) == ("WEBP", "RGB") else mode)
+    assert np.array_equal(np.asarray(fast.convert(mode)), _pillow_pixels(data))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda img: encode(img.convert("P", palette=Image.Palette.ADAPTIVE), "PNG"), id="palette"),
+        pytest.param(lambda img: encode(img.convert("I;16"), "PNG"), id="16-bit"),
+        pytest.param(lambda img: encode(img, "PNG", transparency=(0, 0, 0)), id="colour-key"),
+        pytest.param(lambda img: encode(img, "GIF"), id="gif"),
+        pytest.param(lambda img: encode(img, "JPEG"), id="jpeg"),
+        pytest.param(lambda img: encode(img, "PNG", save_all=True, append_images=[img.rotate(90)]), id="animated-png"),
+        pytest.param(
+            lambda img: encode(img, "WEBP", save_all=True, append_images=[img.rotate(90)]), id="animated-webp"
+        ),
+    ],
+)
+def test_other_images_are_left_to_pillow(gradient_image, make):
+    data = make(gradient_image)
+
+    assert analysis._fast_decoded(_opened(data), data) is None
+
+
+@pytest.fixture
+def gradient_image() -> Image.Image:
+    return gradient((240, 160))
+
+
+def _with_chunk_after_image_data(png: bytes, kind: bytes, payload: bytes) -> bytes:
+    chunk = struct.pack(">I", len(payload)) + kind + payload
+    chunk += struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
+    end = png.rindex(b"IEND") - 4
+    return png[:end] + chunk + png[end:]
+
+
+def _exif_bytes(make: str) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = make
+    return exif.tobytes()
+
+
+def test_exif_after_the_image_data_is_still_read(gradient_image):
+    data = _with_chunk_after_image_data(encode(gradient_image, "PNG"), b"eXIf", _exif_bytes("LateCamera"))
+
+    assert analysis._fast_decoded(_opened(data), data) is None
+    assert analyse_image(data).exif_make == "LateCamera"
+
+
+def test_exif_before_the_image_data_takes_the_fast_path(gradient_image):
+    data = encode(gradient_image, "PNG", exif=_exif_bytes("EarlyCamera"))
+
+    assert analysis._fast_decoded(_opened(data), data) is not None
+    assert analyse_image(data).exif_make == "EarlyCamera"
+
+
+def test_truncated_png_is_still_reported_corrupt(photo):
+    data = encode(photo.resize((320, 213)), "PNG")
+
+    with pytest.raises(CorruptImage):
+        analyse_image(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_results_do_not_depend_on_the_decoder(photo, fmt, monkeypatch):
+    data = encode(photo.resize((640, 427)), fmt)
+    fast = analyse_image(data)
+    monkeypatch.setattr(analysis, "imagecodecs", None)
+    pillow = analyse_image(data)
+
+    assert fast == pillow
