@@ -20,15 +20,14 @@ Runs on the embedded default (SQLite + SqliteHuey) in a throwaway directory.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,32 +35,56 @@ SHARED_BENCH = ROOT.parent / "shared" / "bench"
 sys.path.insert(0, str(ROOT))
 
 
-def serve(pool: list[bytes], latency: float) -> tuple[ThreadingHTTPServer, str]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+def _serve_forever(pool: list[bytes], latency: float, port_pipe) -> None:
+    """An asyncio HTTP/1.1 server (keep-alive, GET only): each response is written
+    ``latency`` seconds after its request arrives, from bytes prepared in advance,
+    so that serving costs the shared cores as little as possible."""
+    import asyncio
 
-        def log_message(self, *args) -> None:
-            return
+    responses = [
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode(),
+            body,
+        )
+        for body in pool
+    ]
+    not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
-        def do_GET(self) -> None:
-            time.sleep(latency)
-            try:
-                index = int(self.path.rsplit("/", 1)[-1].split(".")[0])
-            except ValueError:
-                self.send_error(404)
-                return
-            body = pool[index % len(pool)]
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                await asyncio.sleep(latency)
+                path = head.split(b" ", 2)[1]
+                try:
+                    header, body = responses[int(path.rsplit(b"/", 1)[-1].split(b".")[0]) % len(responses)]
+                except ValueError:
+                    writer.write(not_found)
+                else:
+                    writer.write(header)
+                    writer.write(body)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    server.request_queue_size = 256
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}"
+    async def main() -> None:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=512)
+        port_pipe.send(server.sockets[0].getsockname()[1])
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
+def serve(pool: list[bytes], latency: float) -> tuple[multiprocessing.Process, str]:
+    """Serve ``pool`` from a separate process (forked: the images are not copied)."""
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    process = context.Process(target=_serve_forever, args=(pool, latency, sending), daemon=True)
+    process.start()
+    return process, f"http://127.0.0.1:{receiving.recv()}"
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -226,7 +249,7 @@ def main() -> None:
         )
 
     query_counts = queries_per_chunk(base_url)
-    server.shutdown()
+    server.terminate()
 
     upstream_rate = rows[2][1] / rows[2][2]
     print()

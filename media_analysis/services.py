@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis import metrics
+from media_analysis.allocator import keep_freed_memory
 from media_analysis.analysis import AnalysisOptions, analyse_image
 from media_analysis.av_probe import probe_av
 from media_analysis.download import DownloadPolicy, build_session, download, probe
@@ -118,14 +119,33 @@ def shared_session(policy: DownloadPolicy) -> requests.Session:
         return _shared_session[1]
 
 
+_analysis_slots_lock = threading.Lock()
+_analysis_slots: tuple[int, threading.BoundedSemaphore] | None = None
+
+
+def analysis_slots() -> threading.BoundedSemaphore:
+    """How many images this process analyses at once, whatever the number of download threads.
+
+    Downloads mostly wait on the network, so many run at once; analysis needs a
+    core. More analyses than cores only add memory and cache pressure.
+    """
+    global _analysis_slots
+    wanted = max(1, settings.MEDIA_ANALYSIS_ANALYSIS_THREADS)
+    with _analysis_slots_lock:
+        if _analysis_slots is None or _analysis_slots[0] != wanted:
+            _analysis_slots = (wanted, threading.BoundedSemaphore(wanted))
+        return _analysis_slots[1]
+
+
 def _analyse_image_url(url: str, session: requests.Session, policy: DownloadPolicy, options: AnalysisOptions) -> dict:
     started = time.perf_counter()
     downloaded = download(session, url, policy)
     metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
     metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
-    started = time.perf_counter()
-    result = analyse_image(downloaded.content, options)
-    metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+    with analysis_slots():
+        started = time.perf_counter()
+        result = analyse_image(downloaded.content, options)
+        metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
     return result.as_fields()
 
 
@@ -204,6 +224,8 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
     result.skipped = len(wanted) - len(rows)
     if not rows:
         return result
+    if settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY:
+        keep_freed_memory()
     policy = download_policy()
     options = analysis_options()
     session = shared_session(policy)

@@ -133,3 +133,53 @@ def test_written_fields_round_trip_as_real_json_and_datetimes(page):
     assert stored.analyzed_at == media.analyzed_at
     assert stored.has_transparency is False
     assert Media.objects.filter(dominant_colors__0__hex="#010203").exists()  # JSON, not a string
+
+
+def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server, settings, monkeypatch):
+    import threading
+    import time
+
+    from media_analysis import services
+
+    settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 2
+    settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 6
+    running, peak, lock = 0, 0, threading.Lock()
+    real_analyse = services.analyse_image
+
+    def watched(content, options):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)  # long enough for the other download threads to arrive
+        with lock:
+            running -= 1
+        return real_analyse(content, options)
+
+    monkeypatch.setattr(services, "analyse_image", watched)
+    http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))
+    media = [make_media(page, url=http_server.url(f"/a.png?{n}")) for n in range(6)]
+
+    result = analyse_media([m.pk for m in media])
+
+    assert result.analysed == 6
+    assert peak == 2
+
+
+def test_the_allocator_is_tuned_once_when_the_setting_asks(page, http_server, settings, monkeypatch):
+    from media_analysis import allocator, services
+
+    calls = []
+    monkeypatch.setattr(services, "keep_freed_memory", lambda: calls.append(1) or True)
+    http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))
+    media = make_media(page, url=http_server.url("/a.png"))
+
+    settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY = False
+    analyse_media([media.pk])
+    assert calls == []
+    settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY = True
+    analyse_media([media.pk])
+    assert calls == [1]
+    # On glibc (Debian, the supported platform) the thresholds are accepted, and again harmlessly.
+    assert allocator.keep_freed_memory() is True
+    assert allocator.keep_freed_memory() is True
