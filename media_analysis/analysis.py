@@ -239,7 +239,12 @@ def _decode(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.Image, Box 
             if drafted is not None and img.size != (width, height):
                 box = drafted[1]
     else:
-        fast = _fast_decoded(img, content)
+        try:
+            fast = _fast_decoded(img, content)
+        except Exception:
+            # libpng is stricter than Pillow (it checks the CRC of the image data, for
+            # one): whatever it refuses, Pillow decodes or reports as it always has.
+            fast = None
         if fast is not None:
             return fast, None
     img.load()

@@ -117,3 +117,29 @@ def test_results_do_not_depend_on_the_decoder(photo, fmt, monkeypatch):
     pillow = analyse_image(data)
 
     assert fast == pillow
+
+
+def _corrupt_image_data_crc(png: bytes) -> bytes:
+    start = png.index(b"IDAT") - 4
+    length = int.from_bytes(png[start : start + 4], "big")
+    crc_at = start + 8 + length
+    return png[:crc_at] + bytes(b ^ 0xFF for b in png[crc_at : crc_at + 4]) + png[crc_at + 4 :]
+
+
+def test_what_the_fast_decoder_refuses_pillow_still_decodes(photo):
+    img = photo.resize((320, 213))
+    data = _corrupt_image_data_crc(encode(img, "PNG"))
+    with pytest.raises(Exception):  # noqa: B017 - whichever error libpng raises
+        analysis.imagecodecs.png_decode(data)
+
+    result = analyse_image(data)
+
+    assert (result.width, result.height) == (320, 213)
+    assert result.dominant_colors
+
+
+def test_truncated_webp_is_reported_corrupt(photo):
+    data = encode(photo.resize((320, 213)), "WEBP")
+
+    with pytest.raises(CorruptImage):
+        analyse_image(data[: len(data) // 2])
