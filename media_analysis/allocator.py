@@ -6,7 +6,7 @@ with munmap when freed, so the next image page-faults its buffer in again: in
 ``bench/land.py`` that was about 600 page faults per media and a tenth of a
 consumer's CPU. Raising the mmap and trim thresholds lets freed buffers be
 reused; the price is a higher, but bounded, resident size (the largest set of
-buffers in use at once, per allocator arena).
+buffers in use at once, in each of a few allocator arenas).
 """
 
 from __future__ import annotations
@@ -21,10 +21,14 @@ logger = logging.getLogger(__name__)
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 MMAP_THRESHOLD = 32 * 1024 * 1024  # the largest glibc accepts on 64-bit
 TRIM_THRESHOLD = 256 * 1024 * 1024
 TOP_PAD = 16 * 1024 * 1024
+# glibc gives threads up to 8 arenas per core, and each would keep its own freed
+# buffers: a few arenas keep the retained memory bounded whatever the run length.
+ARENA_MAX = 4
 
 _tuned = False
 
@@ -47,6 +51,7 @@ def keep_freed_memory() -> bool:
             (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
             (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
             (_M_TOP_PAD, TOP_PAD),
+            (_M_ARENA_MAX, ARENA_MAX),
         )
     )
     if not applied:

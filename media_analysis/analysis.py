@@ -468,7 +468,7 @@ def _lanczos(x: np.ndarray) -> np.ndarray:
     return np.where((x >= -3.0) & (x < 3.0), np.sinc(x) * np.sinc(x / 3.0), 0.0)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=64)
 def _block_weights(in_size: int, out_size: int, block: int) -> np.ndarray:
     """Pillow's Lanczos weights from ``in_size`` pixels to ``out_size``, summed over blocks of ``block`` pixels.
 
