@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,6 +204,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from _images import build_image_set
 
+    print(f"medianalyse land benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     print(f"building the image pool ({args.pool} per group)...", flush=True)
     image_set = build_image_set(count=args.pool)
     pool = [data for images in image_set.values() for data in images]

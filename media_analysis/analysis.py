@@ -473,9 +473,9 @@ def _block_weights(in_size: int, out_size: int, block: int) -> np.ndarray:
     """Pillow's Lanczos weights from ``in_size`` pixels to ``out_size``, summed over blocks of ``block`` pixels.
 
     Shape (out_size, ceil(in_size / block)). Applied to the means of those blocks,
-    they give what the full resize gives, to a few hundredths of a grey level: the
-    filter spans many blocks, so it hardly varies within one. The coefficients are
-    computed as Pillow's Resample.c computes them.
+    they give nearly what the full resize gives (the filter spans many blocks, so it
+    varies little within one). The coefficients are computed as Pillow's Resample.c
+    computes them.
     """
     scale = in_size / out_size
     filterscale = max(scale, 1.0)
@@ -505,8 +505,10 @@ def _hash_grids(base: Image.Image, draft_box: Box | None, size: tuple[int, int])
     (a JPEG decoded at reduced DCT scale already is: libjpeg keeps each block's
     mean), and the same Lanczos weights, summed per block, are applied to those
     means in floating point, then clipped and rounded as Pillow does. On fully
-    decoded images that lands within a few tenths of a grey level of Pillow's own
-    resize; DCT-scaled JPEGs add the clipping libjpeg does on full decoding only.
+    decoded photos the 9x8 grid is then within 0.03 to 0.07 grey levels of Pillow's
+    own on average. DCT-scaled JPEGs differ more: only a full decode clamps every
+    pixel to 0..255, which darkens bright grainy areas a little (measured in
+    docs/benchmarks/analysis.md).
     """
     grey = base.convert("L")
     if draft_box is None and min(grey.size) <= HASH_SIDE:

@@ -203,8 +203,9 @@ MEDIA_ANALYSIS_MAX_PIXELS = env_int("MEDIA_ANALYSIS_MAX_PIXELS", 89_478_485)
 MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS", [])
 MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 16)
 MEDIA_ANALYSIS_CHUNK_SIZE = env_int("MEDIA_ANALYSIS_CHUNK_SIZE", 100)
-# Images analysed at once per process (downloads keep running beside them).
-MEDIA_ANALYSIS_ANALYSIS_THREADS = env_int("MEDIA_ANALYSIS_ANALYSIS_THREADS", os.cpu_count() or 2)
+# Images analysed at once per process (downloads keep running beside them). Two per
+# core: while one waits for the GIL, another decodes.
+MEDIA_ANALYSIS_ANALYSIS_THREADS = env_int("MEDIA_ANALYSIS_ANALYSIS_THREADS", 2 * (os.cpu_count() or 1))
 # Let the C allocator reuse freed image buffers rather than return them to the
 # kernel after every image (see media_analysis/allocator.py): fewer page faults,
 # a somewhat higher resident size.
