@@ -258,6 +258,10 @@ def _decode(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.Image, Box 
 # most common cases take that path: 8-bit, non-interlaced, one frame, no colour
 # key, and the image mode Pillow itself reports.
 _FAST_PNG_CHANNELS = {"RGB": 3, "RGBA": 4, "L": 1, "LA": 2}
+# libpng hands over packed RGB which Pillow then copies into its own four-byte
+# layout: two copies of the pixels at once. Above this many pixels the memory
+# matters more than the time, and Pillow decodes alone.
+FAST_PNG_MAX_PIXELS = 16_000_000
 # Chunks Pillow reads only when it loads the pixels, EXIF among them: a file with
 # any of them after its image data takes Pillow's path, so EXIF reads as before.
 _LATE_PNG_CHUNKS = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
@@ -288,6 +292,7 @@ def _fast_decoded(img: ImageFile.ImageFile, content: bytes) -> Image.Image | Non
         tile = img.tile
         if (
             mode not in _FAST_PNG_CHANNELS
+            or img.width * img.height > FAST_PNG_MAX_PIXELS
             or len(tile) != 1
             or tile[0].codec_name != "zip"
             or tile[0].args != mode

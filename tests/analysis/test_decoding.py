@@ -143,3 +143,11 @@ def test_truncated_webp_is_reported_corrupt(photo):
 
     with pytest.raises(CorruptImage):
         analyse_image(data[: len(data) // 2])
+
+
+def test_very_large_pngs_are_left_to_pillow_to_spare_memory(gradient_image, monkeypatch):
+    data = encode(gradient_image, "PNG")
+    monkeypatch.setattr(analysis, "FAST_PNG_MAX_PIXELS", gradient_image.width * gradient_image.height - 1)
+
+    assert analysis._fast_decoded(_opened(data), data) is None
+    assert analyse_image(data).width == gradient_image.width
