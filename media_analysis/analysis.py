@@ -527,12 +527,13 @@ def _hash_grids(base: Image.Image, draft_box: Box | None, size: tuple[int, int])
     means = np.asarray(grey, dtype=np.float64)
     width, height = size
     rows, columns = -(-height // block), -(-width // block)
-    # DCT scaling rounds the decoded size up; only the blocks of the original count.
+    # DCT scaling rounds the decoded size up; only the blocks of the original count,
+    # as many as _block_weights has columns for.
     means = means[:rows, :columns]
     grids = {}
     for name, (grid_width, grid_height) in HASH_GRIDS.items():
-        horizontal = _block_weights(width, grid_width, block)[:, : means.shape[1]]
-        vertical = _block_weights(height, grid_height, block)[:, : means.shape[0]]
+        horizontal = _block_weights(width, grid_width, block)
+        vertical = _block_weights(height, grid_height, block)
         # Pillow resizes rows first and clips them to 0..255 before the vertical
         # pass; Lanczos overshoots near bright or dark edges, so the clip matters.
         rows_first = np.clip(means @ horizontal.T, 0.0, 255.0)
@@ -679,8 +680,9 @@ def _colour_sample(base: Image.Image, draft_box: Box | None) -> Image.Image:
 def _fill_pixels_fields(
     result: ImageAnalysis, base: Image.Image, draft_box: Box | None, options: AnalysisOptions
 ) -> None:
-    colour_sample = _colour_sample(base, draft_box)
     if options.colors:
+        # Only the colours need this sample since the hashes come from block means.
+        colour_sample = _colour_sample(base, draft_box)
         pixels = np.asarray(colour_sample if colour_sample.mode == "RGB" else colour_sample.convert("RGB"))
         if draft_box is not None:
             # The predecessor's exact palette is out of reach once a JPEG is decoded at

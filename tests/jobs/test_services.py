@@ -1,10 +1,13 @@
 import io
+import threading
+import time
 
 import pytest
 from PIL import Image
 from prometheus_client import REGISTRY
 
 from lands.models import AnalysisStatus, Media
+from media_analysis import allocator, services
 from media_analysis.services import analyse_media
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import Reply
@@ -136,11 +139,6 @@ def test_written_fields_round_trip_as_real_json_and_datetimes(page):
 
 
 def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server, settings, monkeypatch):
-    import threading
-    import time
-
-    from media_analysis import services
-
     settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 2
     settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 6
     running, peak, lock = 0, 0, threading.Lock()
@@ -167,8 +165,6 @@ def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server,
 
 
 def test_the_allocator_is_tuned_once_when_the_setting_asks(page, http_server, settings, monkeypatch):
-    from media_analysis import allocator, services
-
     calls = []
     monkeypatch.setattr(services, "keep_freed_memory", lambda: calls.append(1) or True)
     http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))
