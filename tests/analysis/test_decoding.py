@@ -151,3 +151,76 @@ def test_very_large_pngs_are_left_to_pillow_to_spare_memory(gradient_image, monk
 
     assert analysis._fast_decoded(_opened(data), data) is None
     assert analyse_image(data).width == gradient_image.width
+
+
+def _chunks(png: bytes) -> list[tuple[bytes, int, int]]:
+    found, position = [], 8
+    while position + 8 <= len(png):
+        length = int.from_bytes(png[position : position + 4], "big")
+        found.append((png[position + 4 : position + 8], position, length))
+        position += length + 12
+    return found
+
+
+def _with_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def test_image_data_over_many_chunks_is_stored_uncompressed_in_one(photo):
+    data = encode(photo.resize((900, 600)).convert("RGBA"), "PNG")
+    assert sum(kind == b"IDAT" for kind, _, _ in _chunks(data)) > 1
+
+    stored = analysis._png_with_stored_image_data(data, (900, 600), 4)
+
+    kinds = [kind for kind, _, _ in _chunks(stored)]
+    assert kinds.count(b"IDAT") == 1
+    assert kinds[-1] == b"IEND"
+    assert np.array_equal(analysis.imagecodecs.png_decode(stored), _pillow_pixels(data))
+    assert analyse_image(data).phash == analyse_image(stored).phash
+
+
+def test_only_plain_8_bit_images_have_their_data_stored(gradient_image):
+    sixteen_bit = encode(gradient_image.convert("I;16"), "PNG")
+
+    assert analysis._png_with_stored_image_data(sixteen_bit, gradient_image.size, 1) is None
+
+
+def test_image_data_of_the_wrong_size_is_decoded_from_the_original(gradient_image):
+    data = encode(gradient_image, "PNG")
+    # Claim one channel too many: the data inflates to less than that.
+    assert analysis._png_with_stored_image_data(data, gradient_image.size, 4) is None
+
+
+def _with_damaged_image_data(png: bytes) -> bytes:
+    """Flip bytes in the middle of the compressed data, with a CRC that matches them."""
+    _, position, length = next(chunk for chunk in _chunks(png) if chunk[0] == b"IDAT")
+    payload = bytearray(png[position + 8 : position + 8 + length])
+    middle = len(payload) // 2
+    payload[middle : middle + 16] = bytes(b ^ 0x5A for b in payload[middle : middle + 16])
+    return png[:position] + _with_chunk(b"IDAT", bytes(payload)) + png[position + 12 + length :]
+
+
+def test_damaged_image_data_is_reported_as_pillow_reports_it(photo, monkeypatch):
+    data = _with_damaged_image_data(encode(photo.resize((320, 213)), "PNG"))
+
+    with pytest.raises(CorruptImage) as fast:
+        analyse_image(data)
+    monkeypatch.setattr(analysis, "imagecodecs", None)
+    with pytest.raises(CorruptImage) as pillow:
+        analyse_image(data)
+    assert fast.value.mime_type == pillow.value.mime_type == "image/png"
+
+
+def test_a_chunk_between_image_data_chunks_is_reported_as_pillow_reports_it(photo, monkeypatch):
+    data = encode(photo.resize((900, 600)), "PNG")
+    position, length = next((p, n) for kind, p, n in _chunks(data) if kind == b"IDAT")
+    after_first = position + 12 + length
+    data = data[:after_first] + _with_chunk(b"tIME", b"\x07\xea\x0c\x02\x00\x00\x00") + data[after_first:]
+
+    with pytest.raises(analysis.imagecodecs.DeflateError):
+        analysis._png_with_stored_image_data(data, (900, 600), 3)
+    with pytest.raises(CorruptImage, match="truncated"):
+        analyse_image(data)
+    monkeypatch.setattr(analysis, "imagecodecs", None)
+    with pytest.raises(CorruptImage, match="truncated"):
+        analyse_image(data)
