@@ -12,7 +12,7 @@ the same run and on the same files:
 * database queries per chunk for chunks of 10 and 100 media (must not depend on size);
 * a consumer's peak memory on a land of N and of 10 N media.
 
-    .venv/bin/python bench/land.py [--media 2000] [--big 20000] [--upstream-sample 300]
+    .venv/bin/python bench/land.py [--media 2000] [--big 20000] [--upstream-sample 300] [--workers 1]
 
 Runs on the embedded default (SQLite + SqliteHuey) in a throwaway directory.
 """
@@ -95,13 +95,26 @@ def peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def start_consumers(count: int, env: dict[str, str], logdir: Path) -> list[subprocess.Popen]:
+def start_consumers(count: int, env: dict[str, str], logdir: Path, workers: int = 1) -> list[subprocess.Popen]:
     procs = []
     for index in range(count):
         log = open(logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log", "wb")  # noqa: SIM115
         procs.append(
             subprocess.Popen(
-                [sys.executable, "manage.py", "run_huey", "-w", "1", "-k", "thread", "-d", "0.05", "-m", "0.2", "-n"],
+                [
+                    sys.executable,
+                    "manage.py",
+                    "run_huey",
+                    "-w",
+                    str(workers),
+                    "-k",
+                    "thread",
+                    "-d",
+                    "0.05",
+                    "-m",
+                    "0.2",
+                    "-n",
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=log,
@@ -177,6 +190,7 @@ def main() -> None:
     parser.add_argument("--big", type=int, default=20000, help="land size for the memory comparison (0 to skip)")
     parser.add_argument("--upstream-sample", type=int, default=300)
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--workers", type=int, default=1, help="worker threads per consumer (run_huey -w)")
     parser.add_argument("--pool", type=int, default=25, help="distinct images per group of the mix")
     args = parser.parse_args()
 
@@ -220,7 +234,7 @@ def main() -> None:
     peaks: dict[int, int] = {}
     for consumers in (1, 2):
         land = make_land(f"bench-{consumers}", base_url, args.media)
-        procs = start_consumers(consumers, env, workdir)
+        procs = start_consumers(consumers, env, workdir, args.workers)
         try:
             seconds, job = run_job(land)
         finally:
@@ -241,7 +255,7 @@ def main() -> None:
 
     if args.big:
         land = make_land("bench-big", base_url, args.big)
-        procs = start_consumers(1, env, workdir)
+        procs = start_consumers(1, env, workdir, args.workers)
         try:
             big_seconds, big_job = run_job(land)
         finally:
