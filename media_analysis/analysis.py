@@ -11,7 +11,8 @@ the very same sample is clustered with the very same seeding (see colors.py).
 Speed comes from decoding no more pixels than the results need. Large JPEGs are
 decoded by libjpeg's DCT scaling to about 100 pixels on their short side (entropy
 decoding, which no scale avoids, is then most of the cost); PNG and still WebP by
-imagecodecs, faster than Pillow for the same pixels. Colours come from one 100x100
+imagecodecs, faster than Pillow for the same pixels (for PNG, libdeflate inflates the
+image data and libpng undoes the row filters). Colours come from one 100x100
 sample, pHash, dHash and the average hash from block means (see _hash_grids), the
 colour hash from a nearest-neighbour sample. Decoders and Pillow release the GIL.
 """
@@ -243,8 +244,8 @@ def _decode(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.Image, Box 
         try:
             fast = _fast_decoded(img, content)
         except Exception:
-            # libpng is stricter than Pillow (it checks the CRC of the image data, for
-            # one): whatever it refuses, Pillow decodes or reports as it always has.
+            # Whatever imagecodecs refuses (damaged or unusual data), Pillow decodes
+            # or reports as it always has.
             fast = None
         if fast is not None:
             return fast, None

@@ -126,16 +126,28 @@ def _corrupt_image_data_crc(png: bytes) -> bytes:
     return png[:crc_at] + bytes(b ^ 0xFF for b in png[crc_at : crc_at + 4]) + png[crc_at + 4 :]
 
 
-def test_what_the_fast_decoder_refuses_pillow_still_decodes(photo):
+def test_a_bad_crc_on_the_image_data_is_ignored_as_pillow_ignores_it(photo):
     img = photo.resize((320, 213))
     data = _corrupt_image_data_crc(encode(img, "PNG"))
     with pytest.raises(Exception):  # noqa: B017 - whichever error libpng raises
         analysis.imagecodecs.png_decode(data)
 
-    result = analyse_image(data)
+    fast = analysis._fast_decoded(_opened(data), data)
 
-    assert (result.width, result.height) == (320, 213)
-    assert result.dominant_colors
+    assert fast is not None
+    assert np.array_equal(np.asarray(fast), _pillow_pixels(data))
+
+
+def test_what_the_fast_decoder_refuses_pillow_still_decodes(photo, monkeypatch):
+    data = encode(photo.resize((320, 213)), "PNG")
+    expected = analyse_image(data)
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("refused")
+
+    monkeypatch.setattr(analysis.imagecodecs, "png_decode", refuse)
+
+    assert analyse_image(data) == expected
 
 
 def test_truncated_webp_is_reported_corrupt(photo):
