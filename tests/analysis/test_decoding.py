@@ -197,6 +197,15 @@ def test_only_plain_8_bit_images_have_their_data_stored(gradient_image):
     assert analysis._png_with_stored_image_data(sixteen_bit, gradient_image.size, 1) is None
 
 
+def test_interlaced_images_do_not_have_their_data_stored(gradient_image):
+    data = encode(gradient_image, "PNG")
+    header = bytearray(data[12:29])  # "IHDR" and its 13 bytes
+    header[-1] = 1  # Adam7
+    interlaced = data[:12] + bytes(header) + struct.pack(">I", zlib.crc32(header)) + data[33:]
+
+    assert analysis._png_with_stored_image_data(interlaced, gradient_image.size, 3) is None
+
+
 def test_image_data_of_the_wrong_size_is_decoded_from_the_original(gradient_image):
     data = encode(gradient_image, "PNG")
     # Claim one channel too many: the data inflates to less than that.
