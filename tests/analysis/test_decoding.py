@@ -75,11 +75,13 @@ def gradient_image() -> Image.Image:
     return gradient((240, 160))
 
 
+def _with_chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
 def _with_chunk_after_image_data(png: bytes, kind: bytes, payload: bytes) -> bytes:
-    chunk = struct.pack(">I", len(payload)) + kind + payload
-    chunk += struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF)
     end = png.rindex(b"IEND") - 4
-    return png[:end] + chunk + png[end:]
+    return png[:end] + _with_chunk(kind, payload) + png[end:]
 
 
 def _exif_bytes(make: str) -> bytes:
@@ -172,10 +174,6 @@ def _chunks(png: bytes) -> list[tuple[bytes, int, int]]:
         found.append((png[position + 4 : position + 8], position, length))
         position += length + 12
     return found
-
-
-def _with_chunk(kind: bytes, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
 def test_image_data_over_many_chunks_is_stored_uncompressed_in_one(photo):
