@@ -35,7 +35,7 @@ from palette_equivalence import compare, verdict  # noqa: E402
 from PIL import Image  # noqa: E402
 from upstream_reference import analyse_bytes  # noqa: E402
 
-from media_analysis.analysis import analyse_image  # noqa: E402
+from media_analysis.engine.image import analyse_image  # noqa: E402
 
 HASHES = {
     "phash": imagehash.phash,

@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.datasets import load_sample_image  # noqa: E402
 
-from media_analysis.near_duplicates import (  # noqa: E402
+from media_analysis.engine.duplicates import (  # noqa: E402
     ClusterParams,
     HammingIndex,
     HashedImage,

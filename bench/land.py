@@ -155,7 +155,7 @@ def make_land(name: str, base_url: str, count: int):
 
 
 def run_job(land) -> tuple[float, object]:
-    from media_analysis import jobs
+    from media_analysis.jobs import service as jobs
     from media_analysis.models import AnalysisJob, JobStatus
 
     started = time.perf_counter()
@@ -171,7 +171,7 @@ def queries_per_chunk(base_url: str) -> dict[int, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from media_analysis import jobs
+    from media_analysis.jobs import service as jobs
 
     counts = {}
     for size in (10, 100):

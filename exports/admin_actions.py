@@ -20,7 +20,7 @@ from django.urls import reverse
 
 from exports.services import EXPORT_TYPES, NODE_MODES, prepare_export
 from lands.models import Land, MediaType
-from media_analysis.exceptions import InvalidParameters
+from media_analysis.errors import InvalidParameters
 
 
 class ExportLandForm(forms.Form):

@@ -36,7 +36,7 @@ from exports.columns import (
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
 from media_analysis import clusters
-from media_analysis.exceptions import InvalidParameters
+from media_analysis.errors import InvalidParameters
 
 # Rows fetched per round trip; module-level so tests can shrink it and prove
 # that the query count does not depend on it.

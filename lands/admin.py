@@ -21,8 +21,8 @@ from exports.admin_actions import export_land_action
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
-from media_analysis.admin_actions import analyse_land_media_action, analyse_selected_media_action
-from media_analysis.exceptions import ERROR_CLASSES
+from media_analysis.engine.errors import ERROR_CLASSES
+from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 
 PREVIEW_SIZE = 240
 URL_DISPLAY_LENGTH = 80

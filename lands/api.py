@@ -23,7 +23,8 @@ from rest_framework.response import Response
 
 from lands.models import AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis import clusters
-from media_analysis.exceptions import ERROR_CLASSES, InvalidParameters
+from media_analysis.engine.errors import ERROR_CLASSES
+from media_analysis.errors import InvalidParameters
 from media_analysis.models import ImageCluster
 
 MAX_PAGE_SIZE = 500

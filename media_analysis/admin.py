@@ -14,8 +14,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from media_analysis.admin_views import format_seconds
 from media_analysis.models import AnalysisJob
+from media_analysis.web.admin.pages import format_seconds
 
 
 @admin.register(AnalysisJob)
@@ -126,4 +126,4 @@ class AnalysisJobAdmin(admin.ModelAdmin):
         return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
 
 
-from media_analysis import cluster_admin  # noqa: E402, F401  (registers the cluster admins)
+from media_analysis.web.admin import clusters as cluster_admin  # noqa: E402, F401  (registers the cluster admins)

@@ -154,7 +154,7 @@ class JobChunk(models.Model):
 
 
 # --- Near-duplicate clusters --------------------------------------------------
-# The rules are media_analysis.near_duplicates'; media_analysis.clusters keeps these
+# The rules are media_analysis.engine.duplicates'; media_analysis.clusters keeps these
 # rows in step with them.
 
 

@@ -1,4 +1,4 @@
-"""Huey tasks: thin adapters over media_analysis.jobs.
+"""Huey tasks: thin adapters over media_analysis.jobs.service.
 
 Tasks take ids, re-fetch their rows, tolerate rows that disappeared, and are
 idempotent, so a duplicate delivery or a re-enqueue after a crash is harmless.
@@ -13,7 +13,7 @@ from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
 from huey.exceptions import TaskLockedException
 
-from media_analysis import jobs
+from media_analysis.jobs import service as jobs
 
 logger = logging.getLogger("medianalyse.tasks")
 
@@ -81,7 +81,7 @@ def _recover_on_startup() -> None:
 
     close_old_connections()
     if settings.MEDIA_ANALYSIS_METRICS_PORT:
-        from media_analysis.metrics import start_worker_metrics_server
+        from media_analysis.jobs.metrics import start_worker_metrics_server
 
         start_worker_metrics_server(settings.MEDIA_ANALYSIS_METRICS_PORT)
     try:

@@ -10,7 +10,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus domain errors turned into clear 400s instead of 500s."""
-    from media_analysis.exceptions import InvalidParameters
+    from media_analysis.errors import InvalidParameters
 
     if isinstance(exc, InvalidParameters):
         return Response({"detail": str(exc), "errors": exc.errors}, status=400)

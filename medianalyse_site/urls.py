@@ -2,15 +2,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from media_analysis.views import metrics_view
+from media_analysis.web.metrics_view import metrics_view
 
 urlpatterns = [
-    path("admin/medianalyse/", include("media_analysis.admin_urls")),
-    path("admin/medianalyse/clusters/", include("media_analysis.cluster_urls")),
+    path("admin/medianalyse/", include("media_analysis.web.admin.urls")),
+    path("admin/medianalyse/clusters/", include("media_analysis.web.admin.cluster_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("api/", include("media_analysis.api_urls")),
+    path("api/", include("media_analysis.web.api.urls")),
     path("api/", include("lands.api_urls")),
     path("api/", include("exports.urls")),
     path("metrics", metrics_view, name="prometheus-django-metrics"),

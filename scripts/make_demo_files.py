@@ -1,4 +1,4 @@
-"""Regenerate media_analysis/demo_files/ from the photos that scikit-learn ships.
+"""Regenerate media_analysis/jobs/demo_files/ from the photos that scikit-learn ships.
 
 The files are committed so the demo runs offline and identically everywhere;
 run this only to change the set: .venv/bin/python scripts/make_demo_files.py
@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 from sklearn.datasets import load_sample_image
 
-OUT = Path(__file__).resolve().parents[1] / "media_analysis" / "demo_files"
+OUT = Path(__file__).resolve().parents[1] / "media_analysis" / "jobs" / "demo_files"
 
 
 def save(name: str, image: Image.Image, **options) -> None:

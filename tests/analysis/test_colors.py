@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.analysis import analyse_image
-from media_analysis.colors import dominant_colours, kmeans, nearest_web_safe, websafe_palette
+from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.colours import dominant_colours, kmeans, nearest_web_safe, websafe_palette
 from tests.analysis.conftest import encode, gradient
 
 LEVELS = (0, 51, 102, 153, 204, 255)

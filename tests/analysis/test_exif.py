@@ -3,8 +3,8 @@ import json
 import pytest
 from PIL import Image, TiffImagePlugin
 
-from media_analysis.analysis import AnalysisOptions, analyse_image
-from media_analysis.exif import json_safe
+from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.image.exif import json_safe
 from tests.analysis.conftest import encode, gradient
 
 

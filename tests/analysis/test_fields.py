@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from media_analysis.analysis import AnalysisOptions, ImageAnalysis, analyse_image
+from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
 from tests.analysis.conftest import encode, gradient
 
 
@@ -170,7 +170,8 @@ def test_module_does_not_import_django():
     import sys
 
     code = (
-        "import sys; import media_analysis.analysis, media_analysis.colors, media_analysis.exif; "
+        "import sys; import media_analysis.engine.image, media_analysis.engine.image.colours, "
+        "media_analysis.engine.image.exif; "
         "print(any(name == 'django' or name.startswith('django.') for name in sys.modules))"
     )
     root = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.analysis import AnalysisOptions, analyse_image, sniff_mime
-from media_analysis.exceptions import CorruptImage, DecompressionBomb, NotAnImage
+from media_analysis.engine.errors import CorruptImage, DecompressionBomb, NotAnImage
+from media_analysis.engine.image import AnalysisOptions, analyse_image, sniff_mime
 from tests.analysis.conftest import encode, gradient
 
 

@@ -1,6 +1,6 @@
 from PIL import Image
 
-from media_analysis.analysis import analyse_image
+from media_analysis.engine.image import analyse_image
 from tests.analysis.conftest import encode, gradient
 
 

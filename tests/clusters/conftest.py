@@ -16,7 +16,7 @@ from PIL import Image
 from sklearn.datasets import load_sample_image
 
 from lands.models import AnalysisStatus, Domain, Expression, Land, Media
-from media_analysis.analysis import ImageAnalysis, analyse_image
+from media_analysis.engine.image import ImageAnalysis, analyse_image
 from tests.factories import make_domain, make_expression, make_land, make_media
 from tests.support.photo_edits import EDITS
 

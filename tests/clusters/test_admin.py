@@ -11,8 +11,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from lands.models import Media
-from media_analysis import cluster_admin, clusters
+from media_analysis import clusters
 from media_analysis.models import ClusterLink, ImageCluster
+from media_analysis.web.admin import clusters as cluster_admin
 from tests.clusters.conftest import EDITS, analysed_media, build_photo_land, partition
 from tests.factories import make_domain, make_expression
 

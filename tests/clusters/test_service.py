@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 
 from lands.models import AnalysisStatus, Media
 from media_analysis import clusters
-from media_analysis.exceptions import InvalidParameters
+from media_analysis.engine.duplicates import HashedImage
+from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster, LandClustering
-from media_analysis.near_duplicates import HashedImage
 from tests.clusters.conftest import (
     EDITS,
     analysed_media,

@@ -5,7 +5,7 @@ import io
 import pytest
 from PIL import Image
 
-from media_analysis.download import DownloadPolicy, build_session
+from media_analysis.engine.fetch import DownloadPolicy, build_session
 from tests.support.fixtures import http_server, http_server_factory
 
 __all__ = ["http_server", "http_server_factory"]

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from media_analysis.av_probe import AvInfo, probe_av
+from media_analysis.engine.av_probe import AvInfo, probe_av
 from tests.support import av_samples as av
 
 

@@ -14,8 +14,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from media_analysis.download import build_session, download, sniff_mime
-from media_analysis.exceptions import (
+from media_analysis.engine.errors import (
     DownloadError,
     DownloadTimeout,
     HttpStatusError,
@@ -24,6 +23,7 @@ from media_analysis.exceptions import (
     TooManyRedirects,
     UnsupportedScheme,
 )
+from media_analysis.engine.fetch import build_session, download, sniff_mime
 from tests.support.http_server import Reply, redirect, unused_port
 
 from .conftest import local_policy

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from media_analysis.download import build_session, probe
-from media_analysis.exceptions import HttpStatusError, RefusedAddress
+from media_analysis.engine.errors import HttpStatusError, RefusedAddress
+from media_analysis.engine.fetch import build_session, probe
 from tests.support import av_samples as av
 from tests.support.http_server import Reply, redirect
 

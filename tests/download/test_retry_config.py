@@ -7,8 +7,8 @@ import responses
 from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
-from media_analysis.download import RETRY_STATUSES, DownloadPolicy, build_session, download
-from media_analysis.exceptions import HttpStatusError
+from media_analysis.engine.errors import HttpStatusError
+from media_analysis.engine.fetch import RETRY_STATUSES, DownloadPolicy, build_session, download
 
 from .conftest import local_policy
 

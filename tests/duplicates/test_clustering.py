@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from media_analysis.near_duplicates import (
+from media_analysis.engine.duplicates import (
     ClusterParams,
     HashedImage,
     NearDuplicateClusterer,

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 import pytest
 
-from media_analysis.near_duplicates import (
+from media_analysis.engine.duplicates import (
     ClusterParams,
     NearDuplicateClusterer,
     hamming,

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from lands import importer
+from lands.errors import ImportFailed
 from lands.importer import import_legacy_database
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
-from media_analysis.exceptions import ImportFailed
 from tests.factories import make_expression, make_land, make_media
 from tests.support.legacy_db import LegacyDatabase, build_sample_database
 

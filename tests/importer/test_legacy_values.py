@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from lands import legacy_values as lv
-from media_analysis.exceptions import ERROR_CLASSES, UnreadableLegacyValue
+from lands.errors import UnreadableLegacyValue
+from lands.importer import values as lv
+from media_analysis.engine.errors import ERROR_CLASSES
 from tests.support.legacy_db import REPR_COLOURS, REPR_EXIF, REPR_WEBSAFE
 
 

@@ -1,4 +1,4 @@
-from media_analysis import jobs
+from media_analysis.jobs import service as jobs
 from tests.factories import make_land
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from media_analysis import jobs
+from media_analysis.jobs import service as jobs
 from tests.factories import make_land
 
 

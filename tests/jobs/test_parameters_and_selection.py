@@ -1,8 +1,8 @@
 import pytest
 
 from lands.models import AnalysisStatus, Media
-from media_analysis import jobs
-from media_analysis.exceptions import InvalidParameters, JobAlreadyRunning
+from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from media_analysis.jobs import service as jobs
 from media_analysis.models import AnalysisJob, JobStatus
 from tests.factories import make_expression, make_land, make_media
 

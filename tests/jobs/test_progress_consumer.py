@@ -4,9 +4,9 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
-from media_analysis import jobs
+from media_analysis.jobs import service as jobs
+from media_analysis.jobs.progress import job_group, job_snapshot, publish_job_progress
 from media_analysis.models import JobStatus
-from media_analysis.progress import job_group, job_snapshot, publish_job_progress
 from medianalyse_site.asgi import application
 from tests.factories import make_expression, make_land, make_media
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from media_analysis import jobs
+from media_analysis.jobs import service as jobs
 from media_analysis.models import JobChunk
 from tests.factories import make_expression, make_land, make_media
 

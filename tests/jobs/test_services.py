@@ -7,8 +7,9 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from lands.models import AnalysisStatus, Media
-from media_analysis import allocator, services
-from media_analysis.services import analyse_media
+from media_analysis.jobs import batch as services
+from media_analysis.jobs import worker as allocator
+from media_analysis.jobs.batch import analyse_media
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import Reply
 
@@ -122,7 +123,7 @@ def test_outcomes_are_counted_in_metrics(page, http_server):
 def test_written_fields_round_trip_as_real_json_and_datetimes(page):
     from django.utils import timezone
 
-    from media_analysis.services import write_media_fields
+    from media_analysis.jobs.batch import write_media_fields
 
     media = make_media(page)
     media.dominant_colors = [{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 50.0}]

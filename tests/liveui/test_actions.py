@@ -10,9 +10,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.urls import reverse
 
 from lands.models import AnalysisStatus, Land, Media
-from media_analysis import jobs
-from media_analysis.admin_actions import analyse_land_media_action, analyse_selected_media_action
+from media_analysis.jobs import service as jobs
 from media_analysis.models import AnalysisJob
+from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from tests.factories import make_expression, make_land, make_media
 
 pytestmark = pytest.mark.django_db

@@ -31,8 +31,8 @@ from django.db import connection, connections
 from PIL import Image, ImageDraw
 
 from lands.models import AnalysisStatus, Media
-from media_analysis import gallery
 from media_analysis.models import AnalysisJob, JobStatus
+from media_analysis.web import gallery
 from tests.conftest import require_service
 from tests.factories import make_expression, make_land
 from tests.support.http_server import Reply

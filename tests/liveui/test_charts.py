@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from media_analysis import charts
+from media_analysis.web import charts
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from lands.models import AnalysisStatus, Media
-from media_analysis import gallery
+from media_analysis.web import gallery
 from tests.factories import make_expression, make_land, make_media
 
 pytestmark = pytest.mark.django_db

@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.urls import reverse
 
-from media_analysis import jobs
-from media_analysis.admin_views import format_rate, format_seconds
+from media_analysis.jobs import service as jobs
 from media_analysis.models import AnalysisJob, JobStatus
+from media_analysis.web.admin.pages import format_rate, format_seconds
 
 pytestmark = pytest.mark.django_db
 

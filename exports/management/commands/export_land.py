@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from exports.services import EXPORT_TYPES, NODE_MODES, prepare_export
 from lands.models import Land, MediaType
-from media_analysis.exceptions import InvalidParameters
+from media_analysis.errors import InvalidParameters
 
 
 class Command(BaseCommand):

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from lands.errors import ImportFailed
 from lands.importer import BATCH_SIZE, ProgressUpdate, import_legacy_database
-from media_analysis.exceptions import ImportFailed
 
 
 class _StderrStream:

@@ -12,7 +12,8 @@ from django.test import override_settings
 from huey.contrib.djhuey import HUEY
 
 from lands.models import AnalysisStatus, Media
-from media_analysis import demo, jobs
+from media_analysis.jobs import demo
+from media_analysis.jobs import service as jobs
 from media_analysis.models import AnalysisJob, JobStatus
 
 

@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from lands.models import Land
-from media_analysis import jobs
-from media_analysis.exceptions import InvalidParameters, JobAlreadyRunning
+from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from media_analysis.jobs import service as jobs
 from media_analysis.models import JobStatus
 
 

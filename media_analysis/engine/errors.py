@@ -1,47 +1,14 @@
-"""Every domain exception of medianalyse, in one place.
+"""The failures of one media, with the stable code each is recorded under.
 
-Media failures carry an ``error_class``: a short, stable, low-cardinality code
-stored on the media row, used as a metrics label and as an admin filter.
+A ``MediaFailure`` carries an ``error_class``: a short, stable, low-cardinality code
+stored on the media row, used as a metrics label and as an admin filter. The engine
+raises them; the job batch records them on the row and never lets one escape a chunk.
 """
 
 from __future__ import annotations
 
 
-class MedianalyseError(Exception):
-    """Base of the project's own errors."""
-
-
-class InvalidParameters(MedianalyseError):
-    """Parameters given by a user (API, admin form, command line) are not valid."""
-
-    def __init__(self, message: str, errors: dict[str, list[str]] | None = None) -> None:
-        super().__init__(message)
-        self.errors = errors or {}
-
-
-class ImportFailed(MedianalyseError):
-    """A legacy database cannot be imported (not SQLite, not a MyWebIntelligence schema...)."""
-
-
-class UnreadableLegacyValue(MedianalyseError, ValueError):
-    """One value of a legacy row (date, repr-encoded colours, EXIF...) cannot be understood.
-
-    The importer stores None instead and counts a warning; it never aborts a land for it.
-    """
-
-
-class JobAlreadyRunning(MedianalyseError):
-    """A land already has an active analysis job."""
-
-    def __init__(self, job) -> None:
-        super().__init__(f"Land {job.land_id} already has an active analysis job ({job.pk}, {job.status})")
-        self.job = job
-
-
-# --- Media failures ----------------------------------------------------------
-
-
-class MediaFailure(MedianalyseError):
+class MediaFailure(Exception):
     """One media could not be analysed; recorded on its row, never raised past a batch."""
 
     error_class = "error"

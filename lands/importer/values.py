@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from media_analysis.exceptions import UnreadableLegacyValue
+from lands.errors import UnreadableLegacyValue
 
 # A repr of a few dominant colours or an EXIF dict is a few kB; anything far
 # larger is not one of those, and parsing it would only cost memory.

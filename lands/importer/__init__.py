@@ -30,9 +30,9 @@ from urllib.parse import quote, urlsplit
 from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
-from lands import legacy_values as lv
+from lands.errors import ImportFailed, UnreadableLegacyValue
+from lands.importer import values as lv
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
-from media_analysis.exceptions import ImportFailed, UnreadableLegacyValue
 
 logger = logging.getLogger("medianalyse.importer")
 

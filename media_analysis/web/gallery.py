@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from lands.models import AnalysisStatus, Media, MediaType
-from media_analysis.exceptions import ERROR_CLASSES
+from media_analysis.engine.errors import ERROR_CLASSES
 
 PAGE_SIZE = 48
 COUNT_CAP = 10_000

@@ -27,8 +27,9 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
-from media_analysis import metrics
-from media_analysis.exceptions import InvalidParameters, JobAlreadyRunning
+from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from media_analysis.jobs import metrics
+from media_analysis.jobs.progress import publish_job_progress
 from media_analysis.models import (
     ACTIVE_JOB_STATUSES,
     RECENT_FAILURES_KEPT,
@@ -37,7 +38,6 @@ from media_analysis.models import (
     JobChunk,
     JobStatus,
 )
-from media_analysis.progress import publish_job_progress
 
 logger = logging.getLogger("medianalyse.jobs")
 
@@ -291,7 +291,7 @@ def run_chunk(chunk_id: int) -> bool:
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return False
-    from media_analysis.services import analyse_media  # the heavy imagery stack, only when there is work
+    from media_analysis.jobs.batch import analyse_media  # the heavy imagery stack, only when there is work
 
     started = timezone.now()
     JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=worker_identity(), claimed_at=started)

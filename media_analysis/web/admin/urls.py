@@ -1,5 +1,5 @@
 """The custom admin pages, mounted with
-``path("admin/medianalyse/", include("media_analysis.admin_urls"))`` before the admin itself.
+``path("admin/medianalyse/", include("media_analysis.web.admin.urls"))`` before the admin itself.
 
 URL names (namespace ``medianalyse``): ``job-progress`` and ``job-cancel`` take a
 job id; ``land-analysis`` and ``land-gallery`` take a land id.
@@ -8,7 +8,7 @@ job id; ``land-analysis`` and ``land-gallery`` take a land id.
 from django.contrib import admin
 from django.urls import path
 
-from media_analysis import admin_views
+from media_analysis.web.admin import pages as admin_views
 
 app_name = "medianalyse"
 

@@ -1,6 +1,6 @@
 """Admin actions that start analyses; the Land and Media admins list them.
 
-Both create jobs through media_analysis.jobs like every other entry point, and
+Both create jobs through media_analysis.jobs.service like every other entry point, and
 send the user to the job's live progress page when there is exactly one.
 """
 
@@ -13,9 +13,9 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from lands.models import Land, Media
-from media_analysis import jobs
-from media_analysis.admin_views import may_run
-from media_analysis.exceptions import JobAlreadyRunning
+from media_analysis.errors import JobAlreadyRunning
+from media_analysis.jobs import service as jobs
+from media_analysis.web.admin.pages import may_run
 
 
 def _progress_url(job_id: int) -> str:

@@ -2,7 +2,7 @@
 
 Mounted under /admin/medianalyse/ (see admin_urls), each view wrapped with
 ``admin.site.admin_view`` so the admin's login, staff check and CSRF apply.
-Decisions are made in media_analysis.jobs and media_analysis.gallery; these
+Decisions are made in media_analysis.jobs.service and media_analysis.web.gallery; these
 views turn requests into calls and results into pages.
 """
 
@@ -19,11 +19,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
-from media_analysis import charts, gallery, jobs
-from media_analysis.exceptions import ERROR_CLASSES, InvalidParameters, JobAlreadyRunning
+from media_analysis.engine.errors import ERROR_CLASSES
+from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from media_analysis.jobs import service as jobs
+from media_analysis.jobs.progress import job_snapshot
 from media_analysis.models import AnalysisJob
-from media_analysis.permissions import can_run_analysis
-from media_analysis.progress import job_snapshot
+from media_analysis.web import charts, gallery
+from media_analysis.web.permissions import can_run_analysis
 
 JOB_HISTORY_LIMIT = 50
 EXPORT_TYPES = ("mediacsv", "mediagexf", "clustercsv", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django_prometheus.exports import ExportToDjangoView
 
-from media_analysis.metrics import register_job_collector
+from media_analysis.jobs.metrics import register_job_collector
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:

@@ -1,6 +1,6 @@
 """Near-duplicate clusters of a land's images, kept in the database.
 
-The rules are those of :mod:`media_analysis.near_duplicates` (identical SHA-256 always
+The rules are those of :mod:`media_analysis.engine.duplicates` (identical SHA-256 always
 together; otherwise pHash within ``MEDIA_ANALYSIS_DUPLICATE_THRESHOLD`` bits confirmed
 by the dHash or the colour hash, mirrored copies included); this module feeds it a
 land's hashes and manual corrections, and writes the result as rows.
@@ -64,9 +64,7 @@ from django.db.models.functions import Cast, Coalesce, Concat, RowNumber
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
-from media_analysis.exceptions import InvalidParameters
-from media_analysis.models import ClusterLink, ClusterLinkKind, ImageCluster, LandClustering
-from media_analysis.near_duplicates import (
+from media_analysis.engine.duplicates import (
     PHASH_MIRROR_MASK,
     ClusterParams,
     HammingIndex,
@@ -78,6 +76,8 @@ from media_analysis.near_duplicates import (
     parse_hex_hash,
     split_links,
 )
+from media_analysis.errors import InvalidParameters
+from media_analysis.models import ClusterLink, ClusterLinkKind, ImageCluster, LandClustering
 
 logger = logging.getLogger("medianalyse.clusters")
 

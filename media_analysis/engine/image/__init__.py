@@ -37,9 +37,9 @@ try:
 except ImportError:  # optional: Pillow decodes everything without it, a little slower
     imagecodecs = None
 
-from media_analysis.colors import dominant_colours, websafe_palette
-from media_analysis.exceptions import CorruptImage, DecompressionBomb, MediaFailure, NotAnImage
-from media_analysis.exif import ExifSummary, extract_exif
+from media_analysis.engine.errors import CorruptImage, DecompressionBomb, MediaFailure, NotAnImage
+from media_analysis.engine.image.colours import dominant_colours, websafe_palette
+from media_analysis.engine.image.exif import ExifSummary, extract_exif
 
 # JPEGs whose short side is at least JPEG_DRAFT_MIN are decoded by DCT scaling to
 # no less than JPEG_DRAFT_SIDE on their short side. Smaller ones keep their exact

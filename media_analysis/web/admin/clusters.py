@@ -30,9 +30,9 @@ from django.views.decorators.http import require_GET, require_POST
 from lands.models import Land
 from lands.templatetags.media_display import thumbnail_html
 from media_analysis import clusters
-from media_analysis.admin_views import may_run
-from media_analysis.exceptions import InvalidParameters
+from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster
+from media_analysis.web.admin.pages import may_run
 
 CLUSTERS_PER_PAGE = 20
 THUMBNAILS_PER_CLUSTER = 8

@@ -1,4 +1,4 @@
-"""REST adapters for analysis jobs; every decision is made in media_analysis.jobs."""
+"""REST adapters for analysis jobs; every decision is made in media_analysis.jobs.service."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from lands.models import Land
-from media_analysis import jobs
-from media_analysis.exceptions import InvalidParameters, JobAlreadyRunning
+from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from media_analysis.jobs import service as jobs
 from media_analysis.models import AnalysisJob
-from media_analysis.permissions import CanRunAnalysis
-from media_analysis.serializers import AnalysisJobSerializer, JobParametersSerializer
+from media_analysis.web.api.serializers import AnalysisJobSerializer, JobParametersSerializer
+from media_analysis.web.permissions import CanRunAnalysis
 
 
 @extend_schema(

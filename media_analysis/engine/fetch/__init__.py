@@ -46,8 +46,8 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-from media_analysis.av_probe import probe_av
-from media_analysis.exceptions import (
+from media_analysis.engine.av_probe import probe_av
+from media_analysis.engine.errors import (
     DownloadError,
     DownloadTimeout,
     HttpStatusError,

@@ -15,9 +15,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from media_analysis.jobs.progress import job_group, job_snapshot
 from media_analysis.models import AnalysisJob
-from media_analysis.permissions import can_run_analysis
-from media_analysis.progress import job_group, job_snapshot
+from media_analysis.web.permissions import can_run_analysis
 
 FOLLOW_INTERVAL_SECONDS = 1.0
 CLOSE_FORBIDDEN = 4403

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from media_analysis.api import AnalysisJobViewSet, start_land_analysis
+from media_analysis.web.api.jobs import AnalysisJobViewSet, start_land_analysis
 
 router = SimpleRouter()
 router.register("jobs", AnalysisJobViewSet, basename="analysisjob")

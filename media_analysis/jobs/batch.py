@@ -21,12 +21,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
-from media_analysis import metrics
-from media_analysis.allocator import keep_freed_memory
-from media_analysis.analysis import AnalysisOptions, analyse_image
-from media_analysis.av_probe import probe_av
-from media_analysis.download import DownloadPolicy, build_session, download, probe
-from media_analysis.exceptions import MediaFailure
+from media_analysis.engine.av_probe import probe_av
+from media_analysis.engine.errors import MediaFailure
+from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
+from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.jobs import metrics
+from media_analysis.jobs.worker import keep_freed_memory
 
 logger = logging.getLogger("medianalyse.analysis")
 

@@ -1,5 +1,5 @@
 """The near-duplicate cluster pages, mounted with
-``path("admin/medianalyse/clusters/", include("media_analysis.cluster_urls"))`` before the admin itself.
+``path("admin/medianalyse/clusters/", include("media_analysis.web.admin.cluster_urls"))`` before the admin itself.
 
 URL names (namespace ``medianalyse_clusters``): ``land-clusters``, ``land-recluster`` and
 ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
@@ -9,7 +9,7 @@ take a cluster id.
 from django.contrib import admin
 from django.urls import path
 
-from media_analysis import cluster_admin as views
+from media_analysis.web.admin import clusters as views
 
 app_name = "medianalyse_clusters"
 
