@@ -23,7 +23,8 @@ from media_analysis.engine.errors import (
     TooManyRedirects,
     UnsupportedScheme,
 )
-from media_analysis.engine.fetch import build_session, download, sniff_mime
+from media_analysis.engine.fetch import build_session, download
+from media_analysis.engine.sniff import sniff_mime
 from tests.support.http_server import Reply, redirect, unused_port
 
 from .conftest import local_policy

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from media_analysis.engine.errors import DownloadError, RefusedAddress, UnsupportedScheme
-from media_analysis.engine.fetch import DownloadPolicy, check_address, check_url
+from media_analysis.engine.fetch import DownloadPolicy
+from media_analysis.engine.fetch.addresses import check_address, check_url
 
 
 @pytest.fixture

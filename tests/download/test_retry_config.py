@@ -8,7 +8,8 @@ from urllib3.exceptions import ProtocolError
 from urllib3.util.retry import Retry
 
 from media_analysis.engine.errors import HttpStatusError
-from media_analysis.engine.fetch import RETRY_STATUSES, DownloadPolicy, build_session, download
+from media_analysis.engine.fetch import DownloadPolicy, build_session, download
+from media_analysis.engine.fetch.policy import RETRY_STATUSES
 
 from .conftest import local_policy
 

@@ -6,7 +6,7 @@ import random
 import pytest
 from PIL import Image, features
 
-from media_analysis.engine.fetch import sniff_mime
+from media_analysis.engine.sniff import sniff_mime
 from tests.support import av_samples as av
 
 

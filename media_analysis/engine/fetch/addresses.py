@@ -1,0 +1,127 @@
+"""Address safety (server-side request forgery): the hosts and addresses the downloader may reach.
+
+How the check and the session's connections share the work is told in the package docstring.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from media_analysis.engine.errors import DownloadError, RefusedAddress, UnsupportedScheme
+from media_analysis.engine.fetch.policy import DownloadPolicy, _short
+
+
+@dataclass(frozen=True)
+class _AllowList:
+    names: frozenset[str]
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+    def allows_name(self, host: str) -> bool:
+        return host.lower().rstrip(".") in self.names
+
+    def allows_address(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+        candidates = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)
+        return any(candidate in network for candidate in candidates for network in self.networks)
+
+
+@lru_cache(maxsize=64)
+def _allow_list(entries: tuple[str, ...]) -> _AllowList:
+    names: set[str] = set()
+    networks = []
+    for raw in entries:
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+        except ValueError:
+            names.add(entry.lower().rstrip("."))
+    return _AllowList(frozenset(names), tuple(networks))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    embedded = []
+    if address.ipv4_mapped is not None:
+        embedded.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        embedded.append(address.sixtofour)
+    if address in _NAT64:
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return embedded
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _is_forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        # ::ffff:a.b.c.d reaches a.b.c.d: judge that address, not the IPv6 block it is written in.
+        return _is_forbidden(address.ipv4_mapped)
+    if (
+        address.is_loopback
+        or address.is_private
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global
+    ):
+        return True
+    if isinstance(address, ipaddress.IPv6Address):
+        return any(_is_forbidden(inner) for inner in _embedded_ipv4(address))
+    return False
+
+
+def check_address(address: str, policy: DownloadPolicy, host: str | None = None) -> None:
+    """Raise ``RefusedAddress`` unless ``address`` may be reached (``host``: the name it was resolved from)."""
+    allow = _allow_list(policy.allow_private)
+    _vet(host or address, [address], allow)
+
+
+def _vet(host: str, addresses: list[str], allow: _AllowList) -> None:
+    if allow.allows_name(host):
+        return
+    for text in addresses:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if _is_forbidden(address) and not allow.allows_address(address):
+            raise RefusedAddress(f"{host} resolves to {address}, a non-public address the downloader may not reach")
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to, in resolver order (IP literals resolve to themselves)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for _family, _type, _proto, _name, sockaddr in infos:
+        if sockaddr[0] not in addresses:
+            addresses.append(sockaddr[0])
+    return addresses
+
+
+def check_url(url: str, policy: DownloadPolicy) -> tuple[str, int]:
+    """Validate scheme and host of ``url``; return (host, port). Resolves the host (DNS) before any connection."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise UnsupportedScheme(f"unsupported URL scheme {scheme or '(none)'!r}: {_short(url)}")
+    try:
+        host = parts.hostname
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError as exc:
+        raise DownloadError(f"invalid URL {_short(url)}: {exc}") from exc
+    if not host:
+        raise DownloadError(f"URL without a host: {_short(url)}")
+    allow = _allow_list(policy.allow_private)
+    if allow.allows_name(host):
+        return host, port
+    try:
+        addresses = resolve_host(host, port)
+    except (OSError, UnicodeError) as exc:
+        raise DownloadError(f"cannot resolve {host}: {exc}") from exc
+    _vet(host, addresses, allow)
+    return host, port
