@@ -180,19 +180,24 @@ def parse_options(
 
 
 def _page_q(land_id: int, options: ExportOptions, prefix: str = "") -> Q:
-    """The crawler's page filter (relevance >= minrel; NULL relevance is out), plus depth."""
-    q = Q(**{f"{prefix}land_id": land_id, f"{prefix}relevance__gte": options.minrel})
-    if options.depth is not None:
-        q &= Q(**{f"{prefix}depth__lte": options.depth})
-    return q
+    """The land's pages the options select, seen from a model that ``prefix`` joins to them.
+
+    One ``Q``, so that a filter through a multi-valued relation tests every
+    condition on the same page.
+    """
+    return Q(**{f"{prefix}land_id": land_id}) & Expression.selection(options.depth, options.minrel, prefix)
 
 
 def pages_of(land: Land, options: ExportOptions) -> QuerySet[Expression]:
-    return Expression.objects.filter(_page_q(land.pk, options))
+    return Expression.objects.filter(land_id=land.pk).selected(options.depth, options.minrel)
 
 
 def media_of(land: Land, options: ExportOptions) -> QuerySet[Media]:
-    return Media.objects.filter(_page_q(land.pk, options, "expression__"), type__in=options.media_types)
+    return (
+        Media.objects.of_land(land.pk)
+        .on_selected_pages(options.depth, options.minrel)
+        .filter(type__in=options.media_types)
+    )
 
 
 def _stream(queryset: QuerySet) -> Iterator:
@@ -299,15 +304,6 @@ def _description(land: Land, spec_name: str, options: ExportOptions, extra: str 
     return f"{text}; {extra}" if extra else text
 
 
-def _selected(
-    land_id: int | None, relevance: int | None, depth: int | None, land: Land, options: ExportOptions
-) -> bool:
-    """The page filter of ``_page_q``, applied to a row already fetched."""
-    if land_id != land.pk or relevance is None or relevance < options.minrel:
-        return False
-    return options.depth is None or (depth is not None and depth <= options.depth)
-
-
 def _cross_domain_links(land: Land, options: ExportOptions, fields: tuple[str, str]) -> Iterator[tuple]:
     """Links whose two ends are selected pages of different domains (the crawler's rule), ordered by ``fields``.
 
@@ -323,7 +319,7 @@ def _cross_domain_links(land: Land, options: ExportOptions, fields: tuple[str, s
         .values_list(*fields, "target__land_id", "target__relevance", "target__depth")
     )
     for first, second, land_id, relevance, depth in rows:
-        if _selected(land_id, relevance, depth, land, options):
+        if land_id == land.pk and Expression.is_selected(depth, relevance, options.depth, options.minrel):
             yield first, second
 
 

@@ -124,7 +124,7 @@ class MinRelevanceFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         try:
-            return queryset.filter(relevance__gte=int(value))
+            return queryset.filter(Expression.selection(minrel=int(value)))
         except ValueError:
             return queryset.none()
 

@@ -44,6 +44,12 @@ class Domain(models.Model):
         return self.name
 
 
+class ExpressionQuerySet(models.QuerySet["Expression"]):
+    def selected(self, depth: int | None = None, minrel: int | None = None) -> ExpressionQuerySet:
+        """Pages selected by depth and relevance (see ``Expression.selection``)."""
+        return self.filter(Expression.selection(depth, minrel))
+
+
 class Expression(models.Model):
     """A crawled page of a land."""
 
@@ -64,6 +70,8 @@ class Expression(models.Model):
     relevance = models.IntegerField(null=True, blank=True)
     depth = models.IntegerField(null=True, blank=True)
 
+    objects = ExpressionQuerySet.as_manager()
+
     class Meta:
         ordering = ["id"]
         indexes = [
@@ -74,6 +82,32 @@ class Expression(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+    @staticmethod
+    def selection(depth: int | None = None, minrel: int | None = None, prefix: str = "") -> Q:
+        """The pages a job, an export or a filter selects, as the crawler's ``--depth`` and ``--minrel`` do.
+
+        ``depth`` given: pages whose depth is known and <= ``depth`` (0 is the
+        seed pages only). ``minrel`` given: pages whose relevance is known and
+        >= ``minrel`` (a page never scored is left out). Neither: every page.
+        ``prefix`` is the path from the queried model to the page, such as
+        ``"expression__"`` from a media.
+        """
+        q = Q()
+        if depth is not None:
+            q &= Q(**{f"{prefix}depth__lte": depth})
+        if minrel is not None:
+            q &= Q(**{f"{prefix}relevance__gte": minrel})
+        return q
+
+    @staticmethod
+    def is_selected(
+        page_depth: int | None, page_relevance: int | None, depth: int | None = None, minrel: int | None = None
+    ) -> bool:
+        """``selection`` applied to the depth and relevance of a page already fetched."""
+        if depth is not None and (page_depth is None or page_depth > depth):
+            return False
+        return minrel is None or (page_relevance is not None and page_relevance >= minrel)
 
 
 class ExpressionLink(models.Model):
@@ -125,9 +159,13 @@ class AnalysisStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class MediaQuerySet(models.QuerySet):
+class MediaQuerySet(models.QuerySet["Media"]):
     def of_land(self, land_id: int) -> MediaQuerySet:
         return self.filter(expression__land_id=land_id)
+
+    def on_selected_pages(self, depth: int | None = None, minrel: int | None = None) -> MediaQuerySet:
+        """Media of the pages ``Expression.selection`` selects."""
+        return self.filter(Expression.selection(depth, minrel, prefix="expression__"))
 
     def status_counts(self) -> dict[str, int]:
         """Counts by analysis status in one query."""

@@ -13,9 +13,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from lands import importer
 from lands.errors import ImportFailed
-from lands.importer import import_legacy_database
+from lands.importer import import_legacy_database, run
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
 from tests.factories import make_expression, make_land, make_media
 from tests.support.legacy_db import LegacyDatabase, build_sample_database
@@ -148,14 +147,14 @@ def test_legacy_file_is_left_unchanged(db, messy_db):
 def test_failure_in_the_middle_of_a_land_leaves_no_half_land(messy_db, monkeypatch):
     make_land("already-here")
     written = []
-    original = importer._import_media
+    original = run._import_media
 
     def media_then_crash(ctx):
         original(ctx)
         written.append(Media.objects.filter(expression__land_id=ctx.land_id).count())
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(importer, "_import_media", media_then_crash)
+    monkeypatch.setattr(run, "_import_media", media_then_crash)
 
     with pytest.raises(RuntimeError, match="disk full"):
         import_legacy_database(messy_db.path, ["alpha"])
@@ -168,14 +167,14 @@ def test_failure_in_the_middle_of_a_land_leaves_no_half_land(messy_db, monkeypat
 
 @pytest.mark.django_db(transaction=True)
 def test_failing_land_is_rolled_back_and_earlier_lands_stay(messy_db, monkeypatch):
-    original = importer._import_links
+    original = run._import_links
 
     def links_failing_for_beta(ctx):
         original(ctx)
         if ctx.report.name == "beta":
             raise sqlite3.DatabaseError("database disk image is malformed")
 
-    monkeypatch.setattr(importer, "_import_links", links_failing_for_beta)
+    monkeypatch.setattr(run, "_import_links", links_failing_for_beta)
 
     with pytest.raises(ImportFailed) as caught:
         import_legacy_database(messy_db.path, ["alpha", "beta"])

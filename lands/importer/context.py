@@ -1,0 +1,110 @@
+"""What every table step of a land's import shares: the land's context, lenient value reading, the bulk upsert."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from django.db import models
+
+from lands.errors import UnreadableLegacyValue
+from lands.importer.report import LandReport, TableCounts
+from lands.importer.source import LegacySchema
+
+
+@dataclass
+class _Context:
+    conn: sqlite3.Connection
+    schema: LegacySchema
+    legacy_land_id: int
+    land_id: int
+    report: LandReport
+    batch_size: int
+    now: datetime
+    notify: Callable[[str, int], None]
+    # Legacy id -> our id.
+    expression_ids: dict[int, int] = field(default_factory=dict)
+    tag_ids: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def land_is_new(self) -> bool:
+        return self.report.created
+
+    def counts(self, table: str) -> TableCounts:
+        return self.report.tables[table]
+
+    def read(self, label: str, parse: Callable[..., Any], value: Any, *args: Any) -> Any:
+        return _read(self.report, label, parse, value, *args)
+
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[list[sqlite3.Row]]:
+        cursor = self.conn.execute(sql, tuple(params))
+        while batch := cursor.fetchmany(self.batch_size):
+            yield batch
+
+
+def _max_length(model: type[models.Model], name: str) -> int | None:
+    return model._meta.get_field(name).max_length
+
+
+K = TypeVar("K")
+M = TypeVar("M", bound=models.Model)
+
+
+def _upsert(
+    model: type[M],
+    rows: list[tuple[K, dict[str, Any], dict[str, Any]]],
+    existing: dict[K, M],
+    counts: TableCounts,
+    batch_size: int,
+) -> dict[K, int]:
+    """Create the rows whose key is not in ``existing``; update the others where a value differs.
+
+    Each row is ``(key, values, create_only)``: ``values`` are compared and
+    written, ``create_only`` are only used for a new row (defaults such as
+    ``created_at`` when the legacy value is missing). Returns key -> our id.
+    """
+    ids: dict[K, int] = {}
+    to_create: list[M] = []
+    create_keys: list[K] = []
+    to_update: list[M] = []
+    changed_fields: set[str] = set()
+    for key, values, create_only in rows:
+        obj = existing.get(key)
+        if obj is None:
+            to_create.append(model(**{**create_only, **values}))
+            create_keys.append(key)
+            continue
+        changed = [name for name, value in values.items() if getattr(obj, name) != value]
+        if changed:
+            for name in changed:
+                setattr(obj, name, values[name])
+            to_update.append(obj)
+            changed_fields.update(changed)
+            counts.updated += 1
+        else:
+            counts.unchanged += 1
+        ids[key] = obj.pk
+    if to_create:
+        model.objects.bulk_create(to_create, batch_size=batch_size)
+        counts.created += len(to_create)
+        ids.update(zip(create_keys, (obj.pk for obj in to_create), strict=True))
+    if to_update:
+        model.objects.bulk_update(to_update, sorted(changed_fields), batch_size=batch_size)
+    return ids
+
+
+def _chunks(items: list[K], size: int) -> Iterator[list[K]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _read(report: LandReport, label: str, parse: Callable[..., Any], value: Any, *args: Any) -> Any:
+    """``parse(value)``, or None and a warning when the legacy value cannot be understood."""
+    try:
+        return parse(value, *args)
+    except UnreadableLegacyValue:
+        report.warnings[f"unreadable {label}"] += 1
+        return None

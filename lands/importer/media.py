@@ -1,0 +1,146 @@
+"""Media of the pages, with the crawler's analysis values; a newer analysis of ours wins."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from lands.importer import values as lv
+from lands.importer.context import _Context, _max_length, _upsert
+from lands.importer.pages import _page_url, _preferred_ids
+from lands.models import Media
+
+_BIGINT_MAX = 2**63 - 1
+
+_MEDIA_INTEGERS = {"width": (0, 2**31 - 1), "height": (0, 2**31 - 1), "file_size": (0, _BIGINT_MAX)}
+# The only fields a legacy row may still change on a media analysed here since.
+_MEDIA_CRAWLER_FIELDS = ("expression_id", "url", "type")
+
+
+def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media) -> dict[str, Any]:
+    schema = ctx.schema
+    values: dict[str, Any] = {}
+    for name, (low, high) in _MEDIA_INTEGERS.items():
+        if schema.has("media", name):
+            values[name] = ctx.read(f"media.{name}", lv.coerce_int, row[name])
+            if values[name] is not None and not low <= values[name] <= high:
+                ctx.report.warnings[f"unreadable media.{name}"] += 1
+                values[name] = None
+    for name in ("format", "color_mode"):
+        if schema.has("media", name):
+            values[name] = lv.coerce_text(row[name], _max_length(Media, name))
+    if schema.has("media", "format"):
+        values["mime_type"] = lv.mime_type_for_format(values["format"])
+    if schema.has("media", "has_transparency"):
+        values["has_transparency"] = ctx.read("media.has_transparency", lv.coerce_bool, row["has_transparency"])
+    for name in ("aspect_ratio", "nsfw_score"):
+        if schema.has("media", name):
+            values[name] = ctx.read(f"media.{name}", lv.coerce_float, row[name])
+    if schema.has("media", "dominant_colors"):
+        values["dominant_colors"] = ctx.read(
+            "media.dominant_colors", lv.normalise_dominant_colors, row["dominant_colors"]
+        )
+    if schema.has("media", "websafe_colors"):
+        values["websafe_colors"] = ctx.read("media.websafe_colors", lv.normalise_websafe_colors, row["websafe_colors"])
+    if schema.has("media", "exif_data"):
+        exif = ctx.read("media.exif_data", lv.normalise_exif, row["exif_data"])
+        make, model, taken = lv.exif_summary(exif)
+        values.update(
+            exif_data=exif,
+            exif_make=lv.coerce_text(make, _max_length(Media, "exif_make")),
+            exif_model=lv.coerce_text(model, _max_length(Media, "exif_model")),
+            exif_datetime=lv.coerce_text(taken, _max_length(Media, "exif_datetime")),
+        )
+    if schema.has("media", "content_tags"):
+        tags = ctx.read("media.content_tags", lv.parse_legacy_literal, row["content_tags"])
+        values["content_tags"] = lv.to_json_safe(tags)
+    if schema.has("media", "image_hash"):
+        digest = lv.coerce_text(row["image_hash"], _max_length(Media, "image_hash"))
+        values["image_hash"] = (digest.strip().lower() or None) if digest else None
+    if schema.has("media", "analyzed_at"):
+        analyzed_at = ctx.read("media.analyzed_at", lv.parse_legacy_datetime, row["analyzed_at"])
+        error = lv.coerce_text(row["analysis_error"]) if schema.has("media", "analysis_error") else None
+        status = lv.legacy_status(analyzed_at, error)
+        # The model's own rule keeps is_processed in step with the status.
+        status_probe.set_status(status)
+        values.update(
+            analyzed_at=analyzed_at,
+            analysis_error=error,
+            analysis_status=status_probe.analysis_status,
+            is_processed=status_probe.is_processed,
+            error_class=lv.classify_legacy_error(error) if status == "failed" else None,
+        )
+    return values
+
+
+def _ours_is_newer(ours: Media, values: dict[str, Any]) -> bool:
+    if ours.analyzed_at is None:
+        return False
+    legacy = values.get("analyzed_at")
+    return legacy is None or ours.analyzed_at > legacy
+
+
+def _import_media(ctx: _Context) -> None:
+    counts = ctx.counts("media")
+    schema = ctx.schema
+    if schema.has("media", "analyzed_at"):
+        # Keep the analysed copy of duplicated rows, a successful analysis first.
+        error = "COALESCE(m.\"analysis_error\", '') = ''" if schema.has("media", "analysis_error") else "1"
+        rank = f'CASE WHEN m."analyzed_at" IS NULL OR m."analyzed_at" = \'\' THEN 0 WHEN {error} THEN 2 ELSE 1 END'
+    else:
+        rank = "0"
+    candidates = ctx.conn.execute(
+        f'SELECT m."id", m."expression_id", m."url", {rank} FROM "media" m '
+        'JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ?',
+        (ctx.legacy_land_id,),
+    )
+    duplicates = _preferred_ids(
+        ((ctx.expression_ids.get(page_id), _page_url(url)), int(rank_value), media_id)
+        for media_id, page_id, url, rank_value in candidates
+        if ctx.expression_ids.get(page_id) is not None and _page_url(url) is not None
+    )
+
+    status_probe = Media()
+    select = schema.select_list("media", "m")
+    sql = (
+        f'SELECT {select} FROM "media" m JOIN "expression" e ON e."id" = m."expression_id" '
+        'WHERE e."land_id" = ? ORDER BY m."expression_id", m."id"'
+    )
+    for batch in ctx.rows(sql, [ctx.legacy_land_id]):
+        rows: list[tuple[tuple[int, str], dict[str, Any], dict[str, Any]]] = []
+        for row in batch:
+            page_id = ctx.expression_ids.get(row["expression_id"])
+            if page_id is None:
+                counts.skipped["page skipped"] += 1
+                continue
+            url = _page_url(row["url"])
+            if url is None:
+                counts.skipped["empty url"] += 1
+                continue
+            if row["id"] in duplicates:
+                counts.skipped["duplicate url on the page"] += 1
+                continue
+            media_type = lv.legacy_media_type(row["type"])
+            if media_type is None:
+                counts.skipped["unknown type"] += 1
+                continue
+            values = {
+                "expression_id": page_id,
+                "url": url,
+                "type": media_type,
+                **_media_analysis_values(ctx, row, status_probe),
+            }
+            rows.append(((page_id, url), values, {}))
+        existing: dict[tuple[int, str], Media] = {}
+        if rows and not ctx.land_is_new:
+            page_ids = {key[0] for key, _, _ in rows}
+            existing = {
+                (media.expression_id, media.url): media for media in Media.objects.filter(expression_id__in=page_ids)
+            }
+            for index, (key, values, create_only) in enumerate(rows):
+                ours = existing.get(key)
+                if ours is not None and _ours_is_newer(ours, values):
+                    ctx.report.warnings["media analysed again since: our analysis kept"] += 1
+                    rows[index] = (key, {name: values[name] for name in _MEDIA_CRAWLER_FIELDS}, create_only)
+        _upsert(Media, rows, existing, counts, ctx.batch_size)
+        ctx.notify("media", len(batch))

@@ -1,0 +1,138 @@
+"""Pages (the crawler's expressions) and the links between them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from lands.importer import values as lv
+from lands.importer.context import _Context, _max_length, _upsert
+from lands.models import Expression, ExpressionLink
+
+# --- Expressions -------------------------------------------------------------------
+
+_EXPRESSION_TEXT = ("http_status", "lang", "title", "description", "keywords", "readable")
+_EXPRESSION_DATES = ("published_at", "fetched_at", "approved_at", "readable_at")
+
+
+def _page_url(value: Any) -> str | None:
+    text = lv.coerce_text(value)
+    if text is None:
+        return None
+    return text.strip() or None
+
+
+def _preferred_ids(candidates: Iterable[tuple[Any, int, int]]) -> dict[int, int]:
+    """For rows sharing a key, the one to keep: highest rank, then lowest id.
+
+    ``candidates`` are ``(key, rank, legacy_id)``. Returns loser id -> winner id.
+    """
+    winners: dict[Any, tuple[int, int]] = {}
+    losers: dict[int, Any] = {}
+    for key, rank, legacy_id in candidates:
+        current = winners.get(key)
+        if current is None:
+            winners[key] = (rank, legacy_id)
+            continue
+        if (rank, -legacy_id) > (current[0], -current[1]):
+            winners[key] = (rank, legacy_id)
+            losers[current[1]] = key
+        else:
+            losers[legacy_id] = key
+    return {loser: winners[key][1] for loser, key in losers.items()}
+
+
+def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_page: dict[int, int]) -> None:
+    counts = ctx.counts("expression")
+    fetched = 'e."fetched_at" IS NOT NULL' if ctx.schema.has("expression", "fetched_at") else "0"
+    pages = ctx.conn.execute(
+        f'SELECT e."id", e."url", {fetched} FROM "expression" e WHERE e."land_id" = ?', (ctx.legacy_land_id,)
+    )
+    duplicates = _preferred_ids((_page_url(url), int(rank), page_id) for page_id, url, rank in pages)
+
+    select = ctx.schema.select_list("expression", "e")
+    fields = [name for name in _EXPRESSION_TEXT if ctx.schema.has("expression", name)]
+    dates = [name for name in _EXPRESSION_DATES if ctx.schema.has("expression", name)]
+    numbers = [name for name in ("relevance", "depth") if ctx.schema.has("expression", name)]
+    for batch in ctx.rows(
+        f'SELECT {select} FROM "expression" e WHERE e."land_id" = ? ORDER BY e."id"', [ctx.legacy_land_id]
+    ):
+        rows: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        legacy_of_url: dict[str, int] = {}
+        for row in batch:
+            url = _page_url(row["url"])
+            if url is None:
+                counts.skipped["empty url"] += 1
+                continue
+            if row["id"] in duplicates:
+                counts.skipped["duplicate url"] += 1
+                continue
+            domain_id = domain_ids.get(row["domain_id"]) or domain_of_page.get(row["id"])
+            if domain_id is None:
+                counts.skipped["no domain"] += 1
+                continue
+            values: dict[str, Any] = {"land_id": ctx.land_id, "url": url, "domain_id": domain_id}
+            for name in fields:
+                values[name] = lv.coerce_text(row[name], _max_length(Expression, name))
+            for name in dates:
+                values[name] = ctx.read(f"expression.{name}", lv.parse_legacy_datetime, row[name])
+            for name in numbers:
+                values[name] = ctx.read(f"expression.{name}", lv.coerce_int, row[name])
+            created_at = ctx.read("expression.created_at", lv.parse_legacy_datetime, row["created_at"])
+            if created_at is not None:
+                values["created_at"] = created_at
+            rows.append((url, values, {} if created_at else {"created_at": ctx.now}))
+            legacy_of_url[url] = row["id"]
+        existing: dict[str, Expression] = {}
+        if rows and not ctx.land_is_new:
+            queryset = Expression.objects.filter(land_id=ctx.land_id, url__in=list(legacy_of_url)).order_by("-id")
+            existing = {page.url: page for page in queryset}
+        ids = _upsert(Expression, rows, existing, counts, ctx.batch_size)
+        ctx.expression_ids.update((legacy_of_url[url], page_id) for url, page_id in ids.items())
+        ctx.notify("pages", len(batch))
+    for loser, winner in duplicates.items():
+        if winner in ctx.expression_ids:
+            ctx.expression_ids[loser] = ctx.expression_ids[winner]
+
+
+# --- Links -------------------------------------------------------------------------
+
+
+def _import_links(ctx: _Context) -> None:
+    counts = ctx.counts("expressionlink")
+    existing: set[tuple[int, int]] = set()
+    if not ctx.land_is_new:
+        existing = set(ExpressionLink.objects.filter(source__land_id=ctx.land_id).values_list("source_id", "target_id"))
+    seen: set[tuple[int, int]] = set()
+    sql = (
+        'SELECT l."source_id", l."target_id", t."land_id" FROM "expressionlink" l '
+        'JOIN "expression" s ON s."id" = l."source_id" '
+        'LEFT JOIN "expression" t ON t."id" = l."target_id" WHERE s."land_id" = ?'
+    )
+    for batch in ctx.rows(sql, [ctx.legacy_land_id]):
+        new_links = []
+        for source_id, target_id, target_land in batch:
+            if target_land is None:
+                counts.skipped["target page missing"] += 1
+                continue
+            if target_land != ctx.legacy_land_id:
+                counts.skipped["target in another land"] += 1
+                continue
+            source = ctx.expression_ids.get(source_id)
+            target = ctx.expression_ids.get(target_id)
+            if source is None or target is None:
+                counts.skipped["page skipped"] += 1
+                continue
+            pair = (source, target)
+            if pair in seen:
+                counts.skipped["duplicate (merged pages)"] += 1
+                continue
+            seen.add(pair)
+            if pair in existing:
+                counts.unchanged += 1
+                continue
+            new_links.append(ExpressionLink(source_id=source, target_id=target))
+        if new_links:
+            ExpressionLink.objects.bulk_create(new_links, batch_size=ctx.batch_size)
+            counts.created += len(new_links)
+        ctx.notify("links", len(batch))
