@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from lands.models import AnalysisStatus, Media
+from lands.models import AnalysisStatus, Land, Media
 from media_analysis import clusters
 from media_analysis.engine.duplicates import HashedImage
 from media_analysis.errors import InvalidParameters
@@ -163,10 +163,10 @@ def test_a_cluster_keeps_its_id_when_members_come_and_go(photos):
 def test_match_clusters_gives_each_old_row_to_the_group_sharing_most_members():
     previous = {1: 10, 2: 10, 3: 10, 4: 20, 5: None, 6: 20}
     # Group (1, 2) keeps 10; (3, 4, 6) shares two with 20 and one with 10: 20; (5, 7) is new.
-    assert clusters.match_clusters([[1, 2], [3, 4, 6], [5, 7]], previous) == [10, 20, None]
+    assert clusters.compute.match_clusters([[1, 2], [3, 4, 6], [5, 7]], previous) == [10, 20, None]
     # Ties go to the smaller old id, and an old id is taken once.
-    assert clusters.match_clusters([[1, 4], [2, 6]], previous) == [10, 20]
-    assert clusters.match_clusters([[1], [2]], {1: 10, 2: 10}) == [10, None]
+    assert clusters.compute.match_clusters([[1, 4], [2, 6]], previous) == [10, 20]
+    assert clusters.compute.match_clusters([[1], [2]], {1: 10, 2: 10}) == [10, None]
 
 
 # --- Incremental ---------------------------------------------------------------------------
@@ -298,7 +298,7 @@ def test_media_of_other_lands_and_unknown_ids_are_ignored(photos):
 
 
 def test_an_unknown_land_is_reported():
-    with pytest.raises(clusters.Land.DoesNotExist):
+    with pytest.raises(Land.DoesNotExist):
         clusters.recluster_land(10**9)
 
 
