@@ -147,7 +147,7 @@ class NearDuplicateClusterer:
                 nodes.append(node)
 
         if hashed:
-            self._index.add_many([it.key for it in hashed], [it.phash for it in hashed])
+            self._index.add_many([it.key for it in hashed], [it.phash for it in hashed if it.phash is not None])
             self._append_confirmations(hashed, nodes)
             a, b, dist, mirrored = self._new_edges(first_pos)
             self._edge_chunks.append((a, b, dist, mirrored))
@@ -284,8 +284,8 @@ class NearDuplicateClusterer:
             empty = np.empty(0, dtype=np.intp)
             return empty, empty, empty, np.empty(0, dtype=bool)
         if len(self._edge_chunks) > 1:
-            merged = tuple(np.concatenate(parts) for parts in zip(*self._edge_chunks, strict=True))
-            self._edge_chunks = [merged]
+            a, b, dist, mirrored = (np.concatenate(parts) for parts in zip(*self._edge_chunks, strict=True))
+            self._edge_chunks = [(a, b, dist, mirrored)]
         return self._edge_chunks[0]
 
     def _present_pairs(self, pairs: set[tuple[int, int]]) -> list[tuple[int, int]]:

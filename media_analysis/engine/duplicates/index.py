@@ -228,7 +228,7 @@ class HammingIndex:
     def _scan(self, queries: np.ndarray, t: int, offset: int | None) -> list[tuple[np.ndarray, ...]]:
         values = self.values
         n = len(values)
-        found = []
+        found: list[tuple[np.ndarray, ...]] = []
         step = max(1, _BATCH_CELLS // n)
         for start in range(0, len(queries), step):
             block = queries[start : start + step]
@@ -245,7 +245,7 @@ class HammingIndex:
     def _probe(self, queries: np.ndarray, t: int, radii: list[int], offset: int | None) -> list[tuple[np.ndarray, ...]]:
         values = self.values
         n = len(values)
-        found = []
+        found: list[tuple[np.ndarray, ...]] = []
         for (shift, width), radius, (order, starts) in zip(self._layout, radii, self._build_tables(), strict=True):
             if radius < 0:
                 continue
