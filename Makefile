@@ -1,5 +1,5 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
-.PHONY: demo test serve lint bench-analysis bench-land bench-exports bench-duplicates
+.PHONY: demo test serve lint bench-analysis bench-land bench-exports bench-duplicates bench-cluster-scale
 
 demo:
 	./scripts/demo
@@ -24,3 +24,6 @@ bench-exports:
 
 bench-duplicates:
 	.venv/bin/python bench/duplicates.py
+
+bench-cluster-scale:
+	.venv/bin/python bench/cluster_scale.py

@@ -49,12 +49,9 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 from sklearn.datasets import load_sample_image  # noqa: E402
 
-from media_analysis.engine.duplicates import (  # noqa: E402
-    ClusterParams,
-    HammingIndex,
-    HashedImage,
-    NearDuplicateClusterer,
-)
+from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer  # noqa: E402
+from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
+from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
 from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
 
 PICTURE_SIDE = 256

@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from lands.models import Media
-from media_analysis import clusters
+from media_analysis.clusters import compute, corrections
 from media_analysis.models import ClusterLink, ImageCluster
 from media_analysis.web.admin import clusters as cluster_admin
 from tests.clusters.conftest import EDITS, analysed_media, build_photo_land, partition
@@ -29,7 +29,7 @@ def built(photos):
         media = analysed_media(make_expression(built.land, domain), photos.analysis(3, edit))
         built.media[(3, edit)] = media
         built.truth[media.pk] = 3
-    clusters.recluster_land(built.land.pk)
+    compute.recluster_land(built.land.pk)
     return built
 
 
@@ -117,7 +117,7 @@ def test_page_query_counts_are_pinned_and_do_not_grow(built, photos, staff_clien
         for edit in ("original", "half", "grey"):
             analysed_media(make_expression(built.land, make_domain()), photos.analysis(picture, edit))
     analysed_media(make_expression(built.land, make_domain()), photos.analysis(0, "half"))
-    clusters.recluster_land(built.land.pk)
+    compute.recluster_land(built.land.pk)
     assert ImageCluster.objects.count() == 8
     assert {url: _queries(staff_client, url) for url in pages} == pages
 
@@ -167,7 +167,7 @@ def test_merge_two_selected_clusters_from_the_land_page(built, staff_client):
 def test_merge_with_a_cluster_id_from_the_cluster_page(built, staff_client, photos):
     a, b = cluster_of(built, 0), cluster_of(built, 1)
     elsewhere = build_photo_land(photos, [5], ["half"])
-    clusters.recluster_land(elsewhere.land.pk)
+    compute.recluster_land(elsewhere.land.pk)
     foreign = ImageCluster.objects.get(land=elsewhere.land)
 
     refused = staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": foreign.pk}, follow=True)
@@ -224,7 +224,7 @@ def test_reading_is_get_only_and_acting_is_post_only(built, staff_client):
 
 def test_deleting_a_link_in_the_admin_withdraws_the_correction(built, staff_client):
     cluster = cluster_of(built, 2)
-    clusters.split_cluster(cluster, [built.media[(2, "grey")].pk])
+    corrections.split_cluster(cluster, [built.media[(2, "grey")].pk])
     links = list(ClusterLink.objects.values_list("pk", flat=True))
     assert Media.objects.get(pk=built.media[(2, "grey")].pk).cluster_id is None
 

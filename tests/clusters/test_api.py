@@ -11,7 +11,7 @@ from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
 from lands.models import Media
-from media_analysis import clusters
+from media_analysis.clusters import compute
 from media_analysis.models import ImageCluster
 from tests.clusters.conftest import EDITS, analysed_media, build_photo_land
 from tests.factories import make_domain, make_expression
@@ -29,7 +29,7 @@ def clustered(photos):
         built.media[(1, edit)] = media
         built.truth[media.pk] = 1
     built.media[(2, "original")] = analysed_media(make_expression(built.land), photos.analysis(2))
-    clusters.recluster_land(built.land.pk)
+    compute.recluster_land(built.land.pk)
     return built
 
 
@@ -135,7 +135,7 @@ def test_query_counts_are_pinned_and_do_not_grow(clustered, photos, staff_api_cl
     for picture in range(3, 8):
         for edit in ("original", "half", "caption"):
             analysed_media(make_expression(clustered.land, make_domain()), photos.analysis(picture, edit))
-    clusters.recluster_land(land)
+    compute.recluster_land(land)
     assert ImageCluster.objects.filter(land=clustered.land).count() == 7
     assert {url: _queries(staff_api_client, url) for url in urls} == urls
 

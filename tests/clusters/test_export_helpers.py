@@ -9,7 +9,7 @@ from django.db.models import TextField, Value
 from django.db.models.functions import Concat
 
 from lands.models import Media
-from media_analysis import clusters
+from media_analysis.clusters import compute, exports
 from tests.clusters.conftest import EDITS, analysed_media, build_photo_land
 from tests.factories import make_domain, make_expression
 
@@ -25,7 +25,7 @@ def built(photos):
         built.land, make_domain(), relevance=9, depth=0, published_at=datetime(2010, 5, 1, tzinfo=UTC)
     )
     built.early = analysed_media(early, photos.analysis(1, "jpeg50"), url="https://early.example/first.jpg")
-    clusters.recluster_land(built.land.pk)
+    compute.recluster_land(built.land.pk)
     return built
 
 
@@ -33,7 +33,7 @@ def test_cluster_ids_for_maps_clustered_media_only(built, django_assert_num_quer
     ids = [m.pk for m in built.media.values()] + [built.lone.pk, 10**9]
 
     with django_assert_num_queries(1):
-        found = clusters.cluster_ids_for(ids)
+        found = exports.cluster_ids_for(ids)
 
     assert set(found) == {m.pk for m in built.media.values()}
     assert found[built.media[(0, "half")].pk] == found[built.media[(0, "original")].pk]
@@ -42,9 +42,9 @@ def test_cluster_ids_for_maps_clustered_media_only(built, django_assert_num_quer
 
 def test_cluster_rows_have_the_documented_columns_most_spread_first(built, django_assert_num_queries):
     with django_assert_num_queries(1):
-        rows = list(clusters.iter_cluster_rows(built.land.pk))
+        rows = list(exports.iter_cluster_rows(built.land.pk))
 
-    assert [list(row) for row in rows] == [list(clusters.CLUSTER_CSV_COLUMNS)] * 2
+    assert [list(row) for row in rows] == [list(exports.CLUSTER_CSV_COLUMNS)] * 2
     first, second = rows
     assert (first["size"], first["land_size"], first["distinct_domains"]) == (8, 8, 5)
     assert (second["size"], second["distinct_domains"], second["distinct_pages"]) == (7, 4, 7)
@@ -61,22 +61,22 @@ def test_cluster_rows_have_the_documented_columns_most_spread_first(built, djang
 
 def test_cluster_rows_follow_the_page_filters(built):
     # Relevance is the copy's rank (the original 0, copies 1-6; the early page 9).
-    rows = list(clusters.iter_cluster_rows(built.land.pk, minrel=5))
+    rows = list(exports.iter_cluster_rows(built.land.pk, minrel=5))
     assert [(row["size"], row["land_size"]) for row in rows] == [(3, 8), (2, 7)]
     assert rows[0]["first_seen_at"] == datetime(2010, 5, 1, tzinfo=UTC)
 
-    shallow = list(clusters.iter_cluster_rows(built.land.pk, depth=0))
+    shallow = list(exports.iter_cluster_rows(built.land.pk, depth=0))
     assert [(row["size"], row["media_ids"]) for row in shallow] == [
         (2, [built.early.pk, built.media[(1, "original")].pk]),
         (1, [built.media[(0, "original")].pk]),
     ]
-    assert list(clusters.iter_cluster_rows(built.land.pk, minrel=100)) == []
+    assert list(exports.iter_cluster_rows(built.land.pk, minrel=100)) == []
 
 
 def test_cluster_key_groups_a_cluster_into_one_node(built):
     fallback = Concat(Value("url:"), "url", output_field=TextField())
     keys = dict(
-        clusters.with_cluster_key(Media.objects.filter(expression__land=built.land), fallback).values_list(
+        exports.with_cluster_key(Media.objects.filter(expression__land=built.land), fallback).values_list(
             "id", "node_key"
         )
     )

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from media_analysis.engine.duplicates import HashedImage
+from media_analysis.engine.duplicates.hashes import HashedImage
 from tests.support.photo_edits import EDITS
 
 

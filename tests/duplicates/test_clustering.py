@@ -6,13 +6,13 @@ import random
 
 import pytest
 
-from media_analysis.engine.duplicates import (
+from media_analysis.engine.duplicates.clusterer import (
     ClusterParams,
-    HashedImage,
     NearDuplicateClusterer,
     cluster_labels,
     split_links,
 )
+from media_analysis.engine.duplicates.hashes import HashedImage
 
 BASE_P = 0x9DB8C2C7445DBB24
 BASE_D = 0xBFBF3A383C3870E0

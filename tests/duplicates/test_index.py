@@ -7,7 +7,8 @@ import random
 import numpy as np
 import pytest
 
-from media_analysis.engine.duplicates import HammingIndex, parse_hex_hash
+from media_analysis.engine.duplicates.hashes import parse_hex_hash
+from media_analysis.engine.duplicates.index import HammingIndex
 
 
 def corpus(seed: int, n: int, bits: int = 64) -> list[int]:

@@ -6,13 +6,8 @@ from collections import defaultdict
 
 import pytest
 
-from media_analysis.engine.duplicates import (
-    ClusterParams,
-    NearDuplicateClusterer,
-    hamming,
-    mirror_dhash,
-    mirror_phash,
-)
+from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer
+from media_analysis.engine.duplicates.hashes import hamming, mirror_dhash, mirror_phash
 
 
 def clusters_by_picture(items, truth, params=None) -> dict[int, set[str]]:

@@ -7,7 +7,7 @@ import pytest
 
 from exports.services import prepare_export
 from lands.models import AnalysisStatus, Media
-from media_analysis.clusters import recluster_land
+from media_analysis.clusters.compute import recluster_land
 from media_analysis.errors import InvalidParameters
 from tests.factories import make_domain, make_expression, make_land, make_media
 

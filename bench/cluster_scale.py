@@ -1,8 +1,8 @@
 """Clustering a land of 100,000 images through the database: full and incremental runs, timed.
 
-Not a test (pytest does not collect it): a measurement, run by hand on a scratch database
+A measurement, run by hand on a scratch database:
 
-    MEDIANALYSE_VAR_DIR=/tmp/medianalyse-scale .venv/bin/python -m tests.clusters.scale [--images N]
+    .venv/bin/python bench/cluster_scale.py [--images 100000] [--new 1000] [--var-dir /tmp/medianalyse-scale]
 
 Hashes are synthetic, as in bench/duplicates.py: random 64-bit pHash and dHash, 90 %
 unique images, 10 % in planted groups of 2-6 copies of a base (0-5 pHash bits and 0-8
@@ -23,7 +23,7 @@ from pathlib import Path
 def _setup(var_dir: str) -> None:
     os.environ.setdefault("MEDIANALYSE_VAR_DIR", var_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medianalyse_site.settings")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import django
 
     django.setup()
@@ -86,7 +86,7 @@ def main() -> None:
     from django.utils import timezone
 
     from lands.models import AnalysisStatus, Domain, Expression, Land, Media
-    from media_analysis import clusters
+    from media_analysis.clusters import compute, queries
 
     rng = random.Random(20261124)
     total = options.images + options.new
@@ -129,14 +129,14 @@ def main() -> None:
     print(f"Land {land.pk}: {options.images:,} analysed images, {options.new:,} more to come\n")
     print("| step | wall time | CPU time | queries | result |")
     print("|---|---|---|---|---|")
-    _timed(f"full, first run ({options.images:,} images)", clusters.recluster_land, land.pk)
-    _timed("full, nothing changed", clusters.recluster_land, land.pk)
+    _timed(f"full, first run ({options.images:,} images)", compute.recluster_land, land.pk)
+    _timed("full, nothing changed", compute.recluster_land, land.pk)
     Media.objects.filter(pk__in=new_ids).update(analysis_status=AnalysisStatus.DONE, analyzed_at=timezone.now())
-    _timed(f"incremental, {options.new:,} new media", clusters.update_clusters_for_media, land.pk, new_ids)
-    _timed("full after the incremental run (must change nothing)", clusters.recluster_land, land.pk)
-    _timed("incremental, nothing new since the last run", clusters.update_clusters_for_new_media, land.pk)
-    cluster = clusters.clusters_of_land(land.pk).first()
-    _timed("details of the most spread cluster", lambda: clusters.cluster_details(cluster.pk) and None)
+    _timed(f"incremental, {options.new:,} new media", compute.update_clusters_for_media, land.pk, new_ids)
+    _timed("full after the incremental run (must change nothing)", compute.recluster_land, land.pk)
+    _timed("incremental, nothing new since the last run", compute.update_clusters_for_new_media, land.pk)
+    cluster = queries.clusters_of_land(land.pk).first()
+    _timed("details of the most spread cluster", lambda: queries.cluster_details(cluster.pk) and None)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,545 @@
+"""Near-duplicate clusters of a land's images, kept in the database.
+
+The rules are those of :mod:`media_analysis.engine.duplicates` (identical SHA-256 always
+together; otherwise pHash within ``MEDIA_ANALYSIS_DUPLICATE_THRESHOLD`` bits confirmed
+by the dHash or the colour hash, mirrored copies included); this module feeds it a
+land's hashes and manual corrections, and writes the result as rows.
+
+What is clustered: the land's media of type ``img`` whose analysis is ``done`` and
+that have a SHA-256 or a pHash. A cluster has two members or more; an image without
+a near-duplicate has no :class:`~media_analysis.models.ImageCluster` row and a NULL
+``Media.cluster``.
+
+Figures of a cluster (denormalised on its row, recomputed with its membership):
+
+* ``size``: member media rows; ``distinct_pages`` / ``distinct_domains``: the pages
+  showing a member and their domains.
+* ``first_seen_at``: the earliest appearance. A member appears at its page's
+  ``published_at`` when the page has one, else at its ``fetched_at``, else at its
+  ``created_at`` (when the crawler recorded the page). ``first_expression`` and
+  ``first_domain`` are that page and its domain (ties: the smaller page id).
+* ``representative``: the largest member in pixels, then in bytes, then the first
+  seen, then the smallest id.
+
+Stable ids: after a recomputation each new cluster takes over the row of the old
+cluster it shares most members with (ties: the older row), each old row being
+taken once; the rest are created or deleted.
+
+Three ways to compute:
+
+* :func:`recluster_land`: from scratch, every hash of the land and every stored
+  correction. The reference; one pass of the engine over the land.
+* :func:`update_clusters_for_media`: incremental. The land's pHashes are indexed and
+  only the given media are searched against them; the *region* made of these media
+  and of every old cluster they may join (pHash candidates, identical files,
+  must-links), or that contained them, is clustered again, and only its rows are
+  written. The result equals a full recomputation: edges between the region and
+  the rest cannot exist (an old edge joins two members of one old cluster, a new
+  one involves a given media and its candidates are all in the region). When a
+  member of the region carries a manual split (cannot-link), the greedy pass of the
+  engine may depend on edges outside the region, so the land is recomputed fully.
+* :func:`update_clusters_for_new_media`: incremental over the media analysed since
+  the last run started (less :data:`WATERMARK_MARGIN`, which covers writes committed
+  late); the first run of a land, or a run after a change of thresholds, is full.
+
+Every run of a land holds a lock on its :class:`~media_analysis.models.LandClustering`
+row, so two runs of one land never interleave. Deleting media does not update the
+clusters they belonged to; the next full recomputation does.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from lands.models import AnalysisStatus, Land, Media, MediaType
+from media_analysis.clusters.params import (
+    APPEARED_AT,
+    EARLIEST,
+    IN_CHUNK,
+    WRITE_BATCH,
+    chunks,
+    cluster_params,
+    hashed_item,
+)
+from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer
+from media_analysis.engine.duplicates.hashes import PHASH_MIRROR_MASK, HashedImage
+from media_analysis.engine.duplicates.index import HammingIndex
+from media_analysis.models import ClusterLink, ClusterLinkKind, ImageCluster, LandClustering
+
+logger = logging.getLogger("medianalyse.clusters")
+
+# Media analysed this long before the last run started count as new again: a chunk
+# stamps analyzed_at before its transaction commits, and a run may start in between.
+WATERMARK_MARGIN = timedelta(minutes=10)
+
+_CLUSTER_FIGURES = (
+    "key",
+    "representative_id",
+    "size",
+    "distinct_domains",
+    "distinct_pages",
+    "first_seen_at",
+    "first_expression_id",
+    "first_domain_id",
+)
+
+
+# --- Reports -----------------------------------------------------------------------
+
+
+@dataclass
+class ClusterReport:
+    """What a run did. ``region``: images clustered again (all of them in a full run)."""
+
+    land_id: int
+    mode: str = "full"
+    reason: str = ""
+    images: int = 0
+    new_media: int = 0
+    region: int = 0
+    clusters: int = 0
+    clustered_images: int = 0
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    media_changed: int = 0
+    ignored_cannot_links: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        head = f"Land {self.land_id}: {self.mode} clustering"
+        if self.reason:
+            head += f" ({self.reason})"
+        lines = [
+            f"{head} in {self.seconds:.2f} s",
+            f"  images with hashes: {self.images:,}; clustered again: {self.region:,}"
+            + (f"; new or re-analysed: {self.new_media:,}" if self.mode != "full" else ""),
+            f"  clusters: {self.clusters:,} holding {self.clustered_images:,} images",
+            f"  rows: {self.created:,} created, {self.updated:,} updated, {self.deleted:,} deleted; "
+            f"{self.media_changed:,} media changed cluster",
+        ]
+        if self.ignored_cannot_links:
+            lines.append(f"  {self.ignored_cannot_links:,} split link(s) ignored: the two images are the same file")
+        return lines
+
+
+# --- Loading a land ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Row:
+    id: int
+    cluster_id: int | None
+    expression_id: int
+    domain_id: int
+    area: int
+    file_size: int
+    item: HashedImage | None  # None: not clusterable (never analysed, failed, no hash)
+    appeared_at: datetime | None = None  # loaded for clustered images only
+
+
+def _load_rows(land_id: int) -> dict[int, _Row]:
+    """Every image of the land that is clusterable or sits in a cluster, in one query.
+
+    Appearance dates are left out: converting 100,000 datetimes costs more than the
+    clustering's search, and only clustered images need them (see ``_fill_appearances``).
+    """
+    clusterable = Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE) & (
+        Q(image_hash__gt="") | Q(phash__gt="")
+    )
+    queryset = (
+        Media.objects.filter(expression__land_id=land_id)
+        .filter(clusterable | Q(cluster__isnull=False))
+        .order_by()
+        .values_list(
+            "id",
+            "type",
+            "analysis_status",
+            "image_hash",
+            "phash",
+            "dhash",
+            "colorhash",
+            "cluster_id",
+            "expression_id",
+            "expression__domain_id",
+            "width",
+            "height",
+            "file_size",
+        )
+    )
+    rows: dict[int, _Row] = {}
+    for mid, mtype, status, sha, phash, dhash, colorhash, cid, eid, did, w, h, size in queryset.iterator(
+        chunk_size=5000
+    ):
+        ok = mtype == MediaType.IMAGE and status == AnalysisStatus.DONE
+        rows[mid] = _Row(
+            id=mid,
+            cluster_id=cid,
+            expression_id=eid,
+            domain_id=did,
+            area=(w or 0) * (h or 0),
+            file_size=size or 0,
+            item=hashed_item(mid, sha, phash, dhash, colorhash) if ok else None,
+        )
+    return rows
+
+
+def _fill_appearances(rows: Mapping[int, _Row], ids: Iterable[int]) -> None:
+    """Set ``appeared_at`` on the given rows (one query per 900 ids)."""
+    for chunk in chunks(ids):
+        dates = (
+            Media.objects.filter(pk__in=chunk)
+            .annotate(appeared_at=APPEARED_AT)
+            .order_by()
+            .values_list("id", "appeared_at")
+        )
+        for mid, appeared in dates:
+            rows[mid].appeared_at = appeared
+
+
+def _load_links(land_id: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    must: list[tuple[int, int]] = []
+    cannot: list[tuple[int, int]] = []
+    for a, b, kind in ClusterLink.objects.filter(land_id=land_id).values_list("media_a_id", "media_b_id", "kind"):
+        (must if kind == ClusterLinkKind.MUST else cannot).append((a, b))
+    return must, cannot
+
+
+# --- Matching and figures (pure) ----------------------------------------------------
+
+
+def match_clusters(groups: Sequence[Sequence[int]], previous: Mapping[int, int | None]) -> list[int | None]:
+    """For each new group, the old cluster id whose row it takes over, or None for a new row.
+
+    Largest overlap first (ties: smaller old id, then earlier group); each old id is
+    given to one group at most.
+    """
+    overlaps: Counter[tuple[int, int]] = Counter()
+    for index, members in enumerate(groups):
+        for member in members:
+            old = previous.get(member)
+            if old is not None:
+                overlaps[(index, old)] += 1
+    chosen: list[int | None] = [None] * len(groups)
+    taken: set[int] = set()
+    for (index, old), _count in sorted(overlaps.items(), key=lambda kv: (-kv[1], kv[0][1], kv[0][0])):
+        if chosen[index] is None and old not in taken:
+            chosen[index] = old
+            taken.add(old)
+    return chosen
+
+
+def _figures(members: Sequence[_Row]) -> dict[str, Any]:
+    def appearance(row: _Row) -> tuple:
+        return (row.appeared_at is None, row.appeared_at or EARLIEST, row.expression_id, row.id)
+
+    first = min(members, key=appearance)
+    first_rank = {row.id: rank for rank, row in enumerate(sorted(members, key=appearance))}
+    representative = min(members, key=lambda row: (-row.area, -row.file_size, first_rank[row.id], row.id))
+    return {
+        "key": min(row.id for row in members),
+        "representative_id": representative.id,
+        "size": len(members),
+        "distinct_domains": len({row.domain_id for row in members}),
+        "distinct_pages": len({row.expression_id for row in members}),
+        "first_seen_at": first.appeared_at,
+        "first_expression_id": first.expression_id,
+        "first_domain_id": first.domain_id,
+    }
+
+
+# --- Writing --------------------------------------------------------------------------
+
+
+@dataclass
+class _Written:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    media_changed: int = 0
+
+
+def _write(
+    land_id: int,
+    rows: Mapping[int, _Row],
+    scope: Iterable[int],
+    groups: Sequence[Sequence[int]],
+    existing: Mapping[int, ImageCluster],
+    now: datetime,
+) -> _Written:
+    """Make the rows of ``scope`` (media ids) and of the ``existing`` clusters say ``groups``."""
+    scope = list(scope)
+    previous = {mid: rows[mid].cluster_id for mid in scope}
+    chosen = match_clusters(groups, previous)
+    _fill_appearances(rows, (mid for members in groups for mid in members))
+    written = _Written()
+    to_create: list[ImageCluster] = []
+    to_update: list[ImageCluster] = []
+    cluster_of_group: list[ImageCluster] = []
+    for members, old in zip(groups, chosen, strict=True):
+        figures = _figures([rows[mid] for mid in members])
+        cluster = existing.get(old) if old is not None else None
+        if cluster is None:
+            cluster = ImageCluster(land_id=land_id, created_at=now, **figures)
+            to_create.append(cluster)
+        elif any(getattr(cluster, name) != value for name, value in figures.items()):
+            for name, value in figures.items():
+                setattr(cluster, name, value)
+            cluster.updated_at = now
+            to_update.append(cluster)
+        cluster_of_group.append(cluster)
+    ImageCluster.objects.bulk_create(to_create, batch_size=WRITE_BATCH)
+    ImageCluster.objects.bulk_update(to_update, [*_CLUSTER_FIGURES, "updated_at"], batch_size=WRITE_BATCH)
+    written.created, written.updated = len(to_create), len(to_update)
+
+    target: dict[int, int | None] = dict.fromkeys(scope)
+    for members, cluster in zip(groups, cluster_of_group, strict=True):
+        for mid in members:
+            target[mid] = cluster.pk
+    changed = [(mid, cid) for mid, cid in target.items() if cid != previous.get(mid)]
+    _assign_clusters(changed)
+    written.media_changed = len(changed)
+
+    kept = {cluster.pk for cluster in cluster_of_group}
+    obsolete = set(existing) - kept
+    for chunk in chunks(obsolete):
+        # Members were moved above, so the SET NULL of the delete has nothing left to do.
+        ImageCluster.objects.filter(pk__in=chunk).delete()
+    written.deleted = len(obsolete)
+    return written
+
+
+def _assign_clusters(changes: Sequence[tuple[int, int | None]]) -> None:
+    """Set ``Media.cluster`` for each (media id, cluster id or None), 300 rows per statement.
+
+    Plain SQL: ``bulk_update`` builds one expression object per row, and took 1.25 s
+    for 10,000 rows where this statement takes 0.03 s (SQLite, measured).
+    """
+    table = connection.ops.quote_name(Media._meta.db_table)
+    column = connection.ops.quote_name(Media._meta.get_field("cluster").column)
+    key = connection.ops.quote_name(Media._meta.pk.column)
+    with connection.cursor() as cursor:
+        for start in range(0, len(changes), IN_CHUNK // 3):
+            chunk = changes[start : start + IN_CHUNK // 3]
+            cases = " ".join(["WHEN %s THEN %s"] * len(chunk))
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(
+                f"UPDATE {table} SET {column} = CASE {key} {cases} ELSE {column} END WHERE {key} IN ({marks})",
+                [value for pair in chunk for value in pair] + [mid for mid, _ in chunk],
+            )
+
+
+def _existing_clusters(land_id: int, ids: Iterable[int] | None = None) -> dict[int, ImageCluster]:
+    queryset = ImageCluster.objects.filter(land_id=land_id).only("id", "land_id", *_CLUSTER_FIGURES)
+    if ids is None:
+        return {cluster.pk: cluster for cluster in queryset}
+    return {cluster.pk: cluster for chunk in chunks(ids) for cluster in queryset.filter(pk__in=chunk)}
+
+
+# --- Runs ----------------------------------------------------------------------------------
+
+
+def _state_for_update(land_id: int) -> LandClustering:
+    """The land's clustering state, locked until the end of the transaction (creates it once)."""
+    if not Land.objects.filter(pk=land_id).exists():
+        raise Land.DoesNotExist(f"Land {land_id} does not exist")
+    LandClustering.objects.get_or_create(land_id=land_id)
+    return LandClustering.objects.select_for_update().get(land_id=land_id)
+
+
+def _finish(state: LandClustering, report: ClusterReport, started_at: datetime | None, elapsed: float) -> None:
+    report.seconds = round(elapsed, 3)
+    report.clusters, report.clustered_images = _land_totals(report.land_id)
+    state.finished_at = timezone.now()
+    state.mode = report.mode
+    state.seconds = report.seconds
+    state.images = report.images
+    state.clusters = report.clusters
+    update = ["finished_at", "mode", "seconds", "images", "clusters"]
+    if started_at is not None:
+        # Only runs that saw every media analysed until then move the watermark.
+        state.started_at = started_at
+        state.params = asdict(cluster_params())
+        update += ["started_at", "params"]
+    state.save(update_fields=update)
+
+
+def _land_totals(land_id: int) -> tuple[int, int]:
+    row = ImageCluster.objects.filter(land_id=land_id).aggregate(n=Count("id"), members=Coalesce(Sum("size"), 0))
+    return row["n"], row["members"]
+
+
+def _full(land_id: int, rows: dict[int, _Row], report: ClusterReport, now: datetime) -> ClusterReport:
+    must, cannot = _load_links(land_id)
+    items = [row.item for row in rows.values() if row.item is not None]
+    clusterer = NearDuplicateClusterer(cluster_params())
+    clusterer.apply_constraints(must_link=must, cannot_link=cannot)
+    clusterer.add(items)
+    groups = clusterer.clusters()
+    written = _write(land_id, rows, rows.keys(), groups, _existing_clusters(land_id), now)
+    report.images = len(items)
+    report.region = len(items)
+    report.ignored_cannot_links = len(clusterer.ignored_cannot_links())
+    report.created, report.updated, report.deleted = written.created, written.updated, written.deleted
+    report.media_changed = written.media_changed
+    return report
+
+
+def recluster_land(land_id: int) -> ClusterReport:
+    """Cluster the land from scratch with its stored corrections; returns what changed."""
+    clock = time.perf_counter()
+    with transaction.atomic():
+        state = _state_for_update(land_id)
+        started_at = timezone.now()
+        report = _full(land_id, _load_rows(land_id), ClusterReport(land_id, mode="full"), started_at)
+        _finish(state, report, started_at, time.perf_counter() - clock)
+    logger.info("%s", "; ".join(line.strip() for line in report.lines()))
+    return report
+
+
+def _candidates(rows: Mapping[int, _Row], new_ids: set[int], threshold: int, mirrors: bool) -> set[int]:
+    """Old images whose pHash is within ``threshold`` bits of a new one's (or of its mirror image's).
+
+    A superset of the confirmed neighbours: the confirmation is left to the engine.
+    """
+    old = [
+        row for row in rows.values() if row.item is not None and row.item.phash is not None and row.id not in new_ids
+    ]
+    new = [rows[mid] for mid in new_ids if rows[mid].item is not None and rows[mid].item.phash is not None]
+    if not old or not new:
+        return set()
+    index = HammingIndex(threshold)
+    index.add_many([row.id for row in old], [row.item.phash for row in old])
+    since = len(index)
+    index.add_many([row.id for row in new], [row.item.phash for row in new])
+    keys = index.keys
+    found: set[int] = set()
+    for xor in (0, PHASH_MIRROR_MASK) if mirrors else (0,):
+        _, j, _ = index.pairs(since=since, xor=xor)
+        found.update(keys[j[j < since]].tolist())
+    return found
+
+
+def _region(
+    rows: Mapping[int, _Row], new_ids: set[int], must: Iterable[tuple[int, int]], params: ClusterParams
+) -> set[int]:
+    touched = _candidates(rows, new_ids, params.phash_threshold, params.mirrors)
+    shas = {rows[mid].item.sha256 for mid in new_ids if rows[mid].item is not None and rows[mid].item.sha256}
+    if shas:
+        touched.update(
+            row.id
+            for row in rows.values()
+            if row.item is not None and row.item.sha256 in shas and row.id not in new_ids
+        )
+    for a, b in must:
+        if a in new_ids and b in rows:
+            touched.add(b)
+        elif b in new_ids and a in rows:
+            touched.add(a)
+    clusters = {rows[mid].cluster_id for mid in touched | new_ids} - {None}
+    region = set(new_ids) | touched
+    if clusters:
+        region.update(row.id for row in rows.values() if row.cluster_id in clusters)
+    return region
+
+
+def _incremental(
+    land_id: int,
+    state: LandClustering,
+    media_ids: Iterable[int],
+    started_at: datetime,
+    moves_watermark: bool,
+    clock: float,
+) -> ClusterReport:
+    params = cluster_params()
+    watermark = started_at if moves_watermark else None
+    report = ClusterReport(land_id, mode="incremental")
+    if state.started_at is None or state.params != asdict(params):
+        report.mode = "full"
+        report.reason = "first run" if state.started_at is None else "thresholds changed"
+        _full(land_id, _load_rows(land_id), report, started_at)
+        _finish(state, report, started_at, time.perf_counter() - clock)
+        return report
+
+    rows = _load_rows(land_id)
+    new_ids = {mid for mid in media_ids if mid in rows}
+    report.images = sum(1 for row in rows.values() if row.item is not None)
+    report.new_media = len(new_ids)
+    if not new_ids:
+        _finish(state, report, watermark, time.perf_counter() - clock)
+        return report
+    must, cannot = _load_links(land_id)
+    region = _region(rows, new_ids, must, params)
+    if any(a in region or b in region for a, b in cannot):
+        report.mode = "full"
+        report.reason = "a manual split involves these images"
+        _full(land_id, rows, report, started_at)
+        _finish(state, report, started_at, time.perf_counter() - clock)
+        return report
+
+    items = [rows[mid].item for mid in sorted(region) if rows[mid].item is not None]
+    clusterer = NearDuplicateClusterer(params)
+    clusterer.apply_constraints(must_link=[(a, b) for a, b in must if a in region and b in region])
+    clusterer.add(items)
+    old_ids = {rows[mid].cluster_id for mid in region} - {None}
+    written = _write(land_id, rows, region, clusterer.clusters(), _existing_clusters(land_id, old_ids), started_at)
+    report.region = len(items)
+    report.created, report.updated, report.deleted = written.created, written.updated, written.deleted
+    report.media_changed = written.media_changed
+    _finish(state, report, watermark, time.perf_counter() - clock)
+    return report
+
+
+def update_clusters_for_media(land_id: int, media_ids: Iterable[int]) -> ClusterReport:
+    """Bring newly analysed (or re-analysed) media of the land into its clusters.
+
+    Gives the clusters a full recomputation would give (see the module doc); ids of
+    other lands, and of media that are not hashed images, are ignored.
+    """
+    clock = time.perf_counter()
+    media_ids = list(media_ids)
+    with transaction.atomic():
+        state = _state_for_update(land_id)
+        report = _incremental(land_id, state, media_ids, timezone.now(), moves_watermark=False, clock=clock)
+    logger.info("%s", "; ".join(line.strip() for line in report.lines()))
+    return report
+
+
+def update_clusters_for_new_media(land_id: int) -> ClusterReport:
+    """Incremental run over the media analysed since the land's last run (full on the first)."""
+    clock = time.perf_counter()
+    with transaction.atomic():
+        state = _state_for_update(land_id)
+        started_at = timezone.now()
+        ids: list[int] = []
+        if state.started_at is not None:
+            ids = list(
+                Media.objects.filter(
+                    expression__land_id=land_id,
+                    type=MediaType.IMAGE,
+                    analyzed_at__gte=state.started_at - WATERMARK_MARGIN,
+                ).values_list("id", flat=True)
+            )
+        report = _incremental(land_id, state, ids, started_at, moves_watermark=True, clock=clock)
+    logger.info("%s", "; ".join(line.strip() for line in report.lines()))
+    return report
+
+
+def cluster_land(land_id: int, media_ids: Iterable[int] | None = None, *, full: bool = False) -> ClusterReport:
+    """The entry point of the task and the command: full, given media, or media new since the last run."""
+    if full:
+        return recluster_land(land_id)
+    if media_ids is not None:
+        return update_clusters_for_media(land_id, media_ids)
+    return update_clusters_for_new_media(land_id)

@@ -1,0 +1,228 @@
+"""Reading a land's clusters for the admin pages and the API: lists, previews, a cluster's details."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
+
+from lands.models import Media
+from media_analysis.clusters.params import APPEARED_AT, EARLIEST, hashed_item
+from media_analysis.engine.duplicates.hashes import HashedImage, hamming, mirror_dhash, mirror_phash
+from media_analysis.errors import InvalidParameters
+from media_analysis.models import ImageCluster, LandClustering
+
+CLUSTER_ORDERINGS: dict[str, tuple[Any, ...]] = {
+    # Spread first: an image shown by many sites is what researchers look for.
+    "spread": ("-distinct_domains", "-size", "id"),
+    "size": ("-size", "-distinct_domains", "id"),
+    "first_seen": (F("first_seen_at").asc(nulls_last=True), "id"),
+    "recent": (F("first_seen_at").desc(nulls_last=True), "-id"),
+}
+
+
+def clusters_of_land(land_id: int, ordering: str = "spread") -> QuerySet[ImageCluster]:
+    """A land's clusters with their representative, first page and first domain joined (one query)."""
+    if ordering not in CLUSTER_ORDERINGS:
+        raise InvalidParameters(
+            f"Unknown ordering {ordering!r}", {"ordering": [f"choose among {', '.join(CLUSTER_ORDERINGS)}"]}
+        )
+    return (
+        ImageCluster.objects.filter(land_id=land_id)
+        .select_related("representative", "first_expression", "first_domain")
+        .only(
+            "id",
+            "land_id",
+            "key",
+            "size",
+            "distinct_domains",
+            "distinct_pages",
+            "first_seen_at",
+            "updated_at",
+            "representative__id",
+            "representative__url",
+            "representative__width",
+            "representative__height",
+            "first_expression__id",
+            "first_expression__url",
+            "first_expression__title",
+            "first_domain__id",
+            "first_domain__name",
+        )
+        .order_by(*CLUSTER_ORDERINGS[ordering])
+    )
+
+
+def member_previews(cluster_ids: Iterable[int], per_cluster: int = 8) -> dict[int, list[Media]]:
+    """Up to ``per_cluster`` members of each cluster, representative first, in one query."""
+    cluster_ids = list(cluster_ids)
+    if not cluster_ids:
+        return {}
+    representative_first = Case(
+        When(pk=F("cluster__representative_id"), then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    queryset = (
+        Media.objects.filter(cluster_id__in=cluster_ids)
+        .annotate(
+            rank=Window(
+                RowNumber(), partition_by=[F("cluster_id")], order_by=[representative_first.asc(), F("id").asc()]
+            )
+        )
+        .filter(rank__lte=per_cluster)
+        .only("id", "url", "type", "width", "height", "cluster_id")
+        .order_by("cluster_id", "rank")
+    )
+    previews: dict[int, list[Media]] = defaultdict(list)
+    for media in queryset:
+        previews[media.cluster_id].append(media)
+    return dict(previews)
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """A member on its page: the timeline's entry."""
+
+    media_id: int
+    media_url: str
+    page_id: int
+    page_url: str
+    page_title: str | None
+    domain_id: int
+    domain: str
+    date: datetime | None
+    date_source: str  # "published", "fetched" or "crawled": which page date ``date`` is
+
+
+@dataclass(frozen=True)
+class Distance:
+    """Between two members: pHash bits (to the mirror image's when that is closer), dHash bits."""
+
+    phash: int | None
+    dhash: int | None
+    mirrored: bool = False
+    identical: bool = False
+
+
+@dataclass
+class ClusterDetails:
+    cluster: ImageCluster
+    members: list[Media]  # representative first, then by appearance; at most the limit
+    member_count: int
+    timeline: list[Appearance]  # the shown members, earliest first (unknown dates last)
+    domains: list[tuple[str, int, int]]  # (domain, pages, media), most media first
+    first: Appearance | None
+    distance_members: list[Media]
+    distances: list[list[Distance | None]]  # square, None on the diagonal
+
+    @property
+    def truncated(self) -> bool:
+        return self.member_count > len(self.members)
+
+
+def _appearance(media: Media) -> Appearance:
+    page = media.expression
+    if page.published_at is not None:
+        date, source = page.published_at, "published"
+    elif page.fetched_at is not None:
+        date, source = page.fetched_at, "fetched"
+    else:
+        date, source = page.created_at, "crawled"
+    return Appearance(
+        media.pk, media.url, page.pk, page.url, page.title, page.domain_id, page.domain.name, date, source
+    )
+
+
+def pairwise_distances(items: Sequence[HashedImage]) -> list[list[Distance | None]]:
+    """Distances between every two items, as the clustering measures them."""
+    table: list[list[Distance | None]] = []
+    for a in items:
+        line: list[Distance | None] = []
+        for b in items:
+            if a is b:
+                line.append(None)
+                continue
+            identical = bool(a.sha256 and a.sha256 == b.sha256)
+            phash = dhash = None
+            mirrored = False
+            if a.phash is not None and b.phash is not None:
+                direct, flipped = hamming(a.phash, b.phash), hamming(mirror_phash(a.phash), b.phash)
+                mirrored = flipped < direct
+                phash = min(direct, flipped)
+            if a.dhash is not None and b.dhash is not None:
+                dhash = hamming(mirror_dhash(a.dhash), b.dhash) if mirrored else hamming(a.dhash, b.dhash)
+            line.append(Distance(phash, dhash, mirrored, identical))
+        table.append(line)
+    return table
+
+
+def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: int = 12) -> ClusterDetails:
+    """Everything the cluster page shows, in three queries whatever the cluster's size."""
+    cluster = (
+        ImageCluster.objects.select_related("land", "representative", "first_expression", "first_domain")
+        .defer("first_expression__readable", "representative__exif_data")
+        .get(pk=cluster_id)
+    )
+    representative_first = Case(
+        When(pk=cluster.representative_id, then=Value(0)), default=Value(1), output_field=IntegerField()
+    )
+    members = list(
+        Media.objects.filter(cluster_id=cluster.pk)
+        .select_related("expression__domain")
+        .annotate(appeared_at=APPEARED_AT, representative_rank=representative_first)
+        .only(
+            "id",
+            "url",
+            "type",
+            "width",
+            "height",
+            "file_size",
+            "format",
+            "image_hash",
+            "phash",
+            "dhash",
+            "colorhash",
+            "cluster_id",
+            "expression__id",
+            "expression__url",
+            "expression__title",
+            "expression__published_at",
+            "expression__fetched_at",
+            "expression__created_at",
+            "expression__domain__id",
+            "expression__domain__name",
+        )
+        .order_by("representative_rank", F("appeared_at").asc(nulls_last=True), "id")[:member_limit]
+    )
+    domains = [
+        (row["expression__domain__name"], row["pages"], row["media"])
+        for row in Media.objects.filter(cluster_id=cluster.pk)
+        .values("expression__domain__name")
+        .annotate(media=Count("id"), pages=Count("expression_id", distinct=True))
+        .order_by("-media", "expression__domain__name")
+    ]
+    timeline = sorted(
+        (_appearance(media) for media in members),
+        key=lambda entry: (entry.date is None, entry.date or EARLIEST, entry.media_id),
+    )
+    first = next((entry for entry in timeline if entry.page_id == cluster.first_expression_id), None)
+    shown = members[:distance_limit]
+    items = [hashed_item(m.pk, m.image_hash, m.phash, m.dhash, m.colorhash) or HashedImage(key=m.pk) for m in shown]
+    return ClusterDetails(
+        cluster=cluster,
+        members=members,
+        member_count=cluster.size,
+        timeline=timeline,
+        domains=domains,
+        first=first or (timeline[0] if timeline else None),
+        distance_members=shown,
+        distances=pairwise_distances(items),
+    )
+
+
+def land_clustering(land_id: int) -> LandClustering | None:
+    return LandClustering.objects.filter(land_id=land_id).first()

@@ -1,0 +1,377 @@
+"""Near-duplicate clusters from confirmed hash matches, under manual constraints.
+
+The rules are those of the package (:mod:`media_analysis.engine.duplicates`): identical
+SHA-256, or pHash within ``phash_threshold`` bits confirmed by the dHash or the colour
+hash, mirrored copies included. Candidate pairs come from a
+:class:`~media_analysis.engine.duplicates.index.HammingIndex` over the pHashes.
+
+Clusters are the connected components of that relation (single linkage), computed
+with a union-find, optionally under manual constraints (see below).
+
+Incremental use: :class:`NearDuplicateClusterer` keeps every confirmed edge, so adding
+images only searches the pairs that involve a new one and never recomputes the old pairs.
+
+Manual corrections
+------------------
+Researchers fix the clustering with two kinds of links between media keys, which the
+caller stores and passes again whenever a land is reclustered from scratch:
+
+* must-link (a "merge"): ``a`` and ``b`` are in the same cluster, whatever the hashes say.
+* cannot-link (a "split"): ``a`` and ``b`` are never in the same cluster. Splitting a
+  cluster into groups ``A`` and ``B`` is a cannot-link for every pair of ``A x B``
+  (:func:`split_links`), so the split holds however the two groups grow later.
+
+Semantics, in this order: (1) hard links are applied first, without condition:
+SHA-256-identical files and must-links. A cannot-link whose two keys end up joined by
+hard links is ignored (reported by :meth:`NearDuplicateClusterer.ignored_cannot_links`):
+in particular a cannot-link between two identical files is ignored, identical bytes
+are the same picture. (2) Confirmed similarity edges are then applied in increasing
+pHash distance (ties broken by keys), and an edge is skipped when it would put a
+cannot-linked pair into one cluster. The strongest evidence therefore wins: an image
+close to both sides of a split joins the side it is closest to. The result depends on
+the set of items, edges and constraints only, never on the order in which items were
+added. Giving the same pair as must- and cannot-link keeps the last one given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from media_analysis.engine.duplicates.hashes import HASH_BITS, PHASH_MIRROR_MASK, HashedImage, mirror_dhashes
+from media_analysis.engine.duplicates.index import HammingIndex
+
+_U64 = (1 << 64) - 1
+
+
+@dataclass(frozen=True)
+class ClusterParams:
+    """Thresholds in bits. ``phash_threshold`` is ``settings.MEDIA_ANALYSIS_DUPLICATE_THRESHOLD``."""
+
+    phash_threshold: int = 10
+    dhash_threshold: int = 12
+    # None: the colour hash never confirms (dHash alone does).
+    colorhash_threshold: int | None = 2
+    # Also link left-right mirrored copies, found through mirror_phash / mirror_dhash.
+    mirrors: bool = True
+
+
+def split_links(group_a: Iterable[int], group_b: Iterable[int]) -> list[tuple[int, int]]:
+    """Cannot-links that split a cluster into ``group_a`` and ``group_b``: every cross pair."""
+    group_b = list(group_b)
+    return [(a, b) for a in group_a for b in group_b if a != b]
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a <= b else (b, a)
+
+
+class NearDuplicateClusterer:
+    """Incremental near-duplicate clustering of :class:`HashedImage` items (see the module doc).
+
+    ``add`` can be called any number of times: the similarity search runs only for the
+    new items against everything already added, and the final clusters equal those of a
+    single ``add`` of all the items.
+    """
+
+    def __init__(self, params: ClusterParams | None = None) -> None:
+        self.params = params or ClusterParams()
+        p = self.params
+        if not 0 <= p.phash_threshold <= HASH_BITS or not 0 <= p.dhash_threshold <= HASH_BITS:
+            raise ValueError("pHash and dHash thresholds must be between 0 and 64")
+        if p.colorhash_threshold is not None and not 0 <= p.colorhash_threshold <= 128:
+            raise ValueError("the colour hash threshold must be None or between 0 and 128")
+        self._index = HammingIndex(p.phash_threshold)
+        self._node_of: dict[int, int] = {}
+        self._key_of: list[int] = []
+        self._parent: list[int] = []
+        self._size: list[int] = []
+        self._min_key: list[int] = []
+        self._sha_node: dict[str, int] = {}
+        self._sha_links: list[tuple[int, int]] = []
+        # By index position (items that have a pHash): node, dHash, colour hash halves, presence.
+        self._pos_node = np.empty(0, dtype=np.intp)
+        self._dhash = np.empty(0, dtype=np.uint64)
+        self._has_dhash = np.empty(0, dtype=bool)
+        self._color_lo = np.empty(0, dtype=np.uint64)
+        self._color_hi = np.empty(0, dtype=np.uint64)
+        self._has_color = np.empty(0, dtype=bool)
+        # Confirmed edges as node ids, in chunks: (a, b, pHash distance, mirrored).
+        self._edge_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._must: set[tuple[int, int]] = set()
+        self._cannot: set[tuple[int, int]] = set()
+        self._ignored: set[tuple[int, int]] = set()
+        self._stale = False
+
+    def __len__(self) -> int:
+        return len(self._key_of)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._node_of
+
+    # -- building -------------------------------------------------------------------
+
+    def add(self, items: Iterable[HashedImage]) -> None:
+        items = list(items)
+        seen: set[int] = set()
+        for item in items:
+            if item.key in self._node_of or item.key in seen:
+                raise ValueError(f"key {item.key} was already added")
+            seen.add(item.key)
+            for name, limit in (("phash", 64), ("dhash", 64), ("colorhash", 128)):
+                value = getattr(item, name)
+                if value is not None and not 0 <= value < (1 << limit):
+                    raise ValueError(f"{name} of key {item.key} does not fit in {limit} bits")
+
+        first_link = len(self._sha_links)
+        first_pos = len(self._index)
+        hashed: list[HashedImage] = []
+        nodes: list[int] = []
+        for item in items:
+            node = len(self._key_of)
+            self._node_of[item.key] = node
+            self._key_of.append(item.key)
+            self._parent.append(node)
+            self._size.append(1)
+            self._min_key.append(item.key)
+            if item.sha256:
+                sha = item.sha256.strip().lower()
+                if sha in self._sha_node:
+                    self._sha_links.append((self._sha_node[sha], node))
+                else:
+                    self._sha_node[sha] = node
+            if item.phash is not None:
+                hashed.append(item)
+                nodes.append(node)
+
+        if hashed:
+            self._index.add_many([it.key for it in hashed], [it.phash for it in hashed if it.phash is not None])
+            self._append_confirmations(hashed, nodes)
+            a, b, dist, mirrored = self._new_edges(first_pos)
+            self._edge_chunks.append((a, b, dist, mirrored))
+            new_edges = (a, b)
+        else:
+            new_edges = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp))
+
+        if self._cannot:
+            # The greedy pass under cannot-links depends on the global edge order.
+            self._stale = True
+        elif not self._stale:
+            for a_node, b_node in self._sha_links[first_link:]:
+                self._union(a_node, b_node)
+            for a_node, b_node in zip(new_edges[0].tolist(), new_edges[1].tolist(), strict=True):
+                self._union(a_node, b_node)
+            self._apply_must_links()
+
+    def apply_constraints(
+        self, must_link: Iterable[tuple[int, int]] = (), cannot_link: Iterable[tuple[int, int]] = ()
+    ) -> None:
+        """Add manual links (keys); they may name keys not added yet and apply once both are present."""
+        for a, b in must_link:
+            if a == b:
+                continue
+            pair = _pair(a, b)
+            self._cannot.discard(pair)
+            self._must.add(pair)
+        for a, b in cannot_link:
+            if a == b:
+                continue
+            pair = _pair(a, b)
+            self._must.discard(pair)
+            self._cannot.add(pair)
+        if self._cannot:
+            self._stale = True
+        elif not self._stale:
+            self._apply_must_links()
+
+    @property
+    def constraints(self) -> tuple[frozenset[tuple[int, int]], frozenset[tuple[int, int]]]:
+        """(must-links, cannot-links) as given, each pair ordered (small key, large key)."""
+        return frozenset(self._must), frozenset(self._cannot)
+
+    # -- reading --------------------------------------------------------------------
+
+    def clusters(self, include_singletons: bool = False) -> list[list[int]]:
+        """Keys of each cluster, sorted; clusters sorted by their smallest key."""
+        self._refresh()
+        members: dict[int, list[int]] = {}
+        for node, key in enumerate(self._key_of):
+            members.setdefault(self._find(node), []).append(key)
+        groups = [sorted(keys) for keys in members.values() if include_singletons or len(keys) > 1]
+        groups.sort(key=lambda keys: keys[0])
+        return groups
+
+    def cluster_of(self, key: int) -> int:
+        """Stable label of the key's cluster: its smallest key. KeyError for an unknown key."""
+        self._refresh()
+        return self._min_key[self._find(self._node_of[key])]
+
+    def labels(self) -> dict[int, int]:
+        """Every key to its cluster label (singletons are labelled by their own key)."""
+        self._refresh()
+        return {key: self._min_key[self._find(node)] for node, key in enumerate(self._key_of)}
+
+    def edges(self) -> list[tuple[int, int, int]]:
+        """Confirmed near-duplicate pairs ``(a, b, phash distance)`` with ``a < b``, sorted.
+
+        For a mirrored pair the distance is the one to the mirrored pHash. SHA-256-identical
+        pairs are not listed unless their hashes are close too. An edge between two
+        clusters is one a cannot-link refused.
+        """
+        return [edge[:3] for edge in self.edge_details()]
+
+    def edge_details(self) -> list[tuple[int, int, int, bool]]:
+        """Like :meth:`edges`, with a fourth field telling whether the pair is a mirrored copy."""
+        a, b, dist, mirrored = self._all_edges()
+        keys = np.array(self._key_of, dtype=np.int64)
+        ka, kb = keys[a], keys[b]
+        lo, hi = np.minimum(ka, kb), np.maximum(ka, kb)
+        order = np.lexsort((hi, lo))
+        return [(int(lo[i]), int(hi[i]), int(dist[i]), bool(mirrored[i])) for i in order]
+
+    def ignored_cannot_links(self) -> list[tuple[int, int]]:
+        """Cannot-links overridden by hard links (identical files, must-links), sorted."""
+        self._refresh()
+        return sorted(self._ignored)
+
+    # -- internals ------------------------------------------------------------------
+
+    def _append_confirmations(self, hashed: list[HashedImage], nodes: list[int]) -> None:
+        dh = [it.dhash if it.dhash is not None else 0 for it in hashed]
+        ch = [it.colorhash if it.colorhash is not None else 0 for it in hashed]
+        self._pos_node = np.concatenate([self._pos_node, np.array(nodes, dtype=np.intp)])
+        self._dhash = np.concatenate([self._dhash, np.array(dh, dtype=np.uint64)])
+        self._has_dhash = np.concatenate([self._has_dhash, [it.dhash is not None for it in hashed]])
+        self._color_lo = np.concatenate([self._color_lo, np.array([c & _U64 for c in ch], dtype=np.uint64)])
+        self._color_hi = np.concatenate([self._color_hi, np.array([c >> 64 for c in ch], dtype=np.uint64)])
+        self._has_color = np.concatenate([self._has_color, [it.colorhash is not None for it in hashed]])
+
+    def _new_edges(self, since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Confirmed pairs involving an index position >= ``since``, as node ids."""
+        i, j, dist = self._index.pairs(since=since)
+        keep = self._confirmed(i, j, mirrored=False)
+        i, j, dist = i[keep], j[keep], dist[keep]
+        mirrored = np.zeros(len(i), dtype=bool)
+        if self.params.mirrors:
+            mi, mj, mdist = self._index.pairs(since=since, xor=PHASH_MIRROR_MASK)
+            keep = self._confirmed(mi, mj, mirrored=True)
+            # A pair that matches both ways keeps its direct match (listed first, kept by unique).
+            i = np.concatenate([i, mi[keep]])
+            j = np.concatenate([j, mj[keep]])
+            dist = np.concatenate([dist, mdist[keep]])
+            mirrored = np.concatenate([mirrored, np.ones(int(keep.sum()), dtype=bool)])
+            _, first = np.unique(i.astype(np.int64) * len(self._index) + j, return_index=True)
+            i, j, dist, mirrored = i[first], j[first], dist[first], mirrored[first]
+        return self._pos_node[i], self._pos_node[j], dist, mirrored
+
+    def _confirmed(self, i: np.ndarray, j: np.ndarray, mirrored: bool) -> np.ndarray:
+        p = self.params
+        dhash_i = mirror_dhashes(self._dhash[i]) if mirrored else self._dhash[i]
+        by_dhash = (
+            self._has_dhash[i] & self._has_dhash[j] & (np.bitwise_count(dhash_i ^ self._dhash[j]) <= p.dhash_threshold)
+        )
+        if p.colorhash_threshold is None:
+            return by_dhash
+        color_distance = np.bitwise_count(self._color_lo[i] ^ self._color_lo[j]).astype(np.intp)
+        color_distance += np.bitwise_count(self._color_hi[i] ^ self._color_hi[j])
+        by_color = self._has_color[i] & self._has_color[j] & (color_distance <= p.colorhash_threshold)
+        return by_dhash | by_color
+
+    def _all_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if not self._edge_chunks:
+            empty = np.empty(0, dtype=np.intp)
+            return empty, empty, empty, np.empty(0, dtype=bool)
+        if len(self._edge_chunks) > 1:
+            a, b, dist, mirrored = (np.concatenate(parts) for parts in zip(*self._edge_chunks, strict=True))
+            self._edge_chunks = [(a, b, dist, mirrored)]
+        return self._edge_chunks[0]
+
+    def _present_pairs(self, pairs: set[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [
+            (self._node_of[a], self._node_of[b]) for a, b in sorted(pairs) if a in self._node_of and b in self._node_of
+        ]
+
+    def _apply_must_links(self) -> None:
+        for a, b in self._present_pairs(self._must):
+            self._union(a, b)
+
+    def _find(self, node: int) -> int:
+        parent = self._parent
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    def _union(self, a: int, b: int) -> int:
+        ra, rb = self._find(a), self._find(b)
+        if ra == rb:
+            return ra
+        if self._size[ra] < self._size[rb]:
+            ra, rb = rb, ra
+        self._parent[rb] = ra
+        self._size[ra] += self._size[rb]
+        self._min_key[ra] = min(self._min_key[ra], self._min_key[rb])
+        return ra
+
+    def _refresh(self) -> None:
+        """Replay all links from the stored edges (no similarity search) when constraints require it."""
+        if not self._stale:
+            return
+        n = len(self._key_of)
+        self._parent = list(range(n))
+        self._size = [1] * n
+        self._min_key = list(self._key_of)
+        self._ignored = set()
+
+        for a, b in self._sha_links:
+            self._union(a, b)
+        self._apply_must_links()
+
+        # Root -> nodes that may not join that root's cluster.
+        forbidden: dict[int, set[int]] = {}
+        for a, b in self._present_pairs(self._cannot):
+            ra, rb = self._find(a), self._find(b)
+            if ra == rb:
+                self._ignored.add(_pair(self._key_of[a], self._key_of[b]))
+                continue
+            forbidden.setdefault(ra, set()).add(b)
+            forbidden.setdefault(rb, set()).add(a)
+
+        a_nodes, b_nodes, dist, _ = self._all_edges()
+        keys = np.array(self._key_of, dtype=np.int64)
+        ka, kb = keys[a_nodes], keys[b_nodes]
+        # Strongest first; keys make the order total, hence independent of insertion order.
+        order = np.lexsort((np.maximum(ka, kb), np.minimum(ka, kb), dist))
+        for a, b in zip(a_nodes[order].tolist(), b_nodes[order].tolist(), strict=True):
+            ra, rb = self._find(a), self._find(b)
+            if ra == rb:
+                continue
+            fa, fb = forbidden.get(ra), forbidden.get(rb)
+            if fa is not None and fb is not None:
+                small, other = (fa, rb) if len(fa) <= len(fb) else (fb, ra)
+                if any(self._find(x) == other for x in small):
+                    continue
+            root = self._union(ra, rb)
+            sets = [s for s in (forbidden.pop(ra, None), forbidden.pop(rb, None)) if s is not None]
+            if sets:
+                # Small-to-large merge keeps the cost of long chains of unions low.
+                sets.sort(key=len)
+                for smaller in sets[:-1]:
+                    sets[-1] |= smaller
+                forbidden[root] = sets[-1]
+        self._stale = False
+
+
+def cluster_labels(
+    items: Iterable[HashedImage],
+    params: ClusterParams | None = None,
+    must_link: Iterable[tuple[int, int]] = (),
+    cannot_link: Iterable[tuple[int, int]] = (),
+) -> dict[int, int]:
+    """Cluster a land's images from scratch: key -> cluster label (smallest key of the cluster)."""
+    clusterer = NearDuplicateClusterer(params)
+    clusterer.apply_constraints(must_link, cannot_link)
+    clusterer.add(items)
+    return clusterer.labels()

@@ -1,0 +1,90 @@
+"""The hashes as the engine sees them: hex parsing, :class:`HashedImage`, Hamming distance, mirrors.
+
+pHash and dHash change completely under a left-right flip, but both can be predicted
+from the original's hash: :func:`mirror_phash` (approximate) and :func:`mirror_dhash`
+(exact but for ties), so that a picture can be searched as its own mirror image.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+HASH_BITS = 64
+_HEX = re.compile(r"\s*([0-9a-fA-F]+)\s*")
+
+
+def parse_hex_hash(value: str | None) -> int | None:
+    """Hex string as stored on a media row (``"9db8c2c7445dbb24"``) to an int; None or blank is None.
+
+    Raises ValueError on text that is not hexadecimal (signs, ``0x`` prefixes and inner
+    spaces included, which ``int(value, 16)`` would accept).
+    """
+    if value is None:
+        return None
+    match = _HEX.fullmatch(value)
+    if match is None:
+        if value.strip():
+            raise ValueError(f"not a hexadecimal hash: {value!r}")
+        return None
+    return int(match.group(1), 16)
+
+
+@dataclass(frozen=True)
+class HashedImage:
+    """What clustering needs to know about one image; ``key`` is the media id."""
+
+    key: int
+    sha256: str | None = None
+    phash: int | None = None
+    dhash: int | None = None
+    colorhash: int | None = None
+
+    @classmethod
+    def from_hex(
+        cls,
+        key: int,
+        sha256: str | None = None,
+        phash: str | None = None,
+        dhash: str | None = None,
+        colorhash: str | None = None,
+    ) -> HashedImage:
+        """Build from the hex strings stored on a media row."""
+        return cls(
+            key=key,
+            sha256=sha256.strip().lower() if sha256 and sha256.strip() else None,
+            phash=parse_hex_hash(phash),
+            dhash=parse_hex_hash(dhash),
+            colorhash=parse_hex_hash(colorhash),
+        )
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+# imagehash.phash (hash_size 8) stores DCT coefficient (row u, column v) at bit
+# 63 - (8u + v). A left-right flip negates the coefficients of odd horizontal
+# frequency v; the median they are compared to stays close to zero, so those bits
+# mostly flip and the others mostly stay.
+PHASH_MIRROR_MASK = sum(1 << (63 - (8 * u + v)) for u in range(8) for v in range(1, 8, 2))
+# imagehash.dhash (hash_size 8): one byte per row, bit x is "pixel x+1 brighter than
+# pixel x". In a flipped row the comparisons come in reverse order and reversed
+# direction: reverse the bits of each byte and invert them (exact but for ties).
+_DHASH_MIRROR_BYTES = np.array([int(f"{b:08b}"[::-1], 2) ^ 0xFF for b in range(256)], dtype=np.uint8)
+
+
+def mirror_phash(value: int) -> int:
+    """Approximate pHash of the left-right mirrored picture."""
+    return value ^ PHASH_MIRROR_MASK
+
+
+def mirror_dhash(value: int) -> int:
+    """dHash of the left-right mirrored picture (exact unless neighbouring pixels tie)."""
+    return int(mirror_dhashes(np.array([value], dtype=np.uint64))[0])
+
+
+def mirror_dhashes(values: np.ndarray) -> np.ndarray:
+    return _DHASH_MIRROR_BYTES[values.view(np.uint8)].view(np.uint64)
