@@ -12,7 +12,7 @@ from typing import Any
 from django.db.models import Case, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Concat
 
-from lands.models import Media
+from lands.models import Expression, Media
 from media_analysis.clusters.params import APPEARED_AT, chunks
 
 
@@ -60,15 +60,11 @@ CLUSTER_CSV_COLUMNS: tuple[str, ...] = (
 def iter_cluster_rows(land_id: int, minrel: int | None = None, depth: int | None = None) -> Iterator[dict[str, Any]]:
     """One dict per cluster (keys: :data:`CLUSTER_CSV_COLUMNS`), most spread first.
 
-    ``minrel``: members on pages of relevance >= minrel only (NULL relevance out);
-    ``depth``: on pages of depth <= depth only. Clusters without a selected member
+    ``minrel`` and ``depth`` select the members' pages by the rule of
+    ``Expression.selection``. Clusters without a selected member
     are left out. One streamed query; memory holds one cluster's members at a time.
     """
-    selection = Q(cluster__land_id=land_id)
-    if minrel is not None:
-        selection &= Q(expression__relevance__gte=minrel)
-    if depth is not None:
-        selection &= Q(expression__depth__lte=depth)
+    selection = Q(cluster__land_id=land_id) & Expression.selection(depth, minrel, prefix="expression__")
     rows = (
         Media.objects.filter(selection)
         .annotate(appeared_at=APPEARED_AT)
