@@ -125,5 +125,3 @@ class AnalysisJobAdmin(admin.ModelAdmin):
         text = json.dumps(job.recent_failures, indent=2, ensure_ascii=False, default=str)
         return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
 
-
-from media_analysis.web.admin import clusters as cluster_admin  # noqa: E402, F401  (registers the cluster admins)
