@@ -1,6 +1,6 @@
 """Custom admin pages: a job's live progress, a land's analysis page, its gallery.
 
-Mounted under /admin/medianalyse/ (see admin_urls), each view wrapped with
+Mounted under /admin/medianalyse/ (see urls), each view wrapped with
 ``admin.site.admin_view`` so the admin's login, staff check and CSRF apply.
 Decisions are made in media_analysis.jobs.service and media_analysis.web.gallery; these
 views turn requests into calls and results into pages.
