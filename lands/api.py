@@ -231,9 +231,7 @@ class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
     def filter_queryset(self, queryset: QuerySet[Expression]) -> QuerySet[Expression]:
         queryset = super().filter_queryset(queryset)
         if self.action == "list":
-            queryset = filter_expressions(
-                queryset, ExpressionFilterSerializer.validated(self.request.query_params)
-            )
+            queryset = filter_expressions(queryset, ExpressionFilterSerializer.validated(self.request.query_params))
         return queryset
 
 

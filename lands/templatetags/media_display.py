@@ -133,4 +133,3 @@ def thumbnail_html(url: str | None, *, size: int = THUMBNAIL_SIZE) -> SafeString
         size,
         size,
     )
-

@@ -104,4 +104,3 @@ def test_thumbnail_is_lazy_without_referrer_and_escaped():
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "data:image/png;base64,AAAA", "", None, "//cdn.example/a.png"])
 def test_thumbnail_only_for_http_urls(url):
     assert str(thumbnail_html(url)) == "-"
-

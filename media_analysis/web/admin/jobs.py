@@ -124,4 +124,3 @@ class AnalysisJobAdmin(admin.ModelAdmin):
             return format_html("{}", "-")
         text = json.dumps(job.recent_failures, indent=2, ensure_ascii=False, default=str)
         return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
-
