@@ -631,12 +631,16 @@ class _LowerCaseChoiceField(serializers.ChoiceField):
 class _NonNegativeIntegerField(serializers.IntegerField):
     def __init__(self, **kwargs: Any) -> None:
         name = kwargs.pop("name")
-        messages = {
-            "invalid": f"{name} must be a non-negative integer, got {{input!r}}",
-            # Formatted by Django's MinValueValidator, hence %-style.
-            "min_value": f"{name} must be a non-negative integer, got %(value)s",
-        }
-        super().__init__(required=False, min_value=0, error_messages=messages, **kwargs)
+        super().__init__(
+            required=False,
+            min_value=0,
+            error_messages={
+                "invalid": f"{name} must be a non-negative integer, got {{input!r}}",
+                # Formatted by Django's MinValueValidator, hence %-style.
+                "min_value": f"{name} must be a non-negative integer, got %(value)s",
+            },
+            **kwargs,
+        )
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool):
@@ -659,7 +663,7 @@ class _MediaTypesField(serializers.Field):
         if html.is_html_input(dictionary):
             joined = ",".join(dictionary.getlist(self.field_name))  # type: ignore[attr-defined]
             return joined or empty
-        return dictionary.get(self.field_name, empty)
+        return super().get_value(dictionary)
 
     def to_internal_value(self, data: Any) -> tuple[str, ...]:
         items = data.split(",") if isinstance(data, str) else list(data)
