@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from exports.services import EXPORT_TYPES, NODE_MODES, prepare_export
+from exports.services import EXPORT_TYPES, NODE_MODES, export_request
 from lands.models import Land, MediaType
 from media_analysis.errors import InvalidParameters
 
@@ -65,9 +65,8 @@ def export_land_action(
 
     form = ExportLandForm(request.POST if "apply" in request.POST else None)
     if form.is_valid():
-        query = form.export_query()
         try:
-            prepare_export(land, query.pop("type"), **query)
+            export_request(land, form.export_query())
         except InvalidParameters as error:
             form.add_error(None, str(error))
         else:

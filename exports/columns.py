@@ -54,8 +54,6 @@ NODE_CSV_COLUMNS: tuple[str, ...] = (
     "average_relevance",
 )
 
-CRAWLER_MEDIA_CSV_COLUMNS: tuple[str, ...] = ("id", "expression_id", "url", "type")
-
 # GEXF node attributes as the crawler declared them (title, type); domain_id is a
 # string there on purpose: Gephi then offers it as a partition, not a ranking.
 PAGE_GEXF_ATTRIBUTES: tuple[tuple[str, str], ...] = (

@@ -1,8 +1,9 @@
 """Land exports: the queries behind each export type, and the single entry point.
 
-``prepare_export(land, type, **params)`` validates the parameters (raising
-``InvalidParameters``) and returns a ``LandExport`` whose ``chunks()`` streams the
-file. The command, the API view and the admin action all go through it.
+``prepare_export(land, type, **params)`` (or ``export_request(land, query)`` for a
+query string or form) validates the parameters with ``ExportRequestSerializer``
+(raising ``InvalidParameters``) and returns a ``LandExport`` whose ``chunks()``
+streams the file. The command, the API view and the admin action all go through it.
 
 Every query is iterated with ``.iterator(chunk_size=...)`` over ``values_list``
 rows, so an export costs a fixed number of queries whatever the land's size,
@@ -22,6 +23,11 @@ from typing import IO, Any
 from django.db.models import Avg, Count, F, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce, Concat, NullIf
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.utils import html
 
 from exports.columns import (
     FULLPAGE_CSV_COLUMNS,
@@ -82,98 +88,6 @@ class ExportType:
 class ExportCounts:
     records: int = 0  # rows of a CSV, nodes of a GEXF
     edges: int = 0
-
-
-def _int_param(name: str, raw: Any, errors: dict[str, list[str]]) -> int | None:
-    if raw is None or raw == "":
-        return None
-    if isinstance(raw, bool):
-        errors[name] = [f"{name} must be an integer"]
-        return None
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        errors[name] = [f"{name} must be a non-negative integer, got {str(raw)[:40]!r}"]
-        return None
-    if value < 0:
-        errors[name] = [f"{name} must be a non-negative integer, got {value}"]
-        return None
-    return value
-
-
-def _media_types_param(raw: Any, errors: dict[str, list[str]]) -> tuple[str, ...] | None:
-    if raw is None or raw == "" or raw == []:
-        return None
-    items = raw.split(",") if isinstance(raw, str) else list(raw)
-    wanted = [str(item).strip() for item in items if str(item).strip()]
-    unknown = [item for item in wanted if item not in MediaType.values]
-    if unknown or not wanted:
-        errors["media_types"] = [
-            f"Unknown media type(s) {', '.join(unknown) or '(none)'}; choose among {', '.join(MediaType.values)}"
-        ]
-        return None
-    # The database order, not the caller's, so equal selections give equal exports.
-    return tuple(value for value in MediaType.values if value in wanted)
-
-
-def _bool_param(name: str, raw: Any, errors: dict[str, list[str]]) -> bool:
-    if raw is None or raw == "":
-        return False
-    if isinstance(raw, bool):
-        return raw
-    text = str(raw).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    errors[name] = [f"{name} must be true or false, got {text[:40]!r}"]
-    return False
-
-
-def parse_options(
-    export_type: str | None,
-    *,
-    minrel: Any = None,
-    depth: Any = None,
-    media_types: Any = None,
-    nodes: Any = None,
-    merge_clusters: Any = None,
-) -> tuple[ExportType, ExportOptions]:
-    """Check raw parameters (strings from a URL or a command line, or Python values)."""
-    errors: dict[str, list[str]] = {}
-    spec = EXPORT_TYPES.get(str(export_type).strip().lower()) if export_type else None
-    if spec is None:
-        errors["type"] = [
-            f"Unknown export type {export_type!r}; choose among {', '.join(EXPORT_TYPES)}"
-            if export_type
-            else f"An export type is required; choose among {', '.join(EXPORT_TYPES)}"
-        ]
-    min_relevance = _int_param("minrel", minrel, errors)
-    max_depth = _int_param("depth", depth, errors)
-    types = _media_types_param(media_types, errors)
-    node_mode = str(nodes).strip().lower() if nodes not in (None, "") else None
-    if node_mode is not None and node_mode not in NODE_MODES:
-        errors["nodes"] = [f"nodes must be one of {', '.join(NODE_MODES)}, got {str(nodes)[:40]!r}"]
-    merge = _bool_param("merge_clusters", merge_clusters, errors)
-    if spec is not None:
-        # An option that would be silently ignored is a mistake worth saying.
-        if merge and spec.name != "mediagexf":
-            errors["merge_clusters"] = [f"merge_clusters applies to mediagexf only, not {spec.name}"]
-        if types is not None and not spec.media:
-            errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
-        if node_mode is not None and spec.name != "mediagexf":
-            errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
-    if errors:
-        raise InvalidParameters("; ".join(message for messages in errors.values() for message in messages), errors)
-    assert spec is not None
-    options = ExportOptions(
-        minrel=DEFAULT_MINREL if min_relevance is None else min_relevance,
-        depth=max_depth,
-        media_types=types or tuple(MediaType.values),
-        nodes=node_mode or "page",
-        merge_clusters=merge,
-    )
-    return spec, options
 
 
 # --- Shared filters ------------------------------------------------------------
@@ -694,28 +608,148 @@ class LandExport:
         return self.counts
 
 
+# --- Validation and entry points ------------------------------------------------
+
+
+class _LowerCaseChoiceField(serializers.ChoiceField):
+    """A choice given in any case, with spaces around; errors quote the value as given."""
+
+    def to_internal_value(self, data: Any) -> str:
+        text = str(data).strip().lower()
+        if not text:
+            self.fail("required")
+        try:
+            return super().to_internal_value(text)
+        except serializers.ValidationError:
+            self.fail("invalid_choice", input=str(data)[:40])
+
+
+class _NonNegativeIntegerField(serializers.IntegerField):
+    def __init__(self, **kwargs: Any) -> None:
+        name = kwargs.pop("name")
+        super().__init__(
+            required=False,
+            min_value=0,
+            error_messages={
+                "invalid": f"{name} must be a non-negative integer, got {{input!r}}",
+                # Formatted by Django's MinValueValidator, hence %-style.
+                "min_value": f"{name} must be a non-negative integer, got %(value)s",
+            },
+            **kwargs,
+        )
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool):
+            self.fail("invalid", input=data)
+        try:
+            return int(str(data).strip())
+        except ValueError:
+            self.fail("invalid", input=str(data)[:40])
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class _MediaTypesField(serializers.Field):
+    """Media types, comma-separated or repeated (``?media_types=img&media_types=video``), or a list."""
+
+    default_error_messages = {
+        "invalid": "Unknown media type(s) {unknown}; choose among " + ", ".join(MediaType.values),
+    }
+
+    def get_value(self, dictionary: Mapping[str, Any]) -> Any:
+        if html.is_html_input(dictionary):
+            joined = ",".join(dictionary.getlist(self.field_name))  # type: ignore[attr-defined]
+            return joined or empty
+        return super().get_value(dictionary)
+
+    def to_internal_value(self, data: Any) -> tuple[str, ...]:
+        items = data.split(",") if isinstance(data, str) else list(data)
+        wanted = [str(item).strip() for item in items if str(item).strip()]
+        unknown = [item for item in wanted if item not in MediaType.values]
+        if unknown or not wanted:
+            self.fail("invalid", unknown=", ".join(unknown) or "(none)")
+        # The database order, not the caller's, so equal selections give equal exports.
+        return tuple(value for value in MediaType.values if value in wanted)
+
+    def to_representation(self, value: tuple[str, ...]) -> str:
+        return ",".join(value)
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    """The one validator of an export request: the API's query string, the admin form, the command."""
+
+    type = _LowerCaseChoiceField(
+        choices=list(EXPORT_TYPES),
+        error_messages={
+            "required": f"An export type is required; choose among {', '.join(EXPORT_TYPES)}",
+            "invalid_choice": "Unknown export type {input!r}; choose among " + ", ".join(EXPORT_TYPES),
+        },
+    )
+    minrel = _NonNegativeIntegerField(name="minrel", help_text=f"Minimum page relevance (default {DEFAULT_MINREL})")
+    depth = _NonNegativeIntegerField(name="depth", help_text="Maximum page depth")
+    media_types = _MediaTypesField(
+        required=False, help_text=f"Comma-separated among {','.join(MediaType.values)} (mediacsv, mediagexf)"
+    )
+    nodes = _LowerCaseChoiceField(
+        choices=list(NODE_MODES),
+        required=False,
+        help_text="mediagexf only",
+        error_messages={"invalid_choice": "nodes must be one of " + ", ".join(NODE_MODES) + ", got {input!r}"},
+    )
+    merge_clusters = serializers.BooleanField(
+        required=False,
+        help_text="mediagexf only: one node per near-duplicate cluster",
+        error_messages={"invalid": "merge_clusters must be true or false, got {input!r}"},
+    )
+
+    @classmethod
+    def validated(cls, data: Mapping[str, Any]) -> tuple[ExportType, ExportOptions]:
+        """The export type and options, or ``InvalidParameters`` with a message per bad parameter.
+
+        ``data`` is a query string or form (media_types may repeat) or plain values,
+        where None and empty values count as absent.
+        """
+        if not html.is_html_input(data):
+            data = {name: value for name, value in data.items() if value is not None and value not in ("", [])}
+        serializer = cls(data=data)
+        if not serializer.is_valid():
+            errors = {name: [str(message) for message in messages] for name, messages in serializer.errors.items()}
+            raise InvalidParameters("; ".join(message for messages in errors.values() for message in messages), errors)
+        return serializer.validated_data["spec"], serializer.validated_data["options"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        spec = EXPORT_TYPES[attrs["type"]]
+        errors: dict[str, list[str]] = {}
+        # An option that would be silently ignored is a mistake worth saying.
+        if attrs.get("merge_clusters") and spec.name != "mediagexf":
+            errors["merge_clusters"] = [f"merge_clusters applies to mediagexf only, not {spec.name}"]
+        if "media_types" in attrs and not spec.media:
+            errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
+        if "nodes" in attrs and spec.name != "mediagexf":
+            errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
+        if errors:
+            raise serializers.ValidationError(errors)
+        options = ExportOptions(
+            minrel=attrs.get("minrel", DEFAULT_MINREL),
+            depth=attrs.get("depth"),
+            media_types=attrs.get("media_types", tuple(MediaType.values)),
+            nodes=attrs.get("nodes", "page"),
+            merge_clusters=attrs.get("merge_clusters", False),
+        )
+        return {"spec": spec, "options": options}
+
+
 def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandExport:
-    """The single entry point: ``params`` are minrel, depth, media_types and nodes, raw or typed.
+    """The single entry point: ``params`` are minrel, depth, media_types, nodes and merge_clusters, raw or typed.
 
     Raises ``InvalidParameters`` (with per-parameter messages) for a bad type or value.
     """
     unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters"}
     if unknown:
         raise InvalidParameters(f"Unknown export parameter(s): {', '.join(sorted(unknown))}")
-    spec, options = parse_options(export_type, **params)
+    return export_request(land, {"type": export_type, **params})
+
+
+def export_request(land: Land, data: Mapping[str, Any]) -> LandExport:
+    """``prepare_export`` for a query string or form: ``type`` is one of its values, the others are ignored."""
+    spec, options = ExportRequestSerializer.validated(data)
     return LandExport(land=land, spec=spec, options=options)
-
-
-def export_params(query: Mapping[str, Any]) -> dict[str, Any]:
-    """The export parameters found in a query string or form (media_types may be repeated)."""
-    params: dict[str, Any] = {}
-    for name in ("minrel", "depth", "nodes", "merge_clusters"):
-        if query.get(name) not in (None, ""):
-            params[name] = query.get(name)
-    getlist = getattr(query, "getlist", None)
-    raw_types = getlist("media_types") if getlist else query.get("media_types")
-    if isinstance(raw_types, list):
-        raw_types = ",".join(str(item) for item in raw_types)
-    if raw_types:
-        params["media_types"] = raw_types
-    return params

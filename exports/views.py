@@ -10,13 +10,13 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from exports.services import EXPORT_TYPES, NODE_MODES, export_params, prepare_export
-from lands.models import Land, MediaType
+from exports.services import ExportRequestSerializer, export_request
+from lands.models import Land
 
 
 def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
@@ -56,20 +56,7 @@ class LandExportView(APIView):
             "Streams the export as a file download. Pages are selected by relevance >= minrel "
             "(default 1) and, when given, depth <= depth. See docs/EXPORTS.md for every column."
         ),
-        parameters=[
-            OpenApiParameter("type", OpenApiTypes.STR, required=True, enum=list(EXPORT_TYPES)),
-            OpenApiParameter("minrel", OpenApiTypes.INT, description="Minimum page relevance (default 1)"),
-            OpenApiParameter("depth", OpenApiTypes.INT, description="Maximum page depth"),
-            OpenApiParameter(
-                "media_types",
-                OpenApiTypes.STR,
-                description=f"Comma-separated among {','.join(MediaType.values)} (mediacsv, mediagexf)",
-            ),
-            OpenApiParameter("nodes", OpenApiTypes.STR, enum=list(NODE_MODES), description="mediagexf only"),
-            OpenApiParameter(
-                "merge_clusters", OpenApiTypes.BOOL, description="mediagexf only: one node per near-duplicate cluster"
-            ),
-        ],
+        parameters=[ExportRequestSerializer],
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/gexf+xml"): OpenApiTypes.BINARY,
@@ -80,7 +67,7 @@ class LandExportView(APIView):
     )
     def get(self, request: Request, land_id: int) -> StreamingHttpResponse:
         land = get_object_or_404(Land, pk=land_id)
-        export = prepare_export(land, request.query_params.get("type"), **export_params(request.query_params))
+        export = export_request(land, request.query_params)
         chunks = export.chunks()
         content = stream_async(chunks) if isinstance(request._request, ASGIRequest) else chunks
         response = StreamingHttpResponse(content, content_type=export.content_type)

@@ -191,7 +191,6 @@ MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
     ("Other", ["content_tags", "nsfw_score"]),
 ]
 MEDIA_EDITABLE_FIELDS = {"expression", "url", "type"}
-MEDIA_DISPLAY_ONLY = {"preview", "dominant_swatches", "websafe_swatches", "exif_pretty"}
 
 
 def media_fieldsets() -> list[tuple[str | None, dict[str, list[str]]]]:

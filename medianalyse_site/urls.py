@@ -6,7 +6,6 @@ from media_analysis.web.metrics_view import metrics_view
 
 urlpatterns = [
     path("admin/medianalyse/", include("media_analysis.web.admin.urls")),
-    path("admin/medianalyse/clusters/", include("media_analysis.web.admin.cluster_urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -1,11 +1,10 @@
 """HTML fragments that show a media: a lazy thumbnail and colour swatches.
 
-The builders are plain functions (the admin calls them directly) and are also
-exposed as template filters: ``{% load media_display %}{{ media|media_thumbnail }}``.
-Every value that comes from a crawled page is untrusted, so everything goes
-through ``format_html``; colours are additionally checked against a strict
-pattern because they end up inside a ``style`` attribute, where escaping alone
-does not stop CSS injection.
+The builders are plain functions the admin pages call directly. Every value
+that comes from a crawled page is untrusted, so everything goes through
+``format_html``; colours are additionally checked against a strict pattern
+because they end up inside a ``style`` attribute, where escaping alone does
+not stop CSS injection.
 """
 
 from __future__ import annotations
@@ -14,13 +13,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-
-from lands.models import MediaType
-
-register = template.Library()
 
 THUMBNAIL_SIZE = 64
 SWATCH_SIZE = 16
@@ -139,16 +133,3 @@ def thumbnail_html(url: str | None, *, size: int = THUMBNAIL_SIZE) -> SafeString
         size,
         size,
     )
-
-
-@register.filter
-def media_thumbnail(media: Any) -> SafeString:
-    """Thumbnail of a media row (images only; video and audio have no preview)."""
-    if getattr(media, "type", None) != MediaType.IMAGE:
-        return format_html("{}", "-")
-    return thumbnail_html(getattr(media, "url", None))
-
-
-@register.filter
-def color_swatches(value: Any) -> SafeString:
-    return swatches_html(value)

@@ -33,10 +33,6 @@ class Chart:
     rows: list[tuple[str, str]] = field(default_factory=list)
     headers: tuple[str, str] = ("Label", "Value")
 
-    @property
-    def is_empty(self) -> bool:
-        return not self.rows
-
 
 def _text(value: object) -> str:
     return escape(str(value), quote=True)

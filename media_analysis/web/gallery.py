@@ -9,12 +9,13 @@ is grouped in SQL, and the palette is summed over a streamed iterator.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
 
+from django import forms
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 
 from lands.models import AnalysisStatus, Media, MediaType
@@ -80,85 +81,101 @@ class GalleryFilters:
 
 
 FILTER_NAMES = tuple(GalleryFilters.__dataclass_fields__)
-CURSOR_NAMES = ("after", "before")
+DIMENSION_PAIRS = (("min_width", "max_width"), ("min_height", "max_height"))
 
 
-def _int_param(name: str, raw: str, errors: dict[str, list[str]]) -> int | None:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        errors.setdefault(name, []).append(f"{name.replace('_', ' ')} must be a whole number of pixels (got {raw!r})")
-        return None
-    if not 0 <= value <= MAX_DIMENSION:
-        errors.setdefault(name, []).append(f"{name.replace('_', ' ')} must be between 0 and {MAX_DIMENSION:,}")
-        return None
-    return value
+def _spoken(name: str) -> str:
+    return name.replace("_", " ")
 
 
-def parse_gallery_filters(params: Mapping[str, Any]) -> tuple[GalleryFilters, dict[str, list[str]]]:
-    """Valid filters from GET parameters, and a message per rejected one.
+def _dimension_field(name: str) -> forms.IntegerField:
+    out_of_range = f"{_spoken(name)} must be between 0 and {MAX_DIMENSION:,}"
+    return forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=MAX_DIMENSION,
+        error_messages={
+            "invalid": f"{_spoken(name)} must be a whole number of pixels",
+            "min_value": out_of_range,
+            "max_value": out_of_range,
+        },
+    )
 
-    A bad value never raises: it is dropped (the gallery shows everything it
-    would have narrowed) and reported, so a mistyped URL gets an explanation.
+
+def _cursor_field(name: str) -> forms.IntegerField:
+    # Media ids are positive bigints: anything longer is not one.
+    not_an_id = f"{name} must be a media id"
+    return forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10**18 - 1,
+        error_messages={"invalid": not_an_id, "min_value": not_an_id, "max_value": not_an_id},
+    )
+
+
+class _StrippedChoiceField(forms.ChoiceField):
+    # Like every other gallery parameter, a choice typed into a URL may carry spaces.
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).strip()
+
+
+def _choice_field(choices: Iterable[tuple[str, str]], invalid: str) -> forms.ChoiceField:
+    return _StrippedChoiceField(required=False, choices=list(choices), error_messages={"invalid_choice": invalid})
+
+
+class GalleryQueryForm(forms.Form):
+    """The gallery's GET parameters: its filters and its keyset position.
+
+    A bad value never makes the page fail: it is dropped (the gallery shows
+    everything it would have narrowed) and reported with ``problems()``, so a
+    mistyped URL gets an explanation.
     """
-    errors: dict[str, list[str]] = {}
-    values: dict[str, Any] = {}
 
-    def raw(name: str) -> str:
-        value = params.get(name)
-        return "" if value is None else str(value).strip()
+    format = forms.RegexField(
+        regex=_FORMAT_RE,
+        required=False,
+        strip=True,
+        error_messages={"invalid": "unknown format %(value).32r: use a name such as JPEG, PNG, GIF or WEBP"},
+    )
+    min_width = _dimension_field("min_width")
+    max_width = _dimension_field("max_width")
+    min_height = _dimension_field("min_height")
+    max_height = _dimension_field("max_height")
+    conforming = _choice_field(
+        ((value, value) for value in CONFORMITY_CHOICES), f"conformity must be one of {', '.join(CONFORMITY_CHOICES)}"
+    )
+    status = _choice_field(AnalysisStatus.choices, f"status must be one of {', '.join(AnalysisStatus.values)}")
+    error_class = _choice_field(((code, code) for code in ERROR_CLASSES), "unknown error class %(value).42r")
+    type = _choice_field(MediaType.choices, f"type must be one of {', '.join(MediaType.values)}")
+    after = _cursor_field("after")
+    before = _cursor_field("before")
 
-    if fmt := raw("format"):
-        if _FORMAT_RE.match(fmt):
-            values["format"] = fmt.upper()
-        else:
-            errors["format"] = [f"unknown format {fmt[:30]!r}: use a name such as JPEG, PNG, GIF or WEBP"]
-    for name in ("min_width", "max_width", "min_height", "max_height"):
-        if text := raw(name):
-            values[name] = _int_param(name, text, errors)
-    for low, high in (("min_width", "max_width"), ("min_height", "max_height")):
-        if values.get(low) is not None and values.get(high) is not None and values[low] > values[high]:
-            errors.setdefault(low, []).append(f"{low.replace('_', ' ')} is larger than {high.replace('_', ' ')}")
-            values[low] = values[high] = None
-    if conforming := raw("conforming"):
-        if conforming in CONFORMITY_CHOICES:
-            values["conforming"] = conforming
-        else:
-            errors["conforming"] = [f"conformity must be one of {', '.join(CONFORMITY_CHOICES)}"]
-    if status := raw("status"):
-        if status in AnalysisStatus.values:
-            values["status"] = status
-        else:
-            errors["status"] = [f"status must be one of {', '.join(AnalysisStatus.values)}"]
-    if error_class := raw("error_class"):
-        if error_class in ERROR_CLASSES:
-            values["error_class"] = error_class
-        else:
-            errors["error_class"] = [f"unknown error class {error_class[:40]!r}"]
-    if media_type := raw("type"):
-        if media_type in MediaType.values:
-            values["type"] = media_type
-        else:
-            errors["type"] = [f"type must be one of {', '.join(MediaType.values)}"]
-    return GalleryFilters(**values), errors
+    def clean_format(self) -> str:
+        return self.cleaned_data["format"].upper()
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for low, high in DIMENSION_PAIRS:
+            if cleaned.get(low) is not None and cleaned.get(high) is not None and cleaned[low] > cleaned[high]:
+                self.add_error(low, f"{_spoken(low)} is larger than {_spoken(high)}")
+                cleaned.pop(high)
+        if cleaned.get("after") is not None and cleaned.get("before") is not None:
+            self.add_error("before", "give either after or before, not both")
+        return cleaned
 
-def parse_cursor(params: Mapping[str, Any]) -> tuple[int | None, int | None, dict[str, list[str]]]:
-    """The keyset position: ``after`` (next pages) or ``before`` (previous pages)."""
-    errors: dict[str, list[str]] = {}
-    cursor: dict[str, int | None] = {"after": None, "before": None}
-    for name in CURSOR_NAMES:
-        text = str(params.get(name) or "").strip()
-        if not text:
-            continue
-        if text.isdigit() and len(text) < 19:
-            cursor[name] = int(text)
-        else:
-            errors[name] = [f"{name} must be a media id (got {text[:30]!r})"]
-    if cursor["after"] is not None and cursor["before"] is not None:
-        errors["before"] = ["give either after or before, not both"]
-        cursor["before"] = None
-    return cursor["after"], cursor["before"], errors
+    def problems(self) -> dict[str, list[str]]:
+        """A message per rejected parameter (validates the form on first use)."""
+        return {name: list(messages) for name, messages in self.errors.items()}
+
+    def filters(self) -> GalleryFilters:
+        """The accepted filters; call after ``problems()`` or ``is_valid()``."""
+        values = {name: self.cleaned_data.get(name) for name in FILTER_NAMES}
+        # An empty field is no filter; 0 is a filter (width >= 0 leaves out unknown widths).
+        return GalleryFilters(**{name: value for name, value in values.items() if value not in (None, "")})
+
+    def cursor(self) -> tuple[int | None, int | None]:
+        """``(after, before)``: the keyset position, ``after`` for next pages, ``before`` for previous ones."""
+        return self.cleaned_data.get("after"), self.cleaned_data.get("before")
 
 
 def filter_media(queryset: QuerySet[Media], filters: GalleryFilters) -> QuerySet[Media]:

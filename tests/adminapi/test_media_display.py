@@ -1,15 +1,13 @@
-"""Thumbnail and swatch fragments: accepted colour shapes, escaping, template filters."""
+"""Thumbnail and swatch fragments: accepted colour shapes, escaping."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from django.template import Context, Template
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from lands.models import Media, MediaType
 from lands.templatetags.media_display import normalise_hex, parse_colors, swatches_html, thumbnail_html
 
 
@@ -106,15 +104,3 @@ def test_thumbnail_is_lazy_without_referrer_and_escaped():
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "data:image/png;base64,AAAA", "", None, "//cdn.example/a.png"])
 def test_thumbnail_only_for_http_urls(url):
     assert str(thumbnail_html(url)) == "-"
-
-
-def test_template_filters():
-    template = Template(
-        "{% load media_display %}{{ media|media_thumbnail }}|{{ media.dominant_colors|color_swatches }}"
-    )
-    image = Media(url="https://cdn.example/a.png", type=MediaType.IMAGE, dominant_colors=[{"hex": "#c0ffee"}])
-    rendered = template.render(Context({"media": image}))
-    assert '<img src="https://cdn.example/a.png"' in rendered
-    assert 'title="#c0ffee"' in rendered
-    video = Media(url="https://cdn.example/a.mp4", type=MediaType.VIDEO)
-    assert template.render(Context({"media": video})) == "-|-"

@@ -114,6 +114,6 @@ def test_heatmap_cells_and_counts():
 )
 def test_empty_charts_say_so(chart):
     root = parse(chart)
-    assert chart.is_empty
+    assert not chart.rows
     assert not bars(root)
     assert charts.EMPTY_TEXT in "".join(root.itertext())

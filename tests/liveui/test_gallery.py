@@ -126,8 +126,9 @@ def test_keyset_pages_walk_forward_and_back(admin_client):
 
 
 def test_page_links_keep_the_filters(land):
-    filters, errors = gallery.parse_gallery_filters({"format": "png", "min_width": "10"})
-    assert not errors
+    query = gallery.GalleryQueryForm({"format": "png", "min_width": "10"})
+    assert not query.problems()
+    filters = query.filters()
     page = gallery.GalleryPage(
         items=list(Media.objects.all()[:2]),
         has_next=True,

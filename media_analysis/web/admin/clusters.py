@@ -1,4 +1,4 @@
-"""Admin for near-duplicate clusters: the model admins, and the pages of cluster_urls.
+"""Admin for near-duplicate clusters: the model admins, and the pages mounted under clusters/ in urls.
 
 * ``/admin/medianalyse/clusters/lands/<land>/``: a land's clusters, most spread first,
   with thumbnails side by side; recompute the land; merge two selected clusters.

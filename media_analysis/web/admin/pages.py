@@ -1,6 +1,6 @@
 """Custom admin pages: a job's live progress, a land's analysis page, its gallery.
 
-Mounted under /admin/medianalyse/ (see admin_urls), each view wrapped with
+Mounted under /admin/medianalyse/ (see urls), each view wrapped with
 ``admin.site.admin_view`` so the admin's login, staff check and CSRF apply.
 Decisions are made in media_analysis.jobs.service and media_analysis.web.gallery; these
 views turn requests into calls and results into pages.
@@ -259,9 +259,10 @@ def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
 
 def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
     land = get_object_or_404(Land, pk=land_id)
-    filters, errors = gallery.parse_gallery_filters(request.GET)
-    after, before, cursor_errors = gallery.parse_cursor(request.GET)
-    errors.update(cursor_errors)
+    query = gallery.GalleryQueryForm(request.GET)
+    errors = query.problems()
+    filters = query.filters()
+    after, before = query.cursor()
     for name, problems in errors.items():
         for problem in problems:
             messages.warning(request, f"Ignored {name}: {problem}")

@@ -1,20 +1,37 @@
 """The custom admin pages, mounted with
 ``path("admin/medianalyse/", include("media_analysis.web.admin.urls"))`` before the admin itself.
 
-URL names (namespace ``medianalyse``): ``job-progress`` and ``job-cancel`` take a
-job id; ``land-analysis`` and ``land-gallery`` take a land id.
+Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
+
+* ``medianalyse``: ``job-progress`` and ``job-cancel`` take a job id; ``land-analysis`` and
+  ``land-gallery`` take a land id.
+* ``medianalyse_clusters``, under ``clusters/``: ``land-clusters``, ``land-recluster`` and
+  ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
+  take a cluster id.
 """
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
-from media_analysis.web.admin import pages as admin_views
+from media_analysis.web.admin import clusters, pages
 
-app_name = "medianalyse"
+analysis_patterns = [
+    path("jobs/<int:job_id>/", admin.site.admin_view(pages.job_progress_view), name="job-progress"),
+    path("jobs/<int:job_id>/cancel/", admin.site.admin_view(pages.job_cancel_view), name="job-cancel"),
+    path("lands/<int:land_id>/", admin.site.admin_view(pages.land_analysis_view), name="land-analysis"),
+    path("lands/<int:land_id>/gallery/", admin.site.admin_view(pages.land_gallery_view), name="land-gallery"),
+]
+
+cluster_patterns = [
+    path("lands/<int:land_id>/", admin.site.admin_view(clusters.land_clusters_view), name="land-clusters"),
+    path("lands/<int:land_id>/recompute/", admin.site.admin_view(clusters.land_recluster_view), name="land-recluster"),
+    path("lands/<int:land_id>/merge/", admin.site.admin_view(clusters.land_merge_view), name="land-merge"),
+    path("<int:cluster_id>/", admin.site.admin_view(clusters.cluster_detail_view), name="cluster-detail"),
+    path("<int:cluster_id>/split/", admin.site.admin_view(clusters.cluster_split_view), name="cluster-split"),
+    path("<int:cluster_id>/merge/", admin.site.admin_view(clusters.cluster_merge_view), name="cluster-merge"),
+]
 
 urlpatterns = [
-    path("jobs/<int:job_id>/", admin.site.admin_view(admin_views.job_progress_view), name="job-progress"),
-    path("jobs/<int:job_id>/cancel/", admin.site.admin_view(admin_views.job_cancel_view), name="job-cancel"),
-    path("lands/<int:land_id>/", admin.site.admin_view(admin_views.land_analysis_view), name="land-analysis"),
-    path("lands/<int:land_id>/gallery/", admin.site.admin_view(admin_views.land_gallery_view), name="land-gallery"),
+    path("", include((analysis_patterns, "medianalyse"))),
+    path("clusters/", include((cluster_patterns, "medianalyse_clusters"))),
 ]
