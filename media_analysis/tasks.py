@@ -14,6 +14,7 @@ from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
 from huey.exceptions import TaskLockedException
 
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.worker import tune_process
 
 logger = logging.getLogger("medianalyse.tasks")
 
@@ -75,7 +76,9 @@ def recover_lost_work() -> tuple[int, int]:
 
 
 @HUEY.on_startup()
-def _recover_on_startup() -> None:
+def _prepare_worker() -> None:
+    # Tune the process before it runs its first analysis (a recovered one included).
+    tune_process()
     # A consumer restarting after a crash finishes what its predecessor was doing.
     from django.db import close_old_connections
 
