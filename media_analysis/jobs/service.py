@@ -1,16 +1,7 @@
-"""Analysis jobs over a land: parameters, selection, lifecycle and counters.
+"""The life cycle of an analysis job: create, plan into chunks, run chunks, finish, recover.
 
-Parameter semantics, the same for the API, the admin, the command line and
-the exports (see docs/MEDIA_ANALYSIS_GUIDE.md):
-
-* ``depth`` absent: every page whatever its depth. ``depth = D``: pages whose
-  depth is known and <= D (so ``0`` means the seed pages only); pages with an
-  unknown (NULL) depth are left out as soon as a depth is given.
-* ``minrel`` absent: every page, scored or not. ``minrel = R``: pages whose
-  relevance is known and >= R; NULL relevance (never scored) is left out.
-* ``media_types``: any of ``img``, ``video``, ``audio``; default ``["img"]``.
-* ``force`` false: only media never analysed (status pending); with
-  ``retry_failed`` also the failed ones. ``force`` true: every selected media.
+Parameters are validated in media_analysis.jobs.parameters and media chosen in
+media_analysis.jobs.selection.
 """
 
 from __future__ import annotations
@@ -18,18 +9,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import asdict, dataclass, field
 from datetime import timedelta
-from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
-from lands.models import AnalysisStatus, Land, Media, MediaType
-from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from lands.models import Land
+from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.jobs.progress import publish_job_progress
+from media_analysis.jobs.selection import job_media
 from media_analysis.models import (
     ACTIVE_JOB_STATUSES,
     RECENT_FAILURES_KEPT,
@@ -41,156 +32,7 @@ from media_analysis.models import (
 
 logger = logging.getLogger("medianalyse.jobs")
 
-DEFAULT_MEDIA_TYPES = (MediaType.IMAGE.value,)
 PLAN_GRACE_SECONDS = 5.0
-PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed")
-
-
-@dataclass(frozen=True)
-class JobParameters:
-    depth: int | None = None
-    minrel: int | None = None
-    media_types: tuple[str, ...] = DEFAULT_MEDIA_TYPES
-    force: bool = False
-    retry_failed: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["media_types"] = list(self.media_types)
-        return data
-
-
-def _as_int(name: str, value: Any, errors: dict[str, list[str]], minimum: int | None = None) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        errors.setdefault(name, []).append("must be an integer, not a boolean")
-        return None
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        errors.setdefault(name, []).append(f"must be an integer (got {value!r})")
-        return None
-    if minimum is not None and number < minimum:
-        errors.setdefault(name, []).append(f"must be >= {minimum} (got {number})")
-        return None
-    return number
-
-
-def _as_bool(name: str, value: Any, errors: dict[str, list[str]]) -> bool:
-    if value is None or value == "":
-        return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    errors.setdefault(name, []).append(f"must be a boolean (got {value!r})")
-    return False
-
-
-def parse_parameters(raw: dict[str, Any] | None) -> JobParameters:
-    """Validate user-supplied parameters; raise InvalidParameters listing every problem."""
-    raw = dict(raw or {})
-    errors: dict[str, list[str]] = {}
-    unknown = sorted(set(raw) - set(PARAMETER_NAMES))
-    if unknown:
-        errors["non_field_errors"] = [
-            f"unknown parameter(s): {', '.join(unknown)}; allowed: {', '.join(PARAMETER_NAMES)}"
-        ]
-    depth = _as_int("depth", raw.get("depth"), errors, minimum=0)
-    minrel = _as_int("minrel", raw.get("minrel"), errors)
-    types_raw = raw.get("media_types")
-    if types_raw is None or types_raw == "" or types_raw == []:
-        media_types = DEFAULT_MEDIA_TYPES
-    else:
-        if isinstance(types_raw, str):
-            types_raw = [part.strip() for part in types_raw.split(",") if part.strip()]
-        if not isinstance(types_raw, list | tuple) or not all(isinstance(t, str) for t in types_raw):
-            errors.setdefault("media_types", []).append("must be a list of media types")
-            media_types = DEFAULT_MEDIA_TYPES
-        else:
-            bad = sorted(set(types_raw) - set(MediaType.values))
-            if bad:
-                errors.setdefault("media_types", []).append(
-                    f"unknown media type(s): {', '.join(bad)}; allowed: {', '.join(MediaType.values)}"
-                )
-            media_types = tuple(dict.fromkeys(t for t in types_raw if t in MediaType.values)) or DEFAULT_MEDIA_TYPES
-    force = _as_bool("force", raw.get("force"), errors)
-    retry_failed = _as_bool("retry_failed", raw.get("retry_failed"), errors)
-    if errors:
-        message = "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in errors.items())
-        raise InvalidParameters(f"Invalid parameters: {message}", errors)
-    return JobParameters(depth, minrel, tuple(media_types), force, retry_failed)
-
-
-def filter_expressions(queryset: QuerySet, depth: int | None, minrel: int | None, prefix: str = "") -> QuerySet:
-    """Apply the shared depth/minrel semantics to a queryset (``prefix`` reaches the expression)."""
-    if depth is not None:
-        queryset = queryset.filter(**{f"{prefix}depth__lte": depth})
-    if minrel is not None:
-        queryset = queryset.filter(**{f"{prefix}relevance__gte": minrel})
-    return queryset
-
-
-def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
-    land_id = land.pk if isinstance(land, Land) else land
-    queryset = Media.objects.filter(expression__land_id=land_id, type__in=params.media_types)
-    queryset = filter_expressions(queryset, params.depth, params.minrel, prefix="expression__")
-    if not params.force:
-        statuses = [AnalysisStatus.PENDING]
-        if params.retry_failed:
-            statuses.append(AnalysisStatus.FAILED)
-        queryset = queryset.filter(analysis_status__in=statuses)
-    return queryset
-
-
-@dataclass
-class DryRunReport:
-    land: str
-    parameters: dict[str, Any]
-    selected: int
-    by_type_and_status: dict[str, dict[str, int]] = field(default_factory=dict)
-    already_analysed: int = 0
-    non_conforming: int = 0
-    in_scope: int = 0
-
-    def lines(self) -> list[str]:
-        out = [
-            f"Land {self.land!r}: {self.in_scope} media in scope, {self.selected} would be analysed "
-            f"({self.already_analysed} already analysed, {self.non_conforming} non-conforming).",
-            f"Parameters: {self.parameters}",
-        ]
-        for media_type, statuses in sorted(self.by_type_and_status.items()):
-            detail = ", ".join(f"{status}={count}" for status, count in sorted(statuses.items()))
-            out.append(f"  {media_type}: {detail}")
-        return out
-
-
-def dry_run(land: Land, params: JobParameters) -> DryRunReport:
-    """What a job would do, without writing anything."""
-    from django.db.models import Count, Q
-
-    scope = filter_expressions(
-        Media.objects.filter(expression__land_id=land.pk, type__in=params.media_types),
-        params.depth,
-        params.minrel,
-        prefix="expression__",
-    )
-    grouped = scope.values("type", "analysis_status").annotate(n=Count("id")).order_by()
-    report = DryRunReport(land=land.name, parameters=params.as_dict(), selected=select_media(land, params).count())
-    for row in grouped:
-        report.by_type_and_status.setdefault(row["type"], {})[row["analysis_status"]] = row["n"]
-        report.in_scope += row["n"]
-    totals = scope.aggregate(
-        done=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE)),
-        nonconf=Count("id", filter=Q(is_conforming=False)),
-    )
-    report.already_analysed = totals["done"]
-    report.non_conforming = totals["nonconf"]
-    return report
 
 
 def active_job(land_id: int) -> AnalysisJob | None:
@@ -249,17 +91,7 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return []
         if job.status == JobStatus.RUNNING and job.chunks_total:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
-        params = JobParameters(
-            depth=job.depth,
-            minrel=job.minrel,
-            media_types=tuple(job.media_types or DEFAULT_MEDIA_TYPES),
-            force=job.force,
-            retry_failed=job.retry_failed,
-        )
-        selection = select_media(job.land_id, params)
-        if job.media_ids is not None:
-            selection = Media.objects.filter(pk__in=job.media_ids, expression__land_id=job.land_id)
-        ids = list(selection.order_by("pk").values_list("pk", flat=True))
+        ids = list(job_media(job).order_by("pk").values_list("pk", flat=True))
         chunks = [
             JobChunk(job=job, index=index, media_ids=ids[start : start + chunk_size])
             for index, start in enumerate(range(0, len(ids), chunk_size))

@@ -14,6 +14,7 @@ from huey.contrib.djhuey import HUEY
 from lands.models import AnalysisStatus, Media
 from media_analysis.jobs import demo
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import AnalysisJob, JobStatus
 
 
@@ -40,7 +41,7 @@ class Command(BaseCommand):
                 f"Demo land {land.name!r} (id {land.pk}): {land.expressions.count()} pages, "
                 f"{Media.objects.of_land(land.pk).count()} media served from {base_url}"
             )
-            params = jobs.JobParameters(media_types=("img", "video", "audio"))
+            params = JobParameters(media_types=("img", "video", "audio"))
             job = jobs.create_job(land, params)
             consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=False, max_delay=0.2)
             consumer.start()

@@ -12,7 +12,9 @@ from tqdm import tqdm
 from lands.models import Land
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
-from media_analysis.models import JobStatus
+from media_analysis.jobs.parameters import parse_parameters
+from media_analysis.jobs.selection import dry_run
+from media_analysis.models import AnalysisJob, JobStatus
 
 
 class Command(BaseCommand):
@@ -44,7 +46,7 @@ class Command(BaseCommand):
             raise CommandError(f"No land with id {options['land_id']}")
         types = ",".join(options["types"] or []) or None
         try:
-            params = jobs.parse_parameters(
+            params = parse_parameters(
                 {
                     "depth": options["depth"],
                     "minrel": options["minrel"],
@@ -56,7 +58,7 @@ class Command(BaseCommand):
         except InvalidParameters as exc:
             raise CommandError(str(exc)) from None
         if options["dry_run"]:
-            for line in jobs.dry_run(land, params).lines():
+            for line in dry_run(land, params).lines():
                 self.stdout.write(line)
             return
         try:
@@ -71,7 +73,7 @@ class Command(BaseCommand):
 
     def _run_in_foreground(self, job_id: int, show_progress: bool) -> None:
         chunk_ids = jobs.plan_job(job_id, settings.MEDIA_ANALYSIS_CHUNK_SIZE)
-        job = jobs.AnalysisJob.objects.get(pk=job_id)
+        job = AnalysisJob.objects.get(pk=job_id)
         started = time.monotonic()
         with tqdm(total=job.total, unit="media", disable=not show_progress, file=sys.stderr) as bar:
             try:

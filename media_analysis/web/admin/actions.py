@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from lands.models import Land, Media
 from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.web.admin.pages import may_run
 
 
@@ -58,7 +59,7 @@ def analyse_land_media_action(
     shown: list[int] = []
     for land in lands:
         try:
-            job = jobs.create_job(land, jobs.JobParameters(), requested_by=request.user)
+            job = jobs.create_job(land, JobParameters(), requested_by=request.user)
         except JobAlreadyRunning as running:
             _warn_running(modeladmin, request, running)
             shown.append(running.job.pk)
@@ -101,7 +102,7 @@ def analyse_selected_media_action(
     land = Land.objects.get(pk=land_ids.pop())
     media_types = tuple(sorted({media_type for _, _, media_type in rows}))
     # force: the user picked these media, so they are analysed again even when done.
-    params = jobs.JobParameters(media_types=media_types, force=True)
+    params = JobParameters(media_types=media_types, force=True)
     try:
         job = jobs.create_job(land, params, requested_by=request.user, media_ids=[pk for pk, _, _ in rows])
     except JobAlreadyRunning as running:

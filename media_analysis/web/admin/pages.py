@@ -22,6 +22,7 @@ from lands.models import AnalysisStatus, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.models import AnalysisJob
 from media_analysis.web import charts, gallery
@@ -137,7 +138,7 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
         return {
             "depth": "",
             "minrel": "",
-            "media_types": list(jobs.DEFAULT_MEDIA_TYPES),
+            "media_types": list(DEFAULT_MEDIA_TYPES),
             "force": False,
             "retry_failed": False,
         }
@@ -150,11 +151,11 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
     }
 
 
-def parse_start_form(data: Any) -> tuple[jobs.JobParameters | None, dict[str, Any], dict[str, list[str]]]:
+def parse_start_form(data: Any) -> tuple[JobParameters | None, dict[str, Any], dict[str, list[str]]]:
     """The start form's POST data -> (parameters or None, values to re-show, errors by field)."""
     values = _form_values(data)
     if not values["media_types"]:
-        # jobs.parse_parameters reads "no types" as the default; on a form it is a forgotten box.
+        # parse_parameters reads "no types" as the default; on a form it is a forgotten box.
         return None, values, {"media_types": ["choose at least one media type"]}
     raw = {
         "depth": values["depth"],
@@ -164,7 +165,7 @@ def parse_start_form(data: Any) -> tuple[jobs.JobParameters | None, dict[str, An
         "retry_failed": values["retry_failed"],
     }
     try:
-        return jobs.parse_parameters(raw), values, {}
+        return parse_parameters(raw), values, {}
     except InvalidParameters as invalid:
         return None, values, invalid.errors
 
