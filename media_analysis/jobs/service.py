@@ -1,7 +1,8 @@
 """The life cycle of an analysis job: create, plan into chunks, run chunks, finish, recover.
 
 Parameters are validated in media_analysis.jobs.parameters and media chosen in
-media_analysis.jobs.selection.
+media_analysis.jobs.selection. Nothing here enqueues work: each step returns
+what should happen next, and media_analysis.tasks enqueues it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -30,6 +33,10 @@ from media_analysis.models import (
     JobStatus,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
 logger = logging.getLogger("medianalyse.jobs")
 
 PLAN_GRACE_SECONDS = 5.0
@@ -42,11 +49,10 @@ def active_job(land_id: int) -> AnalysisJob | None:
 def create_job(
     land: Land,
     params: JobParameters,
-    requested_by=None,
+    requested_by: AbstractBaseUser | AnonymousUser | None = None,
     media_ids: list[int] | None = None,
-    enqueue: bool = True,
 ) -> AnalysisJob:
-    """Create the job row; its planning task is enqueued once the row is committed.
+    """Create the job row, pending; planning it is the caller's next step (``tasks.start_job`` enqueues it).
 
     Raises JobAlreadyRunning when the land already has a pending or running job
     (a partial unique constraint makes this safe against concurrent requests).
@@ -58,7 +64,8 @@ def create_job(
         with transaction.atomic():
             job = AnalysisJob.objects.create(
                 land=land,
-                requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+                # An anonymous user (no pk) leaves the job without a requester.
+                requested_by_id=requested_by.pk if requested_by is not None else None,
                 depth=params.depth,
                 minrel=params.minrel,
                 media_types=list(params.media_types),
@@ -66,10 +73,6 @@ def create_job(
                 retry_failed=params.retry_failed,
                 media_ids=media_ids,
             )
-            if enqueue:
-                from media_analysis.tasks import plan_job_task
-
-                transaction.on_commit(lambda: plan_job_task(job.pk))
     except IntegrityError:
         existing = active_job(land.pk)
         if existing is None:
@@ -113,25 +116,45 @@ def mark_chunks_enqueued(job_id: int) -> None:
     AnalysisJob.objects.filter(pk=job_id, chunks_enqueued_at__isnull=True).update(chunks_enqueued_at=timezone.now())
 
 
-def run_chunk(chunk_id: int) -> bool:
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a step of a job did, and so what its caller has to enqueue next.
+
+    The service never enqueues work itself: the Huey tasks (and the foreground
+    command) read this and schedule the follow-up after the transaction commits.
+    """
+
+    processed: bool = False
+    job_completed: bool = False
+    # Set when the job completed with new analyses: new hashes may join or form
+    # near-duplicate clusters, so the land's clusters need an (incremental) update.
+    land_to_cluster: int | None = None
+
+
+def _completed(job: AnalysisJob, processed: bool = False) -> StepOutcome:
+    return StepOutcome(processed=processed, job_completed=True, land_to_cluster=job.land_id if job.analysed else None)
+
+
+def run_chunk(chunk_id: int) -> StepOutcome:
     """Analyse one chunk and add its counts to the job exactly once.
 
-    Returns True when the chunk was processed now. A chunk that is already
-    done (a duplicate delivery, or a re-enqueue after a crash) is a no-op; a
-    chunk of a cancelled or finished job is skipped.
+    ``processed`` is True when the chunk was processed now. A chunk that is
+    already done (a duplicate delivery, or a re-enqueue after a crash) is a
+    no-op; a chunk of a cancelled or finished job is skipped.
     """
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
-        return False
+        return StepOutcome()
     from media_analysis.jobs.batch import analyse_media  # the heavy imagery stack, only when there is work
 
     started = timezone.now()
     JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=worker_identity(), claimed_at=started)
     batch = analyse_media(chunk.media_ids)
+    outcome = StepOutcome(processed=True)
     with transaction.atomic():
         locked = JobChunk.objects.select_for_update().get(pk=chunk.pk)
         if locked.status == ChunkStatus.DONE:
-            return False
+            return StepOutcome()
         locked.status = ChunkStatus.DONE
         locked.analysed, locked.failed, locked.skipped = batch.analysed, batch.failed, batch.skipped
         locked.finished_at = timezone.now()
@@ -151,9 +174,10 @@ def run_chunk(chunk_id: int) -> bool:
         job.refresh_from_db()
         if job.status == JobStatus.RUNNING and job.chunks_done >= job.chunks_total:
             _finish(job, JobStatus.COMPLETED)
+            outcome = _completed(job, processed=True)
     metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
     transaction.on_commit(lambda: publish_job_progress(job))
-    return True
+    return outcome
 
 
 def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
@@ -164,23 +188,18 @@ def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
     job.save(update_fields=["status", "finished_at", "error", "updated_at"])
     metrics.JOBS.labels(status=status).inc()
     transaction.on_commit(lambda: publish_job_progress(job, final=True))
-    if status == JobStatus.COMPLETED and job.analysed:
-        # New hashes may join or form near-duplicate clusters: update the land's, incrementally.
-        from media_analysis.cluster_tasks import cluster_land_task
-
-        land_id = job.land_id
-        transaction.on_commit(lambda: cluster_land_task(land_id))
 
 
-def finalise_job(job_id: int) -> AnalysisJob | None:
+def finalise_job(job_id: int) -> StepOutcome:
     """Mark a running job completed when all its chunks are done (safe to call any time)."""
     with transaction.atomic():
         job = AnalysisJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != JobStatus.RUNNING:
-            return job
-        if not job.chunks.filter(status=ChunkStatus.PENDING).exists():
-            _finish(job, JobStatus.COMPLETED)
-        return job
+            return StepOutcome()
+        if job.chunks.filter(status=ChunkStatus.PENDING).exists():
+            return StepOutcome()
+        _finish(job, JobStatus.COMPLETED)
+        return _completed(job)
 
 
 def cancel_job(job: AnalysisJob) -> AnalysisJob:

@@ -7,8 +7,8 @@ from tests.factories import make_land
 
 @pytest.fixture
 def one_job_of_each(db):
-    running = jobs.create_job(make_land(), JobParameters(), enqueue=False)
-    jobs.plan_job(jobs.create_job(make_land(), JobParameters(), enqueue=False).pk, chunk_size=10)
+    running = jobs.create_job(make_land(), JobParameters())
+    jobs.plan_job(jobs.create_job(make_land(), JobParameters()).pk, chunk_size=10)
     return running
 
 

@@ -125,19 +125,19 @@ def test_dry_run_reports_and_writes_nothing(corpus, django_assert_max_num_querie
 
 def test_one_active_job_per_land(corpus):
     land, _ = corpus
-    first = jobs.create_job(land, JobParameters(), enqueue=False)
+    first = jobs.create_job(land, JobParameters())
     with pytest.raises(JobAlreadyRunning) as caught:
-        jobs.create_job(land, JobParameters(), enqueue=False)
+        jobs.create_job(land, JobParameters())
     assert caught.value.job.pk == first.pk
     jobs.cancel_job(first)
     assert AnalysisJob.objects.get(pk=first.pk).status == JobStatus.CANCELLED
-    second = jobs.create_job(land, JobParameters(), enqueue=False)
+    second = jobs.create_job(land, JobParameters())
     assert second.pk != first.pk
 
 
 def test_planning_splits_into_chunks_and_is_idempotent(corpus):
     land, _ = corpus
-    job = jobs.create_job(land, parse_parameters({"force": True}), enqueue=False)
+    job = jobs.create_job(land, parse_parameters({"force": True}))
     first = jobs.plan_job(job.pk, chunk_size=2)
     job.refresh_from_db()
     assert (job.status, job.total, job.chunks_total) == (JobStatus.RUNNING, 5, 3)
@@ -148,7 +148,7 @@ def test_planning_splits_into_chunks_and_is_idempotent(corpus):
 
 def test_an_empty_selection_completes_at_once(db):
     land = make_land()
-    job = jobs.create_job(land, JobParameters(), enqueue=False)
+    job = jobs.create_job(land, JobParameters())
     assert jobs.plan_job(job.pk, chunk_size=10) == []
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
@@ -157,18 +157,18 @@ def test_an_empty_selection_completes_at_once(db):
 
 def test_cancelled_job_skips_its_remaining_chunks(corpus):
     land, _ = corpus
-    job = jobs.create_job(land, JobParameters(force=True), enqueue=False)
+    job = jobs.create_job(land, JobParameters(force=True))
     chunk_ids = jobs.plan_job(job.pk, chunk_size=2)
     jobs.cancel_job(job)
-    assert [jobs.run_chunk(cid) for cid in chunk_ids] == [False, False, False]
+    assert [jobs.run_chunk(cid).processed for cid in chunk_ids] == [False, False, False]
     job.refresh_from_db()
     assert job.processed == 0
     assert job.status == JobStatus.CANCELLED
 
 
 def test_tasks_tolerate_missing_rows(db):
-    from media_analysis.tasks import finalise_job_task, plan_job_task, run_chunk_task
+    from media_analysis.tasks import cluster_land_task, plan_job_task, run_chunk_task
 
     plan_job_task(987654)
     run_chunk_task(987654)
-    finalise_job_task(987654)
+    cluster_land_task(987654)

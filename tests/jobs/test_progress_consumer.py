@@ -19,7 +19,7 @@ def job(db):
     land = make_land()
     for _ in range(3):
         make_media(make_expression(land))
-    job = jobs.create_job(land, JobParameters(), enqueue=False)
+    job = jobs.create_job(land, JobParameters())
     jobs.plan_job(job.pk, chunk_size=2)
     job.refresh_from_db()
     return job

@@ -67,7 +67,7 @@ def test_one_land_starts_a_job_and_redirects_to_it(make_request, runner, land):
 def test_several_lands_start_one_job_each_and_warn_about_a_busy_one(make_request, admin_user, land):
     busy = make_land("Busy")
     make_media(make_expression(busy))
-    running = jobs.create_job(busy, JobParameters(), enqueue=False)
+    running = jobs.create_job(busy, JobParameters())
     third = make_land("Third")
     request = make_request(admin_user)
     response = analyse_land_media_action(
@@ -86,7 +86,7 @@ def test_several_lands_start_one_job_each_and_warn_about_a_busy_one(make_request
 
 
 def test_a_single_busy_land_redirects_to_its_running_job(make_request, admin_user, land):
-    running = jobs.create_job(land, JobParameters(), enqueue=False)
+    running = jobs.create_job(land, JobParameters())
     request = make_request(admin_user)
     response = analyse_land_media_action(land_admin(), request, Land.objects.filter(pk=land.pk))
     assert response["Location"] == progress(running.pk)
@@ -130,7 +130,7 @@ def test_selected_media_of_two_lands_are_refused(make_request, runner, land):
 
 
 def test_selected_media_of_a_busy_land_lead_to_the_running_job(make_request, runner, land):
-    running = jobs.create_job(land, JobParameters(), enqueue=False)
+    running = jobs.create_job(land, JobParameters())
     request = make_request(runner)
     response = analyse_selected_media_action(media_admin(), request, Media.objects.of_land(land.pk))
     assert response["Location"] == progress(running.pk)

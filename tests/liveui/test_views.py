@@ -33,7 +33,7 @@ def gallery_url(land) -> str:
 
 
 def pending_job(land, **params) -> AnalysisJob:
-    return jobs.create_job(land, JobParameters(**params), enqueue=False)
+    return jobs.create_job(land, JobParameters(**params))
 
 
 def messages_of(response) -> list[str]:

@@ -19,6 +19,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
+from media_analysis import tasks
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
@@ -237,7 +238,7 @@ def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
         messages.error(request, "The analysis was not started: please correct the errors below.")
         return _render_land_page(request, land, values=values, errors=errors, status=400)
     try:
-        job = jobs.create_job(land, params, requested_by=request.user)
+        job = tasks.start_job(land, params, requested_by=request.user)
     except JobAlreadyRunning as running:
         url = reverse("medianalyse:job-progress", args=[running.job.pk])
         messages.warning(
