@@ -155,11 +155,12 @@ def make_land(name: str, base_url: str, count: int):
 
 
 def run_job(land) -> tuple[float, object]:
-    from media_analysis.jobs import service as jobs
+    from media_analysis import tasks
+    from media_analysis.jobs.parameters import JobParameters
     from media_analysis.models import AnalysisJob, JobStatus
 
     started = time.perf_counter()
-    job = jobs.create_job(land, jobs.JobParameters())
+    job = tasks.start_job(land, JobParameters())
     while True:
         job = AnalysisJob.objects.get(pk=job.pk)
         if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
@@ -172,11 +173,12 @@ def queries_per_chunk(base_url: str) -> dict[int, int]:
     from django.test.utils import CaptureQueriesContext
 
     from media_analysis.jobs import service as jobs
+    from media_analysis.jobs.parameters import JobParameters
 
     counts = {}
     for size in (10, 100):
         land = make_land(f"queries-{size}", base_url, size)
-        job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+        job = jobs.create_job(land, JobParameters())
         (chunk_id,) = jobs.plan_job(job.pk, chunk_size=size)
         with CaptureQueriesContext(connection) as captured:
             jobs.run_chunk(chunk_id)

@@ -1,4 +1,8 @@
-"""Huey tasks: thin adapters over media_analysis.jobs.service.
+"""Huey tasks: thin adapters over media_analysis.jobs.service and media_analysis.clusters.
+
+This is the only module that enqueues work. The services return what should
+happen next (a job to plan, a land to cluster) and the functions here enqueue
+it once the transaction that made it necessary has committed.
 
 Tasks take ids, re-fetch their rows, tolerate rows that disappeared, and are
 idempotent, so a duplicate delivery or a re-enqueue after a crash is harmless.
@@ -7,15 +11,50 @@ idempotent, so a duplicate delivery or a re-enqueue after a crash is harmless.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
 from huey.exceptions import TaskLockedException
 
+from lands.models import Land
+from media_analysis import clusters
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
+from media_analysis.jobs.worker import tune_process
+from media_analysis.models import AnalysisJob
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
 
 logger = logging.getLogger("medianalyse.tasks")
+
+
+def start_job(
+    land: Land,
+    params: JobParameters,
+    requested_by: AbstractBaseUser | AnonymousUser | None = None,
+    media_ids: list[int] | None = None,
+) -> AnalysisJob:
+    """Create a job (see jobs.service.create_job) and enqueue its planning once the row is committed.
+
+    The one way every entry point (API, admin, command line, demo) starts a job.
+    Raises JobAlreadyRunning when the land already has an active job.
+    """
+    job = jobs.create_job(land, params, requested_by=requested_by, media_ids=media_ids)
+    job_id = job.pk
+    transaction.on_commit(lambda: plan_job_task(job_id))
+    return job
+
+
+def follow_up(outcome: jobs.StepOutcome) -> None:
+    """Enqueue what a finished job step calls for, once its transaction has committed."""
+    land_id = outcome.land_to_cluster
+    if land_id is not None:
+        transaction.on_commit(lambda: cluster_land_task(land_id))
 
 
 @db_task()
@@ -34,12 +73,17 @@ def plan_job_task(job_id: int) -> None:
 
 @db_task()
 def run_chunk_task(chunk_id: int) -> None:
-    jobs.run_chunk(chunk_id)
+    follow_up(jobs.run_chunk(chunk_id))
 
 
 @db_task()
-def finalise_job_task(job_id: int) -> None:
-    jobs.finalise_job(job_id)
+def cluster_land_task(land_id: int, media_ids: list[int] | None = None) -> None:
+    """Cluster the given media of the land, or (None) those analysed since its last clustering run."""
+    try:
+        clusters.cluster_land(land_id, media_ids)
+    except Land.DoesNotExist:
+        # The land was deleted after the job ended: nothing left to cluster.
+        logger.info("land %s no longer exists; clustering skipped", land_id)
 
 
 def _queued_ids(task_name: str) -> set[int] | None:
@@ -75,7 +119,9 @@ def recover_lost_work() -> tuple[int, int]:
 
 
 @HUEY.on_startup()
-def _recover_on_startup() -> None:
+def _prepare_worker() -> None:
+    # Tune the process before it runs its first analysis (a recovered one included).
+    tune_process()
     # A consumer restarting after a crash finishes what its predecessor was doing.
     from django.db import close_old_connections
 
@@ -93,6 +139,3 @@ def _recover_on_startup() -> None:
 @db_periodic_task(crontab(minute="*"))
 def recover_lost_work_task() -> None:
     recover_lost_work()
-
-
-from media_analysis import cluster_tasks  # noqa: E402, F401  (registers the clustering task with the consumers)

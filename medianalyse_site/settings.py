@@ -206,8 +206,9 @@ MEDIA_ANALYSIS_CHUNK_SIZE = env_int("MEDIA_ANALYSIS_CHUNK_SIZE", 100)
 # core: while one waits for the GIL, another decodes.
 MEDIA_ANALYSIS_ANALYSIS_THREADS = env_int("MEDIA_ANALYSIS_ANALYSIS_THREADS", 2 * (os.cpu_count() or 1))
 # Let the C allocator reuse freed image buffers rather than return them to the
-# kernel after every image (see media_analysis/allocator.py): fewer page faults,
-# a somewhat higher resident size.
+# kernel after every image: fewer page faults, a somewhat higher resident size.
+# Applied by the consumer start-up hook (media_analysis/jobs/worker.py); the
+# measurements are in docs/benchmarks/land.md, "Process tuning".
 MEDIA_ANALYSIS_KEEP_FREED_MEMORY = env_bool("MEDIA_ANALYSIS_KEEP_FREED_MEMORY", True)
 MEDIA_ANALYSIS_COLORS = env_bool("MEDIA_ANALYSIS_COLORS", True)
 MEDIA_ANALYSIS_EXIF = env_bool("MEDIA_ANALYSIS_EXIF", True)

@@ -1,8 +1,8 @@
-"""Download, analyse and persist media: the service every adapter calls.
+"""Download, analyse and persist a batch of media (a job's chunk).
 
-Views, admin actions, management commands and Huey tasks all end here. The
-pure parts (``download``, ``analysis``, ``av_probe``) know nothing of Django;
-this module turns settings into their options and results into rows.
+Every analysis ends here, whatever started it. The engine (``engine.fetch``,
+``engine.image``, ``engine.av_probe``) knows nothing of Django; this module
+turns settings into its options and its results into rows.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Field as DjangoField
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
@@ -26,7 +27,6 @@ from media_analysis.engine.errors import MediaFailure
 from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.jobs import metrics
-from media_analysis.jobs.worker import keep_freed_memory
 
 logger = logging.getLogger("medianalyse.analysis")
 
@@ -79,11 +79,14 @@ class BatchResult:
     analysed: int = 0
     failed: int = 0
     skipped: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
+    failures: list[dict[str, int | str]] = field(default_factory=list)  # media_id, url, error_class, reason
 
     @property
     def processed(self) -> int:
         return self.analysed + self.failed + self.skipped
+
+
+# --- Settings, read at each call so that an override (tests, the demo) applies at once ---
 
 
 def analysis_options() -> AnalysisOptions:
@@ -103,6 +106,19 @@ def download_policy() -> DownloadPolicy:
     return DownloadPolicy.from_settings(settings)
 
 
+def download_concurrency() -> int:
+    """Download threads per batch."""
+    return max(1, settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY)
+
+
+def analysis_threads() -> int:
+    """Images analysed at once per process."""
+    return max(1, settings.MEDIA_ANALYSIS_ANALYSIS_THREADS)
+
+
+# --- Per-process resources shared by the batches of a consumer ---
+
+
 _session_lock = threading.Lock()
 _shared_session: tuple[DownloadPolicy, requests.Session] | None = None
 
@@ -114,7 +130,7 @@ def shared_session(policy: DownloadPolicy) -> requests.Session:
         if _shared_session is None or _shared_session[0] != policy:
             # Several worker threads of one consumer share the session, each
             # running its own download pool: size the connection pool for that.
-            pool = max(settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY, 1) * 4
+            pool = download_concurrency() * 4
             _shared_session = (policy, build_session(policy, pool_size=pool))
         return _shared_session[1]
 
@@ -130,11 +146,14 @@ def analysis_slots() -> threading.BoundedSemaphore:
     core. More analyses than cores only add memory and cache pressure.
     """
     global _analysis_slots
-    wanted = max(1, settings.MEDIA_ANALYSIS_ANALYSIS_THREADS)
+    wanted = analysis_threads()
     with _analysis_slots_lock:
         if _analysis_slots is None or _analysis_slots[0] != wanted:
             _analysis_slots = (wanted, threading.BoundedSemaphore(wanted))
         return _analysis_slots[1]
+
+
+# --- One media, then a batch ---
 
 
 def _analyse_image_url(url: str, session: requests.Session, policy: DownloadPolicy, options: AnalysisOptions) -> dict:
@@ -224,12 +243,10 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
     result.skipped = len(wanted) - len(rows)
     if not rows:
         return result
-    if settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY:
-        keep_freed_memory()
     policy = download_policy()
     options = analysis_options()
     session = shared_session(policy)
-    workers = max(1, min(concurrency or settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY, len(rows)))
+    workers = max(1, min(concurrency or download_concurrency(), len(rows)))
 
     def work(media: Media) -> MediaOutcome:
         return process_one(media.pk, media.url, media.type, session, policy, options)
@@ -281,10 +298,24 @@ def write_media_fields(rows: Sequence[Media], field_names: Sequence[str]) -> Non
     """
     if not rows:
         return
-    fields = [Media._meta.get_field(name) for name in field_names]
+    fields = [_concrete_field(name) for name in field_names]
     quote = connection.ops.quote_name
-    assignments = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-    sql = f"UPDATE {quote(Media._meta.db_table)} SET {assignments} WHERE {quote(Media._meta.pk.column)} = %s"
+    assignments = ", ".join(f"{quote(_column(f))} = %s" for f in fields)
+    pk_column = quote(_column(Media._meta.pk))
+    sql = f"UPDATE {quote(Media._meta.db_table)} SET {assignments} WHERE {pk_column} = %s"
     params = [[f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields] + [row.pk] for row in rows]
     with connection.cursor() as cursor:
         cursor.executemany(sql, params)
+
+
+def _concrete_field(name: str) -> DjangoField:
+    model_field = Media._meta.get_field(name)
+    if not isinstance(model_field, DjangoField):
+        raise TypeError(f"Media.{name} is a relation, not a column")
+    return model_field
+
+
+def _column(model_field: DjangoField) -> str:
+    if model_field.column is None:
+        raise TypeError(f"Media.{model_field.name} has no column")
+    return model_field.column

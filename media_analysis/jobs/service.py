@@ -1,16 +1,8 @@
-"""Analysis jobs over a land: parameters, selection, lifecycle and counters.
+"""The life cycle of an analysis job: create, plan into chunks, run chunks, finish, recover.
 
-Parameter semantics, the same for the API, the admin, the command line and
-the exports (see docs/MEDIA_ANALYSIS_GUIDE.md):
-
-* ``depth`` absent: every page whatever its depth. ``depth = D``: pages whose
-  depth is known and <= D (so ``0`` means the seed pages only); pages with an
-  unknown (NULL) depth are left out as soon as a depth is given.
-* ``minrel`` absent: every page, scored or not. ``minrel = R``: pages whose
-  relevance is known and >= R; NULL relevance (never scored) is left out.
-* ``media_types``: any of ``img``, ``video``, ``audio``; default ``["img"]``.
-* ``force`` false: only media never analysed (status pending); with
-  ``retry_failed`` also the failed ones. ``force`` true: every selected media.
+Parameters are validated in media_analysis.jobs.parameters and media chosen in
+media_analysis.jobs.selection. Nothing here enqueues work: each step returns
+what should happen next, and media_analysis.tasks enqueues it.
 """
 
 from __future__ import annotations
@@ -18,18 +10,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F
 from django.utils import timezone
 
-from lands.models import AnalysisStatus, Land, Media, MediaType
-from media_analysis.errors import InvalidParameters, JobAlreadyRunning
+from lands.models import Land
+from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.jobs.progress import publish_job_progress
+from media_analysis.jobs.selection import job_media
 from media_analysis.models import (
     ACTIVE_JOB_STATUSES,
     RECENT_FAILURES_KEPT,
@@ -39,158 +33,13 @@ from media_analysis.models import (
     JobStatus,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+    from django.contrib.auth.models import AnonymousUser
+
 logger = logging.getLogger("medianalyse.jobs")
 
-DEFAULT_MEDIA_TYPES = (MediaType.IMAGE.value,)
 PLAN_GRACE_SECONDS = 5.0
-PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed")
-
-
-@dataclass(frozen=True)
-class JobParameters:
-    depth: int | None = None
-    minrel: int | None = None
-    media_types: tuple[str, ...] = DEFAULT_MEDIA_TYPES
-    force: bool = False
-    retry_failed: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["media_types"] = list(self.media_types)
-        return data
-
-
-def _as_int(name: str, value: Any, errors: dict[str, list[str]], minimum: int | None = None) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        errors.setdefault(name, []).append("must be an integer, not a boolean")
-        return None
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        errors.setdefault(name, []).append(f"must be an integer (got {value!r})")
-        return None
-    if minimum is not None and number < minimum:
-        errors.setdefault(name, []).append(f"must be >= {minimum} (got {number})")
-        return None
-    return number
-
-
-def _as_bool(name: str, value: Any, errors: dict[str, list[str]]) -> bool:
-    if value is None or value == "":
-        return False
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"1", "true", "yes", "on"}:
-        return True
-    if text in {"0", "false", "no", "off"}:
-        return False
-    errors.setdefault(name, []).append(f"must be a boolean (got {value!r})")
-    return False
-
-
-def parse_parameters(raw: dict[str, Any] | None) -> JobParameters:
-    """Validate user-supplied parameters; raise InvalidParameters listing every problem."""
-    raw = dict(raw or {})
-    errors: dict[str, list[str]] = {}
-    unknown = sorted(set(raw) - set(PARAMETER_NAMES))
-    if unknown:
-        errors["non_field_errors"] = [
-            f"unknown parameter(s): {', '.join(unknown)}; allowed: {', '.join(PARAMETER_NAMES)}"
-        ]
-    depth = _as_int("depth", raw.get("depth"), errors, minimum=0)
-    minrel = _as_int("minrel", raw.get("minrel"), errors)
-    types_raw = raw.get("media_types")
-    if types_raw is None or types_raw == "" or types_raw == []:
-        media_types = DEFAULT_MEDIA_TYPES
-    else:
-        if isinstance(types_raw, str):
-            types_raw = [part.strip() for part in types_raw.split(",") if part.strip()]
-        if not isinstance(types_raw, list | tuple) or not all(isinstance(t, str) for t in types_raw):
-            errors.setdefault("media_types", []).append("must be a list of media types")
-            media_types = DEFAULT_MEDIA_TYPES
-        else:
-            bad = sorted(set(types_raw) - set(MediaType.values))
-            if bad:
-                errors.setdefault("media_types", []).append(
-                    f"unknown media type(s): {', '.join(bad)}; allowed: {', '.join(MediaType.values)}"
-                )
-            media_types = tuple(dict.fromkeys(t for t in types_raw if t in MediaType.values)) or DEFAULT_MEDIA_TYPES
-    force = _as_bool("force", raw.get("force"), errors)
-    retry_failed = _as_bool("retry_failed", raw.get("retry_failed"), errors)
-    if errors:
-        message = "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in errors.items())
-        raise InvalidParameters(f"Invalid parameters: {message}", errors)
-    return JobParameters(depth, minrel, tuple(media_types), force, retry_failed)
-
-
-def filter_expressions(queryset: QuerySet, depth: int | None, minrel: int | None, prefix: str = "") -> QuerySet:
-    """Apply the shared depth/minrel semantics to a queryset (``prefix`` reaches the expression)."""
-    if depth is not None:
-        queryset = queryset.filter(**{f"{prefix}depth__lte": depth})
-    if minrel is not None:
-        queryset = queryset.filter(**{f"{prefix}relevance__gte": minrel})
-    return queryset
-
-
-def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
-    land_id = land.pk if isinstance(land, Land) else land
-    queryset = Media.objects.filter(expression__land_id=land_id, type__in=params.media_types)
-    queryset = filter_expressions(queryset, params.depth, params.minrel, prefix="expression__")
-    if not params.force:
-        statuses = [AnalysisStatus.PENDING]
-        if params.retry_failed:
-            statuses.append(AnalysisStatus.FAILED)
-        queryset = queryset.filter(analysis_status__in=statuses)
-    return queryset
-
-
-@dataclass
-class DryRunReport:
-    land: str
-    parameters: dict[str, Any]
-    selected: int
-    by_type_and_status: dict[str, dict[str, int]] = field(default_factory=dict)
-    already_analysed: int = 0
-    non_conforming: int = 0
-    in_scope: int = 0
-
-    def lines(self) -> list[str]:
-        out = [
-            f"Land {self.land!r}: {self.in_scope} media in scope, {self.selected} would be analysed "
-            f"({self.already_analysed} already analysed, {self.non_conforming} non-conforming).",
-            f"Parameters: {self.parameters}",
-        ]
-        for media_type, statuses in sorted(self.by_type_and_status.items()):
-            detail = ", ".join(f"{status}={count}" for status, count in sorted(statuses.items()))
-            out.append(f"  {media_type}: {detail}")
-        return out
-
-
-def dry_run(land: Land, params: JobParameters) -> DryRunReport:
-    """What a job would do, without writing anything."""
-    from django.db.models import Count, Q
-
-    scope = filter_expressions(
-        Media.objects.filter(expression__land_id=land.pk, type__in=params.media_types),
-        params.depth,
-        params.minrel,
-        prefix="expression__",
-    )
-    grouped = scope.values("type", "analysis_status").annotate(n=Count("id")).order_by()
-    report = DryRunReport(land=land.name, parameters=params.as_dict(), selected=select_media(land, params).count())
-    for row in grouped:
-        report.by_type_and_status.setdefault(row["type"], {})[row["analysis_status"]] = row["n"]
-        report.in_scope += row["n"]
-    totals = scope.aggregate(
-        done=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE)),
-        nonconf=Count("id", filter=Q(is_conforming=False)),
-    )
-    report.already_analysed = totals["done"]
-    report.non_conforming = totals["nonconf"]
-    return report
 
 
 def active_job(land_id: int) -> AnalysisJob | None:
@@ -200,11 +49,10 @@ def active_job(land_id: int) -> AnalysisJob | None:
 def create_job(
     land: Land,
     params: JobParameters,
-    requested_by=None,
+    requested_by: AbstractBaseUser | AnonymousUser | None = None,
     media_ids: list[int] | None = None,
-    enqueue: bool = True,
 ) -> AnalysisJob:
-    """Create the job row; its planning task is enqueued once the row is committed.
+    """Create the job row, pending; planning it is the caller's next step (``tasks.start_job`` enqueues it).
 
     Raises JobAlreadyRunning when the land already has a pending or running job
     (a partial unique constraint makes this safe against concurrent requests).
@@ -216,7 +64,8 @@ def create_job(
         with transaction.atomic():
             job = AnalysisJob.objects.create(
                 land=land,
-                requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+                # An anonymous user (no pk) leaves the job without a requester.
+                requested_by_id=requested_by.pk if requested_by is not None else None,
                 depth=params.depth,
                 minrel=params.minrel,
                 media_types=list(params.media_types),
@@ -224,10 +73,6 @@ def create_job(
                 retry_failed=params.retry_failed,
                 media_ids=media_ids,
             )
-            if enqueue:
-                from media_analysis.tasks import plan_job_task
-
-                transaction.on_commit(lambda: plan_job_task(job.pk))
     except IntegrityError:
         existing = active_job(land.pk)
         if existing is None:
@@ -249,17 +94,7 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return []
         if job.status == JobStatus.RUNNING and job.chunks_total:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
-        params = JobParameters(
-            depth=job.depth,
-            minrel=job.minrel,
-            media_types=tuple(job.media_types or DEFAULT_MEDIA_TYPES),
-            force=job.force,
-            retry_failed=job.retry_failed,
-        )
-        selection = select_media(job.land_id, params)
-        if job.media_ids is not None:
-            selection = Media.objects.filter(pk__in=job.media_ids, expression__land_id=job.land_id)
-        ids = list(selection.order_by("pk").values_list("pk", flat=True))
+        ids = list(job_media(job).order_by("pk").values_list("pk", flat=True))
         chunks = [
             JobChunk(job=job, index=index, media_ids=ids[start : start + chunk_size])
             for index, start in enumerate(range(0, len(ids), chunk_size))
@@ -281,25 +116,45 @@ def mark_chunks_enqueued(job_id: int) -> None:
     AnalysisJob.objects.filter(pk=job_id, chunks_enqueued_at__isnull=True).update(chunks_enqueued_at=timezone.now())
 
 
-def run_chunk(chunk_id: int) -> bool:
+@dataclass(frozen=True)
+class StepOutcome:
+    """What a step of a job did, and so what its caller has to enqueue next.
+
+    The service never enqueues work itself: the Huey tasks (and the foreground
+    command) read this and schedule the follow-up after the transaction commits.
+    """
+
+    processed: bool = False
+    job_completed: bool = False
+    # Set when the job completed with new analyses: new hashes may join or form
+    # near-duplicate clusters, so the land's clusters need an (incremental) update.
+    land_to_cluster: int | None = None
+
+
+def _completed(job: AnalysisJob, processed: bool = False) -> StepOutcome:
+    return StepOutcome(processed=processed, job_completed=True, land_to_cluster=job.land_id if job.analysed else None)
+
+
+def run_chunk(chunk_id: int) -> StepOutcome:
     """Analyse one chunk and add its counts to the job exactly once.
 
-    Returns True when the chunk was processed now. A chunk that is already
-    done (a duplicate delivery, or a re-enqueue after a crash) is a no-op; a
-    chunk of a cancelled or finished job is skipped.
+    ``processed`` is True when the chunk was processed now. A chunk that is
+    already done (a duplicate delivery, or a re-enqueue after a crash) is a
+    no-op; a chunk of a cancelled or finished job is skipped.
     """
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
-        return False
+        return StepOutcome()
     from media_analysis.jobs.batch import analyse_media  # the heavy imagery stack, only when there is work
 
     started = timezone.now()
     JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=worker_identity(), claimed_at=started)
     batch = analyse_media(chunk.media_ids)
+    outcome = StepOutcome(processed=True)
     with transaction.atomic():
         locked = JobChunk.objects.select_for_update().get(pk=chunk.pk)
         if locked.status == ChunkStatus.DONE:
-            return False
+            return StepOutcome()
         locked.status = ChunkStatus.DONE
         locked.analysed, locked.failed, locked.skipped = batch.analysed, batch.failed, batch.skipped
         locked.finished_at = timezone.now()
@@ -319,9 +174,10 @@ def run_chunk(chunk_id: int) -> bool:
         job.refresh_from_db()
         if job.status == JobStatus.RUNNING and job.chunks_done >= job.chunks_total:
             _finish(job, JobStatus.COMPLETED)
+            outcome = _completed(job, processed=True)
     metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
     transaction.on_commit(lambda: publish_job_progress(job))
-    return True
+    return outcome
 
 
 def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
@@ -332,23 +188,18 @@ def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
     job.save(update_fields=["status", "finished_at", "error", "updated_at"])
     metrics.JOBS.labels(status=status).inc()
     transaction.on_commit(lambda: publish_job_progress(job, final=True))
-    if status == JobStatus.COMPLETED and job.analysed:
-        # New hashes may join or form near-duplicate clusters: update the land's, incrementally.
-        from media_analysis.cluster_tasks import cluster_land_task
-
-        land_id = job.land_id
-        transaction.on_commit(lambda: cluster_land_task(land_id))
 
 
-def finalise_job(job_id: int) -> AnalysisJob | None:
+def finalise_job(job_id: int) -> StepOutcome:
     """Mark a running job completed when all its chunks are done (safe to call any time)."""
     with transaction.atomic():
         job = AnalysisJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.status != JobStatus.RUNNING:
-            return job
-        if not job.chunks.filter(status=ChunkStatus.PENDING).exists():
-            _finish(job, JobStatus.COMPLETED)
-        return job
+            return StepOutcome()
+        if job.chunks.filter(status=ChunkStatus.PENDING).exists():
+            return StepOutcome()
+        _finish(job, JobStatus.COMPLETED)
+        return _completed(job)
 
 
 def cancel_job(job: AnalysisJob) -> AnalysisJob:

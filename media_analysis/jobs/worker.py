@@ -1,12 +1,19 @@
-"""Keep the C allocator from handing image buffers back to the kernel after every image.
+"""Set up a process that runs analyses: the consumer start-up hook, and what it tunes.
 
-Decoding allocates a few megabytes per image (a 1200x800 RGB image is 3.8 MB in
-Pillow's layout). glibc serves allocations that large with mmap and returns them
-with munmap when freed, so the next image page-faults its buffer in again: in
-``bench/land.py`` that was about 600 page faults per media and a tenth of a
-consumer's CPU. Raising the mmap and trim thresholds lets freed buffers be
-reused; the price is a higher, but bounded, resident size (the largest set of
-buffers in use at once, in each of a few allocator arenas).
+``tune_process`` is called once per worker by the Huey start-up hook in
+media_analysis.tasks (and by commands that analyse in their own process). The
+library code never tunes the process it is imported into.
+
+* The C allocator (when ``MEDIA_ANALYSIS_KEEP_FREED_MEMORY``): decoding
+  allocates a few megabytes per image, which glibc serves with mmap and hands
+  back to the kernel when freed, so the next image page-faults its buffer in
+  again. Raising the mmap and trim thresholds lets freed buffers be reused, for
+  a higher but bounded resident size.
+* BLAS: images are analysed on several threads at once and the hash grids are
+  small matrix products; OpenBLAS's own thread pool would fight the analysis
+  threads for the cores, so each caller keeps to one BLAS thread.
+
+The measurements behind both are in docs/benchmarks/land.md ("Process tuning").
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -58,3 +67,19 @@ def keep_freed_memory() -> bool:
         logger.warning("could not tune the C allocator (mallopt refused a setting)")
     _tuned = applied
     return applied
+
+
+def limit_blas_threads() -> None:
+    """One BLAS thread per caller, for the rest of the process's life."""
+    # threadpoolctl only reaches libraries already loaded: load numpy's BLAS, the one the analysis calls.
+    import numpy  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
+
+def tune_process() -> None:
+    """Prepare this process to run analyses: BLAS limits, and the allocator when the settings ask."""
+    limit_blas_threads()
+    if settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY:
+        keep_freed_memory()

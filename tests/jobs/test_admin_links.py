@@ -1,4 +1,5 @@
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from tests.factories import make_land
 
 
@@ -17,7 +18,7 @@ def test_land_page_has_buttons_to_analysis_gallery_media_and_exports(admin_clien
 
 
 def test_job_admin_links_to_the_live_page(admin_client):
-    job = jobs.create_job(make_land(), jobs.JobParameters(), enqueue=False)
+    job = jobs.create_job(make_land(), JobParameters())
     listing = admin_client.get("/admin/media_analysis/analysisjob/").content.decode()
     assert f'href="/admin/medianalyse/jobs/{job.pk}/"' in listing
     assert "Follow live" in listing

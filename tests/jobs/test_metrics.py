@@ -1,13 +1,14 @@
 import pytest
 
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from tests.factories import make_land
 
 
 @pytest.fixture
 def one_job_of_each(db):
-    running = jobs.create_job(make_land(), jobs.JobParameters(), enqueue=False)
-    jobs.plan_job(jobs.create_job(make_land(), jobs.JobParameters(), enqueue=False).pk, chunk_size=10)
+    running = jobs.create_job(make_land(), JobParameters())
+    jobs.plan_job(jobs.create_job(make_land(), JobParameters()).pk, chunk_size=10)
     return running
 
 

@@ -3,13 +3,15 @@ import pytest
 from lands.models import AnalysisStatus, Media
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import PARAMETER_NAMES, JobParameters, parse_parameters
+from media_analysis.jobs.selection import dry_run, select_media
 from media_analysis.models import AnalysisJob, JobStatus
 from tests.factories import make_expression, make_land, make_media
 
 
 def test_defaults_select_images_never_analysed():
-    params = jobs.parse_parameters({})
-    assert params == jobs.JobParameters(depth=None, minrel=None, media_types=("img",), force=False)
+    params = parse_parameters({})
+    assert params == JobParameters(depth=None, minrel=None, media_types=("img",), force=False)
 
 
 @pytest.mark.parametrize(
@@ -27,14 +29,36 @@ def test_defaults_select_images_never_analysed():
 )
 def test_bad_parameters_are_reported_by_name(raw, field):
     with pytest.raises(InvalidParameters) as caught:
-        jobs.parse_parameters(raw)
+        parse_parameters(raw)
     assert field in caught.value.errors
     assert str(caught.value).startswith("Invalid parameters")
 
 
+def test_every_problem_is_reported_with_the_messages_all_entry_points_show():
+    with pytest.raises(InvalidParameters) as caught:
+        parse_parameters({"depth": -2, "minrel": "high", "media_types": ["gif"], "force": "perhaps", "colour": 1})
+    assert caught.value.errors == {
+        "non_field_errors": ["unknown parameter(s): colour; allowed: depth, minrel, media_types, force, retry_failed"],
+        "depth": ["must be >= 0 (got -2)"],
+        "minrel": ["must be an integer (got 'high')"],
+        "media_types": ["unknown media type(s): gif; allowed: img, video, audio"],
+        "force": ["must be a boolean (got 'perhaps')"],
+    }
+
+
+def test_the_api_schema_is_documented_from_the_validator(staff_api_client, db):
+    schema = staff_api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    request = schema["paths"]["/api/lands/{land_id}/medianalyse/"]["post"]["requestBody"]
+    name = request["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    properties = schema["components"]["schemas"][name]["properties"]
+    assert tuple(properties) == PARAMETER_NAMES
+    assert properties["depth"]["minimum"] == 0
+    assert properties["media_types"]["type"] == "array"
+
+
 def test_parameters_accept_strings_from_forms_and_command_lines():
-    params = jobs.parse_parameters({"depth": "2", "minrel": "1", "media_types": "img, video", "force": "true"})
-    assert params == jobs.JobParameters(depth=2, minrel=1, media_types=("img", "video"), force=True)
+    params = parse_parameters({"depth": "2", "minrel": "1", "media_types": "img, video", "force": "true"})
+    assert params == JobParameters(depth=2, minrel=1, media_types=("img", "video"), force=True)
 
 
 @pytest.fixture
@@ -57,7 +81,7 @@ def corpus(db):
 
 
 def _selected(land, **raw):
-    return set(jobs.select_media(land, jobs.parse_parameters(raw)).values_list("pk", flat=True))
+    return set(select_media(land, parse_parameters(raw)).values_list("pk", flat=True))
 
 
 def test_selection_semantics(corpus):
@@ -89,7 +113,7 @@ def test_dry_run_reports_and_writes_nothing(corpus, django_assert_max_num_querie
     land, _ = corpus
     before = list(Media.objects.order_by("pk").values())
     with django_assert_max_num_queries(4):
-        report = jobs.dry_run(land, jobs.parse_parameters({}))
+        report = dry_run(land, parse_parameters({}))
     assert report.selected == 3
     assert report.in_scope == 5
     assert report.already_analysed == 1
@@ -101,19 +125,19 @@ def test_dry_run_reports_and_writes_nothing(corpus, django_assert_max_num_querie
 
 def test_one_active_job_per_land(corpus):
     land, _ = corpus
-    first = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    first = jobs.create_job(land, JobParameters())
     with pytest.raises(JobAlreadyRunning) as caught:
-        jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+        jobs.create_job(land, JobParameters())
     assert caught.value.job.pk == first.pk
     jobs.cancel_job(first)
     assert AnalysisJob.objects.get(pk=first.pk).status == JobStatus.CANCELLED
-    second = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    second = jobs.create_job(land, JobParameters())
     assert second.pk != first.pk
 
 
 def test_planning_splits_into_chunks_and_is_idempotent(corpus):
     land, _ = corpus
-    job = jobs.create_job(land, jobs.parse_parameters({"force": True}), enqueue=False)
+    job = jobs.create_job(land, parse_parameters({"force": True}))
     first = jobs.plan_job(job.pk, chunk_size=2)
     job.refresh_from_db()
     assert (job.status, job.total, job.chunks_total) == (JobStatus.RUNNING, 5, 3)
@@ -124,7 +148,7 @@ def test_planning_splits_into_chunks_and_is_idempotent(corpus):
 
 def test_an_empty_selection_completes_at_once(db):
     land = make_land()
-    job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    job = jobs.create_job(land, JobParameters())
     assert jobs.plan_job(job.pk, chunk_size=10) == []
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
@@ -133,18 +157,18 @@ def test_an_empty_selection_completes_at_once(db):
 
 def test_cancelled_job_skips_its_remaining_chunks(corpus):
     land, _ = corpus
-    job = jobs.create_job(land, jobs.JobParameters(force=True), enqueue=False)
+    job = jobs.create_job(land, JobParameters(force=True))
     chunk_ids = jobs.plan_job(job.pk, chunk_size=2)
     jobs.cancel_job(job)
-    assert [jobs.run_chunk(cid) for cid in chunk_ids] == [False, False, False]
+    assert [jobs.run_chunk(cid).processed for cid in chunk_ids] == [False, False, False]
     job.refresh_from_db()
     assert job.processed == 0
     assert job.status == JobStatus.CANCELLED
 
 
 def test_tasks_tolerate_missing_rows(db):
-    from media_analysis.tasks import finalise_job_task, plan_job_task, run_chunk_task
+    from media_analysis.tasks import cluster_land_task, plan_job_task, run_chunk_task
 
     plan_job_task(987654)
     run_chunk_task(987654)
-    finalise_job_task(987654)
+    cluster_land_task(987654)

@@ -5,6 +5,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.jobs.progress import job_group, job_snapshot, publish_job_progress
 from media_analysis.models import JobStatus
 from medianalyse_site.asgi import application
@@ -18,7 +19,7 @@ def job(db):
     land = make_land()
     for _ in range(3):
         make_media(make_expression(land))
-    job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    job = jobs.create_job(land, JobParameters())
     jobs.plan_job(job.pk, chunk_size=2)
     job.refresh_from_db()
     return job

@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import JobChunk
 from tests.factories import make_expression, make_land, make_media
 
@@ -15,7 +16,7 @@ def _running_job(chunks: int):
     page = make_expression(land)
     for _ in range(chunks):
         make_media(page)
-    job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    job = jobs.create_job(land, JobParameters())
     ids = jobs.plan_job(job.pk, chunk_size=1)
     return job, ids
 
@@ -55,7 +56,7 @@ def test_without_the_queue_content_the_stall_delay_decides(db):
 
 def test_lost_plans_are_found(db):
     land = make_land()
-    job = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    job = jobs.create_job(land, JobParameters())
     assert jobs.jobs_to_replan(120, queued_job_ids=set()) == []  # within the grace
     type(job).objects.filter(pk=job.pk).update(updated_at=timezone.now() - timedelta(seconds=30))
     assert jobs.jobs_to_replan(120, queued_job_ids={job.pk}) == []

@@ -8,7 +8,6 @@ from prometheus_client import REGISTRY
 
 from lands.models import AnalysisStatus, Media
 from media_analysis.jobs import batch as services
-from media_analysis.jobs import worker as allocator
 from media_analysis.jobs.batch import analyse_media
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import Reply
@@ -163,20 +162,3 @@ def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server,
 
     assert result.analysed == 6
     assert peak == 2
-
-
-def test_the_allocator_is_tuned_once_when_the_setting_asks(page, http_server, settings, monkeypatch):
-    calls = []
-    monkeypatch.setattr(services, "keep_freed_memory", lambda: calls.append(1) or True)
-    http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))
-    media = make_media(page, url=http_server.url("/a.png"))
-
-    settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY = False
-    analyse_media([media.pk])
-    assert calls == []
-    settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY = True
-    analyse_media([media.pk])
-    assert calls == [1]
-    # On glibc (Debian, the supported platform) the thresholds are accepted, and again harmlessly.
-    assert allocator.keep_freed_memory() is True
-    assert allocator.keep_freed_memory() is True

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from lands.models import AnalysisStatus, Land, Media
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import AnalysisJob
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from tests.factories import make_expression, make_land, make_media
@@ -66,7 +67,7 @@ def test_one_land_starts_a_job_and_redirects_to_it(make_request, runner, land):
 def test_several_lands_start_one_job_each_and_warn_about_a_busy_one(make_request, admin_user, land):
     busy = make_land("Busy")
     make_media(make_expression(busy))
-    running = jobs.create_job(busy, jobs.JobParameters(), enqueue=False)
+    running = jobs.create_job(busy, JobParameters())
     third = make_land("Third")
     request = make_request(admin_user)
     response = analyse_land_media_action(
@@ -85,7 +86,7 @@ def test_several_lands_start_one_job_each_and_warn_about_a_busy_one(make_request
 
 
 def test_a_single_busy_land_redirects_to_its_running_job(make_request, admin_user, land):
-    running = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    running = jobs.create_job(land, JobParameters())
     request = make_request(admin_user)
     response = analyse_land_media_action(land_admin(), request, Land.objects.filter(pk=land.pk))
     assert response["Location"] == progress(running.pk)
@@ -129,7 +130,7 @@ def test_selected_media_of_two_lands_are_refused(make_request, runner, land):
 
 
 def test_selected_media_of_a_busy_land_lead_to_the_running_job(make_request, runner, land):
-    running = jobs.create_job(land, jobs.JobParameters(), enqueue=False)
+    running = jobs.create_job(land, JobParameters())
     request = make_request(runner)
     response = analyse_selected_media_action(media_admin(), request, Media.objects.of_land(land.pk))
     assert response["Location"] == progress(running.pk)

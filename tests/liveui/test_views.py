@@ -9,6 +9,7 @@ import pytest
 from django.urls import reverse
 
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import AnalysisJob, JobStatus
 from media_analysis.web.admin.pages import format_rate, format_seconds
 
@@ -32,7 +33,7 @@ def gallery_url(land) -> str:
 
 
 def pending_job(land, **params) -> AnalysisJob:
-    return jobs.create_job(land, jobs.JobParameters(**params), enqueue=False)
+    return jobs.create_job(land, JobParameters(**params))
 
 
 def messages_of(response) -> list[str]:

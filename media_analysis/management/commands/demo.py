@@ -12,8 +12,10 @@ from django.test import override_settings
 from huey.contrib.djhuey import HUEY
 
 from lands.models import AnalysisStatus, Media
+from media_analysis import tasks
 from media_analysis.jobs import demo
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import AnalysisJob, JobStatus
 
 
@@ -40,8 +42,8 @@ class Command(BaseCommand):
                 f"Demo land {land.name!r} (id {land.pk}): {land.expressions.count()} pages, "
                 f"{Media.objects.of_land(land.pk).count()} media served from {base_url}"
             )
-            params = jobs.JobParameters(media_types=("img", "video", "audio"))
-            job = jobs.create_job(land, params)
+            params = JobParameters(media_types=("img", "video", "audio"))
+            job = tasks.start_job(land, params)
             consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=False, max_delay=0.2)
             consumer.start()
             try:

@@ -10,9 +10,13 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from lands.models import Land
+from media_analysis import tasks
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
-from media_analysis.models import JobStatus
+from media_analysis.jobs.parameters import parse_parameters
+from media_analysis.jobs.selection import dry_run
+from media_analysis.jobs.worker import tune_process
+from media_analysis.models import AnalysisJob, JobStatus
 
 
 class Command(BaseCommand):
@@ -44,7 +48,7 @@ class Command(BaseCommand):
             raise CommandError(f"No land with id {options['land_id']}")
         types = ",".join(options["types"] or []) or None
         try:
-            params = jobs.parse_parameters(
+            params = parse_parameters(
                 {
                     "depth": options["depth"],
                     "minrel": options["minrel"],
@@ -56,11 +60,12 @@ class Command(BaseCommand):
         except InvalidParameters as exc:
             raise CommandError(str(exc)) from None
         if options["dry_run"]:
-            for line in jobs.dry_run(land, params).lines():
+            for line in dry_run(land, params).lines():
                 self.stdout.write(line)
             return
         try:
-            job = jobs.create_job(land, params, enqueue=options["enqueue"])
+            # In the foreground this process plans and runs the chunks itself: nothing to enqueue.
+            job = tasks.start_job(land, params) if options["enqueue"] else jobs.create_job(land, params)
         except JobAlreadyRunning as exc:
             raise CommandError(f"{exc}; cancel it first or wait for it") from None
         if options["enqueue"]:
@@ -70,8 +75,9 @@ class Command(BaseCommand):
         self._run_in_foreground(job.pk, show_progress=not options["no_progress"] and sys.stderr.isatty())
 
     def _run_in_foreground(self, job_id: int, show_progress: bool) -> None:
+        tune_process()  # this process runs the analyses, as a consumer's worker would
         chunk_ids = jobs.plan_job(job_id, settings.MEDIA_ANALYSIS_CHUNK_SIZE)
-        job = jobs.AnalysisJob.objects.get(pk=job_id)
+        job = AnalysisJob.objects.get(pk=job_id)
         started = time.monotonic()
         with tqdm(total=job.total, unit="media", disable=not show_progress, file=sys.stderr) as bar:
             try:
@@ -79,13 +85,13 @@ class Command(BaseCommand):
                     job.refresh_from_db(fields=["status"])
                     if job.status != JobStatus.RUNNING:
                         break
-                    jobs.run_chunk(chunk_id)
+                    tasks.follow_up(jobs.run_chunk(chunk_id))
                     job.refresh_from_db()
                     bar.update(job.processed - bar.n)
             except KeyboardInterrupt:
                 jobs.cancel_job(job)
                 raise CommandError(f"Interrupted: job {job.pk} cancelled after {job.processed} media") from None
-        jobs.finalise_job(job_id)
+        tasks.follow_up(jobs.finalise_job(job_id))
         job.refresh_from_db()
         elapsed = time.monotonic() - started
         self.stdout.write(

@@ -19,9 +19,11 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
+from media_analysis import tasks
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.models import AnalysisJob
 from media_analysis.web import charts, gallery
@@ -137,7 +139,7 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
         return {
             "depth": "",
             "minrel": "",
-            "media_types": list(jobs.DEFAULT_MEDIA_TYPES),
+            "media_types": list(DEFAULT_MEDIA_TYPES),
             "force": False,
             "retry_failed": False,
         }
@@ -150,11 +152,11 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
     }
 
 
-def parse_start_form(data: Any) -> tuple[jobs.JobParameters | None, dict[str, Any], dict[str, list[str]]]:
+def parse_start_form(data: Any) -> tuple[JobParameters | None, dict[str, Any], dict[str, list[str]]]:
     """The start form's POST data -> (parameters or None, values to re-show, errors by field)."""
     values = _form_values(data)
     if not values["media_types"]:
-        # jobs.parse_parameters reads "no types" as the default; on a form it is a forgotten box.
+        # parse_parameters reads "no types" as the default; on a form it is a forgotten box.
         return None, values, {"media_types": ["choose at least one media type"]}
     raw = {
         "depth": values["depth"],
@@ -164,7 +166,7 @@ def parse_start_form(data: Any) -> tuple[jobs.JobParameters | None, dict[str, An
         "retry_failed": values["retry_failed"],
     }
     try:
-        return jobs.parse_parameters(raw), values, {}
+        return parse_parameters(raw), values, {}
     except InvalidParameters as invalid:
         return None, values, invalid.errors
 
@@ -236,7 +238,7 @@ def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
         messages.error(request, "The analysis was not started: please correct the errors below.")
         return _render_land_page(request, land, values=values, errors=errors, status=400)
     try:
-        job = jobs.create_job(land, params, requested_by=request.user)
+        job = tasks.start_job(land, params, requested_by=request.user)
     except JobAlreadyRunning as running:
         url = reverse("medianalyse:job-progress", args=[running.job.pk])
         messages.warning(

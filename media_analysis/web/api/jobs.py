@@ -11,10 +11,12 @@ from rest_framework.response import Response
 from rest_framework.reverse import reverse
 
 from lands.models import Land
+from media_analysis import tasks
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import JobParametersSerializer, parse_parameters
 from media_analysis.models import AnalysisJob
-from media_analysis.web.api.serializers import AnalysisJobSerializer, JobParametersSerializer
+from media_analysis.web.api.serializers import AnalysisJobSerializer
 from media_analysis.web.permissions import CanRunAnalysis
 
 
@@ -35,9 +37,9 @@ def start_land_analysis(request: Request, land_id: int) -> Response:
     land = get_object_or_404(Land, pk=land_id)
     if not isinstance(request.data, dict):
         raise InvalidParameters("The body must be a JSON object", {"non_field_errors": ["expected an object"]})
-    params = jobs.parse_parameters(request.data)
+    params = parse_parameters(request.data)
     try:
-        job = jobs.create_job(land, params, requested_by=request.user)
+        job = tasks.start_job(land, params, requested_by=request.user)
     except JobAlreadyRunning as running:
         data = AnalysisJobSerializer(running.job, context={"request": request}).data
         return Response(

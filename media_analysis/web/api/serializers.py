@@ -6,18 +6,6 @@ from rest_framework import serializers
 from media_analysis.models import AnalysisJob
 
 
-class JobParametersSerializer(serializers.Serializer):
-    """The body of POST /api/lands/{id}/medianalyse/ (validated by jobs.parse_parameters)."""
-
-    depth = serializers.IntegerField(required=False, allow_null=True, min_value=0)
-    minrel = serializers.IntegerField(required=False, allow_null=True)
-    media_types = serializers.ListField(
-        child=serializers.ChoiceField(choices=["img", "video", "audio"]), required=False
-    )
-    force = serializers.BooleanField(required=False, default=False)
-    retry_failed = serializers.BooleanField(required=False, default=False)
-
-
 class RecentFailureSerializer(serializers.Serializer):
     media_id = serializers.IntegerField()
     url = serializers.CharField()
