@@ -1,4 +1,4 @@
-"""Which media a job analyses: the shared depth/minrel/types/status semantics, and the dry run.
+"""Which media a job analyses: pages by the shared depth/minrel rule, then types and statuses; the dry run.
 
 The semantics of each parameter are described in media_analysis.jobs.parameters.
 """
@@ -15,19 +15,16 @@ from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters
 from media_analysis.models import AnalysisJob
 
 
-def filter_expressions(queryset: QuerySet, depth: int | None, minrel: int | None, prefix: str = "") -> QuerySet:
-    """Apply the shared depth/minrel semantics to a queryset (``prefix`` reaches the expression)."""
-    if depth is not None:
-        queryset = queryset.filter(**{f"{prefix}depth__lte": depth})
-    if minrel is not None:
-        queryset = queryset.filter(**{f"{prefix}relevance__gte": minrel})
-    return queryset
+def _in_scope(land_id: int, params: JobParameters) -> QuerySet[Media]:
+    """Media of the selected types on the pages that depth and minrel select, whatever their status."""
+    return Media.objects.filter(expression__land_id=land_id, type__in=params.media_types).on_selected_pages(
+        params.depth, params.minrel
+    )
 
 
 def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
     land_id = land.pk if isinstance(land, Land) else land
-    queryset: QuerySet[Media] = Media.objects.filter(expression__land_id=land_id, type__in=params.media_types)
-    queryset = filter_expressions(queryset, params.depth, params.minrel, prefix="expression__")
+    queryset = _in_scope(land_id, params)
     if not params.force:
         statuses = [AnalysisStatus.PENDING]
         if params.retry_failed:
@@ -74,12 +71,7 @@ class DryRunReport:
 
 def dry_run(land: Land, params: JobParameters) -> DryRunReport:
     """What a job would do, without writing anything."""
-    scope = filter_expressions(
-        Media.objects.filter(expression__land_id=land.pk, type__in=params.media_types),
-        params.depth,
-        params.minrel,
-        prefix="expression__",
-    )
+    scope = _in_scope(land.pk, params)
     grouped = scope.values("type", "analysis_status").annotate(n=Count("id")).order_by()
     report = DryRunReport(land=land.name, parameters=params.as_dict(), selected=select_media(land, params).count())
     for row in grouped:
