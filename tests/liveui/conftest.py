@@ -9,11 +9,6 @@ from lands.models import AnalysisStatus, Land
 from tests.factories import make_expression, make_land, make_media
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def viewer(db, django_user_model):
     """Staff without the run_analysis permission (staff status alone allows starting, as in the API)."""
