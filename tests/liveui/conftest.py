@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import Permission
 
@@ -38,7 +40,7 @@ def land(db) -> Land:
     land = make_land("Oceans")
     page = make_expression(land, depth=0, relevance=3)
     other = make_expression(land, depth=2, relevance=1)
-    done = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
+    done: dict[str, Any] = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
     make_media(
         page,
         format="JPEG",
