@@ -1,5 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
-.PHONY: demo test serve lint bench-analysis bench-land bench-exports bench-duplicates bench-cluster-scale
+.PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-exports bench-duplicates \
+	bench-cluster-scale
 
 demo:
 	./scripts/demo
@@ -7,11 +8,21 @@ demo:
 test:
 	./scripts/test
 
+# The suite without the tests that start processes, consumers or servers (marked slow).
+test-fast:
+	./scripts/test -m "not slow"
+
 serve:
 	./scripts/serve
 
 lint:
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+typecheck:
+	.venv/bin/mypy
+
+contracts:
+	.venv/bin/lint-imports
 
 bench-analysis:
 	.venv/bin/python bench/analysis.py

@@ -26,15 +26,14 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
-sys.path.insert(0, str(PROJECT / "bench"))
 sys.path.insert(0, str(PROJECT.parent / "shared" / "bench"))
 
 import imagehash  # noqa: E402
-from _images import GROUPS, build_image_set  # noqa: E402
 from palette_equivalence import compare, verdict  # noqa: E402
 from PIL import Image  # noqa: E402
 from upstream_reference import analyse_bytes  # noqa: E402
 
+from bench._images import GROUPS, build_image_set  # noqa: E402
 from media_analysis.engine.image import analyse_image  # noqa: E402
 
 HASHES = {

@@ -136,6 +136,7 @@ def main() -> None:
     _timed("full after the incremental run (must change nothing)", compute.recluster_land, land.pk)
     _timed("incremental, nothing new since the last run", compute.update_clusters_for_new_media, land.pk)
     cluster = queries.clusters_of_land(land.pk).first()
+    assert cluster is not None, "the land has clusters"
     _timed("details of the most spread cluster", lambda: queries.cluster_details(cluster.pk) and None)
 
 

@@ -37,9 +37,11 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
@@ -53,6 +55,8 @@ from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplic
 from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
 from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
 from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
+
+R = TypeVar("R")
 
 PICTURE_SIDE = 256
 MAX_OVERLAP = 0.3
@@ -141,7 +145,8 @@ def hashed(key: int, data: bytes) -> HashedImage:
 
 def edited_set(pictures: list[Image.Image]) -> tuple[list[HashedImage], dict[int, tuple[int, str]]]:
     """Originals and their copies; truth maps key -> (picture, edit)."""
-    items, truth = [], {}
+    items: list[HashedImage] = []
+    truth: dict[int, tuple[int, str]] = {}
     for index, picture in enumerate(pictures):
         data = _jpeg(picture)
         key = len(items)
@@ -239,13 +244,14 @@ def cluster_rows(rows, params: ClusterParams) -> NearDuplicateClusterer:
     return clusterer
 
 
-def timed(function: Callable[[], object], runs: int, setup: Callable[[], object] | None = None):
+def timed(function: Callable[..., R], runs: int, setup: Callable[[], object] | None = None) -> tuple[float, float, R]:
     """Median wall-clock and CPU seconds over ``runs`` calls, and the last result.
 
     ``setup`` (untimed) prepares the argument given to ``function`` for each run. CPU
     time is shown too because the machine may be shared: it is what one core spent.
     """
-    walls, cpus, result = [], [], None
+    walls: list[float] = []
+    cpus: list[float] = []
     for _ in range(runs):
         argument = setup() if setup else None
         wall, cpu = time.perf_counter(), time.process_time()
@@ -273,7 +279,7 @@ def incremental(base: NearDuplicateClusterer, extra: list[HashedImage]) -> NearD
 
 
 def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
-    lines = []
+    lines: list[tuple[str, ...]] = []
     for n in sizes:
         rows = synthetic_rows(n, seed=n)
         planted = planted_groups(rows, n)
@@ -288,9 +294,9 @@ def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
         extra = [HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows[n - 1000 :]]
         head = rows[: n - 1000]
         wall, cpu, grown = timed(
-            lambda base, extra=extra: incremental(base, extra),
+            partial(incremental, extra=extra),
             runs,
-            setup=lambda head=head: cluster_rows(head, ClusterParams()),
+            setup=partial(cluster_rows, head, ClusterParams()),
         )
         same = "yes" if grown.clusters() == reference else "no"
         lines.append(
@@ -362,7 +368,7 @@ def bk_tree_comparison(n: int = 20_000, queries: int = 200, radius: int = 10) ->
 # --- report ------------------------------------------------------------------------
 
 
-def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+def table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

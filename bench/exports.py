@@ -22,6 +22,10 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from exports.services import ExportCounts
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,8 +62,8 @@ def build_land(name: str, media_count: int, seed: int = 7):
         )
         page_ids.extend(page.pk for page in created)
 
-    links = {(rng.choice(page_ids), rng.choice(page_ids)) for _ in range(3 * page_count)}
-    links = [(source, target) for source, target in links if source != target]
+    pairs = {(rng.choice(page_ids), rng.choice(page_ids)) for _ in range(3 * page_count)}
+    links = [(source, target) for source, target in pairs if source != target]
     for start in range(0, len(links), BATCH):
         ExpressionLink.objects.bulk_create(
             ExpressionLink(source_id=source, target_id=target) for source, target in links[start : start + BATCH]
@@ -115,7 +119,7 @@ def build_land(name: str, media_count: int, seed: int = 7):
     return land
 
 
-def run(land, export_type: str, params: dict, path: Path) -> tuple[float, object, int]:
+def run(land, export_type: str, params: dict, path: Path) -> tuple[float, ExportCounts, int]:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 

@@ -30,6 +30,10 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from media_analysis.models import AnalysisJob
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
@@ -79,7 +83,7 @@ def _serve_forever(pool: list[bytes], latency: float, port_pipe) -> None:
     asyncio.run(main())
 
 
-def serve(pool: list[bytes], latency: float) -> tuple[multiprocessing.Process, str]:
+def serve(pool: list[bytes], latency: float) -> tuple[multiprocessing.context.ForkProcess, str]:
     """Serve ``pool`` from a separate process (forked: the images are not copied)."""
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
@@ -154,7 +158,7 @@ def make_land(name: str, base_url: str, count: int):
     return land
 
 
-def run_job(land) -> tuple[float, object]:
+def run_job(land) -> tuple[float, AnalysisJob]:
     from media_analysis import tasks
     from media_analysis.jobs.parameters import JobParameters
     from media_analysis.models import AnalysisJob, JobStatus
@@ -217,8 +221,7 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
 
-    sys.path.insert(0, str(ROOT / "bench"))
-    from _images import build_image_set
+    from bench._images import build_image_set
 
     print(f"medianalyse land benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     print(f"building the image pool ({args.pool} per group)...", flush=True)

@@ -1,4 +1,5 @@
-# Sourced by the other scripts: creates .venv and installs requirements.txt when it changed.
+# Sourced by the other scripts: creates .venv and installs requirements-dev.txt (which includes
+# requirements.txt) when either file changed. A production install needs only requirements.txt.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -25,10 +26,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 STAMP="$VENV/.requirements.sha256"
-WANT="$(sha256sum requirements.txt | cut -d' ' -f1)"
+WANT="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   echo "==> installing requirements into .venv"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
   echo "$WANT" > "$STAMP"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -7,8 +7,10 @@ an absent service is skipped; with CI=true a missing service is a failure.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+from django.test.utils import override_settings
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -33,6 +35,14 @@ def redis_available(url: str) -> bool:
         return bool(client.ping())
     except Exception:
         return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hashing() -> Iterator[None]:
+    # Many tests create users; the production hasher would dominate the run time. Set once for the
+    # whole run (override_settings also clears Django's cached hasher list).
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture

@@ -1,3 +1,9 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
@@ -41,6 +47,21 @@ def test_lists_are_comma_separated(monkeypatch):
     assert env_list("HOSTS") == ["127.0.0.1", "::1"]
 
 
-def test_huey_immediate_is_not_derived_from_debug(settings):
-    assert "immediate" in settings.HUEY
-    assert settings.HUEY["immediate"] == settings.HUEY_IMMEDIATE
+@pytest.mark.slow
+def test_huey_immediate_is_not_derived_from_debug(tmp_path):
+    # The settings are read once per process, so load them in a fresh one with DEBUG on and
+    # HUEY_IMMEDIATE unset: tasks must still go through the queue.
+    env = {k: v for k, v in os.environ.items() if k not in {"HUEY_IMMEDIATE", "DJANGO_SETTINGS_MODULE"}}
+    env.update(DJANGO_DEBUG="1", MEDIANALYSE_VAR_DIR=str(tmp_path))
+    script = (
+        "import json; from medianalyse_site import settings; "
+        "print(json.dumps([settings.DEBUG, settings.HUEY_IMMEDIATE, settings.HUEY['immediate']]))"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    debug, immediate_setting, huey_immediate = json.loads(done.stdout.strip().splitlines()[-1])
+    assert debug is True
+    assert immediate_setting is False
+    assert huey_immediate is False

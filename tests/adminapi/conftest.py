@@ -10,12 +10,6 @@ from lands.models import AnalysisStatus, Domain, Expression, Land, Media, MediaT
 from tests.factories import make_domain, make_expression, make_land, make_media
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Every test here creates a user; the production hasher would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @dataclass
 class Corpus:
     land: Land

@@ -165,6 +165,7 @@ def test_as_fields_keys_are_media_fields():
     assert set(result.as_fields()) <= media_fields
 
 
+@pytest.mark.slow
 def test_module_does_not_import_django():
     import subprocess
     import sys

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -19,11 +20,6 @@ from lands.models import AnalysisStatus, Domain, Expression, Land, Media
 from media_analysis.engine.image import ImageAnalysis, analyse_image
 from tests.factories import make_domain, make_expression, make_land, make_media
 from tests.support.photo_edits import EDITS
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 def encode_jpeg(image: Image.Image, quality: int = 90) -> bytes:
@@ -128,7 +124,7 @@ def build_photo_land(
     for p in pictures:
         for i, edit in enumerate(["original", *edits]):
             domain = domains[0] if edit == "original" else domains[(i % 3) + 1]
-            dates = (
+            dates: dict[str, Any] = (
                 {"published_at": datetime(2020, 1, 1 + p, tzinfo=UTC)}
                 if edit == "original"
                 else {"fetched_at": datetime(2024, 3, 1 + i, tzinfo=UTC)}

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -15,7 +16,7 @@ LOCAL = ("127.0.0.1",)
 
 def local_policy(**overrides) -> DownloadPolicy:
     """Small timeouts and backoffs so failure paths stay fast; the test server on 127.0.0.1 is allowed."""
-    values = {
+    values: dict[str, Any] = {
         "timeout": 2.0,
         "connect_timeout": 1.0,
         "max_retries": 2,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -84,7 +85,7 @@ def corpus(db) -> Corpus:
     for tag, page in [(beta, "p1"), (alpha, "p1"), (alpha, "p1"), (beta, "p3")]:
         TaggedContent.objects.create(tag=tag, expression=pages[page], text="snippet")
 
-    analysed = {
+    analysed: dict[str, Any] = {
         "analysis_status": "done",
         "is_processed": True,
         "width": 320,

@@ -188,6 +188,7 @@ def test_failing_land_is_rolled_back_and_earlier_lands_stay(messy_db, monkeypatc
     assert Media.objects.count() == 6
 
 
+@pytest.mark.slow
 def test_manage_py_exits_non_zero_with_one_line(tmp_path):
     env = {**os.environ, "MEDIANALYSE_VAR_DIR": str(tmp_path / "var")}
     result = subprocess.run(

@@ -1,6 +1,5 @@
 import io
 import threading
-import time
 
 import pytest
 from PIL import Image
@@ -141,17 +140,32 @@ def test_written_fields_round_trip_as_real_json_and_datetimes(page):
 def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server, settings, monkeypatch):
     settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 2
     settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 6
-    running, peak, lock = 0, 0, threading.Lock()
+    running, peak, entered, lock = 0, 0, 0, threading.Lock()
+    # The first two analyses meet inside: both slots are then taken, and one is not free for a third.
+    # A limit of one would never let them meet: the timeout turns that into a failure, not a hang.
+    both_inside = threading.Barrier(2, timeout=30)
+    slot_was_free: list[bool] = []
     real_analyse = services.analyse_image
 
     def watched(content, options):
-        nonlocal running, peak
+        nonlocal running, peak, entered
         with lock:
             running += 1
             peak = max(peak, running)
-        time.sleep(0.05)  # long enough for the other download threads to arrive
-        with lock:
-            running -= 1
+            entered += 1
+            first_two = entered <= 2
+        try:
+            if first_two:
+                both_inside.wait()
+                slots = services.analysis_slots()
+                took = slots.acquire(blocking=False)
+                if took:
+                    slots.release()
+                slot_was_free.append(took)
+                both_inside.wait()  # neither leaves before both have looked
+        finally:
+            with lock:
+                running -= 1
         return real_analyse(content, options)
 
     monkeypatch.setattr(services, "analyse_image", watched)
@@ -161,4 +175,5 @@ def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server,
     result = analyse_media([m.pk for m in media])
 
     assert result.analysed == 6
+    assert slot_was_free == [False, False]
     assert peak == 2

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.contrib.auth.models import Permission
 
 from lands.models import AnalysisStatus, Land
 from tests.factories import make_expression, make_land, make_media
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -43,7 +40,7 @@ def land(db) -> Land:
     land = make_land("Oceans")
     page = make_expression(land, depth=0, relevance=3)
     other = make_expression(land, depth=2, relevance=1)
-    done = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
+    done: dict[str, Any] = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
     make_media(
         page,
         format="JPEG",

@@ -156,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not send_body:
             return
 
-        pieces: Iterable[bytes]
+        pieces: Iterable[bytes | memoryview]
         if reply.stream is not None:
             pieces = reply.stream()
         else:
@@ -195,7 +195,8 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks the host name up (getfqdn); tests need no DNS at all.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), port
 
     def track(self, connection: socket.socket) -> None:
         with self._connections_lock:

@@ -134,6 +134,7 @@ class LegacyDatabase:
         names = ", ".join(f'"{name}"' for name in values)
         marks = ", ".join("?" for _ in values)
         cursor = self.conn.execute(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', list(values.values()))
+        assert cursor.lastrowid is not None  # set by every successful INSERT
         return cursor.lastrowid
 
     def insert_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> None:
