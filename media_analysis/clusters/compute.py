@@ -328,7 +328,9 @@ def _assign_clusters(changes: Sequence[tuple[int, int | None]]) -> None:
     """
     table = connection.ops.quote_name(Media._meta.db_table)
     column = connection.ops.quote_name(Media._meta.get_field("cluster").column)
-    key = connection.ops.quote_name(Media._meta.pk.column)
+    key_column = Media._meta.pk.column
+    assert key_column is not None  # the primary key is a concrete column
+    key = connection.ops.quote_name(key_column)
     with connection.cursor() as cursor:
         for start in range(0, len(changes), IN_CHUNK // 3):
             chunk = changes[start : start + IN_CHUNK // 3]
@@ -414,15 +416,21 @@ def _candidates(rows: Mapping[int, _Row], new_ids: set[int], threshold: int, mir
     A superset of the confirmed neighbours: the confirmation is left to the engine.
     """
     old = [
-        row for row in rows.values() if row.item is not None and row.item.phash is not None and row.id not in new_ids
+        (row.id, row.item.phash)
+        for row in rows.values()
+        if row.item is not None and row.item.phash is not None and row.id not in new_ids
     ]
-    new = [rows[mid] for mid in new_ids if rows[mid].item is not None and rows[mid].item.phash is not None]
+    new = [
+        (row.id, row.item.phash)
+        for row in (rows[mid] for mid in new_ids)
+        if row.item is not None and row.item.phash is not None
+    ]
     if not old or not new:
         return set()
     index = HammingIndex(threshold)
-    index.add_many([row.id for row in old], [row.item.phash for row in old])
+    index.add_many([mid for mid, _ in old], [phash for _, phash in old])
     since = len(index)
-    index.add_many([row.id for row in new], [row.item.phash for row in new])
+    index.add_many([mid for mid, _ in new], [phash for _, phash in new])
     keys = index.keys
     found: set[int] = set()
     for xor in (0, PHASH_MIRROR_MASK) if mirrors else (0,):
@@ -435,7 +443,7 @@ def _region(
     rows: Mapping[int, _Row], new_ids: set[int], must: Iterable[tuple[int, int]], params: ClusterParams
 ) -> set[int]:
     touched = _candidates(rows, new_ids, params.phash_threshold, params.mirrors)
-    shas = {rows[mid].item.sha256 for mid in new_ids if rows[mid].item is not None and rows[mid].item.sha256}
+    shas = {row.item.sha256 for row in (rows[mid] for mid in new_ids) if row.item is not None and row.item.sha256}
     if shas:
         touched.update(
             row.id
@@ -488,11 +496,11 @@ def _incremental(
         _finish(state, report, started_at, time.perf_counter() - clock)
         return report
 
-    items = [rows[mid].item for mid in sorted(region) if rows[mid].item is not None]
+    items = [row.item for row in (rows[mid] for mid in sorted(region)) if row.item is not None]
     clusterer = NearDuplicateClusterer(params)
     clusterer.apply_constraints(must_link=[(a, b) for a, b in must if a in region and b in region])
     clusterer.add(items)
-    old_ids = {rows[mid].cluster_id for mid in region} - {None}
+    old_ids = {row.cluster_id for row in (rows[mid] for mid in region) if row.cluster_id is not None}
     written = _write(land_id, rows, region, clusterer.clusters(), _existing_clusters(land_id, old_ids), started_at)
     report.region = len(items)
     report.created, report.updated, report.deleted = written.created, written.updated, written.deleted

@@ -94,7 +94,7 @@ def merge_clusters(a: ImageCluster | int, b: ImageCluster | int, user=None) -> C
     return CorrectionResult(links=links, report=report, cluster_ids=[merged] if merged else [])
 
 
-def split_cluster(cluster: ImageCluster | int, members_to_detach: Iterable[int], user=None) -> CorrectionResult:
+def split_cluster(cluster: ImageCluster | int, members_to_detach: Iterable[int | str], user=None) -> CorrectionResult:
     """Separate ``members_to_detach`` from the rest of the cluster, for good.
 
     Stored as cannot-links between the two sides. Identical files cannot be told
@@ -118,7 +118,7 @@ def split_cluster(cluster: ImageCluster | int, members_to_detach: Iterable[int],
             )
         if not detach:
             raise InvalidParameters("Choose the members to detach", {"members": ["none chosen"]})
-        shas = {members[mid].strip().lower() for mid in detach if members[mid] and members[mid].strip()}
+        shas = {sha.strip().lower() for sha in (members[mid] for mid in detach) if sha and sha.strip()}
         identical = sorted(
             mid for mid, sha in members.items() if mid not in detach and sha and sha.strip().lower() in shas
         )

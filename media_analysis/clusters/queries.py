@@ -79,6 +79,7 @@ def member_previews(cluster_ids: Iterable[int], per_cluster: int = 8) -> dict[in
     )
     previews: dict[int, list[Media]] = defaultdict(list)
     for media in queryset:
+        assert media.cluster_id is not None  # filtered on cluster_id__in above
         previews[media.cluster_id].append(media)
     return dict(previews)
 
@@ -170,7 +171,7 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
     representative_first = Case(
         When(pk=cluster.representative_id, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
-    members = list(
+    members: list[Media] = list(
         Media.objects.filter(cluster_id=cluster.pk)
         .select_related("expression__domain")
         .annotate(appeared_at=APPEARED_AT, representative_rank=representative_first)

@@ -145,7 +145,11 @@ class GalleryQueryForm(forms.Form):
         ((value, value) for value in CONFORMITY_CHOICES), f"conformity must be one of {', '.join(CONFORMITY_CHOICES)}"
     )
     status = _choice_field(AnalysisStatus.choices, f"status must be one of {', '.join(AnalysisStatus.values)}")
-    error_class = _choice_field(((code, code) for code in ERROR_CLASSES), "unknown error class %(value).42r")
+    # The form metaclass moves declared fields into ``base_fields``, so this does not shadow
+    # ``BaseForm.error_class`` at run time; the stubs cannot know that.
+    error_class = _choice_field(  # type: ignore[assignment]
+        ((code, code) for code in ERROR_CLASSES), "unknown error class %(value).42r"
+    )
     type = _choice_field(MediaType.choices, f"type must be one of {', '.join(MediaType.values)}")
     after = _cursor_field("after")
     before = _cursor_field("before")
@@ -165,7 +169,7 @@ class GalleryQueryForm(forms.Form):
 
     def problems(self) -> dict[str, list[str]]:
         """A message per rejected parameter (validates the form on first use)."""
-        return {name: list(messages) for name, messages in self.errors.items()}
+        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
 
     def filters(self) -> GalleryFilters:
         """The accepted filters; call after ``problems()`` or ``is_valid()``."""
@@ -422,8 +426,9 @@ def swatches(value: Any, limit: int = 6) -> list[tuple[str, float | None]]:
             else:
                 continue
         percent = entry.get("percentage")
-        ok = isinstance(percent, int | float) and not isinstance(percent, bool)
-        found.append((hex_value.lower(), float(percent) if ok else None))
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            percent = None
+        found.append((hex_value.lower(), None if percent is None else float(percent)))
         if len(found) >= limit:
             break
     return found

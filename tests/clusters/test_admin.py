@@ -45,7 +45,9 @@ def land_url(built) -> str:
 
 
 def cluster_of(built, picture: int) -> ImageCluster:
-    return Media.objects.get(pk=built.media[(picture, "original")].pk).cluster
+    cluster = Media.objects.get(pk=built.media[(picture, "original")].pk).cluster
+    assert cluster is not None, f"picture {picture} is in no cluster"
+    return cluster
 
 
 def test_land_page_lists_clusters_by_spread_with_lazy_thumbnails(built, staff_client):
@@ -162,6 +164,18 @@ def test_merge_two_selected_clusters_from_the_land_page(built, staff_client):
     assert away["Location"] == land_url(built)
     back = staff_client.post(land_url(built) + "merge/", {"clusters": [merged], "next": land_url(built) + "?page=2"})
     assert back["Location"] == land_url(built) + "?page=2"
+
+
+def test_merge_accepts_a_repeated_cluster_id(built, staff_client):
+    a, b = cluster_of(built, 2), cluster_of(built, 3)
+
+    response = staff_client.post(land_url(built) + "merge/", {"clusters": [a.pk, b.pk, b.pk]})
+
+    assert response.status_code == 302
+    assert frozenset(built.ids(2) | built.ids(3)) in partition(built.land.pk)
+    same = cluster_of(built, 2)
+    refused = staff_client.post(land_url(built) + "merge/", {"clusters": [same.pk, same.pk]}, follow=True)
+    assert "Select exactly two clusters to merge." in refused.content.decode()
 
 
 def test_merge_with_a_cluster_id_from_the_cluster_page(built, staff_client, photos):

@@ -306,7 +306,7 @@ def test_html_served_where_an_image_was_expected(http_server):
     assert (result.content_type, sniff_mime(result.content)) == ("image/jpeg", "text/html")
 
 
-def test_one_session_serves_many_threads(http_server):
+def test_one_session_serves_many_threads(http_server) -> None:
     payloads = {}
     for index in range(40):
         buffer = io.BytesIO()

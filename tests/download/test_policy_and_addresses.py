@@ -11,7 +11,7 @@ from media_analysis.engine.fetch.addresses import check_address, check_url
 
 
 @pytest.fixture
-def fake_dns(monkeypatch):
+def fake_dns(monkeypatch) -> dict[str, list[str]]:
     """Answer name lookups from a table, and IP literals as the system does: no query leaves the machine."""
     table: dict[str, list[str]] = {}
     real = socket.getaddrinfo

@@ -103,7 +103,7 @@ def test_clusters_are_transitive_and_ordered():
 
 def synthetic(seed: int, groups: int, singles: int) -> list[HashedImage]:
     rng = random.Random(seed)
-    items = []
+    items: list[HashedImage] = []
     for _ in range(singles):
         items.append(image(len(items), rng.getrandbits(64), rng.getrandbits(64), rng.getrandbits(42)))
     for _ in range(groups):

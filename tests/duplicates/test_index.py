@@ -26,7 +26,7 @@ def corpus(seed: int, n: int, bits: int = 64) -> list[int]:
 def brute_pairs(values: list[int], threshold: int, since: int = 0, xor: int = 0) -> set[tuple[int, int, int]]:
     """Every (i, j, distance) with j < i and i >= since, by comparing all pairs."""
     array = np.array(values, dtype=np.uint64)
-    found = set()
+    found: set[tuple[int, int, int]] = set()
     for i in range(max(since, 1), len(values)):
         distances = np.bitwise_count((array[i] ^ np.uint64(xor)) ^ array[:i])
         found.update((i, int(j), int(distances[j])) for j in np.flatnonzero(distances <= threshold))

@@ -20,7 +20,7 @@ def _png() -> bytes:
 
 def test_a_foreground_run_completes_the_job_then_enqueues_the_clustering(
     db, http_server, monkeypatch, django_capture_on_commit_callbacks
-):
+) -> None:
     clustered: list[int] = []
     monkeypatch.setattr(tasks, "cluster_land_task", clustered.append)
     http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))

@@ -137,7 +137,7 @@ def test_written_fields_round_trip_as_real_json_and_datetimes(page):
     assert Media.objects.filter(dominant_colors__0__hex="#010203").exists()  # JSON, not a string
 
 
-def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server, settings, monkeypatch):
+def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server, settings, monkeypatch) -> None:
     settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 2
     settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 6
     running, peak, entered, lock = 0, 0, 0, threading.Lock()

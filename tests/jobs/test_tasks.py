@@ -20,7 +20,7 @@ def _png() -> bytes:
 
 
 @pytest.fixture
-def enqueued(monkeypatch):
+def enqueued(monkeypatch) -> list[tuple[str, int]]:
     """What the tasks module enqueues, by task, instead of running it."""
     calls: list[tuple[str, int]] = []
     monkeypatch.setattr(tasks, "plan_job_task", lambda job_id: calls.append(("plan", job_id)))

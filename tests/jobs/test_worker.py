@@ -15,7 +15,7 @@ def _numpy_blas_threads() -> list[int]:
 
 
 @pytest.fixture
-def quiet_hook(settings, monkeypatch):
+def quiet_hook(settings, monkeypatch) -> list[str]:
     """The start-up hook without its database and metrics work, recording the allocator calls."""
     calls: list[str] = []
     settings.MEDIA_ANALYSIS_METRICS_PORT = 0

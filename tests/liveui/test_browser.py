@@ -30,7 +30,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection, connections
 from PIL import Image, ImageDraw
 
-from lands.models import AnalysisStatus, Media
+from lands.models import AnalysisStatus, Land, Media
 from media_analysis.models import AnalysisJob, JobStatus
 from media_analysis.web import gallery
 from tests.conftest import require_service
@@ -135,7 +135,7 @@ def sample_photo(name: str) -> bytes:
 
 
 @pytest.fixture
-def served_land(http_server):
+def served_land(http_server) -> Land:
     """A land of IMAGES pictures and BROKEN non-images, every response LATENCY late."""
     land = make_land("Browser land")
     pages = [make_expression(land, depth=d % 3, relevance=1 + d) for d in range(4)]

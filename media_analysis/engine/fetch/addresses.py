@@ -98,8 +98,10 @@ def resolve_host(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for _family, _type, _proto, _name, sockaddr in infos:
-        if sockaddr[0] not in addresses:
-            addresses.append(sockaddr[0])
+        # IPv4/IPv6 entries start with the address text; skip any other family's entry.
+        address = sockaddr[0]
+        if isinstance(address, str) and address not in addresses:
+            addresses.append(address)
     return addresses
 
 

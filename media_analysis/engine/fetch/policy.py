@@ -34,7 +34,8 @@ class DownloadPolicy:
     @classmethod
     def from_settings(cls, settings_obj: Any) -> DownloadPolicy:
         """Build from an object carrying ``MEDIA_ANALYSIS_*`` attributes (Django's settings or any namespace)."""
-        defaults = {f.name: f.default for f in fields(cls)}
+        # Every field has a plain default, so no entry is ``MISSING``.
+        defaults: dict[str, Any] = {f.name: f.default for f in fields(cls)}
         names = {
             "timeout": "MEDIA_ANALYSIS_TIMEOUT",
             "connect_timeout": "MEDIA_ANALYSIS_CONNECT_TIMEOUT",

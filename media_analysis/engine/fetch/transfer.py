@@ -10,6 +10,7 @@ from urllib.parse import urldefrag, urljoin
 
 import requests
 import urllib3
+from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
 
 from media_analysis.engine.av_probe import probe_av
@@ -59,13 +60,16 @@ def _is_timeout(exc: BaseException) -> bool:
 
 def _failure_note(exc: BaseException, session: requests.Session, url: str) -> str:
     """The end of a failure message: attempts made (as the session's retry configuration allows) and the cause."""
-    retries = None
+    total: bool | int | None = None
     if _caused_by(exc, (MaxRetryError,)):
         try:
-            retries = session.get_adapter(url).max_retries
+            adapter = session.get_adapter(url)
         except requests.exceptions.InvalidSchema:
-            retries = None
-    attempts = f" after {retries.total + 1} attempts" if isinstance(getattr(retries, "total", None), int) else ""
+            adapter = None
+        # Only an HTTPAdapter carries a retry configuration.
+        if isinstance(adapter, HTTPAdapter):
+            total = adapter.max_retries.total
+    attempts = f" after {total + 1} attempts" if isinstance(total, int) else ""
     reason: BaseException = exc
     for _ in range(8):  # unwrap requests -> MaxRetryError -> urllib3 error, boundedly
         inner = getattr(reason, "reason", None)

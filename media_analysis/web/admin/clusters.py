@@ -146,10 +146,13 @@ def land_merge_view(request: HttpRequest, land_id: int) -> HttpResponse:
     back = request.POST.get("next") or ""
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         back = land_clusters_url(land.pk)
-    if len(set(chosen)) != 2:
+    # The same id may come twice (a repeated parameter): two distinct ids, in the order given.
+    distinct = list(dict.fromkeys(chosen))
+    if len(distinct) != 2:
         messages.error(request, "Select exactly two clusters to merge.")
         return HttpResponseRedirect(back)
-    return _merge(request, land, *chosen, failure_url=back)
+    first, second = distinct
+    return _merge(request, land, first, second, failure_url=back)
 
 
 def _merge(request: HttpRequest, land: Land, first: str, second: str, failure_url: str) -> HttpResponse:

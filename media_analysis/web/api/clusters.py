@@ -135,7 +135,10 @@ class ClusterViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         except (ImageCluster.DoesNotExist, ValueError):
             raise Http404("No cluster with this id") from None
         cluster = details.cluster
-        cluster.timeline = details.timeline
-        cluster.timeline_truncated = details.truncated
-        cluster.domains = [{"domain": name, "pages": pages, "media": media} for name, pages, media in details.domains]
+        # Extra attributes for ClusterDetailSerializer's read-only fields; the model declares no such fields.
+        cluster.timeline = details.timeline  # type: ignore[attr-defined]
+        cluster.timeline_truncated = details.truncated  # type: ignore[attr-defined]
+        cluster.domains = [  # type: ignore[attr-defined]
+            {"domain": name, "pages": pages, "media": media} for name, pages, media in details.domains
+        ]
         return Response(self.get_serializer(cluster).data)
