@@ -27,8 +27,8 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection, connections
-from django.test import override_settings
 from PIL import Image, ImageDraw
 
 from lands.models import AnalysisStatus, Land, Media
@@ -275,9 +275,10 @@ def test_progress_page_follows_a_real_job_to_the_end(stack, served_land, browser
 def follow_a_job(stack, land, browser) -> None:
     # The server runs in another process with the production hashers: store a hash it can check,
     # not the suite's fast MD5 one.
-    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"]):
-        admin = get_user_model().objects.create_superuser("browser", "browser@example.org", PASSWORD)
-    assert admin.password.startswith("pbkdf2_")
+    hasher = PBKDF2PasswordHasher()
+    admin = get_user_model().objects.create_superuser("browser", "browser@example.org", None)
+    admin.password = hasher.encode(PASSWORD, hasher.salt())
+    admin.save(update_fields=["password"])
     base, name = stack["base"], stack["name"]
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
