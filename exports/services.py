@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db.models import Avg, Count, F, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce, Concat, NullIf
@@ -43,6 +43,9 @@ from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_ge
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
 # Rows fetched per round trip; module-level so tests can shrink it and prove
 # that the query count does not depend on it.
@@ -379,11 +382,16 @@ _MEDIA_NODE_FIELDS = (
 )
 
 
-def _keyed_media(land: Land, options: ExportOptions) -> QuerySet[Media]:
+class _NodeKey(TypedDict):
+    node_key: str
+
+
+def _keyed_media(land: Land, options: ExportOptions) -> QuerySet[WithAnnotations[Media, _NodeKey]]:
     """The selected media with ``node_key``: the image's node (its cluster's, when merging clusters)."""
     queryset = media_of(land, options)
     if options.merge_clusters:
-        return clusters.with_cluster_key(queryset, _MEDIA_KEY)
+        # with_cluster_key annotates a name chosen at run time (``node_key`` by default), which the stubs cannot see.
+        return cast("QuerySet[WithAnnotations[Media, _NodeKey]]", clusters.with_cluster_key(queryset, _MEDIA_KEY))
     return queryset.annotate(node_key=_MEDIA_KEY)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
@@ -23,7 +23,7 @@ def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
     return next(chunks, None)
 
 
-async def stream_async(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+async def stream_async(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
     """Feed a synchronous chunk iterator to an ASGI server one chunk at a time.
 
     Given a synchronous iterator, Django's ASGI handler first collects it into a

@@ -9,7 +9,7 @@ inlines, and foreign keys use raw-id or autocomplete widgets.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -23,6 +23,9 @@ from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
+
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldsetSpec
 
 PREVIEW_SIZE = 240
 URL_DISPLAY_LENGTH = 80
@@ -48,8 +51,12 @@ def pretty_json(value: Any) -> SafeString:
     return format_html('<pre style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text)
 
 
-class ChangelistDeferMixin:
-    """Leave the columns named in ``changelist_defer`` out of changelist pages (change pages need them)."""
+class ChangelistDeferMixin(admin.ModelAdmin):
+    """Leave the columns named in ``changelist_defer`` out of changelist pages (change pages need them).
+
+    A ModelAdmin itself so that ``super().get_queryset`` and ``self.model`` are known; it comes before
+    ``admin.ModelAdmin`` in the bases of the admins that use it, so their method order is unchanged.
+    """
 
     changelist_defer: list[str] = []
 
@@ -193,8 +200,8 @@ MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
 MEDIA_EDITABLE_FIELDS = {"expression", "url", "type"}
 
 
-def media_fieldsets() -> list[tuple[str | None, dict[str, list[str]]]]:
-    """The fieldsets above, plus any model field they do not name yet, so none is hidden."""
+def media_field_groups() -> list[tuple[str | None, list[str]]]:
+    """The groups above, plus any model field they do not name yet, so none is hidden."""
     named = {name for _, names in MEDIA_FIELDSETS_BASE for name in names}
     # exif_data is shown as pretty JSON (exif_pretty) instead of its raw value.
     missing = [
@@ -202,14 +209,19 @@ def media_fieldsets() -> list[tuple[str | None, dict[str, list[str]]]]:
         for field in Media._meta.concrete_fields
         if field.name not in named and field.name not in {"id", "exif_data"}
     ]
-    fieldsets = [(title, {"fields": names}) for title, names in MEDIA_FIELDSETS_BASE]
+    groups = list(MEDIA_FIELDSETS_BASE)
     if missing:
-        fieldsets.append(("More", {"fields": missing}))
-    return fieldsets
+        groups.append(("More", missing))
+    return groups
+
+
+def media_fieldsets() -> _FieldsetSpec:
+    """The admin fieldsets: each group of ``media_field_groups()`` as ``(title, {"fields": names})``."""
+    return [(title, {"fields": list(names)}) for title, names in media_field_groups()]
 
 
 def media_readonly_fields() -> list[str]:
-    return [name for _, options in media_fieldsets() for name in options["fields"] if name not in MEDIA_EDITABLE_FIELDS]
+    return [name for _, names in media_field_groups() for name in names if name not in MEDIA_EDITABLE_FIELDS]
 
 
 @admin.register(Media)

@@ -8,7 +8,7 @@ related rows from joins).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -20,6 +20,12 @@ from lands.models import AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
 from media_analysis.web.api.query import CorpusPagination, QueryParamsSerializer
+
+if TYPE_CHECKING:
+    from rest_framework.settings import _Settings
+
+# What a queryset yields (model instances, or values() rows): filtering keeps it.
+_Row = TypeVar("_Row")
 
 # --- Querysets -----------------------------------------------------------------
 
@@ -46,7 +52,7 @@ def annotate_land_counts(queryset: QuerySet[Land]) -> QuerySet[Land]:
     )
 
 
-def filter_expressions(queryset: QuerySet[Expression], params: dict[str, Any]) -> QuerySet[Expression]:
+def filter_expressions(queryset: QuerySet[Expression, _Row], params: dict[str, Any]) -> QuerySet[Expression, _Row]:
     """Apply validated filters (see ``ExpressionFilterSerializer``)."""
     if "land" in params:
         queryset = queryset.filter(land_id=params["land"])
@@ -59,7 +65,7 @@ def filter_expressions(queryset: QuerySet[Expression], params: dict[str, Any]) -
     return queryset
 
 
-def filter_media(queryset: QuerySet[Media], params: dict[str, Any]) -> QuerySet[Media]:
+def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> QuerySet[Media, _Row]:
     """Apply validated filters (see ``MediaFilterSerializer``)."""
     lookups = {
         "land": "expression__land_id",
@@ -194,7 +200,9 @@ class QueryFormatIsAFilter(DefaultContentNegotiation):
     ``?format=JPEG`` into a 404; the Accept header and ``.json`` suffix still work.
     """
 
-    settings = _NoFormatOverride()
+    # DRF reads only ``settings.URL_FORMAT_OVERRIDE`` here, and None is its documented "off"; the stubs
+    # type the attribute as the whole api_settings object, whose URL_FORMAT_OVERRIDE is a str.
+    settings = cast("_Settings", _NoFormatOverride())
 
 
 @extend_schema_view(
@@ -228,7 +236,7 @@ class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
             queryset = queryset.defer("readable")
         return queryset
 
-    def filter_queryset(self, queryset: QuerySet[Expression]) -> QuerySet[Expression]:
+    def filter_queryset(self, queryset: QuerySet[Expression, _Row]) -> QuerySet[Expression, _Row]:
         queryset = super().filter_queryset(queryset)
         if self.action == "list":
             queryset = filter_expressions(queryset, ExpressionFilterSerializer.validated(self.request.query_params))
@@ -245,7 +253,7 @@ class MediaViewSet(viewsets.ReadOnlyModelViewSet):
     pagination_class = CorpusPagination
     content_negotiation_class = QueryFormatIsAFilter
 
-    def filter_queryset(self, queryset: QuerySet[Media]) -> QuerySet[Media]:
+    def filter_queryset(self, queryset: QuerySet[Media, _Row]) -> QuerySet[Media, _Row]:
         queryset = super().filter_queryset(queryset)
         if self.action == "list":
             queryset = filter_media(queryset, MediaFilterSerializer.validated(self.request.query_params))

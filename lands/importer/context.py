@@ -46,7 +46,10 @@ class _Context:
 
 
 def _max_length(model: type[models.Model], name: str) -> int | None:
-    return model._meta.get_field(name).max_length
+    model_field = model._meta.get_field(name)
+    # Callers name concrete columns only; a reverse relation has no length.
+    assert isinstance(model_field, models.Field), f"{model.__name__}.{name} is not a column"
+    return model_field.max_length
 
 
 K = TypeVar("K")
@@ -88,11 +91,11 @@ def _upsert(
             counts.unchanged += 1
         ids[key] = obj.pk
     if to_create:
-        model.objects.bulk_create(to_create, batch_size=batch_size)
+        model._default_manager.bulk_create(to_create, batch_size=batch_size)
         counts.created += len(to_create)
         ids.update(zip(create_keys, (obj.pk for obj in to_create), strict=True))
     if to_update:
-        model.objects.bulk_update(to_update, sorted(changed_fields), batch_size=batch_size)
+        model._default_manager.bulk_update(to_update, sorted(changed_fields), batch_size=batch_size)
     return ids
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from lands.importer import values as lv
 from lands.importer.context import _Context, _max_length, _upsert
 from lands.models import Tag, TaggedContent
@@ -31,7 +33,7 @@ def _import_tags(ctx: _Context) -> None:
             break
         placed = {row["id"] for row in level}
         pending = [row for row in pending if row["id"] not in placed]
-        rows = []
+        rows: list[tuple[tuple[str, int | None], dict[str, Any], dict[str, Any]]] = []
         legacy_of_key: dict[tuple[str, int | None], list[int]] = {}
         for row in level:
             name = lv.coerce_text(row["name"], _max_length(Tag, "name")) or ""
@@ -42,7 +44,7 @@ def _import_tags(ctx: _Context) -> None:
                 legacy_of_key[key].append(row["id"])
                 continue
             legacy_of_key[key] = [row["id"]]
-            values = {
+            values: dict[str, Any] = {
                 "land_id": ctx.land_id,
                 "name": name,
                 "parent_id": parent,
@@ -72,7 +74,7 @@ def _import_tagged_content(ctx: _Context) -> None:
         'LEFT JOIN "expression" e ON e."id" = c."expression_id" WHERE t."land_id" = ? ORDER BY c."id"'
     )
     for batch in ctx.rows(sql, [ctx.legacy_land_id]):
-        rows = []
+        rows: list[tuple[tuple[int, int, int, int], dict[str, Any], dict[str, Any]]] = []
         for row in batch:
             tag_id = ctx.tag_ids.get(row["tag_id"])
             if tag_id is None:
@@ -95,7 +97,7 @@ def _import_tagged_content(ctx: _Context) -> None:
                 counts.skipped["duplicate"] += 1
                 continue
             seen.add(key)
-            values = {
+            values: dict[str, Any] = {
                 "tag_id": tag_id,
                 "expression_id": page_id,
                 "from_char": from_char,

@@ -94,7 +94,7 @@ def _numeric_constant(node: ast.AST) -> float | int | None:
     return None
 
 
-def _known_call(node: ast.Call) -> ast.AST:
+def _known_call(node: ast.Call) -> ast.expr:
     name = _dotted_name(node.func)
     if name is None:
         return node
@@ -105,8 +105,8 @@ def _known_call(node: ast.Call) -> ast.AST:
         # Keywords such as dtype=uint8 only describe the storage.
         return _unwrap(node.args[0])
     if name in _RATIONAL_NAMES and 1 <= len(node.args) <= 2 and not node.keywords:
-        numbers = [_numeric_constant(arg) for arg in node.args]
-        if any(number is None for number in numbers):
+        numbers = [number for arg in node.args if (number := _numeric_constant(arg)) is not None]
+        if len(numbers) != len(node.args):
             return node
         numerator = numbers[0]
         denominator = numbers[1] if len(numbers) == 2 else 1
@@ -114,7 +114,7 @@ def _known_call(node: ast.Call) -> ast.AST:
     return node
 
 
-def _unwrap(node: ast.AST) -> ast.AST:
+def _unwrap(node: ast.expr) -> ast.expr:
     """Rewrite the few non-literal spellings a repr of analysis results contains.
 
     ``np.float64(12.5)`` -> ``12.5``, ``np.array([1, 2])`` -> ``[1, 2]``,
@@ -303,7 +303,7 @@ def normalise_dominant_colors(value: object) -> list[dict[str, Any]] | None:
         return None
     if not isinstance(data, list | tuple):
         raise UnreadableLegacyValue(f"dominant colours are not a list: {type(data).__name__}")
-    colours = []
+    colours: list[dict[str, Any]] = []
     for item in data:
         rgb, share = _colour_and_share(item)
         colours.append({"rgb": rgb, "hex": hex_of(rgb), "percentage": share})

@@ -17,8 +17,10 @@ def palette_of(name: str, colours: int = 4) -> list[dict]:
     image.thumbnail((128, 128))
     quantised = image.quantize(colors=colours)
     palette = quantised.getpalette()
+    assert palette is not None  # quantize() always gives a palette image
     pixels = image.width * image.height
-    counts = sorted(quantised.getcolors(), reverse=True)
+    # (pixel count, palette index) of each colour used, the most frequent first.
+    counts = sorted(((count, index) for index, count in enumerate(quantised.histogram()) if count), reverse=True)
     return [
         {
             "hex": "#{:02x}{:02x}{:02x}".format(*palette[3 * index : 3 * index + 3]),

@@ -83,7 +83,7 @@ def test_batch_size_option(messy_db):
     assert Media.objects.count() == 6
 
 
-def test_progress_updates_from_the_service(messy_db):
+def test_progress_updates_from_the_service(messy_db) -> None:
     updates: list[ProgressUpdate] = []
 
     import_legacy_database(messy_db.path, ["alpha"], progress=updates.append, batch_size=2)

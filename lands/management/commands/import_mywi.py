@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from lands.errors import ImportFailed
 from lands.importer import BATCH_SIZE, ProgressUpdate, import_legacy_database
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class _StderrStream:
@@ -30,7 +33,7 @@ class _ProgressBars:
 
     def __init__(self, stream: _StderrStream) -> None:
         self._stream = stream
-        self._bar = None
+        self._bar: tqdm[Any] | None = None
         self._land: str | None = None
 
     def __call__(self, update: ProgressUpdate) -> None:
