@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.engine import image as analysis
 from media_analysis.engine.errors import CorruptImage
 from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image import decode as analysis
 from tests.analysis.conftest import encode, gradient
 
 
