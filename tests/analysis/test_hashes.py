@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.engine.image import HASH_GRIDS, analyse_image
-from media_analysis.engine.image import decode as analysis
+from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.decode import decode_first_frame, normalised
+from media_analysis.engine.image.hashes import HASH_GRIDS, hash_grids
 from tests.analysis.conftest import encode, gradient
 
 HASHES = {
@@ -105,8 +106,8 @@ def test_hash_grids_follow_pillows_lanczos_on_the_full_image(photo, size, fmt):
         expected = {name: np.asarray(grey.resize(grid, Image.Resampling.LANCZOS)) for name, grid in HASH_GRIDS.items()}
     with Image.open(io.BytesIO(data)) as img:
         size = img.size  # a DCT-scaled decode shrinks it
-        decoded, draft_box = analysis._decode(img, data)
-        grids = analysis._hash_grids(analysis._normalised(decoded), draft_box, size)
+        decoded, draft_box = decode_first_frame(img, data)
+        grids = hash_grids(normalised(decoded), draft_box, size)
 
     for name, grid in grids.items():
         difference = np.abs(grid.astype(int) - expected[name].astype(int))

@@ -1,12 +1,5 @@
 """Analysis of one downloaded image: ``analyse_image(bytes) -> ImageAnalysis``."""
 
-from media_analysis.engine.image.decode import (
-    DEFAULT_OPTIONS,
-    HASH_GRIDS,
-    AnalysisOptions,
-    ImageAnalysis,
-    analyse_image,
-    sniff_mime,
-)
+from media_analysis.engine.image.analyse import DEFAULT_OPTIONS, AnalysisOptions, ImageAnalysis, analyse_image
 
-__all__ = ["DEFAULT_OPTIONS", "HASH_GRIDS", "AnalysisOptions", "ImageAnalysis", "analyse_image", "sniff_mime"]
+__all__ = ["DEFAULT_OPTIONS", "AnalysisOptions", "ImageAnalysis", "analyse_image"]
