@@ -115,15 +115,3 @@ def test_hash_grids_follow_pillows_lanczos_on_the_full_image(photo, size, fmt):
         # clamping of overshooting pixels, which only a full decode performs.
         assert difference.max() <= (2 if fmt == "JPEG" else 1), name
         assert difference.mean() < 0.5, name
-
-
-def test_blas_keeps_to_the_calling_thread():
-    # Several analysis threads multiply small matrices at once; BLAS thread pools
-    # spinning beside them would take the cores they run on.
-    from threadpoolctl import threadpool_info
-
-    # numpy's own BLAS, the one the analysis calls (scipy, loaded later by the tests, ships another).
-    blas = [info for info in threadpool_info() if info["user_api"] == "blas" and "numpy" in info["filepath"]]
-
-    assert blas
-    assert all(info["num_threads"] == 1 for info in blas)

@@ -11,7 +11,6 @@ from functools import lru_cache
 
 import numpy as np
 from PIL import Image
-from threadpoolctl import threadpool_limits
 
 from media_analysis.engine.image.decode import Box
 
@@ -24,12 +23,6 @@ HASH_SIDE = 200
 # larger sample would cost time without removing that bias.
 COLORHASH_SIDE = 128
 DRAFTED_COLORHASH_SIDE = 64
-
-# Images are analysed on several threads at once, and the hash grids are small
-# matrix products. OpenBLAS would run each on its own thread pool, whose spinning
-# threads then fight the analysis threads for the cores: measured, two analysis
-# threads went from 1.86x one thread's throughput to 1.12x. One BLAS thread per caller.
-threadpool_limits(limits=1, user_api="blas")
 
 
 def _dct_matrix(size: int, keep: int) -> np.ndarray:
