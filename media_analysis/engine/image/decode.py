@@ -3,13 +3,12 @@
 Speed comes from decoding no more pixels than the results need. Large JPEGs are
 decoded by libjpeg's DCT scaling to about 100 pixels on their short side (entropy
 decoding, which no scale avoids, is then most of the cost); PNG and still WebP by
-imagecodecs, faster than Pillow for the same pixels (for PNG, libdeflate inflates the
-image data and libpng undoes the row filters). Decoders and Pillow release the GIL.
+imagecodecs (libpng, libwebp), faster than Pillow for the same pixels. Decoders and
+Pillow release the GIL.
 """
 
 from __future__ import annotations
 
-import struct
 import threading
 from collections.abc import Iterator
 
@@ -95,11 +94,13 @@ def decode_first_frame(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.
     return img, box
 
 
-# PNG and still WebP decode faster with imagecodecs than with Pillow (PNG: libdeflate
-# inflates, libpng undoes the row filters with SIMD; WebP: libwebp without Pillow's
-# animation layer), and release the GIL as Pillow does. The pixels are the same, so
-# only the simplest, most common cases take that path: 8-bit, non-interlaced, one
-# frame, no colour key, and the image mode Pillow itself reports.
+# PNG and still WebP decode faster with imagecodecs than with Pillow (PNG: libpng,
+# which undoes the row filters with SIMD; WebP: libwebp without Pillow's animation
+# layer), and release the GIL as Pillow does. The pixels are the same, so only the
+# simplest, most common cases take that path: 8-bit, one frame, no colour key, and
+# the image mode Pillow itself reports. PNG image data is handed to libpng as it is:
+# re-inflating it with a faster inflater was measured and dropped (see "PNG decoding:
+# decision" in docs/benchmarks/analysis.md).
 _FAST_PNG_CHANNELS = {"RGB": 3, "RGBA": 4, "L": 1, "LA": 2}
 # libpng hands over packed RGB which Pillow then copies into its own four-byte
 # layout: two copies of the pixels at once. Above this many pixels the memory
@@ -132,64 +133,6 @@ def _png_has_late_metadata(content: bytes) -> bool:
     return True  # truncated: Pillow's own path reports it as it always has
 
 
-# A zlib stream of stored blocks: the image data as it is, in pieces of at most this size.
-_STORED_BLOCK = 0xFFFF
-_IEND_CHUNK = b"\x00\x00\x00\x00IEND\xaeB`\x82"
-
-
-def _png_with_stored_image_data(content: bytes, size: tuple[int, int], channels: int) -> bytes | None:
-    """The same PNG with its image data inflated by libdeflate and stored uncompressed.
-
-    Inflating is most of a PNG's decoding time, and libdeflate inflates a whole buffer
-    in under half the time zlib 1.2.13 takes. libpng then only has to copy the stored
-    blocks and undo the row filters, which it does with SIMD. None when the file is not
-    a plain 8-bit, non-interlaced PNG whose IDAT chunks inflate to exactly the expected
-    size (the caller then decodes the original file); imagecodecs' DeflateError when
-    the data does not inflate (the caller then leaves the file to Pillow).
-    """
-    width, height = size
-    if content[12:16] != b"IHDR" or content[24] != 8 or content[28] != 0:
-        return None
-    view = memoryview(content)
-    pieces: list[memoryview] = []
-    first_data = 8
-    for kind, position, length in _png_chunks(content):
-        if kind == b"IDAT":
-            if not pieces:
-                first_data = position
-            pieces.append(view[position + 8 : position + 8 + length])
-        elif pieces:
-            break  # image data must be contiguous; whatever follows is not needed
-    if not pieces:
-        return None
-    expected = height * (1 + width * channels)  # a filter byte, then the row
-    raw = imagecodecs.deflate_decode(b"".join(pieces), out=expected)  # checks the Adler-32
-    if len(raw) != expected:
-        return None
-    raw_view = memoryview(raw)
-    stream: list[bytes | memoryview] = [b"\x78\x01"]
-    for start in range(0, expected, _STORED_BLOCK):
-        block = raw_view[start : start + _STORED_BLOCK]
-        final = start + _STORED_BLOCK >= expected
-        stream.append(struct.pack("<BHH", final, len(block), len(block) ^ 0xFFFF))  # BFINAL, LEN, NLEN
-        stream.append(block)
-    stream.append(imagecodecs.deflate_adler32(raw).to_bytes(4, "big"))
-    stream_length = sum(len(part) for part in stream)
-    crc = imagecodecs.deflate_crc32(b"IDAT")
-    for part in stream:
-        crc = imagecodecs.deflate_crc32(part, crc)
-    return b"".join(
-        [
-            view[:first_data],
-            stream_length.to_bytes(4, "big"),
-            b"IDAT",
-            *stream,
-            crc.to_bytes(4, "big"),
-            _IEND_CHUNK,
-        ]
-    )
-
-
 def _fast_decoded(img: ImageFile.ImageFile, content: bytes) -> Image.Image | None:
     if imagecodecs is None or "transparency" in img.info or getattr(img, "n_frames", 1) != 1:
         return None
@@ -207,9 +150,7 @@ def _fast_decoded(img: ImageFile.ImageFile, content: bytes) -> Image.Image | Non
         ):
             return None
         channels = _FAST_PNG_CHANNELS[mode]
-        stored = _png_with_stored_image_data(content, img.size, channels)
-        pixels = imagecodecs.png_decode(stored or content)
-        del stored  # no more than two copies of the pixels at once, as without it
+        pixels = imagecodecs.png_decode(content)
         expected = (img.height, img.width) if channels == 1 else (img.height, img.width, channels)
         if pixels.dtype != np.uint8 or pixels.shape != expected:
             return None  # not what Pillow would have made of it: let Pillow decode
