@@ -18,7 +18,7 @@ from PIL import Image, ImageFile
 try:
     import imagecodecs
 except ImportError:  # optional: Pillow decodes everything without it, a little slower
-    imagecodecs = None
+    imagecodecs = None  # type: ignore[assignment]
 
 from media_analysis.engine.image.exif import ExifSummary, extract_exif
 

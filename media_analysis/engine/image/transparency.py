@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 
@@ -18,9 +18,11 @@ def has_transparency(img: Image.Image) -> bool:
         # scanning the whole alpha band.
         width, height = img.size
         for x, y in ((0, 0), (width - 1, 0), (0, height - 1), (width - 1, height - 1)):
-            if img.getpixel((x, y))[-1] < 255:
+            if cast(tuple[int, ...], img.getpixel((x, y)))[-1] < 255:
                 return True
-        return img.getchannel(len(mode) - 1).getextrema()[0] < 255
+        # One band: its extrema are (lowest, highest).
+        lowest, _ = cast(tuple[int, int], img.getchannel(len(mode) - 1).getextrema())
+        return lowest < 255
     transparency = img.info.get("transparency")
     if mode == "P":
         alphas = _palette_alphas(img, transparency)
@@ -30,7 +32,9 @@ def has_transparency(img: Image.Image) -> bool:
         return any(count and alphas[index] < 255 for index, count in enumerate(histogram[: len(alphas)]))
     if transparency is not None and mode in _KEYED_MODES:
         # A colour key (PNG tRNS on grey or truecolour): Pillow applies it when adding alpha.
-        return img.convert("RGBA").getextrema()[3][0] < 255
+        # Several bands: one (lowest, highest) pair per band, alpha last.
+        lowest, _ = cast(tuple[tuple[int, int], ...], img.convert("RGBA").getextrema())[3]
+        return lowest < 255
     return False
 
 
