@@ -109,9 +109,9 @@ def hash_grids(base: Image.Image, draft_box: Box | None, size: tuple[int, int]) 
     (a JPEG decoded at reduced DCT scale already is: libjpeg keeps each block's
     mean), and the same Lanczos weights, summed per block, are applied to those
     means in floating point, then clipped and rounded as Pillow does. On fully
-    decoded photos the 9x8 grid is then within 0.03 to 0.07 grey levels of Pillow's
-    own on average. DCT-scaled JPEGs differ more: only a full decode clamps every
-    pixel to 0..255, which darkens bright grainy areas a little (measured in
+    decoded photos the grids then differ from Pillow's own by rounding only.
+    DCT-scaled JPEGs differ more: only a full decode clamps every pixel to 0..255,
+    which darkens bright grainy areas a little (both measured in
     docs/benchmarks/analysis.md).
     """
     grey = base.convert("L")
