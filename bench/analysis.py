@@ -31,6 +31,7 @@ sys.path.insert(0, str(PROJECT.parent / "shared" / "bench"))
 import imagehash  # noqa: E402
 from palette_equivalence import compare, verdict  # noqa: E402
 from PIL import Image  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 from upstream_reference import analyse_bytes  # noqa: E402
 
 from bench._images import GROUPS, build_image_set  # noqa: E402
@@ -105,6 +106,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the set per throughput measure")
     parser.add_argument("--groups", nargs="*", help="only these groups (default: all)")
     args = parser.parse_args()
+    # The analysis runs on several threads at once and its hash grids are small matrix
+    # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
+    # their cores. Measured as the consumer process runs it: one BLAS thread per caller.
+    threadpool_limits(1, "blas")
 
     started = time.perf_counter()
     groups = tuple(g for g in GROUPS if not args.groups or g.name in args.groups)

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.engine import image as analysis
 from media_analysis.engine.errors import CorruptImage
-from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image import analyse_image, decode
 from tests.analysis.conftest import encode, gradient
 
 
@@ -42,7 +41,7 @@ def test_fast_path_decodes_the_pixels_pillow_decodes(photo, fmt, mode, params):
         img.putalpha(Image.radial_gradient("L").resize(img.size))
     data = encode(img.convert(mode), fmt, **params)
 
-    fast = analysis._fast_decoded(_opened(data), data)
+    fast = decode._fast_decoded(_opened(data), data)
 
     assert fast is not None
     # Still WebP comes as RGBX, Pillow's own four-byte layout of RGB, to avoid a copy.
@@ -67,7 +66,7 @@ def test_fast_path_decodes_the_pixels_pillow_decodes(photo, fmt, mode, params):
 def test_other_images_are_left_to_pillow(gradient_image, make):
     data = make(gradient_image)
 
-    assert analysis._fast_decoded(_opened(data), data) is None
+    assert decode._fast_decoded(_opened(data), data) is None
 
 
 @pytest.fixture
@@ -93,14 +92,14 @@ def _exif_bytes(make: str) -> bytes:
 def test_exif_after_the_image_data_is_still_read(gradient_image):
     data = _with_chunk_after_image_data(encode(gradient_image, "PNG"), b"eXIf", _exif_bytes("LateCamera"))
 
-    assert analysis._fast_decoded(_opened(data), data) is None
+    assert decode._fast_decoded(_opened(data), data) is None
     assert analyse_image(data).exif_make == "LateCamera"
 
 
 def test_exif_before_the_image_data_takes_the_fast_path(gradient_image):
     data = encode(gradient_image, "PNG", exif=_exif_bytes("EarlyCamera"))
 
-    assert analysis._fast_decoded(_opened(data), data) is not None
+    assert decode._fast_decoded(_opened(data), data) is not None
     assert analyse_image(data).exif_make == "EarlyCamera"
 
 
@@ -115,7 +114,7 @@ def test_truncated_png_is_still_reported_corrupt(photo):
 def test_results_do_not_depend_on_the_decoder(photo, fmt, monkeypatch):
     data = encode(photo.resize((640, 427)), fmt)
     fast = analyse_image(data)
-    monkeypatch.setattr(analysis, "imagecodecs", None)
+    monkeypatch.setattr(decode, "imagecodecs", None)
     pillow = analyse_image(data)
 
     assert fast == pillow
@@ -128,16 +127,16 @@ def _corrupt_image_data_crc(png: bytes) -> bytes:
     return png[:crc_at] + bytes(b ^ 0xFF for b in png[crc_at : crc_at + 4]) + png[crc_at + 4 :]
 
 
-def test_a_bad_crc_on_the_image_data_is_ignored_as_pillow_ignores_it(photo):
+def test_a_bad_crc_on_the_image_data_is_ignored_as_pillow_ignores_it(photo, monkeypatch):
     img = photo.resize((320, 213))
     data = _corrupt_image_data_crc(encode(img, "PNG"))
     with pytest.raises(Exception):  # noqa: B017 - whichever error libpng raises
-        analysis.imagecodecs.png_decode(data)
+        decode.imagecodecs.png_decode(data)
 
-    fast = analysis._fast_decoded(_opened(data), data)
+    fast = analyse_image(data)
+    monkeypatch.setattr(decode, "imagecodecs", None)
 
-    assert fast is not None
-    assert np.array_equal(np.asarray(fast), _pillow_pixels(data))
+    assert fast == analyse_image(data)
 
 
 def test_what_the_fast_decoder_refuses_pillow_still_decodes(photo, monkeypatch):
@@ -147,7 +146,7 @@ def test_what_the_fast_decoder_refuses_pillow_still_decodes(photo, monkeypatch):
     def refuse(*args, **kwargs):
         raise RuntimeError("refused")
 
-    monkeypatch.setattr(analysis.imagecodecs, "png_decode", refuse)
+    monkeypatch.setattr(decode.imagecodecs, "png_decode", refuse)
 
     assert analyse_image(data) == expected
 
@@ -161,9 +160,9 @@ def test_truncated_webp_is_reported_corrupt(photo):
 
 def test_very_large_pngs_are_left_to_pillow_to_spare_memory(gradient_image, monkeypatch):
     data = encode(gradient_image, "PNG")
-    monkeypatch.setattr(analysis, "FAST_PNG_MAX_PIXELS", gradient_image.width * gradient_image.height - 1)
+    monkeypatch.setattr(decode, "FAST_PNG_MAX_PIXELS", gradient_image.width * gradient_image.height - 1)
 
-    assert analysis._fast_decoded(_opened(data), data) is None
+    assert decode._fast_decoded(_opened(data), data) is None
     assert analyse_image(data).width == gradient_image.width
 
 
@@ -176,38 +175,14 @@ def _chunks(png: bytes) -> list[tuple[bytes, int, int]]:
     return found
 
 
-def test_image_data_over_many_chunks_is_stored_uncompressed_in_one(photo):
+def test_image_data_over_many_chunks_decodes_to_pillows_pixels(photo):
     data = encode(photo.resize((900, 600)).convert("RGBA"), "PNG")
     assert sum(kind == b"IDAT" for kind, _, _ in _chunks(data)) > 1
 
-    stored = analysis._png_with_stored_image_data(data, (900, 600), 4)
+    fast = decode._fast_decoded(_opened(data), data)
 
-    kinds = [kind for kind, _, _ in _chunks(stored)]
-    assert kinds.count(b"IDAT") == 1
-    assert kinds[-1] == b"IEND"
-    assert np.array_equal(analysis.imagecodecs.png_decode(stored), _pillow_pixels(data))
-    assert analyse_image(data).phash == analyse_image(stored).phash
-
-
-def test_only_plain_8_bit_images_have_their_data_stored(gradient_image):
-    sixteen_bit = encode(gradient_image.convert("I;16"), "PNG")
-
-    assert analysis._png_with_stored_image_data(sixteen_bit, gradient_image.size, 1) is None
-
-
-def test_interlaced_images_do_not_have_their_data_stored(gradient_image):
-    data = encode(gradient_image, "PNG")
-    header = bytearray(data[12:29])  # "IHDR" and its 13 bytes
-    header[-1] = 1  # Adam7
-    interlaced = data[:12] + bytes(header) + struct.pack(">I", zlib.crc32(header)) + data[33:]
-
-    assert analysis._png_with_stored_image_data(interlaced, gradient_image.size, 3) is None
-
-
-def test_image_data_of_the_wrong_size_is_decoded_from_the_original(gradient_image):
-    data = encode(gradient_image, "PNG")
-    # Claim one channel too many: the data inflates to less than that.
-    assert analysis._png_with_stored_image_data(data, gradient_image.size, 4) is None
+    assert fast is not None
+    assert np.array_equal(np.asarray(fast), _pillow_pixels(data))
 
 
 def _with_damaged_image_data(png: bytes) -> bytes:
@@ -224,7 +199,7 @@ def test_damaged_image_data_is_reported_as_pillow_reports_it(photo, monkeypatch)
 
     with pytest.raises(CorruptImage) as fast:
         analyse_image(data)
-    monkeypatch.setattr(analysis, "imagecodecs", None)
+    monkeypatch.setattr(decode, "imagecodecs", None)
     with pytest.raises(CorruptImage) as pillow:
         analyse_image(data)
     assert fast.value.mime_type == pillow.value.mime_type == "image/png"
@@ -236,10 +211,8 @@ def test_a_chunk_between_image_data_chunks_is_reported_as_pillow_reports_it(phot
     after_first = position + 12 + length
     data = data[:after_first] + _with_chunk(b"tIME", b"\x07\xea\x0c\x02\x00\x00\x00") + data[after_first:]
 
-    with pytest.raises(analysis.imagecodecs.DeflateError):
-        analysis._png_with_stored_image_data(data, (900, 600), 3)
     with pytest.raises(CorruptImage, match="truncated"):
         analyse_image(data)
-    monkeypatch.setattr(analysis, "imagecodecs", None)
+    monkeypatch.setattr(decode, "imagecodecs", None)
     with pytest.raises(CorruptImage, match="truncated"):
         analyse_image(data)

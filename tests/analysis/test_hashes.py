@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from media_analysis.engine import image as analysis
-from media_analysis.engine.image import HASH_GRIDS, analyse_image
+from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.decode import decode_first_frame, normalised
+from media_analysis.engine.image.hashes import HASH_GRIDS, hash_grids
 from tests.analysis.conftest import encode, gradient
 
 HASHES = {
@@ -105,8 +106,8 @@ def test_hash_grids_follow_pillows_lanczos_on_the_full_image(photo, size, fmt):
         expected = {name: np.asarray(grey.resize(grid, Image.Resampling.LANCZOS)) for name, grid in HASH_GRIDS.items()}
     with Image.open(io.BytesIO(data)) as img:
         size = img.size  # a DCT-scaled decode shrinks it
-        decoded, draft_box = analysis._decode(img, data)
-        grids = analysis._hash_grids(analysis._normalised(decoded), draft_box, size)
+        decoded, draft_box = decode_first_frame(img, data)
+        grids = hash_grids(normalised(decoded), draft_box, size)
 
     for name, grid in grids.items():
         difference = np.abs(grid.astype(int) - expected[name].astype(int))
@@ -114,15 +115,3 @@ def test_hash_grids_follow_pillows_lanczos_on_the_full_image(photo, size, fmt):
         # clamping of overshooting pixels, which only a full decode performs.
         assert difference.max() <= (2 if fmt == "JPEG" else 1), name
         assert difference.mean() < 0.5, name
-
-
-def test_blas_keeps_to_the_calling_thread():
-    # Several analysis threads multiply small matrices at once; BLAS thread pools
-    # spinning beside them would take the cores they run on.
-    from threadpoolctl import threadpool_info
-
-    # numpy's own BLAS, the one the analysis calls (scipy, loaded later by the tests, ships another).
-    blas = [info for info in threadpool_info() if info["user_api"] == "blas" and "numpy" in info["filepath"]]
-
-    assert blas
-    assert all(info["num_threads"] == 1 for info in blas)

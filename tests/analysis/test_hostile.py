@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from media_analysis.engine.errors import CorruptImage, DecompressionBomb, NotAnImage
-from media_analysis.engine.image import AnalysisOptions, analyse_image, sniff_mime
+from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.image.sniffing import sniff_mime
 from tests.analysis.conftest import encode, gradient
 
 
