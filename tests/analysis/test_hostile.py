@@ -12,7 +12,7 @@ from PIL import Image
 
 from media_analysis.engine.errors import CorruptImage, DecompressionBomb, NotAnImage
 from media_analysis.engine.image import AnalysisOptions, analyse_image
-from media_analysis.engine.image.sniffing import sniff_mime
+from media_analysis.engine.sniff import sniff_image_mime
 from tests.analysis.conftest import encode, gradient
 
 
@@ -124,7 +124,7 @@ def test_not_images(data, mime):
         analyse_image(data)
     assert caught.value.mime_type == mime
     assert caught.value.error_class == "not_an_image"
-    assert sniff_mime(data) == mime
+    assert sniff_image_mime(data) == mime
 
 
 def test_random_bytes_never_escape():

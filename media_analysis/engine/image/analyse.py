@@ -44,8 +44,8 @@ from media_analysis.engine.image.hashes import (
     phash,
     sampled,
 )
-from media_analysis.engine.image.sniffing import sniff_mime
 from media_analysis.engine.image.transparency import has_transparency
+from media_analysis.engine.sniff import sniff_image_mime
 
 COLOUR_SAMPLE = (100, 100)  # the predecessor's k-means input, aspect ratio ignored
 
@@ -127,26 +127,26 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
         try:
             img = Image.open(io.BytesIO(content), formats=IMAGE_FORMATS)
         except UnidentifiedImageError as exc:
-            mime = sniff_mime(content)
+            mime = sniff_image_mime(content)
             if mime.startswith("image/") and mime != "image/svg+xml":
                 raise CorruptImage(f"unreadable {mime} data", mime_type=mime, size=size) from exc
             raise NotAnImage(f"not an image ({mime})", mime_type=mime, size=size) from exc
         with img:
-            mime = img.get_format_mimetype() or sniff_mime(content)
+            mime = img.get_format_mimetype() or sniff_image_mime(content)
             return _analyse_opened(img, content, mime, options)
     except MediaFailure:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecompressionBomb(str(exc), mime_type=mime or sniff_mime(content), size=size) from exc
+        raise DecompressionBomb(str(exc), mime_type=mime or sniff_image_mime(content), size=size) from exc
     except MemoryError as exc:
         raise DecompressionBomb(
-            "not enough memory to decode", mime_type=mime or sniff_mime(content), size=size
+            "not enough memory to decode", mime_type=mime or sniff_image_mime(content), size=size
         ) from exc
     except Exception as exc:
         # Pillow reports broken data through many exception types (OSError, SyntaxError,
         # ValueError, struct.error, EOFError...); all of them mean the same thing here.
         message = f"{type(exc).__name__}: {exc}"
-        raise CorruptImage(message, mime_type=mime or sniff_mime(content), size=size) from exc
+        raise CorruptImage(message, mime_type=mime or sniff_image_mime(content), size=size) from exc
 
 
 def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options: AnalysisOptions) -> ImageAnalysis:
