@@ -232,7 +232,7 @@ def test_palette_alpha_png():
     assert len(result.dominant_colors) == 5
 
 
-def test_concurrent_calls_with_different_limits():
+def test_concurrent_calls_with_different_limits() -> None:
     small = encode(gradient((300, 200)), "PNG")
     errors: list[BaseException] = []
 
