@@ -1,0 +1,18 @@
+"""Which analysis produced a media's stored values.
+
+Each media records the version of the analysis that computed its stored values, so a
+job without ``force`` can take the media analysed by an older one. Bump
+``ANALYSIS_VERSION`` whenever a stored value would come out different for the same
+bytes (a hash computed another way, a new field that every media should have).
+
+History:
+
+* 0: the crawler's own analysis, imported from a MyWebIntelligence database.
+* 1: this engine with hand-written perceptual-hash grids.
+* 2: perceptual hashes computed by imagehash itself.
+"""
+
+from __future__ import annotations
+
+CRAWLER_VERSION = 0
+ANALYSIS_VERSION = 2
