@@ -323,8 +323,8 @@ def _write(
 def _assign_clusters(changes: Sequence[tuple[int, int | None]]) -> None:
     """Set ``Media.cluster`` for each (media id, cluster id or None), 300 rows per statement.
 
-    Plain SQL: ``bulk_update`` builds one expression object per row, and took 1.25 s
-    for 10,000 rows where this statement takes 0.03 s (SQLite, measured).
+    Plain SQL: ``bulk_update`` builds one expression object per row, many times slower
+    (docs/benchmarks/duplicates.md).
     """
     table = connection.ops.quote_name(Media._meta.db_table)
     column = connection.ops.quote_name(Media._meta.get_field("cluster").column)

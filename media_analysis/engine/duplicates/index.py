@@ -13,14 +13,14 @@ popcount, so results are exact, never approximate.
 The textbook variant (t + 1 substrings matched exactly) was not kept: with t = 10 the
 substrings are 5-6 bits wide, each holds about 1/64 of a corpus, and a query over
 100,000 uniform hashes would expect about 17,000 candidates to verify; with 16-bit
-substrings, about 650. A BK-tree was measured too (bench/duplicates.py): at radius 10
-over 20,000 random 64-bit hashes a query visits about three quarters of the nodes, a
-linear scan with Python overhead on every node.
+substrings, about 650. A BK-tree was measured too (bench/duplicates.py, docs/benchmarks/duplicates.md): at
+this radius a query visits most of its nodes, a linear scan with Python overhead on
+every node.
 Buckets are counting-sorted arrays (``starts``/``order`` per substring) so that probing
 and verifying a whole batch of queries is a handful of vectorised numpy operations.
 
 Incremental use: new values are appended; the per-substring tables are rebuilt lazily
-by one O(n) sort per substring (about 25 ms of CPU for 100,000 values), and
+by one O(n) sort per substring (timed in docs/benchmarks/duplicates.md), and
 :meth:`HammingIndex.pairs` with ``since`` searches only the pairs that involve a new value.
 """
 
