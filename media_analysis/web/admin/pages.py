@@ -281,6 +281,7 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
         type_choices=MediaType.choices,
         error_classes=ERROR_CLASSES,
         conformity_choices=[("yes", "Conforming"), ("no", "Not conforming"), ("unknown", "Unknown")],
+        earlier_values_choices=gallery.EARLIER_VALUES_CHOICES,
         common_formats=COMMON_FORMATS,
         items=[
             (media, _reverse_or("admin:lands_media_change", "", [media.pk]), gallery.swatches(media.dominant_colors))
