@@ -105,6 +105,7 @@ def test_stale_values_is_forwarded_for_mediacsv_only(rf, admin_user, corpus, lan
         response = export_land_action(
             land_admin, admin_request(rf, admin_user, data), Land.objects.filter(pk=corpus.land.pk)
         )
+        assert isinstance(response, HttpResponseRedirect)
         return parse_qs(urlsplit(response.url).query)
 
     assert query("mediacsv") == {"type": ["mediacsv"], "minrel": ["1"], "stale_values": ["true"]}
