@@ -39,6 +39,12 @@ class ExportLandForm(forms.Form):
     nodes = forms.ChoiceField(
         choices=[(mode, mode) for mode in NODE_MODES], initial="page", help_text="mediagexf only."
     )
+    stale_values = forms.BooleanField(
+        required=False,
+        label="Values kept from earlier attempts",
+        help_text="mediacsv only. Unticked, analysis values are written only for media whose latest attempt "
+        "succeeded; ticked, also the values kept for media that failed since or are pending (their status says so).",
+    )
 
     def export_query(self) -> dict[str, str]:
         """The API query string for the cleaned data, checked by the export service itself."""
@@ -50,6 +56,8 @@ class ExportLandForm(forms.Form):
             query["media_types"] = ",".join(data["media_types"])
         if data["type"] == "mediagexf":
             query["nodes"] = data["nodes"]
+        if data["type"] == "mediacsv" and data.get("stale_values"):
+            query["stale_values"] = "true"
         return query
 
 

@@ -170,12 +170,15 @@ class MediaColumn:
 
     ``sources`` are ``values_list`` paths from Media (``"expression__depth"`` works);
     ``render`` receives their values in that order. Without ``render`` the single
-    source's value is written as is.
+    source's value is written as is. ``analysis_value`` columns hold what an
+    analysis computed: by default they are written only for media whose latest
+    attempt succeeded (see ``ExportOptions.stale_values``).
     """
 
     name: str
     sources: tuple[str, ...]
     render: Callable[..., Any] | None = None
+    analysis_value: bool = False
 
     def value(self, *values: Any) -> Any:
         return self.render(*values) if self.render else values[0]
@@ -185,6 +188,10 @@ def _field(name: str, source: str | None = None) -> MediaColumn:
     return MediaColumn(name, (source or name,))
 
 
+def _value(name: str, render: Callable[..., Any] | None = None, source: str | None = None) -> MediaColumn:
+    return MediaColumn(name, (source or name,), render, analysis_value=True)
+
+
 MEDIA_COLUMNS: list[MediaColumn] = [
     # The crawler's four, first and unchanged.
     _field("id"),
@@ -192,33 +199,35 @@ MEDIA_COLUMNS: list[MediaColumn] = [
     _field("url"),
     _field("type"),
     _field("status", "analysis_status"),
-    _field("width"),
-    _field("height"),
-    _field("file_size"),
-    _field("format"),
-    _field("color_mode"),
-    _field("mime_type"),
-    _field("has_transparency"),
-    _field("aspect_ratio"),
-    _field("frames"),
-    _field("duration"),
-    _field("image_hash"),
-    _field("phash"),
-    _field("dhash"),
-    _field("ahash"),
-    _field("colorhash"),
-    _field("cluster_id"),  # the near-duplicate cluster (ImageCluster id), empty for a lone image
-    MediaColumn("dominant_colors", ("dominant_colors",), dominant_hexes),
-    MediaColumn("dominant_color_shares", ("dominant_colors",), dominant_shares),
-    MediaColumn("websafe_color", ("websafe_colors",), top_websafe),
-    _field("exif_make"),
-    _field("exif_model"),
-    _field("exif_datetime"),
-    _field("gps_latitude"),
-    _field("gps_longitude"),
-    _field("is_conforming"),
-    _field("conformity_reason"),
+    _value("width"),
+    _value("height"),
+    _value("file_size"),
+    _value("format"),
+    _value("color_mode"),
+    _value("mime_type"),
+    _value("has_transparency"),
+    _value("aspect_ratio"),
+    _value("frames"),
+    _value("duration"),
+    _value("image_hash"),
+    _value("phash"),
+    _value("dhash"),
+    _value("ahash"),
+    _value("colorhash"),
+    _value("cluster_id"),  # the near-duplicate cluster (ImageCluster id), empty for a lone image
+    _value("dominant_colors", dominant_hexes),
+    _value("dominant_color_shares", dominant_shares, "dominant_colors"),
+    _value("websafe_color", top_websafe, "websafe_colors"),
+    _value("exif_make"),
+    _value("exif_model"),
+    _value("exif_datetime"),
+    _value("gps_latitude"),
+    _value("gps_longitude"),
+    _value("is_conforming"),
+    _value("conformity_reason"),
     _field("analyzed_at"),
+    _value("analysis_version"),
+    _value("values_at"),
     _field("error_class"),
     _field("analysis_error"),
     _field("domain", "expression__domain__name"),

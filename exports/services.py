@@ -36,11 +36,12 @@ from exports.columns import (
     NODE_GEXF_ATTRIBUTES,
     PAGE_CSV_COLUMNS,
     PAGE_GEXF_ATTRIBUTES,
+    MediaColumn,
     media_query_plan,
     primary_color,
 )
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
-from lands.models import Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
+from lands.models import AnalysisStatus, Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 
@@ -66,6 +67,9 @@ class ExportOptions:
     media_types: tuple[str, ...] = tuple(MediaType.values)
     nodes: str = "page"
     merge_clusters: bool = False  # mediagexf: one node per near-duplicate cluster
+    # mediacsv: also write the values kept from an earlier attempt of media whose
+    # latest attempt failed or is still to come (their status column says so).
+    stale_values: bool = False
 
     def describe(self) -> str:
         parts = [f"relevance >= {self.minrel}"]
@@ -193,11 +197,18 @@ def produce_nodecsv(land: Land, options: ExportOptions, counts: ExportCounts) ->
 
 
 def media_rows(land: Land, options: ExportOptions) -> Iterator[list]:
+    """One list per media; the analysis values of a media whose latest attempt did not succeed are
+    left empty unless ``options.stale_values``, so a row never shows old values as the current result."""
     columns = list(MEDIA_COLUMNS)
-    paths, positions = media_query_plan(columns)
+    status_column = MediaColumn("_status", ("analysis_status",))
+    paths, positions = media_query_plan([*columns, status_column])
+    status_index = positions.pop()[0]
+    plan = list(zip(columns, positions, strict=True))
     for raw in _stream(media_of(land, options).order_by("id").values_list(*paths)):
+        current = options.stale_values or raw[status_index] == AnalysisStatus.DONE
         yield [
-            column.value(*(raw[index] for index in indexes)) for column, indexes in zip(columns, positions, strict=True)
+            column.value(*(raw[index] for index in indexes)) if current or not column.analysis_value else None
+            for column, indexes in plan
         ]
 
 
@@ -708,6 +719,12 @@ class ExportRequestSerializer(serializers.Serializer):
         help_text="mediagexf only: one node per near-duplicate cluster",
         error_messages={"invalid": "merge_clusters must be true or false, got {input!r}"},
     )
+    stale_values = serializers.BooleanField(
+        required=False,
+        help_text="mediacsv only: also write the values kept from an earlier attempt of media whose latest attempt "
+        "failed or is still to come (default: analysis values of current successes only)",
+        error_messages={"invalid": "stale_values must be true or false, got {input!r}"},
+    )
 
     @classmethod
     def validated(cls, data: Mapping[str, Any]) -> tuple[ExportType, ExportOptions]:
@@ -734,6 +751,8 @@ class ExportRequestSerializer(serializers.Serializer):
             errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
         if "nodes" in attrs and spec.name != "mediagexf":
             errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
+        if attrs.get("stale_values") and spec.name != "mediacsv":
+            errors["stale_values"] = [f"stale_values applies to mediacsv only, not {spec.name}"]
         if errors:
             raise serializers.ValidationError(errors)
         options = ExportOptions(
@@ -742,16 +761,18 @@ class ExportRequestSerializer(serializers.Serializer):
             media_types=attrs.get("media_types", tuple(MediaType.values)),
             nodes=attrs.get("nodes", "page"),
             merge_clusters=attrs.get("merge_clusters", False),
+            stale_values=attrs.get("stale_values", False),
         )
         return {"spec": spec, "options": options}
 
 
 def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandExport:
-    """The single entry point: ``params`` are minrel, depth, media_types, nodes and merge_clusters, raw or typed.
+    """The single entry point: ``params`` are minrel, depth, media_types, nodes, merge_clusters and stale_values,
+    raw or typed.
 
     Raises ``InvalidParameters`` (with per-parameter messages) for a bad type or value.
     """
-    unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters"}
+    unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters", "stale_values"}
     if unknown:
         raise InvalidParameters(f"Unknown export parameter(s): {', '.join(sorted(unknown))}")
     return export_request(land, {"type": export_type, **params})

@@ -169,12 +169,39 @@ class ErrorClassFilter(admin.SimpleListFilter):
         return queryset.filter(error_class=value) if value else queryset
 
 
+class EarlierValuesFilter(admin.SimpleListFilter):
+    """Media whose latest attempt did not succeed but which keep the values of an earlier one."""
+
+    title = "values from an earlier attempt"
+    parameter_name = "earlier_values"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Yes (failed or pending now)"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(Media.holds_earlier_values())
+        if self.value() == "no":
+            return queryset.exclude(Media.holds_earlier_values())
+        return queryset
+
+
 MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
     (None, ["expression", "url", "type", "mime_type"]),
     ("Preview", ["preview", "dominant_swatches", "websafe_swatches"]),
     (
         "Analysis status",
-        ["analysis_status", "is_processed", "error_class", "analysis_error", "attempts", "analyzed_at"],
+        [
+            "analysis_status",
+            "is_processed",
+            "error_class",
+            "analysis_error",
+            "attempts",
+            "analyzed_at",
+            "values_origin",
+            "analysis_version",
+            "values_at",
+        ],
     ),
     (
         "Image",
@@ -234,6 +261,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         "land",
         "type",
         "analysis_status",
+        "values_origin",
         "format",
         "dimensions",
         "swatches",
@@ -245,6 +273,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         "analysis_status",
         "format",
         ErrorClassFilter,
+        EarlierValuesFilter,
         "is_conforming",
         ("expression__land", admin.RelatedFieldListFilter),
     ]
@@ -277,6 +306,11 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     @admin.display(description="Land", ordering="expression__land__name")
     def land(self, media: Media) -> Land:
         return media.expression.land
+
+    @admin.display(description="Values", ordering="values_at")
+    def values_origin(self, media: Media) -> str:
+        # The status says what the latest attempt found; this says where the values shown come from.
+        return media.values_note
 
     @admin.display(description="Size")
     def dimensions(self, media: Media) -> str:

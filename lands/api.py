@@ -77,6 +77,9 @@ def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> Que
         "is_conforming": "is_conforming",
     }
     conditions = Q(**{lookup: params[name] for name, lookup in lookups.items() if name in params})
+    if "earlier_values" in params:
+        earlier = Media.holds_earlier_values()
+        conditions &= earlier if params["earlier_values"] else ~earlier
     return queryset.filter(conditions)
 
 
@@ -94,7 +97,13 @@ class MediaFilterSerializer(QueryParamsSerializer):
     land = serializers.IntegerField(required=False, min_value=1, help_text="Land id")
     expression = serializers.IntegerField(required=False, min_value=1, help_text="Expression (page) id")
     type = serializers.ChoiceField(required=False, choices=MediaType.choices)
-    status = serializers.ChoiceField(required=False, choices=AnalysisStatus.choices, help_text="Analysis status")
+    status = serializers.ChoiceField(
+        required=False, choices=AnalysisStatus.choices, help_text="Status of the latest analysis attempt"
+    )
+    earlier_values = serializers.BooleanField(
+        required=False,
+        help_text="true: media whose latest attempt failed or is still to come, holding values of an earlier one",
+    )
     format = serializers.CharField(required=False, max_length=20, help_text="Image format, e.g. JPEG (any case)")
     error_class = serializers.ChoiceField(required=False, choices=[(code, code) for code in ERROR_CLASSES])
     is_conforming = serializers.BooleanField(required=False, help_text="true or false")
@@ -178,11 +187,25 @@ class MediaSerializer(serializers.ModelSerializer):
     cluster = MediaClusterSerializer(
         read_only=True, allow_null=True, help_text="Near-duplicate cluster; null for an image without near-duplicate"
     )
+    values_are_current = serializers.BooleanField(
+        read_only=True,
+        help_text="true when the stored values are the latest attempt's (status done); false when they are kept "
+        "from an earlier one (failed or pending now) or when there are none",
+    )
+    values_note = serializers.CharField(
+        read_only=True, help_text="Where the stored values come from, e.g. 'failed now; values from <date> (...)'"
+    )
 
     class Meta:
         model = Media
         # Every column, so a field added to the model is exposed without a change here.
-        fields = ["id", "land", *(field.name for field in Media._meta.concrete_fields if field.name != "id")]
+        fields = [
+            "id",
+            "land",
+            *(field.name for field in Media._meta.concrete_fields if field.name != "id"),
+            "values_are_current",
+            "values_note",
+        ]
         read_only_fields = fields
 
 

@@ -154,9 +154,17 @@ class MediaType(models.TextChoices):
 
 
 class AnalysisStatus(models.TextChoices):
+    """The outcome of a media's latest analysis attempt (never of an earlier one)."""
+
     PENDING = "pending", "Pending"
     DONE = "done", "Done"
     FAILED = "failed", "Failed"
+
+
+# The analysis version of values imported from the crawler. It is the engine's
+# ``CRAWLER_VERSION`` (media_analysis.engine.version); lands' core imports no other
+# app, so it is repeated here and a test keeps the two equal.
+CRAWLER_ANALYSIS_VERSION = 0
 
 
 class MediaQuerySet(models.QuerySet["Media"]):
@@ -166,6 +174,14 @@ class MediaQuerySet(models.QuerySet["Media"]):
     def on_selected_pages(self, depth: int | None = None, minrel: int | None = None) -> MediaQuerySet:
         """Media of the pages ``Expression.selection`` selects."""
         return self.filter(Expression.selection(depth, minrel, prefix="expression__"))
+
+    def needing_analysis(self, current_version: int, retry_failed: bool = False) -> MediaQuerySet:
+        """What a job without ``force`` takes (see ``Media.needs_analysis``)."""
+        return self.filter(Media.needs_analysis(current_version, retry_failed))
+
+    def with_earlier_values(self) -> MediaQuerySet:
+        """Media whose latest attempt did not succeed but which keep values of an earlier one."""
+        return self.filter(Media.holds_earlier_values())
 
     def status_counts(self) -> dict[str, int]:
         """Counts by analysis status in one query."""
@@ -195,7 +211,7 @@ class Media(models.Model):
     image_hash = models.CharField(max_length=64, null=True, blank=True, db_index=True, help_text="SHA-256 of the bytes")
     content_tags = models.JSONField(null=True, blank=True)
     nsfw_score = models.FloatField(null=True, blank=True)
-    analyzed_at = models.DateTimeField(null=True, blank=True, help_text="When the last attempt ended")
+    analyzed_at = models.DateTimeField(null=True, blank=True, help_text="When the latest attempt ended")
     analysis_error = models.TextField(null=True, blank=True)
 
     # medianalyse's own.
@@ -219,6 +235,14 @@ class Media(models.Model):
     gps_latitude = models.FloatField(null=True, blank=True)
     gps_longitude = models.FloatField(null=True, blank=True)
     attempts = models.IntegerField(default=0)
+    # Which analysis computed the stored values, and when: an attempt that fails
+    # leaves both (and the values) as the last success wrote them.
+    analysis_version = models.IntegerField(
+        null=True,
+        blank=True,
+        help_text="Analysis that computed the stored values (0: the crawler's, imported); empty when none",
+    )
+    values_at = models.DateTimeField(null=True, blank=True, help_text="When the stored values were computed")
     cluster = models.ForeignKey(
         "media_analysis.ImageCluster",
         on_delete=models.SET_NULL,
@@ -246,6 +270,57 @@ class Media(models.Model):
         """Keep ``is_processed`` (the API rewrite's flag) in step with the status."""
         self.analysis_status = status
         self.is_processed = status != AnalysisStatus.PENDING
+
+    @staticmethod
+    def needs_analysis(current_version: int, retry_failed: bool = False) -> Q:
+        """The media a job takes without ``force``: never analysed, or analysed by an older version.
+
+        ``pending`` media (never analysed, or imported without a real result),
+        media whose latest attempt succeeded with an analysis older than
+        ``current_version`` (or of unknown version), and with ``retry_failed``
+        the media whose latest attempt failed.
+        """
+        q = Q(analysis_status=AnalysisStatus.PENDING) | (
+            Q(analysis_status=AnalysisStatus.DONE)
+            & (Q(analysis_version__lt=current_version) | Q(analysis_version__isnull=True))
+        )
+        if retry_failed:
+            q |= Q(analysis_status=AnalysisStatus.FAILED)
+        return q
+
+    @staticmethod
+    def holds_earlier_values() -> Q:
+        """``has_earlier_values`` as a filter."""
+        return ~Q(analysis_status=AnalysisStatus.DONE) & Q(analysis_version__isnull=False)
+
+    @property
+    def holds_values(self) -> bool:
+        """Whether analysis values are stored (ours or the crawler's)."""
+        return self.analysis_version is not None
+
+    @property
+    def values_are_current(self) -> bool:
+        """Whether the stored values are those of the latest attempt (which succeeded)."""
+        return self.analysis_status == AnalysisStatus.DONE and self.holds_values
+
+    @property
+    def has_earlier_values(self) -> bool:
+        """Values kept from an earlier success, while the latest attempt failed or none was trusted yet."""
+        return self.analysis_status != AnalysisStatus.DONE and self.holds_values
+
+    @property
+    def values_note(self) -> str:
+        """Where the stored values come from, in one line: the one wording of every display."""
+        if not self.holds_values:
+            return "no values"
+        source = "the crawler's analysis" if self.analysis_version == CRAWLER_ANALYSIS_VERSION else "analysis"
+        when = self.values_at.strftime("%Y-%m-%d %H:%M UTC") if self.values_at else "an unknown date"
+        origin = f"values from {when} ({source}, version {self.analysis_version})"
+        if self.analysis_status == AnalysisStatus.FAILED:
+            return f"failed now; {origin}"
+        if self.analysis_status == AnalysisStatus.PENDING:
+            return f"not analysed here yet; {origin}"
+        return origin
 
     @property
     def primary_color_hex(self) -> str | None:

@@ -25,6 +25,8 @@ class _Context:
     batch_size: int
     now: datetime
     notify: Callable[[str, int], None]
+    # Legacy ids of the lands this run imports after this one.
+    lands_imported_later: frozenset[int] = frozenset()
     # Legacy id -> our id.
     expression_ids: dict[int, int] = field(default_factory=dict)
     tag_ids: dict[int, int] = field(default_factory=dict)

@@ -8,13 +8,40 @@ from typing import Any
 from lands.importer import values as lv
 from lands.importer.context import _Context, _max_length, _upsert
 from lands.importer.pages import _page_url, _preferred_ids
-from lands.models import Media
+from lands.models import CRAWLER_ANALYSIS_VERSION, AnalysisStatus, Media
 
 _BIGINT_MAX = 2**63 - 1
 
 _MEDIA_INTEGERS = {"width": (0, 2**31 - 1), "height": (0, 2**31 - 1), "file_size": (0, _BIGINT_MAX)}
 # The only fields a legacy row may still change on a media analysed here since.
 _MEDIA_CRAWLER_FIELDS = ("expression_id", "url", "type")
+# Fields whose value means the crawler stored something about the file.
+_MEDIA_VALUE_FIELDS = (
+    "width",
+    "height",
+    "file_size",
+    "format",
+    "color_mode",
+    "has_transparency",
+    "aspect_ratio",
+    "dominant_colors",
+    "websafe_colors",
+    "exif_data",
+    "image_hash",
+    "content_tags",
+    "nsfw_score",
+)
+
+
+def _is_real_result(values: dict[str, Any]) -> bool:
+    """Whether the crawler's values describe a decoded file, not the hash of whatever came back.
+
+    The crawler recorded a SHA-256 and no error for error pages and undecodable
+    files too; only dimensions and a format show that an image was read.
+    """
+    width, height = values.get("width"), values.get("height")
+    has_size = width is not None and height is not None and width > 0 and height > 0
+    return has_size and bool(values.get("format") or values.get("mime_type"))
 
 
 def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media) -> dict[str, Any]:
@@ -57,10 +84,14 @@ def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media)
     if schema.has("media", "image_hash"):
         digest = lv.coerce_text(row["image_hash"], _max_length(Media, "image_hash"))
         values["image_hash"] = (digest.strip().lower() or None) if digest else None
+    analyzed_at = None
     if schema.has("media", "analyzed_at"):
         analyzed_at = ctx.read("media.analyzed_at", lv.parse_legacy_datetime, row["analyzed_at"])
         error = lv.coerce_text(row["analysis_error"]) if schema.has("media", "analysis_error") else None
         status = lv.legacy_status(analyzed_at, error)
+        if status == AnalysisStatus.DONE and not _is_real_result(values):
+            # Not analysed as far as we can tell: the next job takes it; its values stay, marked as the crawler's.
+            status = AnalysisStatus.PENDING
         # The model's own rule keeps is_processed in step with the status.
         status_probe.set_status(status)
         values.update(
@@ -68,8 +99,11 @@ def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media)
             analysis_error=error,
             analysis_status=status_probe.analysis_status,
             is_processed=status_probe.is_processed,
-            error_class=lv.classify_legacy_error(error) if status == "failed" else None,
+            error_class=lv.classify_legacy_error(error) if status == AnalysisStatus.FAILED else None,
         )
+    holds_values = any(values.get(name) is not None for name in _MEDIA_VALUE_FIELDS)
+    values["analysis_version"] = CRAWLER_ANALYSIS_VERSION if holds_values else None
+    values["values_at"] = analyzed_at if holds_values else None
     return values
 
 

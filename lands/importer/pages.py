@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from django.db.models import Q
+
 from lands.importer import values as lv
 from lands.importer.context import _Context, _max_length, _upsert
-from lands.models import Expression, ExpressionLink
+from lands.models import Expression, ExpressionLink, Land
 
 # --- Expressions -------------------------------------------------------------------
 
@@ -97,42 +99,114 @@ def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_pag
 
 # --- Links -------------------------------------------------------------------------
 
+# Why a link was not made, by the end that is missing.
+_LAND_NOT_IMPORTED = {"target": "target's land not imported", "source": "source's land not imported"}
+_PAGE_NOT_IMPORTED = {"target": "target page not imported", "source": "source page not imported"}
+
+
+def _pages_of_other_lands(keys: set[tuple[str, str]]) -> tuple[dict[tuple[str, str], int], set[str]]:
+    """Our pages for (legacy land name, URL) keys, and the names among them of lands not in our database."""
+    names = {name for name, _ in keys}
+    found: dict[tuple[str, str], int] = {}
+    rows = (
+        Expression.objects.filter(land__name__in=names, url__in={url for _, url in keys})
+        .order_by("id")
+        .values_list("land__name", "url", "id")
+    )
+    for name, url, page_id in rows:
+        found.setdefault((name, url), page_id)
+    missing_lands: set[str] = set()
+    if len(found) < len(keys):
+        missing_lands = names - set(Land.objects.filter(name__in=names).values_list("name", flat=True))
+    return found, missing_lands
+
 
 def _import_links(ctx: _Context) -> None:
+    """The links of the land's pages, to pages of this land or of any land in our database.
+
+    A link between two lands is made once both ends exist: by this land when the
+    other one is already here (imported earlier, in this run or before), else by
+    the other one when this run imports it later. What cannot be linked is
+    counted as skipped, by reason.
+    """
     counts = ctx.counts("expressionlink")
     existing: set[tuple[int, int]] = set()
     if not ctx.land_is_new:
-        existing = set(ExpressionLink.objects.filter(source__land_id=ctx.land_id).values_list("source_id", "target_id"))
+        existing = set(
+            ExpressionLink.objects.filter(Q(source__land_id=ctx.land_id) | Q(target__land_id=ctx.land_id)).values_list(
+                "source_id", "target_id"
+            )
+        )
     seen: set[tuple[int, int]] = set()
-    sql = (
-        'SELECT l."source_id", l."target_id", t."land_id" FROM "expressionlink" l '
+    land_name_length = _max_length(Land, "name")
+
+    def add(pair: tuple[int, int], new_links: list[ExpressionLink]) -> None:
+        if pair in seen:
+            counts.skipped["duplicate (merged pages)"] += 1
+            return
+        seen.add(pair)
+        if pair in existing:
+            counts.unchanged += 1
+            return
+        new_links.append(ExpressionLink(source_id=pair[0], target_id=pair[1]))
+
+    def link_batches(sql: str, params: list[int], other_end: str) -> None:
+        """Links whose ``other_end`` ("target" or "source") may be in another land."""
+        for batch in ctx.rows(sql, params):
+            new_links: list[ExpressionLink] = []
+            elsewhere: list[tuple[int, tuple[str, str]]] = []
+            for ours_legacy, other_legacy, other_land, other_url, other_land_name in batch:
+                if other_land is None:
+                    counts.skipped[f"{other_end} page missing"] += 1
+                    continue
+                if other_land != ctx.legacy_land_id and other_land in ctx.lands_imported_later:
+                    continue  # that land's import makes it, once this one's pages exist
+                ours = ctx.expression_ids.get(ours_legacy)
+                if ours is None:
+                    counts.skipped["page skipped"] += 1
+                    continue
+                if other_land == ctx.legacy_land_id:
+                    other = ctx.expression_ids.get(other_legacy)
+                    if other is None:
+                        counts.skipped["page skipped"] += 1
+                        continue
+                    add((ours, other) if other_end == "target" else (other, ours), new_links)
+                    continue
+                name = lv.coerce_text(other_land_name, land_name_length) or ""
+                url = _page_url(other_url)
+                if url is None:
+                    counts.skipped[_PAGE_NOT_IMPORTED[other_end]] += 1
+                    continue
+                elsewhere.append((ours, (name, url)))
+            if elsewhere:
+                found, missing_lands = _pages_of_other_lands({key for _, key in elsewhere})
+                for ours, key in elsewhere:
+                    other = found.get(key)
+                    if other is None:
+                        reasons = _LAND_NOT_IMPORTED if key[0] in missing_lands else _PAGE_NOT_IMPORTED
+                        counts.skipped[reasons[other_end]] += 1
+                        continue
+                    add((ours, other) if other_end == "target" else (other, ours), new_links)
+            if new_links:
+                ExpressionLink.objects.bulk_create(new_links, batch_size=ctx.batch_size)
+                counts.created += len(new_links)
+            ctx.notify("links", len(batch))
+
+    # Links from the land's pages, wherever they point.
+    link_batches(
+        'SELECT l."source_id", l."target_id", t."land_id", t."url", tl."name" FROM "expressionlink" l '
         'JOIN "expression" s ON s."id" = l."source_id" '
-        'LEFT JOIN "expression" t ON t."id" = l."target_id" WHERE s."land_id" = ?'
+        'LEFT JOIN "expression" t ON t."id" = l."target_id" '
+        'LEFT JOIN "land" tl ON tl."id" = t."land_id" WHERE s."land_id" = ?',
+        [ctx.legacy_land_id],
+        "target",
     )
-    for batch in ctx.rows(sql, [ctx.legacy_land_id]):
-        new_links = []
-        for source_id, target_id, target_land in batch:
-            if target_land is None:
-                counts.skipped["target page missing"] += 1
-                continue
-            if target_land != ctx.legacy_land_id:
-                counts.skipped["target in another land"] += 1
-                continue
-            source = ctx.expression_ids.get(source_id)
-            target = ctx.expression_ids.get(target_id)
-            if source is None or target is None:
-                counts.skipped["page skipped"] += 1
-                continue
-            pair = (source, target)
-            if pair in seen:
-                counts.skipped["duplicate (merged pages)"] += 1
-                continue
-            seen.add(pair)
-            if pair in existing:
-                counts.unchanged += 1
-                continue
-            new_links.append(ExpressionLink(source_id=source, target_id=target))
-        if new_links:
-            ExpressionLink.objects.bulk_create(new_links, batch_size=ctx.batch_size)
-            counts.created += len(new_links)
-        ctx.notify("links", len(batch))
+    # Links to the land's pages from pages of other lands.
+    link_batches(
+        'SELECT l."target_id", l."source_id", s."land_id", s."url", sl."name" FROM "expressionlink" l '
+        'JOIN "expression" t ON t."id" = l."target_id" '
+        'JOIN "expression" s ON s."id" = l."source_id" '
+        'LEFT JOIN "land" sl ON sl."id" = s."land_id" WHERE t."land_id" = ? AND s."land_id" != ?',
+        [ctx.legacy_land_id, ctx.legacy_land_id],
+        "source",
+    )

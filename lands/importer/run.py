@@ -49,11 +49,13 @@ def import_legacy_database(
         except sqlite3.Error as exc:
             raise ImportFailed(f"{path}: unreadable SQLite database ({_one_line(exc)})") from exc
         report = ImportReport(path=str(path))
-        for legacy_land in lands:
+        for index, legacy_land in enumerate(lands):
             name = lv.coerce_text(legacy_land["name"], _max_length(Land, "name")) or ""
+            # Links between two lands of this run are made by the later one, once both ends exist.
+            later = frozenset(row["id"] for row in lands[index + 1 :])
             try:
                 with transaction.atomic():
-                    land_report = _import_land(conn, schema, legacy_land, name, progress, batch_size)
+                    land_report = _import_land(conn, schema, legacy_land, name, progress, batch_size, later)
             except sqlite3.Error as exc:
                 raise ImportFailed(
                     f"{path}: reading land {name!r} failed ({_one_line(exc)}); it was not imported"
@@ -101,6 +103,7 @@ def _import_land(
     name: str,
     progress: ProgressCallback | None,
     batch_size: int,
+    lands_imported_later: frozenset[int] = frozenset(),
 ) -> LandReport:
     report = LandReport(name=name)
     legacy_land_id = legacy_land["id"]
@@ -116,7 +119,7 @@ def _import_land(
     now = timezone.now()
     land_id = _import_land_row(schema, legacy_land, name, report, now)
     notify("land", 1)
-    ctx = _Context(conn, schema, legacy_land_id, land_id, report, max(1, batch_size), now, notify)
+    ctx = _Context(conn, schema, legacy_land_id, land_id, report, max(1, batch_size), now, notify, lands_imported_later)
     domain_ids, domain_of_page = _import_domains(ctx)
     _import_expressions(ctx, domain_ids, domain_of_page)
     _import_links(ctx)
@@ -135,6 +138,8 @@ def _count_rows(conn: sqlite3.Connection, schema: LegacySchema, land_id: int) ->
         'SELECT COUNT(*) FROM "expression" WHERE "land_id" = :land',
         'SELECT COUNT(*) FROM "expressionlink" l JOIN "expression" s ON s."id" = l."source_id" '
         'WHERE s."land_id" = :land',
+        'SELECT COUNT(*) FROM "expressionlink" l JOIN "expression" t ON t."id" = l."target_id" '
+        'JOIN "expression" s ON s."id" = l."source_id" WHERE t."land_id" = :land AND s."land_id" != :land',
         'SELECT COUNT(*) FROM "media" m JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = :land',
     ]
     if schema.has("tag"):

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import requests
@@ -26,12 +27,14 @@ from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure
 from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
 from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
 
 logger = logging.getLogger("medianalyse.analysis")
 
 # Fields a successful image analysis writes. A failure writes only FAILURE_FIELDS,
-# so the values of an earlier successful analysis are never wiped.
+# so the values of an earlier successful analysis are never wiped: they stay with
+# the date and version (VALUES_FIELDS) of the success that wrote them.
 IMAGE_FIELDS = (
     "width",
     "height",
@@ -60,6 +63,7 @@ IMAGE_FIELDS = (
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
 STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
+VALUES_FIELDS = ("analysis_version", "values_at")
 FAILURE_FIELDS = STATUS_FIELDS
 
 
@@ -211,24 +215,27 @@ def process_one(
         )
 
 
-def _apply_outcome(media: Media, outcome: MediaOutcome, now) -> None:
+def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
+    """Record the latest attempt: its status is the media's status, whatever came before."""
     media.analyzed_at = now
     media.attempts = (media.attempts or 0) + 1
     if outcome.outcome == "analysed":
         for name, value in outcome.fields.items():
             setattr(media, name, value)
+        media.analysis_version = ANALYSIS_VERSION
+        media.values_at = now
         media.analysis_error = None
         media.error_class = None
         media.set_status(AnalysisStatus.DONE)
         return
     media.analysis_error = (outcome.message or "")[:2000]
     media.error_class = outcome.error_class
-    if media.analysis_status != AnalysisStatus.DONE:
-        # An earlier success stays "done" with its values; the error of the
-        # latest attempt is still recorded next to them.
-        media.set_status(AnalysisStatus.FAILED)
-        if "mime_type" in outcome.fields and not media.mime_type:
-            media.mime_type = outcome.fields["mime_type"]
+    # Failed, even after an earlier success: that success's values stay, with
+    # their own date and version, so every display can tell them apart.
+    media.set_status(AnalysisStatus.FAILED)
+    if "mime_type" in outcome.fields and not (media.holds_values and media.mime_type):
+        # What was served instead of an image; kept values keep their own type.
+        media.mime_type = outcome.fields["mime_type"]
 
 
 def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> BatchResult:
@@ -282,8 +289,8 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
     with transaction.atomic():
         images = [m for m in succeeded if m.type == MediaType.IMAGE]
         others = [m for m in succeeded if m.type != MediaType.IMAGE]
-        write_media_fields(images, [*IMAGE_FIELDS, *STATUS_FIELDS])
-        write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS])
+        write_media_fields(images, [*IMAGE_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
+        write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
     return result
 

@@ -1,4 +1,4 @@
-"""Which media a job analyses: pages by the shared depth/minrel rule, then types and statuses; the dry run.
+"""Which media a job analyses: pages by the shared depth/minrel rule, then types, statuses and versions; the dry run.
 
 The semantics of each parameter are described in media_analysis.jobs.parameters.
 """
@@ -11,6 +11,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from lands.models import AnalysisStatus, Land, Media
+from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters
 from media_analysis.models import AnalysisJob
 
@@ -22,14 +23,16 @@ def _in_scope(land_id: int, params: JobParameters) -> QuerySet[Media]:
     )
 
 
+def _needs_it(params: JobParameters) -> Q:
+    """Without ``force``: what ``Media.needs_analysis`` takes for this engine's version."""
+    return Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
+
+
 def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
     land_id = land.pk if isinstance(land, Land) else land
     queryset = _in_scope(land_id, params)
     if not params.force:
-        statuses = [AnalysisStatus.PENDING]
-        if params.retry_failed:
-            statuses.append(AnalysisStatus.FAILED)
-        queryset = queryset.filter(analysis_status__in=statuses)
+        queryset = queryset.filter(_needs_it(params))
     return queryset
 
 
@@ -56,11 +59,13 @@ class DryRunReport:
     already_analysed: int = 0
     non_conforming: int = 0
     in_scope: int = 0
+    outdated: int = 0  # latest attempt succeeded, with an older analysis version
 
     def lines(self) -> list[str]:
         out = [
             f"Land {self.land!r}: {self.in_scope} media in scope, {self.selected} would be analysed "
-            f"({self.already_analysed} already analysed, {self.non_conforming} non-conforming).",
+            f"({self.already_analysed} already analysed, {self.outdated} of them by an older analysis version; "
+            f"{self.non_conforming} non-conforming).",
             f"Parameters: {self.parameters}",
         ]
         for media_type, statuses in sorted(self.by_type_and_status.items()):
@@ -79,8 +84,63 @@ def dry_run(land: Land, params: JobParameters) -> DryRunReport:
         report.in_scope += row["n"]
     totals = scope.aggregate(
         done=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE)),
+        outdated=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & _needs_it(params)),
         nonconf=Count("id", filter=Q(is_conforming=False)),
     )
     report.already_analysed = totals["done"]
+    report.outdated = totals["outdated"]
     report.non_conforming = totals["nonconf"]
     return report
+
+
+@dataclass(frozen=True)
+class SelectionPreview:
+    """What a job with these parameters would take, and why the rest is left, from one query."""
+
+    in_scope: int
+    selected: int
+    pending: int
+    outdated: int
+    failed: int
+    current: int
+    force: bool
+    retry_failed: bool
+
+    def reasons(self) -> list[str]:
+        """Why the media in scope are taken or left, in words for the start form."""
+        if self.in_scope == 0:
+            return ["No media of the chosen types on the pages these depth and relevance limits select."]
+        if self.force:
+            return [f"Force: all {self.in_scope} media in scope are analysed again."]
+        lines = []
+        if self.pending:
+            lines.append(f"{self.pending} never analysed here (or imported without a usable result).")
+        if self.outdated:
+            lines.append(f"{self.outdated} analysed by an older analysis version (version {ANALYSIS_VERSION} now).")
+        if self.failed:
+            lines.append(
+                f"{self.failed} whose latest attempt failed"
+                + (" are retried." if self.retry_failed else ": left out; tick “Retry failed” to take them.")
+            )
+        if self.current:
+            lines.append(
+                f"{self.current} already analysed by the current version: left out; tick “Force” to redo them."
+            )
+        if not self.selected:
+            lines.insert(0, "Nothing to analyse with these parameters.")
+        return lines
+
+
+def preview_selection(land: Land | int, params: JobParameters) -> SelectionPreview:
+    """The counts behind ``select_media`` for the start form, in one aggregate query."""
+    land_id = land.pk if isinstance(land, Land) else land
+    needs_it = _needs_it(params)
+    row = _in_scope(land_id, params).aggregate(
+        in_scope=Count("id"),
+        selected=Count("id") if params.force else Count("id", filter=needs_it),
+        pending=Count("id", filter=Q(analysis_status=AnalysisStatus.PENDING)),
+        outdated=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & needs_it),
+        failed=Count("id", filter=Q(analysis_status=AnalysisStatus.FAILED)),
+        current=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & ~needs_it),
+    )
+    return SelectionPreview(force=params.force, retry_failed=params.retry_failed, **row)

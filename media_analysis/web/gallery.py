@@ -27,6 +27,7 @@ PALETTE_CHUNK = 2_000
 PALETTE_TOP = 20
 MAX_DIMENSION = 1_000_000
 CONFORMITY_CHOICES = {"yes": True, "no": False, "unknown": None}
+EARLIER_VALUES_CHOICES = (("yes", "Kept from an earlier attempt"), ("no", "None kept from an earlier attempt"))
 # Pillow's format names are short upper-case words; anything else is a typo or an attack.
 _FORMAT_RE = re.compile(r"^[A-Za-z0-9_+-]{1,20}$")
 GALLERY_FIELDS = (
@@ -41,6 +42,8 @@ GALLERY_FIELDS = (
     "error_class",
     "is_conforming",
     "dominant_colors",
+    "analysis_version",
+    "values_at",
 )
 
 # Bin edges: lower bounds of each bin, the last one open-ended.
@@ -70,6 +73,7 @@ class GalleryFilters:
     status: str | None = None
     error_class: str | None = None
     type: str | None = None
+    earlier_values: str | None = None  # "yes" or "no"
 
     def as_query(self) -> dict[str, str]:
         """The filters as GET parameters (for pagination links)."""
@@ -151,6 +155,7 @@ class GalleryQueryForm(forms.Form):
         ((code, code) for code in ERROR_CLASSES), "unknown error class %(value).42r"
     )
     type = _choice_field(MediaType.choices, f"type must be one of {', '.join(MediaType.values)}")
+    earlier_values = _choice_field(EARLIER_VALUES_CHOICES, "earlier values must be yes or no")
     after = _cursor_field("after")
     before = _cursor_field("before")
 
@@ -204,6 +209,10 @@ def filter_media(queryset: QuerySet[Media], filters: GalleryFilters) -> QuerySet
         queryset = queryset.filter(error_class=filters.error_class)
     if filters.type:
         queryset = queryset.filter(type=filters.type)
+    if filters.earlier_values == "yes":
+        queryset = queryset.filter(Media.holds_earlier_values())
+    elif filters.earlier_values == "no":
+        queryset = queryset.exclude(Media.holds_earlier_values())
     return queryset
 
 

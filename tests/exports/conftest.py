@@ -12,6 +12,7 @@ from django.db import connection
 from PIL import Image
 
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
+from media_analysis.engine.version import ANALYSIS_VERSION
 from tests.factories import make_domain, make_expression, make_land, make_media
 
 HASH_SHARED = "a" * 64
@@ -114,6 +115,8 @@ def corpus(db) -> Corpus:
         "gps_longitude": 2.3522,
         "is_conforming": True,
         "analyzed_at": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
+        "analysis_version": ANALYSIS_VERSION,
+        "values_at": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
     }
     media = {
         "m1": make_media(pages["p1"], "https://cdn.example/red.png", **analysed),

@@ -97,3 +97,16 @@ def test_exactly_one_land_must_be_selected(rf, admin_user, corpus, land_admin):
     lands = Land.objects.filter(pk__in=[corpus.land.pk, corpus.other_land.pk])
     assert export_land_action(land_admin, request, lands) is None
     assert [str(message) for message in get_messages(request)] == ["Select exactly one land to export."]
+
+
+def test_stale_values_is_forwarded_for_mediacsv_only(rf, admin_user, corpus, land_admin):
+    def query(export_type: str) -> dict[str, list[str]]:
+        data = {"apply": "Export", "type": export_type, "minrel": "1", "nodes": "page", "stale_values": "on"}
+        response = export_land_action(
+            land_admin, admin_request(rf, admin_user, data), Land.objects.filter(pk=corpus.land.pk)
+        )
+        assert isinstance(response, HttpResponseRedirect)
+        return parse_qs(urlsplit(response.url).query)
+
+    assert query("mediacsv") == {"type": ["mediacsv"], "minrel": ["1"], "stale_values": ["true"]}
+    assert query("pagecsv") == {"type": ["pagecsv"], "minrel": ["1"]}

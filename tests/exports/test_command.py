@@ -93,3 +93,16 @@ def test_a_failed_export_leaves_no_file(corpus, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="went away"):
         export("--land-id", str(corpus.land.pk), "--type", "pagecsv", "--output", str(tmp_path / "out.csv"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_stale_values_option_writes_kept_values(corpus, tmp_path):
+    target = tmp_path / "media.csv"
+    export("--land-id", str(corpus.land.pk), "--type", "mediacsv", "--output", str(target))
+    default = target.read_bytes()
+    export("--land-id", str(corpus.land.pk), "--type", "mediacsv", "--stale-values", "--output", str(target))
+
+    assert default == run_export(corpus.land, "mediacsv")[0]
+    assert target.read_bytes() == run_export(corpus.land, "mediacsv", stale_values=True)[0]
+    # The failed media's kept hash is written only on request.
+    assert corpus.media["m8"].image_hash.encode() not in default
+    assert corpus.media["m8"].image_hash.encode() in target.read_bytes()

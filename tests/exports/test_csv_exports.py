@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from exports import columns, services
 from exports.columns import MediaColumn, register_media_column
 from lands.models import Domain, Expression, Media
+from media_analysis.engine.version import ANALYSIS_VERSION
+from media_analysis.errors import InvalidParameters
 from tests.exports.helpers import cell, read_csv, run_export
 
 
@@ -48,8 +51,8 @@ def test_mediacsv_header_lists_every_analysis_field():
         "color_mode", "mime_type", "has_transparency", "aspect_ratio", "frames", "duration",
         "image_hash", "phash", "dhash", "ahash", "colorhash", "cluster_id", "dominant_colors", "dominant_color_shares",
         "websafe_color", "exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude",
-        "is_conforming", "conformity_reason", "analyzed_at", "error_class", "analysis_error",
-        "domain", "depth", "relevance",
+        "is_conforming", "conformity_reason", "analyzed_at", "analysis_version", "values_at",
+        "error_class", "analysis_error", "domain", "depth", "relevance",
     )  # fmt: skip
 
 
@@ -123,7 +126,7 @@ def test_nodecsv_average_is_rounded_to_two_decimals(corpus):
     assert rows[2][1:] == ["c.example", "", "", "", "1", "1.0"]
 
 
-def expected_media_row(media: Media) -> list[str]:
+def expected_media_row(media: Media, stale_values: bool = False) -> list[str]:
     colors = media.dominant_colors
     hexes = None
     if colors is not None:
@@ -131,8 +134,8 @@ def expected_media_row(media: Media) -> list[str]:
     shares = None if colors is None else [c["percentage"] for c in colors]
     websafe = max(media.websafe_colors, key=media.websafe_colors.get) if media.websafe_colors else None
     page = media.expression
-    values = [
-        media.id, media.expression_id, media.url, media.type, media.analysis_status, media.width, media.height,
+    analysis_values = [
+        media.width, media.height,
         media.file_size, media.format, media.color_mode, media.mime_type, media.has_transparency,
         media.aspect_ratio, media.frames, media.duration, media.image_hash, media.phash, media.dhash,
         media.ahash, media.colorhash, media.cluster_id,
@@ -140,8 +143,16 @@ def expected_media_row(media: Media) -> list[str]:
         None if shares is None else json.dumps(shares, separators=(",", ":")),
         websafe, media.exif_make, media.exif_model, media.exif_datetime, media.gps_latitude, media.gps_longitude,
         media.is_conforming, media.conformity_reason,
-        media.analyzed_at.isoformat() if media.analyzed_at else None, media.error_class, media.analysis_error,
-        page.domain.name, page.depth, page.relevance,
+    ]  # fmt: skip
+    version = [media.analysis_version, media.values_at.isoformat() if media.values_at else None]
+    if media.analysis_status != "done" and not stale_values:
+        # Kept values of an earlier attempt are left out by default.
+        analysis_values = [None] * len(analysis_values)
+        version = [None, None]
+    values = [
+        media.id, media.expression_id, media.url, media.type, media.analysis_status, *analysis_values,
+        media.analyzed_at.isoformat() if media.analyzed_at else None, *version,
+        media.error_class, media.analysis_error, page.domain.name, page.depth, page.relevance,
     ]  # fmt: skip
     return [cell(value) for value in values]
 
@@ -163,6 +174,36 @@ def test_mediacsv_matches_the_database(corpus, params, names):
     wanted = Media.objects.filter(pk__in=[corpus.media[name].pk for name in names]).select_related("expression__domain")
     assert rows == [expected_media_row(media) for media in wanted.order_by("id")]
     assert export.counts.records == len(names)
+
+
+@pytest.mark.parametrize("stale_values", [False, True])
+def test_mediacsv_writes_kept_values_only_when_asked(corpus, stale_values):
+    m8 = corpus.media["m8"]
+    Media.objects.filter(pk=m8.pk).update(analysis_version=0, values_at=datetime(2024, 3, 3, tzinfo=UTC))
+    data, _ = run_export(corpus.land, "mediacsv", **({"stale_values": "true"} if stale_values else {}))
+    header, rows = read_csv(data)
+    by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
+    wanted = Media.objects.select_related("expression__domain").order_by("id")
+    assert rows == [expected_media_row(media, stale_values) for media in wanted if media.pk in by_id]
+
+    failed = by_id[m8.pk]
+    assert (failed["status"], failed["error_class"]) == ("failed", "corrupt_image")
+    if stale_values:
+        # Flagged by its columns: failed now, values of version 0 from an earlier date.
+        assert (failed["image_hash"], failed["analysis_version"]) == (m8.image_hash, "0")
+        assert failed["values_at"] == "2024-03-03T00:00:00+00:00"
+    else:
+        assert failed["image_hash"] == failed["analysis_version"] == failed["values_at"] == ""
+    done = by_id[corpus.media["m1"].pk]
+    assert (done["width"], done["analysis_version"]) == ("320", str(ANALYSIS_VERSION))
+
+
+def test_stale_values_is_for_mediacsv_only(corpus):
+    with pytest.raises(InvalidParameters) as caught:
+        services.prepare_export(corpus.land, "mediagexf", stale_values=True)
+    assert caught.value.errors == {"stale_values": ["stale_values applies to mediacsv only, not mediagexf"]}
+    with pytest.raises(InvalidParameters):
+        services.prepare_export(corpus.land, "mediacsv", stale_values="perhaps")
 
 
 def test_mediacsv_renders_analysis_fields(corpus):

@@ -37,11 +37,11 @@ def test_output_ends_with_counts_per_table(messy_db):
     assert "  media          6 created, 0 already present (0 updated), 3 skipped: " in out
     assert "2 duplicate url on the page, 1 unknown type" in out
     assert (
-        "  expressionlink 3 created, 0 already present (0 updated), 3 skipped: 1 duplicate (merged pages), "
-        "1 target in another land, 1 target page missing" in out
+        "  expressionlink 3 created, 0 already present (0 updated), 4 skipped: 1 duplicate (merged pages), "
+        "1 source's land not imported, 1 target page missing, 1 target's land not imported" in out
     )
     assert "  warnings: 1 domain derived from page URL, " in out
-    assert lines[-1] == "Total: 21 created, 0 already present (0 updated), 10 skipped"
+    assert lines[-1] == "Total: 21 created, 0 already present (0 updated), 11 skipped"
     # Not a terminal: no progress bar.
     assert "%|" not in err
 

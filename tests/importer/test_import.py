@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import F
 from django.forms.models import model_to_dict
 
 from lands.importer import import_legacy_database
@@ -41,16 +42,14 @@ def test_full_database_imports_every_row_once(messy_db):
         "land": (1, 0, {}),
         "domain": (3, 0, {}),
         "expression": (4, 0, {"duplicate url": 1}),
-        "expressionlink": (
-            3,
-            0,
-            {"duplicate (merged pages)": 1, "target in another land": 1, "target page missing": 1},
-        ),
+        # The link to beta is made by beta's import, once both ends exist.
+        "expressionlink": (3, 0, {"duplicate (merged pages)": 1, "target page missing": 1}),
         "media": (6, 0, {"duplicate url on the page": 2, "unknown type": 1}),
         "tag": (2, 0, {"parent tag missing": 1}),
         "taggedcontent": (2, 0, {"duplicate": 1, "page in another land": 1}),
     }
-    assert beta.tables["expressionlink"].skipped == {"target in another land": 1}
+    # Beta's own link to alpha, and alpha's link to beta.
+    assert (beta.tables["expressionlink"].created, beta.tables["expressionlink"].skipped) == (2, {})
     assert beta.tables["domain"].created == 1
     assert alpha.warnings == {
         "domain derived from page URL": 1,
@@ -63,7 +62,7 @@ def test_full_database_imports_every_row_once(messy_db):
     assert Land.objects.count() == 2
     assert Domain.objects.count() == 4
     assert Expression.objects.count() == 5
-    assert ExpressionLink.objects.count() == 3
+    assert ExpressionLink.objects.count() == 5
     assert Media.objects.count() == 7
     assert Tag.objects.count() == 3
     assert TaggedContent.objects.count() == 2
@@ -97,6 +96,7 @@ def test_field_values_are_converted(messy_db):
     assert before - page("https://alpha.example/a").created_at < timedelta(minutes=5)
 
     links = set(ExpressionLink.objects.values_list("source__url", "target__url"))
+    # Only alpha is imported: its links to and from beta wait for beta.
     assert links == {
         ("https://alpha.example/", "https://alpha.example/a"),
         ("https://alpha.example/a", "https://shared.example/x"),
@@ -208,6 +208,10 @@ def test_land_selection_imports_only_named_lands(messy_db):
     assert list(Expression.objects.values_list("url", flat=True)) == ["https://beta.example/"]
     assert list(Media.objects.values_list("url", flat=True)) == ["https://cdn.example/beta.jpg"]
     assert ExpressionLink.objects.count() == 0
+    assert report.lands[0].tables["expressionlink"].skipped == {
+        "target's land not imported": 1,
+        "source's land not imported": 1,
+    }
     assert list(Tag.objects.values_list("name", flat=True)) == ["Beta tag"]
 
 
@@ -290,3 +294,57 @@ def test_old_schema_duplicate_domain_names_collapse(tmp_path):
     domain = Domain.objects.get()
     assert domain.title == "Fetched one"
     assert domain.expressions.count() == 2
+
+
+CROSS_LINKS = {
+    ("https://alpha.example/", "https://beta.example/"),
+    ("https://beta.example/", "https://alpha.example/"),
+}
+
+
+def cross_links() -> set[tuple[str, str]]:
+    return set(ExpressionLink.objects.exclude(source__land=F("target__land")).values_list("source__url", "target__url"))
+
+
+@pytest.mark.parametrize("order", [["alpha", "beta"], ["beta", "alpha"]])
+def test_links_between_lands_imported_in_one_run_are_kept(messy_db, order):
+    report = import_legacy_database(messy_db.path, order)
+
+    assert cross_links() == CROSS_LINKS
+    assert ExpressionLink.objects.filter(source__land__name="beta", target__land__name="alpha").count() == 1
+    # Each link is made once, by the land imported second, and nothing is reported as lost.
+    link_counts = [land.tables["expressionlink"] for land in report.lands]
+    assert [counts.created for counts in link_counts] == ([3, 2] if order[0] == "alpha" else [0, 5])
+    assert not any("land not imported" in reason for counts in link_counts for reason in counts.skipped)
+
+    again = import_legacy_database(messy_db.path, order)
+    assert (again.created, again.updated) == (0, 0)
+    assert sum(land.tables["expressionlink"].unchanged for land in again.lands) == 5
+
+
+def test_links_to_a_land_imported_later_are_made_by_its_import(messy_db):
+    first = import_legacy_database(messy_db.path, ["alpha"])
+    assert first.lands[0].tables["expressionlink"].skipped["target's land not imported"] == 1
+    assert cross_links() == set()
+
+    second = import_legacy_database(messy_db.path, ["beta"])
+
+    assert cross_links() == CROSS_LINKS
+    assert second.lands[0].tables["expressionlink"].created == 2
+    assert "  expressionlink 2 created, 0 already present (0 updated), 0 skipped" in second.summary_lines()
+
+
+def test_a_link_to_a_page_the_other_land_left_out_is_reported(tmp_path):
+    with LegacyDatabase(tmp_path / "mwi.db", "full") as db:
+        one, two = db.land("one"), db.land("two")
+        source = db.expression(one, "https://one.example/")
+        kept = db.expression(two, "https://two.example/kept")
+        dropped = db.expression(two, "   ")  # an empty URL: never imported
+        db.link(source, kept)
+        db.link(source, dropped)
+
+    import_legacy_database(tmp_path / "mwi.db", ["two"])
+    report = import_legacy_database(tmp_path / "mwi.db", ["one"])
+
+    assert report.lands[0].tables["expressionlink"].skipped == {"target page not imported": 1}
+    assert cross_links() == {("https://one.example/", "https://two.example/kept")}

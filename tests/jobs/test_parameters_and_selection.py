@@ -1,10 +1,11 @@
 import pytest
 
 from lands.models import AnalysisStatus, Media
+from media_analysis.engine.version import ANALYSIS_VERSION, CRAWLER_VERSION
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import PARAMETER_NAMES, JobParameters, parse_parameters
-from media_analysis.jobs.selection import dry_run, select_media
+from media_analysis.jobs.selection import dry_run, preview_selection, select_media
 from media_analysis.models import AnalysisJob, JobStatus
 from tests.factories import make_expression, make_land, make_media
 
@@ -73,7 +74,9 @@ def corpus(db):
         "seed_video": make_media(seed, type="video"),
         "deep_img": make_media(deeper),
         "unknown_img": make_media(unknown),
-        "done_img": make_media(seed, analysis_status=AnalysisStatus.DONE, is_processed=True),
+        "done_img": make_media(
+            seed, analysis_status=AnalysisStatus.DONE, is_processed=True, analysis_version=ANALYSIS_VERSION
+        ),
         "failed_img": make_media(deeper, analysis_status=AnalysisStatus.FAILED, is_processed=True),
         "other_land": make_media(make_expression(other, depth=0, relevance=5)),
     }
@@ -107,6 +110,53 @@ def test_selection_semantics(corpus):
         m["done_img"].pk,
         m["failed_img"].pk,
     }
+
+
+def test_default_selection_takes_values_of_an_older_analysis_version(corpus):
+    land, m = corpus
+    page = m["seed_img"].expression
+    done = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
+    imported = make_media(page, analysis_version=CRAWLER_VERSION, **done)
+    ours_before = make_media(page, analysis_version=ANALYSIS_VERSION - 1, **done)
+    unknown = make_media(page, **done)  # values of unknown origin
+    failed_old = make_media(
+        page, analysis_status=AnalysisStatus.FAILED, is_processed=True, analysis_version=CRAWLER_VERSION
+    )
+    never = {m["seed_img"].pk, m["deep_img"].pk, m["unknown_img"].pk}
+    older = {imported.pk, ours_before.pk, unknown.pk}
+
+    assert _selected(land) == never | older
+    assert m["done_img"].pk not in _selected(land)
+    # A failed latest attempt is retried only on request, whatever the version of its kept values.
+    assert _selected(land, retry_failed=True) == never | older | {m["failed_img"].pk, failed_old.pk}
+    needing = Media.objects.of_land(land.pk).filter(type="img").needing_analysis(ANALYSIS_VERSION)
+    assert set(needing.values_list("pk", flat=True)) == never | older
+
+    preview = preview_selection(land, parse_parameters({}))
+    assert (preview.in_scope, preview.selected, preview.pending, preview.outdated) == (9, 6, 3, 3)
+    assert (preview.failed, preview.current) == (2, 1)
+    assert any("older analysis version" in line for line in preview.reasons())
+    assert preview_selection(land, parse_parameters({"force": True})).selected == 9
+
+
+def test_the_start_form_preview_says_why_nothing_is_selected(corpus, django_assert_num_queries):
+    land, m = corpus
+    Media.objects.filter(pk__in=[m["seed_img"].pk, m["deep_img"].pk, m["unknown_img"].pk]).update(
+        analysis_status=AnalysisStatus.DONE, analysis_version=ANALYSIS_VERSION
+    )
+    with django_assert_num_queries(1):
+        preview = preview_selection(land, parse_parameters({}))
+
+    assert preview.selected == 0
+    reasons = preview.reasons()
+    assert reasons[0] == "Nothing to analyse with these parameters."
+    assert any("Retry failed" in line for line in reasons)
+    assert any("4 already analysed by the current version" in line for line in reasons)
+    empty = preview_selection(land, parse_parameters({"media_types": ["audio"]}))
+    assert (empty.in_scope, empty.reasons()) == (
+        0,
+        ["No media of the chosen types on the pages these depth and relevance limits select."],
+    )
 
 
 def test_dry_run_reports_and_writes_nothing(corpus, django_assert_max_num_queries):

@@ -6,6 +6,7 @@ from PIL import Image
 from prometheus_client import REGISTRY
 
 from lands.models import AnalysisStatus, Media
+from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import batch as services
 from media_analysis.jobs.batch import analyse_media
 from tests.factories import make_expression, make_land, make_media
@@ -56,23 +57,47 @@ def test_results_and_errors_are_written_for_every_media(page, http_server):
     assert {f["error_class"] for f in result.failures} == set(expected.values())
 
 
-def test_a_later_failure_never_wipes_an_earlier_success(page, http_server):
-    http_server.route("/flaky.png", Reply(body=_png(), content_type="image/png"), Reply(status=404, body=b""))
+def test_a_later_failure_says_failed_and_keeps_the_earlier_values(page, http_server):
+    http_server.route(
+        "/flaky.png",
+        Reply(body=_png(), content_type="image/png"),
+        Reply(status=404, body=b""),
+        Reply(body=_png(color=(0, 90, 0)), content_type="image/png"),
+    )
     media = make_media(page, url=http_server.url("/flaky.png"))
     analyse_media([media.pk])
     media.refresh_from_db()
     good = {f: getattr(media, f) for f in ("width", "height", "image_hash", "phash", "dominant_colors")}
     first_attempt = media.analyzed_at
+    assert (media.analysis_version, media.values_at) == (ANALYSIS_VERSION, first_attempt)
+    assert media.values_are_current
+    assert not media.has_earlier_values
 
     result = analyse_media([media.pk])
 
     assert result.failed == 1
     media.refresh_from_db()
+    # The status is the latest attempt's; the earlier values stay, dated and versioned.
+    assert media.analysis_status == AnalysisStatus.FAILED
+    assert media.error_class == "http_status"
     assert {f: getattr(media, f) for f in good} == good
-    assert media.analysis_status == AnalysisStatus.DONE  # the values are still the good ones
-    assert media.error_class == "http_status"  # and the latest attempt's error is recorded beside them
+    assert (media.analysis_version, media.values_at) == (ANALYSIS_VERSION, first_attempt)
     assert media.analyzed_at > first_attempt
     assert media.attempts == 2
+    assert media.has_earlier_values
+    assert not media.values_are_current
+    assert media.values_note.startswith("failed now; values from ")
+    assert f"version {ANALYSIS_VERSION}" in media.values_note
+    assert list(Media.objects.with_earlier_values()) == [media]
+
+    analyse_media([media.pk])
+
+    media.refresh_from_db()
+    # A new success clears the error and dates the new values.
+    assert (media.analysis_status, media.error_class, media.analysis_error) == (AnalysisStatus.DONE, None, None)
+    assert media.values_at == media.analyzed_at > first_attempt
+    assert media.dominant_colors[0]["hex"] == "#005a00"
+    assert not Media.objects.with_earlier_values().exists()
 
 
 def test_queries_do_not_grow_with_the_batch(page, http_server, django_assert_max_num_queries):

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from lands.models import AnalysisStatus, Land
+from media_analysis.engine.version import ANALYSIS_VERSION
 from tests.factories import make_expression, make_land, make_media
 
 
@@ -40,7 +41,11 @@ def land(db) -> Land:
     land = make_land("Oceans")
     page = make_expression(land, depth=0, relevance=3)
     other = make_expression(land, depth=2, relevance=1)
-    done: dict[str, Any] = {"analysis_status": AnalysisStatus.DONE, "is_processed": True}
+    done: dict[str, Any] = {
+        "analysis_status": AnalysisStatus.DONE,
+        "is_processed": True,
+        "analysis_version": ANALYSIS_VERSION,
+    }
     make_media(
         page,
         format="JPEG",

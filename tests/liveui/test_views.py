@@ -8,6 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 from django.urls import reverse
 
+from lands.models import Media
+from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import AnalysisJob, JobStatus
@@ -118,6 +120,30 @@ def test_invalid_input_re_renders_the_form_with_messages(client_for, runner, lan
     assert 'aria-invalid="true"' in html
     assert 'value="high"' in html  # what was typed comes back for correction
     assert "please correct the errors" in " ".join(messages_of(response))
+
+
+def test_the_start_form_shows_what_the_parameters_select_before_starting(client_for, runner, land):
+    client = client_for(runner)
+    page = client.get(land_url(land))
+    # The default parameters: the one pending image; the failed one waits for "Retry failed".
+    assert (page.context["preview"].selected, page.context["preview"].in_scope) == (1, 6)
+    html = page.content.decode()
+    assert "<strong>1</strong> of the 6 media these parameters cover would be analysed." in html
+    assert "1 whose latest attempt failed: left out; tick “Retry failed” to take them." in html
+
+    counted = client.post(land_url(land), {"media_types": ["img"], "retry_failed": "on", "preview": "Count"})
+    assert counted.status_code == 200
+    assert counted.context["preview"].selected == 2
+    assert counted.context["values"]["retry_failed"] is True
+    assert AnalysisJob.objects.count() == 0
+
+    # Everything analysed by the current version: nothing to do, and why.
+    Media.objects.filter(expression__land=land).exclude(analysis_status="failed").update(
+        analysis_status="done", analysis_version=ANALYSIS_VERSION
+    )
+    html = client.get(land_url(land)).content.decode()
+    assert "Nothing to analyse with these parameters." in html
+    assert "5 already analysed by the current version" in html
 
 
 def test_unchecking_every_media_type_is_an_error_not_a_default(client_for, runner, land):
@@ -237,7 +263,7 @@ def test_land_page_lists_jobs_and_renders_every_chart(admin_client, land):
     assert f'<tr data-job="{current.pk}">' in html
     assert f'href="{progress_url(current)}"' in html
     assert 'id="ma-active-job"' in html
-    assert "6 media: 4 analysed, 1 failed" in html
+    assert "6 media, by the outcome of their latest analysis attempt: 4 analysed,\n    1 failed" in html
     charts = response.context["charts"]
     assert [c.chart_id for c in charts] == [
         "chart-formats",

@@ -29,6 +29,12 @@ class Command(BaseCommand):
             "--merge-clusters", action="store_true", help="mediagexf: one node per near-duplicate cluster"
         )
         parser.add_argument(
+            "--stale-values",
+            action="store_true",
+            help="mediacsv: also write the values kept from an earlier attempt of media whose latest attempt failed "
+            "or is still to come (default: analysis values of current successes only)",
+        )
+        parser.add_argument(
             "--output",
             help="File to write, or an existing directory to write the default file name into "
             "(default: export_land_<land>_<type>_<YYYYmmdd_HHMMSS>.<ext> in the current directory)",
@@ -48,6 +54,7 @@ class Command(BaseCommand):
                 media_types=options["media_types"],
                 merge_clusters=options["merge_clusters"],
                 nodes=options["nodes"],
+                stale_values=options["stale_values"],
             )
         except InvalidParameters as error:
             raise CommandError(str(error)) from None

@@ -25,6 +25,7 @@ from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
+from media_analysis.jobs.selection import SelectionPreview, preview_selection
 from media_analysis.models import AnalysisJob
 from media_analysis.web import charts, gallery
 from media_analysis.web.permissions import can_run_analysis
@@ -205,8 +206,15 @@ def _render_land_page(
     *,
     values: dict[str, Any] | None = None,
     errors: dict[str, list[str]] | None = None,
+    params: JobParameters | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    preview: SelectionPreview | None = None
+    if params is None and not errors:
+        params = JobParameters()
+    if params is not None:
+        # What "Start" would take with the parameters shown, before anything starts.
+        preview = preview_selection(land, params)
     history = list(AnalysisJob.objects.filter(land=land).select_related("requested_by")[:JOB_HISTORY_LIMIT])
     context = _context(
         request,
@@ -220,6 +228,7 @@ def _render_land_page(
         links=land_links(land.pk),
         values=values or _form_values(),
         errors=errors or {},
+        preview=preview,
         media_type_choices=MediaType.choices,
         jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", ""),
     )
@@ -237,6 +246,8 @@ def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
     if params is None:
         messages.error(request, "The analysis was not started: please correct the errors below.")
         return _render_land_page(request, land, values=values, errors=errors, status=400)
+    if "preview" in request.POST:
+        return _render_land_page(request, land, values=values, params=params)
     try:
         job = tasks.start_job(land, params, requested_by=request.user)
     except JobAlreadyRunning as running:
@@ -251,7 +262,7 @@ def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
                 running.job.status,
             ),
         )
-        return _render_land_page(request, land, values=values, status=409)
+        return _render_land_page(request, land, values=values, params=params, status=409)
     messages.success(request, f"Analysis job {job.pk} started on {land.name}.")
     return HttpResponseRedirect(reverse("medianalyse:job-progress", args=[job.pk]))
 
@@ -281,6 +292,7 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
         type_choices=MediaType.choices,
         error_classes=ERROR_CLASSES,
         conformity_choices=[("yes", "Conforming"), ("no", "Not conforming"), ("unknown", "Unknown")],
+        earlier_values_choices=gallery.EARLIER_VALUES_CHOICES,
         common_formats=COMMON_FORMATS,
         items=[
             (media, _reverse_or("admin:lands_media_change", "", [media.pk]), gallery.swatches(media.dominant_colors))
