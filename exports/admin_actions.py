@@ -39,6 +39,12 @@ class ExportLandForm(forms.Form):
     nodes = forms.ChoiceField(
         choices=[(mode, mode) for mode in NODE_MODES], initial="page", help_text="mediagexf only."
     )
+    raw = forms.BooleanField(
+        required=False,
+        label="Raw values",
+        help_text="CSV only: keep cells starting with =, +, -, @ as they are, for scripts. Left unticked, a quote "
+        "is put before them so that a spreadsheet does not run crawled text as a formula.",
+    )
 
     def export_query(self) -> dict[str, str]:
         """The API query string for the cleaned data, checked by the export service itself."""
@@ -50,6 +56,8 @@ class ExportLandForm(forms.Form):
             query["media_types"] = ",".join(data["media_types"])
         if data["type"] == "mediagexf":
             query["nodes"] = data["nodes"]
+        if data.get("raw") and EXPORT_TYPES[data["type"]].extension == "csv":
+            query["raw"] = "true"
         return query
 
 

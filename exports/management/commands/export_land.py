@@ -29,6 +29,11 @@ class Command(BaseCommand):
             "--merge-clusters", action="store_true", help="mediagexf: one node per near-duplicate cluster"
         )
         parser.add_argument(
+            "--raw",
+            action="store_true",
+            help="CSV: write text as stored, even cells a spreadsheet would run as formulas (for scripts)",
+        )
+        parser.add_argument(
             "--output",
             help="File to write (replaced at the end), an existing directory to write the default file name into, "
             "a FIFO or character device to write into as given, or - for standard output "
@@ -49,6 +54,7 @@ class Command(BaseCommand):
                 media_types=options["media_types"],
                 merge_clusters=options["merge_clusters"],
                 nodes=options["nodes"],
+                raw=options["raw"],
             )
         except InvalidParameters as error:
             raise CommandError(str(error)) from None
