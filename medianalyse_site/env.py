@@ -118,7 +118,10 @@ def private_file(path: Path) -> None:
         return
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    except FileExistsError:
+    except OSError:
+        # Already there (its mode is left as it is), or a read-only folder: SQLite
+        # says so itself if the file is ever opened, and commands that never open
+        # it (check, collectstatic) still run.
         pass
 
 
