@@ -45,6 +45,12 @@ class ExportLandForm(forms.Form):
         help_text="mediacsv only. Unticked, analysis values are written only for media whose latest attempt "
         "succeeded; ticked, also the values kept for media that failed since or are pending (their status says so).",
     )
+    raw = forms.BooleanField(
+        required=False,
+        label="Raw values",
+        help_text="CSV only: keep cells starting with =, +, -, @ as they are, for scripts. Left unticked, a quote "
+        "is put before them so that a spreadsheet does not run crawled text as a formula.",
+    )
 
     def export_query(self) -> dict[str, str]:
         """The API query string for the cleaned data, checked by the export service itself."""
@@ -58,6 +64,8 @@ class ExportLandForm(forms.Form):
             query["nodes"] = data["nodes"]
         if data["type"] == "mediacsv" and data.get("stale_values"):
             query["stale_values"] = "true"
+        if data.get("raw") and EXPORT_TYPES[data["type"]].extension == "csv":
+            query["raw"] = "true"
         return query
 
 

@@ -70,6 +70,7 @@ class ExportOptions:
     # mediacsv: also write the values kept from an earlier attempt of media whose
     # latest attempt failed or is still to come (their status column says so).
     stale_values: bool = False
+    raw: bool = False  # CSV: text written as stored, even when a spreadsheet would run it as a formula
 
     def describe(self) -> str:
         parts = [f"relevance >= {self.minrel}"]
@@ -172,11 +173,11 @@ def _page_rows(land: Land, options: ExportOptions, *, readable: bool) -> Iterato
 
 
 def produce_pagecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(PAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=False), counts))
+    return iter_csv(PAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=False), counts), raw=options.raw)
 
 
 def produce_fullpagecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(FULLPAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=True), counts))
+    return iter_csv(FULLPAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=True), counts), raw=options.raw)
 
 
 def _domain_rows(land: Land, options: ExportOptions) -> Iterator[tuple]:
@@ -193,7 +194,7 @@ def _domain_rows(land: Land, options: ExportOptions) -> Iterator[tuple]:
 
 
 def produce_nodecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(NODE_CSV_COLUMNS, _counted(_domain_rows(land, options), counts))
+    return iter_csv(NODE_CSV_COLUMNS, _counted(_domain_rows(land, options), counts), raw=options.raw)
 
 
 def media_rows(land: Land, options: ExportOptions) -> Iterator[list]:
@@ -217,7 +218,7 @@ def media_csv_header() -> tuple[str, ...]:
 
 
 def produce_mediacsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(media_csv_header(), _counted(media_rows(land, options), counts))
+    return iter_csv(media_csv_header(), _counted(media_rows(land, options), counts), raw=options.raw)
 
 
 # --- GEXF exports --------------------------------------------------------------
@@ -566,7 +567,7 @@ def produce_mediagexf(land: Land, options: ExportOptions, counts: ExportCounts) 
 def produce_clustercsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
     rows = clusters.iter_cluster_rows(land.pk, minrel=options.minrel, depth=options.depth)
     columns = clusters.CLUSTER_CSV_COLUMNS
-    return iter_csv(columns, _counted(([row[c] for c in columns] for row in rows), counts))
+    return iter_csv(columns, _counted(([row[c] for c in columns] for row in rows), counts), raw=options.raw)
 
 
 # --- Registry and entry point -------------------------------------------------------
@@ -725,6 +726,11 @@ class ExportRequestSerializer(serializers.Serializer):
         "failed or is still to come (default: analysis values of current successes only)",
         error_messages={"invalid": "stale_values must be true or false, got {input!r}"},
     )
+    raw = serializers.BooleanField(
+        required=False,
+        help_text="CSV only: write text as stored, without neutralising cells a spreadsheet would run as formulas",
+        error_messages={"invalid": "raw must be true or false, got {input!r}"},
+    )
 
     @classmethod
     def validated(cls, data: Mapping[str, Any]) -> tuple[ExportType, ExportOptions]:
@@ -753,6 +759,8 @@ class ExportRequestSerializer(serializers.Serializer):
             errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
         if attrs.get("stale_values") and spec.name != "mediacsv":
             errors["stale_values"] = [f"stale_values applies to mediacsv only, not {spec.name}"]
+        if attrs.get("raw") and spec.extension != "csv":
+            errors["raw"] = [f"raw applies to CSV exports only, not {spec.name}"]
         if errors:
             raise serializers.ValidationError(errors)
         options = ExportOptions(
@@ -762,17 +770,18 @@ class ExportRequestSerializer(serializers.Serializer):
             nodes=attrs.get("nodes", "page"),
             merge_clusters=attrs.get("merge_clusters", False),
             stale_values=attrs.get("stale_values", False),
+            raw=attrs.get("raw", False),
         )
         return {"spec": spec, "options": options}
 
 
 def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandExport:
-    """The single entry point: ``params`` are minrel, depth, media_types, nodes, merge_clusters and stale_values,
-    raw or typed.
+    """The single entry point: ``params`` are minrel, depth, media_types, nodes, merge_clusters, stale_values and
+    raw, as text or typed.
 
     Raises ``InvalidParameters`` (with per-parameter messages) for a bad type or value.
     """
-    unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters", "stale_values"}
+    unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters", "stale_values", "raw"}
     if unknown:
         raise InvalidParameters(f"Unknown export parameter(s): {', '.join(sorted(unknown))}")
     return export_request(land, {"type": export_type, **params})

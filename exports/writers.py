@@ -60,13 +60,33 @@ def _encode(text: str) -> bytes:
 # --- CSV -----------------------------------------------------------------------
 
 
-def csv_cell(value: Any) -> str:
-    """One CSV field: NULL as empty, booleans as true/false, JSON for lists and dicts, no NUL."""
+# A spreadsheet reads a cell starting with one of these as a formula: a crawled
+# title "=HYPERLINK(...)" or "=cmd|..." would run when a researcher opens the
+# file (CSV injection). OWASP's advice is a leading single quote.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Text that is only a number ("-3", "+0.5", "-1e-05") is no formula, and stays a number.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def neutralise_formula(text: str) -> str:
+    """``text`` with a ``'`` in front when a spreadsheet would read it as a formula."""
+    if text.startswith(_FORMULA_STARTS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def csv_cell(value: Any, *, raw: bool = False) -> str:
+    """One CSV field: NULL as empty, booleans as true/false, JSON for lists and dicts, no NUL.
+
+    Text that a spreadsheet would run as a formula is neutralised unless ``raw``;
+    numbers, dates and JSON are written as they are (they cannot start a formula).
+    """
     if value is None:
         return ""
     if isinstance(value, str):
         # NUL is the one character CSV readers (Python's included) refuse.
-        return value.replace("\x00", "") if "\x00" in value else value
+        text = value.replace("\x00", "") if "\x00" in value else value
+        return text if raw else neutralise_formula(text)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -79,16 +99,19 @@ def csv_cell(value: Any) -> str:
         return str(value)
     if isinstance(value, list | tuple | dict):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return csv_cell(str(value))
+    return csv_cell(str(value), raw=raw)
 
 
-def iter_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[bytes]:
-    """UTF-8 CSV, every field quoted, CRLF line ends; the header is written even with no rows."""
+def iter_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> Iterator[bytes]:
+    """UTF-8 CSV, every field quoted, CRLF line ends; the header is written even with no rows.
+
+    Cells that would be formulas in a spreadsheet are neutralised (``csv_cell``) unless ``raw``.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(header)
     for row in rows:
-        writer.writerow([csv_cell(value) for value in row])
+        writer.writerow([csv_cell(value, raw=raw) for value in row])
         if buffer.tell() >= CHUNK_CHARS:
             yield _encode(buffer.getvalue())
             buffer.seek(0)

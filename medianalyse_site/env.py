@@ -7,6 +7,7 @@ database URL is split) are tested once and shared by every setting.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -56,6 +57,72 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     if raw is None:
         return list(default or [])
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_pair(name: str) -> tuple[str, str] | None:
+    """Two comma-separated values (``HTTP_X_FORWARDED_PROTO,https``), or None when unset or empty."""
+    items = env_list(name)
+    if not items:
+        return None
+    if len(items) != 2:
+        raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not two comma-separated values")
+    return items[0], items[1]
+
+
+GENERATE_KEY_HINT = (
+    "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))' "
+    "(or django.core.management.utils.get_random_secret_key())"
+)
+# The key printed in settings.py before it was required: public, so never a real key.
+_PUBLISHED_KEYS = frozenset({"insecure-development-key-change-me-in-production"})
+# Signs sessions and messages only on a development server (DEBUG on), where the
+# deploy check flags both the key and DEBUG.
+DEVELOPMENT_KEY = "django-insecure-medianalyse-development-only"
+
+
+def secret_key(name: str, *, debug: bool) -> str:
+    """The signing key, which a server with DEBUG off refuses to run without.
+
+    A key anyone can read would let them forge session and message cookies, so
+    a missing or published one is a configuration error rather than a default.
+    """
+    value = os.environ.get(name, "").strip()
+    if value and value not in _PUBLISHED_KEYS:
+        return value
+    if debug:
+        return DEVELOPMENT_KEY
+    problem = "is not set" if not value else "is the key published in the source code"
+    raise ImproperlyConfigured(
+        f"{name} {problem}, and DJANGO_DEBUG is off: set {name} to a long random secret; {GENERATE_KEY_HINT}"
+    )
+
+
+def private_directory(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (it holds the database and API tokens).
+
+    A folder that already exists keeps its mode: it may be one the operator chose
+    and shares on purpose.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def private_file(path: Path) -> None:
+    """Create an empty ``path`` readable by its owner only, when its folder exists and it does not.
+
+    SQLite accepts an empty file as a new database and gives its -wal and -shm
+    files the database file's mode, so creating it first is what keeps all three
+    private whatever the umask.
+    """
+    if not path.parent.is_dir():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except OSError:
+        # Already there (its mode is left as it is), or a read-only folder: SQLite
+        # says so itself if the file is ever opened, and commands that never open
+        # it (check, collectstatic) still run.
+        pass
 
 
 def database_from_url(url: str) -> dict:

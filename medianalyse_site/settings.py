@@ -9,6 +9,7 @@ DATABASE_URL and REDIS_URL turns the same code into the scaled-out deployment
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from medianalyse_site.env import (
@@ -17,17 +18,33 @@ from medianalyse_site.env import (
     env_float,
     env_int,
     env_list,
+    env_pair,
     env_str,
+    private_directory,
+    private_file,
+    secret_key,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("MEDIANALYSE_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = private_directory(Path(env_str("MEDIANALYSE_VAR_DIR", str(BASE_DIR / "var"))))
 
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "insecure-development-key-change-me-in-production")
 DEBUG = env_bool("DJANGO_DEBUG", False)
+# The type checker imports these settings to read the models and serves nothing;
+# an empty key makes Django refuse to sign anything should it ever be used.
+SECRET_KEY = "" if "mypy" in sys.modules else secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- Behind HTTPS -------------------------------------------------------------
+# Off by default (the laptop setup speaks plain HTTP on 127.0.0.1); the guide's
+# section 7 shows the set a deployment behind an HTTPS proxy needs.
+SECURE_PROXY_SSL_HEADER = env_pair("DJANGO_SECURE_PROXY_SSL_HEADER")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
 
 INSTALLED_APPS = [
     "daphne",
@@ -103,6 +120,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-medianalyse.sqlite3")}
+    if DATABASES["default"]["NAME"] != ":memory:":
+        private_file(Path(DATABASES["default"]["NAME"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -148,10 +167,12 @@ if REDIS_URL:
         "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "process"},
     }
 else:
+    HUEY_SQLITE_PATH = env_str("HUEY_SQLITE_PATH", str(VAR_DIR / "huey.sqlite3"))
+    private_file(Path(HUEY_SQLITE_PATH))
     HUEY = {
         "huey_class": "huey.SqliteHuey",
         "name": HUEY_NAME,
-        "filename": env_str("HUEY_SQLITE_PATH", str(VAR_DIR / "huey.sqlite3")),
+        "filename": HUEY_SQLITE_PATH,
         "immediate": HUEY_IMMEDIATE,
         "results": False,
         "consumer": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,13 @@ KNOWN_COLUMNS: dict[str, tuple[str, ...]] = {
 
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
+# The longest text or blob value read from a legacy file. A page's readable text
+# is far below it; a crafted value above it ends the import with a one-line error
+# instead of filling memory.
+MAX_VALUE_BYTES = 64 * 1024 * 1024
+# How long a read waits for a crawler that is writing the same file.
+BUSY_TIMEOUT_SECONDS = 30.0
+
 
 @dataclass(frozen=True)
 class LegacySchema:
@@ -114,7 +122,14 @@ def open_legacy_database(path: str | Path) -> sqlite3.Connection:
         raise ImportFailed(f"{path}: not an SQLite database")
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+        # The file may be crafted: the hardening SQLite recommends for untrusted
+        # databases (functions in its schema limited to harmless ones, cell sizes
+        # checked, no memory-mapped reads of a damaged file, bounded values).
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA cell_size_check = ON")
+        conn.execute("PRAGMA mmap_size = 0")
         # Legacy text columns sometimes hold invalid UTF-8; never fail on them.
         conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
         conn.row_factory = sqlite3.Row
@@ -128,16 +143,32 @@ def open_legacy_database(path: str | Path) -> sqlite3.Connection:
 
 
 def inspect_legacy_schema(conn: sqlite3.Connection, path: str | Path = "") -> LegacySchema:
-    """The crawler's tables and their columns, or ``ImportFailed`` if this is not a crawler database."""
-    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")}
-    missing_tables = [table for table in REQUIRED_COLUMNS if table not in tables]
+    """The crawler's tables and their columns, or ``ImportFailed`` if this is not a crawler database.
+
+    Only plain tables are read. A view, a virtual table or a generated column
+    computes its rows or values on every read, so a crafted file could make one
+    read endless or huge (a recursive view never ends); the crawler creates none.
+    """
+    kinds = {
+        row[0]: _kind(row[1], row[2])
+        for row in conn.execute("SELECT name, type, sql FROM sqlite_master WHERE type IN ('table', 'view')")
+    }
+    missing_tables = [table for table in REQUIRED_COLUMNS if table not in kinds]
     if missing_tables:
         raise ImportFailed(f"{path}: not a MyWebIntelligence database (missing table(s): {', '.join(missing_tables)})")
+    wanted = {**REQUIRED_COLUMNS, **{table: cols for table, cols in OPTIONAL_TABLES.items() if table in kinds}}
+    not_plain = [f"{table} is {kinds[table]}" for table in wanted if kinds[table] != "table"]
+    if not_plain:
+        raise ImportFailed(f"{path}: not a MyWebIntelligence database ({'; '.join(not_plain)}, not a plain table)")
     columns: dict[str, frozenset[str]] = {}
-    wanted = {**REQUIRED_COLUMNS, **{table: cols for table, cols in OPTIONAL_TABLES.items() if table in tables}}
     problems = []
     for table, required in wanted.items():
-        present = frozenset(row[1] for row in conn.execute(f'PRAGMA table_info("{table}")'))
+        # table_xinfo's last field is 2 or 3 for a generated column (0 for a stored one, 1 for a hidden one).
+        info = conn.execute(f'PRAGMA table_xinfo("{table}")').fetchall()
+        generated = [row[1] for row in info if row[-1] in (2, 3)]
+        if generated:
+            problems.append(f"{table} has generated column(s) {', '.join(generated)[:100]}")
+        present = frozenset(row[1] for row in info if row[-1] == 0)
         absent = [column for column in required if column not in present]
         if absent:
             problems.append(f"{table} lacks {', '.join(absent)}")
@@ -145,6 +176,17 @@ def inspect_legacy_schema(conn: sqlite3.Connection, path: str | Path = "") -> Le
     if problems:
         raise ImportFailed(f"{path}: not a MyWebIntelligence database ({'; '.join(problems)})")
     return LegacySchema(columns)
+
+
+_VIRTUAL_TABLE = re.compile(r"\s*CREATE\s+VIRTUAL\b", re.IGNORECASE)
+
+
+def _kind(sqlite_type: str, sql: str | None) -> str:
+    if sqlite_type == "view":
+        return "a view"
+    if _VIRTUAL_TABLE.match(sql or ""):
+        return "a virtual table"
+    return "table"
 
 
 def list_legacy_lands(path: str | Path) -> list[str]:

@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ def test_the_demo_analyses_its_files_through_a_real_consumer(tmp_path):
         "PATH": "/usr/bin:/bin",
         "MEDIANALYSE_VAR_DIR": str(tmp_path),
         "HUEY_IMMEDIATE": "0",
+        "DJANGO_SECRET_KEY": os.environ["DJANGO_SECRET_KEY"],
         "HUEY_SQLITE_PATH": str(tmp_path / "huey.sqlite3"),
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)

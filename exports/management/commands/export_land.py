@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from exports.destinations import DestinationRefused, resolve_destination, write_to
 from exports.services import EXPORT_TYPES, NODE_MODES, prepare_export
 from lands.models import Land, MediaType
 from media_analysis.errors import InvalidParameters
@@ -35,8 +35,14 @@ class Command(BaseCommand):
             "or is still to come (default: analysis values of current successes only)",
         )
         parser.add_argument(
+            "--raw",
+            action="store_true",
+            help="CSV: write text as stored, even cells a spreadsheet would run as formulas (for scripts)",
+        )
+        parser.add_argument(
             "--output",
-            help="File to write, or an existing directory to write the default file name into "
+            help="File to write (replaced at the end), an existing directory to write the default file name into, "
+            "a FIFO or character device to write into as given, or - for standard output "
             "(default: export_land_<land>_<type>_<YYYYmmdd_HHMMSS>.<ext> in the current directory)",
         )
 
@@ -55,28 +61,24 @@ class Command(BaseCommand):
                 merge_clusters=options["merge_clusters"],
                 nodes=options["nodes"],
                 stale_values=options["stale_values"],
+                raw=options["raw"],
             )
         except InvalidParameters as error:
             raise CommandError(str(error)) from None
 
-        target = Path(options["output"]) if options["output"] else Path.cwd() / export.filename
-        if target.is_dir():
-            target = target / export.filename
-        if not target.parent.is_dir():
-            raise CommandError(f"Directory {target.parent} does not exist")
-
-        # Written beside the target and renamed at the end, so a failed export never
-        # leaves a truncated file under the expected name.
-        partial = target.with_name(target.name + ".part")
         try:
-            with partial.open("wb") as stream:
-                counts = export.write_to(stream)
-            os.replace(partial, target)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
+            destination = resolve_destination(options["output"], export.filename, Path.cwd())
+        except (DestinationRefused, OSError) as error:
+            raise CommandError(str(error)) from None
+        try:
+            counts = write_to(destination, export.write_to)
+        except OSError as error:
+            raise CommandError(f"Cannot write {destination.describe()}: {error.strerror or error}") from None
 
         edges = f" and {counts.edges} edges" if export.spec.extension == "gexf" else ""
-        self.stdout.write(
-            f"Exported {counts.records} records{edges} of land {land.name!r} ({export.spec.name}) to {target.resolve()}"
+        summary = (
+            f"Exported {counts.records} records{edges} of land {land.name!r} ({export.spec.name}) "
+            f"to {destination.describe()}"
         )
+        # On the standard output the export itself is the output; the summary must not follow it there.
+        (self.stderr if destination.is_stdout else self.stdout).write(summary, style_func=str)
