@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ from pathlib import Path
 def _setup(var_dir: str) -> None:
     os.environ.setdefault("MEDIANALYSE_VAR_DIR", var_dir)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medianalyse_site.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # a scratch database, nothing signed
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import django
 

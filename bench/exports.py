@@ -16,6 +16,7 @@ import argparse
 import hashlib
 import os
 import random
+import secrets
 import shutil
 import sys
 import tempfile
@@ -158,6 +159,7 @@ def main() -> None:
     for name in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(name, None)
     os.environ.update(MEDIANALYSE_VAR_DIR=str(workdir), DJANGO_SETTINGS_MODULE="medianalyse_site.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # a scratch database, nothing signed
     import django
 
     django.setup()

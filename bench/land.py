@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
+import secrets
 import signal
 import statistics
 import subprocess
@@ -210,6 +211,7 @@ def main() -> None:
         MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS="127.0.0.1",
         DJANGO_SETTINGS_MODULE="medianalyse_site.settings",
     )
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # a scratch database, nothing signed
     os.environ.update(env)
     for name in ("DATABASE_URL", "REDIS_URL"):
         os.environ.pop(name, None)

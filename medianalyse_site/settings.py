@@ -9,7 +9,6 @@ DATABASE_URL and REDIS_URL turns the same code into the scaled-out deployment
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 from medianalyse_site.env import (
@@ -29,9 +28,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = private_directory(Path(env_str("MEDIANALYSE_VAR_DIR", str(BASE_DIR / "var"))))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# The type checker imports these settings to read the models and serves nothing;
-# an empty key makes Django refuse to sign anything should it ever be used.
-SECRET_KEY = "" if "mypy" in sys.modules else secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
+SECRET_KEY = secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
