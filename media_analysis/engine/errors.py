@@ -54,6 +54,13 @@ class UnsupportedScheme(DownloadError):
     retryable = False
 
 
+class InvalidUrl(DownloadError):
+    """The URL (or a redirect's) cannot be parsed, or has no valid host or port: no request is made."""
+
+    error_class = "invalid_url"
+    retryable = False
+
+
 class TooManyRedirects(DownloadError):
     error_class = "too_many_redirects"
     retryable = False
@@ -84,5 +91,6 @@ ERROR_CLASSES: tuple[str, ...] = (
     "not_an_image",
     "corrupt_image",
     "decompression_bomb",
+    "invalid_url",
     "error",
 )

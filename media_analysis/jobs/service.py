@@ -10,11 +10,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -148,8 +152,10 @@ def run_chunk(chunk_id: int) -> StepOutcome:
     from media_analysis.jobs.batch import analyse_media  # the heavy imagery stack, only when there is work
 
     started = timezone.now()
-    JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=worker_identity(), claimed_at=started)
-    batch = analyse_media(chunk.media_ids)
+    identity = worker_identity()
+    JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
+    with renewed_claim(chunk.pk, identity, settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS):
+        batch = analyse_media(chunk.media_ids)
     outcome = StepOutcome(processed=True)
     with transaction.atomic():
         locked = JobChunk.objects.select_for_update().get(pk=chunk.pk)
@@ -223,6 +229,49 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+@contextmanager
+def renewed_claim(chunk_id: int, identity: str, lease_seconds: float) -> Iterator[None]:
+    """Keep the claim of ``identity`` on a chunk fresh while the block runs.
+
+    A chunk slower than its lease would otherwise be re-enqueued and analysed
+    twice at once. A background thread moves ``claimed_at`` forward every
+    third of the lease, so two renewals can be missed before the claim expires;
+    a worker that dies stops renewing, and its chunk is recovered once the
+    lease has passed.
+    """
+    stop = threading.Event()
+    heartbeat = threading.Thread(
+        target=_renew_claim,
+        args=(chunk_id, identity, max(lease_seconds / 3, 0.05), stop),
+        name=f"chunk-{chunk_id}-lease",
+        daemon=True,
+    )
+    heartbeat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        heartbeat.join()
+
+
+def _renew_claim(chunk_id: int, identity: str, interval: float, stop: threading.Event) -> None:
+    try:
+        while not stop.wait(interval):
+            try:
+                renewed = JobChunk.objects.filter(
+                    pk=chunk_id, claimed_by=identity, status=ChunkStatus.PENDING
+                ).update(claimed_at=timezone.now())
+            except DatabaseError:
+                # A busy database: the next beat tries again, well within the lease.
+                logger.warning("could not renew the claim on chunk %s", chunk_id, exc_info=True)
+                continue
+            if not renewed:
+                return  # finished, or recovered and claimed by another worker: not ours to renew
+    finally:
+        # This thread's own connection; the worker's stays open.
+        connection.close()
+
+
 def _claim_is_dead(claimed_by: str) -> bool:
     """True when the claim belongs to a process of this host that no longer exists."""
     host, _, pid = claimed_by.rpartition(":")
@@ -244,7 +293,8 @@ def chunks_to_recover(
 
     A chunk is recovered when its claimer was a process of this host that has
     died (a consumer killed mid-chunk), when its claim is older than the lease
-    (a worker on another machine died), or when it was never claimed and is no
+    (a worker on another machine died: a live one renews its claim, see
+    ``renewed_claim``), or when it was never claimed and is no
     longer in the queue (its task was taken by a worker that died before
     claiming it). When the queue's content is unknown, a never-claimed chunk is
     recovered once its job has not moved for ``stall_seconds``.

@@ -18,6 +18,7 @@ from media_analysis.engine.errors import (
     DownloadError,
     DownloadTimeout,
     HttpStatusError,
+    InvalidUrl,
     RefusedAddress,
     TooLarge,
     TooManyRedirects,
@@ -253,6 +254,21 @@ def test_redirect_to_a_refused_address(http_server, target):
     assert caught.value.error_class == "refused_address"
     assert not caught.value.retryable
     assert http_server.hits() == 1
+
+
+@pytest.mark.parametrize("location", ["http://[::1/a.png", "http://127.0.0.1:99999/a.png", "//[zz]/a.png"])
+def test_redirect_to_an_invalid_url(http_server, location):
+    url = http_server.route("/bounce.png", redirect(location))
+    with pytest.raises(InvalidUrl) as caught:
+        fetch(url)
+    assert caught.value.error_class == "invalid_url"
+    assert http_server.hits() == 1
+
+
+@pytest.mark.parametrize("url", ["http://[::1/a.png", "http://127.0.0.1:0/a.png", "http:///a.png"])
+def test_an_invalid_url_is_refused_before_any_request(url):
+    with pytest.raises(InvalidUrl):
+        fetch(url)
 
 
 def test_redirect_to_another_scheme(http_server):

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from media_analysis.engine.errors import DownloadError, RefusedAddress, UnsupportedScheme
+from media_analysis.engine.errors import DownloadError, InvalidUrl, RefusedAddress, UnsupportedScheme
 from media_analysis.engine.fetch import DownloadPolicy
 from media_analysis.engine.fetch.addresses import check_address, check_url
 
@@ -115,10 +115,27 @@ def test_only_http_and_https(url):
     assert not caught.value.retryable
 
 
-@pytest.mark.parametrize("url", ["http:///a.png", "http://host:99999/a.png"])
-def test_malformed_urls(url):
-    with pytest.raises(DownloadError):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/a.png",  # unclosed IPv6 bracket: urlsplit refuses it
+        "http://[zz]/a.png",  # brackets around something that is no IPv6 address
+        "http:///a.png",  # no host
+        "http://:8080/a.png",  # a port, but no host
+        "http://host:99999/a.png",  # port out of range
+        "http://host:0/a.png",
+        "http://host:-1/a.png",
+        "http://host:8o/a.png",  # not a number
+        "http://exa mple.org/a.png",  # a space in the host
+        "http://a..b.org/a.png",  # an empty label
+        "http://" + "x" * 64 + ".org/a.png",  # a label over 63 characters
+    ],
+)
+def test_malformed_urls_are_invalid_urls(url, fake_dns):
+    with pytest.raises(InvalidUrl) as caught:
         check_url(url, DownloadPolicy())
+    assert caught.value.error_class == "invalid_url"
+    assert not caught.value.retryable
 
 
 def test_policy_from_any_settings_object():

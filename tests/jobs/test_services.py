@@ -202,3 +202,27 @@ def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server,
     assert result.analysed == 6
     assert slot_was_free == [False, False]
     assert peak == 2
+
+
+def test_malformed_urls_end_as_invalid_urls(page, http_server):
+    http_server.route("/ok.png", Reply(body=_png(), content_type="image/png"))
+    ok = make_media(page, url=http_server.url("/ok.png"))
+    malformed = [
+        "http://[::1/a.png",
+        "http://[not-an-address]/a.png",
+        f"http://127.0.0.1:{http_server.port}0000/a.png",  # port out of range
+        "http://:80/a.png",
+        "http://exa mple.org/a.png",
+        "http://a..b.org/a.png",
+    ]
+    rows = [make_media(page, url=url) for url in malformed]
+
+    result = analyse_media([ok.pk, *(m.pk for m in rows)])
+
+    assert (result.analysed, result.failed) == (1, len(malformed))
+    for media in Media.objects.filter(pk__in=[m.pk for m in rows]):
+        assert media.analysis_status == AnalysisStatus.FAILED
+        assert media.error_class == "invalid_url", media.url
+        assert media.analysis_error
+    assert {f["error_class"] for f in result.failures} == {"invalid_url"}
+    assert http_server.hits() == 1  # only the valid one reached the server

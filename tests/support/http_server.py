@@ -4,8 +4,10 @@ Routes map a path to a sequence of ``Reply``: each request to the path takes
 the next reply, the last one repeats (``[503, 503, 200]`` fails twice, then
 serves). A reply sets the status, body, headers and how the body travels:
 with a Content-Length, chunked, or delimited by closing the connection;
-optionally late (``latency``) or trickling (``chunk_delay``), and answering
-``Range`` requests with 206 when ``honour_range`` is set. Every request is
+optionally late (``latency``), held until an event is set (``hold``), dripping
+its status line and headers one byte at a time (``header_delay``) or trickling
+its body (``chunk_delay``), and answering ``Range`` requests with 206 when
+``honour_range`` is set. Every request is
 recorded (method, path, headers, arrival time) for assertions.
 
 Usage::
@@ -41,6 +43,8 @@ class Reply:
     framing: str = "length"  # "length" (Content-Length), "chunked", or "close" (body ends with the connection)
     chunk_size: int = 16 * 1024
     latency: float = 0.0  # seconds before the status line
+    hold: threading.Event | None = None  # the status line waits until this is set (or the server stops)
+    header_delay: float = 0.0  # seconds between two bytes of the status line and headers
     chunk_delay: float = 0.0  # seconds between two body chunks
     honour_range: bool = False
     # A body produced while sending (huge or endless bodies); needs "chunked" or "close" framing.
@@ -79,6 +83,8 @@ class _Stopping(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    # BaseHTTPRequestHandler's buffer of the status line and headers, sent by end_headers.
+    _headers_buffer: list[bytes]
     # Idle keep-alive connections end on their own, so no handler thread outlives a test for long.
     timeout = 10
 
@@ -118,7 +124,26 @@ class _Handler(BaseHTTPRequestHandler):
         if seconds > 0 and self.server.stopping.wait(seconds):
             raise _Stopping
 
+    def _hold(self, event: threading.Event | None) -> None:
+        while event is not None and not event.wait(0.05):
+            if self.server.stopping.is_set():
+                raise _Stopping
+
+    def _end_headers(self, delay: float) -> None:
+        if delay <= 0:
+            self.end_headers()
+            return
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        for index in range(len(head)):
+            if index:
+                self._wait(delay)
+            self.wfile.write(head[index : index + 1])
+            self.wfile.flush()
+
     def _send(self, reply: Reply, send_body: bool) -> None:
+        self._hold(reply.hold)
         self._wait(reply.latency)
         status = reply.status
         body = reply.body
@@ -152,7 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.framing == "close":
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
+        self._end_headers(reply.header_delay)
         if not send_body:
             return
 

@@ -7,6 +7,8 @@ One ``requests.Session`` (``build_session``) is shared by every download thread.
 Its adapter retries connection errors, read errors and 429/500/502/503/504
 statuses with exponential backoff, jitter and ``Retry-After``. ``download``
 fetches a whole body (images), ``probe`` only the first bytes (video/audio).
+Both end within ``DownloadPolicy.deadline``, waits and retries included
+(``fetch.deadline``).
 
 Address safety (server-side request forgery). Before every hop the URL's host
 is resolved with ``socket.getaddrinfo`` and refused if any of its addresses is

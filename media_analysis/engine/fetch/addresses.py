@@ -6,12 +6,13 @@ How the check and the session's connections share the work is told in the packag
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from media_analysis.engine.errors import DownloadError, RefusedAddress, UnsupportedScheme
+from media_analysis.engine.errors import DownloadError, InvalidUrl, RefusedAddress, UnsupportedScheme
 from media_analysis.engine.fetch.policy import DownloadPolicy, _short
 
 
@@ -106,18 +107,30 @@ def resolve_host(host: str, port: int) -> list[str]:
 
 
 def check_url(url: str, policy: DownloadPolicy) -> tuple[str, int]:
-    """Validate scheme and host of ``url``; return (host, port). Resolves the host (DNS) before any connection."""
-    parts = urlsplit(url)
+    """Validate scheme, host and port of ``url``; return (host, port). Resolves the host (DNS) before any connection.
+
+    A URL that cannot be parsed, or whose host or port is not valid, raises
+    ``InvalidUrl``: no request could ever succeed, so it is not retried.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise InvalidUrl(f"invalid URL {_short(url)}: {exc}") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise UnsupportedScheme(f"unsupported URL scheme {scheme or '(none)'!r}: {_short(url)}")
     try:
         host = parts.hostname
-        port = parts.port or (443 if scheme == "https" else 80)
+        port = parts.port
     except ValueError as exc:
-        raise DownloadError(f"invalid URL {_short(url)}: {exc}") from exc
+        raise InvalidUrl(f"invalid URL {_short(url)}: {exc}") from exc
     if not host:
-        raise DownloadError(f"URL without a host: {_short(url)}")
+        raise InvalidUrl(f"URL without a host: {_short(url)}")
+    if port is None:
+        port = 443 if scheme == "https" else 80
+    elif not 0 < port < 65536:
+        raise InvalidUrl(f"invalid port {port} in URL {_short(url)}")
+    _check_host(host, url)
     allow = _allow_list(policy.allow_private)
     if allow.allows_name(host):
         return host, port
@@ -127,3 +140,23 @@ def check_url(url: str, policy: DownloadPolicy) -> tuple[str, int]:
         raise DownloadError(f"cannot resolve {host}: {exc}") from exc
     _vet(host, addresses, allow)
     return host, port
+
+
+# What a host name may hold once IDNA-encoded: letters, digits, hyphens, dots (and the
+# underscores some real names carry). Spaces, control characters and the like never resolve.
+_HOST_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _check_host(host: str, url: str) -> None:
+    """Raise ``InvalidUrl`` unless ``host`` is an IP literal or a well-formed name."""
+    try:
+        ipaddress.ip_address(host.split("%", 1)[0])
+        return
+    except ValueError:
+        pass
+    try:
+        encoded = host.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidUrl(f"invalid host name in URL {_short(url)}: {exc}") from exc
+    if not _HOST_NAME.fullmatch(encoded) or len(encoded.rstrip(".")) > 253:
+        raise InvalidUrl(f"invalid host name in URL {_short(url)}")

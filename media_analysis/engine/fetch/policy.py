@@ -22,8 +22,9 @@ class DownloadPolicy:
     probe_bytes: int = 256 * 1024
     # Longest wait between two attempts, whether from the backoff or from Retry-After.
     backoff_max: float = 30.0
-    # Wall-clock budget of one download's hops and body reading: a server that
-    # trickles one byte per read timeout cannot hold a worker forever.
+    # Wall-clock bound of one download: connecting, headers, body, every hop,
+    # retry and wait (see fetch.deadline). A server that trickles one byte per
+    # read timeout cannot hold a worker past it.
     deadline: float = 120.0
 
     def __post_init__(self) -> None:

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import http.cookiejar
+import io
 import math
+import socket
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import requests
@@ -14,7 +19,9 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.addresses import _allow_list, _AllowList, _vet, resolve_host
+from media_analysis.engine.fetch.deadline import bounded, current_budget, time_left
 from media_analysis.engine.fetch.policy import RETRY_STATUSES, DownloadPolicy
 
 # A retried error response is drained to keep its connection only when it is this small.
@@ -22,7 +29,7 @@ _DRAIN_LIMIT = 64 * 1024
 
 
 class _BoundedRetry(Retry):
-    """A ``Retry`` that never reads a large error body just to reuse its connection.
+    """A ``Retry`` that never reads a large error body, and never waits past the download's deadline.
 
     Before retrying, urllib3 drains the failed response to keep the connection:
     a 503 with an endless body would be read entirely into memory. Closing
@@ -36,6 +43,25 @@ class _BoundedRetry(Retry):
             if length is None or length > _DRAIN_LIMIT:
                 response.close()
         return new_retry
+
+    def sleep(self, response=None) -> None:
+        # As Retry.sleep (Retry-After first, else the backoff), but a wait that
+        # would end past the deadline fails now: the attempt after it could not finish.
+        wait: float = 0.0
+        if self.respect_retry_after_header and response is not None:
+            wait = self.get_retry_after(response) or 0.0
+        if not wait:
+            wait = self.get_backoff_time()
+        budget = current_budget()
+        if budget is not None:
+            left = budget.ends_at - time.monotonic()
+            if wait >= left:
+                asked = f", {wait:.3g} s to wait" if wait > 0 else ""
+                raise DownloadTimeout(
+                    f"no time left for another attempt within the {budget.seconds:g} s download deadline{asked}"
+                )
+        if wait > 0:
+            time.sleep(wait)
 
 
 def _retry(policy: DownloadPolicy) -> Retry:
@@ -69,25 +95,79 @@ def _guarded_new_conn(connection: HTTPConnection, allow: _AllowList):
         raise NewConnectionError(connection, f"cannot resolve {host}: {exc}") from exc
     _vet(connection.host, addresses, allow)
     last_error: Exception | None = None
+    timeout = connection.timeout
     for address in addresses:
+        left = time_left()
+        if left is not None and left <= 0:
+            raise DownloadTimeout(f"download deadline reached before connecting to {connection.host}")
         # urllib3 connects to ``_dns_host``; TLS (SNI, certificate) still uses ``host``.
         connection._dns_host = address
+        # The socket keeps this timeout for the TLS handshake, which Python bounds as a whole.
+        connection.timeout = bounded(timeout if isinstance(timeout, (int, float)) else None)
         try:
             return HTTPConnection._new_conn(connection)
         except (NewConnectionError, ConnectTimeoutError) as exc:
             last_error = exc
         finally:
             connection._dns_host = host
+            connection.timeout = timeout
     assert last_error is not None
     raise last_error
 
 
+class _DeadlineReader(io.RawIOBase):
+    """The socket reads of one response, each with a timeout shortened to the download's time left.
+
+    A read timeout bounds one silence, not a response: a server sending a
+    header byte every few seconds never trips it. Shortening the timeout of
+    every read to the time left ends such a response at the deadline.
+    """
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket) -> None:
+        super().__init__()
+        self._raw = raw
+        self._sock = sock
+        # What urllib3 set for this response: the read timeout.
+        self._timeout = sock.gettimeout()
+        self._applied = self._timeout
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int | None:
+        left = time_left()
+        if left is not None:
+            if left <= 0:
+                raise TimeoutError("the download deadline has passed")
+            wanted = bounded(self._timeout)
+            if wanted != self._applied:
+                self._sock.settimeout(wanted)
+                self._applied = wanted
+        return self._raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _DeadlineResponse(http.client.HTTPResponse):
+    def __init__(self, sock: socket.socket, *args: Any, **kwargs: Any) -> None:
+        super().__init__(sock, *args, **kwargs)
+        # makefile() counted a reference on the socket; the detached raw reader keeps it and releases it on close.
+        self.fp = io.BufferedReader(_DeadlineReader(self.fp.detach(), sock))
+
+
 def _guarded_pool_classes(allow: _AllowList) -> dict[str, type[HTTPConnectionPool]]:
     class GuardedHTTPConnection(HTTPConnection):
+        response_class = _DeadlineResponse
+
         def _new_conn(self):
             return _guarded_new_conn(self, allow)
 
     class GuardedHTTPSConnection(HTTPSConnection):
+        response_class = _DeadlineResponse
+
         def _new_conn(self):
             return _guarded_new_conn(self, allow)
 
@@ -119,6 +199,18 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
+class _HopByHopSession(requests.Session):
+    """A session that never follows nor even prepares a redirect: ``download`` follows them, checking each hop.
+
+    With ``allow_redirects=False`` requests still parses the ``Location`` to
+    offer ``Response.next``: an unparsable one would raise there, before the
+    hop could be checked and reported as an invalid URL.
+    """
+
+    def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        return iter(())
+
+
 def build_session(policy: DownloadPolicy, pool_size: int = 16) -> requests.Session:
     """A session for ``download``/``probe``, safe to share between ``pool_size`` threads.
 
@@ -126,7 +218,7 @@ def build_session(policy: DownloadPolicy, pool_size: int = 16) -> requests.Sessi
     shared jar would leak state between media and threads) and per-request
     headers are passed per call.
     """
-    session = requests.Session()
+    session = _HopByHopSession()
     # No proxies, no .netrc credentials from the environment (see the package docstring).
     session.trust_env = False
     session.headers.clear()

@@ -18,11 +18,13 @@ from media_analysis.engine.errors import (
     DownloadError,
     DownloadTimeout,
     HttpStatusError,
+    InvalidUrl,
     MediaFailure,
     TooLarge,
     TooManyRedirects,
 )
 from media_analysis.engine.fetch.addresses import check_url
+from media_analysis.engine.fetch.deadline import deadline_scope, time_left
 from media_analysis.engine.fetch.policy import REDIRECT_STATUSES, Downloaded, DownloadPolicy, Probed, _short
 from media_analysis.engine.sniff import sniff_mime
 
@@ -58,6 +60,12 @@ def _is_timeout(exc: BaseException) -> bool:
     )
 
 
+def _past_deadline() -> bool:
+    # Whatever broke at the deadline (a reset, a half-read line), the deadline is what ended the download.
+    left = time_left()
+    return left is not None and left <= 0
+
+
 def _failure_note(exc: BaseException, session: requests.Session, url: str) -> str:
     """The end of a failure message: attempts made (as the session's retry configuration allows) and the cause."""
     total: bool | int | None = None
@@ -90,13 +98,18 @@ def _get(session: requests.Session, url: str, policy: DownloadPolicy, headers: d
             stream=True,
             allow_redirects=False,
         )
+    except DownloadTimeout as exc:
+        # Raised by the session when the deadline leaves no time for another attempt.
+        raise DownloadTimeout(f"GET {_short(url)}: {exc}") from exc
     except MediaFailure:
         raise
-    except requests.exceptions.Timeout as exc:
-        raise DownloadTimeout(f"GET {_short(url)} timed out{_failure_note(exc, session, url)}") from exc
-    except requests.exceptions.ConnectionError as exc:
+    except requests.exceptions.InvalidURL as exc:
+        raise InvalidUrl(f"GET {_short(url)}: invalid URL: {exc}") from exc
+    except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
         note = _failure_note(exc, session, url)
-        if _is_timeout(exc):
+        if _past_deadline():
+            raise DownloadTimeout(f"GET {_short(url)}: no answer within the download deadline{note}") from exc
+        if isinstance(exc, requests.exceptions.Timeout) or _is_timeout(exc):
             raise DownloadTimeout(f"GET {_short(url)} timed out{note}") from exc
         raise DownloadError(f"GET {_short(url)} failed{note}") from exc
     except (requests.exceptions.RequestException, ValueError, UnicodeError) as exc:
@@ -125,7 +138,10 @@ def _open(
             response.close()
             if hops >= policy.max_redirects:
                 raise TooManyRedirects(f"GET {_short(url)}: more than {policy.max_redirects} redirects")
-            current = urldefrag(urljoin(current, location.strip()))[0]
+            try:
+                current = urldefrag(urljoin(current, location.strip()))[0]
+            except ValueError as exc:
+                raise InvalidUrl(f"GET {_short(url)}: redirect to an invalid URL {_short(location)}: {exc}") from exc
             continue
         if not 200 <= status < 300:
             attempts = _response_attempts(response)
@@ -216,9 +232,9 @@ def _read_body(response: requests.Response, limit: int, deadline: float, url: st
                 raise TooLarge(f"GET {_short(url)}: body larger than {limit} bytes")
     except MediaFailure:
         raise
-    except ReadTimeoutError as exc:
-        raise DownloadTimeout(f"GET {_short(url)}: read timed out in the body: {exc}") from exc
     except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
+        if _past_deadline():
+            raise DownloadTimeout(f"GET {_short(url)}: body not received within the download deadline") from exc
         if _is_timeout(exc):
             raise DownloadTimeout(f"GET {_short(url)}: read timed out in the body: {exc}") from exc
         raise DownloadError(f"GET {_short(url)}: body interrupted: {exc}") from exc
@@ -240,20 +256,20 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
     image is for the caller to decide (``media_analysis.engine.sniff``).
     """
     started = time.monotonic()
-    deadline = started + policy.deadline
-    response, final_url, redirects = _open(session, url, policy, {}, deadline)
-    try:
-        content_type = _media_type(response.headers.get("Content-Type"))
-        declared = _declared_length(response)
-        if declared is not None and declared > policy.max_bytes:
-            raise TooLarge(
-                f"GET {_short(final_url)}: Content-Length {declared} over the {policy.max_bytes} bytes limit",
-                size=declared,
-                mime_type=content_type,
-            )
-        content = _read_body(response, policy.max_bytes, deadline, final_url, truncate=False)
-    finally:
-        response.close()
+    with deadline_scope(policy.deadline) as budget:
+        response, final_url, redirects = _open(session, url, policy, {}, budget.ends_at)
+        try:
+            content_type = _media_type(response.headers.get("Content-Type"))
+            declared = _declared_length(response)
+            if declared is not None and declared > policy.max_bytes:
+                raise TooLarge(
+                    f"GET {_short(final_url)}: Content-Length {declared} over the {policy.max_bytes} bytes limit",
+                    size=declared,
+                    mime_type=content_type,
+                )
+            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=False)
+        finally:
+            response.close()
     return Downloaded(
         url=url,
         final_url=final_url,
@@ -275,26 +291,26 @@ def _range_total(content_range: str | None) -> int | None:
 
 def probe(session: requests.Session, url: str, policy: DownloadPolicy) -> Probed:
     """Fetch only the first ``policy.probe_bytes`` of a video/audio file and read what they tell."""
-    deadline = time.monotonic() + policy.deadline
     headers = {
         "Range": f"bytes=0-{max(policy.probe_bytes, 1) - 1}",
         # Byte ranges of an encoded body are meaningless to the parsers.
         "Accept-Encoding": "identity",
     }
-    response, final_url, _redirects = _open(session, url, policy, headers, deadline)
-    try:
-        content_type = _media_type(response.headers.get("Content-Type"))
-        ranged = response.status_code == 206
-        if ranged:
-            size = _range_total(response.headers.get("Content-Range"))
-        elif "Content-Encoding" not in response.headers:
-            size = _declared_length(response)
-        else:
-            size = None
-        # A server ignoring Range streams the whole file: read its first bytes, then hang up.
-        head = _read_body(response, policy.probe_bytes, deadline, final_url, truncate=True)
-    finally:
-        response.close()
+    with deadline_scope(policy.deadline) as budget:
+        response, final_url, _redirects = _open(session, url, policy, headers, budget.ends_at)
+        try:
+            content_type = _media_type(response.headers.get("Content-Type"))
+            ranged = response.status_code == 206
+            if ranged:
+                size = _range_total(response.headers.get("Content-Range"))
+            elif "Content-Encoding" not in response.headers:
+                size = _declared_length(response)
+            else:
+                size = None
+            # A server ignoring Range streams the whole file: read its first bytes, then hang up.
+            head = _read_body(response, policy.probe_bytes, budget.ends_at, final_url, truncate=True)
+        finally:
+            response.close()
     info = probe_av(head, size)
     sniffed = sniff_mime(head)
     return Probed(
