@@ -23,7 +23,11 @@ def _sklearn_palette(pixels: np.ndarray) -> list[tuple[list[int], float]]:
 
 
 def _crops(photo: Image.Image) -> list[Image.Image]:
-    return [photo, photo.crop((0, 0, 320, 240)), photo.crop((200, 100, 640, 427)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    return [
+        photo,
+        photo.crop((0, 0, 320, 240)),
+        photo.crop((200, 100, 640, 427)).transpose(Image.Transpose.FLIP_LEFT_RIGHT),
+    ]
 
 
 def test_kmeans_reproduces_the_predecessor_on_photo_samples(photo):
