@@ -8,8 +8,8 @@ Dominant colours reproduce the predecessor's (scikit-learn k-means on a 100x100
 resize of the full image, random_state=42): whenever the full image is decoded,
 the very same sample is clustered with the very same seeding (see colours.py).
 Decoding (decode.py) reads no more pixels than the results need; colours come from
-one 100x100 sample, pHash, dHash and the average hash from block means, the colour
-hash from a nearest-neighbour sample (hashes.py).
+one 100x100 sample, the four perceptual hashes from imagehash itself on the decoded
+image (hashes.py).
 """
 
 from __future__ import annotations
@@ -34,16 +34,7 @@ from media_analysis.engine.image.decode import (
     read_exif,
 )
 from media_analysis.engine.image.exif import ExifSummary
-from media_analysis.engine.image.hashes import (
-    COLORHASH_SIDE,
-    DRAFTED_COLORHASH_SIDE,
-    ahash,
-    colorhash,
-    dhash,
-    hash_grids,
-    phash,
-    sampled,
-)
+from media_analysis.engine.image.hashes import perceptual_hashes
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
 
@@ -205,7 +196,7 @@ def _fill_pixels_fields(
     result: ImageAnalysis, base: Image.Image, draft_box: Box | None, options: AnalysisOptions
 ) -> None:
     if options.colors:
-        # Only the colours need this sample since the hashes come from block means.
+        # Only the colours need this sample: imagehash resizes the decoded image itself.
         colour_sample = _colour_sample(base, draft_box)
         pixels = np.asarray(colour_sample if colour_sample.mode == "RGB" else colour_sample.convert("RGB"))
         if draft_box is not None:
@@ -218,9 +209,9 @@ def _fill_pixels_fields(
         result.dominant_colors = dominant_colours(pixels, options.n_colors)
         result.websafe_colors = websafe_palette(result.dominant_colors)
     if options.hashes:
-        grids = hash_grids(base, draft_box, (result.width, result.height))
-        result.phash = phash(grids["phash"])
-        result.dhash = dhash(grids["dhash"])
-        result.ahash = ahash(grids["ahash"])
-        sample = sampled(base, COLORHASH_SIDE if draft_box is None else DRAFTED_COLORHASH_SIDE)
-        result.colorhash = colorhash(sample if sample.mode == "RGB" else sample.convert("RGB"))
+        # ``base`` is the decoded image in a faithful 8-bit mode: for every 8-bit mode
+        # the very image imagehash is given after Image.open(); deep images are scaled
+        # to 8 bits, where Pillow's own conversion would clip them to white.
+        hashes = perceptual_hashes(base)
+        result.phash, result.dhash = hashes.phash, hashes.dhash
+        result.ahash, result.colorhash = hashes.ahash, hashes.colorhash
