@@ -106,7 +106,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the set per throughput measure")
     parser.add_argument("--groups", nargs="*", help="only these groups (default: all)")
     args = parser.parse_args()
-    # The analysis runs on several threads at once and its hash grids are small matrix
+    # The analysis runs on several threads at once and its k-means makes small matrix
     # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
     # their cores. Measured as the consumer process runs it: one BLAS thread per caller.
     threadpool_limits(1, "blas")

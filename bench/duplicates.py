@@ -2,6 +2,8 @@
 
     .venv/bin/python bench/duplicates.py           # the full run (about a minute)
     .venv/bin/python bench/duplicates.py --quick   # fewer pictures, 10,000 hashes only
+    .venv/bin/python bench/duplicates.py --quick --hasher engine --side 1024 --no-speed
+                                                   # the engine's own hashes of large JPEGs
 
 Accuracy. scikit-learn's two sample photos (china.jpg, flower.jpg) are cut into
 distinct pictures: rectangles of 48-320 px at random places, kept only when they
@@ -14,7 +16,9 @@ of sky or of blurred background with a detail in a corner: hard negatives. Every
 edited copies, each decoded from the published original and published again: half
 size, JPEG quality 50, 5 % crop (2.5 % off each side), greyscale, a caption written
 with Pillow's default font, left-right mirror. pHash, dHash and colour hash come
-from imagehash on the decoded files. The truth: a copy and its original (and copies
+from imagehash on the decoded files (``--hasher engine``: from ``analyse_image``, as
+media rows store them; with ``--side`` of 400 or more the engine decodes the JPEGs
+at reduced DCT scale). The truth: a copy and its original (and copies
 of one picture between them) are the same picture, any two pictures are not.
 Precision and recall are those of pairwise co-clustering.
 
@@ -54,11 +58,14 @@ from sklearn.datasets import load_sample_image  # noqa: E402
 from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer  # noqa: E402
 from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
 from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
+from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
 
 R = TypeVar("R")
 
-PICTURE_SIDE = 256
+HASHER = "imagehash"  # or "engine"; set from the command line
+
+PICTURE_SIDE = 256  # long side of a picture; --side changes it
 MAX_OVERLAP = 0.3
 MIN_GREY_STD = 20.0
 MIN_QUARTER_STD = 10.0
@@ -88,7 +95,9 @@ def _flat(grey: np.ndarray, detailed: bool) -> bool:
     return min(q.std() for q in quarters) < MIN_QUARTER_STD
 
 
-def distinct_pictures(tries_per_photo: int, detailed: bool, seed: int = 7) -> list[Image.Image]:
+def distinct_pictures(
+    tries_per_photo: int, detailed: bool, seed: int = 7, side: int = PICTURE_SIDE
+) -> list[Image.Image]:
     rng = random.Random(seed)
     pictures = []
     for name in ("china.jpg", "flower.jpg"):
@@ -106,7 +115,7 @@ def distinct_pictures(tries_per_photo: int, detailed: bool, seed: int = 7) -> li
             if _overlaps(box, kept) or _flat(grey[y : y + h, x : x + w], detailed):
                 continue
             kept = np.vstack([kept, box])
-            scale = PICTURE_SIDE / max(w, h)
+            scale = side / max(w, h)
             crop = photo.crop(box).resize((round(w * scale), round(h * scale)), Image.Resampling.LANCZOS)
             pictures.append(crop)
     return pictures
@@ -133,6 +142,11 @@ EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
 
 
 def hashed(key: int, data: bytes) -> HashedImage:
+    if HASHER == "engine":
+        result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
+        return HashedImage.from_hex(
+            key, sha256=result.image_hash, phash=result.phash, dhash=result.dhash, colorhash=result.colorhash
+        )
     image = _decode(data)
     return HashedImage.from_hex(
         key,
@@ -423,7 +437,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer pictures, 10,000 hashes only")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per measure (median)")
+    parser.add_argument(
+        "--hasher", choices=("imagehash", "engine"), default="imagehash", help="who hashes the accuracy sets"
+    )
+    parser.add_argument("--side", type=int, default=PICTURE_SIDE, help="long side of the published pictures")
+    parser.add_argument("--no-speed", action="store_true", help="accuracy only")
     args = parser.parse_args()
+    global HASHER
+    HASHER = args.hasher
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
@@ -432,14 +453,17 @@ def main() -> None:
         f"Python {platform.python_version()}, numpy {np.__version__}, imagehash {imagehash.__version__}, "
         f"{_cpu()}, pinned to one core\n"
     )
+    print(f"hashes by {args.hasher}, pictures {args.side} px on their long side\n")
     tries = 6_000 if args.quick else 30_000
     for title, detailed in (("Detailed pictures", True), ("With near-flat crops", False)):
         start = time.perf_counter()
-        items, truth = edited_set(distinct_pictures(tries, detailed))
+        items, truth = edited_set(distinct_pictures(tries, detailed, side=args.side))
         built = time.perf_counter() - start
         accuracy_report(title, items, truth)
         print(f"(set built and hashed in {built:.1f} s)\n")
 
+    if args.no_speed:
+        return
     sizes = [10_000] if args.quick else [10_000, 100_000]
     print(f"## Speed (median of {args.runs} runs, one core)\n")
     print(table(("hashes", "what", "wall time", "CPU time", "result"), speed(sizes, args.runs)))

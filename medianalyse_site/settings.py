@@ -231,6 +231,13 @@ MEDIA_ANALYSIS_KEEP_FREED_MEMORY = env_bool("MEDIA_ANALYSIS_KEEP_FREED_MEMORY", 
 MEDIA_ANALYSIS_COLORS = env_bool("MEDIA_ANALYSIS_COLORS", True)
 MEDIA_ANALYSIS_EXIF = env_bool("MEDIA_ANALYSIS_EXIF", True)
 MEDIA_ANALYSIS_HASHES = env_bool("MEDIA_ANALYSIS_HASHES", True)
+# The image formats decoded (Pillow's names): any other image fails as
+# unsupported_format. The default is the engine's IMAGE_FORMATS
+# (media_analysis/engine/image/decode.py), the raster formats of the web.
+MEDIA_ANALYSIS_IMAGE_FORMATS = env_list(
+    "MEDIA_ANALYSIS_IMAGE_FORMATS",
+    ["JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "CUR", "JPEG2000", "TGA", "PSD", "QOI"],
+)
 MEDIA_ANALYSIS_AV_PROBE_BYTES = env_int("MEDIA_ANALYSIS_AV_PROBE_BYTES", 256 * 1024)
 # Longest wait between two download attempts (backoff or Retry-After), and the
 # wall-clock budget of one download, redirects and body included.

@@ -72,6 +72,15 @@ class NotAnImage(MediaFailure):
     error_class = "not_an_image"
 
 
+class UnsupportedFormat(MediaFailure):
+    """An image in a format outside the allow-list of decodable formats; never decoded.
+
+    The message names the format detected ("unsupported image format: DDS").
+    """
+
+    error_class = "unsupported_format"
+
+
 class CorruptImage(MediaFailure):
     error_class = "corrupt_image"
 
@@ -89,6 +98,7 @@ ERROR_CLASSES: tuple[str, ...] = (
     "unsupported_scheme",
     "too_many_redirects",
     "not_an_image",
+    "unsupported_format",
     "corrupt_image",
     "decompression_bomb",
     "invalid_url",

@@ -103,6 +103,7 @@ def analysis_options() -> AnalysisOptions:
         min_height=settings.MEDIA_ANALYSIS_MIN_HEIGHT,
         max_file_size=settings.MEDIA_ANALYSIS_MAX_FILE_SIZE,
         max_pixels=settings.MEDIA_ANALYSIS_MAX_PIXELS,
+        image_formats=tuple(settings.MEDIA_ANALYSIS_IMAGE_FORMATS),
     )
 
 

@@ -6,9 +6,8 @@ import pytest
 from PIL import Image
 
 from media_analysis.engine.image import analyse_image
-from media_analysis.engine.image.decode import decode_first_frame, normalised
-from media_analysis.engine.image.hashes import HASH_GRIDS, hash_grids
 from tests.analysis.conftest import encode, gradient
+from tests.support.graphics import GRAPHICS, encoded
 
 HASHES = {
     "phash": imagehash.phash,
@@ -30,11 +29,9 @@ def _distances(data: bytes) -> dict[str, int]:
 
 
 def test_small_images_hash_exactly_like_imagehash(photo):
-    # At most 200 pixels on the short side: hashed from the full image, as imagehash does.
     small = photo.resize((240, 160))
     for fmt in ("PNG", "JPEG"):
-        distances = _distances(encode(small, fmt))
-        assert distances["phash"] == distances["dhash"] == distances["ahash"] == 0, fmt
+        assert _distances(encode(small, fmt)) == dict.fromkeys(HASHES, 0), fmt
 
 
 def test_tiny_image_colour_hash_is_exact():
@@ -43,28 +40,82 @@ def test_tiny_image_colour_hash_is_exact():
     assert distances == dict.fromkeys(HASHES, 0)
 
 
-@pytest.mark.parametrize(
-    ("size", "fmt", "mode"),
-    [
-        ((640, 427), "PNG", "RGB"),
-        ((640, 427), "WEBP", "RGB"),
-        ((600, 399), "JPEG", "RGB"),
-        ((1600, 1067), "JPEG", "RGB"),
-        ((2400, 1600), "JPEG", "RGB"),
-        ((800, 533), "PNG", "RGBA"),
-        ((640, 427), "GIF", "P"),
-    ],
-)
-def test_hashes_within_two_bits_of_imagehash(photo, size, fmt, mode):
+def test_hashes_have_the_stored_lengths(photo):
+    result = analyse_image(encode(photo, "PNG"))
+
+    # 64 bits for pHash, dHash and the average hash, 14 bins of 3 bits for the colour hash.
+    assert (len(result.phash), len(result.dhash), len(result.ahash), len(result.colorhash)) == (16, 16, 16, 11)
+
+
+def _photo_variant(photo: Image.Image, size: tuple[int, int], mode: str) -> Image.Image:
     img = photo.resize(size, Image.Resampling.BICUBIC)
     if mode == "RGBA":
         img.putalpha(Image.radial_gradient("L").resize(size))
     elif mode == "P":
         img = img.convert("P", palette=Image.Palette.ADAPTIVE)
+    return img
 
-    distances = _distances(encode(img, fmt))
+
+@pytest.mark.parametrize(
+    ("size", "fmt", "mode", "params"),
+    [
+        ((640, 427), "PNG", "RGB", {}),
+        ((800, 533), "PNG", "RGBA", {}),
+        ((640, 427), "WEBP", "RGB", {"lossless": True}),
+        ((640, 427), "WEBP", "RGB", {"quality": 80}),
+        ((640, 427), "GIF", "P", {}),
+        ((640, 427), "BMP", "RGB", {}),
+        ((640, 427), "TIFF", "RGB", {}),
+        ((600, 399), "JPEG", "RGB", {}),  # below the draft threshold: fully decoded
+    ],
+)
+def test_fully_decoded_images_hash_exactly_like_imagehash(photo, size, fmt, mode, params):
+    distances = _distances(encode(_photo_variant(photo, size, mode), fmt, **params))
+
+    assert distances == dict.fromkeys(HASHES, 0)
+
+
+@pytest.mark.parametrize("size", [(1600, 1067), (2400, 1600)])
+def test_jpegs_decoded_at_reduced_scale_hash_within_two_bits_of_imagehash(photo, size):
+    distances = _distances(encode(_photo_variant(photo, size, "RGB"), "JPEG"))
 
     assert max(distances.values()) <= 2, distances
+
+
+@pytest.mark.parametrize("kind", sorted(GRAPHICS))
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "WEBP", "BMP", "TIFF"])
+def test_graphics_hash_exactly_like_imagehash(kind, fmt):
+    # Flat areas, hard edges and few colours: where hashes computed another way drift.
+    for size in ((320, 240), (900, 600)):
+        distances = _distances(encoded(GRAPHICS[kind](size, 1), fmt))
+        assert distances == dict.fromkeys(HASHES, 0), (size, distances)
+
+
+def test_flat_image_phash_is_imagehashs():
+    # Only the DC coefficient is non-zero: imagehash sets the first bit alone, or no
+    # bit at all for black, where every coefficient is zero.
+    for colour, expected in (((255, 255, 255), "8000000000000000"), ((40, 90, 200), "8000000000000000"),
+                             ((0, 0, 0), "0000000000000000")):  # fmt: skip
+        for size, fmt in (((300, 300), "PNG"), ((1200, 800), "JPEG")):
+            img = Image.new("RGB", size, colour)
+            result = analyse_image(encode(img, fmt))
+            assert result.phash == expected == str(imagehash.phash(img)), (colour, fmt)
+            assert result.dhash == result.ahash == "0000000000000000", (colour, fmt)
+
+
+def test_deep_images_are_hashed_scaled_to_eight_bits():
+    # Pillow's conversion to 8 bits clips a 16-bit image to white, so imagehash on the
+    # file gives every such image about the same hashes; the engine hashes it scaled.
+    ramp = np.linspace(0, 60000, 400)
+    pixels = np.add.outer(ramp[:300] * 0.5, ramp).clip(0, 65535).astype(np.uint16)
+    data = encode(Image.fromarray(pixels), "PNG")
+    scaled = Image.fromarray(np.rint(pixels / 65535 * 255).astype(np.uint8), "L")
+
+    result = analyse_image(data)
+
+    assert result.phash == str(imagehash.phash(scaled))
+    assert result.dhash == str(imagehash.dhash(scaled))
+    assert result.phash != "8000000000000000"
 
 
 def test_identical_content_gives_identical_hashes_across_formats(china):
@@ -85,33 +136,3 @@ def test_near_duplicates_have_close_phashes(china):
 
     assert distance(original.phash, recompressed.phash) <= 4
     assert distance(original.phash, other.phash) > 10
-
-
-def test_flat_image_hashes():
-    data = encode(Image.new("RGB", (300, 300), (0, 0, 0)), "PNG")
-    distances = _distances(data)
-    result = analyse_image(data)
-
-    assert distances == dict.fromkeys(HASHES, 0)
-    assert result.ahash == "0000000000000000"
-    assert int(result.colorhash, 16) == int(str(imagehash.colorhash(Image.new("RGB", (8, 8)))), 16)
-
-
-@pytest.mark.parametrize(("size", "fmt"), [((1200, 800), "PNG"), ((1000, 667), "GIF"), ((1600, 1067), "JPEG")])
-def test_hash_grids_follow_pillows_lanczos_on_the_full_image(photo, size, fmt):
-    data = encode(photo.resize(size, Image.Resampling.BICUBIC), fmt)
-    with Image.open(io.BytesIO(data)) as full:
-        full.load()
-        grey = full.convert("L")
-        expected = {name: np.asarray(grey.resize(grid, Image.Resampling.LANCZOS)) for name, grid in HASH_GRIDS.items()}
-    with Image.open(io.BytesIO(data)) as img:
-        size = img.size  # a DCT-scaled decode shrinks it
-        decoded, draft_box = decode_first_frame(img, data)
-        grids = hash_grids(normalised(decoded), draft_box, size)
-
-    for name, grid in grids.items():
-        difference = np.abs(grid.astype(int) - expected[name].astype(int))
-        # Block means of a full decode: rounding only. A DCT-scaled JPEG: also libjpeg's
-        # clamping of overshooting pixels, which only a full decode performs.
-        assert difference.max() <= (2 if fmt == "JPEG" else 1), name
-        assert difference.mean() < 0.5, name

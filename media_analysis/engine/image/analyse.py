@@ -1,15 +1,15 @@
 """Analysis of one downloaded image: bytes in, ``ImageAnalysis`` out.
 
 Pure code: no Django, no I/O, safe to call from several threads at once. Every
-input either yields a result or raises ``NotAnImage``, ``CorruptImage`` or
-``DecompressionBomb``.
+input either yields a result or raises ``NotAnImage``, ``UnsupportedFormat``,
+``CorruptImage`` or ``DecompressionBomb``.
 
 Dominant colours reproduce the predecessor's (scikit-learn k-means on a 100x100
 resize of the full image, random_state=42): whenever the full image is decoded,
 the very same sample is clustered with the very same seeding (see colours.py).
 Decoding (decode.py) reads no more pixels than the results need; colours come from
-one 100x100 sample, pHash, dHash and the average hash from block means, the colour
-hash from a nearest-neighbour sample (hashes.py).
+one 100x100 sample, the four perceptual hashes from imagehash itself on the decoded
+image (hashes.py).
 """
 
 from __future__ import annotations
@@ -22,28 +22,27 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from media_analysis.engine.errors import CorruptImage, DecompressionBomb, MediaFailure, NotAnImage
+from media_analysis.engine.errors import (
+    CorruptImage,
+    DecompressionBomb,
+    MediaFailure,
+    NotAnImage,
+    UnsupportedFormat,
+)
 from media_analysis.engine.image.colours import dominant_colours, websafe_palette
 from media_analysis.engine.image.decode import (
     IMAGE_FORMATS,
     Box,
     allow_pixels,
     decode_first_frame,
+    detected_format,
     frame_count,
+    image_formats,
     normalised,
     read_exif,
 )
 from media_analysis.engine.image.exif import ExifSummary
-from media_analysis.engine.image.hashes import (
-    COLORHASH_SIDE,
-    DRAFTED_COLORHASH_SIDE,
-    ahash,
-    colorhash,
-    dhash,
-    hash_grids,
-    phash,
-    sampled,
-)
+from media_analysis.engine.image.hashes import perceptual_hashes
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
 
@@ -60,6 +59,11 @@ class AnalysisOptions:
     min_height: int = 200
     max_file_size: int = 10 * 1024 * 1024
     max_pixels: int = 89_478_485
+    # Pillow's names of the formats decoded; any other image fails as unsupported_format.
+    image_formats: tuple[str, ...] = IMAGE_FORMATS
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image_formats", image_formats(self.image_formats))
 
 
 DEFAULT_OPTIONS = AnalysisOptions()
@@ -117,7 +121,7 @@ def conformity(width: int, height: int, file_size: int, options: AnalysisOptions
 
 
 def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
-    """Analyse one image file; raise NotAnImage, CorruptImage or DecompressionBomb otherwise."""
+    """Analyse one image file; raise NotAnImage, UnsupportedFormat, CorruptImage or DecompressionBomb otherwise."""
     size = len(content)
     if not content:
         raise NotAnImage("empty content", mime_type="application/x-empty", size=0)
@@ -125,12 +129,9 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
     mime: str | None = None
     try:
         try:
-            img = Image.open(io.BytesIO(content), formats=IMAGE_FORMATS)
+            img = Image.open(io.BytesIO(content), formats=options.image_formats)
         except UnidentifiedImageError as exc:
-            mime = sniff_image_mime(content)
-            if mime.startswith("image/") and mime != "image/svg+xml":
-                raise CorruptImage(f"unreadable {mime} data", mime_type=mime, size=size) from exc
-            raise NotAnImage(f"not an image ({mime})", mime_type=mime, size=size) from exc
+            raise _unopened(content, options.image_formats) from exc
         with img:
             mime = img.get_format_mimetype() or sniff_image_mime(content)
             return _analyse_opened(img, content, mime, options)
@@ -147,6 +148,53 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
         # ValueError, struct.error, EOFError...); all of them mean the same thing here.
         message = f"{type(exc).__name__}: {exc}"
         raise CorruptImage(message, mime_type=mime or sniff_image_mime(content), size=size) from exc
+
+
+# The formats behind the media types the sniffer names, as Pillow names them.
+_SNIFFED_FORMATS = {
+    "image/jpeg": ("JPEG",),
+    "image/png": ("PNG",),
+    "image/gif": ("GIF",),
+    "image/webp": ("WEBP",),
+    "image/bmp": ("BMP", "DIB"),
+    "image/tiff": ("TIFF",),
+    "image/jp2": ("JPEG2000",),
+    "image/avif": ("AVIF",),
+    "image/heic": ("HEIC",),
+    "image/heif": ("HEIF",),
+    "image/jxl": ("JXL",),
+}
+
+
+def _sniffed_formats(content: bytes, mime: str) -> tuple[str, ...]:
+    if mime == "image/x-icon":
+        # Icons and cursors share a header; its type field tells them apart.
+        return ("CUR",) if content[2:4] == b"\x02\x00" else ("ICO",)
+    return _SNIFFED_FORMATS.get(mime, ())
+
+
+def _unopened(content: bytes, allowed: tuple[str, ...]) -> MediaFailure:
+    """Why no allowed reader opened ``content``: corrupt, unsupported, or not an image at all.
+
+    A clear signature of an allowed format means damaged data. Otherwise any image
+    format that Pillow's other readers or the sniffer recognise is named as
+    unsupported; what neither recognises is not an image.
+    """
+    size = len(content)
+    mime = sniff_image_mime(content)
+    sniffed = _sniffed_formats(content, mime)
+    if any(name in allowed for name in sniffed):
+        return CorruptImage(f"unreadable {mime} data", mime_type=mime, size=size)
+    detected = detected_format(content)
+    if detected is not None and detected not in allowed:
+        return UnsupportedFormat(
+            f"unsupported image format: {detected}", mime_type=Image.MIME.get(detected, mime), size=size
+        )
+    if sniffed:
+        return UnsupportedFormat(f"unsupported image format: {sniffed[0]}", mime_type=mime, size=size)
+    if mime.startswith("image/") and mime != "image/svg+xml":
+        return CorruptImage(f"unreadable {mime} data", mime_type=mime, size=size)
+    return NotAnImage(f"not an image ({mime})", mime_type=mime, size=size)
 
 
 def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options: AnalysisOptions) -> ImageAnalysis:
@@ -205,7 +253,7 @@ def _fill_pixels_fields(
     result: ImageAnalysis, base: Image.Image, draft_box: Box | None, options: AnalysisOptions
 ) -> None:
     if options.colors:
-        # Only the colours need this sample since the hashes come from block means.
+        # Only the colours need this sample: imagehash resizes the decoded image itself.
         colour_sample = _colour_sample(base, draft_box)
         pixels = np.asarray(colour_sample if colour_sample.mode == "RGB" else colour_sample.convert("RGB"))
         if draft_box is not None:
@@ -218,9 +266,9 @@ def _fill_pixels_fields(
         result.dominant_colors = dominant_colours(pixels, options.n_colors)
         result.websafe_colors = websafe_palette(result.dominant_colors)
     if options.hashes:
-        grids = hash_grids(base, draft_box, (result.width, result.height))
-        result.phash = phash(grids["phash"])
-        result.dhash = dhash(grids["dhash"])
-        result.ahash = ahash(grids["ahash"])
-        sample = sampled(base, COLORHASH_SIDE if draft_box is None else DRAFTED_COLORHASH_SIDE)
-        result.colorhash = colorhash(sample if sample.mode == "RGB" else sample.convert("RGB"))
+        # ``base`` is the decoded image in a faithful 8-bit mode: for every 8-bit mode
+        # the very image imagehash is given after Image.open(); deep images are scaled
+        # to 8 bits, where Pillow's own conversion would clip them to white.
+        hashes = perceptual_hashes(base)
+        result.phash, result.dhash = hashes.phash, hashes.dhash
+        result.ahash, result.colorhash = hashes.ahash, hashes.colorhash

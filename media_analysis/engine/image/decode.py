@@ -9,8 +9,9 @@ Pillow release the GIL.
 
 from __future__ import annotations
 
+import io
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -28,10 +29,64 @@ from media_analysis.engine.image.exif import ExifSummary, extract_exif
 JPEG_DRAFT_MIN = 400
 JPEG_DRAFT_SIDE = 100
 
-# Raster formats met on the web. Pillow can open more, but some hand the bytes to
-# outside programs (EPS runs Ghostscript) or exist only in laboratories; content
-# in any other format is reported as not an image.
-IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "AVIF", "BMP", "DIB", "TIFF", "ICO", "JPEG2000", "TGA", "PSD", "QOI")
+# The image formats decoded by default (Pillow's names; the setting
+# MEDIA_ANALYSIS_IMAGE_FORMATS replaces the list): raster formats met on the web.
+# Pillow can open more, but some hand the bytes to outside programs (EPS runs
+# Ghostscript) or exist only in laboratories, and every decoder is attack surface;
+# an image in any other format fails as unsupported_format, naming the format.
+# MPO (multi-picture JPEG) is read by the JPEG plugin; a cursor (CUR) is an icon.
+IMAGE_FORMATS = (
+    "JPEG",
+    "PNG",
+    "GIF",
+    "WEBP",
+    "AVIF",
+    "BMP",
+    "DIB",
+    "TIFF",
+    "ICO",
+    "CUR",
+    "JPEG2000",
+    "TGA",
+    "PSD",
+    "QOI",
+)
+
+
+def image_formats(names: Iterable[str]) -> tuple[str, ...]:
+    """``names`` as Pillow's format names (upper case); ValueError for any Pillow cannot read."""
+    Image.init()
+    wanted = tuple(dict.fromkeys(name.strip().upper() for name in names if name.strip()))
+    unknown = [name for name in wanted if name not in Image.OPEN]
+    if unknown:
+        raise ValueError(
+            f"image formats Pillow cannot read: {', '.join(unknown)} (it reads {', '.join(sorted(Image.OPEN))})"
+        )
+    if not wanted:
+        raise ValueError("no image format allowed")
+    return wanted
+
+
+def detected_format(content: bytes) -> str | None:
+    """The format any of Pillow's readers recognises ``content`` as, or None.
+
+    Opens with every reader Pillow has, which parses the header only: nothing is
+    decoded. A reader that refuses a decompression bomb has already recognised
+    its format, which its signature test then names.
+    """
+    try:
+        with Image.open(io.BytesIO(content)) as img:
+            return img.format
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        prefix = content[:16]
+        for name in Image.ID:
+            accept = Image.OPEN[name][1]
+            if accept is not None and accept(prefix):
+                return name
+        return None
+    except Exception:
+        return None
+
 
 _HIGH_DEPTH_MODES = frozenset({"I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 
@@ -54,12 +109,12 @@ def allow_pixels(max_pixels: int) -> None:
 
 
 def frame_count(img: Image.Image) -> int:
+    first = img.tell()  # the first frame, which is analysed: 1 for a Photoshop file, whose 0 is no layer
     try:
         return max(1, int(getattr(img, "n_frames", 1)))
     finally:
-        # The first frame is the one analysed.
-        if img.tell() != 0:
-            img.seek(0)
+        if img.tell() != first:
+            img.seek(first)
 
 
 Box = tuple[float, float, float, float]
