@@ -34,6 +34,7 @@ from media_analysis.engine.image.decode import (
     read_exif,
 )
 from media_analysis.engine.image.exif import ExifSummary
+from media_analysis.engine.image.guarded import guarded_analyser, memory_limit
 from media_analysis.engine.image.hashes import (
     COLORHASH_SIDE,
     DRAFTED_COLORHASH_SIDE,
@@ -44,6 +45,7 @@ from media_analysis.engine.image.hashes import (
     phash,
     sampled,
 )
+from media_analysis.engine.image.limits import inspect
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
 
@@ -60,6 +62,9 @@ class AnalysisOptions:
     min_height: int = 200
     max_file_size: int = 10 * 1024 * 1024
     max_pixels: int = 89_478_485
+    max_scans: int = 100
+    max_frames: int = 10_000
+    timeout: float | None = 30.0  # seconds per image in a guarded process; None analyses every image in process
 
 
 DEFAULT_OPTIONS = AnalysisOptions()
@@ -117,6 +122,22 @@ def conformity(width: int, height: int, file_size: int, options: AnalysisOptions
 
 
 def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
+    """Analyse one image file within the caps and the time limit (see limits.py and guarded.py)."""
+    allow_pixels(options.max_pixels)  # in this process too, whichever analyses the file
+    structure = inspect(
+        content, max_pixels=options.max_pixels, max_scans=options.max_scans, max_frames=options.max_frames
+    )
+    if options.timeout is None or structure.ordinary:
+        return analyse_in_process(content, options)
+    analyser = guarded_analyser(options.timeout, memory_limit(options.max_pixels))
+    try:
+        return analyser.analyse(content, options)
+    except MediaFailure as failure:
+        failure.mime_type = failure.mime_type or sniff_image_mime(content)
+        raise
+
+
+def analyse_in_process(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
     """Analyse one image file; raise NotAnImage, CorruptImage or DecompressionBomb otherwise."""
     size = len(content)
     if not content:

@@ -1,0 +1,162 @@
+"""Analysis in worker processes that are killed at the time limit.
+
+Pillow's C decoders cannot be interrupted from a thread: a decode that runs long
+can only be ended with the process doing it. ``GuardedAnalyser`` keeps a few
+worker processes, one analysis at a time each; a caller takes an idle worker,
+sends it the bytes and waits at most ``timeout`` seconds for the result. On
+time-out the worker is killed (the caller gets ``AnalysisTimeout``) and a fresh
+one is started for the next caller. Each worker's address space is capped
+(``RLIMIT_AS``): an allocation past the cap fails inside the worker and is
+reported as ``DecompressionBomb``, as a MemoryError is in process.
+
+Workers come from a fork server that has imported the analysis once, so a
+replacement starts in a fraction of the time a fresh interpreter needs, and
+no worker inherits the caller's threads, sockets or database connections.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, MediaFailure
+
+# Bytes per pixel that one analysis may hold at once, in the worst case: a 16-bit
+# greyscale image (two bytes a pixel) is normalised through three float64 arrays
+# (eight bytes each) and an 8-bit result, besides the decoded image and its copies.
+# RGB images need a fraction of this. docs/benchmarks/analysis.md has the peaks.
+BYTES_PER_PIXEL = 40
+# Address space of a worker before it decodes anything: the interpreter, numpy,
+# Pillow, scikit-learn and their libraries reserve more than they touch.
+BASE_ADDRESS_SPACE = 512 * 1024 * 1024
+
+def memory_limit(max_pixels: int) -> int:
+    """The address-space cap of a worker analysing images of at most ``max_pixels``."""
+    return BASE_ADDRESS_SPACE + max_pixels * BYTES_PER_PIXEL
+
+
+def _worker_main(connection: Connection, address_space: int | None) -> None:
+    """Analyse the images sent on ``connection`` until it closes."""
+    if address_space:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+    # One BLAS and OpenMP thread per worker: the workers themselves are the parallelism.
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1)
+    except ImportError:  # optional: only a question of speed
+        pass
+    from media_analysis.engine.image.analyse import analyse_in_process
+
+    while True:
+        try:
+            content, options = connection.recv()
+        except EOFError:
+            return
+        try:
+            reply: tuple[Any, ...] = ("ok", analyse_in_process(content, options))
+        except MediaFailure as failure:
+            reply = ("failure", type(failure), str(failure), failure.mime_type, failure.size)
+        except Exception as exc:  # a bug: the caller reports it as one, with its type
+            reply = ("error", f"{type(exc).__name__}: {exc}")
+        connection.send(reply)
+
+
+@dataclass
+class _Worker:
+    process: BaseProcess
+    connection: Connection
+
+
+class GuardedAnalyser:
+    """A set of worker processes that analyse one image each at a time, killed at ``timeout``."""
+
+    def __init__(self, *, timeout: float, address_space: int | None) -> None:
+        self.timeout = timeout
+        self.address_space = address_space
+        self._idle: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload(["media_analysis.engine.image.analyse"])
+
+    def analyse(self, content: bytes, options: Any) -> Any:
+        """The analysis of ``content`` by a worker, or ``AnalysisTimeout`` past the limit."""
+        worker = self._take()
+        try:
+            worker.connection.send((content, options))
+            if not worker.connection.poll(self.timeout):
+                self._kill(worker)
+                raise AnalysisTimeout(
+                    f"analysis ran past {self.timeout:g} s and was stopped", mime_type=None, size=len(content)
+                )
+            reply = worker.connection.recv()
+        except (EOFError, OSError) as exc:
+            self._kill(worker)
+            code = worker.process.exitcode
+            raise CorruptImage(f"the analysis process ended ({code})", size=len(content)) from exc
+        except BaseException:
+            if worker.process.is_alive():
+                self._kill(worker)
+            raise
+        self._give_back(worker)
+        if reply[0] == "ok":
+            return reply[1]
+        if reply[0] == "failure":
+            _, failure_type, message, mime_type, size = reply
+            raise failure_type(message, mime_type=mime_type, size=size)
+        raise RuntimeError(reply[1])
+
+    def close(self) -> None:
+        """Stop every idle worker (busy ones stop when their caller gives them back)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.connection.close()
+            worker.process.join(timeout=5)
+            if worker.process.is_alive():
+                self._kill(worker)
+
+    def _take(self) -> _Worker:
+        with self._lock:
+            while self._idle:
+                worker = self._idle.pop()
+                if worker.process.is_alive():
+                    return worker
+                worker.connection.close()
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker_main, args=(theirs, self.address_space), name="medianalyse-analysis", daemon=True
+        )
+        process.start()
+        theirs.close()
+        return _Worker(process, ours)
+
+    def _give_back(self, worker: _Worker) -> None:
+        with self._lock:
+            self._idle.append(worker)
+
+    @staticmethod
+    def _kill(worker: _Worker) -> None:
+        worker.process.kill()
+        worker.process.join()
+        worker.connection.close()
+
+
+_analysers: dict[tuple[float, int | None], GuardedAnalyser] = {}
+_analysers_lock = threading.Lock()
+
+
+def guarded_analyser(timeout: float, address_space: int | None) -> GuardedAnalyser:
+    """The process's analyser for these limits (workers are kept between images)."""
+    key = (timeout, address_space)
+    with _analysers_lock:
+        analyser = _analysers.get(key)
+        if analyser is None:
+            analyser = _analysers[key] = GuardedAnalyser(timeout=timeout, address_space=address_space)
+        return analyser
