@@ -99,6 +99,9 @@ def analysis_options() -> AnalysisOptions:
         min_height=settings.MEDIA_ANALYSIS_MIN_HEIGHT,
         max_file_size=settings.MEDIA_ANALYSIS_MAX_FILE_SIZE,
         max_pixels=settings.MEDIA_ANALYSIS_MAX_PIXELS,
+        max_scans=settings.MEDIA_ANALYSIS_MAX_SCANS,
+        max_frames=settings.MEDIA_ANALYSIS_MAX_FRAMES,
+        timeout=settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT or None,
     )
 
 
