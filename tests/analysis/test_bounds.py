@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import pytest
 from PIL import Image
 
-from media_analysis.engine.errors import AnalysisTimeout, DecompressionBomb, TooComplex
+from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, DecompressionBomb, TooComplex
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.image.guarded import GuardedAnalyser, memory_limit
 from media_analysis.engine.image.limits import inspect
@@ -99,6 +99,21 @@ def test_jpeg_at_the_scan_cap_is_analysed():
     with within():
         result = analyse_image(data)
     assert (result.width, result.height, result.format) == (1200, 800, "JPEG")
+
+
+def test_baseline_jpeg_with_repeated_scans_ends_at_once():
+    # A sequential image whose first scan holds every component is decoded from that
+    # scan alone: the repetitions are never decoded, and not counted either.
+    data = encode(gradient((2000, 1500)), "JPEG", quality=80)
+    (scan,) = _scans(data)
+    repeated = data[:-2] + scan * 100 + b"\xff\xd9"
+    assert inspect(repeated, max_pixels=10**8, max_scans=100, max_frames=10).scans == 1
+
+    with within(1.0):
+        try:
+            analyse_image(repeated)
+        except CorruptImage:
+            pass  # libjpeg may refuse the extra scans: either way it ends at once
 
 
 def test_scan_cap_is_a_setting():

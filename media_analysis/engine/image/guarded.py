@@ -34,6 +34,7 @@ BYTES_PER_PIXEL = 40
 # Pillow, scikit-learn and their libraries reserve more than they touch.
 BASE_ADDRESS_SPACE = 512 * 1024 * 1024
 
+
 def memory_limit(max_pixels: int) -> int:
     """The address-space cap of a worker analysing images of at most ``max_pixels``."""
     return BASE_ADDRESS_SPACE + max_pixels * BYTES_PER_PIXEL

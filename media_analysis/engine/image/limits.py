@@ -41,9 +41,10 @@ ORDINARY_PIXELS = 16_000_000
 
 _JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # a marker; not stuffing, restart or fill
 _SOS, _EOI, _SOI = 0xDA, 0xD9, 0xD8
-_STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
+_STANDALONE = frozenset({0x01, _SOI, *range(0xD0, 0xD8)})
 # Start-of-frame markers: every SOFn except DHT (C4), JPG (C8) and DAC (CC).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_PROGRESSIVE_SOF = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 
 
 @dataclass(frozen=True)
@@ -103,12 +104,40 @@ def inspect(content: bytes, *, max_pixels: int, max_scans: int, max_frames: int)
 
 
 def _jpeg(content: bytes, max_scans: int) -> Structure:
-    """Walk the marker segments of the first image up to its EOI, counting scans (SOS)."""
-    scans = 0
-    pixels: int | None = None
+    """Count the scans (SOS segments) of the first image, up to its EOI, when the decoder reads them all.
+
+    libjpeg reads every scan up to the EOI only in multi-scan mode: a progressive
+    frame, or a first scan holding fewer components than the frame. A sequential
+    image whose first scan holds every component is decoded from that scan alone,
+    so its further scans cost nothing and are not searched for.
+
+    Entropy-coded data never holds the bytes of a marker (a 0xFF there is followed
+    by 0 or a restart code), so the number of SOS byte pairs after the first scan
+    bounds the scans from above at the cost of a byte search; only a file over the
+    ordinary count is walked marker by marker, for the exact figure.
+    """
+    frame, first_scan = _jpeg_header(content)
+    if frame is None or first_scan is None or first_scan + 5 > len(content):
+        return Structure("jpeg", frame.pixels if frame else None)
+    if not frame.progressive and content[first_scan + 4] >= frame.components:
+        return Structure("jpeg", frame.pixels, 1)
+    bound = content.count(b"\xff\xda", first_scan)
+    scans = bound if bound <= min(ORDINARY_SCANS, max_scans) else _jpeg_scans(content, first_scan, max_scans)
+    return Structure("jpeg", frame.pixels, scans)
+
+
+@dataclass(frozen=True)
+class _Frame:
+    pixels: int
+    components: int
+    progressive: bool
+
+
+def _jpeg_header(content: bytes) -> tuple[_Frame | None, int | None]:
+    """The frame (SOF) and the offset of the first SOS, walking the segments before it."""
+    frame: _Frame | None = None
     position = 2
-    end = len(content)
-    while position + 4 <= end:
+    while position + 4 <= len(content):
         if content[position] != 0xFF:
             break  # damaged: the decoder says so
         marker = content[position + 1]
@@ -117,22 +146,42 @@ def _jpeg(content: bytes, max_scans: int) -> Structure:
             continue
         if marker == _EOI:
             break
-        if marker in _STANDALONE or marker == _SOI:
+        if marker == _SOS:
+            return frame, position
+        if marker in _STANDALONE:
             position += 2
             continue
         length = int.from_bytes(content[position + 2 : position + 4], "big")
-        segment_end = position + 2 + length
-        if marker in _SOF and pixels is None and length >= 7:
-            height, width = struct.unpack(">HH", content[position + 5 : position + 9])
-            pixels = width * height
+        if marker in _SOF and frame is None and length >= 8 and position + 10 <= len(content):
+            height, width, components = struct.unpack(">HHB", content[position + 5 : position + 10])
+            frame = _Frame(width * height, components, marker in _PROGRESSIVE_SOF)
+        position += 2 + length
+    return frame, None
+
+
+def _jpeg_scans(content: bytes, position: int, max_scans: int) -> int:
+    """Walk the segments from the first SOS to the EOI, counting scans; refuse past ``max_scans``."""
+    scans = 0
+    end = len(content)
+    while position + 4 <= end and content[position] == 0xFF:
+        marker = content[position + 1]
+        if marker == 0xFF:
+            position += 1
+            continue
+        if marker == _EOI:
+            break
+        if marker in _STANDALONE:
+            position += 2
+            continue
+        segment_end = position + 2 + int.from_bytes(content[position + 2 : position + 4], "big")
         if marker == _SOS:
             scans += 1
             if scans > max_scans:
-                raise TooComplex(f"more than {max_scans} JPEG scans", mime_type="image/jpeg", size=len(content))
+                raise TooComplex(f"more than {max_scans} JPEG scans", mime_type="image/jpeg", size=end)
             found = _JPEG_MARKER.search(content, segment_end)
             segment_end = found.start() if found else end
         position = segment_end
-    return Structure("jpeg", pixels, scans)
+    return scans
 
 
 # --- PNG, APNG ---------------------------------------------------------------------------
