@@ -33,6 +33,8 @@ BYTES_PER_PIXEL = 40
 # Address space of a worker before it decodes anything: the interpreter, numpy,
 # Pillow, scikit-learn and their libraries reserve more than they touch.
 BASE_ADDRESS_SPACE = 512 * 1024 * 1024
+# A worker that has not set itself up by then is taken for broken.
+START_TIMEOUT = 60.0
 
 
 def memory_limit(max_pixels: int) -> int:
@@ -55,6 +57,8 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
         pass
     from media_analysis.engine.image.analyse import analyse_in_process
 
+    # Ready: what the start cost is not counted against the first image's limit.
+    connection.send("ready")
     while True:
         try:
             content, options = connection.recv()
@@ -136,7 +140,15 @@ class GuardedAnalyser:
         )
         process.start()
         theirs.close()
-        return _Worker(process, ours)
+        worker = _Worker(process, ours)
+        try:
+            ready = ours.poll(START_TIMEOUT) and ours.recv() == "ready"
+        except (EOFError, OSError):
+            ready = False
+        if not ready:
+            self._kill(worker)
+            raise RuntimeError(f"no analysis process started within {START_TIMEOUT:g} s")
+        return worker
 
     def _give_back(self, worker: _Worker) -> None:
         with self._lock:
