@@ -388,3 +388,25 @@ def test_settings_reach_the_options(settings):
     assert (options.max_scans, options.max_frames, options.timeout) == (7, 8, 9.5)
     settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT = 0
     assert analysis_options().timeout is None
+
+
+def _analyse_in_daemon(data: bytes, results) -> None:  # runs in a daemonic child
+    try:
+        results.put(analyse_image(data).frames)
+    except Exception as exc:
+        results.put(repr(exc))
+
+
+@pytest.mark.slow
+def test_a_daemonic_process_can_start_guarded_workers():
+    # Huey's process workers are daemonic, and multiprocessing forbids them children of its own.
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=_analyse_in_daemon, args=(tiff_pages(3), results), daemon=True)
+    process.start()
+    try:
+        assert results.get(timeout=60) == 3
+    finally:
+        process.join(timeout=10)

@@ -9,18 +9,21 @@ one is started for the next caller. Each worker's address space is capped
 (``RLIMIT_AS``): an allocation past the cap fails inside the worker and is
 reported as ``DecompressionBomb``, as a MemoryError is in process.
 
-Workers come from a fork server that has imported the analysis once, so a
-replacement starts in a fraction of the time a fresh interpreter needs, and
-no worker inherits the caller's threads, sockets or database connections.
+Workers are fresh interpreters talking over a socket pair: no worker inherits the caller's threads, sockets or
+database connections, and a daemonic caller (a Huey process worker, which
+multiprocessing forbids to have children) can start them too.
 """
 
 from __future__ import annotations
 
-import multiprocessing
+import os
+import socket
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, MediaFailure
@@ -73,9 +76,19 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
         connection.send(reply)
 
 
+def main() -> None:
+    """Entry point of a worker process, given its socket's descriptor and its address-space cap."""
+    descriptor, address_space = int(sys.argv[1]), int(sys.argv[2])
+    _worker_main(Connection(descriptor), address_space or None)
+
+
+_PROJECT = str(Path(__file__).resolve().parents[3])
+_WORKER_COMMAND = "from media_analysis.engine.image.guarded import main; main()"
+
+
 @dataclass
 class _Worker:
-    process: BaseProcess
+    process: subprocess.Popen[bytes]
     connection: Connection
 
 
@@ -87,8 +100,6 @@ class GuardedAnalyser:
         self.address_space = address_space
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
-        self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["media_analysis.engine.image.analyse"])
 
     def analyse(self, content: bytes, options: Any) -> Any:
         """The analysis of ``content`` by a worker, or ``AnalysisTimeout`` past the limit."""
@@ -103,11 +114,10 @@ class GuardedAnalyser:
             reply = worker.connection.recv()
         except (EOFError, OSError) as exc:
             self._kill(worker)
-            code = worker.process.exitcode
+            code = worker.process.returncode
             raise CorruptImage(f"the analysis process ended ({code})", size=len(content)) from exc
         except BaseException:
-            if worker.process.is_alive():
-                self._kill(worker)
+            self._kill(worker)
             raise
         self._give_back(worker)
         if reply[0] == "ok":
@@ -123,26 +133,33 @@ class GuardedAnalyser:
             idle, self._idle = self._idle, []
         for worker in idle:
             worker.connection.close()
-            worker.process.join(timeout=5)
-            if worker.process.is_alive():
+            try:
+                worker.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
                 self._kill(worker)
 
     def _take(self) -> _Worker:
         with self._lock:
             while self._idle:
                 worker = self._idle.pop()
-                if worker.process.is_alive():
+                if worker.process.poll() is None:
                     return worker
                 worker.connection.close()
-        ours, theirs = self._context.Pipe()
-        process = self._context.Process(
-            target=_worker_main, args=(theirs, self.address_space), name="medianalyse-analysis", daemon=True
-        )
-        process.start()
-        theirs.close()
-        worker = _Worker(process, ours)
+        ours, theirs = socket.socketpair()
+        environment = dict(os.environ)
+        environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, environment.get("PYTHONPATH")]))
         try:
-            ready = ours.poll(START_TIMEOUT) and ours.recv() == "ready"
+            process = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_COMMAND, str(theirs.fileno()), str(self.address_space or 0)],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=environment,
+            )
+        finally:
+            theirs.close()
+        worker = _Worker(process, Connection(ours.detach()))
+        try:
+            ready = worker.connection.poll(START_TIMEOUT) and worker.connection.recv() == "ready"
         except (EOFError, OSError):
             ready = False
         if not ready:
@@ -157,7 +174,7 @@ class GuardedAnalyser:
     @staticmethod
     def _kill(worker: _Worker) -> None:
         worker.process.kill()
-        worker.process.join()
+        worker.process.wait()
         worker.connection.close()
 
 
