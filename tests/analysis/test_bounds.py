@@ -9,6 +9,7 @@ a small machine); without the checks each of these takes minutes or gigabytes.
 
 from __future__ import annotations
 
+import json
 import re
 import struct
 import time
@@ -20,7 +21,8 @@ import pytest
 from PIL import Image
 
 from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, DecompressionBomb, TooComplex
-from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
+from media_analysis.engine.image.analyse import analyse_in_process
 from media_analysis.engine.image.guarded import GuardedAnalyser, memory_limit
 from media_analysis.engine.image.limits import inspect
 from tests.analysis.conftest import encode, gradient
@@ -370,9 +372,26 @@ def test_worker_address_space_is_capped():
     try:
         with pytest.raises(DecompressionBomb):
             analyser.analyse(data, AnalysisOptions())
-        assert analyser.analyse(encode(gradient((300, 200)), "PNG"), AnalysisOptions()).width == 300
+        assert analyser.analyse(encode(gradient((300, 200)), "PNG"), AnalysisOptions())["width"] == 300
     finally:
         analyser.close()
+
+
+@pytest.mark.slow
+def test_a_worker_gives_the_analysis_made_in_process(china):
+    # Sent back as JSON, never as a pickle, yet the same fields.
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"
+    data = encode(china, "TIFF", exif=exif)
+    analyser = GuardedAnalyser(timeout=30.0, address_space=memory_limit(10**7))
+    try:
+        fields = analyser.analyse(data, AnalysisOptions())
+    finally:
+        analyser.close()
+    expected = analyse_in_process(data, AnalysisOptions())
+    assert fields == json.loads(json.dumps(expected.as_fields()))
+    assert analyse_image(data) == ImageAnalysis(**fields)
+    assert fields["exif_make"] == "Camera maker"
 
 
 # --- Settings ---------------------------------------------------------------------------------

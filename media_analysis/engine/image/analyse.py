@@ -131,7 +131,7 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
         return analyse_in_process(content, options)
     analyser = guarded_analyser(options.timeout, memory_limit(options.max_pixels))
     try:
-        return analyser.analyse(content, options)
+        return ImageAnalysis(**analyser.analyse(content, options))
     except MediaFailure as failure:
         failure.mime_type = failure.mime_type or sniff_image_mime(content)
         raise

@@ -9,13 +9,16 @@ one is started for the next caller. Each worker's address space is capped
 (``RLIMIT_AS``): an allocation past the cap fails inside the worker and is
 reported as ``DecompressionBomb``, as a MemoryError is in process.
 
-Workers are fresh interpreters talking over a socket pair: no worker inherits the caller's threads, sockets or
-database connections, and a daemonic caller (a Huey process worker, which
-multiprocessing forbids to have children) can start them too.
+Workers are fresh interpreters talking over a socket pair: no worker inherits the
+caller's threads, sockets or database connections, and a daemonic caller (a Huey
+process worker, which multiprocessing forbids to have children) can start them
+too. A worker decodes hostile bytes, so what it answers is JSON, never a pickle:
+a decoder exploited inside it gains no way into the caller.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -26,7 +29,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, MediaFailure
+from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, DecompressionBomb, MediaFailure, NotAnImage
 
 # Bytes per pixel that one analysis may hold at once, in the worst case: a 16-bit
 # greyscale image (two bytes a pixel) is normalised through three float64 arrays
@@ -38,6 +41,12 @@ BYTES_PER_PIXEL = 40
 BASE_ADDRESS_SPACE = 512 * 1024 * 1024
 # A worker that has not set itself up by then is taken for broken.
 START_TIMEOUT = 60.0
+# A reply is an analysis's fields (EXIF included): anything larger is not one.
+_MAX_REPLY = 16 * 1024 * 1024
+# The failures an analysis raises, by the class name a worker reports.
+_FAILURES: dict[str, type[MediaFailure]] = {
+    failure.error_class: failure for failure in (NotAnImage, CorruptImage, DecompressionBomb)
+}
 
 
 def memory_limit(max_pixels: int) -> int:
@@ -68,12 +77,12 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
         except EOFError:
             return
         try:
-            reply: tuple[Any, ...] = ("ok", analyse_in_process(content, options))
+            reply: dict[str, Any] = {"fields": analyse_in_process(content, options).as_fields()}
         except MediaFailure as failure:
-            reply = ("failure", type(failure), str(failure), failure.mime_type, failure.size)
+            reply = {"failure": failure.error_class, "message": str(failure), "mime_type": failure.mime_type}
         except Exception as exc:  # a bug: the caller reports it as one, with its type
-            reply = ("error", f"{type(exc).__name__}: {exc}")
-        connection.send(reply)
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        connection.send_bytes(json.dumps(reply).encode())
 
 
 def main() -> None:
@@ -101,8 +110,8 @@ class GuardedAnalyser:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def analyse(self, content: bytes, options: Any) -> Any:
-        """The analysis of ``content`` by a worker, or ``AnalysisTimeout`` past the limit."""
+    def analyse(self, content: bytes, options: Any) -> dict[str, Any]:
+        """The fields of the analysis of ``content`` by a worker, or ``AnalysisTimeout`` past the limit."""
         worker = self._take()
         try:
             worker.connection.send((content, options))
@@ -111,8 +120,8 @@ class GuardedAnalyser:
                 raise AnalysisTimeout(
                     f"analysis ran past {self.timeout:g} s and was stopped", mime_type=None, size=len(content)
                 )
-            reply = worker.connection.recv()
-        except (EOFError, OSError) as exc:
+            reply = json.loads(worker.connection.recv_bytes(_MAX_REPLY))
+        except (EOFError, OSError, ValueError) as exc:
             self._kill(worker)
             code = worker.process.returncode
             raise CorruptImage(f"the analysis process ended ({code})", size=len(content)) from exc
@@ -120,12 +129,12 @@ class GuardedAnalyser:
             self._kill(worker)
             raise
         self._give_back(worker)
-        if reply[0] == "ok":
-            return reply[1]
-        if reply[0] == "failure":
-            _, failure_type, message, mime_type, size = reply
-            raise failure_type(message, mime_type=mime_type, size=size)
-        raise RuntimeError(reply[1])
+        if "fields" in reply:
+            return reply["fields"]
+        if "failure" in reply:
+            failure_type = _FAILURES.get(reply["failure"], CorruptImage)
+            raise failure_type(str(reply["message"]), mime_type=reply.get("mime_type"), size=len(content))
+        raise RuntimeError(str(reply.get("error")))
 
     def close(self) -> None:
         """Stop every idle worker (busy ones stop when their caller gives them back)."""
