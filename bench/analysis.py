@@ -9,6 +9,13 @@ perceptual hashes), their ratio, whether our dominant colours are equivalent to 
 predecessor's k-means (``palette_equivalence.verdict``), the Hamming distances of
 our perceptual hashes to the imagehash library's on the fully decoded image, and
 our throughput with one and two threads.
+
+    .venv/bin/python bench/analysis.py --bounds   # what the bounds on hostile files cost ordinary ones
+
+With ``--bounds``, prints instead, per image group, the median time of the
+structural checks (``limits.inspect``), of an analysis in process, and of the
+same analysis in a guarded worker process (bytes and result through a pipe):
+the per-image cost of running every image under the time limit.
 """
 
 from __future__ import annotations
@@ -35,7 +42,10 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from upstream_reference import analyse_bytes  # noqa: E402
 
 from bench._images import GROUPS, build_image_set  # noqa: E402
-from media_analysis.engine.image import analyse_image  # noqa: E402
+from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
+from media_analysis.engine.image.analyse import analyse_in_process  # noqa: E402
+from media_analysis.engine.image.guarded import guarded_analyser, memory_limit  # noqa: E402
+from media_analysis.engine.image.limits import inspect  # noqa: E402
 
 HASHES = {
     "phash": imagehash.phash,
@@ -99,12 +109,37 @@ def throughput(items: list[bytes], threads: int, rounds: int) -> float:
     return len(work) / elapsed
 
 
+def bounds(images: dict[str, list[bytes]], repeat: int) -> None:
+    """Median ms per image: the structural checks, the analysis in process, the analysis in a worker."""
+    options = AnalysisOptions()
+    analyser = guarded_analyser(30.0, memory_limit(options.max_pixels))
+    for data in [items[0] for items in images.values()]:  # start the worker, warm both paths
+        analyser.analyse(data, options)
+        analyse_in_process(data, options)
+
+    def check(data: bytes) -> None:
+        inspect(data, max_pixels=options.max_pixels, max_scans=options.max_scans, max_frames=options.max_frames)
+
+    print(f"{'group':<18} {'checks ms':>10} {'in process ms':>14} {'worker ms':>10} {'overhead':>9}")
+    for group, items in images.items():
+        checks, local, guarded = [], [], []
+        for _ in range(repeat):
+            for data in items:
+                checks.append(_timed(check, data))
+                local.append(_timed(lambda d: analyse_in_process(d, options), data))
+                guarded.append(_timed(lambda d: analyser.analyse(d, options), data))
+        a, b, c = statistics.median(checks), statistics.median(local), statistics.median(guarded)
+        print(f"{group:<18} {a * 1000:>10.3f} {b * 1000:>14.2f} {c * 1000:>10.2f} {(c - b) / b:>8.0%}")
+    analyser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=24, help="distinct images per group")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per image")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the set per throughput measure")
     parser.add_argument("--groups", nargs="*", help="only these groups (default: all)")
+    parser.add_argument("--bounds", action="store_true", help="measure the cost of the bounds instead")
     args = parser.parse_args()
     # The analysis runs on several threads at once and its k-means makes small matrix
     # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
@@ -115,6 +150,10 @@ def main() -> None:
     groups = tuple(g for g in GROUPS if not args.groups or g.name in args.groups)
     images = build_image_set(args.count, groups=groups)
     built = time.perf_counter() - started
+    if args.bounds:
+        print(f"bounds on ordinary images, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
+        bounds(images, args.repeat)
+        return
     everything = [data for items in images.values() for data in items]
     for data in everything[:: max(1, len(everything) // 16)]:  # warm both paths (imports, caches)
         analyse_bytes(data)

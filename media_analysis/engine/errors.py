@@ -89,6 +89,18 @@ class DecompressionBomb(MediaFailure):
     error_class = "decompression_bomb"
 
 
+class TooComplex(MediaFailure):
+    """More JPEG scans or frames than the caps allow: decoding or counting them would hold a worker."""
+
+    error_class = "too_complex"
+
+
+class AnalysisTimeout(MediaFailure):
+    """The analysis ran past its time limit; the process doing it was ended."""
+
+    error_class = "analysis_timeout"
+
+
 ERROR_CLASSES: tuple[str, ...] = (
     "network",
     "timeout",
@@ -102,5 +114,7 @@ ERROR_CLASSES: tuple[str, ...] = (
     "corrupt_image",
     "decompression_bomb",
     "invalid_url",
+    "too_complex",
+    "analysis_timeout",
     "error",
 )

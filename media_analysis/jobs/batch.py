@@ -104,6 +104,9 @@ def analysis_options() -> AnalysisOptions:
         max_file_size=settings.MEDIA_ANALYSIS_MAX_FILE_SIZE,
         max_pixels=settings.MEDIA_ANALYSIS_MAX_PIXELS,
         image_formats=tuple(settings.MEDIA_ANALYSIS_IMAGE_FORMATS),
+        max_scans=settings.MEDIA_ANALYSIS_MAX_SCANS,
+        max_frames=settings.MEDIA_ANALYSIS_MAX_FRAMES,
+        timeout=settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT or None,
     )
 
 

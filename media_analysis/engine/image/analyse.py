@@ -42,7 +42,9 @@ from media_analysis.engine.image.decode import (
     read_exif,
 )
 from media_analysis.engine.image.exif import ExifSummary
+from media_analysis.engine.image.guarded import guarded_analyser, memory_limit
 from media_analysis.engine.image.hashes import perceptual_hashes
+from media_analysis.engine.image.limits import inspect
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
 
@@ -61,6 +63,9 @@ class AnalysisOptions:
     max_pixels: int = 89_478_485
     # Pillow's names of the formats decoded; any other image fails as unsupported_format.
     image_formats: tuple[str, ...] = IMAGE_FORMATS
+    max_scans: int = 100
+    max_frames: int = 10_000
+    timeout: float | None = 30.0  # seconds per image in a guarded process; None analyses every image in process
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", image_formats(self.image_formats))
@@ -121,6 +126,22 @@ def conformity(width: int, height: int, file_size: int, options: AnalysisOptions
 
 
 def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
+    """Analyse one image file within the caps and the time limit (see limits.py and guarded.py)."""
+    allow_pixels(options.max_pixels)  # in this process too, whichever analyses the file
+    structure = inspect(
+        content, max_pixels=options.max_pixels, max_scans=options.max_scans, max_frames=options.max_frames
+    )
+    if options.timeout is None or structure.ordinary:
+        return analyse_in_process(content, options)
+    analyser = guarded_analyser(options.timeout, memory_limit(options.max_pixels))
+    try:
+        return ImageAnalysis(**analyser.analyse(content, options))
+    except MediaFailure as failure:
+        failure.mime_type = failure.mime_type or sniff_image_mime(content)
+        raise
+
+
+def analyse_in_process(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
     """Analyse one image file; raise NotAnImage, UnsupportedFormat, CorruptImage or DecompressionBomb otherwise."""
     size = len(content)
     if not content:
