@@ -29,7 +29,15 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from media_analysis.engine.errors import AnalysisTimeout, CorruptImage, DecompressionBomb, MediaFailure, NotAnImage
+from media_analysis.engine.errors import (
+    AnalysisTimeout,
+    CorruptImage,
+    DecompressionBomb,
+    MediaFailure,
+    NotAnImage,
+    TooComplex,
+    UnsupportedFormat,
+)
 
 # Bytes per pixel that one analysis may hold at once, in the worst case: a 16-bit
 # greyscale image (two bytes a pixel) is normalised through three float64 arrays
@@ -45,7 +53,8 @@ START_TIMEOUT = 60.0
 _MAX_REPLY = 16 * 1024 * 1024
 # The failures an analysis raises, by the class name a worker reports.
 _FAILURES: dict[str, type[MediaFailure]] = {
-    failure.error_class: failure for failure in (NotAnImage, CorruptImage, DecompressionBomb)
+    failure.error_class: failure
+    for failure in (NotAnImage, UnsupportedFormat, CorruptImage, DecompressionBomb, TooComplex)
 }
 
 
