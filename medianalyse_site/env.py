@@ -80,20 +80,26 @@ _PUBLISHED_KEYS = frozenset({"insecure-development-key-change-me-in-production"}
 DEVELOPMENT_KEY = "django-insecure-medianalyse-development-only"
 
 
-def secret_key(name: str, *, debug: bool) -> str:
+def secret_key(name: str, *, debug: bool, key_file: Path | None = None) -> str:
     """The signing key, which a server with DEBUG off refuses to run without.
 
     A key anyone can read would let them forge session and message cookies, so
     a missing or published one is a configuration error rather than a default.
+    Without the variable, a key kept in ``key_file`` is used: ``scripts/serve``
+    and ``scripts/demo`` generate one there, readable by its owner only, so that
+    every ``manage.py`` command of a laptop install finds the same key.
     """
     value = os.environ.get(name, "").strip()
+    if not value and key_file is not None and key_file.is_file():
+        value = key_file.read_text().strip()
     if value and value not in _PUBLISHED_KEYS:
         return value
     if debug:
         return DEVELOPMENT_KEY
     problem = "is not set" if not value else "is the key published in the source code"
+    kept = f" (nor kept in {key_file})" if key_file is not None and not value else ""
     raise ImproperlyConfigured(
-        f"{name} {problem}, and DJANGO_DEBUG is off: set {name} to a long random secret; {GENERATE_KEY_HINT}"
+        f"{name} {problem}{kept}, and DJANGO_DEBUG is off: set {name} to a long random secret; {GENERATE_KEY_HINT}"
     )
 
 

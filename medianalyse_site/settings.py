@@ -28,7 +28,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = private_directory(Path(env_str("MEDIANALYSE_VAR_DIR", str(BASE_DIR / "var"))))
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = secret_key("DJANGO_SECRET_KEY", debug=DEBUG)
+SECRET_KEY = secret_key("DJANGO_SECRET_KEY", debug=DEBUG, key_file=VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 

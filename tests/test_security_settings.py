@@ -89,8 +89,31 @@ def test_manage_py_refuses_to_start_without_a_key(tmp_path):
     result = _manage(_bare_env(tmp_path), "check")
 
     assert result.returncode != 0
-    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is not set, and DJANGO_DEBUG is off" in result.stderr
+    assert "ImproperlyConfigured: DJANGO_SECRET_KEY is not set" in result.stderr
+    assert "and DJANGO_DEBUG is off" in result.stderr
     assert "secrets.token_urlsafe(50)" in result.stderr
+
+
+def test_a_key_kept_in_the_key_file_is_used_when_the_variable_is_unset(monkeypatch, tmp_path):
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    key_file = tmp_path / "secret_key"
+    key_file.write_text(GOOD_KEY + "\n")
+
+    assert secret_key("DJANGO_SECRET_KEY", debug=False, key_file=key_file) == GOOD_KEY
+    monkeypatch.setenv("DJANGO_SECRET_KEY", "another-" + GOOD_KEY)
+    assert secret_key("DJANGO_SECRET_KEY", debug=False, key_file=key_file) == "another-" + GOOD_KEY
+    monkeypatch.delenv("DJANGO_SECRET_KEY")
+    with pytest.raises(ImproperlyConfigured, match="nor kept in"):
+        secret_key("DJANGO_SECRET_KEY", debug=False, key_file=tmp_path / "missing")
+
+
+@pytest.mark.slow
+def test_manage_py_commands_find_the_key_the_scripts_keep(tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").write_text(GOOD_KEY)
+    result = _manage(_bare_env(tmp_path), "check")
+
+    assert result.returncode == 0, result.stderr
 
 
 @pytest.mark.slow
