@@ -246,12 +246,12 @@ def to_json_safe(value: Any) -> Any:
 
 # --- Colours -------------------------------------------------------------------
 
-_HEX_COLOUR = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+_HEX_COLOUR = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 
 
 def _rgb_from(value: Any) -> list[int]:
     if isinstance(value, str):
-        match = _HEX_COLOUR.match(value.strip())
+        match = _HEX_COLOUR.fullmatch(value.strip())
         if not match:
             raise UnreadableLegacyValue(f"not a colour: {value!r}")
         digits = match.group(1)

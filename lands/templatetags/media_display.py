@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -20,7 +21,9 @@ THUMBNAIL_SIZE = 64
 SWATCH_SIZE = 16
 MAX_SWATCHES = 16
 
-_HEX_RE = re.compile(r"^#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
+register = template.Library()
+
+_HEX_RE = re.compile(r"#?([0-9a-fA-F]{6}|[0-9a-fA-F]{3})")
 _PERCENT_KEYS = ("percentage", "percent")
 _FRACTION_KEYS = ("ratio", "share", "proportion")
 
@@ -29,7 +32,7 @@ def normalise_hex(value: Any) -> str | None:
     """``#rrggbb`` in lower case, or None when ``value`` is not a hex colour."""
     if not isinstance(value, str):
         return None
-    match = _HEX_RE.match(value.strip())
+    match = _HEX_RE.fullmatch(value.strip())
     if not match:
         return None
     digits = match.group(1).lower()
@@ -122,9 +125,21 @@ def swatches_html(value: Any, *, with_text: bool = False) -> SafeString:
     return format_html('<span class="swatches">{}</span>', boxes)
 
 
+@register.filter
+def http_url(url: str | None) -> str | None:
+    """The URL if a page may load or link it: http or https only, never javascript:, data: or relative URLs.
+
+    The one rule for every crawled URL the admin pages put in a ``src`` or an ``href``.
+    """
+    if not isinstance(url, str):
+        return None
+    return url if url.lower().startswith(("http://", "https://")) else None
+
+
 def thumbnail_html(url: str | None, *, size: int = THUMBNAIL_SIZE) -> SafeString:
     """A lazy thumbnail of the original URL; the referrer is withheld from the hosting site."""
-    if not url or not url.lower().startswith(("http://", "https://")):
+    url = http_url(url)
+    if url is None:
         return format_html("{}", "-")
     return format_html(
         '<img src="{}" alt="" loading="lazy" referrerpolicy="no-referrer" width="{}" height="{}" '

@@ -19,7 +19,7 @@ from html import escape
 DEFAULT_FILL = "#417690"  # the admin's own blue, readable on white
 EMPTY_TEXT = "No data yet."
 FONT = 'font-family="sans-serif" font-size="11"'
-_HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+_HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ def _text(value: object) -> str:
 
 def safe_fill(color: str | None) -> str:
     """``color`` when it is a ``#rrggbb`` hex colour, the default fill otherwise."""
-    if color and _HEX_RE.match(color):
+    if color and _HEX_RE.fullmatch(color):
         return color.lower()
     return DEFAULT_FILL
 

@@ -364,7 +364,7 @@ def failure_counts(land_id: int) -> list[tuple[str, int]]:
     return [(row["error_class"] or "unknown", row["n"]) for row in rows]
 
 
-_HEX_RE = re.compile(r"^#[0-9a-fA-F]{6}$")
+_HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
 
 
 def _palette_entries(value: Any) -> Iterable[tuple[str, float]]:
@@ -376,7 +376,7 @@ def _palette_entries(value: Any) -> Iterable[tuple[str, float]]:
     else:
         return
     for hex_value, percent in pairs:
-        if not isinstance(hex_value, str) or not _HEX_RE.match(hex_value):
+        if not isinstance(hex_value, str) or not _HEX_RE.fullmatch(hex_value):
             continue
         if isinstance(percent, int | float) and not isinstance(percent, bool) and 0 <= percent <= 100:
             yield hex_value.lower(), float(percent)
@@ -429,7 +429,7 @@ def swatches(value: Any, limit: int = 6) -> list[tuple[str, float | None]]:
             continue
         hex_value = entry.get("hex")
         rgb = entry.get("rgb")
-        if not (isinstance(hex_value, str) and _HEX_RE.match(hex_value)):
+        if not (isinstance(hex_value, str) and _HEX_RE.fullmatch(hex_value)):
             if isinstance(rgb, list) and len(rgb) >= 3 and all(isinstance(c, int) and 0 <= c <= 255 for c in rgb[:3]):
                 hex_value = "#{:02x}{:02x}{:02x}".format(*rgb[:3])
             else:

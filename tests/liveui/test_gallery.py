@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from lands.models import AnalysisStatus, Media
-from media_analysis.web import gallery
+from media_analysis.web import charts, gallery
 from tests.factories import make_expression, make_land, make_media
 
 pytestmark = pytest.mark.django_db
@@ -226,3 +226,26 @@ def test_palette_keeps_the_top_colours(db):
     assert images == 30
     assert len(shares) == 5
     assert all(share == pytest.approx(100 / 30) for _, share in shares)
+
+
+@pytest.mark.parametrize(
+    "url", ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:image/svg+xml;base64,PHN2Zz4=", "//img.example/a.png"]
+)
+def test_only_http_urls_become_image_sources(admin_client, url):
+    land = make_land()
+    make_media(make_expression(land), url=url)
+    make_media(make_expression(land), url="https://img.example/fine.png")
+
+    html = admin_client.get(gallery_url(land)).content.decode()
+
+    assert 'src="https://img.example/fine.png"' in html
+    assert f'src="{url}"' not in html
+    assert "no preview: not an http or https URL" in html
+
+
+@pytest.mark.parametrize("value", ["#ff0000\n", "#ff0000 ", "#ff00000", "#ff0000\n;background:url(x)"])
+def test_a_colour_is_a_whole_match_never_a_prefix(value):
+    # A trailing newline once passed a "^...$" pattern, and these values end up in style attributes.
+    assert charts.safe_fill(value) == charts.DEFAULT_FILL
+    assert list(gallery._palette_entries({value: 50})) == []
+    assert list(gallery._palette_entries({"#ff0000": 50})) == [("#ff0000", 50.0)]

@@ -28,7 +28,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
 
 from lands.models import Land
-from lands.templatetags.media_display import thumbnail_html
+from lands.templatetags.media_display import http_url, thumbnail_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster
@@ -55,8 +55,8 @@ def _url(name: str, args: list[Any] | None = None, fallback: str = "") -> str:
 
 
 def image_src(url: str | None) -> str | None:
-    """The URL if the admin may load or link it (http or https only: no javascript: or data: URLs)."""
-    return url if url and url.lower().startswith(("http://", "https://")) else None
+    """The URL if the admin may load or link it (the one rule of ``media_display.http_url``)."""
+    return http_url(url)
 
 
 def land_clusters_url(land_id: int) -> str:
