@@ -650,10 +650,13 @@ class _NonNegativeIntegerField(serializers.IntegerField):
         super().__init__(
             required=False,
             min_value=0,
+            # Depth and relevance are 32-bit integer columns: a larger bound could only overflow the query.
+            max_value=2**31 - 1,
             error_messages={
                 "invalid": f"{name} must be a non-negative integer, got {{input!r}}",
-                # Formatted by Django's MinValueValidator, hence %-style.
+                # Formatted by Django's validators, hence %-style.
                 "min_value": f"{name} must be a non-negative integer, got %(value)s",
+                "max_value": f"{name} must be at most %(limit_value)s",
             },
             **kwargs,
         )

@@ -86,16 +86,28 @@ def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> Que
 # --- Query parameters ------------------------------------------------------------
 
 
+# Ids are 64-bit columns and depth and relevance 32-bit ones: a larger value could only overflow the query,
+# so it is a 400 that names the parameter.
+ID_MAX = 2**63 - 1
+PAGE_NUMBER_MAX = 2**31 - 1
+
+
 class ExpressionFilterSerializer(QueryParamsSerializer):
-    land = serializers.IntegerField(required=False, min_value=1, help_text="Land id")
-    depth = serializers.IntegerField(required=False, min_value=0, help_text="Crawl depth (exact)")
-    minrel = serializers.IntegerField(required=False, min_value=0, help_text="Minimum relevance (relevance >= minrel)")
+    land = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, help_text="Land id")
+    depth = serializers.IntegerField(
+        required=False, min_value=0, max_value=PAGE_NUMBER_MAX, help_text="Crawl depth (exact)"
+    )
+    minrel = serializers.IntegerField(
+        required=False, min_value=0, max_value=PAGE_NUMBER_MAX, help_text="Minimum relevance (relevance >= minrel)"
+    )
     http_status = serializers.CharField(required=False, max_length=3, help_text="HTTP status as crawled, e.g. 200")
 
 
 class MediaFilterSerializer(QueryParamsSerializer):
-    land = serializers.IntegerField(required=False, min_value=1, help_text="Land id")
-    expression = serializers.IntegerField(required=False, min_value=1, help_text="Expression (page) id")
+    land = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX, help_text="Land id")
+    expression = serializers.IntegerField(
+        required=False, min_value=1, max_value=ID_MAX, help_text="Expression (page) id"
+    )
     type = serializers.ChoiceField(required=False, choices=MediaType.choices)
     status = serializers.ChoiceField(
         required=False, choices=AnalysisStatus.choices, help_text="Status of the latest analysis attempt"

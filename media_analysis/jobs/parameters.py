@@ -34,6 +34,8 @@ from media_analysis.errors import InvalidParameters
 
 DEFAULT_MEDIA_TYPES = (MediaType.IMAGE.value,)
 PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed")
+# Depth and relevance are 32-bit integer columns: a larger bound could only overflow the query.
+PAGE_NUMBER_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class _OptionalIntegerField(serializers.IntegerField):
             raise serializers.ValidationError(f"must be an integer (got {data!r})") from None
         if self.min_value is not None and number < self.min_value:
             raise serializers.ValidationError(f"must be >= {self.min_value} (got {number})")
+        if self.max_value is not None and number > self.max_value:
+            raise serializers.ValidationError(f"must be <= {self.max_value} (got {str(data).strip()[:30]})")
         return number
 
 
@@ -117,10 +121,19 @@ class JobParametersSerializer(serializers.Serializer):
     """The body of POST /api/lands/{id}/medianalyse/, and every other way of giving job parameters."""
 
     depth = _OptionalIntegerField(
-        required=False, allow_null=True, min_value=0, help_text="Only pages of depth <= depth (0: the seed pages)"
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=PAGE_NUMBER_MAX,
+        help_text="Only pages of depth <= depth (0: the seed pages)",
     )
+    # Relevance is never negative in the crawler, and the exports refuse a negative minimum: one rule.
     minrel = _OptionalIntegerField(
-        required=False, allow_null=True, help_text="Only pages whose relevance is known and >= minrel"
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=PAGE_NUMBER_MAX,
+        help_text="Only pages whose relevance is known and >= minrel",
     )
     media_types = _MediaTypesField(required=False, help_text="Media types to analyse; default img")
     force = _FlagField(required=False, default=False, help_text="Analyse again media already analysed")

@@ -219,6 +219,13 @@ def test_media_format_query_parameter_is_a_filter_not_a_renderer(corpus, staff_a
         ("/api/media/?is_conforming=perhaps", "is_conforming"),
         ("/api/media/?expression=-4", "expression"),
         ("/api/media/?format=" + "X" * 21, "format"),
+        # Numbers no column can hold were a 500 (OverflowError) before they were bounded.
+        ("/api/expressions/?land=" + "9" * 23, "land"),
+        ("/api/expressions/?depth=99999999999999999999999", "depth"),
+        ("/api/expressions/?minrel=2147483648", "minrel"),
+        ("/api/media/?land=" + "9" * 23, "land"),
+        ("/api/media/?expression=9223372036854775808", "expression"),
+        ("/api/media/?land=\u00b2", "land"),
     ],
 )
 def test_bad_filter_values_are_400(db, staff_api_client, url, parameter):

@@ -137,3 +137,10 @@ def test_async_stream_closes_its_source_when_abandoned():
 
     assert async_to_sync(take_one)() == b"first"
     assert closed == [True]
+
+
+@pytest.mark.parametrize("query", ["minrel=99999999999999999999999", "depth=2147483648", "minrel=%C2%B2"])
+def test_numbers_out_of_range_are_a_400_naming_the_parameter(staff_api_client, corpus, query):
+    response = staff_api_client.get(f"/api/lands/{corpus.land.pk}/export/?type=pagecsv&{query}")
+    assert response.status_code == 400
+    assert query.split("=")[0] in response.json()["errors"]

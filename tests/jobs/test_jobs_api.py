@@ -87,3 +87,22 @@ def test_job_endpoints_are_in_the_schema(staff_api_client, db):
     assert "/api/lands/{land_id}/medianalyse/" in schema["paths"]
     assert "/api/jobs/{id}/cancel/" in schema["paths"]
     assert "/api/jobs/" in schema["paths"]
+
+
+@pytest.mark.parametrize(
+    ("body", "parameter"),
+    [
+        ({"depth": 99999999999999999999999}, "depth"),
+        ({"depth": "99999999999999999999999"}, "depth"),
+        ({"minrel": 2**31}, "minrel"),
+        ({"minrel": -1}, "minrel"),
+        ({"minrel": "\u00b2"}, "minrel"),
+    ],
+)
+def test_out_of_range_job_parameters_are_a_400_naming_them(staff_api_client, land, body, parameter):
+    # A number no column can hold was a 500 (OverflowError); a negative minrel was accepted
+    # by jobs while the exports refused it.
+    response = _start(staff_api_client, land.pk, body)
+    assert response.status_code == 400
+    assert parameter in response.json()["errors"]
+    assert not AnalysisJob.objects.exists()
