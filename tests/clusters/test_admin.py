@@ -188,6 +188,10 @@ def test_merge_with_a_cluster_id_from_the_cluster_page(built, staff_client, phot
     assert "Not merged: Both clusters must belong to this land" in refused.content.decode()
     garbage = staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": "x"}, follow=True)
     assert "Cluster ids are numbers." in garbage.content.decode()
+    for huge in ("9" * 25, str(2**63), "-1", "0"):
+        overflow = staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": huge}, follow=True)
+        assert overflow.status_code == 200
+        assert "Cluster ids are numbers." in overflow.content.decode()
 
     staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": b.pk})
     assert frozenset(built.ids(0) | built.ids(1)) in partition(built.land.pk)

@@ -155,9 +155,15 @@ def land_merge_view(request: HttpRequest, land_id: int) -> HttpResponse:
     return _merge(request, land, first, second, failure_url=back)
 
 
+_ID_MAX = 2**63 - 1
+
+
 def _merge(request: HttpRequest, land: Land, first: str, second: str, failure_url: str) -> HttpResponse:
     try:
         a, b = int(first), int(second)
+        if not (0 < a <= _ID_MAX and 0 < b <= _ID_MAX):
+            # A number no id column holds would overflow the query below.
+            raise ValueError(f"cluster id out of range: {first!r}, {second!r}")
         if not ImageCluster.objects.filter(pk__in=[a, b], land=land).count() == 2:
             raise InvalidParameters("Both clusters must belong to this land", {"clusters": ["not in this land"]})
         result = clusters.merge_clusters(a, b, user=request.user)
