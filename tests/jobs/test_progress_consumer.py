@@ -31,8 +31,8 @@ def _cookie_for(user) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def _connect(job_id, cookie=None, origin=b"http://testserver"):
-    headers = [(b"origin", origin)]
+async def _connect(job_id, cookie=None, origin=b"http://testserver", host=b"testserver"):
+    headers = [(b"origin", origin), (b"host", host)]
     if cookie:
         headers.append((b"cookie", cookie))
     communicator = WebsocketCommunicator(application, f"/ws/jobs/{job_id}/", headers=headers)
@@ -59,6 +59,32 @@ async def test_foreign_origin_is_refused(job, admin_user):
     cookie = await sync_to_async(_cookie_for)(admin_user)
     communicator, connected, _ = await _connect(job.pk, cookie, origin=b"https://evil.example")
     assert not connected
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        (b"http://testserver:9999", b"testserver"),  # the same host on another port
+        (b"http://testserver", b"testserver:8000"),
+        (b"https://testserver", b"testserver"),  # another scheme
+        (b"null", b"testserver"),
+        (b"http://evil.example", b"evil.example"),  # a host outside ALLOWED_HOSTS
+    ],
+)
+async def test_only_this_sites_own_origin_may_connect(job, admin_user, origin, host):
+    cookie = await sync_to_async(_cookie_for)(admin_user)
+    communicator, connected, _ = await _connect(job.pk, cookie, origin=origin, host=host)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_the_origin_may_name_the_port_the_site_is_served_on(job, admin_user):
+    cookie = await sync_to_async(_cookie_for)(admin_user)
+    communicator, connected, _ = await _connect(
+        job.pk, cookie, origin=b"http://testserver:8000", host=b"testserver:8000"
+    )
+    assert connected
     await communicator.disconnect()
 
 
