@@ -41,7 +41,17 @@ from exports.columns import (
     primary_color,
 )
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
-from lands.models import AnalysisStatus, Domain, Expression, ExpressionLink, Land, Media, MediaType, TaggedContent
+from lands.models import (
+    PAGE_NUMBER_MAX,
+    AnalysisStatus,
+    Domain,
+    Expression,
+    ExpressionLink,
+    Land,
+    Media,
+    MediaType,
+    TaggedContent,
+)
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 
@@ -650,8 +660,7 @@ class _NonNegativeIntegerField(serializers.IntegerField):
         super().__init__(
             required=False,
             min_value=0,
-            # Depth and relevance are 32-bit integer columns: a larger bound could only overflow the query.
-            max_value=2**31 - 1,
+            max_value=PAGE_NUMBER_MAX,
             error_messages={
                 "invalid": f"{name} must be a non-negative integer, got {{input!r}}",
                 # Formatted by Django's validators, hence %-style.

@@ -16,7 +16,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from lands.models import AnalysisStatus, Expression, Land, Media, MediaType
+from lands.models import ID_MAX, PAGE_NUMBER_MAX, AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
 from media_analysis.web.api.query import CorpusPagination, QueryParamsSerializer
@@ -84,12 +84,6 @@ def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> Que
 
 
 # --- Query parameters ------------------------------------------------------------
-
-
-# Ids are 64-bit columns and depth and relevance 32-bit ones: a larger value could only overflow the query,
-# so it is a 400 that names the parameter.
-ID_MAX = 2**63 - 1
-PAGE_NUMBER_MAX = 2**31 - 1
 
 
 class ExpressionFilterSerializer(QueryParamsSerializer):

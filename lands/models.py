@@ -7,6 +7,7 @@ analysis fields of ``Media`` extend it.
 from __future__ import annotations
 
 from django.db import models
+from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -151,6 +152,12 @@ class MediaType(models.TextChoices):
     IMAGE = "img", "Image"
     VIDEO = "video", "Video"
     AUDIO = "audio", "Audio"
+
+
+# The largest values the id columns (64-bit) and the depth and relevance columns (32-bit) hold:
+# validators bound user parameters by them, since a larger number could only overflow a query.
+ID_MAX = BaseDatabaseOperations.integer_field_ranges["BigIntegerField"][1]
+PAGE_NUMBER_MAX = BaseDatabaseOperations.integer_field_ranges["IntegerField"][1]
 
 
 class AnalysisStatus(models.TextChoices):

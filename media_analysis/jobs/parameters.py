@@ -29,13 +29,11 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.settings import api_settings
 
-from lands.models import MediaType
+from lands.models import PAGE_NUMBER_MAX, MediaType
 from media_analysis.errors import InvalidParameters
 
 DEFAULT_MEDIA_TYPES = (MediaType.IMAGE.value,)
 PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed")
-# Depth and relevance are 32-bit integer columns: a larger bound could only overflow the query.
-PAGE_NUMBER_MAX = 2**31 - 1
 
 
 @dataclass(frozen=True)

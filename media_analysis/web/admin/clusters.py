@@ -27,7 +27,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
 
-from lands.models import Land
+from lands.models import ID_MAX, Land
 from lands.templatetags.media_display import http_url, thumbnail_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
@@ -155,13 +155,10 @@ def land_merge_view(request: HttpRequest, land_id: int) -> HttpResponse:
     return _merge(request, land, first, second, failure_url=back)
 
 
-_ID_MAX = 2**63 - 1
-
-
 def _merge(request: HttpRequest, land: Land, first: str, second: str, failure_url: str) -> HttpResponse:
     try:
         a, b = int(first), int(second)
-        if not (0 < a <= _ID_MAX and 0 < b <= _ID_MAX):
+        if not (0 < a <= ID_MAX and 0 < b <= ID_MAX):
             # A number no id column holds would overflow the query below.
             raise ValueError(f"cluster id out of range: {first!r}, {second!r}")
         if not ImageCluster.objects.filter(pk__in=[a, b], land=land).count() == 2:
