@@ -23,6 +23,7 @@ from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
+from media_analysis.web.permissions import can_run_analysis
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -80,6 +81,9 @@ class LandAdmin(admin.ModelAdmin):
     fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
     readonly_fields = ["created_at", "expressions", "media_total", "analysed_share", "failed"]
     actions = [analyse_land_media_action, export_land_action]
+
+    def has_run_analysis_permission(self, request: HttpRequest) -> bool:
+        return can_run_analysis(request.user)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Land]:
         queryset = super().get_queryset(request)
@@ -283,6 +287,9 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     show_full_result_count = False
     fieldsets = media_fieldsets()
     readonly_fields = media_readonly_fields()
+
+    def has_run_analysis_permission(self, request: HttpRequest) -> bool:
+        return can_run_analysis(request.user)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Media]:
         # The joined expression is only needed for its land: leave its long texts behind.

@@ -28,3 +28,23 @@ def make_media(expression: Expression, url: str | None = None, type: str = "img"
     return Media.objects.create(
         expression=expression, url=url or f"https://cdn.example/img-{next(_counter)}.jpg", type=type, **fields
     )
+
+
+def grant(user, *permissions: str):
+    """``user`` holding the permissions named ``app_label.codename`` too, read again so none is cached."""
+    from django.contrib.auth.models import Permission
+
+    for name in permissions:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return type(user).objects.get(pk=user.pk)
+
+
+def make_staff(username: str, *permissions: str):
+    """A staff user (not a superuser) holding exactly ``permissions``."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_user(username, f"{username}@example.org", f"{username}-password")
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    return grant(user, *permissions)

@@ -15,7 +15,7 @@ from media_analysis.clusters import compute, corrections
 from media_analysis.models import ClusterLink, ImageCluster
 from media_analysis.web.admin import clusters as cluster_admin
 from tests.clusters.conftest import EDITS, analysed_media, build_photo_land, partition
-from tests.factories import make_domain, make_expression
+from tests.factories import make_domain, make_expression, make_staff
 
 pytestmark = pytest.mark.django_db
 
@@ -208,28 +208,38 @@ def test_forms_need_csrf_tokens(built, admin_user):
     assert not ClusterLink.objects.exists()
 
 
-def test_acting_needs_staff_status_or_the_run_analysis_permission(built, django_user_model):
+def test_acting_needs_the_change_permission_on_clusters(built, django_user_model):
     cluster = cluster_of(built, 0)
     split_url = f"/admin/medianalyse/clusters/{cluster.pk}/split/"
     client = Client()
     outsider = django_user_model.objects.create_user("outsider", password="x")
-    outsider.user_permissions.add(Permission.objects.get(codename="run_analysis"))
+    outsider.user_permissions.add(Permission.objects.get(codename="change_imagecluster"))
     client.force_login(outsider)
     # Not staff: the admin sends it to its login page, permission or not.
     assert client.get(land_url(built))["Location"].startswith("/admin/login/")
     assert client.post(split_url, {"members": [cluster.key]})["Location"].startswith("/admin/login/")
 
-    # Staff status alone is enough, as in the API and on the other analysis pages.
-    staff = django_user_model.objects.create_user("viewer", password="x", is_staff=True)
-    client.force_login(staff)
-    page = client.get(f"/admin/medianalyse/clusters/{cluster.pk}/").content.decode()
-    assert 'name="members"' in page
+    # Reading the land is not correcting it, and neither is running analyses.
+    for username, permissions in (
+        ("viewer", ["lands.view_land"]),
+        ("runner", ["lands.view_land", "media_analysis.run_analysis"]),
+    ):
+        client.force_login(make_staff(username, *permissions))
+        page = client.get(f"/admin/medianalyse/clusters/{cluster.pk}/").content.decode()
+        assert 'name="members"' not in page
+        assert 'id="mc-merge-form"' not in page
+        assert 'id="mc-recompute"' not in client.get(land_url(built)).content.decode()
+        assert client.post(split_url, {"members": [cluster.key]}).status_code == 403
+        assert client.post(land_url(built) + "recompute/").status_code == 403
+        assert client.post(land_url(built) + "merge/", {"clusters": ["1", "2"]}).status_code == 403
+        assert client.post(f"/admin/medianalyse/clusters/{cluster.pk}/merge/", {"other": "1"}).status_code == 403
+        assert not ClusterLink.objects.exists()
 
-    runner = django_user_model.objects.create_user("runner", password="x", is_staff=True)
-    runner.user_permissions.add(Permission.objects.get(codename="run_analysis"))
-    client.force_login(runner)
+    corrector = make_staff("corrector", "lands.view_land", "media_analysis.change_imagecluster")
+    client.force_login(corrector)
+    assert 'name="members"' in client.get(f"/admin/medianalyse/clusters/{cluster.pk}/").content.decode()
     assert client.post(split_url, {"members": [cluster.key]}).status_code == 302
-    assert ClusterLink.objects.filter(created_by=runner).exists()
+    assert ClusterLink.objects.filter(created_by=corrector).exists()
 
 
 def test_reading_is_get_only_and_acting_is_post_only(built, staff_client):
@@ -268,3 +278,26 @@ def test_cluster_changelist_links_to_the_pages(built, staff_client):
     view = staff_client.get(f"/admin/media_analysis/imagecluster/{cluster.pk}/change/")
     assert view.status_code == 200
     assert 'name="_save"' not in view.content.decode()
+
+
+def test_withdrawing_a_correction_needs_the_change_permission_on_clusters(built):
+    cluster = cluster_of(built, 2)
+    corrections.split_cluster(cluster, [built.media[(2, "grey")].pk])
+    links = list(ClusterLink.objects.values_list("pk", flat=True))
+    form = {"action": "delete_selected", "_selected_action": links, "post": "yes"}
+    client = Client()
+
+    client.force_login(make_staff("deleter", "media_analysis.view_clusterlink", "media_analysis.delete_clusterlink"))
+    client.post("/admin/media_analysis/clusterlink/", form)
+    assert ClusterLink.objects.count() == len(links)
+
+    client.force_login(
+        make_staff(
+            "corrector",
+            "media_analysis.view_clusterlink",
+            "media_analysis.delete_clusterlink",
+            "media_analysis.change_imagecluster",
+        )
+    )
+    assert client.post("/admin/media_analysis/clusterlink/", form).status_code == 302
+    assert not ClusterLink.objects.exists()

@@ -5,25 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Permission
 
 from lands.models import AnalysisStatus, Land
 from media_analysis.engine.version import ANALYSIS_VERSION
-from tests.factories import make_expression, make_land, make_media
+from tests.factories import make_expression, make_land, make_media, make_staff
 
 
 @pytest.fixture
-def viewer(db, django_user_model):
-    """Staff without the run_analysis permission (staff status alone allows starting, as in the API)."""
-    return django_user_model.objects.create_user("viewer", "viewer@example.org", "viewer-password", is_staff=True)
+def viewer(db):
+    """Staff without the run_analysis permission: may look, not start or cancel."""
+    return make_staff("viewer")
 
 
 @pytest.fixture
-def runner(db, django_user_model):
+def runner(db):
     """Staff holding media_analysis.run_analysis (not a superuser)."""
-    user = django_user_model.objects.create_user("runner", "runner@example.org", "runner-password", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="run_analysis", content_type__app_label="media_analysis"))
-    return django_user_model.objects.get(pk=user.pk)  # fresh, without a stale permission cache
+    return make_staff("runner", "media_analysis.run_analysis")
 
 
 @pytest.fixture

@@ -94,11 +94,23 @@ def test_a_single_busy_land_redirects_to_its_running_job(make_request, admin_use
     assert [level for level, _ in texts(request)] == ["warning"]
 
 
-def test_staff_without_the_dedicated_permission_may_run_the_actions_as_in_the_api(make_request, viewer, land):
+def test_staff_without_the_permission_cannot_run_the_actions(make_request, viewer, land):
     request = make_request(viewer)
-    response = analyse_land_media_action(land_admin(), request, Land.objects.filter(pk=land.pk))
-    job = AnalysisJob.objects.get()
-    assert response["Location"] == progress(job.pk)
+    assert analyse_land_media_action(land_admin(), request, Land.objects.all()) is None
+    assert analyse_selected_media_action(media_admin(), request, Media.objects.of_land(land.pk)) is None
+    assert AnalysisJob.objects.count() == 0
+    assert [level for level, _ in texts(request)] == ["error", "error"]
+
+
+@pytest.mark.parametrize("who", ["viewer", "runner", "admin_user"])
+def test_the_actions_are_offered_only_to_users_who_may_run_them(rf, request, who):
+    user = request.getfixturevalue(who)
+    expected = {"viewer": False, "runner": True, "admin_user": True}[who]
+    for model, name in ((Land, "analyse_land_media_action"), (Media, "analyse_selected_media_action")):
+        page = rf.get("/admin/")
+        page.user = user
+        offered = admin.site.get_model_admin(model).get_actions(page)
+        assert (name in offered) is expected
 
 
 def test_selected_media_make_a_job_with_exactly_those_ids(make_request, runner, land):

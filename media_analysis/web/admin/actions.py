@@ -1,7 +1,9 @@
 """Admin actions that start analyses; the Land and Media admins list them.
 
 Both start jobs through media_analysis.tasks.start_job like every other entry point, and
-send the user to the job's live progress page when there is exactly one.
+send the user to the job's live progress page when there is exactly one. The admins that
+list them define ``has_run_analysis_permission``, so the actions are offered only to users
+holding ``run_analysis``; each action checks it again.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ def _warn_running(modeladmin: admin.ModelAdmin, request: HttpRequest, running: J
     )
 
 
-@admin.action(description="Analyse media")
+@admin.action(description="Analyse media", permissions=["run_analysis"])
 def analyse_land_media_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Land]
 ) -> HttpResponseRedirect | None:
@@ -81,7 +83,7 @@ def analyse_land_media_action(
     return None
 
 
-@admin.action(description="Analyse selected media")
+@admin.action(description="Analyse selected media", permissions=["run_analysis"])
 def analyse_selected_media_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Media]
 ) -> HttpResponseRedirect | None:

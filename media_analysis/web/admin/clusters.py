@@ -5,9 +5,9 @@
 * ``/admin/medianalyse/clusters/<cluster>/``: one cluster: members, pairwise distances,
   domains, timeline of appearances; split members off; merge with another cluster.
 
-Reading needs staff status (the admin's own check). Acting follows the same rule
-as the other analysis pages and the API (``admin_views.may_run``): staff status or
-the ``run_analysis`` permission.
+Reading needs staff status (the admin's own check). Correcting (split, merge,
+recompute) needs the change permission on clusters; the rules are in
+media_analysis.web.permissions.
 Every decision is made in media_analysis.clusters.
 """
 
@@ -32,7 +32,7 @@ from lands.templatetags.media_display import http_url, thumbnail_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster
-from media_analysis.web.admin.pages import may_run
+from media_analysis.web.permissions import can_correct_clusters
 
 CLUSTERS_PER_PAGE = 20
 THUMBNAILS_PER_CLUSTER = 8
@@ -72,7 +72,7 @@ def _context(request: HttpRequest, title: str, land: Land, **extra: Any) -> dict
         **admin.site.each_context(request),
         "title": title,
         "land": land,
-        "may_act": may_run(request.user),
+        "may_act": can_correct_clusters(request.user),
         "land_change_url": _url("admin:lands_land_change", [land.pk]),
         "land_analysis_url": _url("medianalyse:land-analysis", [land.pk]),
         "land_clusters_url": land_clusters_url(land.pk),
@@ -81,8 +81,8 @@ def _context(request: HttpRequest, title: str, land: Land, **extra: Any) -> dict
 
 
 def _require_may_act(request: HttpRequest) -> None:
-    if not may_run(request.user):
-        raise PermissionDenied("Changing clusters needs the 'run_analysis' permission.")
+    if not can_correct_clusters(request.user):
+        raise PermissionDenied("Changing clusters needs the change permission on clusters.")
 
 
 def _report_message(report: clusters.ClusterReport) -> str:
@@ -327,7 +327,8 @@ class ClusterLinkAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ClusterLink | None = None) -> bool:
-        return may_run(request.user) and super().has_delete_permission(request, obj)
+        # Withdrawing a correction is a correction: the same rule as the cluster pages' forms.
+        return can_correct_clusters(request.user) and super().has_delete_permission(request, obj)
 
     @admin.display(description="Image A")
     def media_a(self, link: ClusterLink) -> int:
