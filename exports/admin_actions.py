@@ -69,7 +69,8 @@ class ExportLandForm(forms.Form):
         return query
 
 
-@admin.action(description="Export the selected land (CSV / GEXF)")
+# "view": the admin's view (or change) permission on lands, the rule of the export endpoint it redirects to.
+@admin.action(description="Export the selected land (CSV / GEXF)", permissions=["view"])
 def export_land_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Land]
 ) -> HttpResponse | None:

@@ -11,12 +11,12 @@ from django.shortcuts import get_object_or_404
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from exports.services import ExportRequestSerializer, export_request
 from lands.models import Land
+from media_analysis.web.permissions import CanViewLands
 
 
 def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
@@ -42,7 +42,8 @@ async def stream_async(chunks: Iterator[bytes]) -> AsyncGenerator[bytes, None]:
 
 
 class LandExportView(APIView):
-    permission_classes = [IsAuthenticated]
+    # An export is the land's data: the same view permission as the land itself.
+    permission_classes = [CanViewLands]
 
     def perform_content_negotiation(self, request: Request, force: bool = False):
         # The success body is a file built here, not a rendered representation:
@@ -62,6 +63,7 @@ class LandExportView(APIView):
             (200, "application/gexf+xml"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="Unknown type or invalid parameter (JSON: detail, errors)"),
             401: OpenApiResponse(description="Not authenticated"),
+            403: OpenApiResponse(description="No view permission on lands"),
             404: OpenApiResponse(description="No such land"),
         },
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -23,6 +23,7 @@ from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
+from media_analysis.web.admin.pages import land_links
 from media_analysis.web.permissions import can_run_analysis
 
 if TYPE_CHECKING:
@@ -84,6 +85,20 @@ class LandAdmin(admin.ModelAdmin):
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
         return can_run_analysis(request.user)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Land | None = None,
+    ) -> HttpResponse:
+        if obj is not None and obj.pk is not None:
+            # The object tools link only to the pages this user may open.
+            context["land_links"] = land_links(obj.pk, request.user)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Land]:
         queryset = super().get_queryset(request)

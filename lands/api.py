@@ -1,5 +1,8 @@
 """Read API for the corpus: lands, their expressions (pages) and media.
 
+Each list needs the view (or change) permission of its model, as the admin's own list does
+(media_analysis.web.permissions).
+
 Lists are filtered by query parameters validated with small serializers, so a
 bad value is a 400 that names the parameter, never a 500. Every list costs a
 fixed number of queries whatever the page size (counts come from subqueries,
@@ -20,6 +23,7 @@ from lands.models import ID_MAX, PAGE_NUMBER_MAX, AnalysisStatus, Expression, La
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
 from media_analysis.web.api.query import CorpusPagination, QueryParamsSerializer
+from media_analysis.web.permissions import CanViewExpressions, CanViewLands, CanViewMedia
 
 if TYPE_CHECKING:
     from rest_framework.settings import _Settings
@@ -242,6 +246,7 @@ class LandViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Land.objects.all()
     serializer_class = LandSerializer
     pagination_class = CorpusPagination
+    permission_classes = [CanViewLands]
 
     def get_queryset(self) -> QuerySet[Land]:
         return annotate_land_counts(super().get_queryset())
@@ -255,6 +260,7 @@ class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Expression.objects.select_related("domain")
     serializer_class = ExpressionSerializer
     pagination_class = CorpusPagination
+    permission_classes = [CanViewExpressions]
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
         return ExpressionDetailSerializer if self.action == "retrieve" else ExpressionSerializer
@@ -280,6 +286,7 @@ class MediaViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Media.objects.annotate(land_id=F("expression__land_id")).select_related("cluster")
     serializer_class = MediaSerializer
     pagination_class = CorpusPagination
+    permission_classes = [CanViewMedia]
     content_negotiation_class = QueryFormatIsAFilter
 
     def filter_queryset(self, queryset: QuerySet[Media, _Row]) -> QuerySet[Media, _Row]:

@@ -48,3 +48,7 @@ def make_staff(username: str, *permissions: str):
     user.is_staff = True
     user.save(update_fields=["is_staff"])
     return grant(user, *permissions)
+
+
+# What reading a land's corpus through the API and the admin pages takes (media_analysis.web.permissions).
+CORPUS_READER = ("lands.view_land", "lands.view_expression", "lands.view_media")

@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from media_analysis.jobs.progress import job_group, job_snapshot
 from media_analysis.models import AnalysisJob
-from media_analysis.web.permissions import can_run_analysis
+from media_analysis.web.permissions import can_view_jobs
 
 FOLLOW_INTERVAL_SECONDS = 1.0
 CLOSE_FORBIDDEN = 4403
@@ -32,7 +32,8 @@ def _load_snapshot(job_id: int) -> dict[str, Any] | None:
 
 @database_sync_to_async
 def _allowed(user) -> bool:
-    return can_run_analysis(user)
+    # Following a job is reading it: the jobs' view rule, as on its page and in the API.
+    return can_view_jobs(user)
 
 
 class JobProgressConsumer(AsyncJsonWebsocketConsumer):

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 
 from lands.models import Media
 from tests.adminapi.helpers import count_queries, grow_land
+from tests.factories import CORPUS_READER, grant
 
 LIST_URLS = ["/api/lands/", "/api/expressions/", "/api/media/"]
 
@@ -33,7 +34,7 @@ def test_anonymous_request_is_401_with_token_challenge(db, api_client, url):
 
 @pytest.mark.parametrize("url", LIST_URLS)
 def test_token_authentication(corpus, api_client, plain_user, url):
-    token = Token.objects.create(user=plain_user)
+    token = Token.objects.create(user=grant(plain_user, *CORPUS_READER))
     response = api_client.get(url, HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200
     assert response.json()["count"] > 0
@@ -45,6 +46,7 @@ def test_wrong_token_is_401(db, api_client):
 
 
 def test_session_authentication(corpus, client, plain_user):
+    grant(plain_user, "lands.view_land")
     assert client.login(username="reader", password="reader-password")
     response = client.get("/api/lands/")
     assert response.status_code == 200
@@ -52,6 +54,7 @@ def test_session_authentication(corpus, client, plain_user):
 
 
 def test_drf_create_token_command(corpus, api_client, plain_user, capsys):
+    grant(plain_user, "lands.view_media")
     call_command("drf_create_token", "reader")
     token = Token.objects.get(user=plain_user)
     assert token.key in capsys.readouterr().out
@@ -319,9 +322,12 @@ def test_detail_query_counts(corpus, staff_api_client, django_assert_num_queries
 
 
 def test_token_request_adds_one_query(corpus, api_client, plain_user, django_assert_num_queries):
-    token = Token.objects.create(user=plain_user)
-    with django_assert_num_queries(3):
-        api_client.get("/api/media/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    token = Token.objects.create(user=grant(plain_user, "lands.view_media"))
+    # The token with its user, then the permission check (the user's own permissions and its groups'), then the
+    # count and the page.
+    with django_assert_num_queries(5):
+        response = api_client.get("/api/media/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
 
 
 def test_media_land_comes_from_the_join(corpus):

@@ -280,6 +280,20 @@ def test_cluster_changelist_links_to_the_pages(built, staff_client):
     assert 'name="_save"' not in view.content.decode()
 
 
+def test_the_cluster_list_links_to_the_pages_only_for_those_who_may_open_them(built):
+    cluster = cluster_of(built, 0)
+    client = Client()
+    client.force_login(make_staff("lister", "media_analysis.view_imagecluster"))
+    response = client.get("/admin/media_analysis/imagecluster/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert f"Cluster {cluster.pk}" in content
+    assert "/admin/medianalyse/clusters/" not in content
+    # The pages themselves answer as the list implied.
+    assert client.get(f"/admin/medianalyse/clusters/{cluster.pk}/").status_code == 403
+    assert client.get(land_url(built)).status_code == 403
+
+
 def test_withdrawing_a_correction_needs_the_change_permission_on_clusters(built):
     cluster = cluster_of(built, 2)
     corrections.split_cluster(cluster, [built.media[(2, "grey")].pk])

@@ -13,6 +13,7 @@ from drf_spectacular.generators import SchemaGenerator
 
 from exports.views import stream_async
 from tests.exports.helpers import read_csv, run_export
+from tests.factories import grant
 
 pytestmark = pytest.mark.urls("tests.exports.urls")
 
@@ -51,8 +52,14 @@ def test_gexf_is_streamed_with_its_headers(staff_api_client, corpus):
     assert set(graph.nodes) == {str(corpus.domains["a"].pk), str(corpus.domains["b"].pk)}
 
 
-def test_any_authenticated_user_may_export(api_client, plain_user, corpus):
+def test_exporting_needs_the_view_permission_on_lands(api_client, plain_user, corpus):
     api_client.force_authenticate(plain_user)
+    refused = api_client.get(url(corpus.land.pk, type="pagecsv"), HTTP_ACCEPT="text/csv")
+    assert refused.status_code == 403
+    assert refused["Content-Type"] == "application/json"
+    assert "view permission on lands" in refused.json()["detail"]
+
+    api_client.force_authenticate(grant(plain_user, "lands.view_land"))
     response = api_client.get(url(corpus.land.pk, type="pagecsv"), HTTP_ACCEPT="text/csv")
     assert response.status_code == 200
     assert len(read_csv(body(response))[1]) == 4

@@ -8,19 +8,19 @@ import pytest
 
 from lands.models import AnalysisStatus, Land
 from media_analysis.engine.version import ANALYSIS_VERSION
-from tests.factories import make_expression, make_land, make_media, make_staff
+from tests.factories import CORPUS_READER, make_expression, make_land, make_media, make_staff
 
 
 @pytest.fixture
 def viewer(db):
-    """Staff without the run_analysis permission: may look, not start or cancel."""
-    return make_staff("viewer")
+    """Staff who may read lands, media and jobs, without the run_analysis permission: may look, not act."""
+    return make_staff("viewer", *CORPUS_READER, "media_analysis.view_analysisjob")
 
 
 @pytest.fixture
 def runner(db):
-    """Staff holding media_analysis.run_analysis (not a superuser)."""
-    return make_staff("runner", "media_analysis.run_analysis")
+    """Staff who may read the corpus and holds media_analysis.run_analysis (not a superuser)."""
+    return make_staff("runner", *CORPUS_READER, "media_analysis.run_analysis")
 
 
 @pytest.fixture

@@ -106,10 +106,15 @@
     failures.slice(0, 10).forEach(function (failure) {
       var row = document.createElement("tr");
       var idCell = document.createElement("td");
-      var link = document.createElement("a");
-      link.href = mediaPrefix + encodeURIComponent(String(failure.media_id)) + "/change/";
-      link.textContent = String(failure.media_id);
-      idCell.appendChild(link);
+      if (mediaPrefix) {
+        var link = document.createElement("a");
+        link.href = mediaPrefix + encodeURIComponent(String(failure.media_id)) + "/change/";
+        link.textContent = String(failure.media_id);
+        idCell.appendChild(link);
+      } else {
+        // No prefix: the user may not open media in the admin, so the id is plain text.
+        idCell.textContent = String(failure.media_id);
+      }
       var urlCell = document.createElement("td");
       urlCell.className = "ma-url";
       urlCell.textContent = String(failure.url || "").slice(0, 90);

@@ -5,9 +5,9 @@
 * ``/admin/medianalyse/clusters/<cluster>/``: one cluster: members, pairwise distances,
   domains, timeline of appearances; split members off; merge with another cluster.
 
-Reading needs staff status (the admin's own check). Correcting (split, merge,
-recompute) needs the change permission on clusters; the rules are in
-media_analysis.web.permissions.
+Reading needs staff status (the admin's own check) and, as for every page derived from
+a land, the view permission on lands. Correcting (split, merge, recompute) needs the
+change permission on clusters; the rules are in media_analysis.web.permissions.
 Every decision is made in media_analysis.clusters.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -32,7 +31,8 @@ from lands.templatetags.media_display import http_url, thumbnail_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster
-from media_analysis.web.permissions import can_correct_clusters
+from media_analysis.web.admin.pages import VIEW_LAND_NEEDED, media_change_url, require
+from media_analysis.web.permissions import can_correct_clusters, can_view_land
 
 CLUSTERS_PER_PAGE = 20
 THUMBNAILS_PER_CLUSTER = 8
@@ -81,8 +81,7 @@ def _context(request: HttpRequest, title: str, land: Land, **extra: Any) -> dict
 
 
 def _require_may_act(request: HttpRequest) -> None:
-    if not can_correct_clusters(request.user):
-        raise PermissionDenied("Changing clusters needs the change permission on clusters.")
+    require(can_correct_clusters(request.user), "Changing clusters needs the change permission on clusters.")
 
 
 def _report_message(report: clusters.ClusterReport) -> str:
@@ -98,6 +97,7 @@ def _report_message(report: clusters.ClusterReport) -> str:
 
 @require_GET
 def land_clusters_view(request: HttpRequest, land_id: int) -> HttpResponse:
+    require(can_view_land(request.user), VIEW_LAND_NEEDED)
     land = get_object_or_404(Land, pk=land_id)
     ordering = request.GET.get("ordering") or "spread"
     if ordering not in clusters.CLUSTER_ORDERINGS:
@@ -180,13 +180,14 @@ def _merge(request: HttpRequest, land: Land, first: str, second: str, failure_ur
 
 @require_GET
 def cluster_detail_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
+    require(can_view_land(request.user), VIEW_LAND_NEEDED)
     try:
         details = clusters.cluster_details(cluster_id, member_limit=MEMBERS_SHOWN, distance_limit=DISTANCE_MEMBERS)
     except ImageCluster.DoesNotExist:
         messages.warning(request, f"Cluster {cluster_id} no longer exists (the clusters were recomputed).")
         return HttpResponseRedirect(_url("admin:media_analysis_imagecluster_changelist", fallback="/admin/"))
     cluster = details.cluster
-    members = [(media, image_src(media.url), _url("admin:lands_media_change", [media.pk])) for media in details.members]
+    members = [(media, image_src(media.url), media_change_url(request.user, media.pk)) for media in details.members]
     distance_rows = [
         (media, [_distance_cell(cell) for cell in line])
         for media, line in zip(details.distance_members, details.distances, strict=True)
@@ -274,6 +275,12 @@ class ImageClusterAdmin(admin.ModelAdmin):
     ordering = ["-distinct_domains", "-size", "id"]
     show_full_result_count = False
 
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        if can_view_land(request.user):
+            return list(self.list_display)
+        # The cluster pages are a land's: without the view permission on lands, no link to them.
+        return ["cluster_number" if name == "cluster" else name for name in self.list_display if name != "land_pages"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[ImageCluster]:
         # The representative is only shown as a thumbnail: leave its long fields behind.
         return (
@@ -300,6 +307,10 @@ class ImageClusterAdmin(admin.ModelAdmin):
     @admin.display(description="Cluster", ordering="id")
     def cluster(self, cluster: ImageCluster) -> SafeString:
         return format_html('<a href="{}">Cluster {}</a>', cluster_url(cluster.pk), cluster.pk)
+
+    @admin.display(description="Cluster", ordering="id")
+    def cluster_number(self, cluster: ImageCluster) -> str:
+        return f"Cluster {cluster.pk}"
 
     @admin.display(description="Representative")
     def preview(self, cluster: ImageCluster) -> SafeString:

@@ -1,7 +1,9 @@
 """Admin for analysis jobs: a read-only record of what ran, when, and how it went.
 
 Jobs are started and cancelled through the application, never by editing a
-row, so the admin grants neither add, change nor delete.
+row, so the admin grants neither add, change nor delete. Viewing follows the jobs'
+rule of media_analysis.web.permissions, as their pages, API and socket do: the view
+permission on jobs, or ``run_analysis`` (whoever may start jobs may follow them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from django.utils.safestring import SafeString
 
 from media_analysis.models import AnalysisJob
 from media_analysis.web.admin.pages import format_seconds
+from media_analysis.web.permissions import can_view_jobs
 
 
 @admin.register(AnalysisJob)
@@ -83,6 +86,9 @@ class AnalysisJobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: AnalysisJob | None = None) -> bool:
         return False
+
+    def has_view_permission(self, request: HttpRequest, obj: AnalysisJob | None = None) -> bool:
+        return can_view_jobs(request.user)
 
     @admin.display(description="Live page")
     def live_page(self, job: AnalysisJob) -> SafeString:

@@ -1,7 +1,10 @@
 """Custom admin pages: a job's live progress, a land's analysis page, its gallery.
 
 Mounted under /admin/medianalyse/ (see urls), each view wrapped with
-``admin.site.admin_view`` so the admin's login, staff check and CSRF apply.
+``admin.site.admin_view`` so the admin's login, staff check and CSRF apply. Beyond
+staff status, each page asks media_analysis.web.permissions, as the admin's own
+lists do: a land's pages need the view permission on lands, a job's page the
+jobs' view rule; a link is shown only when its target would open.
 Decisions are made in media_analysis.jobs.service and media_analysis.web.gallery; these
 views turn requests into calls and results into pages.
 """
@@ -28,7 +31,7 @@ from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_selection
 from media_analysis.models import AnalysisJob
 from media_analysis.web import charts, gallery
-from media_analysis.web.permissions import can_run_analysis
+from media_analysis.web.permissions import can_run_analysis, can_view_jobs, can_view_land, can_view_media
 
 JOB_HISTORY_LIMIT = 50
 EXPORT_TYPES = ("mediacsv", "mediagexf", "clustercsv", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
@@ -38,6 +41,16 @@ COMMON_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO", "MPO")
 def may_run(user) -> bool:
     """Whether ``user`` may start and cancel analyses from the admin: the same rule as the API and the socket."""
     return can_run_analysis(user)
+
+
+def require(allowed: bool, message: str) -> None:
+    """403 as the admin's own views answer it, with the permission named."""
+    if not allowed:
+        raise PermissionDenied(message)
+
+
+VIEW_LAND_NEEDED = "This page needs the view permission on lands."
+VIEW_JOBS_NEEDED = "This page needs the view permission on analysis jobs or the 'run_analysis' permission."
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -78,18 +91,37 @@ def _reverse_or(name: str, fallback: str, args: list[Any] | None = None) -> str:
         return fallback
 
 
-def land_links(land_id: int) -> dict[str, Any]:
-    """Where a land's results can be seen: the media list, the gallery, the clusters, the exports."""
-    media = _reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
-    export = _reverse_or("exports:land-export", f"/api/lands/{land_id}/export/", [land_id])
-    return {
-        "media_changelist": f"{media}?expression__land__id__exact={land_id}",
-        "gallery": reverse("medianalyse:land-gallery", args=[land_id]),
-        "clusters": reverse("medianalyse_clusters:land-clusters", args=[land_id]),
-        "analysis": reverse("medianalyse:land-analysis", args=[land_id]),
-        "land_change": _reverse_or("admin:lands_land_change", "", [land_id]),
-        "exports": [(name, f"{export}?type={name}") for name in EXPORT_TYPES],
+def land_links(land_id: int, user: Any) -> dict[str, Any]:
+    """Where a land's results can be seen: the media list, the gallery, the clusters, the exports.
+
+    Only the links ``user`` may follow: an empty string (no exports) for the others.
+    """
+    links: dict[str, Any] = {
+        "media_changelist": "",
+        "gallery": "",
+        "clusters": "",
+        "analysis": "",
+        "land_change": "",
+        "exports": [],
     }
+    if can_view_media(user):
+        media = _reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
+        links["media_changelist"] = f"{media}?expression__land__id__exact={land_id}"
+    if can_view_land(user):
+        export = _reverse_or("exports:land-export", f"/api/lands/{land_id}/export/", [land_id])
+        links.update(
+            gallery=reverse("medianalyse:land-gallery", args=[land_id]),
+            clusters=reverse("medianalyse_clusters:land-clusters", args=[land_id]),
+            analysis=reverse("medianalyse:land-analysis", args=[land_id]),
+            land_change=_reverse_or("admin:lands_land_change", "", [land_id]),
+            exports=[(name, f"{export}?type={name}") for name in EXPORT_TYPES],
+        )
+    return links
+
+
+def media_change_url(user: Any, media_id: int) -> str:
+    """The media's admin page, or an empty string when ``user`` may not open it."""
+    return _reverse_or("admin:lands_media_change", "", [media_id]) if can_view_media(user) else ""
 
 
 def _context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
@@ -100,6 +132,7 @@ def _context(request: HttpRequest, title: str, **extra: Any) -> dict[str, Any]:
 
 
 def job_progress_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    require(can_view_jobs(request.user), VIEW_JOBS_NEEDED)
     job = get_object_or_404(AnalysisJob.objects.select_related("land", "requested_by"), pk=job_id)
     snapshot = job_snapshot(job)
     context = _context(
@@ -109,8 +142,11 @@ def job_progress_view(request: HttpRequest, job_id: int) -> HttpResponse:
         land=job.land,
         snapshot=snapshot,
         display=describe_job(snapshot),
-        media_prefix=_reverse_or("admin:lands_media_changelist", "/admin/lands/media/"),
-        links=land_links(job.land_id),
+        # Failures link to their media only for users who may open them.
+        media_prefix=_reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
+        if can_view_media(request.user)
+        else "",
+        links=land_links(job.land_id, request.user),
         ws_path=f"/ws/jobs/{job.pk}/",
         api_url=_reverse_or("analysisjob-detail", f"/api/jobs/{job.pk}/", [job.pk]),
         cancel_url=reverse("medianalyse:job-cancel", args=[job.pk]),
@@ -215,7 +251,11 @@ def _render_land_page(
     if params is not None:
         # What "Start" would take with the parameters shown, before anything starts.
         preview = preview_selection(land, params)
-    history = list(AnalysisJob.objects.filter(land=land).select_related("requested_by")[:JOB_HISTORY_LIMIT])
+    # The job history is the jobs' data: shown to those the job list would show it to.
+    may_view_jobs = can_view_jobs(request.user)
+    history: list[AnalysisJob] = []
+    if may_view_jobs:
+        history = list(AnalysisJob.objects.filter(land=land).select_related("requested_by")[:JOB_HISTORY_LIMIT])
     context = _context(
         request,
         f"Media analysis: {land.name}",
@@ -223,20 +263,22 @@ def _render_land_page(
         jobs=[(job, describe_job(job)) for job in history],
         # A land's active job is always its newest (no job starts while one is active).
         active_job=next((job for job in history if job.is_active), None),
+        may_view_jobs=may_view_jobs,
         status_counts=Media.objects.of_land(land.pk).status_counts(),
         charts=land_charts(land.pk),
-        links=land_links(land.pk),
+        links=land_links(land.pk, request.user),
         values=values or _form_values(),
         errors=errors or {},
         preview=preview,
         media_type_choices=MediaType.choices,
-        jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", ""),
+        jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", "") if may_view_jobs else "",
     )
     return render(request, "media_analysis/land_analysis.html", context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
 def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
+    require(can_view_land(request.user), VIEW_LAND_NEEDED)
     land = get_object_or_404(Land, pk=land_id)
     if request.method == "GET":
         return _render_land_page(request, land)
@@ -271,6 +313,7 @@ def land_analysis_view(request: HttpRequest, land_id: int) -> HttpResponse:
 
 
 def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
+    require(can_view_land(request.user), VIEW_LAND_NEEDED)
     land = get_object_or_404(Land, pk=land_id)
     query = gallery.GalleryQueryForm(request.GET)
     errors = query.problems()
@@ -287,7 +330,7 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
         page=page,
         filters=filters,
         errors=errors,
-        links=land_links(land.pk),
+        links=land_links(land.pk, request.user),
         status_choices=AnalysisStatus.choices,
         type_choices=MediaType.choices,
         error_classes=ERROR_CLASSES,
@@ -295,7 +338,7 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
         earlier_values_choices=gallery.EARLIER_VALUES_CHOICES,
         common_formats=COMMON_FORMATS,
         items=[
-            (media, _reverse_or("admin:lands_media_change", "", [media.pk]), gallery.swatches(media.dominant_colors))
+            (media, media_change_url(request.user, media.pk), gallery.swatches(media.dominant_colors))
             for media in page.items
         ],
     )

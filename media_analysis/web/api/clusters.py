@@ -1,7 +1,8 @@
 """Near-duplicate clusters in the REST API: a land's clusters, and one cluster's details.
 
 Mounted under /api/ beside the corpus endpoints: /api/lands/{id}/clusters/ and
-/api/clusters/{id}/. Every decision is made in media_analysis.clusters.
+/api/clusters/{id}/. Clusters are derived from a land: reading them needs the view
+permission on lands. Every decision is made in media_analysis.clusters.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from lands.models import Land
 from media_analysis import clusters
 from media_analysis.models import ImageCluster
 from media_analysis.web.api.query import CorpusPagination, QueryParamsSerializer
+from media_analysis.web.permissions import CanViewLands
 
 CLUSTER_MEMBERS_SHOWN = 500
 
@@ -115,6 +117,7 @@ class LandClusterListView(generics.ListAPIView):
     # GET /api/lands/{id}/clusters/: ``pk`` in the URL, as in the land's own routes.
     serializer_class = ClusterSerializer
     pagination_class = CorpusPagination
+    permission_classes = [CanViewLands]
 
     def get_queryset(self) -> QuerySet[ImageCluster]:
         land_id = int(self.kwargs["pk"])
@@ -128,6 +131,7 @@ class LandClusterListView(generics.ListAPIView):
 class ClusterViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = ImageCluster.objects.all()
     serializer_class = ClusterDetailSerializer
+    permission_classes = [CanViewLands]
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         try:
