@@ -37,6 +37,19 @@ class HttpStatusError(DownloadError):
         self.status = status
 
 
+class Throttled(HttpStatusError):
+    """429 or 503 answered while the caller handles throttling itself (``DownloadPolicy.defer_throttling``).
+
+    ``retry_after``: seconds the server asked to wait (``Retry-After``, in seconds or as a date; bounded,
+    never negative), None when it did not say. Recorded as ``http_status``, as the same answer is when the
+    session's own retries run out.
+    """
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None, **kwargs) -> None:
+        super().__init__(message, status=status, **kwargs)
+        self.retry_after = retry_after
+
+
 class TooLarge(DownloadError):
     error_class = "too_large"
     retryable = False

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import http.client
+import re
 import time
 import zlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -20,12 +23,21 @@ from media_analysis.engine.errors import (
     HttpStatusError,
     InvalidUrl,
     MediaFailure,
+    Throttled,
     TooLarge,
     TooManyRedirects,
 )
 from media_analysis.engine.fetch.addresses import check_url
 from media_analysis.engine.fetch.deadline import deadline_scope, time_left
-from media_analysis.engine.fetch.policy import REDIRECT_STATUSES, Downloaded, DownloadPolicy, Probed, _short
+from media_analysis.engine.fetch.policy import (
+    REDIRECT_STATUSES,
+    RETRY_AFTER_LIMIT,
+    THROTTLING_STATUSES,
+    Downloaded,
+    DownloadPolicy,
+    Probed,
+    _short,
+)
 from media_analysis.engine.sniff import sniff_mime
 
 _READ_SIZE = 64 * 1024
@@ -36,6 +48,36 @@ def _media_type(header: str | None) -> str | None:
         return None
     value = header.split(";", 1)[0].strip().lower()
     return value or None
+
+
+_SECONDS = re.compile(r"-?[0-9]+")
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds, or None when absent or unreadable.
+
+    Delay seconds or an HTTP date (``now``: the current time, for tests); a date in the past or a negative
+    delay is 0, and any wait is cut to ``RETRY_AFTER_LIMIT``.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if _SECONDS.fullmatch(text):
+        if text.startswith("-"):
+            return 0.0
+        # Past nine digits the wait is over the limit anyway (and int() of a huge header is refused).
+        digits = text.lstrip("0") or "0"
+        seconds = float(digits) if len(digits) <= 9 else RETRY_AFTER_LIMIT
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            # "-0000" (and a missing zone) reads as naive; HTTP dates are always GMT.
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_LIMIT)
 
 
 def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
@@ -146,8 +188,18 @@ def _open(
         if not 200 <= status < 300:
             attempts = _response_attempts(response)
             content_type = _media_type(response.headers.get("Content-Type"))
+            retry_after = response.headers.get("Retry-After")
             response.close()
             note = f" after {attempts} attempts" if attempts > 1 else ""
+            if policy.defer_throttling and status in THROTTLING_STATUSES:
+                wait = retry_after_seconds(retry_after)
+                asked = f", Retry-After {wait:g} s" if wait is not None else ""
+                raise Throttled(
+                    f"GET {_short(current)} answered HTTP {status}{note}{asked}",
+                    status=status,
+                    retry_after=wait,
+                    mime_type=content_type,
+                )
             raise HttpStatusError(
                 f"GET {_short(current)} answered HTTP {status}{note}", status=status, mime_type=content_type
             )
