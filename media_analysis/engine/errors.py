@@ -79,6 +79,15 @@ class TooManyRedirects(DownloadError):
     retryable = False
 
 
+class RobotsDisallowed(MediaFailure):
+    """The site's robots.txt disallows the media's URL for our user agent (only when robots.txt is respected).
+
+    Not retried: the answer is the site's, and stays until its robots.txt changes.
+    """
+
+    error_class = "robots_disallowed"
+
+
 class NotAnImage(MediaFailure):
     """The server answered, but the content is not an image (HTML, JSON, SVG...)."""
 
@@ -129,5 +138,6 @@ ERROR_CLASSES: tuple[str, ...] = (
     "invalid_url",
     "too_complex",
     "analysis_timeout",
+    "robots_disallowed",
     "error",
 )

@@ -73,6 +73,7 @@ class Downloaded:
     content: bytes
     elapsed: float  # seconds, retries and redirects included
     redirects: int
+    truncated: bool = False  # ``download(..., truncate=True)`` cut the body at the byte cap
 
 
 @dataclass

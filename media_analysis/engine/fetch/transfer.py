@@ -301,11 +301,13 @@ def _declared_length(response: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
-def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Downloaded:
+def download(session: requests.Session, url: str, policy: DownloadPolicy, *, truncate: bool = False) -> Downloaded:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
 
     The declared content type is returned as seen; whether the bytes are an
     image is for the caller to decide (``media_analysis.engine.sniff``).
+    A body over the cap fails as ``TooLarge``, unless ``truncate`` asks for
+    its first ``policy.max_bytes`` bytes instead (``Downloaded.truncated``).
     """
     started = time.monotonic()
     with deadline_scope(policy.deadline) as budget:
@@ -313,13 +315,13 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
         try:
             content_type = _media_type(response.headers.get("Content-Type"))
             declared = _declared_length(response)
-            if declared is not None and declared > policy.max_bytes:
+            if declared is not None and declared > policy.max_bytes and not truncate:
                 raise TooLarge(
                     f"GET {_short(final_url)}: Content-Length {declared} over the {policy.max_bytes} bytes limit",
                     size=declared,
                     mime_type=content_type,
                 )
-            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=False)
+            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=truncate)
         finally:
             response.close()
     return Downloaded(
@@ -330,6 +332,7 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
         content=content,
         elapsed=time.monotonic() - started,
         redirects=redirects,
+        truncated=truncate and len(content) >= policy.max_bytes,
     )
 
 
