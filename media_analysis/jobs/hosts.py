@@ -77,16 +77,21 @@ def host_gate(slot_ttl: float | None = None) -> HostGate:
     """The gate every download of this deployment asks before opening a request (``slot_ttl``: see above)."""
     limit, delay = per_host_concurrency(), per_host_delay()
     url = settings.REDIS_URL
+    # The builders are typed as HostGate so that mypy checks both gates against the protocol.
     if not url:
-        gate: HostGate = _once(("local", limit, delay), lambda: LocalHostGate(limit, delay))
+
+        def build_local() -> HostGate:
+            return LocalHostGate(limit, delay)
+
+        gate: HostGate = _once(("local", limit, delay), build_local)
         return gate
     ttl = slot_ttl or default_slot_ttl()
     prefix = host_prefix()
 
-    def build() -> RedisHostGate:
+    def build_shared() -> HostGate:
         return RedisHostGate(_redis_client(url), limit, delay, slot_ttl=ttl, prefix=prefix)
 
-    gate = _once(("redis", url, prefix, limit, delay, ttl), build)
+    gate = _once(("redis", url, prefix, limit, delay, ttl), build_shared)
     return gate
 
 
