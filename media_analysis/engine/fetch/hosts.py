@@ -7,7 +7,7 @@ scheduler) asks again later, guided by ``ready_in``, rather than holding a threa
 * ``LocalHostGate`` counts in this process only (threads of one process share it).
 * ``RedisHostGate`` counts across every process on every machine sharing one Redis: each host has a sorted set
   of its open slots (token -> expiry, so a slot of a process that died is freed after ``slot_ttl``) and a hash
-  holding the start of its latest request and the end of its pause. Lua scripts decide atomically, with the
+  holding the end of its pause and, with a minimum delay, the start of its latest request. Lua scripts decide atomically, with the
   Redis server's clock (``TIME``), so the machines' clocks never matter; every key expires once the host is idle.
 
 When Redis cannot be reached, ``RedisHostGate.try_acquire``, ``pause`` and ``ready_in`` raise
