@@ -254,6 +254,13 @@ MEDIA_ANALYSIS_DOWNLOAD_DEADLINE = env_float("MEDIA_ANALYSIS_DOWNLOAD_DEADLINE",
 MEDIA_ANALYSIS_STALL_SECONDS = env_float("MEDIA_ANALYSIS_STALL_SECONDS", 120.0)
 MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS = env_float("MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS", 900.0)
 MEDIA_ANALYSIS_DUPLICATE_THRESHOLD = env_int("MEDIA_ANALYSIS_DUPLICATE_THRESHOLD", 10)
+# Politeness per host (media_analysis/jobs/hosts.py): requests open at once to one host, across every
+# consumer when REDIS_URL is set, per process otherwise (at least 1); seconds between two request starts
+# to one host; whether robots.txt is respected, and how long a site's answer is kept.
+MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = env_int("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", 4)
+MEDIA_ANALYSIS_PER_HOST_DELAY = env_float("MEDIA_ANALYSIS_PER_HOST_DELAY", 0.0)
+MEDIA_ANALYSIS_RESPECT_ROBOTS = env_bool("MEDIA_ANALYSIS_RESPECT_ROBOTS", False)
+MEDIA_ANALYSIS_ROBOTS_TTL = env_float("MEDIA_ANALYSIS_ROBOTS_TTL", 3600.0)
 
 # /metrics answers a scraper presenting "Authorization: Bearer <token>", or a staff session.
 MEDIANALYSE_METRICS_TOKEN = env_str("MEDIANALYSE_METRICS_TOKEN", "")

@@ -37,6 +37,19 @@ class HttpStatusError(DownloadError):
         self.status = status
 
 
+class Throttled(HttpStatusError):
+    """429 or 503 answered while the caller handles throttling itself (``DownloadPolicy.defer_throttling``).
+
+    ``retry_after``: seconds the server asked to wait (``Retry-After``, in seconds or as a date; bounded,
+    never negative), None when it did not say. Recorded as ``http_status``, as the same answer is when the
+    session's own retries run out.
+    """
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None, **kwargs) -> None:
+        super().__init__(message, status=status, **kwargs)
+        self.retry_after = retry_after
+
+
 class TooLarge(DownloadError):
     error_class = "too_large"
     retryable = False
@@ -64,6 +77,15 @@ class InvalidUrl(DownloadError):
 class TooManyRedirects(DownloadError):
     error_class = "too_many_redirects"
     retryable = False
+
+
+class RobotsDisallowed(MediaFailure):
+    """The site's robots.txt disallows the media's URL for our user agent (only when robots.txt is respected).
+
+    Not retried: the answer is the site's, and stays until its robots.txt changes.
+    """
+
+    error_class = "robots_disallowed"
 
 
 class NotAnImage(MediaFailure):
@@ -116,5 +138,6 @@ ERROR_CLASSES: tuple[str, ...] = (
     "invalid_url",
     "too_complex",
     "analysis_timeout",
+    "robots_disallowed",
     "error",
 )

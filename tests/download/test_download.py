@@ -353,3 +353,15 @@ def test_one_session_serves_many_threads(http_server) -> None:
     session.close()
     assert not errors
     assert results == payloads
+
+
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_truncate_returns_the_first_bytes_of_a_body_over_the_cap(http_server, framing):
+    body = bytes(range(256)) * 100
+    url = http_server.route("/long.txt", Reply(body=body, framing=framing))
+    policy = local_policy(max_bytes=1000)
+    with build_session(policy) as session:
+        result = download(session, url, policy, truncate=True)
+        assert (result.content, result.truncated) == (body[:1000], True)
+        short = download(session, http_server.route("/short.txt", Reply(body=body[:10])), policy, truncate=True)
+        assert (short.content, short.truncated) == (body[:10], False)

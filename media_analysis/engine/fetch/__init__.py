@@ -5,7 +5,9 @@ Pure package: nothing here imports Django; the settings arrive as a
 
 One ``requests.Session`` (``build_session``) is shared by every download thread.
 Its adapter retries connection errors, read errors and 429/500/502/503/504
-statuses with exponential backoff, jitter and ``Retry-After``. ``download``
+statuses with exponential backoff, jitter and ``Retry-After``; with
+``DownloadPolicy.defer_throttling`` it leaves 429 and 503 to the caller, which
+gets ``Throttled`` (and the server's ``Retry-After``) at once. ``download``
 fetches a whole body (images), ``probe`` only the first bytes (video/audio).
 Both end within ``DownloadPolicy.deadline``, waits and retries included
 (``fetch.deadline``).

@@ -6,6 +6,10 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+# The statuses by which a server asks to be left alone for a while; see ``DownloadPolicy.defer_throttling``.
+THROTTLING_STATUSES = (429, 503)
+# Longest Retry-After taken from a server when the caller handles throttling: a longer wait is cut to this.
+RETRY_AFTER_LIMIT = 3600.0
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
@@ -26,6 +30,11 @@ class DownloadPolicy:
     # retry and wait (see fetch.deadline). A server that trickles one byte per
     # read timeout cannot hold a worker past it.
     deadline: float = 120.0
+    # When set, 429 and 503 are not retried by the session: ``download`` and ``probe`` raise ``Throttled`` at
+    # once, carrying the server's Retry-After, so that the caller pauses that host and tries the media again
+    # later instead of holding a thread asleep. Other retries stay in the session. Build the session
+    # (``build_session``) from a policy with the same flag.
+    defer_throttling: bool = False
 
     def __post_init__(self) -> None:
         # Accept the comma-separated text of an environment variable as well as any sequence.
@@ -64,6 +73,7 @@ class Downloaded:
     content: bytes
     elapsed: float  # seconds, retries and redirects included
     redirects: int
+    truncated: bool = False  # ``download(..., truncate=True)`` cut the body at the byte cap
 
 
 @dataclass

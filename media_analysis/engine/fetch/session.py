@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.addresses import _allow_list, _AllowList, _vet, resolve_host
 from media_analysis.engine.fetch.deadline import bounded, current_budget, time_left
-from media_analysis.engine.fetch.policy import RETRY_STATUSES, DownloadPolicy
+from media_analysis.engine.fetch.policy import RETRY_STATUSES, THROTTLING_STATUSES, DownloadPolicy
 
 # A retried error response is drained to keep its connection only when it is this small.
 _DRAIN_LIMIT = 64 * 1024
@@ -64,8 +64,23 @@ class _BoundedRetry(Retry):
             time.sleep(wait)
 
 
+class _DeferringRetry(_BoundedRetry):
+    """A ``_BoundedRetry`` that leaves 429 and 503 to the caller (``DownloadPolicy.defer_throttling``).
+
+    Taking them out of ``status_forcelist`` is not enough: urllib3 also retries any 429 or 503 carrying a
+    ``Retry-After`` when it respects that header.
+    """
+
+    def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
+        if status_code in THROTTLING_STATUSES:
+            return False
+        return super().is_retry(method, status_code, has_retry_after)
+
+
 def _retry(policy: DownloadPolicy) -> Retry:
-    return _BoundedRetry(
+    kind = _DeferringRetry if policy.defer_throttling else _BoundedRetry
+    statuses = [s for s in RETRY_STATUSES if not (policy.defer_throttling and s in THROTTLING_STATUSES)]
+    return kind(
         total=policy.max_retries,
         connect=policy.max_retries,
         read=policy.max_retries,
@@ -74,7 +89,7 @@ def _retry(policy: DownloadPolicy) -> Retry:
         # Redirects are followed by ``download`` itself, hop by hop.
         redirect=0,
         raise_on_redirect=False,
-        status_forcelist=RETRY_STATUSES,
+        status_forcelist=statuses,
         allowed_methods=frozenset({"GET", "HEAD"}),
         backoff_factor=policy.backoff_factor,
         backoff_jitter=policy.backoff_factor,

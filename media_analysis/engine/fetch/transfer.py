@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import http.client
+import re
 import time
 import zlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -20,12 +23,21 @@ from media_analysis.engine.errors import (
     HttpStatusError,
     InvalidUrl,
     MediaFailure,
+    Throttled,
     TooLarge,
     TooManyRedirects,
 )
 from media_analysis.engine.fetch.addresses import check_url
 from media_analysis.engine.fetch.deadline import deadline_scope, time_left
-from media_analysis.engine.fetch.policy import REDIRECT_STATUSES, Downloaded, DownloadPolicy, Probed, _short
+from media_analysis.engine.fetch.policy import (
+    REDIRECT_STATUSES,
+    RETRY_AFTER_LIMIT,
+    THROTTLING_STATUSES,
+    Downloaded,
+    DownloadPolicy,
+    Probed,
+    _short,
+)
 from media_analysis.engine.sniff import sniff_mime
 
 _READ_SIZE = 64 * 1024
@@ -36,6 +48,36 @@ def _media_type(header: str | None) -> str | None:
         return None
     value = header.split(";", 1)[0].strip().lower()
     return value or None
+
+
+_SECONDS = re.compile(r"-?[0-9]+")
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """The wait a ``Retry-After`` header asks for, in seconds, or None when absent or unreadable.
+
+    Delay seconds or an HTTP date (``now``: the current time, for tests); a date in the past or a negative
+    delay is 0, and any wait is cut to ``RETRY_AFTER_LIMIT``.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if _SECONDS.fullmatch(text):
+        if text.startswith("-"):
+            return 0.0
+        # Past nine digits the wait is over the limit anyway (and int() of a huge header is refused).
+        digits = text.lstrip("0") or "0"
+        seconds = float(digits) if len(digits) <= 9 else RETRY_AFTER_LIMIT
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            # "-0000" (and a missing zone) reads as naive; HTTP dates are always GMT.
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_LIMIT)
 
 
 def _caused_by(exc: BaseException, kinds: tuple[type[BaseException], ...]) -> bool:
@@ -146,8 +188,18 @@ def _open(
         if not 200 <= status < 300:
             attempts = _response_attempts(response)
             content_type = _media_type(response.headers.get("Content-Type"))
+            retry_after = response.headers.get("Retry-After")
             response.close()
             note = f" after {attempts} attempts" if attempts > 1 else ""
+            if policy.defer_throttling and status in THROTTLING_STATUSES:
+                wait = retry_after_seconds(retry_after)
+                asked = f", Retry-After {wait:g} s" if wait is not None else ""
+                raise Throttled(
+                    f"GET {_short(current)} answered HTTP {status}{note}{asked}",
+                    status=status,
+                    retry_after=wait,
+                    mime_type=content_type,
+                )
             raise HttpStatusError(
                 f"GET {_short(current)} answered HTTP {status}{note}", status=status, mime_type=content_type
             )
@@ -249,11 +301,13 @@ def _declared_length(response: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
-def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Downloaded:
+def download(session: requests.Session, url: str, policy: DownloadPolicy, *, truncate: bool = False) -> Downloaded:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
 
     The declared content type is returned as seen; whether the bytes are an
     image is for the caller to decide (``media_analysis.engine.sniff``).
+    A body over the cap fails as ``TooLarge``, unless ``truncate`` asks for
+    its first ``policy.max_bytes`` bytes instead (``Downloaded.truncated``).
     """
     started = time.monotonic()
     with deadline_scope(policy.deadline) as budget:
@@ -261,13 +315,13 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
         try:
             content_type = _media_type(response.headers.get("Content-Type"))
             declared = _declared_length(response)
-            if declared is not None and declared > policy.max_bytes:
+            if declared is not None and declared > policy.max_bytes and not truncate:
                 raise TooLarge(
                     f"GET {_short(final_url)}: Content-Length {declared} over the {policy.max_bytes} bytes limit",
                     size=declared,
                     mime_type=content_type,
                 )
-            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=False)
+            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=truncate)
         finally:
             response.close()
     return Downloaded(
@@ -278,6 +332,7 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
         content=content,
         elapsed=time.monotonic() - started,
         redirects=redirects,
+        truncated=truncate and len(content) >= policy.max_bytes,
     )
 
 
