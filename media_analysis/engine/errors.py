@@ -37,6 +37,16 @@ class HttpStatusError(DownloadError):
         self.status = status
 
 
+class Throttled(HttpStatusError):
+    """The server asked us to slow down (429 or 503); raised instead of waiting when throttling is deferred."""
+
+    error_class = "throttled"
+
+    def __init__(self, message: str, *, status: int, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, status=status, **kwargs)
+        self.retry_after = retry_after
+
+
 class TooLarge(DownloadError):
     error_class = "too_large"
     retryable = False
@@ -105,6 +115,7 @@ ERROR_CLASSES: tuple[str, ...] = (
     "network",
     "timeout",
     "http_status",
+    "throttled",
     "too_large",
     "refused_address",
     "unsupported_scheme",

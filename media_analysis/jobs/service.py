@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -40,6 +38,8 @@ from media_analysis.models import (
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
+
+    from media_analysis.jobs.batch import BatchResult
 
 logger = logging.getLogger("medianalyse.jobs")
 
@@ -139,33 +139,76 @@ def _completed(job: AnalysisJob, processed: bool = False) -> StepOutcome:
     return StepOutcome(processed=processed, job_completed=True, land_to_cluster=job.land_id if job.analysed else None)
 
 
-def run_chunk(chunk_id: int) -> StepOutcome:
-    """Analyse one chunk and add its counts to the job exactly once.
+def run_chunk(
+    chunk_id: int, on_done: Callable[[StepOutcome], None] | None = None, wait: bool = True
+) -> StepOutcome | None:
+    """Claim one chunk and hand its media to this process's pipeline; its counts reach the job exactly once.
 
-    ``processed`` is True when the chunk was processed now. A chunk that is
-    already done (a duplicate delivery, or a re-enqueue after a crash) is a
-    no-op; a chunk of a cancelled or finished job is skipped.
+    With ``wait`` (the foreground command, tasks run inline), block until the
+    chunk is complete and return its ``StepOutcome``: ``processed`` is True
+    when the chunk was processed now. Without, first wait while the pipeline
+    has more downloads queued than it will start soon (so a busy consumer
+    leaves chunks to the others), then return None once the chunk is accepted;
+    ``on_done`` gets its outcome from the pipeline's completion thread.
+
+    A chunk already done (a duplicate delivery, or a re-enqueue after a crash)
+    or already in this process's pipeline is a no-op returning an empty
+    outcome; a chunk of a cancelled or finished job is skipped.
     """
+    from media_analysis.jobs import batch as media_batch  # the heavy imagery stack, only when there is work
+    from media_analysis.jobs.pipeline import pipeline
+
+    pipe = pipeline()
+    if not wait:
+        pipe.wait_for_room(backlog_limit())
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return StepOutcome()
-    from media_analysis.jobs.batch import analyse_media  # the heavy imagery stack, only when there is work
-
+    if pipe.holds_chunk(chunk.pk):
+        return StepOutcome()
     started = timezone.now()
     identity = worker_identity()
     JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
-    with renewed_claim(chunk.pk, identity, settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS):
-        batch = analyse_media(chunk.media_ids)
+    rows, missing = media_batch.load_rows(chunk.media_ids)
+    items = [(m.pk, m.url, m.type) for m in rows.values()]
+
+    def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
+        result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))
+        return complete_chunk(chunk_id, result, started)
+
+    if wait:
+        return complete(pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity))
+
+    def finished(outcomes: list[media_batch.MediaOutcome]) -> None:
+        outcome = complete(outcomes)
+        if on_done is not None:
+            on_done(outcome)
+
+    pipe.submit(items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity)
+    return None
+
+
+def backlog_limit() -> int:
+    """URLs a process may have queued, not started, before it accepts another chunk."""
+    return 2 * max(1, settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY)
+
+
+def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None = None) -> StepOutcome:
+    """Mark a chunk done and add its counts to its job, exactly once; finish the job with its last chunk.
+
+    The rows are already written. A chunk found done already (another worker
+    completed it after a recovery) adds nothing.
+    """
     outcome = StepOutcome(processed=True)
     with transaction.atomic():
-        locked = JobChunk.objects.select_for_update().get(pk=chunk.pk)
-        if locked.status == ChunkStatus.DONE:
+        locked = JobChunk.objects.select_for_update().filter(pk=chunk_id).first()
+        if locked is None or locked.status == ChunkStatus.DONE:
             return StepOutcome()
         locked.status = ChunkStatus.DONE
         locked.analysed, locked.failed, locked.skipped = batch.analysed, batch.failed, batch.skipped
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "analysed", "failed", "skipped", "finished_at"])
-        job = AnalysisJob.objects.select_for_update().get(pk=chunk.job_id)
+        job = AnalysisJob.objects.select_for_update().get(pk=locked.job_id)
         job.analysed = F("analysed") + batch.analysed
         job.failed = F("failed") + batch.failed
         job.skipped = F("skipped") + batch.skipped
@@ -181,7 +224,8 @@ def run_chunk(chunk_id: int) -> StepOutcome:
         if job.status == JobStatus.RUNNING and job.chunks_done >= job.chunks_total:
             _finish(job, JobStatus.COMPLETED)
             outcome = _completed(job, processed=True)
-    metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
+    if started is not None:
+        metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
     transaction.on_commit(lambda: publish_job_progress(job))
     return outcome
 
@@ -229,49 +273,6 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@contextmanager
-def renewed_claim(chunk_id: int, identity: str, lease_seconds: float) -> Iterator[None]:
-    """Keep the claim of ``identity`` on a chunk fresh while the block runs.
-
-    A chunk slower than its lease would otherwise be re-enqueued and analysed
-    twice at once. A background thread moves ``claimed_at`` forward every
-    third of the lease, so two renewals can be missed before the claim expires;
-    a worker that dies stops renewing, and its chunk is recovered once the
-    lease has passed.
-    """
-    stop = threading.Event()
-    heartbeat = threading.Thread(
-        target=_renew_claim,
-        args=(chunk_id, identity, max(lease_seconds / 3, 0.05), stop),
-        name=f"chunk-{chunk_id}-lease",
-        daemon=True,
-    )
-    heartbeat.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        heartbeat.join()
-
-
-def _renew_claim(chunk_id: int, identity: str, interval: float, stop: threading.Event) -> None:
-    try:
-        while not stop.wait(interval):
-            try:
-                renewed = JobChunk.objects.filter(
-                    pk=chunk_id, claimed_by=identity, status=ChunkStatus.PENDING
-                ).update(claimed_at=timezone.now())
-            except DatabaseError:
-                # A busy database: the next beat tries again, well within the lease.
-                logger.warning("could not renew the claim on chunk %s", chunk_id, exc_info=True)
-                continue
-            if not renewed:
-                return  # finished, or recovered and claimed by another worker: not ours to renew
-    finally:
-        # This thread's own connection; the worker's stays open.
-        connection.close()
-
-
 def _claim_is_dead(claimed_by: str) -> bool:
     """True when the claim belongs to a process of this host that no longer exists."""
     host, _, pid = claimed_by.rpartition(":")
@@ -294,7 +295,7 @@ def chunks_to_recover(
     A chunk is recovered when its claimer was a process of this host that has
     died (a consumer killed mid-chunk), when its claim is older than the lease
     (a worker on another machine died: a live one renews its claim, see
-    ``renewed_claim``), or when it was never claimed and is no
+    ``pipeline.renew_claims``), or when it was never claimed and is no
     longer in the queue (its task was taken by a worker that died before
     claiming it). When the queue's content is unknown, a never-claimed chunk is
     recovered once its job has not moved for ``stall_seconds``.

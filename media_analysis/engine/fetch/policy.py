@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+THROTTLE_STATUSES = (429, 503)
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 
 
@@ -26,6 +27,9 @@ class DownloadPolicy:
     # retry and wait (see fetch.deadline). A server that trickles one byte per
     # read timeout cannot hold a worker past it.
     deadline: float = 120.0
+    # A 429 or 503 raises ``Throttled`` at once instead of being waited for and retried
+    # here: the caller pauses the host for every download, not just this one.
+    defer_throttling: bool = False
 
     def __post_init__(self) -> None:
         # Accept the comma-separated text of an environment variable as well as any sequence.

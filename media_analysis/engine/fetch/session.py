@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.addresses import _allow_list, _AllowList, _vet, resolve_host
 from media_analysis.engine.fetch.deadline import bounded, current_budget, time_left
-from media_analysis.engine.fetch.policy import RETRY_STATUSES, DownloadPolicy
+from media_analysis.engine.fetch.policy import RETRY_STATUSES, THROTTLE_STATUSES, DownloadPolicy
 
 # A retried error response is drained to keep its connection only when it is this small.
 _DRAIN_LIMIT = 64 * 1024
@@ -74,7 +74,7 @@ def _retry(policy: DownloadPolicy) -> Retry:
         # Redirects are followed by ``download`` itself, hop by hop.
         redirect=0,
         raise_on_redirect=False,
-        status_forcelist=RETRY_STATUSES,
+        status_forcelist=tuple(s for s in RETRY_STATUSES if not (policy.defer_throttling and s in THROTTLE_STATUSES)),
         allowed_methods=frozenset({"GET", "HEAD"}),
         backoff_factor=policy.backoff_factor,
         backoff_jitter=policy.backoff_factor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import time
 import zlib
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -20,12 +21,20 @@ from media_analysis.engine.errors import (
     HttpStatusError,
     InvalidUrl,
     MediaFailure,
+    Throttled,
     TooLarge,
     TooManyRedirects,
 )
 from media_analysis.engine.fetch.addresses import check_url
 from media_analysis.engine.fetch.deadline import deadline_scope, time_left
-from media_analysis.engine.fetch.policy import REDIRECT_STATUSES, Downloaded, DownloadPolicy, Probed, _short
+from media_analysis.engine.fetch.policy import (
+    REDIRECT_STATUSES,
+    THROTTLE_STATUSES,
+    Downloaded,
+    DownloadPolicy,
+    Probed,
+    _short,
+)
 from media_analysis.engine.sniff import sniff_mime
 
 _READ_SIZE = 64 * 1024
@@ -148,11 +157,28 @@ def _open(
             content_type = _media_type(response.headers.get("Content-Type"))
             response.close()
             note = f" after {attempts} attempts" if attempts > 1 else ""
+            if policy.defer_throttling and status in THROTTLE_STATUSES:
+                raise Throttled(
+                    f"GET {_short(current)} answered HTTP {status}",
+                    status=status,
+                    retry_after=_retry_after(response.headers.get("Retry-After")),
+                    mime_type=content_type,
+                )
             raise HttpStatusError(
                 f"GET {_short(current)} answered HTTP {status}{note}", status=status, mime_type=content_type
             )
         return response, current, hops
     raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds asked by a Retry-After header (delta seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, urllib3.util.Retry.DEFAULT.parse_retry_after(value.strip()))
+    except (urllib3.exceptions.InvalidHeader, ValueError, OverflowError):
+        return None
 
 
 class _Decoder:
@@ -201,7 +227,15 @@ def _decoder_for(response: requests.Response) -> _Decoder | None:
     raise DownloadError(f"unsupported Content-Encoding {', '.join(encodings)}")
 
 
-def _read_body(response: requests.Response, limit: int, deadline: float, url: str, *, truncate: bool) -> bytes:
+def _read_body(
+    response: requests.Response,
+    limit: int,
+    deadline: float,
+    url: str,
+    *,
+    truncate: bool,
+    on_bytes: Callable[[int], None] | None = None,
+) -> bytes:
     """Read at most ``limit`` bytes of decoded body; past it, raise ``TooLarge`` or (``truncate``) stop."""
     decoder = _decoder_for(response)
     raw = response.raw
@@ -218,6 +252,8 @@ def _read_body(response: requests.Response, limit: int, deadline: float, url: st
                     body += decoder.finish(limit - len(body) + 1)
                 break
             received += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
             if decoder is None:
                 body += chunk
             else:
@@ -249,8 +285,13 @@ def _declared_length(response: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
-def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Downloaded:
+def download(
+    session: requests.Session, url: str, policy: DownloadPolicy, on_bytes: Callable[[int], None] | None = None
+) -> Downloaded:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
+
+    ``on_bytes`` is told the size of every piece of body received, as it arrives
+    (a caller keeping a budget of bytes in memory counts them).
 
     The declared content type is returned as seen; whether the bytes are an
     image is for the caller to decide (``media_analysis.engine.sniff``).
@@ -267,7 +308,9 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
                     size=declared,
                     mime_type=content_type,
                 )
-            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=False)
+            content = _read_body(
+                response, policy.max_bytes, budget.ends_at, final_url, truncate=False, on_bytes=on_bytes
+            )
         finally:
             response.close()
     return Downloaded(
