@@ -42,6 +42,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
+from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy
 from media_analysis.engine.fetch.hosts import HostSlot, host_key
@@ -66,6 +67,8 @@ DEFAULT_THROTTLE_PAUSE = 5.0
 IDLE_POLL = 0.1
 # How often the heartbeat looks for cancelled jobs.
 STATUS_REFRESH = 1.0
+# What a starting image download is assumed to bring until its bytes arrive; then a moving mean of the bodies.
+INITIAL_BODY_ESTIMATE = 256 * 1024
 
 
 @dataclass(eq=False)
@@ -92,6 +95,11 @@ class _Work:
     attempts: int = 0
     first_started: float | None = None
     received: int = 0
+    reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
+
+    @property
+    def held(self) -> int:
+        return max(self.received, self.reserved)
 
 
 class Pipeline:
@@ -102,6 +110,7 @@ class Pipeline:
         self._backlog = 0  # URLs queued, not started
         self._in_flight = 0
         self._bytes = 0
+        self._body_estimate = float(INITIAL_BODY_ESTIMATE)
         self._analysing = 0  # bodies waiting for or in analysis
         self._batches: set[_Batch] = set()
         self._chunks: dict[int, _Batch] = {}
@@ -262,6 +271,10 @@ class Pipeline:
             self._hosts.pop()
         self._backlog -= 1
         self._in_flight += 1
+        # Reserved at once: many downloads starting together would otherwise all
+        # pass the budget before any of their bytes arrived.
+        work.reserved = int(self._body_estimate) if work.media_type == MediaType.IMAGE else 0
+        self._bytes += work.reserved
         self._gauges()
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
         thread.start()
@@ -320,8 +333,8 @@ class Pipeline:
         outcome: MediaOutcome | None = None
         with self._cond:
             self._in_flight -= 1
-            self._bytes -= work.received
-            work.received = 0
+            self._bytes -= work.held
+            work.received = work.reserved = 0
             if isinstance(result, Throttled):
                 work.attempts += 1
                 wait = result.retry_after or DEFAULT_THROTTLE_PAUSE
@@ -332,6 +345,7 @@ class Pipeline:
                     outcome = media_batch._failed(work.media_ids[0], work.url, work.media_type, result)
             elif isinstance(result, Fetched):
                 self._bytes += len(result.content)
+                self._body_estimate += (len(result.content) - self._body_estimate) / 16
                 self._analysing += 1
                 self._analysis.put((work, result))
             else:
@@ -343,8 +357,9 @@ class Pipeline:
 
     def _received(self, work: _Work, size: int) -> None:
         with self._cond:
+            before = work.held
             work.received += size
-            self._bytes += size
+            self._bytes += work.held - before
 
     # --- Analysing ---
 

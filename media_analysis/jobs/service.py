@@ -10,7 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Callable
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -21,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from lands.models import Land
+from media_analysis.engine.fetch.hosts import host_key
 from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
 from media_analysis.jobs.parameters import JobParameters
@@ -98,22 +101,89 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return []
         if job.status == JobStatus.RUNNING and job.chunks_total:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
-        ids = list(job_media(job).order_by("pk").values_list("pk", flat=True))
-        chunks = [
-            JobChunk(job=job, index=index, media_ids=ids[start : start + chunk_size])
-            for index, start in enumerate(range(0, len(ids), chunk_size))
-        ]
-        JobChunk.objects.bulk_create(chunks, batch_size=500)
-        job.total = len(ids)
-        job.chunks_total = len(chunks)
+        rows = job_media(job).order_by("url", "pk").values_list("pk", "url").iterator(chunk_size=2000)
+        total = 0
+        chunks_total = 0
+        pending: list[JobChunk] = []
+        for media_ids in interleaved_chunks(rows, chunk_size):
+            pending.append(JobChunk(job=job, index=chunks_total, media_ids=media_ids))
+            total += len(media_ids)
+            chunks_total += 1
+            if len(pending) >= 500:
+                JobChunk.objects.bulk_create(pending)
+                pending = []
+        JobChunk.objects.bulk_create(pending)
+        job.total = total
+        job.chunks_total = chunks_total
         job.status = JobStatus.RUNNING
         job.started_at = timezone.now()
         job.save(update_fields=["total", "chunks_total", "status", "started_at", "updated_at"])
         transaction.on_commit(lambda: publish_job_progress(job))
-        if not chunks:
+        if not chunks_total:
             _finish(job, JobStatus.COMPLETED)
             return []
         return list(job.chunks.values_list("pk", flat=True))
+
+
+def interleaved_chunks(rows: Iterable[tuple[int, str]], chunk_size: int) -> Iterator[list[int]]:
+    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn.
+
+    ``rows`` are ``(pk, url)`` ordered by URL, so that the media sharing a URL
+    are neighbours (and the pipeline, which groups a chunk's media by URL,
+    downloads each URL once per job). A URL's group larger than ``chunk_size``
+    makes one chunk of its own, larger than the others. Groups are dealt
+    round-robin by host, so each chunk mixes hosts and one big host's media are
+    spread over the whole job rather than filling its first chunks.
+
+    Only integers are kept per media (in arrays: a million media cost a few
+    megabytes), and one string per distinct host.
+    """
+    chunk_size = max(1, chunk_size)
+    pks = array("q")
+    starts = array("q")  # where each URL's group begins in pks
+    group_host = array("q")
+    hosts: dict[str, int] = {}
+    previous: str | None = None
+    for pk, url in rows:
+        if url != previous:
+            starts.append(len(pks))
+            group_host.append(hosts.setdefault(host_key(url), len(hosts)))
+            previous = url
+        pks.append(pk)
+    starts.append(len(pks))
+    host_count = len(hosts)
+    hosts.clear()
+    # Groups ordered by host (a counting sort, stable: each host's groups stay in URL order).
+    first = array("q", [0]) * (host_count + 1)
+    for host in group_host:
+        first[host + 1] += 1
+    for host in range(host_count):
+        first[host + 1] += first[host]
+    cursor = array("q", first[:host_count])
+    by_host = array("q", [0]) * len(group_host)
+    for group, host in enumerate(group_host):
+        by_host[cursor[host]] = group
+        cursor[host] += 1
+    del group_host
+    cursor = array("q", first[:host_count])
+    turn = deque(range(host_count))
+    current: list[int] = []
+    while turn:
+        host = turn.popleft()
+        group = by_host[cursor[host]]
+        cursor[host] += 1
+        if cursor[host] < first[host + 1]:
+            turn.append(host)
+        begin, end = starts[group], starts[group + 1]
+        if current and len(current) + (end - begin) > chunk_size:
+            yield current
+            current = []
+        current.extend(pks[begin:end])
+        if len(current) >= chunk_size:
+            yield current
+            current = []
+    if current:
+        yield current
 
 
 def mark_chunks_enqueued(job_id: int) -> None:
