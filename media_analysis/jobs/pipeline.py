@@ -190,6 +190,11 @@ class Pipeline:
         done.wait()
         return outcomes
 
+    def accepting(self) -> bool:
+        """False once the process is stopping (``drain``): a chunk claimed now would wait for recovery."""
+        with self._cond:
+            return not self._closed
+
     def holds_chunk(self, chunk_id: int) -> bool:
         with self._cond:
             return chunk_id in self._chunks

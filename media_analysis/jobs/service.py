@@ -234,7 +234,7 @@ def run_chunk(
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return StepOutcome()
-    if pipe.holds_chunk(chunk.pk):
+    if pipe.holds_chunk(chunk.pk) or not pipe.accepting():
         return StepOutcome()
     started = timezone.now()
     identity = worker_identity()
