@@ -161,7 +161,8 @@ if REDIS_URL:
         "url": env_str("HUEY_REDIS_URL", REDIS_URL),
         "immediate": HUEY_IMMEDIATE,
         "results": False,
-        "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "process"},
+        # One process per machine: its download pipeline is shared by the worker threads.
+        "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "thread"},
     }
 else:
     HUEY_SQLITE_PATH = env_str("HUEY_SQLITE_PATH", str(VAR_DIR / "huey.sqlite3"))
@@ -174,7 +175,7 @@ else:
         "results": False,
         "consumer": {
             "workers": env_int("HUEY_WORKERS", 2),
-            "worker_type": "process",
+            "worker_type": "thread",
             # SQLite is polled: keep the idle back-off short so a new job starts promptly.
             "max_delay": 0.5,
         },

@@ -320,3 +320,23 @@ def test_a_429_pauses_its_host_while_another_hosts_media_complete(settings, http
     # ...while the other host's media were all fetched.
     assert len(free) == 4
     assert all(r.at < after_pause[0].at for r in free)
+
+
+def test_a_stopping_process_lets_its_chunks_finish_and_claims_no_more(http_server, monkeypatch):
+    monkeypatch.setattr(pipeline_module, "_instance", None)  # this one is closed at the end
+    release = threading.Event()
+    held = http_server.route("/held.png", Reply(body=_png(), content_type="image/png", hold=release))
+    job, (first,) = _planned_job([held], chunk_size=10)
+    _, (later,) = _planned_job([http_server.route("/later.png", Reply(body=_png(1)))], chunk_size=10)
+    completions = Completions()
+    _run_async([first], completions)
+    wait_until(lambda: http_server.hits("/held.png") == 1, timeout=30, what="the held download")
+    pipe = pipeline()
+    assert pipe.drain(timeout=0.1) is False  # the chunk in flight is not done yet
+    assert jobs.run_chunk(later, wait=False) == jobs.StepOutcome()  # a stopping process claims nothing new
+    assert JobChunk.objects.get(pk=later).claimed_by == ""
+    release.set()
+    assert pipe.drain(timeout=30) is True
+    completions.wait_for(first)
+    job.refresh_from_db()
+    assert (job.status, job.analysed) == (JobStatus.COMPLETED, 1)
