@@ -410,12 +410,18 @@ class Pipeline:
                     self._batches.discard(batch)
                     if batch.chunk_id is not None and self._chunks.get(batch.chunk_id) is batch:
                         del self._chunks[batch.chunk_id]
+                    idle = not self._batches
                     self._cond.notify_all()
+                if idle:
+                    # An idle process holds no database session (PostgreSQL counts them, and waits for
+                    # them before dropping a database).
+                    connection.close()
 
     # --- Claims and cancellations ---
 
     def _heartbeat_loop(self) -> None:
         last_renewal = time.monotonic()
+        connected = False
         while True:
             lease = settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS
             # Three renewals per lease: two can be missed before the claim expires.
@@ -425,7 +431,11 @@ class Pipeline:
                 claims = [(b.chunk_id, b.claimed_by) for b in self._chunks.values() if b.claimed_by]
                 job_ids = {b.job_id for b in self._batches if b.job_id is not None}
             if not claims and not job_ids:
+                if connected:
+                    connection.close()  # idle: no session left open
+                    connected = False
                 continue
+            connected = True
             try:
                 if job_ids:
                     self._refresh_cancelled(job_ids)
