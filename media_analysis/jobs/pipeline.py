@@ -7,12 +7,14 @@ process runs. Waiting on the network is decoupled from computing:
   outcome goes to every media of that URL) and queues them per host.
 * A dispatcher thread starts downloads round-robin across the hosts whose
   ``HostGate`` grants a slot, while the downloads in flight stay under
-  ``MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY`` and the bytes held (being received,
-  or received and not yet analysed) under ``MEDIA_ANALYSIS_BYTES_IN_FLIGHT``.
+  ``MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY``, the bytes held (being received,
+  or received and not yet analysed) under ``MEDIA_ANALYSIS_BYTES_IN_FLIGHT``
+  and the bodies waiting for analysis under a few per analysis thread.
   When nothing can start it sleeps on a condition that releases and
   submissions wake, or until the gate says a host will be ready.
 * Each download runs on its own thread and ends within the download deadline.
-  An image's body then waits in the analysis queue (the byte budget bounds it)
+  An image's body then waits in the analysis queue (bounded by the byte budget
+  and by its length)
   for one of the analysis threads; video and audio are probed on the download
   thread. A 429 or 503 pauses its host in the gate and puts the media back in
   its host's queue, a few times and within its deadline.
@@ -67,6 +69,9 @@ DEFAULT_THROTTLE_PAUSE = 5.0
 IDLE_POLL = 0.1
 # How often the heartbeat looks for cancelled jobs.
 STATUS_REFRESH = 1.0
+# Bodies waiting for or in analysis, per analysis thread, past which no download starts: enough to keep
+# the analyses fed, while the slow tail of the downloads still runs beside them.
+ANALYSIS_BACKLOG_PER_THREAD = 4
 # What a starting image download is assumed to bring until its bytes arrive; then a moving mean of the bodies.
 INITIAL_BODY_ESTIMATE = 256 * 1024
 
@@ -247,6 +252,7 @@ class Pipeline:
                     not self._hosts
                     or self._in_flight >= media_batch.download_concurrency()
                     or self._bytes >= media_batch.bytes_in_flight()
+                    or self._analysing >= ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
                 ):
                     # Woken by a submission, a download ending, an analysis ending.
                     self._cond.wait(timeout=1.0)
