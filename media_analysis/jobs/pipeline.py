@@ -119,6 +119,7 @@ class Pipeline:
         self._analysing = 0  # bodies waiting for or in analysis
         self._batches: set[_Batch] = set()
         self._chunks: dict[int, _Batch] = {}
+        self._reserved: dict[int, str] = {}  # chunks claimed, waiting for room: their claimer
         self._cancelled: set[int] = set()
         self._cancel_pending = False  # queued work of a cancelled job may remain
         self._analysis: SimpleQueue[tuple[_Work, Fetched]] = SimpleQueue()
@@ -164,6 +165,7 @@ class Pipeline:
             self._grow_analysis_threads()
             self._batches.add(batch)
             if chunk_id is not None:
+                self._reserved.pop(chunk_id, None)
                 self._chunks[chunk_id] = batch
             if job_id in self._cancelled:
                 self._cancel_pending = True
@@ -202,7 +204,24 @@ class Pipeline:
 
     def holds_chunk(self, chunk_id: int) -> bool:
         with self._cond:
-            return chunk_id in self._chunks
+            return chunk_id in self._chunks or chunk_id in self._reserved
+
+    def reserve_chunk(self, chunk_id: int, claimed_by: str) -> bool:
+        """Mark a chunk as this process's before it is claimed and submitted; False if it already is.
+
+        A duplicate delivery of a chunk (a recovery that found it waiting for
+        room, unclaimed) then does nothing, however the two deliveries interleave.
+        Its claim is renewed from now on.
+        """
+        with self._cond:
+            if chunk_id in self._chunks or chunk_id in self._reserved:
+                return False
+            self._reserved[chunk_id] = claimed_by
+            return True
+
+    def unreserve_chunk(self, chunk_id: int) -> None:
+        with self._cond:
+            self._reserved.pop(chunk_id, None)
 
     def backlog(self) -> int:
         """URLs queued and not started."""
@@ -435,6 +454,7 @@ class Pipeline:
             self._stop.wait(min(STATUS_REFRESH, interval))
             with self._cond:
                 claims = [(b.chunk_id, b.claimed_by) for b in self._chunks.values() if b.claimed_by]
+                claims += list(self._reserved.items())
                 job_ids = {b.job_id for b in self._batches if b.job_id is not None}
             if not claims and not job_ids:
                 if connected:

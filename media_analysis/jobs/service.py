@@ -216,10 +216,11 @@ def run_chunk(
 
     With ``wait`` (the foreground command, tasks run inline), block until the
     chunk is complete and return its ``StepOutcome``: ``processed`` is True
-    when the chunk was processed now. Without, first wait while the pipeline
-    has more downloads queued than it will start soon (so a busy consumer
-    leaves chunks to the others), then return None once the chunk is accepted;
-    ``on_done`` gets its outcome from the pipeline's completion thread.
+    when the chunk was processed now. Without, claim it, wait while the
+    pipeline has more downloads queued than it will start soon (the worker
+    takes no other chunk meanwhile, so a busy consumer leaves chunks to the
+    others), then return None once the chunk is accepted; ``on_done`` gets its
+    outcome from the pipeline's completion thread.
 
     A chunk already done (a duplicate delivery, or a re-enqueue after a crash)
     or already in this process's pipeline is a no-op returning an empty
@@ -229,32 +230,48 @@ def run_chunk(
     from media_analysis.jobs.pipeline import pipeline
 
     pipe = pipeline()
-    if not wait:
-        pipe.wait_for_room(backlog_limit())
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return StepOutcome()
-    if pipe.holds_chunk(chunk.pk) or not pipe.accepting():
-        return StepOutcome()
-    started = timezone.now()
     identity = worker_identity()
-    JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
-    rows, missing = media_batch.load_rows(chunk.media_ids)
+    if not pipe.accepting() or not pipe.reserve_chunk(chunk.pk, identity):
+        return StepOutcome()
+    try:
+        # Claimed before waiting for room: a chunk taken from the queue and not claimed looks lost.
+        started = timezone.now()
+        JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
+        if not wait:
+            pipe.wait_for_room(backlog_limit())
+            if not pipe.accepting():
+                # Stopping: the claim ends with this process, and the chunk is recovered.
+                pipe.unreserve_chunk(chunk.pk)
+                return StepOutcome()
+            chunk.refresh_from_db()
+            if chunk.status == ChunkStatus.DONE:
+                pipe.unreserve_chunk(chunk.pk)
+                return StepOutcome()
+        rows, missing = media_batch.load_rows(chunk.media_ids)
+    except BaseException:
+        pipe.unreserve_chunk(chunk.pk)
+        raise
     items = [(m.pk, m.url, m.type) for m in rows.values()]
 
     def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
         result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))
         return complete_chunk(chunk_id, result, started)
 
-    if wait:
-        return complete(pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity))
-
     def finished(outcomes: list[media_batch.MediaOutcome]) -> None:
         outcome = complete(outcomes)
         if on_done is not None:
             on_done(outcome)
 
-    pipe.submit(items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity)
+    try:
+        if wait:
+            return complete(pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity))
+        pipe.submit(items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity)
+    finally:
+        # Submitted, the chunk is the pipeline's; refused (a stopping process), it is no longer held here.
+        pipe.unreserve_chunk(chunk.pk)
     return None
 
 

@@ -13,6 +13,7 @@ import threading
 from collections import defaultdict
 
 import pytest
+from django.db import connection
 from PIL import Image
 
 from lands.models import AnalysisStatus, Media
@@ -340,3 +341,47 @@ def test_a_stopping_process_lets_its_chunks_finish_and_claims_no_more(http_serve
     completions.wait_for(first)
     job.refresh_from_db()
     assert (job.status, job.analysed) == (JobStatus.COMPLETED, 1)
+
+
+def test_a_chunk_waiting_for_room_is_claimed_so_it_is_neither_recovered_nor_run_twice(settings, http_server):
+    settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 1  # room for two queued URLs
+    settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 1
+    release = threading.Event()
+    busy = [
+        http_server.route(f"/busy-{n}.png", Reply(body=_png(n), content_type="image/png", hold=release))
+        for n in range(4)
+    ]
+    waiting = [
+        http_server.route(f"/waiting-{n}.png", Reply(body=_png(10 + n), content_type="image/png")) for n in range(2)
+    ]
+    _, (first,) = _planned_job(busy, chunk_size=10)
+    job, (second,) = _planned_job(waiting, chunk_size=10)
+    completions = Completions()
+    pipe = pipeline()
+    _run_async([first], completions)
+    wait_until(lambda: pipe.stats()["backlog"] == 3, timeout=30, what="a backlog over the limit")
+    returned = threading.Event()
+
+    def deliver() -> None:
+        try:
+            jobs.run_chunk(second, on_done=completions.callback(second), wait=False)
+        finally:
+            connection.close()
+            returned.set()
+
+    worker = threading.Thread(target=deliver)
+    worker.start()
+    try:
+        wait_until(lambda: pipe.holds_chunk(second), timeout=30, what="the second chunk to wait for room")
+        assert not returned.is_set()
+        assert JobChunk.objects.get(pk=second).claimed_by  # claimed while it waits
+        assert second not in jobs.chunks_to_recover(120, 900, queued_chunk_ids=set())
+        # A duplicate delivery meanwhile (a recovery elsewhere) does nothing.
+        assert jobs.run_chunk(second, wait=False) == jobs.StepOutcome()
+    finally:
+        release.set()
+        worker.join(timeout=60)
+    completions.wait_for(first, second)
+    job.refresh_from_db()
+    assert (job.status, job.analysed) == (JobStatus.COMPLETED, 2)
+    assert [http_server.hits(f"/waiting-{n}.png") for n in range(2)] == [1, 1]
