@@ -5,8 +5,8 @@ local HTTP server that adds 50 ms of latency to every response, then measures, i
 the same run and on the same files:
 
 * media per second from trigger to completed job, with 1 and with 2 consumers
-  (each ``manage.py run_huey`` with one worker thread; downloads inside a chunk
-  run concurrently on MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY threads);
+  (each ``manage.py run_huey`` with one worker thread; its download pipeline keeps
+  up to MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY downloads in flight);
 * the predecessor's sequential loop (``download_and_analyse_sequentially`` from
   ../shared/bench/upstream_reference.py) on a sample of the same URLs;
 * database queries per chunk for chunks of 10 and 100 media (must not depend on size);

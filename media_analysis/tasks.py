@@ -73,7 +73,18 @@ def plan_job_task(job_id: int) -> None:
 
 @db_task()
 def run_chunk_task(chunk_id: int) -> None:
-    follow_up(jobs.run_chunk(chunk_id))
+    """Hand the chunk to this process's download pipeline; its completion enqueues what follows.
+
+    Returns once the pipeline accepted the chunk (after waiting for room), so a
+    worker keeps taking chunks while downloads are slow. Run inline, it waits
+    for the chunk to complete.
+    """
+    if HUEY.immediate:
+        outcome = jobs.run_chunk(chunk_id)
+        if outcome is not None:
+            follow_up(outcome)
+    else:
+        jobs.run_chunk(chunk_id, on_done=follow_up, wait=False)
 
 
 @db_task()
@@ -134,6 +145,17 @@ def _prepare_worker() -> None:
         recover_lost_work()
     finally:
         close_old_connections()
+
+
+@HUEY.on_shutdown()
+def _finish_chunks_in_flight() -> None:
+    # Let the chunks this process accepted finish for a while; what is left is
+    # recovered as after a crash (the claims stop being renewed).
+    from media_analysis.jobs.pipeline import current_pipeline
+
+    pipe = current_pipeline()
+    if pipe is not None and not pipe.drain(settings.MEDIA_ANALYSIS_SHUTDOWN_GRACE):
+        logger.warning("stopping with chunks in flight: %s", pipe.stats())
 
 
 @db_periodic_task(crontab(minute="*"))

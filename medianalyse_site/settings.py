@@ -161,7 +161,8 @@ if REDIS_URL:
         "url": env_str("HUEY_REDIS_URL", REDIS_URL),
         "immediate": HUEY_IMMEDIATE,
         "results": False,
-        "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "process"},
+        # One process per machine: its download pipeline is shared by the worker threads.
+        "consumer": {"workers": env_int("HUEY_WORKERS", 2), "worker_type": "thread"},
     }
 else:
     HUEY_SQLITE_PATH = env_str("HUEY_SQLITE_PATH", str(VAR_DIR / "huey.sqlite3"))
@@ -174,7 +175,7 @@ else:
         "results": False,
         "consumer": {
             "workers": env_int("HUEY_WORKERS", 2),
-            "worker_type": "process",
+            "worker_type": "thread",
             # SQLite is polled: keep the idle back-off short so a new job starts promptly.
             "max_delay": 0.5,
         },
@@ -224,7 +225,13 @@ MEDIA_ANALYSIS_MAX_SCANS = env_int("MEDIA_ANALYSIS_MAX_SCANS", 100)
 MEDIA_ANALYSIS_MAX_FRAMES = env_int("MEDIA_ANALYSIS_MAX_FRAMES", 10_000)
 MEDIA_ANALYSIS_ANALYSIS_TIMEOUT = env_float("MEDIA_ANALYSIS_ANALYSIS_TIMEOUT", 30.0)
 MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS", [])
-MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 16)
+# Downloads in flight per consumer process, and the bytes it may hold at once (received and not
+# yet analysed): the pipeline (media_analysis/jobs/pipeline.py) starts no download past either.
+MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 64)
+MEDIA_ANALYSIS_BYTES_IN_FLIGHT = env_int("MEDIA_ANALYSIS_BYTES_IN_FLIGHT", 256 * 1024 * 1024)
+# Politeness: downloads at once per host, and the least delay between two starts on one host.
+MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = env_int("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", 4)
+MEDIA_ANALYSIS_PER_HOST_DELAY = env_float("MEDIA_ANALYSIS_PER_HOST_DELAY", 0.0)
 MEDIA_ANALYSIS_CHUNK_SIZE = env_int("MEDIA_ANALYSIS_CHUNK_SIZE", 100)
 # Images analysed at once per process (downloads keep running beside them). Two per
 # core: while one waits for the GIL, another decodes.
@@ -253,6 +260,8 @@ MEDIA_ANALYSIS_DOWNLOAD_DEADLINE = env_float("MEDIA_ANALYSIS_DOWNLOAD_DEADLINE",
 # not moved for STALL seconds; a claimed one once its claim is older than the lease.
 MEDIA_ANALYSIS_STALL_SECONDS = env_float("MEDIA_ANALYSIS_STALL_SECONDS", 120.0)
 MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS = env_float("MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS", 900.0)
+# A stopping consumer lets the chunks it accepted finish for at most this long.
+MEDIA_ANALYSIS_SHUTDOWN_GRACE = env_float("MEDIA_ANALYSIS_SHUTDOWN_GRACE", 10.0)
 MEDIA_ANALYSIS_DUPLICATE_THRESHOLD = env_int("MEDIA_ANALYSIS_DUPLICATE_THRESHOLD", 10)
 # Politeness per host (media_analysis/jobs/hosts.py): requests open at once to one host, across every
 # consumer when REDIS_URL is set, per process otherwise (at least 1); seconds between two request starts

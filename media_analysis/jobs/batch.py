@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,7 +23,7 @@ from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis.engine.av_probe import probe_av
-from media_analysis.engine.errors import MediaFailure
+from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.version import ANALYSIS_VERSION
@@ -115,8 +114,13 @@ def download_policy() -> DownloadPolicy:
 
 
 def download_concurrency() -> int:
-    """Download threads per batch."""
+    """Downloads in flight per process (the pipeline's limit)."""
     return max(1, settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY)
+
+
+def bytes_in_flight() -> int:
+    """Bytes a process may hold between download and analysis before it starts no more downloads."""
+    return max(1, settings.MEDIA_ANALYSIS_BYTES_IN_FLIGHT)
 
 
 def analysis_threads() -> int:
@@ -136,9 +140,8 @@ def shared_session(policy: DownloadPolicy) -> requests.Session:
     global _shared_session
     with _session_lock:
         if _shared_session is None or _shared_session[0] != policy:
-            # Several worker threads of one consumer share the session, each
-            # running its own download pool: size the connection pool for that.
-            pool = download_concurrency() * 4
+            # Every download of the process shares the session: one connection each.
+            pool = download_concurrency()
             _shared_session = (policy, build_session(policy, pool_size=pool))
         return _shared_session[1]
 
@@ -164,16 +167,31 @@ def analysis_slots() -> threading.BoundedSemaphore:
 # --- One media, then a batch ---
 
 
-def _analyse_image_url(url: str, session: requests.Session, policy: DownloadPolicy, options: AnalysisOptions) -> dict:
-    started = time.perf_counter()
-    downloaded = download(session, url, policy)
-    metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
-    metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
-    with analysis_slots():
-        started = time.perf_counter()
-        result = analyse_image(downloaded.content, options)
-        metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
-    return result.as_fields()
+@dataclass
+class Fetched:
+    """An image's body, downloaded and waiting for its analysis."""
+
+    media_id: int
+    url: str
+    media_type: str
+    content: bytes
+
+
+def _failed(media_id: int, url: str, media_type: str, failure: MediaFailure) -> MediaOutcome:
+    fields = {}
+    if failure.mime_type:
+        fields["mime_type"] = failure.mime_type[:100]
+    return MediaOutcome(
+        media_id, url, media_type, "failed", error_class=failure.error_class, message=str(failure), fields=fields
+    )
+
+
+def _unexpected(media_id: int, url: str, media_type: str, exc: Exception) -> MediaOutcome:
+    # A bug or an unforeseen library error must not kill the batch.
+    logger.exception("unexpected error analysing media %s (%s)", media_id, url)
+    return MediaOutcome(
+        media_id, url, media_type, "failed", error_class="error", message=f"{type(exc).__name__}: {exc}"
+    )
 
 
 def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -> dict:
@@ -190,6 +208,51 @@ def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -
     }
 
 
+def fetch_one(
+    media_id: int,
+    url: str,
+    media_type: str,
+    session: requests.Session,
+    policy: DownloadPolicy,
+    on_bytes: Callable[[int], None] | None = None,
+) -> MediaOutcome | Fetched:
+    """The network half of ``process_one``: an image's body to analyse, or already an outcome.
+
+    Video and audio end here (their probe is cheap); so does every failure.
+    ``Throttled`` is raised, not recorded, when the policy defers throttling:
+    the caller pauses the host and tries again later.
+    """
+    try:
+        if media_type == MediaType.IMAGE:
+            started = time.perf_counter()
+            downloaded = download(session, url, policy, on_bytes=on_bytes)
+            metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+            metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
+            return Fetched(media_id, url, media_type, downloaded.content)
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=_probe_av_url(url, session, policy))
+    except Throttled:
+        raise  # only with policy.defer_throttling: the caller's to handle
+    except MediaFailure as failure:
+        return _failed(media_id, url, media_type, failure)
+    except Exception as exc:
+        return _unexpected(media_id, url, media_type, exc)
+
+
+def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
+    """The computing half of ``process_one``: analyse a downloaded image. Never raises."""
+    media_id, url, media_type = fetched.media_id, fetched.url, fetched.media_type
+    try:
+        with analysis_slots():
+            started = time.perf_counter()
+            result = analyse_image(fetched.content, options)
+            metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=result.as_fields())
+    except MediaFailure as failure:
+        return _failed(media_id, url, media_type, failure)
+    except Exception as exc:
+        return _unexpected(media_id, url, media_type, exc)
+
+
 def process_one(
     media_id: int,
     url: str,
@@ -198,25 +261,18 @@ def process_one(
     policy: DownloadPolicy,
     options: AnalysisOptions,
 ) -> MediaOutcome:
-    """Download and analyse one media. Never raises: every ending is an outcome."""
+    """Download and analyse one media. Never raises: every ending is an outcome.
+
+    The pipeline runs its two halves (``fetch_one``, ``analyse_fetched``) on
+    different threads; this is both in one call.
+    """
     try:
-        if media_type == MediaType.IMAGE:
-            fields = _analyse_image_url(url, session, policy, options)
-        else:
-            fields = _probe_av_url(url, session, policy)
-        return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
-    except MediaFailure as failure:
-        fields = {}
-        if failure.mime_type:
-            fields["mime_type"] = failure.mime_type[:100]
-        return MediaOutcome(
-            media_id, url, media_type, "failed", error_class=failure.error_class, message=str(failure), fields=fields
-        )
-    except Exception as exc:  # a bug or an unforeseen library error must not kill the batch
-        logger.exception("unexpected error analysing media %s (%s)", media_id, url)
-        return MediaOutcome(
-            media_id, url, media_type, "failed", error_class="error", message=f"{type(exc).__name__}: {exc}"
-        )
+        fetched = fetch_one(media_id, url, media_type, session, policy)
+    except Throttled as failure:
+        return _failed(media_id, url, media_type, failure)
+    if isinstance(fetched, MediaOutcome):
+        return fetched
+    return analyse_fetched(fetched, options)
 
 
 def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
@@ -242,39 +298,23 @@ def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
         media.mime_type = outcome.fields["mime_type"]
 
 
-def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> BatchResult:
-    """Analyse the given media and write every result in bulk.
+def skipped_outcome(media_id: int, url: str, media_type: str) -> MediaOutcome:
+    """A media left alone (its job was cancelled before its download started): its row is not touched."""
+    return MediaOutcome(media_id, url, media_type, "skipped")
 
-    Ids whose rows no longer exist are counted as skipped. One media's failure
-    is recorded on its row and never stops the batch.
-    """
-    result = BatchResult()
-    wanted = list(dict.fromkeys(ids))
-    rows = {m.pk: m for m in Media.objects.filter(pk__in=wanted)}
-    result.skipped = len(wanted) - len(rows)
-    if not rows:
-        return result
-    policy = download_policy()
-    options = analysis_options()
-    session = shared_session(policy)
-    workers = max(1, min(concurrency or download_concurrency(), len(rows)))
 
-    def work(media: Media) -> MediaOutcome:
-        return process_one(media.pk, media.url, media.type, session, policy, options)
-
-    if workers == 1:
-        outcomes = [work(m) for m in rows.values()]
-    else:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="media-download") as pool:
-            outcomes = list(pool.map(work, rows.values()))
-
+def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], result: BatchResult) -> BatchResult:
+    """Apply the outcomes to their rows, write them in bulk and add them to ``result``."""
     now = timezone.now()
     succeeded: list[Media] = []
     failed: list[Media] = []
     for outcome in outcomes:
         media = rows[outcome.media_id]
-        _apply_outcome(media, outcome, now)
         metrics.MEDIA_PROCESSED.labels(outcome=outcome.outcome, media_type=outcome.media_type).inc()
+        if outcome.outcome == "skipped":
+            result.skipped += 1
+            continue
+        _apply_outcome(media, outcome, now)
         if outcome.outcome == "analysed":
             succeeded.append(media)
             result.analysed += 1
@@ -297,6 +337,30 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
         write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
     return result
+
+
+def load_rows(ids: Sequence[int]) -> tuple[dict[int, Media], int]:
+    """The rows of these media, and how many of the ids have no row any more."""
+    wanted = list(dict.fromkeys(ids))
+    rows = {m.pk: m for m in Media.objects.filter(pk__in=wanted)}
+    return rows, len(wanted) - len(rows)
+
+
+def analyse_media(ids: Sequence[int]) -> BatchResult:
+    """Analyse the given media through this process's pipeline, wait, and write every result in bulk.
+
+    Ids whose rows no longer exist are counted as skipped. One media's failure
+    is recorded on its row and never stops the batch. Media sharing a URL are
+    downloaded once.
+    """
+    from media_analysis.jobs.pipeline import pipeline
+
+    rows, missing = load_rows(ids)
+    result = BatchResult(skipped=missing)
+    if not rows:
+        return result
+    outcomes = pipeline().run([(m.pk, m.url, m.type) for m in rows.values()])
+    return record_outcomes(rows, outcomes, result)
 
 
 def write_media_fields(rows: Sequence[Media], field_names: Sequence[str]) -> None:

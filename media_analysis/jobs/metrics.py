@@ -6,7 +6,7 @@ statuses; never URLs, land names or ids.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MEDIA_PROCESSED = Counter(
     "media_analysis_processed_total",
@@ -42,6 +42,23 @@ CHUNK_SECONDS = Histogram(
     "media_analysis_chunk_seconds",
     "Wall time to process one chunk of media.",
     buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+# The download pipeline of each consumer process (media_analysis/jobs/pipeline.py); summed over processes.
+PIPELINE_IN_FLIGHT = Gauge(
+    "media_analysis_downloads_in_flight", "Downloads running in the pipeline.", multiprocess_mode="livesum"
+)
+PIPELINE_BYTES = Gauge(
+    "media_analysis_bytes_in_flight",
+    "Bytes held by the pipeline: being received, or received and not yet analysed.",
+    multiprocess_mode="livesum",
+)
+PIPELINE_QUEUED = Gauge(
+    "media_analysis_downloads_queued",
+    "Distinct URLs of accepted chunks whose download has not started.",
+    multiprocess_mode="livesum",
+)
+PIPELINE_ANALYSIS_QUEUE = Gauge(
+    "media_analysis_analysis_queue", "Downloaded images waiting for or in analysis.", multiprocess_mode="livesum"
 )
 
 

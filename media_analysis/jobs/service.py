@@ -10,19 +10,20 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from lands.models import Land
+from media_analysis.engine.fetch.hosts import host_key
 from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
 from media_analysis.jobs.parameters import JobParameters
@@ -40,6 +41,8 @@ from media_analysis.models import (
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
     from django.contrib.auth.models import AnonymousUser
+
+    from media_analysis.jobs.batch import BatchResult
 
 logger = logging.getLogger("medianalyse.jobs")
 
@@ -98,22 +101,89 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return []
         if job.status == JobStatus.RUNNING and job.chunks_total:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
-        ids = list(job_media(job).order_by("pk").values_list("pk", flat=True))
-        chunks = [
-            JobChunk(job=job, index=index, media_ids=ids[start : start + chunk_size])
-            for index, start in enumerate(range(0, len(ids), chunk_size))
-        ]
-        JobChunk.objects.bulk_create(chunks, batch_size=500)
-        job.total = len(ids)
-        job.chunks_total = len(chunks)
+        rows = job_media(job).order_by("url", "pk").values_list("pk", "url").iterator(chunk_size=2000)
+        total = 0
+        chunks_total = 0
+        pending: list[JobChunk] = []
+        for media_ids in interleaved_chunks(rows, chunk_size):
+            pending.append(JobChunk(job=job, index=chunks_total, media_ids=media_ids))
+            total += len(media_ids)
+            chunks_total += 1
+            if len(pending) >= 500:
+                JobChunk.objects.bulk_create(pending)
+                pending = []
+        JobChunk.objects.bulk_create(pending)
+        job.total = total
+        job.chunks_total = chunks_total
         job.status = JobStatus.RUNNING
         job.started_at = timezone.now()
         job.save(update_fields=["total", "chunks_total", "status", "started_at", "updated_at"])
         transaction.on_commit(lambda: publish_job_progress(job))
-        if not chunks:
+        if not chunks_total:
             _finish(job, JobStatus.COMPLETED)
             return []
         return list(job.chunks.values_list("pk", flat=True))
+
+
+def interleaved_chunks(rows: Iterable[tuple[int, str]], chunk_size: int) -> Iterator[list[int]]:
+    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn.
+
+    ``rows`` are ``(pk, url)`` ordered by URL, so that the media sharing a URL
+    are neighbours (and the pipeline, which groups a chunk's media by URL,
+    downloads each URL once per job). A URL's group larger than ``chunk_size``
+    makes one chunk of its own, larger than the others. Groups are dealt
+    round-robin by host, so each chunk mixes hosts and one big host's media are
+    spread over the whole job rather than filling its first chunks.
+
+    Only integers are kept per media (in arrays: a million media cost a few
+    megabytes), and one string per distinct host.
+    """
+    chunk_size = max(1, chunk_size)
+    pks = array("q")
+    starts = array("q")  # where each URL's group begins in pks
+    group_host = array("q")
+    hosts: dict[str, int] = {}
+    previous: str | None = None
+    for pk, url in rows:
+        if url != previous:
+            starts.append(len(pks))
+            group_host.append(hosts.setdefault(host_key(url), len(hosts)))
+            previous = url
+        pks.append(pk)
+    starts.append(len(pks))
+    host_count = len(hosts)
+    hosts.clear()
+    # Groups ordered by host (a counting sort, stable: each host's groups stay in URL order).
+    first = array("q", [0]) * (host_count + 1)
+    for host in group_host:
+        first[host + 1] += 1
+    for host in range(host_count):
+        first[host + 1] += first[host]
+    cursor = array("q", first[:host_count])
+    by_host = array("q", [0]) * len(group_host)
+    for group, host in enumerate(group_host):
+        by_host[cursor[host]] = group
+        cursor[host] += 1
+    del group_host
+    cursor = array("q", first[:host_count])
+    turn = deque(range(host_count))
+    current: list[int] = []
+    while turn:
+        host = turn.popleft()
+        group = by_host[cursor[host]]
+        cursor[host] += 1
+        if cursor[host] < first[host + 1]:
+            turn.append(host)
+        begin, end = starts[group], starts[group + 1]
+        if current and len(current) + (end - begin) > chunk_size:
+            yield current
+            current = []
+        current.extend(pks[begin:end])
+        if len(current) >= chunk_size:
+            yield current
+            current = []
+    if current:
+        yield current
 
 
 def mark_chunks_enqueued(job_id: int) -> None:
@@ -139,33 +209,93 @@ def _completed(job: AnalysisJob, processed: bool = False) -> StepOutcome:
     return StepOutcome(processed=processed, job_completed=True, land_to_cluster=job.land_id if job.analysed else None)
 
 
-def run_chunk(chunk_id: int) -> StepOutcome:
-    """Analyse one chunk and add its counts to the job exactly once.
+def run_chunk(
+    chunk_id: int, on_done: Callable[[StepOutcome], None] | None = None, wait: bool = True
+) -> StepOutcome | None:
+    """Claim one chunk and hand its media to this process's pipeline; its counts reach the job exactly once.
 
-    ``processed`` is True when the chunk was processed now. A chunk that is
-    already done (a duplicate delivery, or a re-enqueue after a crash) is a
-    no-op; a chunk of a cancelled or finished job is skipped.
+    With ``wait`` (the foreground command, tasks run inline), block until the
+    chunk is complete and return its ``StepOutcome``: ``processed`` is True
+    when the chunk was processed now. Without, claim it, wait while the
+    pipeline has more downloads queued than it will start soon (the worker
+    takes no other chunk meanwhile, so a busy consumer leaves chunks to the
+    others), then return None once the chunk is accepted; ``on_done`` gets its
+    outcome from the pipeline's completion thread.
+
+    A chunk already done (a duplicate delivery, or a re-enqueue after a crash)
+    or already in this process's pipeline is a no-op returning an empty
+    outcome; a chunk of a cancelled or finished job is skipped.
     """
+    from media_analysis.jobs import batch as media_batch  # the heavy imagery stack, only when there is work
+    from media_analysis.jobs.pipeline import pipeline
+
+    pipe = pipeline()
     chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return StepOutcome()
-    from media_analysis.jobs.batch import analyse_media  # the heavy imagery stack, only when there is work
-
-    started = timezone.now()
     identity = worker_identity()
-    JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
-    with renewed_claim(chunk.pk, identity, settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS):
-        batch = analyse_media(chunk.media_ids)
+    if not pipe.accepting() or not pipe.reserve_chunk(chunk.pk, identity):
+        return StepOutcome()
+    try:
+        # Claimed before waiting for room: a chunk taken from the queue and not claimed looks lost.
+        started = timezone.now()
+        JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
+        if not wait:
+            pipe.wait_for_room(backlog_limit())
+            if not pipe.accepting():
+                # Stopping: the claim ends with this process, and the chunk is recovered.
+                pipe.unreserve_chunk(chunk.pk)
+                return StepOutcome()
+            chunk.refresh_from_db()
+            if chunk.status == ChunkStatus.DONE:
+                pipe.unreserve_chunk(chunk.pk)
+                return StepOutcome()
+        rows, missing = media_batch.load_rows(chunk.media_ids)
+    except BaseException:
+        pipe.unreserve_chunk(chunk.pk)
+        raise
+    items = [(m.pk, m.url, m.type) for m in rows.values()]
+
+    def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
+        result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))
+        return complete_chunk(chunk_id, result, started)
+
+    def finished(outcomes: list[media_batch.MediaOutcome]) -> None:
+        outcome = complete(outcomes)
+        if on_done is not None:
+            on_done(outcome)
+
+    try:
+        if wait:
+            return complete(pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity))
+        pipe.submit(items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity)
+    finally:
+        # Submitted, the chunk is the pipeline's; refused (a stopping process), it is no longer held here.
+        pipe.unreserve_chunk(chunk.pk)
+    return None
+
+
+def backlog_limit() -> int:
+    """URLs a process may have queued, not started, before it accepts another chunk."""
+    return 2 * max(1, settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY)
+
+
+def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None = None) -> StepOutcome:
+    """Mark a chunk done and add its counts to its job, exactly once; finish the job with its last chunk.
+
+    The rows are already written. A chunk found done already (another worker
+    completed it after a recovery) adds nothing.
+    """
     outcome = StepOutcome(processed=True)
     with transaction.atomic():
-        locked = JobChunk.objects.select_for_update().get(pk=chunk.pk)
-        if locked.status == ChunkStatus.DONE:
+        locked = JobChunk.objects.select_for_update().filter(pk=chunk_id).first()
+        if locked is None or locked.status == ChunkStatus.DONE:
             return StepOutcome()
         locked.status = ChunkStatus.DONE
         locked.analysed, locked.failed, locked.skipped = batch.analysed, batch.failed, batch.skipped
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "analysed", "failed", "skipped", "finished_at"])
-        job = AnalysisJob.objects.select_for_update().get(pk=chunk.job_id)
+        job = AnalysisJob.objects.select_for_update().get(pk=locked.job_id)
         job.analysed = F("analysed") + batch.analysed
         job.failed = F("failed") + batch.failed
         job.skipped = F("skipped") + batch.skipped
@@ -181,7 +311,8 @@ def run_chunk(chunk_id: int) -> StepOutcome:
         if job.status == JobStatus.RUNNING and job.chunks_done >= job.chunks_total:
             _finish(job, JobStatus.COMPLETED)
             outcome = _completed(job, processed=True)
-    metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
+    if started is not None:
+        metrics.CHUNK_SECONDS.observe((timezone.now() - started).total_seconds())
     transaction.on_commit(lambda: publish_job_progress(job))
     return outcome
 
@@ -229,49 +360,6 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@contextmanager
-def renewed_claim(chunk_id: int, identity: str, lease_seconds: float) -> Iterator[None]:
-    """Keep the claim of ``identity`` on a chunk fresh while the block runs.
-
-    A chunk slower than its lease would otherwise be re-enqueued and analysed
-    twice at once. A background thread moves ``claimed_at`` forward every
-    third of the lease, so two renewals can be missed before the claim expires;
-    a worker that dies stops renewing, and its chunk is recovered once the
-    lease has passed.
-    """
-    stop = threading.Event()
-    heartbeat = threading.Thread(
-        target=_renew_claim,
-        args=(chunk_id, identity, max(lease_seconds / 3, 0.05), stop),
-        name=f"chunk-{chunk_id}-lease",
-        daemon=True,
-    )
-    heartbeat.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        heartbeat.join()
-
-
-def _renew_claim(chunk_id: int, identity: str, interval: float, stop: threading.Event) -> None:
-    try:
-        while not stop.wait(interval):
-            try:
-                renewed = JobChunk.objects.filter(
-                    pk=chunk_id, claimed_by=identity, status=ChunkStatus.PENDING
-                ).update(claimed_at=timezone.now())
-            except DatabaseError:
-                # A busy database: the next beat tries again, well within the lease.
-                logger.warning("could not renew the claim on chunk %s", chunk_id, exc_info=True)
-                continue
-            if not renewed:
-                return  # finished, or recovered and claimed by another worker: not ours to renew
-    finally:
-        # This thread's own connection; the worker's stays open.
-        connection.close()
-
-
 def _claim_is_dead(claimed_by: str) -> bool:
     """True when the claim belongs to a process of this host that no longer exists."""
     host, _, pid = claimed_by.rpartition(":")
@@ -294,7 +382,7 @@ def chunks_to_recover(
     A chunk is recovered when its claimer was a process of this host that has
     died (a consumer killed mid-chunk), when its claim is older than the lease
     (a worker on another machine died: a live one renews its claim, see
-    ``renewed_claim``), or when it was never claimed and is no
+    ``pipeline.renew_claims``), or when it was never claimed and is no
     longer in the queue (its task was taken by a worker that died before
     claiming it). When the queue's content is unknown, a never-claimed chunk is
     recovered once its job has not moved for ``stall_seconds``.

@@ -8,6 +8,7 @@ import time
 import zlib
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
@@ -253,7 +254,15 @@ def _decoder_for(response: requests.Response) -> _Decoder | None:
     raise DownloadError(f"unsupported Content-Encoding {', '.join(encodings)}")
 
 
-def _read_body(response: requests.Response, limit: int, deadline: float, url: str, *, truncate: bool) -> bytes:
+def _read_body(
+    response: requests.Response,
+    limit: int,
+    deadline: float,
+    url: str,
+    *,
+    truncate: bool,
+    on_bytes: Callable[[int], None] | None = None,
+) -> bytes:
     """Read at most ``limit`` bytes of decoded body; past it, raise ``TooLarge`` or (``truncate``) stop."""
     decoder = _decoder_for(response)
     raw = response.raw
@@ -270,6 +279,8 @@ def _read_body(response: requests.Response, limit: int, deadline: float, url: st
                     body += decoder.finish(limit - len(body) + 1)
                 break
             received += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
             if decoder is None:
                 body += chunk
             else:
@@ -301,8 +312,18 @@ def _declared_length(response: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
-def download(session: requests.Session, url: str, policy: DownloadPolicy, *, truncate: bool = False) -> Downloaded:
+def download(
+    session: requests.Session,
+    url: str,
+    policy: DownloadPolicy,
+    *,
+    truncate: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Downloaded:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
+
+    ``on_bytes`` is told the size of every piece of body received, as it arrives
+    (a caller keeping a budget of bytes in memory counts them).
 
     The declared content type is returned as seen; whether the bytes are an
     image is for the caller to decide (``media_analysis.engine.sniff``).
@@ -321,7 +342,9 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy, *, tru
                     size=declared,
                     mime_type=content_type,
                 )
-            content = _read_body(response, policy.max_bytes, budget.ends_at, final_url, truncate=truncate)
+            content = _read_body(
+                response, policy.max_bytes, budget.ends_at, final_url, truncate=truncate, on_bytes=on_bytes
+            )
         finally:
             response.close()
     return Downloaded(

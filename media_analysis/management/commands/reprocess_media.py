@@ -85,7 +85,9 @@ class Command(BaseCommand):
                     job.refresh_from_db(fields=["status"])
                     if job.status != JobStatus.RUNNING:
                         break
-                    tasks.follow_up(jobs.run_chunk(chunk_id))
+                    outcome = jobs.run_chunk(chunk_id)
+                    if outcome is not None:
+                        tasks.follow_up(outcome)
                     job.refresh_from_db()
                     bar.update(job.processed - bar.n)
             except KeyboardInterrupt:

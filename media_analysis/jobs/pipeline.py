@@ -1,0 +1,556 @@
+"""The download pipeline of a process: many downloads in flight, polite per host, feeding the analysis threads.
+
+One ``Pipeline`` per process (``pipeline()``), shared by every chunk the
+process runs. Waiting on the network is decoupled from computing:
+
+* ``submit`` groups a batch's media by URL (one download per distinct URL; its
+  outcome goes to every media of that URL) and queues them per host.
+* A dispatcher thread starts downloads round-robin across the hosts whose
+  ``HostGate`` grants a slot, while the downloads in flight stay under
+  ``MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY``, the bytes held (being received,
+  or received and not yet analysed) under ``MEDIA_ANALYSIS_BYTES_IN_FLIGHT``
+  and the bodies waiting for analysis under a few per analysis thread.
+  When nothing can start it sleeps on a condition that releases and
+  submissions wake, or until the gate says a host will be ready.
+* Each download runs on its own thread and ends within the download deadline.
+  An image's body then waits in the analysis queue (bounded by the byte budget
+  and by its length)
+  for one of the analysis threads; video and audio are probed on the download
+  thread. A 429 or 503 pauses its host in the gate and puts the media back in
+  its host's queue, a few times and within its deadline.
+* When every URL of a batch has its outcome, the batch's callback runs on the
+  completion thread (a chunk's: write the rows, count them, enqueue what
+  follows). A callback that fails is logged; the pipeline goes on.
+* A heartbeat thread renews the claim of every chunk in flight in one UPDATE,
+  and notices cancelled jobs: their media not yet started are dropped as
+  skipped, so their chunks complete at once with exact counts.
+
+A stalled download holds only its own media (and its host slot) until its
+deadline; the rest of its chunk and the next chunks go on around it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from queue import SimpleQueue
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.utils import timezone
+
+from lands.models import MediaType
+from media_analysis.engine.errors import MediaFailure, Throttled
+from media_analysis.engine.fetch import DownloadPolicy
+from media_analysis.engine.fetch.hosts import HostGateUnavailable, HostSlot, host_key
+from media_analysis.engine.fetch.robots import check_robots
+from media_analysis.engine.image import AnalysisOptions
+from media_analysis.jobs import batch as media_batch
+from media_analysis.jobs import metrics
+from media_analysis.jobs.batch import Fetched, MediaOutcome
+from media_analysis.jobs.hosts import host_gate, robots_cache
+
+logger = logging.getLogger("medianalyse.pipeline")
+
+Item = tuple[int, str, str]  # media id, url, media type
+OnOutcomes = Callable[[list[MediaOutcome]], None]
+
+# A throttled media is tried again after its host's pause, at most this many times in all.
+THROTTLED_ATTEMPTS = 5
+# Pause of a host that answered 429/503 without a usable Retry-After.
+DEFAULT_THROTTLE_PAUSE = 5.0
+# Longest sleep of the dispatcher when a host is at its limit: a slot freed by
+# another process (a shared gate) is noticed within it.
+IDLE_POLL = 0.1
+# How long downloads wait before asking a shared host gate that did not answer again.
+GATE_RETRY = 1.0
+# How often the heartbeat looks for cancelled jobs.
+STATUS_REFRESH = 1.0
+# Bodies waiting for or in analysis, per analysis thread, past which no download starts: enough to keep
+# the analyses fed, while the slow tail of the downloads still runs beside them.
+ANALYSIS_BACKLOG_PER_THREAD = 4
+# What a starting image download is assumed to bring until its bytes arrive; then a moving mean of the bodies.
+INITIAL_BODY_ESTIMATE = 256 * 1024
+
+
+@dataclass(eq=False)
+class _Batch:
+    on_outcomes: OnOutcomes
+    policy: DownloadPolicy
+    options: AnalysisOptions
+    job_id: int | None
+    chunk_id: int | None
+    claimed_by: str | None
+    remaining: int = 0
+    outcomes: list[MediaOutcome] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Work:
+    """One distinct URL of a batch, and the media that share it."""
+
+    batch: _Batch
+    url: str
+    media_type: str
+    media_ids: list[int]
+    host: str
+    attempts: int = 0
+    first_started: float | None = None
+    received: int = 0
+    reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
+
+    @property
+    def held(self) -> int:
+        return max(self.received, self.reserved)
+
+
+class Pipeline:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queues: dict[str, deque[_Work]] = {}
+        self._hosts: deque[str] = deque()  # hosts with queued work, in round-robin order
+        self._backlog = 0  # URLs queued, not started
+        self._in_flight = 0
+        self._bytes = 0
+        self._body_estimate = float(INITIAL_BODY_ESTIMATE)
+        self._analysing = 0  # bodies waiting for or in analysis
+        self._batches: set[_Batch] = set()
+        self._chunks: dict[int, _Batch] = {}
+        self._reserved: dict[int, str] = {}  # chunks claimed, waiting for room: their claimer
+        self._cancelled: set[int] = set()
+        self._cancel_pending = False  # queued work of a cancelled job may remain
+        self._analysis: SimpleQueue[tuple[_Work, Fetched]] = SimpleQueue()
+        self._completions: SimpleQueue[_Batch] = SimpleQueue()
+        self._analysis_threads = 0
+        self._closed = False
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        for target, name in (
+            (self._dispatch_loop, "pipeline-dispatch"),
+            (self._completion_loop, "pipeline-complete"),
+            (self._heartbeat_loop, "pipeline-heartbeat"),
+        ):
+            self._start_thread(target, name)
+
+    # --- Submitting ---
+
+    def submit(
+        self,
+        items: Iterable[Item],
+        on_outcomes: OnOutcomes,
+        *,
+        job_id: int | None = None,
+        chunk_id: int | None = None,
+        claimed_by: str | None = None,
+    ) -> None:
+        """Queue these media; ``on_outcomes`` gets one outcome per media once all have one (completion thread).
+
+        With a ``chunk_id`` and ``claimed_by``, the chunk's claim is renewed
+        while it is in the pipeline; with a ``job_id``, its media not yet
+        started are skipped if the job stops running.
+        """
+        policy = replace(media_batch.download_policy(), defer_throttling=True)
+        batch = _Batch(on_outcomes, policy, media_batch.analysis_options(), job_id, chunk_id, claimed_by)
+        groups: dict[tuple[str, str], list[int]] = {}
+        for media_id, url, media_type in items:
+            groups.setdefault((url, media_type), []).append(media_id)
+        batch.remaining = len(groups)
+        media_batch.shared_session(policy)  # built here, not by the first download threads at once
+        with self._cond:
+            if self._closed:
+                raise RuntimeError("the pipeline is shut down")
+            self._grow_analysis_threads()
+            self._batches.add(batch)
+            if chunk_id is not None:
+                self._reserved.pop(chunk_id, None)
+                self._chunks[chunk_id] = batch
+            if job_id in self._cancelled:
+                self._cancel_pending = True
+            for (url, media_type), media_ids in groups.items():
+                work = _Work(batch, url, media_type, media_ids, host_key(url))
+                self._enqueue(work)
+            self._gauges()
+            self._cond.notify_all()
+        if not groups:
+            self._completions.put(batch)
+
+    def run(
+        self,
+        items: Sequence[Item],
+        *,
+        job_id: int | None = None,
+        chunk_id: int | None = None,
+        claimed_by: str | None = None,
+    ) -> list[MediaOutcome]:
+        """Submit and wait: the outcomes of these media, in no particular order."""
+        done = threading.Event()
+        outcomes: list[MediaOutcome] = []
+
+        def finished(result: list[MediaOutcome]) -> None:
+            outcomes.extend(result)
+            done.set()
+
+        self.submit(items, finished, job_id=job_id, chunk_id=chunk_id, claimed_by=claimed_by)
+        done.wait()
+        return outcomes
+
+    def accepting(self) -> bool:
+        """False once the process is stopping (``drain``): a chunk claimed now would wait for recovery."""
+        with self._cond:
+            return not self._closed
+
+    def holds_chunk(self, chunk_id: int) -> bool:
+        with self._cond:
+            return chunk_id in self._chunks or chunk_id in self._reserved
+
+    def reserve_chunk(self, chunk_id: int, claimed_by: str) -> bool:
+        """Mark a chunk as this process's before it is claimed and submitted; False if it already is.
+
+        A duplicate delivery of a chunk (a recovery that found it waiting for
+        room, unclaimed) then does nothing, however the two deliveries interleave.
+        Its claim is renewed from now on.
+        """
+        with self._cond:
+            if chunk_id in self._chunks or chunk_id in self._reserved:
+                return False
+            self._reserved[chunk_id] = claimed_by
+            return True
+
+    def unreserve_chunk(self, chunk_id: int) -> None:
+        with self._cond:
+            self._reserved.pop(chunk_id, None)
+
+    def backlog(self) -> int:
+        """URLs queued and not started."""
+        with self._cond:
+            return self._backlog
+
+    def wait_for_room(self, limit: int, timeout: float | None = None) -> bool:
+        """Block while more than ``limit`` URLs wait to start; False if still so after ``timeout``."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._backlog <= limit or self._closed, timeout)
+
+    def drain(self, timeout: float) -> bool:
+        """Take no more work and wait up to ``timeout`` seconds for the batches in flight; True when none is left."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: not self._batches, timeout)
+
+    def stats(self) -> dict[str, int]:
+        with self._cond:
+            return {
+                "backlog": self._backlog,
+                "in_flight": self._in_flight,
+                "bytes": self._bytes,
+                "analysing": self._analysing,
+                "batches": len(self._batches),
+            }
+
+    # --- Dispatching ---
+
+    def _enqueue(self, work: _Work, front: bool = False) -> None:
+        queue = self._queues.get(work.host)
+        if queue is None:
+            queue = self._queues[work.host] = deque()
+            self._hosts.append(work.host)
+        if front:
+            queue.appendleft(work)
+        else:
+            queue.append(work)
+        self._backlog += 1
+
+    def _dispatch_loop(self) -> None:
+        with self._cond:
+            while not self._stop.is_set():
+                self._drop_cancelled()
+                if (
+                    not self._hosts
+                    or self._in_flight >= media_batch.download_concurrency()
+                    or self._bytes >= media_batch.bytes_in_flight()
+                    or self._analysing >= ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
+                ):
+                    # Woken by a submission, a download ending, an analysis ending.
+                    self._cond.wait(timeout=1.0)
+                    continue
+                gate = host_gate()
+                soonest: float | None = None
+                for _ in range(len(self._hosts)):
+                    host = self._hosts[0]
+                    self._hosts.rotate(-1)
+                    try:
+                        slot = gate.try_acquire(host)
+                        ready = 0.0 if slot is not None else gate.ready_in(host)
+                    except HostGateUnavailable:
+                        # No slot without the shared gate: waiting keeps every consumer
+                        # polite; the downloads' own deadlines still bound each media.
+                        logger.warning("the host gate does not answer; downloads wait", exc_info=True)
+                        self._cond.wait(timeout=GATE_RETRY)
+                        break
+                    if slot is not None:
+                        self._start(host, slot)
+                        break
+                    soonest = ready if soonest is None else min(soonest, ready)
+                else:
+                    # Every host with work is at its limit, paused or within its delay.
+                    wait = IDLE_POLL if not soonest else min(soonest, 1.0)
+                    self._cond.wait(timeout=wait)
+
+    def _start(self, host: str, slot: HostSlot) -> None:
+        queue = self._queues[host]
+        work = queue.popleft()
+        if not queue:
+            # The host was rotated to the end of the round.
+            del self._queues[host]
+            self._hosts.pop()
+        self._backlog -= 1
+        self._in_flight += 1
+        # Reserved at once: many downloads starting together would otherwise all
+        # pass the budget before any of their bytes arrived.
+        work.reserved = int(self._body_estimate) if work.media_type == MediaType.IMAGE else 0
+        self._bytes += work.reserved
+        self._gauges()
+        thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
+        thread.start()
+
+    def _drop_cancelled(self) -> None:
+        if not self._cancel_pending:
+            return
+        self._cancel_pending = False
+        dropped: list[_Work] = []
+        for host in list(self._hosts):
+            queue = self._queues[host]
+            kept = deque(w for w in queue if w.batch.job_id not in self._cancelled)
+            if len(kept) == len(queue):
+                continue
+            dropped.extend(w for w in queue if w.batch.job_id in self._cancelled)
+            if kept:
+                self._queues[host] = kept
+            else:
+                del self._queues[host]
+                self._hosts.remove(host)
+        self._backlog -= len(dropped)
+        for work in dropped:
+            self._record_locked(work, media_batch.skipped_outcome(work.media_ids[0], work.url, work.media_type))
+        if dropped:
+            self._gauges()
+            self._cond.notify_all()
+
+    # --- Downloading ---
+
+    def _download(self, work: _Work, slot: HostSlot) -> None:
+        batch = work.batch
+        gate = host_gate()
+        if work.first_started is None:
+            work.first_started = time.monotonic()
+        result: MediaOutcome | Fetched | Throttled
+        try:
+            check_robots(robots_cache(), work.url)
+            result = media_batch.fetch_one(
+                work.media_ids[0],
+                work.url,
+                work.media_type,
+                media_batch.shared_session(batch.policy),
+                batch.policy,
+                on_bytes=lambda size: self._received(work, size),
+            )
+        except Throttled as throttled:
+            # Paused before the slot is released, so that no other download of the host slips in.
+            try:
+                gate.pause(work.host, throttled.retry_after or DEFAULT_THROTTLE_PAUSE)
+            except HostGateUnavailable:
+                logger.warning("could not pause host %s", work.host, exc_info=True)
+            result = throttled
+        except MediaFailure as failure:
+            result = media_batch._failed(work.media_ids[0], work.url, work.media_type, failure)
+        except Exception as exc:
+            result = media_batch._unexpected(work.media_ids[0], work.url, work.media_type, exc)
+        finally:
+            gate.release(slot)
+        outcome: MediaOutcome | None = None
+        with self._cond:
+            self._in_flight -= 1
+            self._bytes -= work.held
+            work.received = work.reserved = 0
+            if isinstance(result, Throttled):
+                work.attempts += 1
+                wait = result.retry_after or DEFAULT_THROTTLE_PAUSE
+                elapsed = time.monotonic() - work.first_started
+                if work.attempts < THROTTLED_ATTEMPTS and elapsed + wait < batch.policy.deadline:
+                    self._enqueue(work, front=True)
+                else:
+                    outcome = media_batch._failed(work.media_ids[0], work.url, work.media_type, result)
+            elif isinstance(result, Fetched):
+                self._bytes += len(result.content)
+                self._body_estimate += (len(result.content) - self._body_estimate) / 16
+                self._analysing += 1
+                self._analysis.put((work, result))
+            else:
+                outcome = result
+            if outcome is not None:
+                self._record_locked(work, outcome)
+            self._gauges()
+            self._cond.notify_all()
+
+    def _received(self, work: _Work, size: int) -> None:
+        with self._cond:
+            before = work.held
+            work.received += size
+            self._bytes += work.held - before
+
+    # --- Analysing ---
+
+    def _grow_analysis_threads(self) -> None:
+        wanted = media_batch.analysis_threads()
+        while self._analysis_threads < wanted:
+            self._analysis_threads += 1
+            self._start_thread(self._analysis_loop, f"pipeline-analysis-{self._analysis_threads}")
+
+    def _analysis_loop(self) -> None:
+        while True:
+            work, fetched = self._analysis.get()
+            outcome = media_batch.analyse_fetched(fetched, work.batch.options)
+            with self._cond:
+                self._bytes -= len(fetched.content)
+                self._analysing -= 1
+                self._record_locked(work, outcome)
+                self._gauges()
+                self._cond.notify_all()
+            del fetched
+
+    # --- Completing ---
+
+    def _record_locked(self, work: _Work, outcome: MediaOutcome) -> None:
+        batch = work.batch
+        batch.outcomes.extend(replace(outcome, media_id=media_id) for media_id in work.media_ids)
+        batch.remaining -= 1
+        if batch.remaining == 0:
+            self._completions.put(batch)
+
+    def _completion_loop(self) -> None:
+        while True:
+            batch = self._completions.get()
+            try:
+                close_old_connections()
+                batch.on_outcomes(batch.outcomes)
+            except Exception:
+                # The chunk stays pending: its claim expires and it is recovered.
+                logger.exception("completing chunk %s failed", batch.chunk_id)
+                connection.close()
+            finally:
+                with self._cond:
+                    self._batches.discard(batch)
+                    if batch.chunk_id is not None and self._chunks.get(batch.chunk_id) is batch:
+                        del self._chunks[batch.chunk_id]
+                    idle = not self._batches
+                    self._cond.notify_all()
+                if idle:
+                    # An idle process holds no database session (PostgreSQL counts them, and waits for
+                    # them before dropping a database).
+                    connection.close()
+
+    # --- Claims and cancellations ---
+
+    def _heartbeat_loop(self) -> None:
+        last_renewal = time.monotonic()
+        connected = False
+        while True:
+            lease = settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS
+            # Three renewals per lease: two can be missed before the claim expires.
+            interval = max(lease / 3, 0.05)
+            self._stop.wait(min(STATUS_REFRESH, interval))
+            with self._cond:
+                claims = [(b.chunk_id, b.claimed_by) for b in self._chunks.values() if b.claimed_by]
+                claims += list(self._reserved.items())
+                job_ids = {b.job_id for b in self._batches if b.job_id is not None}
+            if not claims and not job_ids:
+                if connected:
+                    connection.close()  # idle: no session left open
+                    connected = False
+                continue
+            connected = True
+            try:
+                if job_ids:
+                    self._refresh_cancelled(job_ids)
+                if claims and time.monotonic() - last_renewal >= interval:
+                    renew_claims(claims)
+                    last_renewal = time.monotonic()
+            except DatabaseError:
+                # A busy database: the next beat tries again, well within the lease.
+                logger.warning("could not renew the claims of the chunks in flight", exc_info=True)
+                connection.close()
+
+    def _refresh_cancelled(self, job_ids: set[int]) -> None:
+        from media_analysis.models import AnalysisJob, JobStatus
+
+        stopped = set(
+            AnalysisJob.objects.filter(pk__in=job_ids).exclude(status=JobStatus.RUNNING).values_list("pk", flat=True)
+        )
+        with self._cond:
+            if stopped - self._cancelled:
+                self._cancel_pending = True
+                self._cond.notify_all()
+            self._cancelled = stopped
+
+    # --- Housekeeping ---
+
+    def _start_thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _gauges(self) -> None:
+        metrics.PIPELINE_IN_FLIGHT.set(self._in_flight)
+        metrics.PIPELINE_BYTES.set(self._bytes)
+        metrics.PIPELINE_QUEUED.set(self._backlog)
+        metrics.PIPELINE_ANALYSIS_QUEUE.set(self._analysing)
+
+
+def renew_claims(claims: Sequence[tuple[int | None, str | None]]) -> int:
+    """Move ``claimed_at`` of these chunks forward, where the claim is still ours; one UPDATE per claimer."""
+    from media_analysis.models import ChunkStatus, JobChunk
+
+    by_claimer: dict[str, list[int]] = {}
+    for chunk_id, claimed_by in claims:
+        if chunk_id is not None and claimed_by:
+            by_claimer.setdefault(claimed_by, []).append(chunk_id)
+    renewed = 0
+    now = timezone.now()
+    for claimed_by, chunk_ids in by_claimer.items():
+        renewed += JobChunk.objects.filter(pk__in=chunk_ids, claimed_by=claimed_by, status=ChunkStatus.PENDING).update(
+            claimed_at=now
+        )
+    return renewed
+
+
+_lock = threading.Lock()
+_instance: tuple[int, Pipeline] | None = None
+
+
+def pipeline() -> Pipeline:
+    """This process's pipeline, created on first use (and again in a forked child, whose threads are gone)."""
+    global _instance
+    with _lock:
+        if _instance is None or _instance[0] != os.getpid():
+            _instance = (os.getpid(), Pipeline())
+        return _instance[1]
+
+
+def current_pipeline() -> Pipeline | None:
+    """The pipeline of this process if one was started, without starting one."""
+    with _lock:
+        return _instance[1] if _instance is not None and _instance[0] == os.getpid() else None
+
+
+def _forget_after_fork() -> None:
+    global _instance, _lock
+    _lock = threading.Lock()
+    _instance = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
