@@ -5,10 +5,11 @@ as they share its server. A ``HostGate`` grants ``HostSlot``s without ever block
 scheduler) asks again later, guided by ``ready_in``, rather than holding a thread.
 
 * ``LocalHostGate`` counts in this process only (threads of one process share it).
-* ``RedisHostGate`` counts across every process on every machine sharing one Redis: each host has a sorted set
-  of its open slots (token -> expiry, so a slot of a process that died is freed after ``slot_ttl``) and a hash
-  holding the end of its pause and, with a minimum delay, the start of its latest request. Lua scripts decide atomically, with the
-  Redis server's clock (``TIME``), so the machines' clocks never matter; every key expires once the host is idle.
+* ``RedisHostGate`` counts across every process on every machine sharing one Redis: each host has a sorted set of
+  its open slots (token -> expiry, so a slot of a process that died is freed after ``slot_ttl``) and a hash holding
+  the end of its pause and, with a minimum delay, the start of its latest request. Lua scripts decide atomically,
+  with the Redis server's clock (``TIME``), so the machines' clocks never matter; every key expires once the host is
+  idle.
 
 When Redis cannot be reached, ``RedisHostGate.try_acquire``, ``pause`` and ``ready_in`` raise
 ``HostGateUnavailable``; they never fall back to a per-process count, which would multiply the connections to

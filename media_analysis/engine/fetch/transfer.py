@@ -6,9 +6,9 @@ import http.client
 import re
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urldefrag, urljoin
 
