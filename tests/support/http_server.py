@@ -8,7 +8,7 @@ optionally late (``latency``), held until an event is set (``hold``), dripping
 its status line and headers one byte at a time (``header_delay``) or trickling
 its body (``chunk_delay``), and answering ``Range`` requests with 206 when
 ``honour_range`` is set. Every request is
-recorded (method, path, headers, arrival time) for assertions.
+recorded (method, path, headers, arrival time, client port) for assertions.
 
 Usage::
 
@@ -67,6 +67,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-case names
     at: float  # time.monotonic() on arrival
+    client_port: int = 0  # the client's side of the connection: requests on one connection share it
 
 
 def unused_port() -> int:
@@ -112,7 +113,13 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         path = self.path.split("?", 1)[0]
         owner._record(
-            RecordedRequest(self.command, path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+            RecordedRequest(
+                self.command,
+                path,
+                {k.lower(): v for k, v in self.headers.items()},
+                time.monotonic(),
+                self.client_address[1],
+            )
         )
         reply = owner._next_reply(path)
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import time
 import zlib
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urldefrag, urljoin
 
 import requests
@@ -25,7 +25,15 @@ from media_analysis.engine.errors import (
 )
 from media_analysis.engine.fetch.addresses import check_url
 from media_analysis.engine.fetch.deadline import deadline_scope, time_left
-from media_analysis.engine.fetch.policy import REDIRECT_STATUSES, Downloaded, DownloadPolicy, Probed, _short
+from media_analysis.engine.fetch.policy import (
+    REDIRECT_STATUSES,
+    Downloaded,
+    DownloadPolicy,
+    NotModified,
+    Probed,
+    Validators,
+    _short,
+)
 from media_analysis.engine.sniff import sniff_mime
 
 _READ_SIZE = 64 * 1024
@@ -123,9 +131,21 @@ def _response_attempts(response: requests.Response) -> int:
 
 
 def _open(
-    session: requests.Session, url: str, policy: DownloadPolicy, headers: dict[str, str], deadline: float
+    session: requests.Session,
+    url: str,
+    policy: DownloadPolicy,
+    headers: dict[str, str],
+    deadline: float,
+    *,
+    conditional: bool = False,
 ) -> tuple[requests.Response, str, int]:
-    """GET ``url``, following redirects hop by hop; return the final 2xx response (streaming), its URL, hop count."""
+    """GET ``url``, following redirects hop by hop; return the final 2xx response (streaming), its URL, hop count.
+
+    With ``conditional`` (the headers carry validators), a 304 is returned too.
+    Every hop gets the headers: a server that redirects ignores the validators
+    (RFC 9110, 13.2.1), so only the final response can answer 304. A 304 to a
+    request without validators is a status failure like any other.
+    """
     current = urldefrag(url)[0]
     for hops in range(policy.max_redirects + 1):
         if time.monotonic() > deadline:
@@ -143,6 +163,8 @@ def _open(
             except ValueError as exc:
                 raise InvalidUrl(f"GET {_short(url)}: redirect to an invalid URL {_short(location)}: {exc}") from exc
             continue
+        if status == 304 and conditional:
+            return response, current, hops
         if not 200 <= status < 300:
             attempts = _response_attempts(response)
             content_type = _media_type(response.headers.get("Content-Type"))
@@ -249,16 +271,49 @@ def _declared_length(response: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
-def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Downloaded:
+def _release(response: requests.Response) -> None:
+    """Read the empty body of a 304 so that its connection goes back to the pool instead of being closed."""
+    try:
+        response.raw.read(1, decode_content=False)
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
+        pass  # the connection is then closed with the response: nothing was lost
+
+
+@overload
+def download(session: requests.Session, url: str, policy: DownloadPolicy, validators: None = None) -> Downloaded: ...
+
+
+@overload
+def download(
+    session: requests.Session, url: str, policy: DownloadPolicy, validators: Validators
+) -> Downloaded | NotModified: ...
+
+
+def download(
+    session: requests.Session, url: str, policy: DownloadPolicy, validators: Validators | None = None
+) -> Downloaded | NotModified:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
 
     The declared content type is returned as seen; whether the bytes are an
     image is for the caller to decide (``media_analysis.engine.sniff``).
+    With ``validators`` (of an earlier download of this URL) the request is
+    conditional, and a 304 returns ``NotModified`` without reading a body.
     """
     started = time.monotonic()
+    conditional = bool(validators)
+    headers = validators.request_headers() if validators else {}
     with deadline_scope(policy.deadline) as budget:
-        response, final_url, redirects = _open(session, url, policy, {}, budget.ends_at)
+        response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
         try:
+            if response.status_code == 304:
+                _release(response)
+                return NotModified(
+                    url=url,
+                    final_url=final_url,
+                    validators=Validators.from_headers(response.headers),
+                    elapsed=time.monotonic() - started,
+                    redirects=redirects,
+                )
             content_type = _media_type(response.headers.get("Content-Type"))
             declared = _declared_length(response)
             if declared is not None and declared > policy.max_bytes:
@@ -278,6 +333,7 @@ def download(session: requests.Session, url: str, policy: DownloadPolicy) -> Dow
         content=content,
         elapsed=time.monotonic() - started,
         redirects=redirects,
+        validators=Validators.from_headers(response.headers),
     )
 
 
@@ -289,16 +345,46 @@ def _range_total(content_range: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
-def probe(session: requests.Session, url: str, policy: DownloadPolicy) -> Probed:
-    """Fetch only the first ``policy.probe_bytes`` of a video/audio file and read what they tell."""
+@overload
+def probe(session: requests.Session, url: str, policy: DownloadPolicy, validators: None = None) -> Probed: ...
+
+
+@overload
+def probe(
+    session: requests.Session, url: str, policy: DownloadPolicy, validators: Validators
+) -> Probed | NotModified: ...
+
+
+def probe(
+    session: requests.Session, url: str, policy: DownloadPolicy, validators: Validators | None = None
+) -> Probed | NotModified:
+    """Fetch only the first ``policy.probe_bytes`` of a video/audio file and read what they tell.
+
+    ``validators`` make the request conditional as in ``download``. A 206 or
+    200 carries the validators of the whole file (RFC 9110, 15.3.7), so those
+    of a probe are those a later probe or download may send.
+    """
+    started = time.monotonic()
     headers = {
         "Range": f"bytes=0-{max(policy.probe_bytes, 1) - 1}",
         # Byte ranges of an encoded body are meaningless to the parsers.
         "Accept-Encoding": "identity",
     }
+    conditional = bool(validators)
+    if validators:
+        headers.update(validators.request_headers())
     with deadline_scope(policy.deadline) as budget:
-        response, final_url, _redirects = _open(session, url, policy, headers, budget.ends_at)
+        response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
         try:
+            if response.status_code == 304:
+                _release(response)
+                return NotModified(
+                    url=url,
+                    final_url=final_url,
+                    validators=Validators.from_headers(response.headers),
+                    elapsed=time.monotonic() - started,
+                    redirects=redirects,
+                )
             content_type = _media_type(response.headers.get("Content-Type"))
             ranged = response.status_code == 206
             if ranged:
@@ -324,4 +410,5 @@ def probe(session: requests.Session, url: str, policy: DownloadPolicy) -> Probed
         height=info.height,
         content_type=content_type,
         ranged=ranged,
+        validators=Validators.from_headers(response.headers),
     )
