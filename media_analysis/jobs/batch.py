@@ -25,7 +25,7 @@ from django.utils import timezone
 from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure
-from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
+from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators, build_session, download, probe
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
@@ -63,8 +63,14 @@ IMAGE_FIELDS = (
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
 STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
-VALUES_FIELDS = ("analysis_version", "values_at")
+# The validators describe the bytes the values came from, so they are written
+# with the values (and cleared when a response carries none); ``checked_at``
+# belongs to the values too, and new values have not been re-checked yet.
+VALUES_FIELDS = ("analysis_version", "values_at", "http_etag", "http_last_modified", "checked_at")
 FAILURE_FIELDS = STATUS_FIELDS
+# A 304: the attempt is recorded, the values and their date stay, the
+# validators are refreshed with those the 304 carried.
+UNCHANGED_FIELDS = (*STATUS_FIELDS, "checked_at", "http_etag", "http_last_modified")
 
 
 @dataclass
@@ -72,7 +78,7 @@ class MediaOutcome:
     media_id: int
     url: str
     media_type: str
-    outcome: str  # "analysed" | "failed" | "skipped"
+    outcome: str  # "analysed" | "unchanged" (a 304 kept the stored values) | "failed" | "skipped"
     error_class: str | None = None
     message: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
@@ -81,13 +87,14 @@ class MediaOutcome:
 @dataclass
 class BatchResult:
     analysed: int = 0
+    unchanged: int = 0
     failed: int = 0
     skipped: int = 0
     failures: list[dict[str, int | str]] = field(default_factory=list)  # media_id, url, error_class, reason
 
     @property
     def processed(self) -> int:
-        return self.analysed + self.failed + self.skipped
+        return self.analysed + self.unchanged + self.failed + self.skipped
 
 
 # --- Settings, read at each call so that an override (tests, the demo) applies at once ---
@@ -164,22 +171,52 @@ def analysis_slots() -> threading.BoundedSemaphore:
 # --- One media, then a batch ---
 
 
-def _analyse_image_url(url: str, session: requests.Session, policy: DownloadPolicy, options: AnalysisOptions) -> dict:
+def stored_validators(media: Media) -> Validators | None:
+    """The validators a re-analysis of ``media`` sends, or None for an unconditional request.
+
+    Only values computed by the current analysis may be kept by a 304: an
+    older version's are recomputed from the bytes, whatever the server says.
+    """
+    if not settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS:
+        return None
+    if not media.holds_values or media.analysis_version != ANALYSIS_VERSION:
+        return None
+    validators = Validators(media.http_etag or None, media.http_last_modified or None)
+    return validators or None
+
+
+def _validator_fields(validators: Validators) -> dict[str, Any]:
+    return {"http_etag": validators.etag, "http_last_modified": validators.last_modified}
+
+
+def _analyse_image_url(
+    url: str,
+    session: requests.Session,
+    policy: DownloadPolicy,
+    options: AnalysisOptions,
+    validators: Validators | None = None,
+) -> dict | NotModified:
     started = time.perf_counter()
-    downloaded = download(session, url, policy)
+    downloaded = download(session, url, policy, validators)
     metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+    if isinstance(downloaded, NotModified):
+        return downloaded
     metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
     with analysis_slots():
         started = time.perf_counter()
         result = analyse_image(downloaded.content, options)
         metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
-    return result.as_fields()
+    return {**result.as_fields(), **_validator_fields(downloaded.validators)}
 
 
-def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -> dict:
+def _probe_av_url(
+    url: str, session: requests.Session, policy: DownloadPolicy, validators: Validators | None = None
+) -> dict | NotModified:
     started = time.perf_counter()
-    probed = probe(session, url, policy)
+    probed = probe(session, url, policy, validators)
     metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+    if isinstance(probed, NotModified):
+        return probed
     info = probe_av(probed.head, probed.size)
     return {
         "mime_type": info.mime_type or probed.mime_type,
@@ -187,6 +224,7 @@ def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -
         "duration": info.duration if info.duration is not None else probed.duration,
         "width": info.width if info.width is not None else probed.width,
         "height": info.height if info.height is not None else probed.height,
+        **_validator_fields(probed.validators),
     }
 
 
@@ -197,14 +235,22 @@ def process_one(
     session: requests.Session,
     policy: DownloadPolicy,
     options: AnalysisOptions,
+    validators: Validators | None = None,
 ) -> MediaOutcome:
-    """Download and analyse one media. Never raises: every ending is an outcome."""
+    """Download and analyse one media. Never raises: every ending is an outcome.
+
+    With ``validators`` (``stored_validators``) the request is conditional; a
+    304 is the outcome "unchanged", whose fields are the validators to keep.
+    """
     try:
         if media_type == MediaType.IMAGE:
-            fields = _analyse_image_url(url, session, policy, options)
+            fetched = _analyse_image_url(url, session, policy, options, validators)
         else:
-            fields = _probe_av_url(url, session, policy)
-        return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
+            fetched = _probe_av_url(url, session, policy, validators)
+        if isinstance(fetched, NotModified):
+            kept = (validators or Validators()).updated_by(fetched.validators)
+            return MediaOutcome(media_id, url, media_type, "unchanged", fields=_validator_fields(kept))
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=fetched)
     except MediaFailure as failure:
         fields = {}
         if failure.mime_type:
@@ -228,6 +274,17 @@ def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
             setattr(media, name, value)
         media.analysis_version = ANALYSIS_VERSION
         media.values_at = now
+        media.checked_at = None
+        media.analysis_error = None
+        media.error_class = None
+        media.set_status(AnalysisStatus.DONE)
+        return
+    if outcome.outcome == "unchanged":
+        # The server confirmed the bytes the stored values come from: they,
+        # their version and values_at stay; only the check is recorded.
+        media.http_etag = outcome.fields.get("http_etag")
+        media.http_last_modified = outcome.fields.get("http_last_modified")
+        media.checked_at = now
         media.analysis_error = None
         media.error_class = None
         media.set_status(AnalysisStatus.DONE)
@@ -260,7 +317,7 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
     workers = max(1, min(concurrency or download_concurrency(), len(rows)))
 
     def work(media: Media) -> MediaOutcome:
-        return process_one(media.pk, media.url, media.type, session, policy, options)
+        return process_one(media.pk, media.url, media.type, session, policy, options, stored_validators(media))
 
     if workers == 1:
         outcomes = [work(m) for m in rows.values()]
@@ -270,6 +327,7 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
 
     now = timezone.now()
     succeeded: list[Media] = []
+    unchanged: list[Media] = []
     failed: list[Media] = []
     for outcome in outcomes:
         media = rows[outcome.media_id]
@@ -278,6 +336,9 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
         if outcome.outcome == "analysed":
             succeeded.append(media)
             result.analysed += 1
+        elif outcome.outcome == "unchanged":
+            unchanged.append(media)
+            result.unchanged += 1
         else:
             failed.append(media)
             result.failed += 1
@@ -295,6 +356,7 @@ def analyse_media(ids: Sequence[int], *, concurrency: int | None = None) -> Batc
         others = [m for m in succeeded if m.type != MediaType.IMAGE]
         write_media_fields(images, [*IMAGE_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
+        write_media_fields(unchanged, UNCHANGED_FIELDS)
         write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
     return result
 

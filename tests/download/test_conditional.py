@@ -127,3 +127,16 @@ def test_a_304_refreshes_only_the_validators_it_carries():
     stored = Validators('"v1"', LAST_MODIFIED)
     assert stored.updated_by(Validators()) == stored
     assert stored.updated_by(Validators('"v2"', None)) == Validators('"v2"', LAST_MODIFIED)
+
+
+def test_a_server_that_checks_validators_answers_304_only_when_they_match(http_server, session, policy):
+    url = http_server.route(
+        "/a.png", Reply(body=b"png", headers={"ETag": '"v2"', "Last-Modified": LAST_MODIFIED}, conditional=True)
+    )
+    assert isinstance(download(session, url, policy, Validators('"v1"', None)), Downloaded)
+    assert isinstance(download(session, url, policy, Validators('W/"v2"', None)), NotModified)
+    assert isinstance(download(session, url, policy, Validators(None, LAST_MODIFIED)), NotModified)
+    earlier = "Mon, 30 Nov 2026 10:00:00 GMT"
+    assert isinstance(download(session, url, policy, Validators(None, earlier)), Downloaded)
+    # If-None-Match decides alone when both are sent.
+    assert isinstance(download(session, url, policy, Validators('"v1"', LAST_MODIFIED)), Downloaded)
