@@ -334,6 +334,8 @@ class Media(models.Model):
         source = "the crawler's analysis" if self.analysis_version == CRAWLER_ANALYSIS_VERSION else "analysis"
         when = self.values_at.strftime("%Y-%m-%d %H:%M UTC") if self.values_at else "an unknown date"
         origin = f"values from {when} ({source}, version {self.analysis_version})"
+        if self.checked_at:
+            origin += f", unchanged at {self.checked_at.strftime('%Y-%m-%d %H:%M UTC')}"
         if self.analysis_status == AnalysisStatus.FAILED:
             return f"failed now; {origin}"
         if self.analysis_status == AnalysisStatus.PENDING:

@@ -225,6 +225,8 @@ def test_a_failed_attempt_that_kept_values_becomes_done_on_a_304(http_server, on
     assert _values(after) == _values(good)
     assert after.checked_at == after.analyzed_at
     assert after.attempts == 3
+    checked = after.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+    assert after.values_note.endswith(f"(analysis, version {ANALYSIS_VERSION}), unchanged at {checked}")
 
 
 def test_imported_or_validator_less_values_are_fetched_unconditionally(http_server, one_image):
