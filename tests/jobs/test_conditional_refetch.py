@@ -15,6 +15,7 @@ from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.batch import analyse_media
 from media_analysis.jobs.parameters import JobParameters
+from media_analysis.jobs.selection import preview_selection
 from media_analysis.jobs.service import StepOutcome
 from media_analysis.models import AnalysisJob, JobChunk, JobStatus
 from tests.factories import make_expression, make_land, make_media
@@ -260,3 +261,13 @@ def test_admin_api_and_live_page_show_the_unchanged_counter(admin_client, staff_
     live = admin_client.get(reverse("medianalyse:job-progress", args=[job.pk])).content.decode()
     assert '<dd data-field="unchanged">6</dd>' in live
     assert '<span data-field="unchanged">6</span> unchanged' in live
+
+
+def test_the_start_form_says_a_forced_job_re_checks_first(db, settings):
+    land = make_land()
+    make_media(make_expression(land, depth=0, relevance=1))
+    reasons = preview_selection(land, JobParameters(force=True)).reasons()
+    assert reasons[0] == "Force: all 1 media in scope are analysed again."
+    assert "counted as unchanged" in reasons[1]
+    settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS = False
+    assert len(preview_selection(land, JobParameters(force=True)).reasons()) == 1
