@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-exports bench-duplicates \
-	bench-cluster-scale
+	bench-cluster-scale bench-refetch
 
 demo:
 	./scripts/demo
@@ -38,3 +38,6 @@ bench-duplicates:
 
 bench-cluster-scale:
 	.venv/bin/python bench/cluster_scale.py
+
+bench-refetch:
+	.venv/bin/python bench/refetch.py

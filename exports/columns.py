@@ -228,6 +228,7 @@ MEDIA_COLUMNS: list[MediaColumn] = [
     _field("analyzed_at"),
     _value("analysis_version"),
     _value("values_at"),
+    _value("checked_at"),
     _field("error_class"),
     _field("analysis_error"),
     _field("domain", "expression__domain__name"),

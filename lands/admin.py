@@ -220,6 +220,9 @@ MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
             "values_origin",
             "analysis_version",
             "values_at",
+            "checked_at",
+            "http_etag",
+            "http_last_modified",
         ],
     ),
     (

@@ -250,6 +250,17 @@ class Media(models.Model):
         help_text="Analysis that computed the stored values (0: the crawler's, imported); empty when none",
     )
     values_at = models.DateTimeField(null=True, blank=True, help_text="When the stored values were computed")
+    # The validators of the response whose bytes the stored values come from,
+    # as the server sent them: a re-analysis sends them back, and a 304 keeps
+    # the values. Written only with a successful analysis (or refreshed by a
+    # 304). The length is media_analysis.engine.fetch's MAX_VALIDATOR_LENGTH.
+    http_etag = models.CharField(max_length=255, null=True, blank=True, help_text="ETag of the analysed response")
+    http_last_modified = models.CharField(
+        max_length=255, null=True, blank=True, help_text="Last-Modified of the analysed response, as sent"
+    )
+    checked_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a 304 (not modified) last confirmed the stored values"
+    )
     cluster = models.ForeignKey(
         "media_analysis.ImageCluster",
         on_delete=models.SET_NULL,
@@ -323,6 +334,8 @@ class Media(models.Model):
         source = "the crawler's analysis" if self.analysis_version == CRAWLER_ANALYSIS_VERSION else "analysis"
         when = self.values_at.strftime("%Y-%m-%d %H:%M UTC") if self.values_at else "an unknown date"
         origin = f"values from {when} ({source}, version {self.analysis_version})"
+        if self.checked_at:
+            origin += f", unchanged at {self.checked_at.strftime('%Y-%m-%d %H:%M UTC')}"
         if self.analysis_status == AnalysisStatus.FAILED:
             return f"failed now; {origin}"
         if self.analysis_status == AnalysisStatus.PENDING:

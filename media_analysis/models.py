@@ -46,6 +46,8 @@ class AnalysisJob(models.Model):
     analysed = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
     skipped = models.IntegerField(default=0)
+    # Re-checked with a conditional request and not modified: the stored values stay.
+    unchanged = models.IntegerField(default=0)
     chunks_total = models.IntegerField(default=0)
     chunks_done = models.IntegerField(default=0)
     error = models.TextField(blank=True, default="")
@@ -75,7 +77,7 @@ class AnalysisJob(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.analysed + self.failed + self.skipped
+        return self.analysed + self.unchanged + self.failed + self.skipped
 
     @property
     def progress(self) -> float:
@@ -87,10 +89,12 @@ class AnalysisJob(models.Model):
 
     @property
     def success_rate(self) -> float | None:
-        attempted = self.analysed + self.failed
+        """Attempts that ended with current values: analysed, or confirmed unchanged by a 304."""
+        succeeded = self.analysed + self.unchanged
+        attempted = succeeded + self.failed
         if not attempted:
             return None
-        return round(100.0 * self.analysed / attempted, 1)
+        return round(100.0 * succeeded / attempted, 1)
 
     @property
     def is_active(self) -> bool:
@@ -139,6 +143,8 @@ class JobChunk(models.Model):
     analysed = models.IntegerField(default=0)
     failed = models.IntegerField(default=0)
     skipped = models.IntegerField(default=0)
+    # Re-checked with a conditional request and not modified: the stored values stay.
+    unchanged = models.IntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Who is working on it ("host:pid") and since when: lets a restarted
     # consumer tell a chunk lost with a killed worker from one still running.

@@ -256,6 +256,8 @@ MEDIA_ANALYSIS_AV_PROBE_BYTES = env_int("MEDIA_ANALYSIS_AV_PROBE_BYTES", 256 * 1
 # wall-clock budget of one download, redirects and body included.
 MEDIA_ANALYSIS_BACKOFF_MAX = env_float("MEDIA_ANALYSIS_BACKOFF_MAX", 30.0)
 MEDIA_ANALYSIS_DOWNLOAD_DEADLINE = env_float("MEDIA_ANALYSIS_DOWNLOAD_DEADLINE", 120.0)
+# Re-analyses send the stored ETag / Last-Modified; off recomputes every value from the bytes.
+MEDIA_ANALYSIS_CONDITIONAL_REQUESTS = env_bool("MEDIA_ANALYSIS_CONDITIONAL_REQUESTS", True)
 # Recovery after a crash: a never-claimed chunk is re-enqueued once its job has
 # not moved for STALL seconds; a claimed one once its claim is older than the lease.
 MEDIA_ANALYSIS_STALL_SECONDS = env_float("MEDIA_ANALYSIS_STALL_SECONDS", 120.0)

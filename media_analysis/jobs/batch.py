@@ -24,7 +24,7 @@ from django.utils import timezone
 from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure, Throttled
-from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
+from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators, build_session, download, probe
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
@@ -62,8 +62,14 @@ IMAGE_FIELDS = (
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
 STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
-VALUES_FIELDS = ("analysis_version", "values_at")
+# The validators describe the bytes the values came from, so they are written
+# with the values (and cleared when a response carries none); ``checked_at``
+# belongs to the values too, and new values have not been re-checked yet.
+VALUES_FIELDS = ("analysis_version", "values_at", "http_etag", "http_last_modified", "checked_at")
 FAILURE_FIELDS = STATUS_FIELDS
+# A 304: the attempt is recorded, the values and their date stay, the
+# validators are refreshed with those the 304 carried.
+UNCHANGED_FIELDS = (*STATUS_FIELDS, "checked_at", "http_etag", "http_last_modified")
 
 
 @dataclass
@@ -71,7 +77,7 @@ class MediaOutcome:
     media_id: int
     url: str
     media_type: str
-    outcome: str  # "analysed" | "failed" | "skipped"
+    outcome: str  # "analysed" | "unchanged" (a 304 kept the stored values) | "failed" | "skipped"
     error_class: str | None = None
     message: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
@@ -80,13 +86,14 @@ class MediaOutcome:
 @dataclass
 class BatchResult:
     analysed: int = 0
+    unchanged: int = 0
     failed: int = 0
     skipped: int = 0
     failures: list[dict[str, int | str]] = field(default_factory=list)  # media_id, url, error_class, reason
 
     @property
     def processed(self) -> int:
-        return self.analysed + self.failed + self.skipped
+        return self.analysed + self.unchanged + self.failed + self.skipped
 
 
 # --- Settings, read at each call so that an override (tests, the demo) applies at once ---
@@ -175,6 +182,7 @@ class Fetched:
     url: str
     media_type: str
     content: bytes
+    validators: Validators = field(default_factory=Validators)  # the response's, kept with the values
 
 
 def _failed(media_id: int, url: str, media_type: str, failure: MediaFailure) -> MediaOutcome:
@@ -194,10 +202,32 @@ def _unexpected(media_id: int, url: str, media_type: str, exc: Exception) -> Med
     )
 
 
-def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -> dict:
+def stored_validators(media: Media) -> Validators | None:
+    """The validators a re-analysis of ``media`` sends, or None for an unconditional request.
+
+    Only values computed by the current analysis may be kept by a 304: an
+    older version's are recomputed from the bytes, whatever the server says.
+    """
+    if not settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS:
+        return None
+    if not media.holds_values or media.analysis_version != ANALYSIS_VERSION:
+        return None
+    validators = Validators(media.http_etag or None, media.http_last_modified or None)
+    return validators or None
+
+
+def _validator_fields(validators: Validators) -> dict[str, Any]:
+    return {"http_etag": validators.etag, "http_last_modified": validators.last_modified}
+
+
+def _probe_av_url(
+    url: str, session: requests.Session, policy: DownloadPolicy, validators: Validators | None = None
+) -> dict | NotModified:
     started = time.perf_counter()
-    probed = probe(session, url, policy)
+    probed = probe(session, url, policy, validators)
     metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+    if isinstance(probed, NotModified):
+        return probed
     info = probe_av(probed.head, probed.size)
     return {
         "mime_type": info.mime_type or probed.mime_type,
@@ -205,6 +235,7 @@ def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -
         "duration": info.duration if info.duration is not None else probed.duration,
         "width": info.width if info.width is not None else probed.width,
         "height": info.height if info.height is not None else probed.height,
+        **_validator_fields(probed.validators),
     }
 
 
@@ -215,27 +246,40 @@ def fetch_one(
     session: requests.Session,
     policy: DownloadPolicy,
     on_bytes: Callable[[int], None] | None = None,
+    validators: Validators | None = None,
 ) -> MediaOutcome | Fetched:
     """The network half of ``process_one``: an image's body to analyse, or already an outcome.
 
-    Video and audio end here (their probe is cheap); so does every failure.
+    Video and audio end here (their probe is cheap); so does every failure,
+    and a 304 to a conditional request (``validators``): the outcome
+    "unchanged", whose fields are the validators to keep.
     ``Throttled`` is raised, not recorded, when the policy defers throttling:
     the caller pauses the host and tries again later.
     """
     try:
         if media_type == MediaType.IMAGE:
             started = time.perf_counter()
-            downloaded = download(session, url, policy, on_bytes=on_bytes)
+            downloaded = download(session, url, policy, validators, on_bytes=on_bytes)
             metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
+            if isinstance(downloaded, NotModified):
+                return _unchanged(media_id, url, media_type, validators, downloaded)
             metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
-            return Fetched(media_id, url, media_type, downloaded.content)
-        return MediaOutcome(media_id, url, media_type, "analysed", fields=_probe_av_url(url, session, policy))
+            return Fetched(media_id, url, media_type, downloaded.content, downloaded.validators)
+        probed = _probe_av_url(url, session, policy, validators)
+        if isinstance(probed, NotModified):
+            return _unchanged(media_id, url, media_type, validators, probed)
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=probed)
     except Throttled:
         raise  # only with policy.defer_throttling: the caller's to handle
     except MediaFailure as failure:
         return _failed(media_id, url, media_type, failure)
     except Exception as exc:
         return _unexpected(media_id, url, media_type, exc)
+
+
+def _unchanged(media_id: int, url: str, media_type: str, sent: Validators | None, answer: NotModified) -> MediaOutcome:
+    kept = (sent or Validators()).updated_by(answer.validators)
+    return MediaOutcome(media_id, url, media_type, "unchanged", fields=_validator_fields(kept))
 
 
 def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
@@ -246,7 +290,8 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
             started = time.perf_counter()
             result = analyse_image(fetched.content, options)
             metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
-        return MediaOutcome(media_id, url, media_type, "analysed", fields=result.as_fields())
+        fields = {**result.as_fields(), **_validator_fields(fetched.validators)}
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
     except MediaFailure as failure:
         return _failed(media_id, url, media_type, failure)
     except Exception as exc:
@@ -260,14 +305,17 @@ def process_one(
     session: requests.Session,
     policy: DownloadPolicy,
     options: AnalysisOptions,
+    validators: Validators | None = None,
 ) -> MediaOutcome:
     """Download and analyse one media. Never raises: every ending is an outcome.
 
+    With ``validators`` (``stored_validators``) the request is conditional; a
+    304 is the outcome "unchanged", whose fields are the validators to keep.
     The pipeline runs its two halves (``fetch_one``, ``analyse_fetched``) on
     different threads; this is both in one call.
     """
     try:
-        fetched = fetch_one(media_id, url, media_type, session, policy)
+        fetched = fetch_one(media_id, url, media_type, session, policy, validators=validators)
     except Throttled as failure:
         return _failed(media_id, url, media_type, failure)
     if isinstance(fetched, MediaOutcome):
@@ -284,6 +332,17 @@ def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
             setattr(media, name, value)
         media.analysis_version = ANALYSIS_VERSION
         media.values_at = now
+        media.checked_at = None
+        media.analysis_error = None
+        media.error_class = None
+        media.set_status(AnalysisStatus.DONE)
+        return
+    if outcome.outcome == "unchanged":
+        # The server confirmed the bytes the stored values come from: they,
+        # their version and values_at stay; only the check is recorded.
+        media.http_etag = outcome.fields.get("http_etag")
+        media.http_last_modified = outcome.fields.get("http_last_modified")
+        media.checked_at = now
         media.analysis_error = None
         media.error_class = None
         media.set_status(AnalysisStatus.DONE)
@@ -307,6 +366,7 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
     """Apply the outcomes to their rows, write them in bulk and add them to ``result``."""
     now = timezone.now()
     succeeded: list[Media] = []
+    unchanged: list[Media] = []
     failed: list[Media] = []
     for outcome in outcomes:
         media = rows[outcome.media_id]
@@ -318,6 +378,9 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
         if outcome.outcome == "analysed":
             succeeded.append(media)
             result.analysed += 1
+        elif outcome.outcome == "unchanged":
+            unchanged.append(media)
+            result.unchanged += 1
         else:
             failed.append(media)
             result.failed += 1
@@ -335,6 +398,7 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
         others = [m for m in succeeded if m.type != MediaType.IMAGE]
         write_media_fields(images, [*IMAGE_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
+        write_media_fields(unchanged, UNCHANGED_FIELDS)
         write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
     return result
 
@@ -359,7 +423,7 @@ def analyse_media(ids: Sequence[int]) -> BatchResult:
     result = BatchResult(skipped=missing)
     if not rows:
         return result
-    outcomes = pipeline().run([(m.pk, m.url, m.type) for m in rows.values()])
+    outcomes = pipeline().run([(m.pk, m.url, m.type, stored_validators(m)) for m in rows.values()])
     return record_outcomes(rows, outcomes, result)
 
 

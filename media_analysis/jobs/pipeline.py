@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
-from media_analysis.engine.fetch import DownloadPolicy
+from media_analysis.engine.fetch import DownloadPolicy, Validators
 from media_analysis.engine.fetch.hosts import HostGateUnavailable, HostSlot, host_key
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
@@ -57,7 +57,8 @@ from media_analysis.jobs.hosts import host_gate, robots_cache
 
 logger = logging.getLogger("medianalyse.pipeline")
 
-Item = tuple[int, str, str]  # media id, url, media type
+# media id, url, media type, and the validators of its stored values (None: an unconditional request)
+Item = tuple[int, str, str, Validators | None]
 OnOutcomes = Callable[[list[MediaOutcome]], None]
 
 # A throttled media is tried again after its host's pause, at most this many times in all.
@@ -99,6 +100,7 @@ class _Work:
     media_type: str
     media_ids: list[int]
     host: str
+    validators: Validators | None = None
     attempts: int = 0
     first_started: float | None = None
     received: int = 0
@@ -157,8 +159,17 @@ class Pipeline:
         policy = replace(media_batch.download_policy(), defer_throttling=True)
         batch = _Batch(on_outcomes, policy, media_batch.analysis_options(), job_id, chunk_id, claimed_by)
         groups: dict[tuple[str, str], list[int]] = {}
-        for media_id, url, media_type in items:
-            groups.setdefault((url, media_type), []).append(media_id)
+        sent: dict[tuple[str, str], Validators | None] = {}
+        for media_id, url, media_type, validators in items:
+            key = (url, media_type)
+            if key not in groups:
+                groups[key] = []
+                sent[key] = validators
+            elif sent[key] != validators:
+                # Rows of one URL holding different values: a 304 could keep only
+                # some of them right, so the bytes are fetched again for all.
+                sent[key] = None
+            groups[key].append(media_id)
         batch.remaining = len(groups)
         media_batch.shared_session(policy)  # built here, not by the first download threads at once
         with self._cond:
@@ -172,7 +183,7 @@ class Pipeline:
             if job_id in self._cancelled:
                 self._cancel_pending = True
             for (url, media_type), media_ids in groups.items():
-                work = _Work(batch, url, media_type, media_ids, host_key(url))
+                work = _Work(batch, url, media_type, media_ids, host_key(url), sent[(url, media_type)])
                 self._enqueue(work)
             self._gauges()
             self._cond.notify_all()
@@ -358,6 +369,7 @@ class Pipeline:
                 media_batch.shared_session(batch.policy),
                 batch.policy,
                 on_bytes=lambda size: self._received(work, size),
+                validators=work.validators,
             )
         except Throttled as throttled:
             # Paused before the slot is released, so that no other download of the host slips in.

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
 from lands.models import AnalysisStatus, Land, Media
@@ -111,7 +112,13 @@ class SelectionPreview:
         if self.in_scope == 0:
             return ["No media of the chosen types on the pages these depth and relevance limits select."]
         if self.force:
-            return [f"Force: all {self.in_scope} media in scope are analysed again."]
+            lines = [f"Force: all {self.in_scope} media in scope are analysed again."]
+            if settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS:
+                lines.append(
+                    "Those holding values of the current version with the server's ETag or Last-Modified are "
+                    "asked first whether they changed, and keep their values when not (counted as unchanged)."
+                )
+            return lines
         lines = []
         if self.pending:
             lines.append(f"{self.pending} never analysed here (or imported without a usable result).")

@@ -202,6 +202,7 @@ class StepOutcome:
     job_completed: bool = False
     # Set when the job completed with new analyses: new hashes may join or form
     # near-duplicate clusters, so the land's clusters need an (incremental) update.
+    # Media found unchanged (304) kept their hashes, so they alone need none.
     land_to_cluster: int | None = None
 
 
@@ -254,7 +255,7 @@ def run_chunk(
     except BaseException:
         pipe.unreserve_chunk(chunk.pk)
         raise
-    items = [(m.pk, m.url, m.type) for m in rows.values()]
+    items = [(m.pk, m.url, m.type, media_batch.stored_validators(m)) for m in rows.values()]
 
     def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
         result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))
@@ -293,14 +294,16 @@ def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None =
             return StepOutcome()
         locked.status = ChunkStatus.DONE
         locked.analysed, locked.failed, locked.skipped = batch.analysed, batch.failed, batch.skipped
+        locked.unchanged = batch.unchanged
         locked.finished_at = timezone.now()
-        locked.save(update_fields=["status", "analysed", "failed", "skipped", "finished_at"])
+        locked.save(update_fields=["status", "analysed", "unchanged", "failed", "skipped", "finished_at"])
         job = AnalysisJob.objects.select_for_update().get(pk=locked.job_id)
         job.analysed = F("analysed") + batch.analysed
+        job.unchanged = F("unchanged") + batch.unchanged
         job.failed = F("failed") + batch.failed
         job.skipped = F("skipped") + batch.skipped
         job.chunks_done = F("chunks_done") + 1
-        update = ["analysed", "failed", "skipped", "chunks_done", "updated_at"]
+        update = ["analysed", "unchanged", "failed", "skipped", "chunks_done", "updated_at"]
         if batch.failures:
             job.recent_failures = (batch.failures[-RECENT_FAILURES_KEPT:] + list(job.recent_failures or []))[
                 :RECENT_FAILURES_KEPT

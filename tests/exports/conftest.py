@@ -120,7 +120,13 @@ def corpus(db) -> Corpus:
     }
     media = {
         "m1": make_media(pages["p1"], "https://cdn.example/red.png", **analysed),
-        "m2": make_media(pages["p3"], "https://b.example/copy-of-red.png", **analysed),
+        # Re-checked later: a 304 confirmed the values.
+        "m2": make_media(
+            pages["p3"],
+            "https://b.example/copy-of-red.png",
+            **analysed,
+            checked_at=datetime(2024, 6, 2, 8, 0, tzinfo=UTC),
+        ),
         "m3": make_media(pages["p5"], "https://b.example/red-again.png", **analysed),
         "m4": make_media(pages["p1"], "https://cdn.example/pending.jpg"),
         "m5": make_media(pages["p2"], "https://cdn.example/pending.jpg"),

@@ -51,7 +51,7 @@ def test_mediacsv_header_lists_every_analysis_field():
         "color_mode", "mime_type", "has_transparency", "aspect_ratio", "frames", "duration",
         "image_hash", "phash", "dhash", "ahash", "colorhash", "cluster_id", "dominant_colors", "dominant_color_shares",
         "websafe_color", "exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude",
-        "is_conforming", "conformity_reason", "analyzed_at", "analysis_version", "values_at",
+        "is_conforming", "conformity_reason", "analyzed_at", "analysis_version", "values_at", "checked_at",
         "error_class", "analysis_error", "domain", "depth", "relevance",
     )  # fmt: skip
 
@@ -144,11 +144,15 @@ def expected_media_row(media: Media, stale_values: bool = False) -> list[str]:
         websafe, media.exif_make, media.exif_model, media.exif_datetime, media.gps_latitude, media.gps_longitude,
         media.is_conforming, media.conformity_reason,
     ]  # fmt: skip
-    version = [media.analysis_version, media.values_at.isoformat() if media.values_at else None]
+    version = [
+        media.analysis_version,
+        media.values_at.isoformat() if media.values_at else None,
+        media.checked_at.isoformat() if media.checked_at else None,
+    ]
     if media.analysis_status != "done" and not stale_values:
         # Kept values of an earlier attempt are left out by default.
         analysis_values = [None] * len(analysis_values)
-        version = [None, None]
+        version = [None, None, None]
     values = [
         media.id, media.expression_id, media.url, media.type, media.analysis_status, *analysis_values,
         media.analyzed_at.isoformat() if media.analyzed_at else None, *version,
@@ -196,6 +200,8 @@ def test_mediacsv_writes_kept_values_only_when_asked(corpus, stale_values):
         assert failed["image_hash"] == failed["analysis_version"] == failed["values_at"] == ""
     done = by_id[corpus.media["m1"].pk]
     assert (done["width"], done["analysis_version"]) == ("320", str(ANALYSIS_VERSION))
+    assert done["checked_at"] == ""
+    assert by_id[corpus.media["m2"].pk]["checked_at"] == "2024-06-02T08:00:00+00:00"
 
 
 def test_stale_values_is_for_mediacsv_only(corpus):

@@ -6,9 +6,10 @@ serves). A reply sets the status, body, headers and how the body travels:
 with a Content-Length, chunked, or delimited by closing the connection;
 optionally late (``latency``), held until an event is set (``hold``), dripping
 its status line and headers one byte at a time (``header_delay``) or trickling
-its body (``chunk_delay``), and answering ``Range`` requests with 206 when
-``honour_range`` is set. Every request is
-recorded (method, path, headers, arrival time) for assertions.
+its body (``chunk_delay``), answering ``Range`` requests with 206 when
+``honour_range`` is set, and conditional requests with 304 when the reply's
+``ETag`` or ``Last-Modified`` match and ``conditional`` is set. Every request is
+recorded (method, path, headers, arrival time, client port) for assertions.
 
 Usage::
 
@@ -27,6 +28,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from email.message import Message
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 __all__ = ["LocalHTTPServer", "RecordedRequest", "Reply", "redirect", "unused_port"]
@@ -47,6 +50,9 @@ class Reply:
     header_delay: float = 0.0  # seconds between two bytes of the status line and headers
     chunk_delay: float = 0.0  # seconds between two body chunks
     honour_range: bool = False
+    # Answer a matching If-None-Match (weak comparison), or an If-Modified-Since not
+    # earlier than the reply's Last-Modified, with 304 and the reply's validators.
+    conditional: bool = False
     # A body produced while sending (huge or endless bodies); needs "chunked" or "close" framing.
     stream: Callable[[], Iterable[bytes]] | None = None
 
@@ -67,6 +73,7 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-case names
     at: float  # time.monotonic() on arrival
+    client_port: int = 0  # the client's side of the connection: requests on one connection share it
 
 
 def unused_port() -> int:
@@ -112,7 +119,13 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         path = self.path.split("?", 1)[0]
         owner._record(
-            RecordedRequest(self.command, path, {k.lower(): v for k, v in self.headers.items()}, time.monotonic())
+            RecordedRequest(
+                self.command,
+                path,
+                {k.lower(): v for k, v in self.headers.items()},
+                time.monotonic(),
+                self.client_address[1],
+            )
         )
         reply = owner._next_reply(path)
         try:
@@ -148,6 +161,14 @@ class _Handler(BaseHTTPRequestHandler):
         status = reply.status
         body = reply.body
         extra: dict[str, str] = {}
+        if reply.conditional and status == 200 and _not_modified(self.headers, reply.headers):
+            self.send_response(304)
+            for name, value in reply.headers.items():
+                if name.lower() in ("etag", "last-modified"):
+                    self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if reply.honour_range and reply.stream is None and status == 200:
             wanted = _RANGE.match(self.headers.get("Range", ""))
             if wanted:
@@ -204,6 +225,25 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.framing == "chunked":
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
+
+
+def _not_modified(request: Message, reply_headers: dict[str, str]) -> bool:
+    """RFC 9110, 13.1.2 and 13.1.3: If-None-Match, when sent, decides alone."""
+    own = {name.lower(): value for name, value in reply_headers.items()}
+    tags = request.get("If-None-Match")
+    if tags is not None:
+        etag = own.get("etag")
+        if etag is None:
+            return False
+        opaque = etag.removeprefix("W/")
+        return any(tag.strip() == "*" or tag.strip().removeprefix("W/") == opaque for tag in tags.split(","))
+    since, modified = request.get("If-Modified-Since"), own.get("last-modified")
+    if since is None or modified is None:
+        return False
+    try:
+        return parsedate_to_datetime(modified) <= parsedate_to_datetime(since)
+    except (TypeError, ValueError):
+        return False
 
 
 class _Server(ThreadingHTTPServer):

@@ -9,6 +9,9 @@ statuses with exponential backoff, jitter and ``Retry-After``; with
 ``DownloadPolicy.defer_throttling`` it leaves 429 and 503 to the caller, which
 gets ``Throttled`` (and the server's ``Retry-After``) at once. ``download``
 fetches a whole body (images), ``probe`` only the first bytes (video/audio).
+Given the ``Validators`` (ETag, Last-Modified) of an earlier fetch, either
+sends a conditional request and returns ``NotModified`` when the server
+answers 304.
 Both end within ``DownloadPolicy.deadline``, waits and retries included
 (``fetch.deadline``).
 
@@ -27,14 +30,16 @@ ignores proxy environment variables, since a proxy would connect on our behalf
 to addresses we never see).
 """
 
-from media_analysis.engine.fetch.policy import Downloaded, DownloadPolicy, Probed
+from media_analysis.engine.fetch.policy import Downloaded, DownloadPolicy, NotModified, Probed, Validators
 from media_analysis.engine.fetch.session import build_session
 from media_analysis.engine.fetch.transfer import download, probe
 
 __all__ = [
     "DownloadPolicy",
     "Downloaded",
+    "NotModified",
     "Probed",
+    "Validators",
     "build_session",
     "download",
     "probe",

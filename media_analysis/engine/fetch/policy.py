@@ -1,7 +1,14 @@
-"""What a download may do (``DownloadPolicy``) and what it returns (``Downloaded``, ``Probed``)."""
+"""What a download may do (``DownloadPolicy``), what it may send (``Validators``) and what it returns.
+
+A fetch returns ``Downloaded`` (a whole body), ``Probed`` (the first bytes of a
+video or audio file) or, for a conditional request the server answered with
+304, ``NotModified``.
+"""
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -64,6 +71,52 @@ class DownloadPolicy:
         return cls(**values)
 
 
+# Longer values are dropped, not cut: a cut ETag never matches and a cut date
+# means nothing. lands.models.Media stores them in columns of this length.
+MAX_VALIDATOR_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class Validators:
+    """A response's ``ETag`` and ``Last-Modified``, kept to make the next request conditional.
+
+    The values are the strings as the server sent them (a weak ETag keeps its
+    ``W/``): a conditional request must echo them verbatim.
+    """
+
+    etag: str | None = None
+    last_modified: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.etag or self.last_modified)
+
+    def request_headers(self) -> dict[str, str]:
+        headers = {}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if self.last_modified:
+            headers["If-Modified-Since"] = self.last_modified
+        return headers
+
+    def updated_by(self, newer: Validators) -> Validators:
+        """These validators refreshed by those of a 304, which may carry either, both or none."""
+        return Validators(newer.etag or self.etag, newer.last_modified or self.last_modified)
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> Validators:
+        return cls(_validator(headers.get("ETag")), _validator(headers.get("Last-Modified")))
+
+
+def _validator(value: str | None) -> str | None:
+    """A header value fit to be stored and sent back: no control characters, bounded, else none."""
+    if value is None:
+        return None
+    cleaned = "".join(ch for ch in value if unicodedata.category(ch) != "Cc").strip()
+    if not cleaned or len(cleaned) > MAX_VALIDATOR_LENGTH:
+        return None
+    return cleaned
+
+
 @dataclass
 class Downloaded:
     url: str
@@ -74,6 +127,19 @@ class Downloaded:
     elapsed: float  # seconds, retries and redirects included
     redirects: int
     truncated: bool = False  # ``download(..., truncate=True)`` cut the body at the byte cap
+    validators: Validators = Validators()  # the final response's ETag and Last-Modified
+
+
+@dataclass
+class NotModified:
+    """A conditional request answered 304: the stored bytes' values still hold; no body was read."""
+
+    url: str
+    final_url: str
+    validators: Validators  # what the 304 carried (either may be missing)
+    elapsed: float
+    redirects: int
+    status: int = 304
 
 
 @dataclass
@@ -88,6 +154,7 @@ class Probed:
     height: int | None
     content_type: str | None = None  # as the server declared it
     ranged: bool = False  # the server answered the Range request with 206
+    validators: Validators = Validators()
 
 
 def _short(url: str, limit: int = 200) -> str:

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urldefrag, urljoin
 
 import requests
@@ -36,7 +36,9 @@ from media_analysis.engine.fetch.policy import (
     THROTTLING_STATUSES,
     Downloaded,
     DownloadPolicy,
+    NotModified,
     Probed,
+    Validators,
     _short,
 )
 from media_analysis.engine.sniff import sniff_mime
@@ -166,9 +168,21 @@ def _response_attempts(response: requests.Response) -> int:
 
 
 def _open(
-    session: requests.Session, url: str, policy: DownloadPolicy, headers: dict[str, str], deadline: float
+    session: requests.Session,
+    url: str,
+    policy: DownloadPolicy,
+    headers: dict[str, str],
+    deadline: float,
+    *,
+    conditional: bool = False,
 ) -> tuple[requests.Response, str, int]:
-    """GET ``url``, following redirects hop by hop; return the final 2xx response (streaming), its URL, hop count."""
+    """GET ``url``, following redirects hop by hop; return the final 2xx response (streaming), its URL, hop count.
+
+    With ``conditional`` (the headers carry validators), a 304 is returned too.
+    Every hop gets the headers: a server that redirects ignores the validators
+    (RFC 9110, 13.2.1), so only the final response can answer 304. A 304 to a
+    request without validators is a status failure like any other.
+    """
     current = urldefrag(url)[0]
     for hops in range(policy.max_redirects + 1):
         if time.monotonic() > deadline:
@@ -186,6 +200,8 @@ def _open(
             except ValueError as exc:
                 raise InvalidUrl(f"GET {_short(url)}: redirect to an invalid URL {_short(location)}: {exc}") from exc
             continue
+        if status == 304 and conditional:
+            return response, current, hops
         if not 200 <= status < 300:
             attempts = _response_attempts(response)
             content_type = _media_type(response.headers.get("Content-Type"))
@@ -312,14 +328,47 @@ def _declared_length(response: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
+def _release(response: requests.Response) -> None:
+    """Read the empty body of a 304 so that its connection goes back to the pool instead of being closed."""
+    try:
+        response.raw.read(1, decode_content=False)
+    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError):
+        pass  # the connection is then closed with the response: nothing was lost
+
+
+@overload
 def download(
     session: requests.Session,
     url: str,
     policy: DownloadPolicy,
+    validators: None = None,
     *,
     truncate: bool = False,
     on_bytes: Callable[[int], None] | None = None,
-) -> Downloaded:
+) -> Downloaded: ...
+
+
+@overload
+def download(
+    session: requests.Session,
+    url: str,
+    policy: DownloadPolicy,
+    validators: Validators,
+    *,
+    truncate: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Downloaded | NotModified: ...
+
+
+def download(
+    session: requests.Session,
+    url: str,
+    policy: DownloadPolicy,
+    validators: Validators | None = None,
+    *,
+    truncate: bool = False,
+    on_bytes: Callable[[int], None] | None = None,
+) -> Downloaded | NotModified:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
 
     ``on_bytes`` is told the size of every piece of body received, as it arrives
@@ -329,11 +378,24 @@ def download(
     image is for the caller to decide (``media_analysis.engine.sniff``).
     A body over the cap fails as ``TooLarge``, unless ``truncate`` asks for
     its first ``policy.max_bytes`` bytes instead (``Downloaded.truncated``).
+    With ``validators`` (of an earlier download of this URL) the request is
+    conditional, and a 304 returns ``NotModified`` without reading a body.
     """
     started = time.monotonic()
+    conditional = bool(validators)
+    headers = validators.request_headers() if validators else {}
     with deadline_scope(policy.deadline) as budget:
-        response, final_url, redirects = _open(session, url, policy, {}, budget.ends_at)
+        response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
         try:
+            if response.status_code == 304:
+                _release(response)
+                return NotModified(
+                    url=url,
+                    final_url=final_url,
+                    validators=Validators.from_headers(response.headers),
+                    elapsed=time.monotonic() - started,
+                    redirects=redirects,
+                )
             content_type = _media_type(response.headers.get("Content-Type"))
             declared = _declared_length(response)
             if declared is not None and declared > policy.max_bytes and not truncate:
@@ -356,6 +418,7 @@ def download(
         elapsed=time.monotonic() - started,
         redirects=redirects,
         truncated=truncate and len(content) >= policy.max_bytes,
+        validators=Validators.from_headers(response.headers),
     )
 
 
@@ -367,16 +430,46 @@ def _range_total(content_range: str | None) -> int | None:
     return int(total) if total.isdigit() else None
 
 
-def probe(session: requests.Session, url: str, policy: DownloadPolicy) -> Probed:
-    """Fetch only the first ``policy.probe_bytes`` of a video/audio file and read what they tell."""
+@overload
+def probe(session: requests.Session, url: str, policy: DownloadPolicy, validators: None = None) -> Probed: ...
+
+
+@overload
+def probe(
+    session: requests.Session, url: str, policy: DownloadPolicy, validators: Validators
+) -> Probed | NotModified: ...
+
+
+def probe(
+    session: requests.Session, url: str, policy: DownloadPolicy, validators: Validators | None = None
+) -> Probed | NotModified:
+    """Fetch only the first ``policy.probe_bytes`` of a video/audio file and read what they tell.
+
+    ``validators`` make the request conditional as in ``download``. A 206 or
+    200 carries the validators of the whole file (RFC 9110, 15.3.7), so those
+    of a probe are those a later probe or download may send.
+    """
+    started = time.monotonic()
     headers = {
         "Range": f"bytes=0-{max(policy.probe_bytes, 1) - 1}",
         # Byte ranges of an encoded body are meaningless to the parsers.
         "Accept-Encoding": "identity",
     }
+    conditional = bool(validators)
+    if validators:
+        headers.update(validators.request_headers())
     with deadline_scope(policy.deadline) as budget:
-        response, final_url, _redirects = _open(session, url, policy, headers, budget.ends_at)
+        response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
         try:
+            if response.status_code == 304:
+                _release(response)
+                return NotModified(
+                    url=url,
+                    final_url=final_url,
+                    validators=Validators.from_headers(response.headers),
+                    elapsed=time.monotonic() - started,
+                    redirects=redirects,
+                )
             content_type = _media_type(response.headers.get("Content-Type"))
             ranged = response.status_code == 206
             if ranged:
@@ -402,4 +495,5 @@ def probe(session: requests.Session, url: str, policy: DownloadPolicy) -> Probed
         height=info.height,
         content_type=content_type,
         ranged=ranged,
+        validators=Validators.from_headers(response.headers),
     )

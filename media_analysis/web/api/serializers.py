@@ -42,6 +42,7 @@ class AnalysisJobSerializer(serializers.ModelSerializer):
             "total",
             "processed",
             "analysed",
+            "unchanged",
             "failed",
             "skipped",
             "progress",
