@@ -250,6 +250,11 @@ class Media(models.Model):
         help_text="Analysis that computed the stored values (0: the crawler's, imported); empty when none",
     )
     values_at = models.DateTimeField(null=True, blank=True, help_text="When the stored values were computed")
+    # Key of the preview kept by the analysis in the "medianalyse" storage (media_analysis.stored);
+    # shown instead of the crawled URL. Like the values, kept when a later attempt fails.
+    thumbnail_key = models.CharField(
+        max_length=200, null=True, blank=True, help_text="Stored thumbnail (key in the medianalyse storage)"
+    )
     cluster = models.ForeignKey(
         "media_analysis.ImageCluster",
         on_delete=models.SET_NULL,

@@ -26,9 +26,10 @@ from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure
 from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
-from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
+from media_analysis.stored import save_thumbnail
 
 logger = logging.getLogger("medianalyse.analysis")
 
@@ -60,6 +61,7 @@ IMAGE_FIELDS = (
     "colorhash",
     "is_conforming",
     "conformity_reason",
+    "thumbnail_key",  # absent from an analysis's fields when none was stored: the row keeps its earlier one
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
 STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
@@ -107,6 +109,8 @@ def analysis_options() -> AnalysisOptions:
         max_scans=settings.MEDIA_ANALYSIS_MAX_SCANS,
         max_frames=settings.MEDIA_ANALYSIS_MAX_FRAMES,
         timeout=settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT or None,
+        thumbnail_size=max(0, settings.MEDIA_ANALYSIS_THUMBNAIL_SIZE),
+        thumbnail_webp=settings.MEDIA_ANALYSIS_THUMBNAIL_WEBP,
     )
 
 
@@ -173,7 +177,24 @@ def _analyse_image_url(url: str, session: requests.Session, policy: DownloadPoli
         started = time.perf_counter()
         result = analyse_image(downloaded.content, options)
         metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
-    return result.as_fields()
+    return result.as_fields() | stored_thumbnail(result, options)
+
+
+def stored_thumbnail(result: ImageAnalysis, options: AnalysisOptions) -> dict[str, str]:
+    """``{"thumbnail_key": key}`` once the analysis's thumbnail is stored; nothing when there is none.
+
+    A storage that fails costs the thumbnail, never the analysis.
+    """
+    if result.thumbnail is None:
+        return {}
+    try:
+        key = save_thumbnail(
+            result.image_hash, result.thumbnail.data, size=options.thumbnail_size, extension=result.thumbnail.extension
+        )
+    except Exception:
+        logger.exception("could not store the thumbnail of %s", result.image_hash)
+        return {}
+    return {"thumbnail_key": key}
 
 
 def _probe_av_url(url: str, session: requests.Session, policy: DownloadPolicy) -> dict:

@@ -17,3 +17,11 @@ class CanRunAnalysis(BasePermission):
         if request.method in SAFE_METHODS:
             return bool(request.user and request.user.is_authenticated)
         return can_run_analysis(request.user)
+
+
+VIEW_LAND_PERMISSION = "lands.view_land"
+
+
+def can_view_land(user) -> bool:
+    """Who may see a land's media (its pages and their stored thumbnails): the lands' view permission."""
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(VIEW_LAND_PERMISSION))
