@@ -258,9 +258,9 @@ def _renew_claim(chunk_id: int, identity: str, interval: float, stop: threading.
     try:
         while not stop.wait(interval):
             try:
-                renewed = JobChunk.objects.filter(
-                    pk=chunk_id, claimed_by=identity, status=ChunkStatus.PENDING
-                ).update(claimed_at=timezone.now())
+                renewed = JobChunk.objects.filter(pk=chunk_id, claimed_by=identity, status=ChunkStatus.PENDING).update(
+                    claimed_at=timezone.now()
+                )
             except DatabaseError:
                 # A busy database: the next beat tries again, well within the lease.
                 logger.warning("could not renew the claim on chunk %s", chunk_id, exc_info=True)

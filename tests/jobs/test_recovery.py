@@ -136,11 +136,7 @@ def test_a_live_worker_renews_its_claim_so_a_slow_chunk_is_not_recovered(http_se
 def test_the_claim_of_a_worker_that_is_gone_is_no_longer_renewed_and_is_recovered(http_server, tmp_path):
     release = threading.Event()
     chunk_id = _held_chunk(http_server, release)
-    script = (
-        "import django; django.setup(); "
-        "from media_analysis.jobs.service import run_chunk; "
-        f"run_chunk({chunk_id})"
-    )
+    script = f"import django; django.setup(); from media_analysis.jobs.service import run_chunk; run_chunk({chunk_id})"
     env = child_env(
         tmp_path, DJANGO_SETTINGS_MODULE="medianalyse_site.settings", MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS=str(LEASE)
     )
