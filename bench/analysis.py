@@ -142,11 +142,22 @@ def bounds(images: dict[str, list[bytes]], repeat: int) -> None:
 
 
 def thumbnails(images: dict[str, list[bytes]], repeat: int, size: int = 320) -> None:
-    """Per group and format: median ms to make the thumbnail from the decoded image, median bytes, sizes."""
+    """Per group and format: median ms to make the thumbnail from the decoded image, median bytes, sizes.
+
+    Beside it, the median ms of the whole analysis (in process, no thumbnail) of the same images in the
+    same run, and the thumbnail's cost as a share of it.
+    """
     print(f"thumbnails of {size} px on the long side, made from the image the analysis decodes:")
-    print(f"  {'group':<18} {'format':<6} {'median ms':>10} {'median bytes':>13}  median size")
+    print(
+        f"  {'group':<18} {'format':<6} {'median ms':>10} {'analysis ms':>12} {'share':>6} "
+        f"{'median bytes':>13}  median size"
+    )
+    plain = AnalysisOptions(timeout=None)
+    every: dict[str, list[int]] = {"jpeg": [], "webp": []}
     for group, items in images.items():
         decoded = []
+        analysis = [_timed(lambda d: analyse_in_process(d, plain), data) for data in items for _ in range(repeat)]
+        analysis_ms = statistics.median(analysis) * 1000
         for data in items:
             img = Image.open(io.BytesIO(data))
             frame, _ = decode_first_frame(img, data)
@@ -160,12 +171,20 @@ def thumbnails(images: dict[str, list[bytes]], repeat: int, size: int = 320) -> 
                     times.append(time.perf_counter() - started)
                 sizes.append(len(thumb.data))
                 shapes.append((thumb.width, thumb.height))
+            every[label].extend(sizes)
             shape = sorted(shapes)[len(shapes) // 2]
             kind = "webp" if webp or decoded[0][1] else label
+            ms = statistics.median(times) * 1000
             print(
-                f"  {group:<18} {kind:<6} {statistics.median(times) * 1000:>10.2f} "
+                f"  {group:<18} {kind:<6} {ms:>10.2f} {analysis_ms:>12.2f} {ms / analysis_ms:>6.0%} "
                 f"{statistics.median(sizes):>13.0f}  {shape[0]}x{shape[1]}"
             )
+    for label, sizes in every.items():
+        median = statistics.median(sizes)
+        print(
+            f"  whole set, {label} setting: median {median:.0f} bytes, mean {statistics.fmean(sizes):.0f}; "
+            f"10,000 media at the mean: {statistics.fmean(sizes) * 10_000 / 1e6:.0f} MB"
+        )
     print()
 
 
