@@ -240,3 +240,15 @@ def test_a_genuine_worker_sends_the_thumbnail_made_in_process():
     # And through the entry point, which chooses the worker itself.
     result = analyse_image(data, AnalysisOptions(thumbnail_size=320))
     assert result.thumbnail == expected.thumbnail
+
+
+def test_a_thumbnail_that_cannot_be_made_costs_only_the_thumbnail(monkeypatch):
+    from media_analysis.engine.image import analyse
+
+    def broken(*args, **kwargs):
+        raise OSError("encoder error -2")
+
+    monkeypatch.setattr(analyse, "make_thumbnail", broken)
+    result = analyse_image(encode(photo((300, 200)), "PNG"), OPTIONS)
+    assert result.thumbnail is None
+    assert result.width == 300

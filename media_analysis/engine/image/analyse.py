@@ -247,9 +247,16 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
     thumbnail = None
     if options.thumbnail_size > 0:
         # Before normalised(), which drops a palette's transparency.
-        thumbnail = make_thumbnail(
-            decoded, options.thumbnail_size, transparent=transparent, webp=options.thumbnail_webp
-        )
+        try:
+            thumbnail = make_thumbnail(
+                decoded, options.thumbnail_size, transparent=transparent, webp=options.thumbnail_webp
+            )
+        except MemoryError:
+            raise
+        except Exception:
+            # A preview that cannot be encoded (an unusual mode, an encoder's limit) costs the
+            # preview, never the analysis: the page then says there is none.
+            thumbnail = None
     result = ImageAnalysis(
         width=width,
         height=height,
