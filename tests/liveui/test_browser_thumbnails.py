@@ -32,7 +32,6 @@ from tests.factories import make_expression, make_land
 from tests.liveui.test_browser import (  # noqa: F401 (fixtures)
     browser,
     free_port,
-    picture,
     save_screenshot,
     static_root,
     wait_for_other_sessions_to_end,
@@ -53,13 +52,32 @@ def fast_password_hashing():
     """The server checks the password with the production hasher: keep it."""
 
 
-def large_photo() -> bytes:
+def photos() -> list[Image.Image]:
     from sklearn.datasets import load_sample_image
 
-    image = Image.fromarray(load_sample_image("china.jpg")).resize((2400, 1600))
+    return [Image.fromarray(load_sample_image(name)) for name in ("china.jpg", "flower.jpg")]
+
+
+def large_photo() -> bytes:
+    image = photos()[0].resize((2400, 1600))
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=92)
     return buffer.getvalue()
+
+
+def photo_crop(sources: list[Image.Image], index: int) -> tuple[bytes, str]:
+    """A crop of a real photo, resized to a size the web serves (300 to 1500 px wide), JPEG or PNG."""
+    source = sources[index % 2]
+    left, top = (index * 23) % 200, (index * 17) % 120
+    crop = source.crop((left, top, left + 420, top + 300))
+    width = 300 + (index * 97) % 1200
+    image = crop.resize((width, width * 300 // 420))
+    buffer = io.BytesIO()
+    if index % 5 == 0:
+        image.save(buffer, format="PNG")
+        return buffer.getvalue(), "image/png"
+    image.save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue(), "image/jpeg"
 
 
 @pytest.fixture
@@ -78,8 +96,9 @@ def analysed_land(http_server, settings, tmp_path):
     photo = large_photo()
     for copy in range(COPIES):
         urls.append(http_server.route(f"/photo/{copy}.jpg", Reply(body=photo, content_type="image/jpeg")))
+    sources = photos()
     for index in range(PICTURES):
-        body, content_type = picture(index)
+        body, content_type = photo_crop(sources, index)
         urls.append(http_server.route(f"/img/{index}", Reply(body=body, content_type=content_type)))
     urls.append(http_server.route("/broken.jpg", Reply(body=b"<html>moved</html>", content_type="text/html")))
     Media.objects.bulk_create(Media(expression=pages[i % len(pages)], url=url) for i, url in enumerate(urls))
