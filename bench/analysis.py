@@ -11,6 +11,11 @@ our perceptual hashes to the imagehash library's on the fully decoded image, and
 our throughput with one and two threads.
 
     .venv/bin/python bench/analysis.py --bounds   # what the bounds on hostile files cost ordinary ones
+    .venv/bin/python bench/analysis.py --thumbnails  # only the thumbnails' cost and size
+
+The full run also prints, per image group and thumbnail format, the median time of
+making the thumbnail from the image the analysis decoded (the only added cost: no
+second decode) and the median thumbnail size in bytes.
 
 With ``--bounds``, prints instead, per image group, the median time of the
 structural checks (``limits.inspect``), of an analysis in process, and of the
@@ -44,8 +49,11 @@ from upstream_reference import analyse_bytes  # noqa: E402
 from bench._images import GROUPS, build_image_set  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from media_analysis.engine.image.analyse import analyse_in_process  # noqa: E402
+from media_analysis.engine.image.decode import decode_first_frame  # noqa: E402
 from media_analysis.engine.image.guarded import guarded_analyser, memory_limit  # noqa: E402
 from media_analysis.engine.image.limits import inspect  # noqa: E402
+from media_analysis.engine.image.thumbnail import make_thumbnail  # noqa: E402
+from media_analysis.engine.image.transparency import has_transparency  # noqa: E402
 
 HASHES = {
     "phash": imagehash.phash,
@@ -133,6 +141,53 @@ def bounds(images: dict[str, list[bytes]], repeat: int) -> None:
     analyser.close()
 
 
+def thumbnails(images: dict[str, list[bytes]], repeat: int, size: int = 320) -> None:
+    """Per group and format: median ms to make the thumbnail from the decoded image, median bytes, sizes.
+
+    Beside it, the median ms of the whole analysis (in process, no thumbnail) of the same images in the
+    same run, and the thumbnail's cost as a share of it.
+    """
+    print(f"thumbnails of {size} px on the long side, made from the image the analysis decodes:")
+    print(
+        f"  {'group':<18} {'format':<6} {'median ms':>10} {'analysis ms':>12} {'share':>6} "
+        f"{'median bytes':>13}  median size"
+    )
+    plain = AnalysisOptions(timeout=None)
+    every: dict[str, list[int]] = {"jpeg": [], "webp": []}
+    for group, items in images.items():
+        decoded = []
+        analysis = [_timed(lambda d: analyse_in_process(d, plain), data) for data in items for _ in range(repeat)]
+        analysis_ms = statistics.median(analysis) * 1000
+        for data in items:
+            img = Image.open(io.BytesIO(data))
+            frame, _ = decode_first_frame(img, data)
+            decoded.append((frame, has_transparency(frame)))
+        for label, webp in (("jpeg", False), ("webp", True)):
+            times, sizes, shapes = [], [], []
+            for frame, transparent in decoded:
+                for _ in range(repeat):
+                    started = time.perf_counter()
+                    thumb = make_thumbnail(frame, size, transparent=transparent, webp=webp)
+                    times.append(time.perf_counter() - started)
+                sizes.append(len(thumb.data))
+                shapes.append((thumb.width, thumb.height))
+            every[label].extend(sizes)
+            shape = sorted(shapes)[len(shapes) // 2]
+            kind = "webp" if webp or decoded[0][1] else label
+            ms = statistics.median(times) * 1000
+            print(
+                f"  {group:<18} {kind:<6} {ms:>10.2f} {analysis_ms:>12.2f} {ms / analysis_ms:>6.0%} "
+                f"{statistics.median(sizes):>13.0f}  {shape[0]}x{shape[1]}"
+            )
+    for label, sizes in every.items():
+        median = statistics.median(sizes)
+        print(
+            f"  whole set, {label} setting: median {median:.0f} bytes, mean {statistics.fmean(sizes):.0f}; "
+            f"10,000 media at the mean: {statistics.fmean(sizes) * 10_000 / 1e6:.0f} MB"
+        )
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=24, help="distinct images per group")
@@ -140,6 +195,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="passes over the set per throughput measure")
     parser.add_argument("--groups", nargs="*", help="only these groups (default: all)")
     parser.add_argument("--bounds", action="store_true", help="measure the cost of the bounds instead")
+    parser.add_argument("--thumbnails", action="store_true", help="measure only the thumbnails")
     args = parser.parse_args()
     # The analysis runs on several threads at once and its k-means makes small matrix
     # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
@@ -153,6 +209,10 @@ def main() -> None:
     if args.bounds:
         print(f"bounds on ordinary images, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
         bounds(images, args.repeat)
+        return
+    if args.thumbnails:
+        print(f"thumbnails, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
+        thumbnails(images, args.repeat)
         return
     everything = [data for items in images.values() for data in items]
     for data in everything[:: max(1, len(everything) // 16)]:  # warm both paths (imports, caches)
@@ -170,6 +230,8 @@ def main() -> None:
     for group, (reference, ours) in timings.items():
         print(f"{group:<18} {reference * 1000:>13.2f} {ours * 1000:>9.2f} {reference / ours:>6.1f}x")
     print()
+
+    thumbnails(images, args.repeat)
 
     overall, per_group, distances = quality(images)
     print("dominant colours, palette_equivalence.verdict over the whole set:")

@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString
 from exports.admin_actions import export_land_action
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
-from lands.templatetags.media_display import normalise_hex, swatches_html, thumbnail_html
+from lands.templatetags.media_display import media_preview_html, normalise_hex, original_link_html, swatches_html
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from media_analysis.web.admin.pages import land_links
@@ -322,7 +322,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     def thumbnail(self, media: Media) -> SafeString:
         if media.type != MediaType.IMAGE:
             return format_html("{}", media.get_type_display())
-        return thumbnail_html(media.url)
+        return media_preview_html(media)
 
     @admin.display(description="URL", ordering="url")
     def short_url(self, media: Media) -> str:
@@ -351,7 +351,9 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     def preview(self, media: Media) -> SafeString:
         if media.type != MediaType.IMAGE:
             return format_html("{}", "-")
-        return thumbnail_html(media.url, size=PREVIEW_SIZE)
+        return format_html(
+            "{}<br>{}", media_preview_html(media, size=PREVIEW_SIZE), original_link_html(media.url, "open the original")
+        )
 
     @admin.display(description="Dominant colours")
     def dominant_swatches(self, media: Media) -> SafeString:

@@ -261,6 +261,11 @@ class Media(models.Model):
     checked_at = models.DateTimeField(
         null=True, blank=True, help_text="When a 304 (not modified) last confirmed the stored values"
     )
+    # Key of the preview kept by the analysis in the "medianalyse" storage (media_analysis.stored);
+    # shown instead of the crawled URL. Like the values, kept when a later attempt fails.
+    thumbnail_key = models.CharField(
+        max_length=200, null=True, blank=True, help_text="Stored thumbnail (key in the medianalyse storage)"
+    )
     cluster = models.ForeignKey(
         "media_analysis.ImageCluster",
         on_delete=models.SET_NULL,

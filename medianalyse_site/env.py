@@ -6,8 +6,10 @@ database URL is split) are tested once and shared by every setting.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -67,6 +69,20 @@ def env_pair(name: str) -> tuple[str, str] | None:
     if len(items) != 2:
         raise ImproperlyConfigured(f"{name}={os.environ.get(name)!r} is not two comma-separated values")
     return items[0], items[1]
+
+
+def env_json_object(name: str, default: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON object (``{"bucket_name": "thumbs"}``), or ``default`` when unset or empty."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return dict(default or {})
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise ImproperlyConfigured(f"{name} is not a JSON object")
+    return value
 
 
 GENERATE_KEY_HINT = (

@@ -16,6 +16,7 @@ from medianalyse_site.env import (
     env_bool,
     env_float,
     env_int,
+    env_json_object,
     env_list,
     env_pair,
     env_str,
@@ -272,6 +273,27 @@ MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = env_int("MEDIA_ANALYSIS_PER_HOST_CONCURREN
 MEDIA_ANALYSIS_PER_HOST_DELAY = env_float("MEDIA_ANALYSIS_PER_HOST_DELAY", 0.0)
 MEDIA_ANALYSIS_RESPECT_ROBOTS = env_bool("MEDIA_ANALYSIS_RESPECT_ROBOTS", False)
 MEDIA_ANALYSIS_ROBOTS_TTL = env_float("MEDIA_ANALYSIS_ROBOTS_TTL", 3600.0)
+# Stored thumbnails: long side in pixels (0: none made), WebP for every one rather
+# than JPEG for opaque images, and where they go. The storage is a Django STORAGES
+# alias: a directory under VAR_DIR by default, any storage class (django-storages'
+# S3 for many machines) through MEDIA_ANALYSIS_STORAGE_BACKEND and _OPTIONS.
+MEDIA_ANALYSIS_THUMBNAIL_SIZE = env_int("MEDIA_ANALYSIS_THUMBNAIL_SIZE", 320)
+MEDIA_ANALYSIS_THUMBNAIL_WEBP = env_bool("MEDIA_ANALYSIS_THUMBNAIL_WEBP", False)
+_FILE_SYSTEM_STORAGE = "media_analysis.stored.ContentAddressedFileSystemStorage"
+MEDIA_ANALYSIS_STORAGE_BACKEND = env_str("MEDIA_ANALYSIS_STORAGE_BACKEND", "") or _FILE_SYSTEM_STORAGE
+# The default directory only for the default class: another class's "location" means something else (S3: a prefix).
+MEDIA_ANALYSIS_STORAGE_OPTIONS = env_json_object(
+    "MEDIA_ANALYSIS_STORAGE_OPTIONS",
+    {"location": str(VAR_DIR / "stored")} if MEDIA_ANALYSIS_STORAGE_BACKEND == _FILE_SYSTEM_STORAGE else {},
+)
+# Pages link stored files through the storage's own URLs (S3 signed URLs) rather
+# than through the permission-checked view of this site.
+MEDIA_ANALYSIS_STORAGE_URLS = env_bool("MEDIA_ANALYSIS_STORAGE_URLS", False)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "medianalyse": {"BACKEND": MEDIA_ANALYSIS_STORAGE_BACKEND, "OPTIONS": MEDIA_ANALYSIS_STORAGE_OPTIONS},
+}
 
 # /metrics answers a scraper presenting "Authorization: Bearer <token>", or a staff session.
 MEDIANALYSE_METRICS_TOKEN = env_str("MEDIANALYSE_METRICS_TOKEN", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 
 from lands.models import Domain, Expression, Land, Media
@@ -22,6 +23,12 @@ def make_expression(land: Land, domain: Domain | None = None, url: str | None = 
     return Expression.objects.create(
         land=land, domain=domain, url=url or f"https://{domain.name}/page-{next(_counter)}", **fields
     )
+
+
+def stored_key(seed: object, size: int = 320) -> str:
+    """A well-formed thumbnail key (media_analysis.stored), whether or not a file is stored under it."""
+    sha = hashlib.sha256(str(seed).encode()).hexdigest()
+    return f"thumbnails/{size}/{sha[:2]}/{sha[2:4]}/{sha}.jpg"
 
 
 def make_media(expression: Expression, url: str | None = None, type: str = "img", **fields) -> Media:

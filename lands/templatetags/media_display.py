@@ -1,10 +1,11 @@
-"""HTML fragments that show a media: a lazy thumbnail and colour swatches.
+"""HTML fragments that show a media: its stored thumbnail (or why there is none) and colour swatches.
 
 The builders are plain functions the admin pages call directly. Every value
 that comes from a crawled page is untrusted, so everything goes through
 ``format_html``; colours are additionally checked against a strict pattern
 because they end up inside a ``style`` attribute, where escaping alone does
-not stop CSS injection.
+not stop CSS injection. No page loads a crawled URL: an image is shown from its
+stored thumbnail only (``media_analysis.stored``), and the original URL is a link.
 """
 
 from __future__ import annotations
@@ -17,7 +18,27 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from lands.models import AnalysisStatus, MediaType
+from media_analysis.stored import thumbnail_url
+
 THUMBNAIL_SIZE = 64
+# Why an image has no stored thumbnail, by the error class of its latest attempt.
+_FAILURE_REASONS = {
+    "too_large": "refused: too large",
+    "decompression_bomb": "refused: too many pixels",
+    "too_complex": "refused: too complex",
+    "unsupported_format": "refused: unsupported format",
+    "refused_address": "refused: private address",
+    "unsupported_scheme": "refused: not a web address",
+    "invalid_url": "refused: invalid URL",
+    "not_an_image": "failed: not an image",
+    "corrupt_image": "failed: corrupt image",
+    "analysis_timeout": "failed: analysis timed out",
+    "network": "failed: download",
+    "timeout": "failed: download timed out",
+    "http_status": "failed: HTTP error",
+    "too_many_redirects": "failed: too many redirects",
+}
 SWATCH_SIZE = 16
 MAX_SWATCHES = 16
 
@@ -136,15 +157,53 @@ def http_url(url: str | None) -> str | None:
     return url if url.lower().startswith(("http://", "https://")) else None
 
 
-def thumbnail_html(url: str | None, *, size: int = THUMBNAIL_SIZE) -> SafeString:
-    """A lazy thumbnail of the original URL; the referrer is withheld from the hosting site."""
-    url = http_url(url)
-    if url is None:
-        return format_html("{}", "-")
+def preview_reason(media: Any) -> str:
+    """Why ``media`` shows no picture: a short phrase for the placeholder."""
+    if media.type != MediaType.IMAGE:
+        return f"{media.get_type_display()}: no preview"
+    if media.error_class:
+        return _FAILURE_REASONS.get(media.error_class, f"failed: {media.error_class}")
+    if media.analysis_status == AnalysisStatus.PENDING:
+        return "not analysed yet"
+    return "no stored preview"  # analysed before thumbnails were kept, or imported
+
+
+def media_preview_html(media: Any, *, size: int = THUMBNAIL_SIZE) -> SafeString:
+    """The media's stored thumbnail, or a placeholder saying why there is none; never the crawled URL."""
+    src = thumbnail_url(media.thumbnail_key) if media.type == MediaType.IMAGE else None
+    if src:
+        return format_html(
+            '<img src="{}" alt="Media {}" loading="lazy" referrerpolicy="no-referrer" width="{}" height="{}" '
+            'class="ma-stored" '
+            'style="object-fit:contain;background:#eee">',
+            src,
+            media.pk,
+            size,
+            size,
+        )
     return format_html(
-        '<img src="{}" alt="" loading="lazy" referrerpolicy="no-referrer" width="{}" height="{}" '
-        'style="object-fit:contain;background:#eee">',
-        url,
+        '<span class="ma-placeholder" style="display:inline-flex;align-items:center;justify-content:center;'
+        "width:{}px;height:{}px;box-sizing:border-box;padding:2px;border:1px dashed #999;background:#f4f4f4;"
+        'color:#555;font-size:11px;line-height:1.2;text-align:center;overflow:hidden">{}</span>',
         size,
         size,
+        preview_reason(media),
     )
+
+
+@register.simple_tag
+def media_preview(media: Any, size: int = THUMBNAIL_SIZE) -> SafeString:
+    return media_preview_html(media, size=size)
+
+
+def original_link_html(url: str | None, text: str = "original") -> SafeString:
+    """A link to the crawled file for whoever chooses to open it; nothing unless an http or https URL."""
+    href = http_url(url)
+    if href is None:
+        return format_html("{}", "")
+    return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', href, text)
+
+
+@register.simple_tag
+def original_link(url: str | None, text: str = "original") -> SafeString:
+    return original_link_html(url, text)

@@ -74,7 +74,7 @@ def member_previews(cluster_ids: Iterable[int], per_cluster: int = 8) -> dict[in
             )
         )
         .filter(rank__lte=per_cluster)
-        .only("id", "url", "type", "width", "height", "cluster_id")
+        .only("id", "url", "type", "width", "height", "cluster_id", "thumbnail_key", "analysis_status", "error_class")
         .order_by("cluster_id", "rank")
     )
     previews: dict[int, list[Media]] = defaultdict(list)
@@ -183,6 +183,9 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
             "height",
             "file_size",
             "format",
+            "thumbnail_key",
+            "analysis_status",
+            "error_class",
             "image_hash",
             "phash",
             "dhash",

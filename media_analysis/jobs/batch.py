@@ -25,9 +25,10 @@ from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators, build_session, download, probe
-from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
+from media_analysis.stored import save_thumbnail
 
 logger = logging.getLogger("medianalyse.analysis")
 
@@ -59,6 +60,7 @@ IMAGE_FIELDS = (
     "colorhash",
     "is_conforming",
     "conformity_reason",
+    "thumbnail_key",  # absent from an analysis's fields when none was stored: the row keeps its earlier one
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
 STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
@@ -113,6 +115,8 @@ def analysis_options() -> AnalysisOptions:
         max_scans=settings.MEDIA_ANALYSIS_MAX_SCANS,
         max_frames=settings.MEDIA_ANALYSIS_MAX_FRAMES,
         timeout=settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT or None,
+        thumbnail_size=max(0, settings.MEDIA_ANALYSIS_THUMBNAIL_SIZE),
+        thumbnail_webp=settings.MEDIA_ANALYSIS_THUMBNAIL_WEBP,
     )
 
 
@@ -183,6 +187,23 @@ class Fetched:
     media_type: str
     content: bytes
     validators: Validators = field(default_factory=Validators)  # the response's, kept with the values
+
+
+def stored_thumbnail(result: ImageAnalysis, options: AnalysisOptions) -> dict[str, str]:
+    """``{"thumbnail_key": key}`` once the analysis's thumbnail is stored; nothing when there is none.
+
+    A storage that fails costs the thumbnail, never the analysis.
+    """
+    if result.thumbnail is None:
+        return {}
+    try:
+        key = save_thumbnail(
+            result.image_hash, result.thumbnail.data, size=options.thumbnail_size, extension=result.thumbnail.extension
+        )
+    except Exception:
+        logger.exception("could not store the thumbnail of %s", result.image_hash)
+        return {}
+    return {"thumbnail_key": key}
 
 
 def _failed(media_id: int, url: str, media_type: str, failure: MediaFailure) -> MediaOutcome:
@@ -290,7 +311,7 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
             started = time.perf_counter()
             result = analyse_image(fetched.content, options)
             metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
-        fields = {**result.as_fields(), **_validator_fields(fetched.validators)}
+        fields = {**result.as_fields(), **_validator_fields(fetched.validators), **stored_thumbnail(result, options)}
         return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
     except MediaFailure as failure:
         return _failed(media_id, url, media_type, failure)

@@ -40,6 +40,7 @@ GALLERY_FIELDS = (
     "file_size",
     "analysis_status",
     "error_class",
+    "thumbnail_key",
     "is_conforming",
     "dominant_colors",
     "analysis_version",

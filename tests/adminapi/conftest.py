@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from lands.models import AnalysisStatus, Domain, Expression, Land, Media, MediaType
-from tests.factories import make_domain, make_expression, make_land, make_media
+from tests.factories import make_domain, make_expression, make_land, make_media, stored_key
 
 
 @dataclass
@@ -45,6 +45,7 @@ def corpus(db) -> Corpus:
         is_conforming=True,
         dominant_colors=[{"hex": "#1f2a3b", "percentage": 41.5}, {"hex": "#c0ffee", "percentage": 20.0}],
         exif_data={"Make": "Canon", "Model": "EOS 5D"},
+        thumbnail_key=stored_key("corpus jpeg"),
     )
     png = make_media(
         article,

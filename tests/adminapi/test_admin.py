@@ -194,8 +194,9 @@ def test_media_filters_and_search(admin_client, corpus, query, expected):
 
 def test_media_changelist_shows_thumbnail_size_and_swatches(admin_client, corpus):
     content = admin_client.get(changelist("media")).content.decode()
-    assert f'<img src="{corpus.jpeg.url}"' in content
-    assert 'loading="lazy" referrerpolicy="no-referrer"' in content
+    assert f'<img src="/admin/medianalyse/stored/{corpus.jpeg.thumbnail_key}"' in content
+    assert f'src="{corpus.jpeg.url}"' not in content
+    assert 'loading="lazy"' in content
     assert "640 x 427" in content
     assert 'title="#1f2a3b (41.5%)"' in content
     assert "background:#c0ffee" in content
@@ -240,6 +241,7 @@ def test_media_change_page_shows_every_analysis_field_read_only(admin_client, co
     assert "&quot;Make&quot;: &quot;Canon&quot;" in content  # pretty-printed EXIF
     assert "<code>#1f2a3b</code> (41.5%)" in content
     assert 'width="240"' in content
+    assert f'<a href="{corpus.jpeg.url}" rel="noopener noreferrer"' in content
 
 
 # --- Tags --------------------------------------------------------------------------------

@@ -8,7 +8,14 @@ import pytest
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
-from lands.templatetags.media_display import normalise_hex, parse_colors, swatches_html, thumbnail_html
+from lands.models import AnalysisStatus, Media, MediaType
+from lands.templatetags.media_display import (
+    media_preview_html,
+    normalise_hex,
+    original_link_html,
+    parse_colors,
+    swatches_html,
+)
 
 
 def palette_of(name: str, colours: int = 4) -> list[dict]:
@@ -94,15 +101,54 @@ def test_swatch_count_is_bounded():
     assert html.count('class="swatch"') == 16
 
 
-def test_thumbnail_is_lazy_without_referrer_and_escaped():
-    html = str(thumbnail_html('https://img.example/a.jpg?x=1&y="><script>alert(1)</script>'))
-    assert html.startswith('<img src="https://img.example/a.jpg?x=1&amp;y=&quot;&gt;&lt;script&gt;')
+KEY = "thumbnails/320/ab/cd/" + "abcd" * 16 + ".jpg"
+
+
+def test_preview_is_the_stored_thumbnail_never_the_crawled_url():
+    media = Media(pk=7, url="https://img.example/a.jpg", type=MediaType.IMAGE, thumbnail_key=KEY)
+    html = str(media_preview_html(media))
+    assert html.startswith(f'<img src="/admin/medianalyse/stored/{KEY}"')
     assert 'loading="lazy"' in html
-    assert 'referrerpolicy="no-referrer"' in html
     assert 'width="64" height="64"' in html
+    assert "img.example" not in html
+
+
+@pytest.mark.parametrize(
+    ("values", "reason"),
+    [
+        ({"analysis_status": AnalysisStatus.PENDING}, "not analysed yet"),
+        ({"analysis_status": AnalysisStatus.FAILED, "error_class": "too_large"}, "refused: too large"),
+        ({"analysis_status": AnalysisStatus.FAILED, "error_class": "decompression_bomb"}, "refused: too many pixels"),
+        ({"analysis_status": AnalysisStatus.FAILED, "error_class": "not_an_image"}, "failed: not an image"),
+        ({"analysis_status": AnalysisStatus.FAILED, "error_class": "new_kind"}, "failed: new_kind"),
+        ({"analysis_status": AnalysisStatus.DONE}, "no stored preview"),
+        ({"analysis_status": AnalysisStatus.DONE, "thumbnail_key": "../../etc/passwd"}, "no stored preview"),
+        ({"type": MediaType.VIDEO}, "Video: no preview"),
+    ],
+)
+def test_without_a_stored_thumbnail_a_placeholder_says_why(values, reason):
+    media = Media(pk=7, url="https://img.example/a.jpg", **{"type": MediaType.IMAGE, **values})
+    html = str(media_preview_html(media, size=96))
+    assert "<img" not in html
+    assert "img.example" not in html
+    assert 'class="ma-placeholder"' in html
+    assert f">{reason}</span>" in html
+    assert "width:96px;height:96px" in html
+
+
+def test_a_failed_attempt_still_shows_the_thumbnail_of_the_earlier_success():
+    media = Media(pk=7, type=MediaType.IMAGE, analysis_status=AnalysisStatus.FAILED, error_class="network")
+    media.thumbnail_key = KEY
+    assert str(media_preview_html(media)).startswith("<img")
+
+
+def test_original_link_is_escaped_and_withholds_the_opener_and_referrer():
+    html = str(original_link_html('https://img.example/a.jpg?x=1&y="><script>alert(1)</script>'))
+    assert html.startswith('<a href="https://img.example/a.jpg?x=1&amp;y=&quot;&gt;&lt;script&gt;')
+    assert 'rel="noopener noreferrer"' in html
     assert "<script>" not in html
 
 
 @pytest.mark.parametrize("url", ["javascript:alert(1)", "data:image/png;base64,AAAA", "", None, "//cdn.example/a.png"])
-def test_thumbnail_only_for_http_urls(url):
-    assert str(thumbnail_html(url)) == "-"
+def test_original_link_only_for_http_urls(url):
+    assert str(original_link_html(url)) == ""

@@ -372,7 +372,7 @@ def test_worker_address_space_is_capped():
     try:
         with pytest.raises(DecompressionBomb):
             analyser.analyse(data, AnalysisOptions())
-        assert analyser.analyse(encode(gradient((300, 200)), "PNG"), AnalysisOptions())["width"] == 300
+        assert analyser.analyse(encode(gradient((300, 200)), "PNG"), AnalysisOptions())[0]["width"] == 300
     finally:
         analyser.close()
 
@@ -385,13 +385,14 @@ def test_a_worker_gives_the_analysis_made_in_process(china):
     data = encode(china, "TIFF", exif=exif)
     analyser = GuardedAnalyser(timeout=30.0, address_space=memory_limit(10**7))
     try:
-        fields = analyser.analyse(data, AnalysisOptions())
+        fields, thumbnail = analyser.analyse(data, AnalysisOptions())
     finally:
         analyser.close()
     expected = analyse_in_process(data, AnalysisOptions())
     assert fields == json.loads(json.dumps(expected.as_fields()))
     assert analyse_image(data) == ImageAnalysis(**fields)
     assert fields["exif_make"] == "Camera maker"
+    assert thumbnail is None  # none asked for
 
 
 # --- Settings ---------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sklearn.datasets import load_sample_image
 
 from lands.models import AnalysisStatus, Domain, Expression, Land, Media
 from media_analysis.engine.image import ImageAnalysis, analyse_image
-from tests.factories import make_domain, make_expression, make_land, make_media
+from tests.factories import make_domain, make_expression, make_land, make_media, stored_key
 from tests.support.photo_edits import EDITS
 
 
@@ -63,6 +63,8 @@ HASH_FIELDS = ("image_hash", "phash", "dhash", "ahash", "colorhash", "width", "h
 def analysed_media(expression: Expression, analysis: ImageAnalysis | None = None, **fields) -> Media:
     """A media row as the pipeline leaves it after a successful analysis."""
     values = {name: getattr(analysis, name) for name in HASH_FIELDS} if analysis is not None else {}
+    if analysis is not None:
+        values["thumbnail_key"] = stored_key(analysis.image_hash)
     values.update(fields)
     return make_media(
         expression,

@@ -8,7 +8,7 @@ import pytest
 
 from lands.models import AnalysisStatus, Land
 from media_analysis.engine.version import ANALYSIS_VERSION
-from tests.factories import CORPUS_READER, make_expression, make_land, make_media, make_staff
+from tests.factories import CORPUS_READER, make_expression, make_land, make_media, make_staff, stored_key
 
 
 @pytest.fixture
@@ -52,6 +52,7 @@ def land(db) -> Land:
         is_conforming=True,
         dominant_colors=[{"rgb": [255, 0, 0], "hex": "#ff0000", "percentage": 60.0}],
         websafe_colors={"#ff0000": 60.0, "#0000ff": 40.0},
+        thumbnail_key=stored_key("oceans jpeg"),
         **done,
     )
     make_media(

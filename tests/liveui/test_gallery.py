@@ -90,6 +90,7 @@ def test_after_and_before_together_keep_after(admin_client, land):
 def test_gallery_cards_show_thumbnail_swatches_and_details(admin_client, land):
     html = admin_client.get(gallery_url(land), {"format": "JPEG", "min_width": "600", "max_width": "700"}).content
     html = html.decode()
+    assert '<img src="/admin/medianalyse/stored/thumbnails/320/' in html
     assert 'loading="lazy" referrerpolicy="no-referrer" width="160" height="160"' in html
     assert 'style="background:#ff0000" title="#ff0000 (60.0%)"' in html
     assert "640&times;480" in html
@@ -231,16 +232,18 @@ def test_palette_keeps_the_top_colours(db):
 @pytest.mark.parametrize(
     "url", ["javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:image/svg+xml;base64,PHN2Zz4=", "//img.example/a.png"]
 )
-def test_only_http_urls_become_image_sources(admin_client, url):
+def test_only_http_urls_become_links_and_no_crawled_url_a_source(admin_client, url):
     land = make_land()
     make_media(make_expression(land), url=url)
     make_media(make_expression(land), url="https://img.example/fine.png")
 
     html = admin_client.get(gallery_url(land)).content.decode()
 
-    assert 'src="https://img.example/fine.png"' in html
+    assert 'href="https://img.example/fine.png" rel="noopener noreferrer"' in html
+    assert 'src="https://img.example' not in html
+    assert f'href="{url}"' not in html
     assert f'src="{url}"' not in html
-    assert "no preview: not an http or https URL" in html
+    assert "not analysed yet" in html
 
 
 @pytest.mark.parametrize("value", ["#ff0000\n", "#ff0000 ", "#ff00000", "#ff0000\n;background:url(x)"])

@@ -45,6 +45,7 @@ from media_analysis.engine.image.exif import ExifSummary
 from media_analysis.engine.image.guarded import guarded_analyser, memory_limit
 from media_analysis.engine.image.hashes import perceptual_hashes
 from media_analysis.engine.image.limits import inspect
+from media_analysis.engine.image.thumbnail import Thumbnail, make_thumbnail
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
 
@@ -66,6 +67,8 @@ class AnalysisOptions:
     max_scans: int = 100
     max_frames: int = 10_000
     timeout: float | None = 30.0  # seconds per image in a guarded process; None analyses every image in process
+    thumbnail_size: int = 0  # long side of the stored preview in pixels; 0 makes none
+    thumbnail_webp: bool = False  # every thumbnail as WebP; otherwise JPEG, and WebP only for transparency
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", image_formats(self.image_formats))
@@ -102,10 +105,14 @@ class ImageAnalysis:
     colorhash: str | None = None
     is_conforming: bool = True
     conformity_reason: str | None = None
+    # Not a column: the caller stores the file and records its key.
+    thumbnail: Thumbnail | None = field(default=None, repr=False)
 
     def as_fields(self) -> dict[str, Any]:
-        """Field name -> value, ready to set on a ``Media`` row."""
-        return asdict(self)
+        """Field name -> value, ready to set on a ``Media`` row (the thumbnail is not one)."""
+        values = asdict(self)
+        del values["thumbnail"]
+        return values
 
 
 # --- Conformity -------------------------------------------------------------------
@@ -135,7 +142,8 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
         return analyse_in_process(content, options)
     analyser = guarded_analyser(options.timeout, memory_limit(options.max_pixels))
     try:
-        return ImageAnalysis(**analyser.analyse(content, options))
+        values, thumbnail = analyser.analyse(content, options)
+        return ImageAnalysis(**values, thumbnail=thumbnail)
     except MediaFailure as failure:
         failure.mime_type = failure.mime_type or sniff_image_mime(content)
         raise
@@ -235,6 +243,20 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
     decoded, draft_box = decode_first_frame(img, content)
     exif = read_exif(img, decoded) if options.exif else ExifSummary()
     conforming, reason = conformity(width, height, size, options)
+    transparent = has_transparency(decoded)
+    thumbnail = None
+    if options.thumbnail_size > 0:
+        # Before normalised(), which drops a palette's transparency.
+        try:
+            thumbnail = make_thumbnail(
+                decoded, options.thumbnail_size, transparent=transparent, webp=options.thumbnail_webp
+            )
+        except MemoryError:
+            raise
+        except Exception:
+            # A preview that cannot be encoded (an unusual mode, an encoder's limit) costs the
+            # preview, never the analysis: the page then says there is none.
+            thumbnail = None
     result = ImageAnalysis(
         width=width,
         height=height,
@@ -244,7 +266,7 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
         mime_type=mime,
         aspect_ratio=round(width / height, 2),
         frames=frames,
-        has_transparency=has_transparency(decoded),
+        has_transparency=transparent,
         image_hash=hashlib.sha256(content).hexdigest(),
         exif_data=exif.data,
         exif_make=exif.make,
@@ -254,6 +276,7 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
         gps_longitude=exif.gps_longitude,
         is_conforming=conforming,
         conformity_reason=reason,
+        thumbnail=thumbnail,
     )
     if options.colors or options.hashes:
         _fill_pixels_fields(result, normalised(decoded), draft_box, options)

@@ -13,11 +13,15 @@ Workers are fresh interpreters talking over a socket pair: no worker inherits th
 caller's threads, sockets or database connections, and a daemonic caller (a Huey
 process worker, which multiprocessing forbids to have children) can start them
 too. A worker decodes hostile bytes, so what it answers is JSON, never a pickle:
-a decoder exploited inside it gains no way into the caller.
+a decoder exploited inside it gains no way into the caller. A thumbnail travels
+base64-encoded in that JSON, and the caller checks it before use (its type, its
+byte cap, its dimensions: ``thumbnail.checked_thumbnail``).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import socket
@@ -38,6 +42,7 @@ from media_analysis.engine.errors import (
     TooComplex,
     UnsupportedFormat,
 )
+from media_analysis.engine.image.thumbnail import MAX_THUMBNAIL_BYTES, Thumbnail, checked_thumbnail
 
 # Bytes per pixel that one analysis may hold at once, in the worst case: a 16-bit
 # greyscale image (two bytes a pixel) is normalised through three float64 arrays
@@ -49,8 +54,8 @@ BYTES_PER_PIXEL = 40
 BASE_ADDRESS_SPACE = 512 * 1024 * 1024
 # A worker that has not set itself up by then is taken for broken.
 START_TIMEOUT = 60.0
-# A reply is an analysis's fields (EXIF included): anything larger is not one.
-_MAX_REPLY = 16 * 1024 * 1024
+# A reply is an analysis's fields (EXIF included) and a thumbnail: anything larger is not one.
+_MAX_REPLY = 16 * 1024 * 1024 + 2 * MAX_THUMBNAIL_BYTES
 # The failures an analysis raises, by the class name a worker reports.
 _FAILURES: dict[str, type[MediaFailure]] = {
     failure.error_class: failure
@@ -86,12 +91,35 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
         except EOFError:
             return
         try:
-            reply: dict[str, Any] = {"fields": analyse_in_process(content, options).as_fields()}
+            result = analyse_in_process(content, options)
+            reply: dict[str, Any] = {"fields": result.as_fields()}
+            if result.thumbnail is not None:
+                reply["thumbnail"] = {
+                    "mime_type": result.thumbnail.mime_type,
+                    "data": base64.b64encode(result.thumbnail.data).decode("ascii"),
+                }
         except MediaFailure as failure:
             reply = {"failure": failure.error_class, "message": str(failure), "mime_type": failure.mime_type}
         except Exception as exc:  # a bug: the caller reports it as one, with its type
             reply = {"error": f"{type(exc).__name__}: {exc}"}
         connection.send_bytes(json.dumps(reply).encode())
+
+
+def _reply_thumbnail(reply: dict[str, Any], options: Any, size: int) -> Thumbnail | None:
+    sent = reply.get("thumbnail")
+    wanted = int(getattr(options, "thumbnail_size", 0) or 0)
+    if sent is None:
+        return None
+    try:
+        if not wanted or not isinstance(sent, dict):
+            raise ValueError("a thumbnail nobody asked for")
+        encoded = sent.get("data")
+        if not isinstance(encoded, str) or len(encoded) > (MAX_THUMBNAIL_BYTES * 4) // 3 + 4:
+            raise ValueError("thumbnail data missing or too long")
+        data = base64.b64decode(encoded, validate=True)
+        return checked_thumbnail(data, str(sent.get("mime_type")), wanted)
+    except (ValueError, binascii.Error) as exc:
+        raise CorruptImage(f"the analysis process sent an invalid thumbnail ({exc})", size=size) from exc
 
 
 def main() -> None:
@@ -119,8 +147,12 @@ class GuardedAnalyser:
         self._idle: list[_Worker] = []
         self._lock = threading.Lock()
 
-    def analyse(self, content: bytes, options: Any) -> dict[str, Any]:
-        """The fields of the analysis of ``content`` by a worker, or ``AnalysisTimeout`` past the limit."""
+    def analyse(self, content: bytes, options: Any) -> tuple[dict[str, Any], Thumbnail | None]:
+        """The fields and thumbnail of the analysis of ``content`` by a worker, ``AnalysisTimeout`` past the limit.
+
+        A thumbnail that is not what was asked for (type, size, dimensions) makes the
+        reply a failure: whatever the worker answers is untrusted.
+        """
         worker = self._take()
         try:
             worker.connection.send((content, options))
@@ -139,7 +171,7 @@ class GuardedAnalyser:
             raise
         self._give_back(worker)
         if "fields" in reply:
-            return reply["fields"]
+            return reply["fields"], _reply_thumbnail(reply, options, len(content))
         if "failure" in reply:
             failure_type = _FAILURES.get(reply["failure"], CorruptImage)
             raise failure_type(str(reply["message"]), mime_type=reply.get("mime_type"), size=len(content))

@@ -27,7 +27,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET, require_POST
 
 from lands.models import ID_MAX, Land
-from lands.templatetags.media_display import http_url, thumbnail_html
+from lands.templatetags.media_display import http_url, media_preview_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster
@@ -111,7 +111,7 @@ def land_clusters_view(request: HttpRequest, land_id: int) -> HttpResponse:
         {
             "cluster": cluster,
             "url": cluster_url(cluster.pk),
-            "thumbnails": [(media, image_src(media.url)) for media in previews.get(cluster.pk, [])],
+            "thumbnails": previews.get(cluster.pk, []),
             "more": max(0, cluster.size - len(previews.get(cluster.pk, []))),
         }
         for cluster in rows
@@ -187,7 +187,7 @@ def cluster_detail_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
         messages.warning(request, f"Cluster {cluster_id} no longer exists (the clusters were recomputed).")
         return HttpResponseRedirect(_url("admin:media_analysis_imagecluster_changelist", fallback="/admin/"))
     cluster = details.cluster
-    members = [(media, image_src(media.url), media_change_url(request.user, media.pk)) for media in details.members]
+    members = [(media, media_change_url(request.user, media.pk)) for media in details.members]
     distance_rows = [
         (media, [_distance_cell(cell) for cell in line])
         for media, line in zip(details.distance_members, details.distances, strict=True)
@@ -314,7 +314,9 @@ class ImageClusterAdmin(admin.ModelAdmin):
 
     @admin.display(description="Representative")
     def preview(self, cluster: ImageCluster) -> SafeString:
-        return thumbnail_html(cluster.representative.url if cluster.representative else None)
+        if cluster.representative is None:
+            return format_html("{}", "-")
+        return media_preview_html(cluster.representative)
 
     @admin.display(description="All of the land's clusters")
     def land_pages(self, cluster: ImageCluster) -> SafeString:

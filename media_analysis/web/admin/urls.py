@@ -4,7 +4,7 @@
 Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
 
 * ``medianalyse``: ``job-progress`` and ``job-cancel`` take a job id; ``land-analysis`` and
-  ``land-gallery`` take a land id.
+  ``land-gallery`` take a land id; ``stored-thumbnail`` the key of a stored thumbnail.
 * ``medianalyse_clusters``, under ``clusters/``: ``land-clusters``, ``land-recluster`` and
   ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
   take a cluster id.
@@ -13,6 +13,7 @@ Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
 from django.contrib import admin
 from django.urls import include, path
 
+from media_analysis.web import thumbnails
 from media_analysis.web.admin import clusters, pages
 
 analysis_patterns = [
@@ -20,6 +21,12 @@ analysis_patterns = [
     path("jobs/<int:job_id>/cancel/", admin.site.admin_view(pages.job_cancel_view), name="job-cancel"),
     path("lands/<int:land_id>/", admin.site.admin_view(pages.land_analysis_view), name="land-analysis"),
     path("lands/<int:land_id>/gallery/", admin.site.admin_view(pages.land_gallery_view), name="land-gallery"),
+    # Cacheable: the admin would otherwise forbid caching a file that never changes.
+    path(
+        "stored/<path:key>",
+        admin.site.admin_view(thumbnails.thumbnail_view, cacheable=True),
+        name="stored-thumbnail",
+    ),
 ]
 
 cluster_patterns = [
