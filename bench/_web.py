@@ -430,6 +430,8 @@ class WebServer:
                     break
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, ValueError):
             pass
+        except asyncio.CancelledError:
+            pass  # the server is closing: this connection ends with it
         finally:
             counters.open[host] -= 1
             writer.close()
