@@ -473,7 +473,8 @@ def phase_result(
     answered = [i for i in distinct if not entries[i].stalled]
     stalled = [i for i in distinct if entries[i].stalled]
     return {
-        "media": job.total,
+        # A job cancelled at the time limit is judged on what it got through.
+        "media": job.total if finished else job.analysed + job.failed + job.skipped,
         "seconds": seconds,
         "finished": finished,
         "analysed": job.analysed,
@@ -535,7 +536,8 @@ def web_part(args: argparse.Namespace) -> None:
         finally:
             rss = stop_consumers(procs)
         result["phases"][phase] = phase_result(plan, land_plan, seconds, job, finished, counted, rss)
-        print(f"    {job.total / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
+        done = result["phases"][phase]["media"]
+        print(f"    {done / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
     Path(args.part_output).write_text(json.dumps(result))
 
 
