@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
-.PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-exports bench-duplicates \
-	bench-cluster-scale bench-refetch
+.PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
+	bench-exports bench-duplicates bench-cluster-scale bench-refetch
 
 demo:
 	./scripts/demo
@@ -29,6 +29,9 @@ bench-analysis:
 
 bench-land:
 	.venv/bin/python bench/land.py
+
+bench-land-classic:
+	.venv/bin/python bench/land.py --classic
 
 bench-exports:
 	.venv/bin/python bench/exports.py

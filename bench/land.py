@@ -1,8 +1,36 @@
-"""End-to-end land analysis: medianalyse's Huey pipeline against the predecessor's sequential loop.
+"""End-to-end land analysis, trigger to completed job: a "real web" profile, and the classic flat comparison.
 
-Builds a land of images (the engine benchmark's mix, bench/_images.py) served by a
-local HTTP server that adds 50 ms of latency to every response, then measures, in
-the same run and on the same files:
+Both build lands of images from the engine benchmark's mix (bench/_images.py) and run
+real Huey consumers against local HTTP servers, SQLite being the database, in a
+throwaway directory.
+
+**Web profile** (the default). 40 hosts (127.0.0.2 to 127.0.0.41), distinct bytes for every
+URL, latencies drawn once per URL and kept (median 300 ms, 10 % at 1.5 s, 4 % at 4 s, 1 %
+stalled), validators on 90 % of URLs; the server counts requests in progress and open
+connections per host, requests per URL, conditional requests and 304s (bench/_web.py says
+exactly how). Phases, each on a land of its own URLs, with one consumer and then with two
+(``--consumers``):
+
+* ``flat``: the web land's images, hosts and validators, every response after 50 ms;
+* ``web``: the drawn latencies;
+* ``force``: re-analysis of the web land with ``force``: conditional requests, 304s, speed
+  against the first analysis;
+* ``dup``: a land where 30 % of media rows repeat a URL of the land on another page:
+  requests per distinct URL;
+* ``memory`` (one consumer): a land of ``--big`` media on the web profile, the consumer's
+  peak memory against the web phase's.
+
+One consumer is started the way scripts/serve starts it (``--consumer-command``, or the
+environment's BENCH_CONSUMER_COMMAND; run from the project's root, ``manage.py`` with this
+Python). The two-consumer part runs with REDIS_URL pointing at a throwaway redis-server
+(queue, and any limit the consumers share, in Redis), SQLite staying the database. The
+download pipeline's settings come from the environment as they are, and are printed.
+
+    .venv/bin/python bench/land.py [--media 2000] [--big 20000] [--phases flat,web,force,dup,memory]
+                                   [--consumers 1,2] [--hosts 40] [--job-timeout 900]
+
+**Classic** (``--classic``). One server on 127.0.0.1 adds 50 ms to every response and serves a
+pool of 200 images modulo the URL; measures, in the same run and on the same files:
 
 * media per second from trigger to completed job, with 1 and with 2 consumers
   (each ``manage.py run_huey`` with one worker thread; its download pipeline keeps
@@ -12,33 +40,196 @@ the same run and on the same files:
 * database queries per chunk for chunks of 10 and 100 media (must not depend on size);
 * a consumer's peak memory on a land of N and of 10 N media.
 
-    .venv/bin/python bench/land.py [--media 2000] [--big 20000] [--upstream-sample 300] [--workers 1]
-
-Runs on the embedded default (SQLite + SqliteHuey) in a throwaway directory.
+    .venv/bin/python bench/land.py --classic [--media 2000] [--big 20000] [--upstream-sample 300] [--workers 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing
 import os
+import random
 import secrets
+import shlex
 import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lands.models import Land
+    from media_analysis.jobs.parameters import JobParameters
     from media_analysis.models import AnalysisJob
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_BENCH = ROOT.parent / "shared" / "bench"
 sys.path.insert(0, str(ROOT))
+
+from bench import _web  # noqa: E402 (the project's root must be importable first)
+
+# The command scripts/serve starts a consumer with (without its environment's overrides).
+SERVE_CONSUMER = "manage.py run_huey --workers 2 --worker-type process"
+# Settings the download pipeline reads; passed through from the environment and printed.
+PIPELINE_SETTINGS = (
+    "MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY",
+    "MEDIA_ANALYSIS_BYTES_IN_FLIGHT",
+    "MEDIA_ANALYSIS_PER_HOST_CONCURRENCY",
+    "MEDIA_ANALYSIS_PER_HOST_DELAY",
+    "MEDIA_ANALYSIS_DOWNLOAD_DEADLINE",
+    "MEDIA_ANALYSIS_TIMEOUT",
+    "MEDIA_ANALYSIS_MAX_RETRIES",
+    "MEDIA_ANALYSIS_CHUNK_SIZE",
+    "MEDIA_ANALYSIS_ANALYSIS_THREADS",
+    "MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS",
+)
+PHASES = ("flat", "web", "force", "dup", "memory")
+WEB_OVER_FLAT_GOAL = 0.8
+FORCE_SPEED_GOAL = 5.0
+MEMORY_GROWTH_ALLOWED = 1.10  # "does not grow": the big land's peak within 10 % of the small one's
+IN_FLIGHT_FOR_MEMORY = 100  # "with hundreds of downloads in flight"
+
+
+# --- Shared by both modes: the Django environment, consumers, lands, jobs, memory ---
+
+
+def django_environment(workdir: Path, redis_url: str | None, allow_private: str) -> dict[str, str]:
+    """Point this process (and the consumers it starts) at a scratch database and queue, then set Django up."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update(
+        MEDIANALYSE_VAR_DIR=str(workdir),
+        HUEY_IMMEDIATE="0",
+        HUEY_NAME=f"bench-land-{workdir.name}",
+        HUEY_SQLITE_PATH=str(workdir / "huey.sqlite3"),
+        MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS=allow_private,
+        DJANGO_SETTINGS_MODULE="medianalyse_site.settings",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # a scratch database, nothing signed
+    os.environ.update(env)
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if name not in env:
+            os.environ.pop(name, None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return env
+
+
+def peak_rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a consumer with process workers is several processes)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        parent = int(text.rsplit(")", 1)[1].split()[1])
+        children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        tree.append(current)
+        stack.extend(children.get(current, []))
+    return tree
+
+
+def consumer_command(spec: str) -> list[str]:
+    command = shlex.split(spec)
+    if command and command[0] == "manage.py":
+        command.insert(0, sys.executable)
+    return command
+
+
+def start_consumers(count: int, env: dict[str, str], logdir: Path, command: list[str]) -> list[subprocess.Popen]:
+    procs = []
+    for index in range(count):
+        log = open(logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log", "wb")  # noqa: SIM115
+        procs.append(
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        )
+    time.sleep(2.0)  # let them import Django and the imaging stack before the clock starts
+    return procs
+
+
+def stop_consumers(procs: list[subprocess.Popen]) -> list[list[int]]:
+    """Stop the consumers; each one's processes' peak resident sizes (KiB), read just before."""
+    peaks = [[peak_rss_kib(pid) for pid in process_tree(p.pid)] for p in procs]
+    for proc in procs:
+        os.killpg(proc.pid, signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return peaks
+
+
+def make_land(name: str, urls: Sequence[str], pages: Sequence[int] | None = None) -> Land:
+    """A land whose media rows have ``urls``, row i on page ``pages[i]`` (by default i modulo a tenth of the rows)."""
+    from lands.models import Domain, Expression, Land, Media
+
+    if pages is None:
+        page_count = max(1, len(urls) // 10)
+        pages = [i % page_count for i in range(len(urls))]
+    land = Land.objects.create(name=name)
+    domains = [Domain.objects.get_or_create(name=f"site{i}.bench.invalid")[0] for i in range(20)]
+    expressions = Expression.objects.bulk_create(
+        Expression(land=land, domain=domains[i % 20], url=f"https://site{i % 20}.bench.invalid/{name}/p{i}", depth=0)
+        for i in range(max(pages) + 1)
+    )
+    Media.objects.bulk_create(
+        (Media(expression=expressions[page], url=url) for url, page in zip(urls, pages, strict=True)),
+        batch_size=2000,
+    )
+    return land
+
+
+def run_job(
+    land: Land, params: JobParameters | None = None, timeout: float | None = None
+) -> tuple[float, AnalysisJob, bool]:
+    """Trigger a job and wait for its end: (seconds, job, finished). Past ``timeout`` the job is cancelled."""
+    from media_analysis import tasks
+    from media_analysis.jobs import service as jobs
+    from media_analysis.jobs.parameters import JobParameters
+    from media_analysis.models import AnalysisJob, JobStatus
+
+    started = time.perf_counter()
+    job = tasks.start_job(land, params or JobParameters())
+    while True:
+        job = AnalysisJob.objects.get(pk=job.pk)
+        if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
+            return time.perf_counter() - started, job, True
+        if timeout is not None and time.perf_counter() - started > timeout:
+            seconds = time.perf_counter() - started
+            return seconds, jobs.cancel_job(job), False
+        time.sleep(0.05)
+
+
+# --- Classic: one host, 50 ms, a pool of 200 images modulo the URL ---
 
 
 def _serve_forever(pool: list[bytes], latency: float, port_pipe) -> None:
@@ -93,84 +284,8 @@ def serve(pool: list[bytes], latency: float) -> tuple[multiprocessing.context.Fo
     return process, f"http://127.0.0.1:{receiving.recv()}"
 
 
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
-def start_consumers(count: int, env: dict[str, str], logdir: Path, workers: int = 1) -> list[subprocess.Popen]:
-    procs = []
-    for index in range(count):
-        log = open(logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log", "wb")  # noqa: SIM115
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "manage.py",
-                    "run_huey",
-                    "-w",
-                    str(workers),
-                    "-k",
-                    "thread",
-                    "-d",
-                    "0.05",
-                    "-m",
-                    "0.2",
-                    "-n",
-                ],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
-    time.sleep(2.0)  # let them import Django and the imaging stack before the clock starts
-    return procs
-
-
-def stop_consumers(procs: list[subprocess.Popen]) -> list[int]:
-    peaks = [peak_rss_kib(p.pid) for p in procs]
-    for proc in procs:
-        os.killpg(proc.pid, signal.SIGINT)
-    for proc in procs:
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-    return peaks
-
-
-def make_land(name: str, base_url: str, count: int):
-    from lands.models import Domain, Expression, Land, Media
-
-    land = Land.objects.create(name=name)
-    domains = [Domain.objects.get_or_create(name=f"site{i}.bench.invalid")[0] for i in range(20)]
-    pages = Expression.objects.bulk_create(
-        Expression(land=land, domain=domains[i % 20], url=f"https://site{i % 20}.bench.invalid/p{i}", depth=0)
-        for i in range(max(1, count // 10))
-    )
-    Media.objects.bulk_create(
-        (Media(expression=pages[i % len(pages)], url=f"{base_url}/img/{i}.bin") for i in range(count)),
-        batch_size=2000,
-    )
-    return land
-
-
-def run_job(land) -> tuple[float, AnalysisJob]:
-    from media_analysis import tasks
-    from media_analysis.jobs.parameters import JobParameters
-    from media_analysis.models import AnalysisJob, JobStatus
-
-    started = time.perf_counter()
-    job = tasks.start_job(land, JobParameters())
-    while True:
-        job = AnalysisJob.objects.get(pk=job.pk)
-        if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
-            return time.perf_counter() - started, job
-        time.sleep(0.05)
+def classic_urls(base_url: str, count: int) -> list[str]:
+    return [f"{base_url}/img/{i}.bin" for i in range(count)]
 
 
 def queries_per_chunk(base_url: str) -> dict[int, int]:
@@ -182,7 +297,7 @@ def queries_per_chunk(base_url: str) -> dict[int, int]:
 
     counts = {}
     for size in (10, 100):
-        land = make_land(f"queries-{size}", base_url, size)
+        land = make_land(f"queries-{size}", classic_urls(base_url, size))
         job = jobs.create_job(land, JobParameters())
         (chunk_id,) = jobs.plan_job(job.pk, chunk_size=size)
         with CaptureQueriesContext(connection) as captured:
@@ -191,40 +306,15 @@ def queries_per_chunk(base_url: str) -> dict[int, int]:
     return counts
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--media", type=int, default=2000)
-    parser.add_argument("--big", type=int, default=20000, help="land size for the memory comparison (0 to skip)")
-    parser.add_argument("--upstream-sample", type=int, default=300)
-    parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--workers", type=int, default=1, help="worker threads per consumer (run_huey -w)")
-    parser.add_argument("--pool", type=int, default=25, help="distinct images per group of the mix")
-    args = parser.parse_args()
-
+def classic_main(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-land-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(
-        MEDIANALYSE_VAR_DIR=str(workdir),
-        HUEY_IMMEDIATE="0",
-        HUEY_NAME="bench-land",
-        HUEY_SQLITE_PATH=str(workdir / "huey.sqlite3"),
-        MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="medianalyse_site.settings",
-    )
-    env.setdefault("DJANGO_SECRET_KEY", secrets.token_urlsafe(50))  # a scratch database, nothing signed
-    os.environ.update(env)
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    django.setup()
+    env = django_environment(workdir, None, "127.0.0.1")
     from django.conf import settings
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
 
     from bench._images import build_image_set
 
+    command = [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k", "thread"]
+    command += ["-d", "0.05", "-m", "0.2", "-n"]
     print(f"medianalyse land benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     print(f"building the image pool ({args.pool} per group)...", flush=True)
     image_set = build_image_set(count=args.pool)
@@ -240,20 +330,20 @@ def main() -> None:
     rows = []
     peaks: dict[int, int] = {}
     for consumers in (1, 2):
-        land = make_land(f"bench-{consumers}", base_url, args.media)
-        procs = start_consumers(consumers, env, workdir, args.workers)
+        land = make_land(f"bench-{consumers}", classic_urls(base_url, args.media))
+        procs = start_consumers(consumers, env, workdir, command)
         try:
-            seconds, job = run_job(land)
+            seconds, job, _finished = run_job(land)
         finally:
             peak = stop_consumers(procs)
         if consumers == 1:
-            peaks[args.media] = max(peak)
+            peaks[args.media] = max(max(p) for p in peak)
         rows.append((f"medianalyse, {consumers} consumer(s)", job.total, seconds, job.analysed, job.failed))
 
     sys.path.insert(0, str(SHARED_BENCH))
     from upstream_reference import download_and_analyse_sequentially
 
-    sample = [f"{base_url}/img/{i}.bin" for i in range(args.upstream_sample)]
+    sample = classic_urls(base_url, args.upstream_sample)
     started = time.perf_counter()
     results = download_and_analyse_sequentially(sample)
     seconds = time.perf_counter() - started
@@ -261,12 +351,12 @@ def main() -> None:
     rows.append(("predecessor, sequential", len(sample), seconds, len(sample) - failures, failures))
 
     if args.big:
-        land = make_land("bench-big", base_url, args.big)
-        procs = start_consumers(1, env, workdir, args.workers)
+        land = make_land("bench-big", classic_urls(base_url, args.big))
+        procs = start_consumers(1, env, workdir, command)
         try:
-            big_seconds, big_job = run_job(land)
+            big_seconds, big_job, _finished = run_job(land)
         finally:
-            peaks[args.big] = max(stop_consumers(procs))
+            peaks[args.big] = max(max(p) for p in stop_consumers(procs))
         rows.append(
             ("medianalyse, 1 consumer (memory run)", big_job.total, big_seconds, big_job.analysed, big_job.failed)
         )
@@ -289,6 +379,402 @@ def main() -> None:
     print("| consumer peak RSS | " + " | ".join(f"{n} media" for n in sorted(peaks)) + " |")
     print("|---|" + "---:|" * len(peaks))
     print("| MiB | " + " | ".join(f"{peaks[n] / 1024:.0f}" for n in sorted(peaks)) + " |")
+
+
+# --- Web profile: what the run's URLs are (computed alike by the parent and each part) ---
+
+
+@dataclass
+class LandPlan:
+    ids: list[int]  # the catalogue entry of each media row
+    pages: list[int] | None = None  # the page of each row (None: the default spread)
+
+    @property
+    def distinct(self) -> list[int]:
+        return list(dict.fromkeys(self.ids))
+
+
+@dataclass
+class WebPlan:
+    catalogue: _web.Catalogue
+    formats: list[str]  # the pool's formats, in pool order
+    lands: dict[str, LandPlan] = field(default_factory=dict)  # "{phase}-{consumers}"
+
+
+def pool_formats(per_group: int) -> list[str]:
+    from bench._images import GROUPS
+
+    return [group.format for group in GROUPS for _ in range(per_group)]
+
+
+def web_plan(args: argparse.Namespace) -> WebPlan:
+    rng = random.Random(f"bench-land-web-{args.seed}")
+    plan = WebPlan(_web.Catalogue(), pool_formats(args.pool))
+    add = plan.catalogue.add
+    for consumers in args.consumers:
+        web = add(args.media, plan.formats, args.hosts, rng)
+        plan.lands[f"web-{consumers}"] = LandPlan(web)
+        plan.lands[f"flat-{consumers}"] = LandPlan(plan.catalogue.add_flat(web))
+        plan.lands[f"dup-{consumers}"] = duplicated_land(
+            add(args.media - round(args.media * args.dup_share), plan.formats, args.hosts, rng), args.media, rng
+        )
+    if "memory" in args.phases and 1 in args.consumers and args.big:
+        plan.lands["memory-1"] = LandPlan(add(args.big, plan.formats, args.hosts, rng))
+    return plan
+
+
+def duplicated_land(distinct: list[int], rows: int, rng: random.Random) -> LandPlan:
+    """``rows`` media rows: each of ``distinct`` once, the rest repeating one of them on another page, shuffled."""
+    page_count = max(2, rows // 10)
+    placed = [(entry, i % page_count) for i, entry in enumerate(distinct)]
+    pages_of: dict[int, set[int]] = {entry: {page} for entry, page in placed}
+    while len(placed) < rows:
+        entry = rng.choice(distinct)
+        free = [page for page in range(page_count) if page not in pages_of[entry]]
+        if not free:
+            continue
+        page = rng.choice(free)
+        pages_of[entry].add(page)
+        placed.append((entry, page))
+    rng.shuffle(placed)
+    return LandPlan([entry for entry, _ in placed], [page for _, page in placed])
+
+
+# --- Web profile: one part (a consumer count), in its own process ---
+
+
+def pipeline_settings() -> dict[str, str]:
+    from django.conf import settings
+
+    values = {}
+    for name in PIPELINE_SETTINGS:
+        value = getattr(settings, name, None)
+        if value is not None:
+            values[name] = repr(value)
+        elif name in os.environ:
+            values[name] = f"(not a setting of this code; {os.environ[name]!r} in the environment)"
+        else:
+            values[name] = "(not a setting of this code)"
+    return values
+
+
+def phase_result(
+    plan: WebPlan,
+    land: LandPlan,
+    seconds: float,
+    job: AnalysisJob,
+    finished: bool,
+    stats: dict[str, Any],
+    rss: list[list[int]],
+) -> dict[str, Any]:
+    entries = plan.catalogue.entries
+    requests = {int(k): v for k, v in stats["requests"].items()}
+    distinct = land.distinct
+    answered = [i for i in distinct if not entries[i].stalled]
+    stalled = [i for i in distinct if entries[i].stalled]
+    return {
+        # A job cancelled at the time limit is judged on what it got through.
+        "media": job.total if finished else job.analysed + job.failed + job.skipped,
+        "seconds": seconds,
+        "finished": finished,
+        "analysed": job.analysed,
+        "failed": job.failed,
+        "skipped": job.skipped,
+        "distinct_urls": len(distinct),
+        "answered_urls": len(answered),
+        "validator_urls": sum(1 for i in answered if entries[i].validators),
+        "requests": sum(requests.values()),
+        "requests_to_answered": sum(requests.get(i, 0) for i in answered),
+        "answered_requested": sum(1 for i in answered if requests.get(i, 0)),
+        "max_per_answered_url": max((requests.get(i, 0) for i in answered), default=0),
+        "stalled_urls": len(stalled),
+        "requests_to_stalled": sum(requests.get(i, 0) for i in stalled),
+        "peak_host_in_progress": max(stats["peak_in_progress"]),
+        "peak_host_open": max(stats["peak_open"]),
+        "peak_in_progress": stats["peak_total_in_progress"],
+        "conditional": stats["conditional"],
+        "not_modified": stats["not_modified"],
+        "ok": stats["ok"],
+        "stalls": stats["stalls"],
+        "rss_kib": rss,
+        "load": os.getloadavg()[0],
+    }
+
+
+def web_part(args: argparse.Namespace) -> None:
+    consumers = args.part
+    workdir = Path(tempfile.mkdtemp(prefix=f"medianalyse-bench-web-{consumers}-"))
+    # All of 127.0.0.0/8 is this machine's loopback: the benchmark's hosts are allowed, nothing else is.
+    allowed = ",".join(
+        dict.fromkeys(["127.0.0.0/8", *_split(os.environ.get("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS", ""))])
+    )
+    env = django_environment(workdir, args.redis_url, allowed)
+    from media_analysis.jobs.parameters import JobParameters
+
+    plan = web_plan(args)
+    stats = _web.StatsClient(args.control_port)
+    command = consumer_command(args.consumer_command)
+    result: dict[str, Any] = {"consumers": consumers, "settings": pipeline_settings(), "command": command, "phases": {}}
+    lands: dict[str, Land] = {}
+
+    def urls(land: LandPlan) -> list[str]:
+        return [plan.catalogue.url(i, args.port, plan.formats) for i in land.ids]
+
+    for phase in args.phases:
+        key = f"{'web' if phase == 'force' else phase}-{consumers}"
+        if key not in plan.lands or (phase == "force" and key not in lands):
+            continue
+        land_plan = plan.lands[key]
+        if phase != "force":
+            lands[key] = make_land(f"bench-{phase}-{consumers}", urls(land_plan), land_plan.pages)
+        print(f"  {consumers} consumer(s), {phase}: {len(land_plan.ids)} media...", flush=True)
+        stats.reset()
+        procs = start_consumers(consumers, env, workdir, command)
+        try:
+            seconds, job, finished = run_job(lands[key], JobParameters(force=phase == "force"), args.job_timeout)
+            counted = stats.stats()
+        finally:
+            rss = stop_consumers(procs)
+        result["phases"][phase] = phase_result(plan, land_plan, seconds, job, finished, counted, rss)
+        done = result["phases"][phase]["media"]
+        print(f"    {done / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
+    Path(args.part_output).write_text(json.dumps(result))
+
+
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+# --- Web profile: the run (server, redis, parts, tables) ---
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_redis(workdir: Path) -> tuple[subprocess.Popen, str] | None:
+    """A throwaway redis-server on a free port (None when redis-server is not installed)."""
+    import shutil
+
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    client = redis.Redis.from_url(url)
+    for _attempt in range(100):
+        try:
+            client.ping()
+            return proc, url
+        except redis.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def check_hosts(count: int) -> None:
+    for index in range(count):
+        with socket.socket() as probe:
+            try:
+                probe.bind((_web.host_address(index), 0))
+            except OSError as exc:
+                sys.exit(f"cannot bind {_web.host_address(index)} ({exc}): the web profile needs 127.0.0.0/8")
+
+
+def web_main(args: argparse.Namespace) -> None:
+    check_hosts(args.hosts)
+    from bench._images import build_image_set
+
+    print(f"medianalyse land benchmark, web profile, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(f"consumer: {args.consumer_command}; cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}", flush=True)
+    plan = web_plan(args)
+    print(f"building the image pool ({args.pool} per group)...", flush=True)
+    image_set = build_image_set(count=args.pool)
+    pool = [data for images in image_set.values() for data in images]
+    context = multiprocessing.get_context("fork")
+    receiving, sending = context.Pipe(duplex=False)
+    server = context.Process(
+        target=_web.serve_web, args=(plan.catalogue.entries, pool, args.hosts, sending), daemon=True
+    )
+    server.start()
+    port, control_port = receiving.recv()
+    web_latencies = [plan.catalogue.entries[i].latency for i in plan.lands[f"web-{args.consumers[0]}"].ids]
+    summary = _web.latency_summary(web_latencies)
+    print(
+        f"{len(plan.catalogue.entries)} URLs over {args.hosts} hosts (127.0.0.2:{port} ...), "
+        f"pool of {len(pool)} images, "
+        f"mean {statistics.mean(len(b) for b in pool) / 1024:.0f} KiB; web latencies: median "
+        f"{summary['median_s'] * 1000:.0f} ms, {summary['at_1_5s']:.0%} at 1.5 s, {summary['at_4s']:.0%} at 4 s, "
+        f"{summary['stalled']:.0%} stalled",
+        flush=True,
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-web-"))
+    results: dict[int, dict[str, Any]] = {}
+    redis_proc = None
+    try:
+        for consumers in args.consumers:
+            redis_url = None
+            if consumers > 1:
+                started = start_redis(workdir)
+                if started is None:
+                    print(f"redis-server is not installed: the {consumers}-consumer part is skipped", flush=True)
+                    continue
+                redis_proc, redis_url = started
+            output = workdir / f"part-{consumers}.json"
+            command = [sys.executable, str(Path(__file__).resolve()), *sys.argv[1:]]
+            command += ["--part", str(consumers), "--part-output", str(output)]
+            command += ["--port", str(port), "--control-port", str(control_port)]
+            if redis_url:
+                command += ["--redis-url", redis_url]
+            print(f"{consumers} consumer(s){' with ' + redis_url if redis_url else ''}:", flush=True)
+            subprocess.run(command, check=True)
+            results[consumers] = json.loads(output.read_text())
+            if redis_proc is not None:
+                redis_proc.terminate()
+                redis_proc.wait()
+                redis_proc = None
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+        server.terminate()
+    print_web_report(results)
+
+
+def _rate(phase: dict[str, Any]) -> float:
+    return phase["media"] / phase["seconds"] if phase["seconds"] else 0.0
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("**pass**" if ok else "**FAIL**")
+
+
+def print_web_report(results: dict[int, dict[str, Any]]) -> None:
+    if not results:
+        return
+    first = next(iter(results.values()))
+    print()
+    print("| setting | value |")
+    print("|---|---|")
+    for name, value in first["settings"].items():
+        print(f"| {name} | {value} |")
+    print(f"| consumer command | `{' '.join(Path(a).name if a == sys.executable else a for a in first['command'])}` |")
+
+    print()
+    print(
+        "| phase | consumers | media | seconds | media/s | analysed | failed | peak in progress, one host "
+        "| peak open connections, one host | peak in progress, all hosts | requests | 200 | 304 | stalls | load |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for consumers, part in results.items():
+        for name, p in part["phases"].items():
+            late = "" if p["finished"] else " (cancelled at the time limit)"
+            print(
+                f"| {name}{late} | {consumers} | {p['media']} | {p['seconds']:.1f} | {_rate(p):.1f} | {p['analysed']} "
+                f"| {p['failed']} | {p['peak_host_in_progress']} | {p['peak_host_open']} | {p['peak_in_progress']} "
+                f"| {p['requests']} | {p['ok']} | {p['not_modified']} | {p['stalls']} | {p['load']:.1f} |"
+            )
+
+    print()
+    print("| goal | consumers | measured | verdict |")
+    print("|---|---:|---|---|")
+    for consumers, part in results.items():
+        phases = part["phases"]
+        limit_text = part["settings"].get("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", "")
+        try:
+            limit: int | None = int(limit_text)
+        except ValueError:
+            limit = None
+        if "web" in phases and "flat" in phases:
+            ratio = _rate(phases["web"]) / _rate(phases["flat"])
+            print(
+                f"| web media/s >= {WEB_OVER_FLAT_GOAL:.0%} of flat | {consumers} | {_rate(phases['web']):.1f} / "
+                f"{_rate(phases['flat']):.1f} = {ratio:.0%} | {_verdict(ratio >= WEB_OVER_FLAT_GOAL)} |"
+            )
+        peak = max((p["peak_host_in_progress"] for p in phases.values()), default=0)
+        print(
+            f"| requests in progress on one host <= per-host limit | {consumers} | peak {peak}, limit "
+            f"{limit if limit is not None else 'none set'} | {_verdict(limit is not None and peak <= limit)} |"
+        )
+        if "dup" in phases:
+            d = phases["dup"]
+            print(
+                f"| dup: one request per distinct URL | {consumers} | {d['media']} rows, {d['distinct_urls']} URLs: "
+                f"{d['requests_to_answered']} requests to {d['answered_urls']} answered URLs (max "
+                f"{d['max_per_answered_url']} for one), {d['requests_to_stalled']} to {d['stalled_urls']} stalled "
+                f"| {_verdict(d['max_per_answered_url'] == 1 and d['answered_requested'] == d['answered_urls'])} |"
+            )
+        if "force" in phases and "web" in phases:
+            f, w = phases["force"], phases["web"]
+            speed = _rate(f) / _rate(w) if _rate(w) else 0.0
+            print(
+                f"| force: 304 for every URL with validators | {consumers} | {f['not_modified']} 304s, "
+                f"{f['conditional']} conditional requests, {f['validator_urls']} answered URLs with validators "
+                f"| {_verdict(f['not_modified'] >= f['validator_urls'])} |"
+            )
+            print(
+                f"| force: >= {FORCE_SPEED_GOAL:.0f}x faster than the first analysis | {consumers} | "
+                f"{_rate(f):.1f} / {_rate(w):.1f} media/s = {speed:.1f}x | {_verdict(speed >= FORCE_SPEED_GOAL)} |"
+            )
+        if "memory" in phases and "web" in phases:
+            small, big = phases["web"], phases["memory"]
+            small_peak = max(max(p) for p in small["rss_kib"])
+            big_peak = max(max(p) for p in big["rss_kib"])
+            in_flight = big["peak_in_progress"]
+            ok = big_peak <= small_peak * MEMORY_GROWTH_ALLOWED and in_flight >= IN_FLIGHT_FOR_MEMORY
+            print(
+                f"| peak RSS of the largest consumer process does not grow (<= +{MEMORY_GROWTH_ALLOWED - 1:.0%}), "
+                f"with >= {IN_FLIGHT_FOR_MEMORY} downloads in flight | {consumers} | {small['media']} media "
+                f"{small_peak / 1024:.0f} MiB, {big['media']} media {big_peak / 1024:.0f} MiB (all its processes: "
+                f"{sum(small['rss_kib'][0]) / 1024:.0f} and {sum(big['rss_kib'][0]) / 1024:.0f} MiB); "
+                f"peak {in_flight} in flight | {_verdict(ok)} |"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--classic", action="store_true", help="the flat one-host comparison with the predecessor")
+    parser.add_argument("--media", type=int, default=2000)
+    parser.add_argument("--big", type=int, default=20000, help="land size for the memory comparison (0 to skip)")
+    parser.add_argument("--pool", type=int, default=25, help="distinct images per group of the mix")
+    classic = parser.add_argument_group("classic")
+    classic.add_argument("--upstream-sample", type=int, default=300)
+    classic.add_argument("--latency", type=float, default=0.05)
+    classic.add_argument("--workers", type=int, default=1, help="worker threads per consumer (run_huey -w)")
+    web = parser.add_argument_group("web profile")
+    web.add_argument("--phases", type=_split, default=list(PHASES), help=f"any of {','.join(PHASES)}")
+    web.add_argument("--consumers", type=lambda t: [int(x) for x in _split(t)], default=[1, 2])
+    web.add_argument("--hosts", type=int, default=40)
+    web.add_argument("--dup-share", type=float, default=0.3, help="share of the dup land's rows repeating a URL")
+    web.add_argument(
+        "--consumer-command",
+        default=os.environ.get("BENCH_CONSUMER_COMMAND", SERVE_CONSUMER),
+        help="how one consumer is started (default: BENCH_CONSUMER_COMMAND, else scripts/serve's command)",
+    )
+    web.add_argument("--job-timeout", type=float, default=900.0, help="seconds before a job is cancelled")
+    web.add_argument("--seed", type=int, default=0)
+    # Set by the run for each of its parts.
+    for name, kind in (("--part", int), ("--part-output", str), ("--port", int), ("--control-port", int)):
+        parser.add_argument(name, type=kind, help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    unknown = sorted(set(args.phases) - set(PHASES))
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(unknown)}")
+    if args.classic:
+        classic_main(args)
+    elif args.part:
+        web_part(args)
+    else:
+        web_main(args)
 
 
 if __name__ == "__main__":
