@@ -77,7 +77,7 @@ sys.path.insert(0, str(ROOT))
 from bench import _web  # noqa: E402 (the project's root must be importable first)
 
 # The command scripts/serve starts a consumer with (without its environment's overrides).
-SERVE_CONSUMER = "manage.py run_huey --workers 2 --worker-type process"
+SERVE_CONSUMER = "manage.py run_huey --workers 2 --worker-type thread"
 # Settings the download pipeline reads; passed through from the environment and printed.
 PIPELINE_SETTINGS = (
     "MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY",
