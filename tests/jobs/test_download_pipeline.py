@@ -385,3 +385,20 @@ def test_a_chunk_waiting_for_room_is_claimed_so_it_is_neither_recovered_nor_run_
     job.refresh_from_db()
     assert (job.status, job.analysed) == (JobStatus.COMPLETED, 2)
     assert [http_server.hits(f"/waiting-{n}.png") for n in range(2)] == [1, 1]
+
+
+def test_with_robots_respected_a_disallowed_media_fails_and_the_others_are_analysed(settings, http_server):
+    settings.MEDIA_ANALYSIS_RESPECT_ROBOTS = True
+    http_server.route("/robots.txt", Reply(body=b"User-agent: *\nDisallow: /private/\n", content_type="text/plain"))
+    allowed = [http_server.route(f"/open/{n}.png", Reply(body=_png(n), content_type="image/png")) for n in range(3)]
+    refused = http_server.route("/private/secret.png", Reply(body=_png(9), content_type="image/png"))
+    job, chunk_ids = _planned_job([*allowed, refused], chunk_size=10)
+    completions = Completions()
+    _run_async(chunk_ids, completions)
+    completions.wait_for(*chunk_ids)
+    job.refresh_from_db()
+    assert (job.status, job.analysed, job.failed) == (JobStatus.COMPLETED, 3, 1)
+    media = Media.objects.get(url=refused)
+    assert (media.analysis_status, media.error_class) == (AnalysisStatus.FAILED, "robots_disallowed")
+    assert http_server.hits("/private/secret.png") == 0  # never requested
+    assert http_server.hits("/robots.txt") == 1  # one fetch for the site, whatever the number of its media
