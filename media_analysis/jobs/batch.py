@@ -206,7 +206,7 @@ def stored_thumbnail(result: ImageAnalysis, options: AnalysisOptions) -> dict[st
     return {"thumbnail_key": key}
 
 
-def _failed(media_id: int, url: str, media_type: str, failure: MediaFailure) -> MediaOutcome:
+def failed_outcome(media_id: int, url: str, media_type: str, failure: MediaFailure) -> MediaOutcome:
     fields = {}
     if failure.mime_type:
         fields["mime_type"] = failure.mime_type[:100]
@@ -215,7 +215,7 @@ def _failed(media_id: int, url: str, media_type: str, failure: MediaFailure) -> 
     )
 
 
-def _unexpected(media_id: int, url: str, media_type: str, exc: Exception) -> MediaOutcome:
+def unexpected_outcome(media_id: int, url: str, media_type: str, exc: Exception) -> MediaOutcome:
     # A bug or an unforeseen library error must not kill the batch.
     logger.exception("unexpected error analysing media %s (%s)", media_id, url)
     return MediaOutcome(
@@ -269,7 +269,7 @@ def fetch_one(
     on_bytes: Callable[[int], None] | None = None,
     validators: Validators | None = None,
 ) -> MediaOutcome | Fetched:
-    """The network half of ``process_one``: an image's body to analyse, or already an outcome.
+    """The network half of one media's analysis: an image's body to analyse, or already an outcome.
 
     Video and audio end here (their probe is cheap); so does every failure,
     and a 304 to a conditional request (``validators``): the outcome
@@ -293,9 +293,9 @@ def fetch_one(
     except Throttled:
         raise  # only with policy.defer_throttling: the caller's to handle
     except MediaFailure as failure:
-        return _failed(media_id, url, media_type, failure)
+        return failed_outcome(media_id, url, media_type, failure)
     except Exception as exc:
-        return _unexpected(media_id, url, media_type, exc)
+        return unexpected_outcome(media_id, url, media_type, exc)
 
 
 def _unchanged(media_id: int, url: str, media_type: str, sent: Validators | None, answer: NotModified) -> MediaOutcome:
@@ -304,7 +304,7 @@ def _unchanged(media_id: int, url: str, media_type: str, sent: Validators | None
 
 
 def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
-    """The computing half of ``process_one``: analyse a downloaded image. Never raises."""
+    """The computing half of one media's analysis (``fetch_one`` the other): analyse an image. Never raises."""
     media_id, url, media_type = fetched.media_id, fetched.url, fetched.media_type
     try:
         with analysis_slots():
@@ -314,34 +314,9 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
         fields = {**result.as_fields(), **_validator_fields(fetched.validators), **stored_thumbnail(result, options)}
         return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
     except MediaFailure as failure:
-        return _failed(media_id, url, media_type, failure)
+        return failed_outcome(media_id, url, media_type, failure)
     except Exception as exc:
-        return _unexpected(media_id, url, media_type, exc)
-
-
-def process_one(
-    media_id: int,
-    url: str,
-    media_type: str,
-    session: requests.Session,
-    policy: DownloadPolicy,
-    options: AnalysisOptions,
-    validators: Validators | None = None,
-) -> MediaOutcome:
-    """Download and analyse one media. Never raises: every ending is an outcome.
-
-    With ``validators`` (``stored_validators``) the request is conditional; a
-    304 is the outcome "unchanged", whose fields are the validators to keep.
-    The pipeline runs its two halves (``fetch_one``, ``analyse_fetched``) on
-    different threads; this is both in one call.
-    """
-    try:
-        fetched = fetch_one(media_id, url, media_type, session, policy, validators=validators)
-    except Throttled as failure:
-        return _failed(media_id, url, media_type, failure)
-    if isinstance(fetched, MediaOutcome):
-        return fetched
-    return analyse_fetched(fetched, options)
+        return unexpected_outcome(media_id, url, media_type, exc)
 
 
 def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:

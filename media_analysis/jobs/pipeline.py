@@ -379,9 +379,9 @@ class Pipeline:
                 logger.warning("could not pause host %s", work.host, exc_info=True)
             result = throttled
         except MediaFailure as failure:
-            result = media_batch._failed(work.media_ids[0], work.url, work.media_type, failure)
+            result = media_batch.failed_outcome(work.media_ids[0], work.url, work.media_type, failure)
         except Exception as exc:
-            result = media_batch._unexpected(work.media_ids[0], work.url, work.media_type, exc)
+            result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
             gate.release(slot)
         outcome: MediaOutcome | None = None
@@ -396,7 +396,7 @@ class Pipeline:
                 if work.attempts < THROTTLED_ATTEMPTS and elapsed + wait < batch.policy.deadline:
                     self._enqueue(work, front=True)
                 else:
-                    outcome = media_batch._failed(work.media_ids[0], work.url, work.media_type, result)
+                    outcome = media_batch.failed_outcome(work.media_ids[0], work.url, work.media_type, result)
             elif isinstance(result, Fetched):
                 self._bytes += len(result.content)
                 self._body_estimate += (len(result.content) - self._body_estimate) / 16

@@ -124,13 +124,18 @@ class LocalHostGate:
             wait = max(wait, state.last_start + self.min_delay - now)
         return max(wait, 0.0)
 
+    def _state(self, host: str, now: float) -> _HostState:
+        """The host's state, added (after dropping idle hosts) when it has none. Called with the lock held."""
+        state = self._hosts.get(host)
+        if state is None:
+            self._sweep(now)
+            state = self._hosts[host] = _HostState()
+        return state
+
     def try_acquire(self, host: str) -> HostSlot | None:
         with self._lock:
             now = self._clock()
-            state = self._hosts.get(host)
-            if state is None:
-                self._sweep(now)
-                state = self._hosts[host] = _HostState()
+            state = self._state(host, now)
             if len(state.holders) >= self.limit or self._wait(state, now) > 0:
                 return None
             slot = HostSlot(host, uuid.uuid4().hex)
@@ -147,10 +152,7 @@ class LocalHostGate:
     def pause(self, host: str, seconds: float) -> None:
         with self._lock:
             now = self._clock()
-            state = self._hosts.get(host)
-            if state is None:
-                self._sweep(now)
-                state = self._hosts[host] = _HostState()
+            state = self._state(host, now)
             state.paused_until = max(state.paused_until, now + max(float(seconds), 0.0))
 
     def ready_in(self, host: str) -> float:

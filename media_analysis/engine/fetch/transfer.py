@@ -336,6 +336,17 @@ def _release(response: requests.Response) -> None:
         pass  # the connection is then closed with the response: nothing was lost
 
 
+def _not_modified(response: requests.Response, url: str, final_url: str, started: float, redirects: int) -> NotModified:
+    _release(response)
+    return NotModified(
+        url=url,
+        final_url=final_url,
+        validators=Validators.from_headers(response.headers),
+        elapsed=time.monotonic() - started,
+        redirects=redirects,
+    )
+
+
 @overload
 def download(
     session: requests.Session,
@@ -388,14 +399,7 @@ def download(
         response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
         try:
             if response.status_code == 304:
-                _release(response)
-                return NotModified(
-                    url=url,
-                    final_url=final_url,
-                    validators=Validators.from_headers(response.headers),
-                    elapsed=time.monotonic() - started,
-                    redirects=redirects,
-                )
+                return _not_modified(response, url, final_url, started, redirects)
             content_type = _media_type(response.headers.get("Content-Type"))
             declared = _declared_length(response)
             if declared is not None and declared > policy.max_bytes and not truncate:
@@ -462,14 +466,7 @@ def probe(
         response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
         try:
             if response.status_code == 304:
-                _release(response)
-                return NotModified(
-                    url=url,
-                    final_url=final_url,
-                    validators=Validators.from_headers(response.headers),
-                    elapsed=time.monotonic() - started,
-                    redirects=redirects,
-                )
+                return _not_modified(response, url, final_url, started, redirects)
             content_type = _media_type(response.headers.get("Content-Type"))
             ranged = response.status_code == 206
             if ranged:
