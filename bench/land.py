@@ -30,7 +30,9 @@ download pipeline's settings come from the environment as they are, and are prin
                                    [--consumers 1,2] [--hosts 40] [--job-timeout 900]
 
 **Classic** (``--classic``). One server on 127.0.0.1 adds 50 ms to every response and serves a
-pool of 200 images modulo the URL; measures, in the same run and on the same files:
+pool of 200 images modulo the URL, each URL's bytes made distinct by a metadata segment naming
+it (as in the web profile: same pixels, different SHA-256); measures, in the same run and on the
+same files:
 
 * media per second from trigger to completed job, with 1 and with 2 consumers
   (each ``manage.py run_huey`` with one worker thread; its download pipeline keeps
@@ -234,19 +236,22 @@ def run_job(
 
 def _serve_forever(pool: list[bytes], latency: float, port_pipe) -> None:
     """An asyncio HTTP/1.1 server (keep-alive, GET only): each response is written
-    ``latency`` seconds after its request arrives, from bytes prepared in advance,
-    so that serving costs the shared cores as little as possible."""
+    ``latency`` seconds after its request arrives. URL ``i`` serves pool image
+    ``i % len(pool)`` with a small segment naming ``i`` spliced in (``_web.tag``), so
+    that no two URLs share bytes; the pool's bytes are never copied."""
     import asyncio
 
-    responses = [
-        (
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
-            + f"Content-Length: {len(body)}\r\n\r\n".encode(),
-            body,
-        )
-        for body in pool
-    ]
     not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    def response(index: int) -> tuple[bytes, ...]:
+        body = pool[index % len(pool)]
+        head, offset, tail = _web.tag(body, _web.url_text(index))
+        length = len(head) + len(body) - offset + len(tail)
+        status = (
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            + f"Content-Length: {length}\r\n\r\n".encode()
+        )
+        return status, head, memoryview(body)[offset:], tail
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -255,12 +260,11 @@ def _serve_forever(pool: list[bytes], latency: float, port_pipe) -> None:
                 await asyncio.sleep(latency)
                 path = head.split(b" ", 2)[1]
                 try:
-                    header, body = responses[int(path.rsplit(b"/", 1)[-1].split(b".")[0]) % len(responses)]
+                    parts = response(int(path.rsplit(b"/", 1)[-1].split(b".")[0]))
                 except ValueError:
                     writer.write(not_found)
                 else:
-                    writer.write(header)
-                    writer.write(body)
+                    writer.writelines(parts)
                 await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError, IndexError):
             pass
@@ -321,7 +325,10 @@ def classic_main(args: argparse.Namespace) -> None:
     pool = [data for images in image_set.values() for data in images]
     server, base_url = serve(pool, args.latency)
     mean_kib = statistics.mean(len(b) for b in pool) / 1024
-    print(f"{len(pool)} distinct images, mean {mean_kib:.0f} KiB, served with {args.latency * 1000:.0f} ms latency")
+    print(
+        f"{len(pool)} pool images, mean {mean_kib:.0f} KiB, distinct bytes for every URL, "
+        f"served with {args.latency * 1000:.0f} ms latency"
+    )
     print(
         f"chunk size {settings.MEDIA_ANALYSIS_CHUNK_SIZE}, download concurrency "
         f"{settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY}, cores {os.cpu_count()}"
