@@ -243,7 +243,7 @@ def _serve_forever(pool: list[bytes], latency: float, port_pipe) -> None:
 
     not_found = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
 
-    def response(index: int) -> tuple[bytes, ...]:
+    def response(index: int) -> tuple[bytes | memoryview, ...]:
         body = pool[index % len(pool)]
         head, offset, tail = _web.tag(body, _web.url_text(index))
         length = len(head) + len(body) - offset + len(tail)

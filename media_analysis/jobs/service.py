@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
 from lands.models import Land
+from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.hosts import host_key
 from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
@@ -101,7 +102,13 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return []
         if job.status == JobStatus.RUNNING and job.chunks_total:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
-        rows = job_media(job).order_by("url", "pk").values_list("pk", "url").iterator(chunk_size=2000)
+        rows = (
+            job_media(job)
+            .annotate(slow=ExpressionWrapper(Q(error_class=DownloadTimeout.error_class), BooleanField()))
+            .order_by("url", "pk")
+            .values_list("pk", "url", "slow")
+            .iterator(chunk_size=2000)
+        )
         total = 0
         chunks_total = 0
         pending: list[JobChunk] = []
@@ -125,15 +132,19 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         return list(job.chunks.values_list("pk", flat=True))
 
 
-def interleaved_chunks(rows: Iterable[tuple[int, str]], chunk_size: int) -> Iterator[list[int]]:
-    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn.
+def interleaved_chunks(rows: Iterable[tuple[int, str, bool]], chunk_size: int) -> Iterator[list[int]]:
+    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn, slow URLs first.
 
-    ``rows`` are ``(pk, url)`` ordered by URL, so that the media sharing a URL
-    are neighbours (and the pipeline, which groups a chunk's media by URL,
+    ``rows`` are ``(pk, url, slow)`` ordered by URL, so that the media sharing a
+    URL are neighbours (and the pipeline, which groups a chunk's media by URL,
     downloads each URL once per job). A URL's group larger than ``chunk_size``
     makes one chunk of its own, larger than the others. Groups are dealt
     round-robin by host, so each chunk mixes hosts and one big host's media are
     spread over the whole job rather than filling its first chunks.
+
+    A URL is slow when one of its media's latest attempt ran out of time. Its
+    groups are dealt before the others: a URL that stalls again then waits for
+    its deadline while the rest of the job runs, instead of holding the job's end.
 
     Only integers are kept per media (in arrays: a million media cost a few
     megabytes), and one string per distinct host.
@@ -142,38 +153,22 @@ def interleaved_chunks(rows: Iterable[tuple[int, str]], chunk_size: int) -> Iter
     pks = array("q")
     starts = array("q")  # where each URL's group begins in pks
     group_host = array("q")
+    slow_groups = array("q")
     hosts: dict[str, int] = {}
     previous: str | None = None
-    for pk, url in rows:
+    for pk, url, slow in rows:
         if url != previous:
             starts.append(len(pks))
             group_host.append(hosts.setdefault(host_key(url), len(hosts)))
             previous = url
+        if slow and (not slow_groups or slow_groups[-1] != len(starts) - 1):
+            slow_groups.append(len(starts) - 1)
         pks.append(pk)
     starts.append(len(pks))
     host_count = len(hosts)
     hosts.clear()
-    # Groups ordered by host (a counting sort, stable: each host's groups stay in URL order).
-    first = array("q", [0]) * (host_count + 1)
-    for host in group_host:
-        first[host + 1] += 1
-    for host in range(host_count):
-        first[host + 1] += first[host]
-    cursor = array("q", first[:host_count])
-    by_host = array("q", [0]) * len(group_host)
-    for group, host in enumerate(group_host):
-        by_host[cursor[host]] = group
-        cursor[host] += 1
-    del group_host
-    cursor = array("q", first[:host_count])
-    turn = deque(range(host_count))
     current: list[int] = []
-    while turn:
-        host = turn.popleft()
-        group = by_host[cursor[host]]
-        cursor[host] += 1
-        if cursor[host] < first[host + 1]:
-            turn.append(host)
+    for group in _dealt_by_host(slow_groups, group_host, host_count):
         begin, end = starts[group], starts[group + 1]
         if current and len(current) + (end - begin) > chunk_size:
             yield current
@@ -184,6 +179,44 @@ def interleaved_chunks(rows: Iterable[tuple[int, str]], chunk_size: int) -> Iter
             current = []
     if current:
         yield current
+
+
+def _dealt_by_host(first_groups: array, group_host: array, host_count: int) -> Iterator[int]:
+    """Every group once: ``first_groups`` (ascending) dealt round-robin by host, then the others so."""
+    yield from _round_robin(first_groups, group_host, host_count)
+    rest = array("q")
+    skipped = iter(first_groups)
+    next_skipped = next(skipped, -1)
+    for group in range(len(group_host)):
+        if group == next_skipped:
+            next_skipped = next(skipped, -1)
+        else:
+            rest.append(group)
+    yield from _round_robin(rest, group_host, host_count)
+
+
+def _round_robin(groups: array, group_host: array, host_count: int) -> Iterator[int]:
+    """``groups`` ordered by taking each host's next group in turn (each host's groups in their given order)."""
+    # A counting sort by host, stable: each host's groups stay in order.
+    first = array("q", [0]) * (host_count + 1)
+    for group in groups:
+        first[group_host[group] + 1] += 1
+    for host in range(host_count):
+        first[host + 1] += first[host]
+    cursor = array("q", first[:host_count])
+    by_host = array("q", [0]) * len(groups)
+    for group in groups:
+        host = group_host[group]
+        by_host[cursor[host]] = group
+        cursor[host] += 1
+    cursor = array("q", first[:host_count])
+    turn = deque(host for host in range(host_count) if first[host] < first[host + 1])
+    while turn:
+        host = turn.popleft()
+        yield by_host[cursor[host]]
+        cursor[host] += 1
+        if cursor[host] < first[host + 1]:
+            turn.append(host)
 
 
 def mark_chunks_enqueued(job_id: int) -> None:
