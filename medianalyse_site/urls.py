@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from media_analysis.web.metrics_view import metrics_view
 
@@ -9,6 +9,11 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="medianalyse/redoc.html"),
+        name="api-redoc",
+    ),
     path("api/", include("media_analysis.web.api.urls")),
     path("api/", include("lands.api_urls")),
     path("api/", include("exports.urls")),
