@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from media_analysis.web.api.root import api_index
 from media_analysis.web.metrics_view import metrics_view
 
 urlpatterns = [
@@ -14,6 +15,10 @@ urlpatterns = [
         SpectacularRedocView.as_view(url_name="schema", template_name="medianalyse/redoc.html"),
         name="api-redoc",
     ),
+    # Before the routers: this root lists jobs, clusters and exports beside the corpus.
+    path("api/", api_index, name="api-index"),
+    # The browsable API's login and logout links.
+    path("api/auth/", include("rest_framework.urls")),
     path("api/", include("media_analysis.web.api.urls")),
     path("api/", include("lands.api_urls")),
     path("api/", include("exports.urls")),
