@@ -83,9 +83,11 @@ ASGI_APPLICATION = "medianalyse_site.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # The site's own templates (the admin's base and home, the landing page) before the apps'.
+        "DIRS": [BASE_DIR / "medianalyse_site" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
+            "libraries": {"medianalyse_admin": "media_analysis.web.admin.index_tags"},
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",

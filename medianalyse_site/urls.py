@@ -3,9 +3,18 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from media_analysis.web.api.root import api_index
+from media_analysis.web.home import guide_view, home_view
 from media_analysis.web.metrics_view import metrics_view
 
+admin.site.site_header = "medianalyse"
+admin.site.site_title = "medianalyse"
+admin.site.index_title = "Media analysis of web corpora"
+# "View site": the landing page below, not a 404.
+admin.site.site_url = "/"
+
 urlpatterns = [
+    path("", home_view, name="home"),
+    path("guides/<slug:slug>/", guide_view, name="guide"),
     path("admin/medianalyse/", include("media_analysis.web.admin.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
