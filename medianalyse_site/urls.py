@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from media_analysis.web.api.docs import OwnSiteRedocView
 from media_analysis.web.api.root import api_index
 from media_analysis.web.home import guide_view, home_view
 from media_analysis.web.metrics_view import metrics_view
@@ -19,11 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path(
-        "api/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="medianalyse/redoc.html"),
-        name="api-redoc",
-    ),
+    path("api/redoc/", OwnSiteRedocView.as_view(url_name="schema"), name="api-redoc"),
     # Before the routers: this root lists jobs, clusters and exports beside the corpus.
     path("api/", api_index, name="api-index"),
     # The browsable API's login and logout links.

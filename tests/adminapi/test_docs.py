@@ -42,5 +42,13 @@ def test_redoc_loads_its_bundle(client, admin_user):
     assert "/static/drf_spectacular_sidecar/redoc/bundles/redoc.standalone.js" in _page(client, "/api/redoc/")
 
 
+def test_redoc_may_load_from_this_site_only(client, admin_user):
+    # Its bundle shows a logo from a CDN whatever its options: the browser is told not to ask.
+    client.force_login(admin_user)
+    policy = client.get("/api/redoc/")["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "img-src 'self' data:" in policy
+
+
 def test_docs_need_a_login(client):
     assert client.get("/api/redoc/").status_code in (401, 403)
