@@ -126,12 +126,13 @@ def job_failures_url(job: AnalysisJob, user: Any) -> str:
     Media do not record which job last touched them: the list takes the land's failed media whose latest
     attempt ended while the job ran, so a failure analysed again since then is no longer listed.
     """
-    if not can_view_media(user) or not job.started_at:
+    if not can_view_media(user):
         return ""
+    # A job not started yet is linked from its creation: the page that shows the link outlives the start.
     query = {
         "expression__land__id__exact": job.land_id,
         "analysis_status__exact": AnalysisStatus.FAILED,
-        "analyzed_at__gte": job.started_at.isoformat(),
+        "analyzed_at__gte": (job.started_at or job.created_at).isoformat(),
     }
     if job.finished_at:
         query["analyzed_at__lte"] = job.finished_at.isoformat()
@@ -202,7 +203,11 @@ def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
         return render(request, "media_analysis/job_cancel.html", context)
     if job.is_active:
         job = jobs.cancel_job(job)
-        messages.success(request, f"Job {job.pk} cancelled; chunks already running finish, the rest are skipped.")
+        messages.success(
+            request,
+            f"Job {job.pk} cancelled: the chunks already running finish (the media they had not begun are "
+            "skipped); the chunks not started are left, counted as not processed.",
+        )
     else:
         messages.info(request, f"Job {job.pk} had already ended ({job.get_status_display().lower()}).")
     return HttpResponseRedirect(reverse("medianalyse:job-progress", args=[job.pk]))
