@@ -258,6 +258,24 @@ def researchers_day(server, land, release, browser) -> None:
     page.goto(f"{base}{failures_href}" if failures_href.startswith("/") else failures_href)
     assert page.locator("#result_list tbody tr").count() == BROKEN
 
+    # The land's page: its object tools sit clear of the title, on a wide screen and on a phone.
+    page.goto(f"{base}/admin/lands/land/{land.pk}/change/")
+    for viewport in ({"width": 1280, "height": 900}, PHONE):
+        page.set_viewport_size(viewport)
+        tools = page.locator(".object-tools").bounding_box()
+        assert tools is not None
+        for heading in page.locator("#content h1, #content h2").all():
+            title = heading.bounding_box()
+            assert title is not None
+            overlap = not (
+                tools["x"] >= title["x"] + title["width"]
+                or title["x"] >= tools["x"] + tools["width"]
+                or tools["y"] >= title["y"] + title["height"]
+                or title["y"] >= tools["y"] + tools["height"]
+            )
+            assert not overlap, (viewport, heading.text_content(), title, tools)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
     # A token of one's own: made on its page, used by a script, revoked.
     page.goto(f"{base}/admin/")
     page.click("#ma-research-pages >> text=Your API tokens")
