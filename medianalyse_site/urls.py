@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from media_analysis.web.api.docs import OwnSiteRedocView
@@ -16,6 +18,8 @@ admin.site.site_url = "/"
 urlpatterns = [
     path("", home_view, name="home"),
     path("guides/<slug:slug>/", guide_view, name="guide"),
+    # Browsers ask for it on pages that name no icon (the API's JSON, files).
+    path("favicon.ico", RedirectView.as_view(url=static("medianalyse/favicon.svg"), permanent=True)),
     path("admin/medianalyse/", include("media_analysis.web.admin.urls")),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

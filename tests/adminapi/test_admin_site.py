@@ -18,6 +18,8 @@ def test_the_admin_wears_the_products_name_and_icon(admin_client):
     assert 'rel="icon" href="/static/medianalyse/favicon.svg"' in html
     assert "/static/medianalyse/site.css" in html
     assert "Django administration" not in html
+    # Every admin page links the user's own API tokens beside "Change password".
+    assert '<a href="/admin/medianalyse/tokens/" id="ma-tokens-link">API tokens</a>' in html
 
 
 def test_view_site_leads_to_the_landing_page(admin_client, client):
@@ -29,6 +31,12 @@ def test_view_site_leads_to_the_landing_page(admin_client, client):
     for target in ("/admin/", "/api/docs/", "/api/redoc/", "/admin/medianalyse/tokens/", "/guides/analysis/"):
         assert f'href="{target}"' in page, target
     assert 'rel="icon"' in page
+
+
+def test_the_favicon_is_found_where_browsers_look(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/medianalyse/favicon.svg"
 
 
 def test_the_guides_are_served_as_text(client):
