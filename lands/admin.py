@@ -80,7 +80,17 @@ class LandAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     show_full_result_count = False
     fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
-    readonly_fields = ["created_at", "expressions", "media_total", "analysed_share", "failed"]
+    # What the crawl recorded is read here, never edited: a re-import would undo an edit, and exports quote it.
+    readonly_fields = [
+        "name",
+        "description",
+        "lang",
+        "created_at",
+        "expressions",
+        "media_total",
+        "analysed_share",
+        "failed",
+    ]
     actions = [analyse_land_media_action, export_land_action]
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
@@ -246,7 +256,8 @@ MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
     ("EXIF", ["exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude", "exif_pretty"]),
     ("Other", ["content_tags", "nsfw_score"]),
 ]
-MEDIA_EDITABLE_FIELDS = {"expression", "url", "type"}
+# None: the media's URL, type and page are the crawl's record, read-only like every analysis field.
+MEDIA_EDITABLE_FIELDS: set[str] = set()
 
 
 def media_field_groups() -> list[tuple[str | None, list[str]]]:

@@ -6,6 +6,8 @@ counters; the WebSocket only tells clients that it changed.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -261,3 +263,51 @@ class LandClustering(models.Model):
 
     def __str__(self) -> str:
         return f"Clustering of land {self.land_id}"
+
+
+API_TOKEN_PREFIX = "mda_"
+# Seen once, a token's last use is written again only after this long: not one write per request.
+API_TOKEN_USE_RESOLUTION = timedelta(minutes=1)
+
+
+class ApiToken(models.Model):
+    """A user's key to the REST API, stored as its SHA-256 digest: shown once at creation, never readable again.
+
+    The key is 32 random bytes, so a plain digest is enough (no slow password hash: nothing to guess from).
+    The first characters are kept in clear to tell a user's tokens apart.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, default="", help_text="What the token is for")
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "API token"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, user, name: str = "") -> tuple[ApiToken, str]:
+        """A new token for ``user`` and its key, which exists nowhere else once the caller drops it."""
+        key = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name.strip()[:100], digest=cls.digest_of(key), prefix=key[:8])
+        return token, key
+
+    @classmethod
+    def find(cls, key: str) -> ApiToken | None:
+        return cls.objects.select_related("user").filter(digest=cls.digest_of(key)).first()
+
+    def note_use(self) -> None:
+        now = timezone.now()
+        if self.last_used_at is None or now - self.last_used_at >= API_TOKEN_USE_RESOLUTION:
+            ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
+            self.last_used_at = now

@@ -11,12 +11,15 @@ import asyncio
 import logging
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
 
-from media_analysis.models import AnalysisJob
+from media_analysis.models import AnalysisJob, ChunkStatus, JobStatus
 
 logger = logging.getLogger("medianalyse.progress")
 
@@ -32,8 +35,28 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def job_snapshot(job: AnalysisJob) -> dict[str, Any]:
-    """Everything a progress page shows, JSON-ready."""
+def chunks_still_running(job: AnalysisJob) -> int:
+    """Chunks of an ended job that a live worker still holds: their counts reach the job when they end.
+
+    Cancelling (or a failure) stops chunks before their turn, not those already claimed. A claim older
+    than the lease belongs to a worker that died: that chunk will add nothing more.
+    """
+    if job.is_active or job.status == JobStatus.COMPLETED:
+        # Active: every chunk may still run. Completed: every chunk is done.
+        return 0
+    fresh = timezone.now() - timedelta(seconds=settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS)
+    return job.chunks.filter(status=ChunkStatus.PENDING, claimed_at__gte=fresh).exclude(claimed_by="").count()
+
+
+def job_snapshot(job: AnalysisJob, *, running_chunks: bool = True) -> dict[str, Any]:
+    """Everything a progress page shows, JSON-ready.
+
+    ``settled``: the figures will not change any more (the job ended and no chunk of it is still running).
+    ``not_processed``: media an ended job never reached (cancelled before their turn), apart from the
+    ``skipped`` ones that a chunk found gone. Without ``running_chunks`` (lists of many jobs) the chunks
+    are not looked at and an ended job counts as settled.
+    """
+    running = chunks_still_running(job) if running_chunks else 0
     return {
         "id": job.pk,
         "land": job.land_id,
@@ -45,6 +68,9 @@ def job_snapshot(job: AnalysisJob) -> dict[str, Any]:
         "unchanged": job.unchanged,
         "failed": job.failed,
         "skipped": job.skipped,
+        "not_processed": 0 if job.is_active else max(0, job.total - job.processed),
+        "running_chunks": running,
+        "settled": not job.is_active and running == 0,
         "progress": job.progress,
         "success_rate": job.success_rate,
         "throughput": job.throughput,

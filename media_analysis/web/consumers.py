@@ -1,7 +1,9 @@
 """WebSocket consumer for a job's live progress.
 
 On connect it sends the job's current state from the database, then relays
-progress events from the channel layer. It also follows the job row itself:
+progress events from the channel layer until the job is settled: ended, and no
+chunk of it still running (after a cancel, the chunks already claimed finish and
+their counts still arrive). It also follows the job row itself:
 with the embedded default the workers run in another process and the
 in-memory channel layer cannot reach this one, so the row is polled (cheaply,
 by primary key) and a new snapshot is sent whenever it changed.
@@ -83,7 +85,7 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         self.following = True
         await self._push("snapshot", snapshot)
-        if snapshot["is_active"]:
+        if not snapshot["settled"]:
             self.follower = asyncio.create_task(self._follow_row())
 
     async def disconnect(self, code: int) -> None:
@@ -121,11 +123,14 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
         await self._push("progress", event["job"])
 
     async def _push(self, kind: str, snapshot: dict[str, Any]) -> None:
-        stamp = f"{snapshot['updated_at']}|{snapshot['status']}|{snapshot['processed']}"
+        stamp = (
+            f"{snapshot['updated_at']}|{snapshot['status']}|{snapshot['processed']}|{snapshot.get('running_chunks')}"
+        )
         if kind != "snapshot" and stamp == self.last_sent:
             return
         self.last_sent = stamp
-        finished = not snapshot["is_active"]
+        # A cancelled job's figures still move while its running chunks end: "finished" only once they have.
+        finished = snapshot.get("settled", not snapshot["is_active"])
         await self.send(text_data=json.dumps({"type": "finished" if finished else kind, "job": snapshot}))
 
     async def _follow_row(self) -> None:
@@ -136,7 +141,7 @@ class JobProgressConsumer(AsyncWebsocketConsumer):
                 if snapshot is None:
                     return
                 await self._push("progress", snapshot)
-                if not snapshot["is_active"]:
+                if snapshot.get("settled", not snapshot["is_active"]):
                     return
         except asyncio.CancelledError:
             pass

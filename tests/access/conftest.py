@@ -7,13 +7,12 @@ from typing import Any
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from lands.models import AnalysisStatus, Expression, Land, Media
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters
-from media_analysis.models import AnalysisJob, ImageCluster
+from media_analysis.models import AnalysisJob, ApiToken, ImageCluster
 from tests.factories import make_domain, make_expression, make_land, make_media, make_staff
 
 
@@ -77,7 +76,7 @@ def token_client():
         else:
             user = user_or_name
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {ApiToken.issue(user)[1]}")
         return client
 
     return build

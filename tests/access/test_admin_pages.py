@@ -81,7 +81,7 @@ def test_the_job_page_of_a_user_who_may_read_jobs_only_links_to_nothing_else(cor
     assert 'data-media-prefix=""' in content
     # The failure is listed, its media id without a link.
     failing = corpus.job.recent_failures[0]["media_id"]
-    assert f"<td>{failing}</td>" in content
+    assert f'<td data-label="Media">{failing}</td>' in content
 
 
 def test_the_job_page_links_to_what_the_user_may_open(corpus, as_user):

@@ -132,7 +132,10 @@ def test_land_search_and_change_page_counts(admin_client, corpus):
     assert [land.name for land in response.context["cl"].result_list] == ["Climate"]
     content = admin_client.get(change("land", corpus.land.pk)).content.decode()
     assert "50.0%" in content
-    assert 'name="name"' in content  # the land itself stays editable
+    # The crawl's fields are shown, not editable: a re-import would undo an edit.
+    assert 'name="name"' not in content
+    assert 'name="description"' not in content
+    assert "Climate" in content
 
 
 def test_domain_search(admin_client, corpus):
@@ -236,8 +239,8 @@ def test_media_change_page_shows_every_analysis_field_read_only(admin_client, co
     }
     expected = {field.name for field in Media._meta.concrete_fields} - {"id", "exif_data"}
     assert expected <= shown
-    # Only the identity of the media is editable; the analysis is the pipeline's.
-    assert set(admin_form.form.fields) == {"expression", "url", "type"}
+    # Nothing is editable: the URL, type and page are the crawl's, the analysis is the pipeline's.
+    assert set(admin_form.form.fields) == set()
     assert "&quot;Make&quot;: &quot;Canon&quot;" in content  # pretty-printed EXIF
     assert "<code>#1f2a3b</code> (41.5%)" in content
     assert 'width="240"' in content

@@ -198,7 +198,10 @@ def test_cancel_needs_a_post_with_a_csrf_token(runner, land):
     job = pending_job(land)
     client = Client(enforce_csrf_checks=True)
     client.force_login(runner)
-    assert client.get(cancel_url(job)).status_code == 405
+    # GET is the confirmation page: it cancels nothing.
+    assert client.get(cancel_url(job)).status_code == 200
+    job.refresh_from_db()
+    assert job.status == JobStatus.PENDING
     assert client.post(cancel_url(job)).status_code == 403
     job.refresh_from_db()
     assert job.status == JobStatus.PENDING

@@ -6,7 +6,9 @@
  * 30 s, with jitter so many pages do not reconnect in step). When a socket
  * cannot be opened at all (a WSGI-only server, a proxy without WebSocket
  * support) the page polls the job's JSON API instead, and keeps trying the
- * socket now and then. Everything stops once the job has ended.
+ * socket now and then. Everything stops once the job has settled: ended, and
+ * no chunk of it still running (after a cancel, the chunks already running
+ * finish and their counts keep arriving).
  */
 (function () {
   "use strict";
@@ -41,6 +43,8 @@
   var connectionEl = document.getElementById("ma-connection");
   var summary = document.getElementById("ma-summary");
   var cancelForm = document.getElementById("ma-cancel");
+  var settlingEl = document.getElementById("ma-settling");
+  var notProcessedEl = document.getElementById("ma-not-processed-counter");
   var errorEl = document.getElementById("ma-error");
   var failuresBody = document.querySelector("#ma-failures tbody");
 
@@ -106,6 +110,7 @@
     failures.slice(0, 10).forEach(function (failure) {
       var row = document.createElement("tr");
       var idCell = document.createElement("td");
+      idCell.setAttribute("data-label", "Media");
       if (mediaPrefix) {
         var link = document.createElement("a");
         link.href = mediaPrefix + encodeURIComponent(String(failure.media_id)) + "/change/";
@@ -116,13 +121,16 @@
         idCell.textContent = String(failure.media_id);
       }
       var urlCell = document.createElement("td");
+      urlCell.setAttribute("data-label", "URL");
       urlCell.className = "ma-url";
       urlCell.textContent = String(failure.url || "").slice(0, 90);
       var classCell = document.createElement("td");
+      classCell.setAttribute("data-label", "Error class");
       var code = document.createElement("code");
       code.textContent = String(failure.error_class || "");
       classCell.appendChild(code);
       var reasonCell = document.createElement("td");
+      reasonCell.setAttribute("data-label", "Reason");
       reasonCell.textContent = String(failure.reason || "").slice(0, 200);
       row.appendChild(idCell);
       row.appendChild(urlCell);
@@ -137,8 +145,10 @@
       return;
     }
     var active = ACTIVE.indexOf(job.status) !== -1;
+    // Snapshots from before the field existed: an ended job was final.
+    var settled = typeof job.settled === "boolean" ? job.settled : !active;
     // A relayed event may be older than a snapshot already shown; counts never go back.
-    if (active && job.processed < state.latestProcessed) {
+    if (!settled && job.processed < state.latestProcessed) {
       return;
     }
     state.latestProcessed = job.processed;
@@ -153,6 +163,8 @@
     setField("unchanged", String(job.unchanged));
     setField("failed", String(job.failed));
     setField("skipped", String(job.skipped));
+    setField("not_processed", String(job.not_processed || 0));
+    setField("running_chunks", String(job.running_chunks || 0));
     setField("throughput", dash(job.throughput, job.throughput !== null ? job.throughput.toFixed(2) + " media/s" : ""));
     setField("eta", active ? formatSeconds(job.eta_seconds) : "\u2014");
     setField("duration", formatSeconds(job.duration_seconds));
@@ -167,16 +179,30 @@
     }
     renderFailures(job.recent_failures);
     if (!active) {
+      ended();
+    }
+    if (settlingEl) {
+      settlingEl.hidden = active || settled;
+    }
+    if (settled) {
       finish();
+    }
+  }
+
+  // Ended, perhaps not settled: nothing more to cancel, the summary applies; updates go on.
+  function ended() {
+    summary.hidden = false;
+    if (cancelForm) {
+      cancelForm.hidden = true;
+    }
+    if (notProcessedEl) {
+      notProcessedEl.hidden = false;
     }
   }
 
   function finish() {
     state.finished = true;
-    summary.hidden = false;
-    if (cancelForm) {
-      cancelForm.hidden = true;
-    }
+    ended();
     clearTimeout(state.reconnectTimer);
     stopPolling();
     if (state.socket) {

@@ -12,6 +12,7 @@ views turn requests into calls and results into pages.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -19,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
 from media_analysis import tasks
@@ -73,7 +74,7 @@ def format_rate(value: float | None, unit: str) -> str:
 
 def describe_job(job: AnalysisJob | dict[str, Any]) -> dict[str, str]:
     """A job's figures as the text the pages show (the same text the script writes)."""
-    snapshot = job if isinstance(job, dict) else job_snapshot(job)
+    snapshot = job if isinstance(job, dict) else job_snapshot(job, running_chunks=False)
     return {
         "progress": f"{snapshot['progress']:.1f}%",
         "throughput": format_rate(snapshot["throughput"], "media/s"),
@@ -119,6 +120,30 @@ def land_links(land_id: int, user: Any) -> dict[str, Any]:
     return links
 
 
+def job_failures_url(job: AnalysisJob, user: Any) -> str:
+    """The media list filtered to the media this job's run left failed, or "" when ``user`` may not open it.
+
+    Media do not record which job last touched them: the list takes the land's failed media whose latest
+    attempt ended while the job ran, so a failure analysed again since then is no longer listed.
+    """
+    if not can_view_media(user):
+        return ""
+    # A job not started yet is linked from its creation: the page that shows the link outlives the start.
+    query = {
+        "expression__land__id__exact": job.land_id,
+        "analysis_status__exact": AnalysisStatus.FAILED,
+        "analyzed_at__gte": (job.started_at or job.created_at).isoformat(),
+    }
+    if job.finished_at:
+        query["analyzed_at__lte"] = job.finished_at.isoformat()
+    media = _reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
+    return f"{media}?{urlencode(query)}"
+
+
+def lands_changelist_url(user: Any) -> str:
+    return _reverse_or("admin:lands_land_changelist", "") if can_view_land(user) else ""
+
+
 def media_change_url(user: Any, media_id: int) -> str:
     """The media's admin page, or an empty string when ``user`` may not open it."""
     return _reverse_or("admin:lands_media_change", "", [media_id]) if can_view_media(user) else ""
@@ -151,18 +176,38 @@ def job_progress_view(request: HttpRequest, job_id: int) -> HttpResponse:
         api_url=_reverse_or("analysisjob-detail", f"/api/jobs/{job.pk}/", [job.pk]),
         cancel_url=reverse("medianalyse:job-cancel", args=[job.pk]),
         job_admin_url=_reverse_or("admin:media_analysis_analysisjob_change", "", [job.pk]),
+        failures_url=job_failures_url(job, request.user),
+        lands_url=lands_changelist_url(request.user),
     )
     return render(request, "media_analysis/job_progress.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
+    """GET: the confirmation page, saying what a cancel stops and what it lets finish. POST: cancel."""
     if not may_run(request.user):
         raise PermissionDenied("Cancelling an analysis needs the 'run_analysis' permission.")
-    job = get_object_or_404(AnalysisJob, pk=job_id)
+    job = get_object_or_404(AnalysisJob.objects.select_related("land"), pk=job_id)
+    if request.method == "GET":
+        context = _context(
+            request,
+            f"Cancel analysis job {job.pk}?",
+            job=job,
+            land=job.land,
+            snapshot=job_snapshot(job),
+            links=land_links(job.land_id, request.user),
+            progress_url=reverse("medianalyse:job-progress", args=[job.pk]),
+            cancel_url=reverse("medianalyse:job-cancel", args=[job.pk]),
+            lands_url=lands_changelist_url(request.user),
+        )
+        return render(request, "media_analysis/job_cancel.html", context)
     if job.is_active:
         job = jobs.cancel_job(job)
-        messages.success(request, f"Job {job.pk} cancelled; chunks already running finish, the rest are skipped.")
+        messages.success(
+            request,
+            f"Job {job.pk} cancelled: the chunks already running finish (the media they had not begun are "
+            "skipped); the chunks not started are left, counted as not processed.",
+        )
     else:
         messages.info(request, f"Job {job.pk} had already ended ({job.get_status_display().lower()}).")
     return HttpResponseRedirect(reverse("medianalyse:job-progress", args=[job.pk]))
@@ -272,6 +317,7 @@ def _render_land_page(
         preview=preview,
         media_type_choices=MediaType.choices,
         jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", "") if may_view_jobs else "",
+        lands_url=lands_changelist_url(request.user),
     )
     return render(request, "media_analysis/land_analysis.html", context, status=status)
 

@@ -3,7 +3,8 @@
 
 Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
 
-* ``medianalyse``: ``job-progress`` and ``job-cancel`` take a job id; ``land-analysis`` and
+* ``medianalyse``: ``api-tokens`` (the user's own API tokens), ``api-token-revoke`` a token id;
+  ``job-progress`` and ``job-cancel`` take a job id; ``land-analysis`` and
   ``land-gallery`` take a land id; ``stored-thumbnail`` the key of a stored thumbnail.
 * ``medianalyse_clusters``, under ``clusters/``: ``land-clusters``, ``land-recluster`` and
   ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
@@ -14,13 +15,19 @@ from django.contrib import admin
 from django.urls import include, path
 
 from media_analysis.web import thumbnails
-from media_analysis.web.admin import clusters, pages
+from media_analysis.web.admin import clusters, pages, tokens
 
 analysis_patterns = [
     path("jobs/<int:job_id>/", admin.site.admin_view(pages.job_progress_view), name="job-progress"),
     path("jobs/<int:job_id>/cancel/", admin.site.admin_view(pages.job_cancel_view), name="job-cancel"),
     path("lands/<int:land_id>/", admin.site.admin_view(pages.land_analysis_view), name="land-analysis"),
     path("lands/<int:land_id>/gallery/", admin.site.admin_view(pages.land_gallery_view), name="land-gallery"),
+    path("tokens/", admin.site.admin_view(tokens.api_tokens_view), name="api-tokens"),
+    path(
+        "tokens/<int:token_id>/revoke/",
+        admin.site.admin_view(tokens.api_token_revoke_view),
+        name="api-token-revoke",
+    ),
     # Cacheable: the admin would otherwise forbid caching a file that never changes.
     path(
         "stored/<path:key>",
