@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When, Window
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from lands.models import Media
@@ -112,17 +112,24 @@ class Distance:
 @dataclass
 class ClusterDetails:
     cluster: ImageCluster
-    members: list[Media]  # representative first, then by appearance; at most the limit
+    members: list[Media]  # representative first, then by appearance; at most the limit, from the offset
     member_count: int
     timeline: list[Appearance]  # the shown members, earliest first (unknown dates last)
     domains: list[tuple[str, int, int]]  # (domain, pages, media), most media first
     first: Appearance | None
     distance_members: list[Media]
     distances: list[list[Distance | None]]  # square, None on the diagonal
+    # Every member's appearance: (domain, date, "published" / "fetched" / "crawled"), earliest first.
+    appearances: list[tuple[str, datetime | None, str]] = field(default_factory=list)
+    member_offset: int = 0
 
     @property
     def truncated(self) -> bool:
         return self.member_count > len(self.members)
+
+    @property
+    def distances_truncated(self) -> bool:
+        return self.member_count > len(self.distance_members)
 
 
 def _appearance(media: Media) -> Appearance:
@@ -161,8 +168,22 @@ def pairwise_distances(items: Sequence[HashedImage]) -> list[list[Distance | Non
     return table
 
 
-def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: int = 12) -> ClusterDetails:
-    """Everything the cluster page shows, in three queries whatever the cluster's size."""
+def _dated(published: datetime | None, fetched: datetime | None, crawled: datetime | None) -> tuple:
+    if published is not None:
+        return published, "published"
+    if fetched is not None:
+        return fetched, "fetched"
+    return crawled, "crawled"
+
+
+def cluster_details(
+    cluster_id: int, member_limit: int = 200, distance_limit: int = 12, member_offset: int = 0
+) -> ClusterDetails:
+    """Everything the cluster page shows, in three queries whatever the cluster's size.
+
+    Members are shown ``member_limit`` at a time from ``member_offset``; the domains and
+    the appearances cover every member, the distances the first ``distance_limit`` shown.
+    """
     cluster = (
         ImageCluster.objects.select_related("land", "representative", "first_expression", "first_domain")
         .defer("first_expression__readable", "representative__exif_data")
@@ -171,6 +192,7 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
     representative_first = Case(
         When(pk=cluster.representative_id, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
+    start = max(0, member_offset)
     members: list[Media] = list(
         Media.objects.filter(cluster_id=cluster.pk)
         .select_related("expression__domain")
@@ -200,15 +222,26 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
             "expression__domain__id",
             "expression__domain__name",
         )
-        .order_by("representative_rank", F("appeared_at").asc(nulls_last=True), "id")[:member_limit]
+        .order_by("representative_rank", F("appeared_at").asc(nulls_last=True), "id")[start : start + member_limit]
     )
-    domains = [
-        (row["expression__domain__name"], row["pages"], row["media"])
-        for row in Media.objects.filter(cluster_id=cluster.pk)
-        .values("expression__domain__name")
-        .annotate(media=Count("id"), pages=Count("expression_id", distinct=True))
-        .order_by("-media", "expression__domain__name")
-    ]
+    # One light row per member gives both the domain table and the drawn timeline.
+    per_domain: dict[str, tuple[set[int], int]] = {}
+    appearances: list[tuple[str, datetime | None, str]] = []
+    for name, page_id, published, fetched, crawled in Media.objects.filter(cluster_id=cluster.pk).values_list(
+        "expression__domain__name",
+        "expression_id",
+        "expression__published_at",
+        "expression__fetched_at",
+        "expression__created_at",
+    ):
+        pages, count = per_domain.get(name, (set(), 0))
+        pages.add(page_id)
+        per_domain[name] = (pages, count + 1)
+        appearances.append((name, *_dated(published, fetched, crawled)))
+    domains = sorted(
+        ((name, len(pages), count) for name, (pages, count) in per_domain.items()), key=lambda row: (-row[2], row[0])
+    )
+    appearances.sort(key=lambda entry: (entry[1] is None, entry[1] or EARLIEST, entry[0]))
     timeline = sorted(
         (_appearance(media) for media in members),
         key=lambda entry: (entry.date is None, entry.date or EARLIEST, entry.media_id),
@@ -225,6 +258,8 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
         first=first or (timeline[0] if timeline else None),
         distance_members=shown,
         distances=pairwise_distances(items),
+        appearances=appearances,
+        member_offset=start,
     )
 
 
