@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -41,8 +42,11 @@ if TYPE_CHECKING:
 
 PREVIEW_SIZE = 240
 URL_DISPLAY_LENGTH = 80
-LIST_URL_LENGTH = 48
-LIST_TITLE_LENGTH = 48
+LIST_URL_LENGTH = 36
+LIST_TITLE_LENGTH = 40
+# Long URLs, titles and codes wrap inside their column rather than widen the list past the window.
+WRAP_ANYWHERE = "display:inline-block;min-width:6em;max-width:10em;overflow-wrap:anywhere"
+WRAP_URL = "display:inline-block;min-width:9em;max-width:12em;overflow-wrap:anywhere"
 
 
 def share_percent(part: int | None, whole: int | None) -> str:
@@ -217,6 +221,16 @@ class EarlierValuesFilter(admin.SimpleListFilter):
         return queryset
 
 
+def short_url_text(url: str, length: int = LIST_URL_LENGTH) -> str:
+    """The host and the file name, the middle elided: what tells two media apart in a narrow column."""
+    if len(url) <= length:
+        return url
+    parts = urlsplit(url)
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    short = f"{parts.netloc}/…/{name}" if parts.netloc and name else url
+    return truncate(short, length)
+
+
 def human_bytes(value: int | None) -> str:
     """``58.6 KB (60,000 bytes)``: binary units, the exact count alongside."""
     if value is None:
@@ -382,7 +396,6 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         "status",
         "image",
         "size",
-        "swatches",
         "cluster_column",
     ]
     list_display_links = ["short_url"]
@@ -425,15 +438,24 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     def thumbnail(self, media: Media) -> SafeString:
         if media.type != MediaType.IMAGE:
             return format_html("{}", media.get_type_display())
-        return media_preview_html(media)
+        # The colours under the image they describe: one column less to fit the window.
+        if not media.dominant_colors:
+            return media_preview_html(media)
+        return format_html("{}<br>{}", media_preview_html(media), swatches_html(media.dominant_colors))
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # A list already narrowed to one land need not repeat it on every row.
+        if request.GET.get("expression__land__id__exact"):
+            return [name for name in self.list_display if name != "land"]
+        return list(self.list_display)
 
     @admin.display(description="URL", ordering="url")
-    def short_url(self, media: Media) -> str:
-        return truncate(media.url, LIST_URL_LENGTH)
+    def short_url(self, media: Media) -> SafeString:
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_URL, media.url, short_url_text(media.url))
 
     @admin.display(description="Domain", ordering="expression__domain__name")
-    def domain(self, media: Media) -> str:
-        return media.expression.domain.name
+    def domain(self, media: Media) -> SafeString:
+        return format_html('<span style="{}">{}</span>', WRAP_ANYWHERE, media.expression.domain.name)
 
     @admin.display(description="Page", ordering="expression__title")
     def page_title(self, media: Media) -> SafeString:
@@ -441,8 +463,10 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         text = truncate(page.title or page.url, LIST_TITLE_LENGTH)
         href = http_url(page.url)
         if not href:
-            return format_html("{}", text)
-        return format_html('<a href="{}" rel="noopener noreferrer" title="{}">{}</a>', href, page.url, text)
+            return format_html('<span style="{}">{}</span>', WRAP_ANYWHERE, text)
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer" title="{}" style="{}">{}</a>', href, page.url, WRAP_ANYWHERE, text
+        )
 
     @admin.display(description="Land", ordering="expression__land__name")
     def land(self, media: Media) -> Land:
@@ -455,7 +479,9 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         return format_html(
             "{}{}{}",
             media.get_analysis_status_display(),
-            format_html("<br><code>{}</code>", media.error_class) if media.error_class else "",
+            format_html('<br><code style="{}">{}</code>', WRAP_ANYWHERE, media.error_class)
+            if media.error_class
+            else "",
             format_html('<br><span class="help">{}</span>', note) if note else "",
         )
 
