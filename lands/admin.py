@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
 from django.http import HttpRequest, HttpResponse
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
@@ -35,7 +35,7 @@ from lands.templatetags.media_display import (
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from media_analysis.web.admin.pages import land_links
-from media_analysis.web.permissions import can_run_analysis
+from media_analysis.web.permissions import can_run_analysis, can_view_land
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
@@ -426,6 +426,8 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
             .get_queryset(request)
             .select_related("expression__land", "expression__domain")
             .defer("expression__readable", "expression__description", "expression__keywords")
+            # The cluster pages are a land's: only those who may open them get the link.
+            .annotate(viewer_sees_clusters=Value(can_view_land(request.user)))
         )
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
@@ -500,19 +502,24 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     def swatches(self, media: Media) -> SafeString:
         return swatches_html(media.dominant_colors)
 
+    @staticmethod
+    def _cluster_html(media: Media, text: str) -> SafeString:
+        if not getattr(media, "viewer_sees_clusters", False):
+            return format_html("{}", text)
+        url = reverse("medianalyse_clusters:cluster-detail", args=[media.cluster_id])
+        return format_html('<a href="{}">{}</a>', url, text)
+
     @admin.display(description="Cluster", ordering="cluster_id")
     def cluster_column(self, media: Media) -> SafeString:
         if media.cluster_id is None:
             return format_html("{}", "-")
-        url = reverse("medianalyse_clusters:cluster-detail", args=[media.cluster_id])
-        return format_html('<a href="{}">{}</a>', url, media.cluster_id)
+        return self._cluster_html(media, str(media.cluster_id))
 
     @admin.display(description="Near-duplicate cluster")
     def cluster_link(self, media: Media) -> SafeString:
         if media.cluster_id is None:
             return format_html("{}", "none (no near-duplicate found)")
-        url = reverse("medianalyse_clusters:cluster-detail", args=[media.cluster_id])
-        return format_html('<a href="{}">Cluster {}</a>', url, media.cluster_id)
+        return self._cluster_html(media, f"Cluster {media.cluster_id}")
 
     @admin.display(description="Page")
     def page(self, media: Media) -> SafeString:

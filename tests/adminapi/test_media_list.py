@@ -121,3 +121,20 @@ def test_human_bytes():
     assert human_bytes(None) == "-"
     assert human_bytes(512) == "512 bytes"
     assert human_bytes(3 * 1024 * 1024) == "3.0\xa0MB (3,145,728 bytes)"
+
+
+def test_the_cluster_link_is_only_for_those_who_may_open_cluster_pages(client, corpus):
+    from tests.factories import make_staff
+
+    cluster = ImageCluster.objects.create(land=corpus.land, key=corpus.jpeg.pk, size=2)
+    Media.objects.filter(pk=corpus.jpeg.pk).update(cluster=cluster)
+    client.force_login(make_staff("media-only", "lands.view_media"))
+
+    for url in (CHANGELIST, change(corpus.jpeg.pk)):
+        content = client.get(url).content.decode()
+        assert f"/admin/medianalyse/clusters/{cluster.pk}/" not in content
+
+    client.force_login(make_staff("both", "lands.view_media", "lands.view_land"))
+    assert (
+        f'<a href="/admin/medianalyse/clusters/{cluster.pk}/">' in client.get(change(corpus.jpeg.pk)).content.decode()
+    )

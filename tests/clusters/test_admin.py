@@ -297,9 +297,9 @@ def test_cluster_changelist_links_to_the_pages(built, staff_client):
     assert f'href="{land_url(built)}"' in content
     assert f'href="/admin/medianalyse/clusters/{cluster.pk}/"' in content
     assert '<img src="/admin/medianalyse/stored/thumbnails/' in content
-    # A media's change page shows its cluster, whose admin page is read-only.
+    # A media's change page links to its cluster's page; the cluster's admin row is read-only.
     media_page = staff_client.get(f"/admin/lands/media/{built.media[(0, 'half')].pk}/change/").content.decode()
-    assert f"/admin/media_analysis/imagecluster/{cluster.pk}/change/" in media_page
+    assert f'<a href="/admin/medianalyse/clusters/{cluster.pk}/">Cluster {cluster.pk}</a>' in media_page
     view = staff_client.get(f"/admin/media_analysis/imagecluster/{cluster.pk}/change/")
     assert view.status_code == 200
     assert 'name="_save"' not in view.content.decode()
