@@ -255,7 +255,7 @@ def _merge(request: HttpRequest, land: Land, first: str, second: str, failure_ur
         request,
         format_html(
             "Clusters {} and {} merged; the merge is kept when clusters are recomputed. "
-            'It can be reverted under "Corrections".',
+            'It can be reverted under <a href="#mc-corrections">Corrections</a>.',
             a,
             b,
         ),
@@ -394,7 +394,7 @@ def cluster_split_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
         request,
         format_html(
             "Members detached; the split is kept when clusters are recomputed "
-            'and can be reverted under "Corrections".{}{}',
+            'and can be reverted under <a href="#mc-corrections">Corrections</a>.{}{}',
             note,
             where,
         ),
