@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lands.models import Media
@@ -312,20 +312,33 @@ def undo_correction(correction: ClusterCorrection | int, user=None) -> Correctio
         )
         report = recluster_land(found.land_id)
         after = _cluster_ids_of(members)
-        undo = ClusterCorrection.objects.create(
-            land_id=found.land_id,
-            kind=ClusterCorrectionKind.UNDO,
-            undoes=found,
-            source_clusters=before,
-            result_clusters=after,
-            members=members,
-            detached=list(found.detached),
-            added=list(found.removed),
-            removed=list(found.added),
-            created_by=_user_or_none(user),
-            created_at=now,
-        )
+        try:
+            # The one-to-one ``undoes`` refuses a second undo that raced this one past the check above.
+            with transaction.atomic():
+                undo = _record_undo(found, before, after, members, user, now)
+        except IntegrityError:
+            raise InvalidParameters(
+                f"Correction {found.pk} was already undone: undo its undo instead", {"correction": ["already undone"]}
+            ) from None
     return CorrectionResult(links=links, report=report, cluster_ids=after, correction_id=undo.pk)
+
+
+def _record_undo(
+    found: ClusterCorrection, before: list[int], after: list[int], members: list[int], user, now: datetime
+) -> ClusterCorrection:
+    return ClusterCorrection.objects.create(
+        land_id=found.land_id,
+        kind=ClusterCorrectionKind.UNDO,
+        undoes=found,
+        source_clusters=before,
+        result_clusters=after,
+        members=members,
+        detached=list(found.detached),
+        added=list(found.removed),
+        removed=list(found.added),
+        created_by=_user_or_none(user),
+        created_at=now,
+    )
 
 
 def surviving_cluster(cluster_id: int) -> int | None:

@@ -170,3 +170,22 @@ def test_the_timeline_draws_every_member_and_tells_publication_from_fetch(staff_
     assert chart.count('text-anchor="end"') >= 4  # one label per domain
     assert "60 dated appearances on 4 domains" in chart
     assert "http" not in chart.split("</desc>", 1)[1].replace("http://www.w3.org/2000/svg", "")
+
+
+def test_a_merge_from_the_cluster_page_is_confirmed_too(built, staff_client):
+    a, b = cluster_of(built, 0), cluster_of(built, 1)
+
+    asked = staff_client.post(page_of(a.pk) + "merge/", {"other": b.pk})
+
+    content = asked.content.decode()
+    assert asked.status_code == 200
+    assert f"Merge clusters {a.pk} and {b.pk}?" in content
+    assert f'action="/admin/medianalyse/clusters/lands/{built.land.pk}/merge/"' in content
+    assert f'name="next" value="{page_of(a.pk)}"' in content
+    assert not ClusterLink.objects.exists()
+    done = staff_client.post(
+        f"/admin/medianalyse/clusters/lands/{built.land.pk}/merge/",
+        {"clusters": [a.pk, b.pk], "next": page_of(a.pk), "confirmed": "yes"},
+    )
+    assert done.status_code == 302
+    assert frozenset(built.ids(0) | built.ids(1)) in partition(built.land.pk)
