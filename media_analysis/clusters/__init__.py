@@ -31,12 +31,14 @@ from media_analysis.clusters.queries import (
     CLUSTER_ORDERINGS,
     Appearance,
     ClusterDetails,
+    CorrectionPreview,
     Distance,
     cluster_details,
     clusters_of_land,
     land_clustering,
     member_previews,
     pairwise_distances,
+    recent_corrections,
 )
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "Appearance",
     "ClusterDetails",
     "ClusterReport",
+    "CorrectionPreview",
     "CorrectionResult",
     "Distance",
     "cluster_details",
@@ -58,6 +61,7 @@ __all__ = [
     "member_previews",
     "merge_clusters",
     "pairwise_distances",
+    "recent_corrections",
     "recluster_land",
     "split_cluster",
     "surviving_cluster",

@@ -15,7 +15,7 @@ from lands.models import Media
 from media_analysis.clusters.params import APPEARED_AT, EARLIEST, hashed_item
 from media_analysis.engine.duplicates.hashes import HashedImage, hamming, mirror_dhash, mirror_phash
 from media_analysis.errors import InvalidParameters
-from media_analysis.models import ImageCluster, LandClustering
+from media_analysis.models import ClusterCorrection, ClusterLinkKind, ImageCluster, LandClustering
 
 CLUSTER_ORDERINGS: dict[str, tuple[Any, ...]] = {
     # Spread first: an image shown by many sites is what researchers look for.
@@ -261,6 +261,77 @@ def cluster_details(
         appearances=appearances,
         member_offset=start,
     )
+
+
+@dataclass
+class CorrectionPreview:
+    """A correction as the pages list it: what undid it, if anything, and a few of its images."""
+
+    correction: ClusterCorrection
+    undone_by: ClusterCorrection | None
+    thumbnails: list[Media]
+
+
+def recent_corrections(
+    land_id: int, cluster_id: int | None = None, *, limit: int = 10, scan: int = 200, thumbnails: int = 6
+) -> list[CorrectionPreview]:
+    """A land's latest corrections, or those among the last ``scan`` that changed ``cluster_id``.
+
+    One query, one more for the thumbnails, and one more when a merge is shown: a split
+    shows what it detached, a merge the two images its must-link joined (read from its
+    triples, which are left behind otherwise since a split's can be many).
+    """
+    queryset = (
+        ClusterCorrection.objects.filter(land_id=land_id)
+        .select_related("created_by", "undone_by")
+        .defer("members", "added", "removed")
+        .order_by("-pk")
+    )
+    if cluster_id is None:
+        found = list(queryset[:limit])
+    else:
+        found = [
+            correction
+            for correction in queryset[:scan]
+            if cluster_id in correction.source_clusters or cluster_id in correction.result_clusters
+        ][:limit]
+    merges = [c.pk for c in found if not c.detached]
+    triples = (
+        {
+            pk: [*added, *removed]
+            for pk, added, removed in ClusterCorrection.objects.filter(pk__in=merges).values_list(
+                "pk", "added", "removed"
+            )
+        }
+        if merges
+        else {}
+    )
+    wanted: dict[int, list[int]] = {}
+    for correction in found:
+        if correction.detached:
+            wanted[correction.pk] = [int(mid) for mid in correction.detached[:thumbnails]]
+        else:
+            must = [row for row in triples.get(correction.pk, []) if row[2] == ClusterLinkKind.MUST]
+            wanted[correction.pk] = [int(mid) for mid in must[0][:2]] if must else []
+    ids = {mid for chosen in wanted.values() for mid in chosen}
+    by_id = (
+        {
+            media.pk: media
+            for media in Media.objects.filter(pk__in=ids).only(
+                "id", "url", "type", "width", "height", "thumbnail_key", "analysis_status", "error_class"
+            )
+        }
+        if ids
+        else {}
+    )
+    return [
+        CorrectionPreview(
+            correction=correction,
+            undone_by=getattr(correction, "undone_by", None),
+            thumbnails=[by_id[mid] for mid in wanted[correction.pk] if mid in by_id],
+        )
+        for correction in found
+    ]
 
 
 def land_clustering(land_id: int) -> LandClustering | None:

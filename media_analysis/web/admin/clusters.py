@@ -34,7 +34,7 @@ from lands.models import ID_MAX, Land, Media
 from lands.templatetags.media_display import http_url, media_preview_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
-from media_analysis.models import ClusterCorrection, ClusterLink, ClusterLinkKind, ImageCluster
+from media_analysis.models import ClusterCorrection, ClusterLink, ImageCluster
 from media_analysis.web import charts
 from media_analysis.web.admin.pages import VIEW_LAND_NEEDED, media_change_url, require
 from media_analysis.web.permissions import can_correct_clusters, can_view_land
@@ -105,60 +105,10 @@ def _cluster_links(ids: list[int]) -> SafeString:
     return format_html_join(", ", '<a href="{}">cluster {}</a>', ((cluster_url(pk), pk) for pk in ids))
 
 
-def corrections_shown(land_id: int, cluster_id: int | None = None) -> list[dict[str, Any]]:
-    """The land's latest corrections (those of one cluster when given), with their thumbnails: two queries."""
-    queryset = (
-        ClusterCorrection.objects.filter(land_id=land_id)
-        .select_related("created_by", "undone_by")
-        .defer("members", "added", "removed")
-        .order_by("-pk")
+def corrections_shown(land_id: int, cluster_id: int | None = None) -> list[clusters.CorrectionPreview]:
+    return clusters.recent_corrections(
+        land_id, cluster_id, limit=CORRECTIONS_SHOWN, scan=CORRECTIONS_SCANNED, thumbnails=CORRECTION_THUMBNAILS
     )
-    if cluster_id is None:
-        found = list(queryset[:CORRECTIONS_SHOWN])
-    else:
-        found = [
-            correction
-            for correction in queryset[:CORRECTIONS_SCANNED]
-            if cluster_id in correction.source_clusters or cluster_id in correction.result_clusters
-        ][:CORRECTIONS_SHOWN]
-    # A split's triples can be many: they are read only for the merges shown, which hold one or two.
-    merges = [c.pk for c in found if not c.detached]
-    triples = (
-        {
-            pk: [*added, *removed]
-            for pk, added, removed in ClusterCorrection.objects.filter(pk__in=merges).values_list(
-                "pk", "added", "removed"
-            )
-        }
-        if merges
-        else {}
-    )
-    wanted: dict[int, list[int]] = {}
-    for correction in found:
-        if correction.detached:
-            wanted[correction.pk] = [int(mid) for mid in correction.detached[:CORRECTION_THUMBNAILS]]
-        else:
-            must = [row for row in triples.get(correction.pk, []) if row[2] == ClusterLinkKind.MUST]
-            wanted[correction.pk] = [int(mid) for mid in must[0][:2]] if must else []
-    ids = {mid for chosen in wanted.values() for mid in chosen}
-    by_id = (
-        {
-            media.pk: media
-            for media in Media.objects.filter(pk__in=ids).only(
-                "id", "url", "type", "width", "height", "thumbnail_key", "analysis_status", "error_class"
-            )
-        }
-        if ids
-        else {}
-    )
-    return [
-        {
-            "correction": correction,
-            "undone_by": getattr(correction, "undone_by", None),
-            "thumbnails": [by_id[mid] for mid in wanted[correction.pk] if mid in by_id],
-        }
-        for correction in found
-    ]
 
 
 def _report_message(report: clusters.ClusterReport) -> str:
