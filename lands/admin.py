@@ -9,28 +9,44 @@ inlines, and foreign keys use raw-id or autocomplete widgets.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
 from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from exports.admin_actions import export_land_action
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
-from lands.templatetags.media_display import media_preview_html, normalise_hex, original_link_html, swatches_html
+from lands.templatetags.media_display import (
+    http_url,
+    media_preview_html,
+    normalise_hex,
+    original_link_html,
+    swatches_html,
+)
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from media_analysis.web.admin.pages import land_links
-from media_analysis.web.permissions import can_run_analysis
+from media_analysis.web.permissions import can_run_analysis, can_view_land
 
 if TYPE_CHECKING:
     from django.contrib.admin.options import _FieldsetSpec
 
 PREVIEW_SIZE = 240
 URL_DISPLAY_LENGTH = 80
+LIST_URL_LENGTH = 36
+LIST_TITLE_LENGTH = 40
+# Long URLs, titles and codes wrap inside their column rather than widen the list past the window.
+WRAP_ANYWHERE = "display:inline-block;min-width:6em;max-width:10em;overflow-wrap:anywhere"
+WRAP_URL = "display:inline-block;min-width:9em;max-width:12em;overflow-wrap:anywhere"
 
 
 def share_percent(part: int | None, whole: int | None) -> str:
@@ -215,24 +231,99 @@ class EarlierValuesFilter(admin.SimpleListFilter):
         return queryset
 
 
+def short_url_text(url: str, length: int = LIST_URL_LENGTH) -> str:
+    """The host and the file name, the middle elided: what tells two media apart in a narrow column."""
+    if len(url) <= length:
+        return url
+    parts = urlsplit(url)
+    name = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    short = f"{parts.netloc}/…/{name}" if parts.netloc and name else url
+    return truncate(short, length)
+
+
+def human_bytes(value: int | None) -> str:
+    """``58.6 KB (60,000 bytes)``: binary units, the exact count alongside."""
+    if value is None:
+        return "-"
+    return f"{filesizeformat(value)} ({value:,} bytes)" if value >= 1024 else f"{value:,} bytes"
+
+
+def human_datetime(value: datetime | None) -> str:
+    return "-" if value is None else value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _yes_no(value: bool | None) -> str:
+    return "unknown" if value is None else ("yes" if value else "no")
+
+
+def _plain_text(value: Any) -> str:
+    return "-" if value in (None, "") else str(value)
+
+
+def osm_url(latitude: float, longitude: float) -> str:
+    """The point on openstreetmap.org: a plain link, nothing of it loads with the page."""
+    return (
+        f"https://www.openstreetmap.org/?mlat={latitude:.6f}&mlon={longitude:.6f}#map=15/{latitude:.6f}/{longitude:.6f}"
+    )
+
+
+# Analysis fields shown under a plain-words label (and in human units): field -> (label, formatter).
+# Each becomes a read-only display named "shown_<field>" on the media admin.
+PLAIN_FIELDS: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "mime_type": ("MIME type", _plain_text),
+    "analysis_error": ("Error message", _plain_text),
+    "analyzed_at": ("Latest attempt ended", human_datetime),
+    "values_at": ("Values computed", human_datetime),
+    "checked_at": ("Last confirmed unchanged", human_datetime),
+    "http_etag": ("HTTP ETag", _plain_text),
+    "http_last_modified": ("HTTP Last-Modified", _plain_text),
+    "file_size": ("File size", human_bytes),
+    "aspect_ratio": ("Aspect ratio (width / height)", lambda v: "-" if v is None else f"{v:.3f}"),
+    "color_mode": ("Colour mode", _plain_text),
+    "has_transparency": ("Transparency", _yes_no),
+    "duration": ("Duration", lambda v: "-" if v is None else f"{v:.1f} s"),
+    "is_conforming": ("Conforming", _yes_no),
+    "conformity_reason": ("Why not conforming", _plain_text),
+    "image_hash": ("SHA-256 of the file", _plain_text),
+    "phash": ("Perceptual hash (pHash)", _plain_text),
+    "dhash": ("Difference hash (dHash)", _plain_text),
+    "ahash": ("Average hash (aHash)", _plain_text),
+    "colorhash": ("Colour hash", _plain_text),
+    "exif_make": ("Camera make", _plain_text),
+    "exif_model": ("Camera model", _plain_text),
+    "exif_datetime": ("Taken at (EXIF date)", _plain_text),
+    "gps_latitude": ("GPS latitude", lambda v: "-" if v is None else f"{v:.6f}"),
+    "gps_longitude": ("GPS longitude", lambda v: "-" if v is None else f"{v:.6f}"),
+    "nsfw_score": ("NSFW score", lambda v: "-" if v is None else f"{v:.2f}"),
+    "thumbnail_key": ("Stored thumbnail", _plain_text),
+}
+# Fields shown through another display: the raw value would repeat it.
+SHOWN_BY: dict[str, str] = {
+    "dominant_colors": "dominant_swatches",
+    "websafe_colors": "websafe_swatches",
+    "exif_data": "exif_pretty",
+    "cluster": "cluster_link",
+    **{name: f"shown_{name}" for name in PLAIN_FIELDS},
+}
+
 MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
-    (None, ["expression", "url", "type", "mime_type"]),
-    ("Preview", ["preview", "dominant_swatches", "websafe_swatches"]),
+    (None, ["expression", "page", "url", "type", "shown_mime_type"]),
+    ("Preview and colours", ["preview", "dominant_swatches", "websafe_swatches"]),
     (
         "Analysis status",
         [
             "analysis_status",
             "is_processed",
             "error_class",
-            "analysis_error",
+            "shown_analysis_error",
             "attempts",
-            "analyzed_at",
+            "shown_analyzed_at",
             "values_origin",
             "analysis_version",
-            "values_at",
-            "checked_at",
-            "http_etag",
-            "http_last_modified",
+            "shown_values_at",
+            "shown_checked_at",
+            "shown_http_etag",
+            "shown_http_last_modified",
         ],
     ),
     (
@@ -240,35 +331,45 @@ MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
         [
             "width",
             "height",
-            "aspect_ratio",
-            "file_size",
+            "shown_aspect_ratio",
+            "shown_file_size",
             "format",
-            "color_mode",
-            "has_transparency",
+            "shown_color_mode",
+            "shown_has_transparency",
             "frames",
-            "duration",
-            "is_conforming",
-            "conformity_reason",
+            "shown_duration",
+            "shown_is_conforming",
+            "shown_conformity_reason",
+            "shown_thumbnail_key",
         ],
     ),
-    ("Colours", ["dominant_colors", "websafe_colors"]),
-    ("Hashes", ["image_hash", "phash", "dhash", "ahash", "colorhash"]),
-    ("EXIF", ["exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude", "exif_pretty"]),
-    ("Other", ["content_tags", "nsfw_score"]),
+    (
+        "Near-duplicates",
+        ["cluster_link", "shown_image_hash", "shown_phash", "shown_dhash", "shown_ahash", "shown_colorhash"],
+    ),
+    (
+        "EXIF",
+        [
+            "shown_exif_make",
+            "shown_exif_model",
+            "shown_exif_datetime",
+            "shown_gps_latitude",
+            "shown_gps_longitude",
+            "gps_map",
+            "exif_pretty",
+        ],
+    ),
+    ("Other", ["content_tags", "shown_nsfw_score"]),
 ]
 # None: the media's URL, type and page are the crawl's record, read-only like every analysis field.
 MEDIA_EDITABLE_FIELDS: set[str] = set()
 
 
 def media_field_groups() -> list[tuple[str | None, list[str]]]:
-    """The groups above, plus any model field they do not name yet, so none is hidden."""
+    """The groups above, plus any model field they do not show yet, so none is hidden."""
     named = {name for _, names in MEDIA_FIELDSETS_BASE for name in names}
-    # exif_data is shown as pretty JSON (exif_pretty) instead of its raw value.
-    missing = [
-        field.name
-        for field in Media._meta.concrete_fields
-        if field.name not in named and field.name not in {"id", "exif_data"}
-    ]
+    covered = named | {field for field, display in SHOWN_BY.items() if display in named}
+    missing = [field.name for field in Media._meta.concrete_fields if field.name not in covered and field.name != "id"]
     groups = list(MEDIA_FIELDSETS_BASE)
     if missing:
         groups.append(("More", missing))
@@ -284,21 +385,29 @@ def media_readonly_fields() -> list[str]:
     return [name for _, names in media_field_groups() for name in names if name not in MEDIA_EDITABLE_FIELDS]
 
 
+def _plain_display(name: str, label: str, formatter: Callable[[Any], str]) -> Callable[[Any, Media], str]:
+    def show(self: Any, media: Media) -> str:
+        return formatter(getattr(media, name))
+
+    show.__name__ = f"shown_{name}"
+    return admin.display(description=label)(show)
+
+
 @admin.register(Media)
 class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     actions = [analyse_selected_media_action]
     changelist_defer = ["exif_data", "websafe_colors", "content_tags", "analysis_error"]
+    # Kept narrow enough for 1440 px with the sidebar open: one column per question.
     list_display = [
         "thumbnail",
         "short_url",
+        "domain",
+        "page_title",
         "land",
-        "type",
-        "analysis_status",
-        "values_origin",
-        "format",
-        "dimensions",
-        "swatches",
-        "error_class",
+        "status",
+        "image",
+        "size",
+        "cluster_column",
     ]
     list_display_links = ["short_url"]
     list_filter = [
@@ -310,8 +419,9 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         "is_conforming",
         ("expression__land", admin.RelatedFieldListFilter),
     ]
-    search_fields = ["url"]
-    list_select_related = ["expression__land"]
+    search_fields = ["url", "expression__domain__name", "expression__title"]
+    search_help_text = "Search the media URL, the page's domain or the page's title."
+    list_select_related = ["expression__land", "expression__domain"]
     raw_id_fields = ["expression"]
     show_full_result_count = False
     fieldsets = media_fieldsets()
@@ -321,42 +431,127 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         return can_run_analysis(request.user)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Media]:
-        # The joined expression is only needed for its land: leave its long texts behind.
+        # The joined page is only needed for its land, domain and title: leave its long texts behind.
         return (
             super()
             .get_queryset(request)
-            .select_related("expression__land")
+            .select_related("expression__land", "expression__domain")
             .defer("expression__readable", "expression__description", "expression__keywords")
+            # The cluster pages are a land's: only those who may open them get the link.
+            .annotate(viewer_sees_clusters=Value(can_view_land(request.user)))
         )
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "expression" and formfield is not None:
+            formfield.label = "Page (id)"
+        return formfield
 
     @admin.display(description="Preview")
     def thumbnail(self, media: Media) -> SafeString:
         if media.type != MediaType.IMAGE:
             return format_html("{}", media.get_type_display())
-        return media_preview_html(media)
+        # The colours under the image they describe: one column less to fit the window.
+        if not media.dominant_colors:
+            return media_preview_html(media)
+        return format_html("{}<br>{}", media_preview_html(media), swatches_html(media.dominant_colors))
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        # A list already narrowed to one land need not repeat it on every row.
+        if request.GET.get("expression__land__id__exact"):
+            return [name for name in self.list_display if name != "land"]
+        return list(self.list_display)
 
     @admin.display(description="URL", ordering="url")
-    def short_url(self, media: Media) -> str:
-        return truncate(media.url)
+    def short_url(self, media: Media) -> SafeString:
+        return format_html('<span style="{}" title="{}">{}</span>', WRAP_URL, media.url, short_url_text(media.url))
+
+    @admin.display(description="Domain", ordering="expression__domain__name")
+    def domain(self, media: Media) -> SafeString:
+        return format_html('<span style="{}">{}</span>', WRAP_ANYWHERE, media.expression.domain.name)
+
+    @admin.display(description="Page", ordering="expression__title")
+    def page_title(self, media: Media) -> SafeString:
+        page = media.expression
+        text = truncate(page.title or page.url, LIST_TITLE_LENGTH)
+        href = http_url(page.url)
+        if not href:
+            return format_html('<span style="{}">{}</span>', WRAP_ANYWHERE, text)
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer" title="{}" style="{}">{}</a>', href, page.url, WRAP_ANYWHERE, text
+        )
 
     @admin.display(description="Land", ordering="expression__land__name")
     def land(self, media: Media) -> Land:
         return media.expression.land
 
-    @admin.display(description="Values", ordering="values_at")
-    def values_origin(self, media: Media) -> str:
-        # The status says what the latest attempt found; this says where the values shown come from.
-        return media.values_note
+    @admin.display(description="Status", ordering="analysis_status")
+    def status(self, media: Media) -> SafeString:
+        # The status says what the latest attempt found; the note where the values shown come from.
+        note = media.values_note if media.has_earlier_values else ""
+        return format_html(
+            "{}{}{}",
+            media.get_analysis_status_display(),
+            format_html('<br><code style="{}">{}</code>', WRAP_ANYWHERE, media.error_class)
+            if media.error_class
+            else "",
+            format_html('<br><span class="help">{}</span>', note) if note else "",
+        )
 
-    @admin.display(description="Size")
-    def dimensions(self, media: Media) -> str:
-        if media.width is None or media.height is None:
-            return "-"
-        return f"{media.width} x {media.height}"
+    @admin.display(description="Image")
+    def image(self, media: Media) -> str:
+        parts = [media.format or "?"]
+        if media.width is not None and media.height is not None:
+            parts.append(f"{media.width} x {media.height}")
+        return " · ".join(parts)
+
+    @admin.display(description="File size", ordering="file_size")
+    def size(self, media: Media) -> str:
+        return "-" if media.file_size is None else filesizeformat(media.file_size)
 
     @admin.display(description="Colours")
     def swatches(self, media: Media) -> SafeString:
         return swatches_html(media.dominant_colors)
+
+    @staticmethod
+    def _cluster_html(media: Media, text: str) -> SafeString:
+        if not getattr(media, "viewer_sees_clusters", False):
+            return format_html("{}", text)
+        url = reverse("medianalyse_clusters:cluster-detail", args=[media.cluster_id])
+        return format_html('<a href="{}">{}</a>', url, text)
+
+    @admin.display(description="Cluster", ordering="cluster_id")
+    def cluster_column(self, media: Media) -> SafeString:
+        if media.cluster_id is None:
+            return format_html("{}", "-")
+        return self._cluster_html(media, str(media.cluster_id))
+
+    @admin.display(description="Near-duplicate cluster")
+    def cluster_link(self, media: Media) -> SafeString:
+        if media.cluster_id is None:
+            return format_html("{}", "none (no near-duplicate found)")
+        return self._cluster_html(media, f"Cluster {media.cluster_id}")
+
+    @admin.display(description="Page")
+    def page(self, media: Media) -> SafeString:
+        page = media.expression
+        href = http_url(page.url)
+        title = page.title or page.url
+        link = format_html('<a href="{}" rel="noopener noreferrer">{}</a>', href, title) if href else title
+        return format_html("{} on <strong>{}</strong>", link, page.domain.name)
+
+    @admin.display(description="Values")
+    def values_origin(self, media: Media) -> str:
+        return media.values_note
+
+    @admin.display(description="Map")
+    def gps_map(self, media: Media) -> SafeString:
+        if media.gps_latitude is None or media.gps_longitude is None:
+            return format_html("{}", "no GPS position")
+        return format_html(
+            '<a href="{}" rel="noopener noreferrer" target="_blank">Open the position on OpenStreetMap</a>',
+            osm_url(media.gps_latitude, media.gps_longitude),
+        )
 
     @admin.display(description="Preview")
     def preview(self, media: Media) -> SafeString:
@@ -377,6 +572,10 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     @admin.display(description="EXIF")
     def exif_pretty(self, media: Media) -> SafeString:
         return pretty_json(media.exif_data)
+
+
+for _name, (_label, _formatter) in PLAIN_FIELDS.items():
+    setattr(MediaAdmin, f"shown_{_name}", _plain_display(_name, _label, _formatter))
 
 
 # --- Tags -----------------------------------------------------------------------

@@ -245,6 +245,44 @@ class ClusterLink(models.Model):
         return f"{self.media_a_id} {self.kind} {self.media_b_id}"
 
 
+class ClusterCorrectionKind(models.TextChoices):
+    MERGE = "merge", "Merge"
+    SPLIT = "split", "Split"
+    UNDO = "undo", "Undo"
+
+
+class ClusterCorrection(models.Model):
+    """One merge, split or undo as the researcher made it: what an undo needs to restore.
+
+    The links a correction wrote (``added``) and the links it replaced or withdrew
+    (``removed``) are kept as ``[media_a, media_b, kind]`` triples; undoing it deletes
+    the first and writes the second back. ``members`` are the media of the clusters it
+    changed, as they were: the page shows them, and they tell which later corrections
+    touch the same images.
+    """
+
+    land = models.ForeignKey("lands.Land", on_delete=models.CASCADE, related_name="cluster_corrections")
+    kind = models.CharField(max_length=5, choices=ClusterCorrectionKind.choices)
+    undoes = models.OneToOneField("self", on_delete=models.CASCADE, null=True, blank=True, related_name="undone_by")
+    source_clusters = models.JSONField(default=list, blank=True, help_text="Cluster ids before the correction")
+    result_clusters = models.JSONField(default=list, blank=True, help_text="Cluster ids of the members after it")
+    members = models.JSONField(default=list, blank=True, help_text="Media ids of the changed clusters, before")
+    detached = models.JSONField(default=list, blank=True, help_text="A split's detached media ids")
+    added = models.JSONField(default=list, blank=True)
+    removed = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["land", "-id"], name="clustercorrection_land")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} of land {self.land_id}"
+
+
 class LandClustering(models.Model):
     """When a land was last clustered, and with which parameters.
 

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When, Window
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from lands.models import Media
 from media_analysis.clusters.params import APPEARED_AT, EARLIEST, hashed_item
 from media_analysis.engine.duplicates.hashes import HashedImage, hamming, mirror_dhash, mirror_phash
 from media_analysis.errors import InvalidParameters
-from media_analysis.models import ImageCluster, LandClustering
+from media_analysis.models import ClusterCorrection, ClusterLinkKind, ImageCluster, LandClustering
 
 CLUSTER_ORDERINGS: dict[str, tuple[Any, ...]] = {
     # Spread first: an image shown by many sites is what researchers look for.
@@ -112,17 +112,24 @@ class Distance:
 @dataclass
 class ClusterDetails:
     cluster: ImageCluster
-    members: list[Media]  # representative first, then by appearance; at most the limit
+    members: list[Media]  # representative first, then by appearance; at most the limit, from the offset
     member_count: int
     timeline: list[Appearance]  # the shown members, earliest first (unknown dates last)
     domains: list[tuple[str, int, int]]  # (domain, pages, media), most media first
     first: Appearance | None
     distance_members: list[Media]
     distances: list[list[Distance | None]]  # square, None on the diagonal
+    # Every member's appearance: (domain, date, "published" / "fetched" / "crawled"), earliest first.
+    appearances: list[tuple[str, datetime | None, str]] = field(default_factory=list)
+    member_offset: int = 0
 
     @property
     def truncated(self) -> bool:
         return self.member_count > len(self.members)
+
+    @property
+    def distances_truncated(self) -> bool:
+        return self.member_count > len(self.distance_members)
 
 
 def _appearance(media: Media) -> Appearance:
@@ -161,8 +168,22 @@ def pairwise_distances(items: Sequence[HashedImage]) -> list[list[Distance | Non
     return table
 
 
-def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: int = 12) -> ClusterDetails:
-    """Everything the cluster page shows, in three queries whatever the cluster's size."""
+def _dated(published: datetime | None, fetched: datetime | None, crawled: datetime | None) -> tuple:
+    if published is not None:
+        return published, "published"
+    if fetched is not None:
+        return fetched, "fetched"
+    return crawled, "crawled"
+
+
+def cluster_details(
+    cluster_id: int, member_limit: int = 200, distance_limit: int = 12, member_offset: int = 0
+) -> ClusterDetails:
+    """Everything the cluster page shows, in three queries whatever the cluster's size.
+
+    Members are shown ``member_limit`` at a time from ``member_offset``; the domains and
+    the appearances cover every member, the distances the first ``distance_limit`` shown.
+    """
     cluster = (
         ImageCluster.objects.select_related("land", "representative", "first_expression", "first_domain")
         .defer("first_expression__readable", "representative__exif_data")
@@ -171,6 +192,7 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
     representative_first = Case(
         When(pk=cluster.representative_id, then=Value(0)), default=Value(1), output_field=IntegerField()
     )
+    start = max(0, member_offset)
     members: list[Media] = list(
         Media.objects.filter(cluster_id=cluster.pk)
         .select_related("expression__domain")
@@ -200,15 +222,26 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
             "expression__domain__id",
             "expression__domain__name",
         )
-        .order_by("representative_rank", F("appeared_at").asc(nulls_last=True), "id")[:member_limit]
+        .order_by("representative_rank", F("appeared_at").asc(nulls_last=True), "id")[start : start + member_limit]
     )
-    domains = [
-        (row["expression__domain__name"], row["pages"], row["media"])
-        for row in Media.objects.filter(cluster_id=cluster.pk)
-        .values("expression__domain__name")
-        .annotate(media=Count("id"), pages=Count("expression_id", distinct=True))
-        .order_by("-media", "expression__domain__name")
-    ]
+    # One light row per member gives both the domain table and the drawn timeline.
+    per_domain: dict[str, tuple[set[int], int]] = {}
+    appearances: list[tuple[str, datetime | None, str]] = []
+    for name, page_id, published, fetched, crawled in Media.objects.filter(cluster_id=cluster.pk).values_list(
+        "expression__domain__name",
+        "expression_id",
+        "expression__published_at",
+        "expression__fetched_at",
+        "expression__created_at",
+    ):
+        pages, count = per_domain.get(name, (set(), 0))
+        pages.add(page_id)
+        per_domain[name] = (pages, count + 1)
+        appearances.append((name, *_dated(published, fetched, crawled)))
+    domains = sorted(
+        ((name, len(pages), count) for name, (pages, count) in per_domain.items()), key=lambda row: (-row[2], row[0])
+    )
+    appearances.sort(key=lambda entry: (entry[1] is None, entry[1] or EARLIEST, entry[0]))
     timeline = sorted(
         (_appearance(media) for media in members),
         key=lambda entry: (entry.date is None, entry.date or EARLIEST, entry.media_id),
@@ -225,7 +258,80 @@ def cluster_details(cluster_id: int, member_limit: int = 200, distance_limit: in
         first=first or (timeline[0] if timeline else None),
         distance_members=shown,
         distances=pairwise_distances(items),
+        appearances=appearances,
+        member_offset=start,
     )
+
+
+@dataclass
+class CorrectionPreview:
+    """A correction as the pages list it: what undid it, if anything, and a few of its images."""
+
+    correction: ClusterCorrection
+    undone_by: ClusterCorrection | None
+    thumbnails: list[Media]
+
+
+def recent_corrections(
+    land_id: int, cluster_id: int | None = None, *, limit: int = 10, scan: int = 200, thumbnails: int = 6
+) -> list[CorrectionPreview]:
+    """A land's latest corrections, or those among the last ``scan`` that changed ``cluster_id``.
+
+    One query, one more for the thumbnails, and one more when a merge is shown: a split
+    shows what it detached, a merge the two images its must-link joined (read from its
+    triples, which are left behind otherwise since a split's can be many).
+    """
+    queryset = (
+        ClusterCorrection.objects.filter(land_id=land_id)
+        .select_related("created_by", "undone_by")
+        .defer("members", "added", "removed")
+        .order_by("-pk")
+    )
+    if cluster_id is None:
+        found = list(queryset[:limit])
+    else:
+        found = [
+            correction
+            for correction in queryset[:scan]
+            if cluster_id in correction.source_clusters or cluster_id in correction.result_clusters
+        ][:limit]
+    merges = [c.pk for c in found if not c.detached]
+    triples = (
+        {
+            pk: [*added, *removed]
+            for pk, added, removed in ClusterCorrection.objects.filter(pk__in=merges).values_list(
+                "pk", "added", "removed"
+            )
+        }
+        if merges
+        else {}
+    )
+    wanted: dict[int, list[int]] = {}
+    for correction in found:
+        if correction.detached:
+            wanted[correction.pk] = [int(mid) for mid in correction.detached[:thumbnails]]
+        else:
+            must = [row for row in triples.get(correction.pk, []) if row[2] == ClusterLinkKind.MUST]
+            wanted[correction.pk] = [int(mid) for mid in must[0][:2]] if must else []
+    ids = {mid for chosen in wanted.values() for mid in chosen}
+    by_id = (
+        {
+            media.pk: media
+            for media in Media.objects.filter(pk__in=ids).only(
+                "id", "url", "type", "width", "height", "thumbnail_key", "analysis_status", "error_class"
+            )
+        }
+        if ids
+        else {}
+    )
+    return [
+        CorrectionPreview(
+            correction=correction,
+            undone_by=getattr(correction, "undone_by", None),
+            thumbnails=[by_id[mid] for mid in wanted[correction.pk] if mid in by_id],
+        )
+        for correction in found
+    ]
 
 
 def land_clustering(land_id: int) -> LandClustering | None:

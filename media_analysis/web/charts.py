@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from html import escape
 
 DEFAULT_FILL = "#417690"  # the admin's own blue, readable on white
@@ -259,3 +260,97 @@ def palette_chart(shares: Sequence[tuple[str, float]], *, chart_id: str, title: 
 
 def _shorten(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1] + "\u2026"
+
+
+# Marks of the timeline: how a date is known is told by the shape, not by colour alone.
+TIMELINE_MARKS = {"published": "filled circle", "fetched": "hollow circle", "crawled": "hollow square"}
+
+
+def _timeline_mark(source: str, x: float, y: float, tip: str) -> str:
+    title = f"<title>{_text(tip)}</title>"
+    if source == "published":
+        return f'<circle class="mark published" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{DEFAULT_FILL}">{title}</circle>'
+    if source == "fetched":
+        return (
+            f'<circle class="mark fetched" cx="{x:.1f}" cy="{y:.1f}" r="4" fill="white" stroke="{DEFAULT_FILL}" '
+            f'stroke-width="1.5">{title}</circle>'
+        )
+    return (
+        f'<rect class="mark crawled" x="{x - 3.5:.1f}" y="{y - 3.5:.1f}" width="7" height="7" fill="white" '
+        f'stroke="#777" stroke-width="1.5">{title}</rect>'
+    )
+
+
+def timeline_chart(
+    appearances: Sequence[tuple[str, datetime | None, str]],
+    *,
+    chart_id: str,
+    title: str,
+    max_domains: int = 25,
+    width: int = 760,
+    label_width: int = 170,
+    row_height: int = 18,
+) -> Chart:
+    """Appearances by date, one row per domain in order of first appearance.
+
+    ``appearances`` are (domain, date, source) with source "published", "fetched" or
+    "crawled": a publication date is a filled circle, a fetch date a hollow one, a crawl
+    date a square. Undated appearances and domains past ``max_domains`` are counted in
+    the description rather than drawn.
+    """
+    dated = [(str(domain), when, source) for domain, when, source in appearances if when is not None]
+    if not dated:
+        return _empty(chart_id, title, width)
+    order: list[str] = []
+    per_domain: dict[str, list[tuple[datetime, str]]] = {}
+    for domain, when, source in sorted(dated, key=lambda item: (item[1], item[0])):
+        if domain not in per_domain:
+            order.append(domain)
+            per_domain[domain] = []
+        per_domain[domain].append((when, source))
+    drawn, hidden = order[:max_domains], order[max_domains:]
+    start, end = min(w for _, w, _ in dated), max(w for _, w, _ in dated)
+    span = (end - start).total_seconds() or 1.0
+    plot = width - label_width - 20
+    height = row_height * len(drawn) + 44
+    counts = {source: sum(1 for _, _, s in dated if s == source) for source in TIMELINE_MARKS}
+    notes = [f"{counts[s]} {s} ({TIMELINE_MARKS[s]})" for s in TIMELINE_MARKS if counts[s]]
+    description = (
+        f"{title}. {len(dated)} dated appearances on {len(order)} domains from {start:%Y-%m-%d} to {end:%Y-%m-%d}: "
+        + ", ".join(notes)
+        + "."
+    )
+    undated = len(appearances) - len(dated)
+    if undated:
+        description += f" {undated} without a date, not drawn."
+    if hidden:
+        description += f" {len(hidden)} more domains not drawn (the {len(drawn)} first seen are)."
+    parts = _open_svg(chart_id, width, height, title, description)
+    for index, domain in enumerate(drawn):
+        y = 8 + index * row_height + row_height / 2
+        parts.append(
+            f'<text x="{label_width - 6}" y="{y + 4:.1f}" text-anchor="end" {FONT}>{_text(_shorten(domain, 26))}</text>'
+        )
+        parts.append(f'<line x1="{label_width}" x2="{label_width + plot}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd" />')
+        for when, source in per_domain[domain]:
+            x = label_width + plot * (when - start).total_seconds() / span
+            parts.append(_timeline_mark(source, x, y, f"{domain}: {when:%Y-%m-%d %H:%M} ({source})"))
+    axis = 8 + len(drawn) * row_height + 14
+    parts.append(f'<text x="{label_width}" y="{axis}" {FONT}>{start:%Y-%m-%d}</text>')
+    parts.append(f'<text x="{label_width + plot}" y="{axis}" text-anchor="end" {FONT}>{end:%Y-%m-%d}</text>')
+    legend = "Filled circle: published; hollow circle: fetched; square: crawled."
+    parts.append(f'<text x="{label_width}" y="{axis + 16}" {FONT} fill="#555">{_text(legend)}</text>')
+    parts.append("</svg>")
+    rows = [
+        (
+            domain,
+            ", ".join(
+                f"{sum(1 for _, s in per_domain[domain] if s == source)} {source}"
+                for source in TIMELINE_MARKS
+                if any(s == source for _, s in per_domain[domain])
+            )
+            + f"; first {per_domain[domain][0][0]:%Y-%m-%d}",
+        )
+        for domain in order
+    ]
+    return Chart(chart_id, title, description, "".join(parts), rows, headers=("Domain", "Appearances"))

@@ -99,6 +99,9 @@ def test_the_gallery_marks_and_filters_earlier_values(media, admin_client):
     assert html.count('class="ma-earlier-values"') == 2
 
     response = admin_client.get(url, {"earlier_values": "yes"})
-    assert {m.pk for m, _, _ in response.context["items"]} == {media["failed_now"].pk, media["imported_pending"].pk}
+    assert {item["media"].pk for item in response.context["items"]} == {
+        media["failed_now"].pk,
+        media["imported_pending"].pk,
+    }
     response = admin_client.get(url, {"earlier_values": "no", "status": "failed"})
     assert list(response.context["items"]) == []

@@ -109,8 +109,8 @@ def _queries(client: Client, url: str) -> int:
 def test_page_query_counts_are_pinned_and_do_not_grow(built, photos, staff_client):
     cluster = cluster_of(built, 0)
     pages = {
-        land_url(built): 7,  # session, user, land, state, count, page, thumbnails
-        f"/admin/medianalyse/clusters/{cluster.pk}/": 5,  # session, user, cluster, members, domains
+        land_url(built): 8,  # session, user, land, state, count, page, thumbnails, corrections
+        f"/admin/medianalyse/clusters/{cluster.pk}/": 6,  # session, user, cluster, members, appearances, corrections
         "/admin/media_analysis/imagecluster/": 5,  # session, user, land filter, count, page
     }
     assert {url: _queries(staff_client, url) for url in pages} == pages
@@ -128,7 +128,9 @@ def test_split_from_the_page_detaches_members_for_good(built, staff_client):
     cluster = cluster_of(built, 1)
     detached = [built.media[(1, "mirror")].pk, built.media[(1, "crop5")].pk]
 
-    response = staff_client.post(f"/admin/medianalyse/clusters/{cluster.pk}/split/", {"members": detached})
+    response = staff_client.post(
+        f"/admin/medianalyse/clusters/{cluster.pk}/split/", {"members": detached, "confirmed": "yes"}
+    )
 
     assert response.status_code == 302
     assert response["Location"] == f"/admin/medianalyse/clusters/{cluster.pk}/"
@@ -141,7 +143,9 @@ def test_split_from_the_page_detaches_members_for_good(built, staff_client):
 def test_a_bad_split_is_a_message_not_an_error(built, staff_client):
     cluster = cluster_of(built, 1)
 
-    response = staff_client.post(f"/admin/medianalyse/clusters/{cluster.pk}/split/", {"members": []}, follow=True)
+    response = staff_client.post(
+        f"/admin/medianalyse/clusters/{cluster.pk}/split/", {"members": [], "confirmed": "yes"}, follow=True
+    )
 
     assert response.status_code == 200
     assert "Not split: Choose the members to detach" in response.content.decode()
@@ -151,30 +155,36 @@ def test_a_bad_split_is_a_message_not_an_error(built, staff_client):
 def test_merge_two_selected_clusters_from_the_land_page(built, staff_client):
     a, b = cluster_of(built, 2), cluster_of(built, 3)
 
-    response = staff_client.post(land_url(built) + "merge/", {"clusters": [a.pk, b.pk]})
+    response = staff_client.post(land_url(built) + "merge/", {"clusters": [a.pk, b.pk], "confirmed": "yes"})
 
     assert response.status_code == 302
     merged = Media.objects.get(pk=built.media[(2, "original")].pk).cluster_id
     assert response["Location"] == f"/admin/medianalyse/clusters/{merged}/"
     assert frozenset(built.ids(2) | built.ids(3)) in partition(built.land.pk)
 
-    one = staff_client.post(land_url(built) + "merge/", {"clusters": [merged]}, follow=True)
+    one = staff_client.post(land_url(built) + "merge/", {"clusters": [merged], "confirmed": "yes"}, follow=True)
     assert "Select exactly two clusters to merge." in one.content.decode()
-    away = staff_client.post(land_url(built) + "merge/", {"clusters": [merged], "next": "https://elsewhere.example/"})
+    away = staff_client.post(
+        land_url(built) + "merge/", {"clusters": [merged], "next": "https://elsewhere.example/", "confirmed": "yes"}
+    )
     assert away["Location"] == land_url(built)
-    back = staff_client.post(land_url(built) + "merge/", {"clusters": [merged], "next": land_url(built) + "?page=2"})
+    back = staff_client.post(
+        land_url(built) + "merge/", {"clusters": [merged], "next": land_url(built) + "?page=2", "confirmed": "yes"}
+    )
     assert back["Location"] == land_url(built) + "?page=2"
 
 
 def test_merge_accepts_a_repeated_cluster_id(built, staff_client):
     a, b = cluster_of(built, 2), cluster_of(built, 3)
 
-    response = staff_client.post(land_url(built) + "merge/", {"clusters": [a.pk, b.pk, b.pk]})
+    response = staff_client.post(land_url(built) + "merge/", {"clusters": [a.pk, b.pk, b.pk], "confirmed": "yes"})
 
     assert response.status_code == 302
     assert frozenset(built.ids(2) | built.ids(3)) in partition(built.land.pk)
     same = cluster_of(built, 2)
-    refused = staff_client.post(land_url(built) + "merge/", {"clusters": [same.pk, same.pk]}, follow=True)
+    refused = staff_client.post(
+        land_url(built) + "merge/", {"clusters": [same.pk, same.pk], "confirmed": "yes"}, follow=True
+    )
     assert "Select exactly two clusters to merge." in refused.content.decode()
 
 
@@ -184,16 +194,22 @@ def test_merge_with_a_cluster_id_from_the_cluster_page(built, staff_client, phot
     compute.recluster_land(elsewhere.land.pk)
     foreign = ImageCluster.objects.get(land=elsewhere.land)
 
-    refused = staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": foreign.pk}, follow=True)
+    refused = staff_client.post(
+        f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": foreign.pk, "confirmed": "yes"}, follow=True
+    )
     assert "Not merged: Both clusters must belong to this land" in refused.content.decode()
-    garbage = staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": "x"}, follow=True)
+    garbage = staff_client.post(
+        f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": "x", "confirmed": "yes"}, follow=True
+    )
     assert "Cluster ids are numbers." in garbage.content.decode()
     for huge in ("9" * 25, str(2**63), "-1", "0"):
-        overflow = staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": huge}, follow=True)
+        overflow = staff_client.post(
+            f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": huge, "confirmed": "yes"}, follow=True
+        )
         assert overflow.status_code == 200
         assert "Cluster ids are numbers." in overflow.content.decode()
 
-    staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": b.pk})
+    staff_client.post(f"/admin/medianalyse/clusters/{a.pk}/merge/", {"other": b.pk, "confirmed": "yes"})
     assert frozenset(built.ids(0) | built.ids(1)) in partition(built.land.pk)
 
 
@@ -202,7 +218,9 @@ def test_forms_need_csrf_tokens(built, admin_user):
     client.force_login(admin_user)
     cluster = cluster_of(built, 0)
 
-    response = client.post(f"/admin/medianalyse/clusters/{cluster.pk}/split/", {"members": [cluster.key]})
+    response = client.post(
+        f"/admin/medianalyse/clusters/{cluster.pk}/split/", {"members": [cluster.key], "confirmed": "yes"}
+    )
 
     assert response.status_code == 403
     assert not ClusterLink.objects.exists()
@@ -217,7 +235,9 @@ def test_acting_needs_the_change_permission_on_clusters(built, django_user_model
     client.force_login(outsider)
     # Not staff: the admin sends it to its login page, permission or not.
     assert client.get(land_url(built))["Location"].startswith("/admin/login/")
-    assert client.post(split_url, {"members": [cluster.key]})["Location"].startswith("/admin/login/")
+    assert client.post(split_url, {"members": [cluster.key], "confirmed": "yes"})["Location"].startswith(
+        "/admin/login/"
+    )
 
     # Reading the land is not correcting it, and neither is running analyses.
     for username, permissions in (
@@ -229,16 +249,21 @@ def test_acting_needs_the_change_permission_on_clusters(built, django_user_model
         assert 'name="members"' not in page
         assert 'id="mc-merge-form"' not in page
         assert 'id="mc-recompute"' not in client.get(land_url(built)).content.decode()
-        assert client.post(split_url, {"members": [cluster.key]}).status_code == 403
+        assert client.post(split_url, {"members": [cluster.key], "confirmed": "yes"}).status_code == 403
         assert client.post(land_url(built) + "recompute/").status_code == 403
-        assert client.post(land_url(built) + "merge/", {"clusters": ["1", "2"]}).status_code == 403
-        assert client.post(f"/admin/medianalyse/clusters/{cluster.pk}/merge/", {"other": "1"}).status_code == 403
+        assert client.post(land_url(built) + "merge/", {"clusters": ["1", "2"], "confirmed": "yes"}).status_code == 403
+        assert (
+            client.post(
+                f"/admin/medianalyse/clusters/{cluster.pk}/merge/", {"other": "1", "confirmed": "yes"}
+            ).status_code
+            == 403
+        )
         assert not ClusterLink.objects.exists()
 
     corrector = make_staff("corrector", "lands.view_land", "media_analysis.change_imagecluster")
     client.force_login(corrector)
     assert 'name="members"' in client.get(f"/admin/medianalyse/clusters/{cluster.pk}/").content.decode()
-    assert client.post(split_url, {"members": [cluster.key]}).status_code == 302
+    assert client.post(split_url, {"members": [cluster.key], "confirmed": "yes"}).status_code == 302
     assert ClusterLink.objects.filter(created_by=corrector).exists()
 
 
@@ -272,9 +297,9 @@ def test_cluster_changelist_links_to_the_pages(built, staff_client):
     assert f'href="{land_url(built)}"' in content
     assert f'href="/admin/medianalyse/clusters/{cluster.pk}/"' in content
     assert '<img src="/admin/medianalyse/stored/thumbnails/' in content
-    # A media's change page shows its cluster, whose admin page is read-only.
+    # A media's change page links to its cluster's page; the cluster's admin row is read-only.
     media_page = staff_client.get(f"/admin/lands/media/{built.media[(0, 'half')].pk}/change/").content.decode()
-    assert f"/admin/media_analysis/imagecluster/{cluster.pk}/change/" in media_page
+    assert f'<a href="/admin/medianalyse/clusters/{cluster.pk}/">Cluster {cluster.pk}</a>' in media_page
     view = staff_client.get(f"/admin/media_analysis/imagecluster/{cluster.pk}/change/")
     assert view.status_code == 200
     assert 'name="_save"' not in view.content.decode()

@@ -36,7 +36,6 @@ from media_analysis.web.permissions import can_run_analysis, can_view_jobs, can_
 
 JOB_HISTORY_LIMIT = 50
 EXPORT_TYPES = ("mediacsv", "mediagexf", "clustercsv", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
-COMMON_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO", "MPO")
 
 
 def may_run(user) -> bool:
@@ -365,10 +364,12 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
     errors = query.problems()
     filters = query.filters()
     after, before = query.cursor()
-    for name, problems in errors.items():
-        for problem in problems:
-            messages.warning(request, f"Ignored {name}: {problem}")
-    page = gallery.gallery_page(land.pk, filters, after=after, before=before)
+    # A bad value is refused, never dropped: a silently widened page would be misread.
+    page = (
+        gallery.GalleryPage([], False, False, 0, False, filters)
+        if errors
+        else gallery.gallery_page(land.pk, filters, after=after, before=before)
+    )
     context = _context(
         request,
         f"Gallery: {land.name}",
@@ -382,10 +383,21 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
         error_classes=ERROR_CLASSES,
         conformity_choices=[("yes", "Conforming"), ("no", "Not conforming"), ("unknown", "Unknown")],
         earlier_values_choices=gallery.EARLIER_VALUES_CHOICES,
-        common_formats=COMMON_FORMATS,
+        formats=gallery.GALLERY_FORMATS,
+        colours=[(name, "#{:02x}{:02x}{:02x}".format(*rgb)) for name, rgb in gallery.NAMED_COLOURS.items()],
+        sorts=gallery.SORTS,
+        domains=gallery.land_domains(land.pk),
         items=[
-            (media, media_change_url(request.user, media.pk), gallery.swatches(media.dominant_colors))
+            {
+                "media": media,
+                "change_url": media_change_url(request.user, media.pk),
+                "colours": gallery.swatches(media.dominant_colors),
+                "cluster_url": (
+                    reverse("medianalyse_clusters:cluster-detail", args=[media.cluster_id]) if media.cluster_id else ""
+                ),
+                "domain": media.expression.domain,
+            }
             for media in page.items
         ],
     )
-    return render(request, "media_analysis/gallery.html", context)
+    return render(request, "media_analysis/gallery.html", context, status=400 if errors else 200)

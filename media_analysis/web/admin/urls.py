@@ -8,7 +8,7 @@ Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
   ``land-gallery`` take a land id; ``stored-thumbnail`` the key of a stored thumbnail.
 * ``medianalyse_clusters``, under ``clusters/``: ``land-clusters``, ``land-recluster`` and
   ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
-  take a cluster id.
+  take a cluster id; ``correction-undo`` a correction id.
 """
 
 from django.contrib import admin
@@ -43,6 +43,11 @@ cluster_patterns = [
     path("<int:cluster_id>/", admin.site.admin_view(clusters.cluster_detail_view), name="cluster-detail"),
     path("<int:cluster_id>/split/", admin.site.admin_view(clusters.cluster_split_view), name="cluster-split"),
     path("<int:cluster_id>/merge/", admin.site.admin_view(clusters.cluster_merge_view), name="cluster-merge"),
+    path(
+        "corrections/<int:correction_id>/undo/",
+        admin.site.admin_view(clusters.correction_undo_view),
+        name="correction-undo",
+    ),
 ]
 
 urlpatterns = [
