@@ -4,7 +4,8 @@
 Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
 
 * ``medianalyse``: ``job-progress`` and ``job-cancel`` take a job id; ``land-analysis`` and
-  ``land-gallery`` take a land id; ``stored-thumbnail`` the key of a stored thumbnail.
+  ``land-gallery`` take a land id; ``wall`` and ``wall-png`` take a land or a cluster id and
+  filters as GET parameters; ``stored-thumbnail`` the key of a stored thumbnail.
 * ``medianalyse_clusters``, under ``clusters/``: ``land-clusters``, ``land-recluster`` and
   ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
   take a cluster id.
@@ -14,13 +15,15 @@ from django.contrib import admin
 from django.urls import include, path
 
 from media_analysis.web import thumbnails
-from media_analysis.web.admin import clusters, pages
+from media_analysis.web.admin import clusters, pages, wall
 
 analysis_patterns = [
     path("jobs/<int:job_id>/", admin.site.admin_view(pages.job_progress_view), name="job-progress"),
     path("jobs/<int:job_id>/cancel/", admin.site.admin_view(pages.job_cancel_view), name="job-cancel"),
     path("lands/<int:land_id>/", admin.site.admin_view(pages.land_analysis_view), name="land-analysis"),
     path("lands/<int:land_id>/gallery/", admin.site.admin_view(pages.land_gallery_view), name="land-gallery"),
+    path("wall/", admin.site.admin_view(wall.wall_view), name="wall"),
+    path("wall.png", admin.site.admin_view(wall.wall_png_view), name="wall-png"),
     # Cacheable: the admin would otherwise forbid caching a file that never changes.
     path(
         "stored/<path:key>",

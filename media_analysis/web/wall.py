@@ -1,0 +1,339 @@
+"""The image wall: a dense grid of stored thumbnails of a land, a cluster or a filtered selection.
+
+What it shows: image media whose latest analysis kept a thumbnail (``media_analysis.stored``).
+Media without one (not analysed yet, failed, refused, video and audio, analysed before
+thumbnails were kept) are left out, not shown as placeholders; a media whose latest attempt
+was refused (too large, too many pixels, a private address...) is left out even when a
+thumbnail of an earlier success is kept, so nothing of a refused file reaches the browser.
+
+Four orders: the hue of the first dominant colour (colourful images by hue, then greys from dark
+to light, then images with no colour recorded), near-duplicate cluster, date of first appearance
+(the page's published_at, else fetched_at, else created_at, as clusters count it) and size in
+pixels, largest first; the media id breaks ties, so an order is the same on every request.
+Cluster, date and size are ordered by the database and paged by OFFSET; hue is read from JSON,
+so the selection's colours are streamed and sorted here (docs/benchmarks/wall.md).
+
+The PNG download composes the first ``max_media`` media of the order, one ``tile`` px cell each,
+``columns`` cells a row, and streams it one row of cells at a time: memory holds one row, whatever
+the wall's size, and the form caps the total pixels.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import struct
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.conf import settings
+from django.db.models import F, QuerySet
+from django.db.models.functions import Coalesce
+from PIL import Image
+
+from lands.models import ID_MAX, PAGE_NUMBER_MAX, Media, MediaType
+from media_analysis import stored
+from media_analysis.web import gallery
+
+SORTS = {
+    "hue": "dominant colour (hue)",
+    "cluster": "near-duplicate cluster",
+    "date": "date of first appearance",
+    "size": "size in pixels, largest first",
+}
+DEFAULT_SORT = "hue"
+PAGE_SIZE = 400
+MIN_TILE, DEFAULT_TILE, MAX_TILE = 16, 64, 256
+DEFAULT_MAX_MEDIA = 1_000
+MAX_COLUMNS, DEFAULT_COLUMNS = 200, 40
+# The PNG's pixel budget: about 150 MB of RGB rows for whoever opens it, whatever tile and count.
+MAX_PNG_PIXELS = 50_000_000
+HUE_CHUNK = 2_000
+BACKGROUND = (255, 255, 255)
+# A first colour this unsaturated or this dark has no hue worth ordering by: it goes with the greys.
+GREY_SATURATION = 0.12
+DARK_VALUE = 0.12
+# The latest attempt refused the file: no picture of it is shown, even one kept from an earlier success.
+REFUSED_CLASSES = (
+    "too_large",
+    "decompression_bomb",
+    "too_complex",
+    "unsupported_format",
+    "refused_address",
+    "unsupported_scheme",
+    "invalid_url",
+)
+
+
+def max_media_limit() -> int:
+    return max(1, int(settings.MEDIA_ANALYSIS_WALL_MAX_MEDIA))
+
+
+def _int_field(name: str, low: int, high: int, what: str) -> forms.IntegerField:
+    message = f"{name} must be {what} from {low:,} to {high:,}"
+    return forms.IntegerField(
+        required=False,
+        min_value=low,
+        max_value=high,
+        error_messages={"invalid": message, "min_value": message, "max_value": message},
+    )
+
+
+class WallQueryForm(gallery.GalleryQueryForm):
+    """The wall's GET parameters, for the page and the PNG alike: the one validator of both.
+
+    A land or a cluster (exactly one), the gallery's filters, the order, the tile size, the
+    page and, for the PNG, how many media and how many a row. A bad value is an error naming
+    its parameter (the views answer 400), never silently dropped.
+    """
+
+    # The gallery's keyset cursor is not the wall's: it pages by number.
+    after = None  # type: ignore[assignment]
+    before = None  # type: ignore[assignment]
+    land = _int_field("land", 1, ID_MAX, "a land id")
+    cluster = _int_field("cluster", 1, ID_MAX, "a cluster id")
+    sort = gallery._choice_field(SORTS.items(), f"sort must be one of {', '.join(SORTS)}")
+    tile = _int_field("tile", MIN_TILE, MAX_TILE, "a size in pixels")
+    page = _int_field("page", 1, PAGE_NUMBER_MAX, "a page number")
+    max_media = _int_field("max_media", 1, 10**9, "a number of media")
+    columns = _int_field("columns", 1, MAX_COLUMNS, "a number of columns")
+
+    def clean_max_media(self) -> int | None:
+        value = self.cleaned_data.get("max_media")
+        limit = max_media_limit()
+        if value is not None and value > limit:
+            raise forms.ValidationError(f"max_media must be a number of media from 1 to {limit:,}")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        land, cluster = cleaned.get("land"), cleaned.get("cluster")
+        if "land" not in self.errors and "cluster" not in self.errors and (land is None) == (cluster is None):
+            self.add_error("land", "give either land or cluster (one of them)")
+        tile, max_media = cleaned.get("tile") or DEFAULT_TILE, cleaned.get("max_media") or DEFAULT_MAX_MEDIA
+        if "max_media" not in self.errors and "tile" not in self.errors and max_media * tile * tile > MAX_PNG_PIXELS:
+            most = MAX_PNG_PIXELS // (tile * tile)
+            self.add_error("max_media", f"max_media of {tile} px tiles must be at most {most:,}")
+        return cleaned
+
+    def problems(self) -> dict[str, list[str]]:
+        return {name: [str(message) for message in messages] for name, messages in self.errors.items()}
+
+    def wall_query(self) -> WallQuery:
+        """The accepted parameters with their defaults; call after ``is_valid()`` said yes."""
+        data = self.cleaned_data
+        return WallQuery(
+            land_id=data.get("land"),
+            cluster_id=data.get("cluster"),
+            filters=self.filters(),
+            sort=data.get("sort") or DEFAULT_SORT,
+            tile=data.get("tile") or DEFAULT_TILE,
+            page=data.get("page") or 1,
+            max_media=data.get("max_media") or min(DEFAULT_MAX_MEDIA, max_media_limit()),
+            columns=data.get("columns") or DEFAULT_COLUMNS,
+        )
+
+
+@dataclass(frozen=True)
+class WallQuery:
+    land_id: int | None
+    cluster_id: int | None
+    filters: gallery.GalleryFilters
+    sort: str = DEFAULT_SORT
+    tile: int = DEFAULT_TILE
+    page: int = 1
+    max_media: int = DEFAULT_MAX_MEDIA
+    columns: int = DEFAULT_COLUMNS
+
+    def as_query(self, **changes: Any) -> str:
+        """The GET parameters of this wall, with ``changes``, for links (page numbers, the PNG)."""
+        values: dict[str, Any] = {"land": self.land_id, "cluster": self.cluster_id}
+        values.update(self.filters.as_query())
+        values.update(sort=self.sort, tile=self.tile)
+        values.update(changes)
+        return urlencode({name: value for name, value in values.items() if value not in (None, "")})
+
+    @property
+    def png_pixels(self) -> tuple[int, int]:
+        """The largest PNG these parameters may make: width and height in pixels."""
+        columns = min(self.columns, self.max_media)
+        rows = -(-self.max_media // columns)
+        return columns * self.tile, rows * self.tile
+
+
+@dataclass(frozen=True)
+class WallItem:
+    media_id: int
+    thumbnail_key: str
+
+    @property
+    def src(self) -> str | None:
+        return stored.thumbnail_url(self.thumbnail_key)
+
+
+def wall_queryset(query: WallQuery) -> QuerySet[Media]:
+    """The media the wall shows: of the land or the cluster, filtered, with a stored thumbnail, not refused."""
+    if query.cluster_id is not None:
+        base = Media.objects.filter(cluster_id=query.cluster_id)
+    else:
+        assert query.land_id is not None
+        base = Media.objects.of_land(query.land_id)
+    return (
+        gallery.filter_media(base, query.filters)
+        .filter(type=MediaType.IMAGE, thumbnail_key__isnull=False)
+        .exclude(thumbnail_key="")
+        .exclude(error_class__in=REFUSED_CLASSES)
+    )
+
+
+def hue_key(dominant_colors: Any) -> tuple[int, float, float]:
+    """Where the first dominant colour sorts: colourful by hue, then greys dark to light, then none."""
+    first = gallery.swatches(dominant_colors, limit=1)
+    if not first:
+        return (2, 0.0, 0.0)
+    hex_value = first[0][0]
+    red, green, blue = (int(hex_value[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    hue, saturation, value = colorsys.rgb_to_hsv(red, green, blue)
+    if saturation < GREY_SATURATION or value < DARK_VALUE:
+        return (1, value, 0.0)
+    return (0, hue, value)
+
+
+def _ordered(queryset: QuerySet[Media], sort: str) -> QuerySet[Media]:
+    if sort == "cluster":
+        return queryset.order_by(F("cluster_id").asc(nulls_last=True), "id")
+    if sort == "date":
+        first_seen = Coalesce("expression__published_at", "expression__fetched_at", "expression__created_at")
+        return queryset.annotate(first_seen=first_seen).order_by(F("first_seen").asc(nulls_last=True), "id")
+    if sort == "size":
+        return queryset.annotate(pixels=F("width") * F("height")).order_by(F("pixels").desc(nulls_last=True), "id")
+    raise ValueError(f"not an order the database makes: {sort!r}")
+
+
+def _by_hue(queryset: QuerySet[Media]) -> list[tuple[int, str | None]]:
+    rows = queryset.order_by().values_list("id", "thumbnail_key", "dominant_colors")
+    keyed = [(hue_key(colours), pk, key) for pk, key, colours in rows.iterator(chunk_size=HUE_CHUNK)]
+    keyed.sort(key=lambda row: (row[0], row[1]))
+    return [(pk, key) for _, pk, key in keyed]
+
+
+def wall_slice(query: WallQuery, start: int, stop: int) -> list[WallItem]:
+    """The media from ``start`` to ``stop`` (exclusive) in the wall's order: one query."""
+    queryset = wall_queryset(query)
+    rows: list[tuple[int, str | None]]
+    if query.sort == "hue":
+        rows = _by_hue(queryset)[start:stop]
+    else:
+        rows = list(_ordered(queryset, query.sort).values_list("id", "thumbnail_key")[start:stop])
+    return [WallItem(pk, key) for pk, key in rows if key is not None and stored.is_thumbnail_key(key)]
+
+
+@dataclass
+class WallPage:
+    query: WallQuery
+    items: list[WallItem]
+    total: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+    @property
+    def number(self) -> int:
+        return self.query.page
+
+    @property
+    def first_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.items else 0
+
+    @property
+    def last_index(self) -> int:
+        return self.first_index + len(self.items) - 1 if self.items else 0
+
+    def _link(self, number: int) -> str:
+        return "?" + self.query.as_query(page=number if number > 1 else None)
+
+    @property
+    def previous_link(self) -> str | None:
+        return self._link(self.number - 1) if self.number > 1 else None
+
+    @property
+    def next_link(self) -> str | None:
+        return self._link(self.number + 1) if self.number < self.pages else None
+
+    @property
+    def first_link(self) -> str:
+        return self._link(1)
+
+    @property
+    def last_link(self) -> str:
+        return self._link(self.pages)
+
+
+def wall_page(query: WallQuery, per_page: int = PAGE_SIZE) -> WallPage:
+    """One page of the wall: a count and a slice, two queries whatever the selection's size."""
+    total = wall_queryset(query).count()
+    start = (query.page - 1) * per_page
+    items = wall_slice(query, start, start + per_page) if start < total else []
+    return WallPage(query, items, total, per_page)
+
+
+# --- The composed PNG ------------------------------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def load_tile(key: str, tile: int) -> Image.Image | None:
+    """A stored thumbnail fitted into ``tile`` px, in RGB or RGBA; None when the storage has none."""
+    try:
+        with stored.media_storage().open(key, "rb") as handle, Image.open(handle, formats=("JPEG", "WEBP")) as img:
+            # A JPEG decodes straight to the nearest scale at or above the tile: less to decode and reduce.
+            img.draft("RGB", (tile, tile))
+            img.load()
+            picture = img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    picture.thumbnail((tile, tile), Image.Resampling.BILINEAR)
+    return picture
+
+
+def compose_png(keys: Sequence[str], *, tile: int, columns: int) -> Iterator[bytes]:
+    """The PNG of ``keys``' thumbnails in rows of ``columns`` cells of ``tile`` px, streamed row by row.
+
+    Each thumbnail is centred in its cell on a white background (transparent parts show it);
+    a thumbnail missing from the storage leaves its cell white. An empty wall is one white cell.
+    """
+    columns = max(1, min(columns, len(keys)))
+    rows = max(1, -(-len(keys) // columns))
+    width, height = columns * tile, rows * tile
+    yield b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    compressor = zlib.compressobj(6)
+    stride = width * 3
+    for row in range(rows):
+        band = Image.new("RGB", (width, tile), BACKGROUND)
+        for column, key in enumerate(keys[row * columns : (row + 1) * columns]):
+            picture = load_tile(key, tile)
+            if picture is None:
+                continue
+            at = (column * tile + (tile - picture.width) // 2, (tile - picture.height) // 2)
+            band.paste(picture, at, picture if picture.mode == "RGBA" else None)
+        raw = band.tobytes()
+        # Each scanline starts with its filter type: 0, none.
+        lines = b"".join(b"\x00" + raw[offset : offset + stride] for offset in range(0, len(raw), stride))
+        data = compressor.compress(lines)
+        if data:
+            yield _chunk(b"IDAT", data)
+    yield _chunk(b"IDAT", compressor.flush())
+    yield _chunk(b"IEND", b"")
+
+
+def wall_png(query: WallQuery) -> Iterator[bytes]:
+    """The PNG of the first ``max_media`` media of the wall's order (one query, then the storage)."""
+    items = wall_slice(query, 0, query.max_media)
+    return compose_png([item.thumbnail_key for item in items], tile=query.tile, columns=query.columns)
