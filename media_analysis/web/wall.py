@@ -11,7 +11,8 @@ to light, then images with no colour recorded), near-duplicate cluster, date of 
 (the page's published_at, else fetched_at, else created_at, as clusters count it) and size in
 pixels, largest first; the media id breaks ties, so an order is the same on every request.
 Cluster, date and size are ordered by the database and paged by OFFSET; hue is read from JSON,
-so the selection's colours are streamed and sorted here (docs/benchmarks/wall.md).
+so the selection's first colours are streamed and sorted here once, and the order of ids is kept
+in Django's cache under a key that changes with the selection (docs/benchmarks/wall.md).
 
 The PNG download composes the first ``max_media`` media of the order, one ``tile`` px cell each,
 ``columns`` cells a row, and streams it one row of cells at a time: memory holds one row, whatever
@@ -21,8 +22,10 @@ the wall's size, and the form caps the total pixels.
 from __future__ import annotations
 
 import colorsys
+import hashlib
 import struct
 import zlib
+from array import array
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +33,8 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
-from django.db.models import F, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, F, Max, QuerySet
 from django.db.models.functions import Coalesce
 from PIL import Image
 
@@ -52,6 +56,8 @@ MAX_COLUMNS, DEFAULT_COLUMNS = 200, 40
 # The PNG's pixel budget: about 150 MB of RGB rows for whoever opens it, whatever tile and count.
 MAX_PNG_PIXELS = 50_000_000
 HUE_CHUNK = 2_000
+# The hue order of a selection, as packed ids (8 bytes a media), is kept this long in Django's cache.
+HUE_CACHE_SECONDS = 600
 BACKGROUND = (255, 255, 255)
 # A first colour this unsaturated or this dark has no hue worth ordering by: it goes with the greys.
 GREY_SATURATION = 0.12
@@ -213,19 +219,49 @@ def _ordered(queryset: QuerySet[Media], sort: str) -> QuerySet[Media]:
     raise ValueError(f"not an order the database makes: {sort!r}")
 
 
-def _by_hue(queryset: QuerySet[Media]) -> list[tuple[int, str | None]]:
-    rows = queryset.order_by().values_list("id", "thumbnail_key", "dominant_colors")
-    keyed = [(hue_key(colours), pk, key) for pk, key, colours in rows.iterator(chunk_size=HUE_CHUNK)]
-    keyed.sort(key=lambda row: (row[0], row[1]))
-    return [(pk, key) for _, pk, key in keyed]
+def selection_figures(queryset: QuerySet[Media]) -> dict[str, Any]:
+    """How many media the wall shows, and what changes when the selection or its colours change: one query."""
+    return queryset.aggregate(
+        total=Count("id"), last_id=Max("id"), values_at=Max("values_at"), analysed_at=Max("analyzed_at")
+    )
 
 
-def wall_slice(query: WallQuery, start: int, stop: int) -> list[WallItem]:
-    """The media from ``start`` to ``stop`` (exclusive) in the wall's order: one query."""
+def _hue_cache_key(query: WallQuery, figures: dict[str, Any]) -> str:
+    scope = (query.land_id, query.cluster_id, sorted(query.filters.as_query().items()))
+    state = tuple(str(figures.get(name)) for name in ("total", "last_id", "values_at", "analysed_at"))
+    return "medianalyse:wall:hue:" + hashlib.sha256(repr((scope, state)).encode()).hexdigest()
+
+
+def hue_order(query: WallQuery, queryset: QuerySet[Media], figures: dict[str, Any]) -> array[int]:
+    """The selection's media ids in hue order, from the cache while the selection and its colours stay the same.
+
+    A new analysis moves ``values_at`` or ``analyzed_at``, an import ``last_id``, a removal ``total``:
+    each makes another key. Only the first colour of each media is read, as the database extracts it.
+    """
+    key = _hue_cache_key(query, figures)
+    packed = cache.get(key)
+    if isinstance(packed, bytes):
+        return array("q", packed)
+    rows = queryset.order_by().values_list("id", "dominant_colors__0")
+    keyed = sorted((hue_key([first]), pk) for pk, first in rows.iterator(chunk_size=HUE_CHUNK))
+    ids = array("q", (pk for _, pk in keyed))
+    cache.set(key, ids.tobytes(), HUE_CACHE_SECONDS)
+    return ids
+
+
+def wall_slice(query: WallQuery, start: int, stop: int, figures: dict[str, Any] | None = None) -> list[WallItem]:
+    """The media from ``start`` to ``stop`` (exclusive) in the wall's order.
+
+    One query for the database's orders; for hue, the figures (unless given), the order (unless
+    cached) and the slice's rows, read again through the wall's filters so that a media no longer
+    shown since the order was cached is left out.
+    """
     queryset = wall_queryset(query)
     rows: list[tuple[int, str | None]]
     if query.sort == "hue":
-        rows = _by_hue(queryset)[start:stop]
+        ids = list(hue_order(query, queryset, figures or selection_figures(queryset))[start:stop])
+        found = dict(queryset.filter(pk__in=ids).values_list("id", "thumbnail_key")) if ids else {}
+        rows = [(pk, found[pk]) for pk in ids if pk in found]
     else:
         rows = list(_ordered(queryset, query.sort).values_list("id", "thumbnail_key")[start:stop])
     return [WallItem(pk, key) for pk, key in rows if key is not None and stored.is_thumbnail_key(key)]
@@ -275,10 +311,11 @@ class WallPage:
 
 
 def wall_page(query: WallQuery, per_page: int = PAGE_SIZE) -> WallPage:
-    """One page of the wall: a count and a slice, two queries whatever the selection's size."""
-    total = wall_queryset(query).count()
+    """One page of the wall: the selection's figures and a slice (and, for hue, the order when not cached)."""
+    figures = selection_figures(wall_queryset(query))
+    total = figures["total"]
     start = (query.page - 1) * per_page
-    items = wall_slice(query, start, start + per_page) if start < total else []
+    items = wall_slice(query, start, start + per_page, figures) if start < total else []
     return WallPage(query, items, total, per_page)
 
 

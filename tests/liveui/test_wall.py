@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from PIL import Image
 
 from lands.models import AnalysisStatus, Media
@@ -31,6 +32,12 @@ RED, ORANGE, GREEN, BLUE, GREY, BLACK = (
     (128, 128, 128),
     (5, 5, 5),
 )
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    # The hue order is cached by selection: a test's land may have the ids and figures of an earlier one's.
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -248,9 +255,14 @@ def test_the_page_shows_stored_thumbnails_only_in_order(admin_client, land):
 
 
 def test_query_counts_are_pinned(admin_client, land, django_assert_num_queries):
+    with django_assert_num_queries(3):  # the figures, the colours (then cached), the page's rows
+        wall.wall_page(query(land, sort="hue"))
     for sort in wall.SORTS:
-        with django_assert_num_queries(2):  # the count, then the page's rows
+        with django_assert_num_queries(2):  # the figures, then the page's rows
             wall.wall_page(query(land, sort=sort))
+    with django_assert_num_queries(2):  # the figures, the rows
+        wall.wall_slice(query(land, sort="hue"), 0, 10)
+    for sort in ("cluster", "date", "size"):
         with django_assert_num_queries(1):
             wall.wall_slice(query(land, sort=sort), 0, 10)
     admin_client.get(WALL, {"land": land.pk})  # the session and the user's permissions, once
@@ -258,9 +270,11 @@ def test_query_counts_are_pinned(admin_client, land, django_assert_num_queries):
     with django_assert_num_queries(5):
         assert admin_client.get(WALL, {"land": land.pk, "sort": "date"}).status_code == 200
     with django_assert_num_queries(5):
+        assert admin_client.get(WALL, {"cluster": land.cluster.pk, "sort": "size"}).status_code == 200
+    with django_assert_num_queries(6):  # and the colours, the first time a selection is seen in hue order
         assert admin_client.get(WALL, {"cluster": land.cluster.pk}).status_code == 200
-    # session, user, land, rows: the storage is read while streaming
-    with django_assert_num_queries(4):
+    # session, user, land, figures, rows (the hue order is cached): the storage is read while streaming
+    with django_assert_num_queries(5):
         response = admin_client.get(PNG, {"land": land.pk})
     with django_assert_num_queries(0):
         b"".join(response.streaming_content)
@@ -356,3 +370,21 @@ def test_transparent_and_missing_thumbnails(land):
     assert image.getpixel((10, 10)) == (255, 255, 255)  # transparent: the background shows
     assert image.getpixel((30, 10)) == (255, 255, 255)  # missing: a white cell
     assert close_to(image.getpixel((50, 10)), GREEN)
+
+
+def test_the_hue_order_follows_new_analyses_and_drops_what_left(land):
+    parsed = query(land, sort="hue")
+    assert names(land, wall.wall_slice(parsed, 0, 3)) == ["red", "orange", "green"]
+    # Analysed again: the first colour is now blue, and values_at moves, so the cached order is not used.
+    Media.objects.filter(pk=land.media["red"].pk).update(
+        dominant_colors=[{"hex": hexed(BLUE)}], values_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    assert names(land, wall.wall_slice(parsed, 0, 4)) == ["orange", "green", "blue", "red"]  # same hue: by id
+    # Refused since, and the cache still holding an order with it (as if under the new figures' key):
+    # the slice's rows are read through the wall's filters, so it is left out all the same.
+    stale = wall.hue_order(parsed, wall.wall_queryset(parsed), wall.selection_figures(wall.wall_queryset(parsed)))
+    assert land.media["orange"].pk in stale
+    Media.objects.filter(pk=land.media["orange"].pk).update(error_class="too_large")
+    figures = wall.selection_figures(wall.wall_queryset(parsed))
+    cache.set(wall._hue_cache_key(parsed, figures), stale.tobytes())
+    assert names(land, wall.wall_slice(parsed, 0, 10)) == ["green", "blue", "red", "black", "grey"]
