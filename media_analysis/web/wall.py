@@ -10,9 +10,10 @@ Four orders: the hue of the first dominant colour (colourful images by hue, then
 to light, then images with no colour recorded), near-duplicate cluster, date of first appearance
 (the page's published_at, else fetched_at, else created_at, as clusters count it) and size in
 pixels, largest first; the media id breaks ties, so an order is the same on every request.
-Cluster, date and size are ordered by the database and paged by OFFSET; hue is read from JSON,
-so the selection's first colours are streamed and sorted here once, and the order of ids is kept
-in Django's cache under a key that changes with the selection (docs/benchmarks/wall.md).
+Cluster, date and size are ordered by the database; hue is read from JSON, so the selection's
+first colours are streamed and sorted here. Either way a whole selection is sorted, so its order
+of ids is made once and kept in Django's cache under a key that changes with the selection and
+its figures; a page reads its slice of ids and their rows (docs/benchmarks/wall.md).
 
 The PNG download composes the first ``max_media`` media of the order, one ``tile`` px cell each,
 ``columns`` cells a row, and streams it one row of cells at a time: memory holds one row, whatever
@@ -34,7 +35,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count, F, Max, QuerySet
+from django.db.models import Count, F, Max, QuerySet, Sum
 from django.db.models.functions import Coalesce
 from PIL import Image
 
@@ -55,9 +56,9 @@ DEFAULT_MAX_MEDIA = 1_000
 MAX_COLUMNS, DEFAULT_COLUMNS = 200, 40
 # The PNG's pixel budget: about 150 MB of RGB rows for whoever opens it, whatever tile and count.
 MAX_PNG_PIXELS = 50_000_000
-HUE_CHUNK = 2_000
-# The hue order of a selection, as packed ids (8 bytes a media), is kept this long in Django's cache.
-HUE_CACHE_SECONDS = 600
+ORDER_CHUNK = 2_000
+# A selection's order, as packed ids (8 bytes a media), is kept this long in Django's cache.
+ORDER_CACHE_SECONDS = 600
 BACKGROUND = (255, 255, 255)
 # A first colour this unsaturated or this dark has no hue worth ordering by: it goes with the greys.
 GREY_SATURATION = 0.12
@@ -220,51 +221,59 @@ def _ordered(queryset: QuerySet[Media], sort: str) -> QuerySet[Media]:
 
 
 def selection_figures(queryset: QuerySet[Media]) -> dict[str, Any]:
-    """How many media the wall shows, and what changes when the selection or its colours change: one query."""
+    """How many media the wall shows, and what moves when the selection or its order may have changed: one query.
+
+    A new analysis moves ``values_at`` or ``analyzed_at``, an import ``last_id``, a removal ``total``,
+    a reclustering the count and the sum of the cluster ids.
+    """
     return queryset.aggregate(
-        total=Count("id"), last_id=Max("id"), values_at=Max("values_at"), analysed_at=Max("analyzed_at")
+        total=Count("id"),
+        last_id=Max("id"),
+        values_at=Max("values_at"),
+        analysed_at=Max("analyzed_at"),
+        clustered=Count("cluster_id"),
+        clusters=Sum("cluster_id"),
     )
 
 
-def _hue_cache_key(query: WallQuery, figures: dict[str, Any]) -> str:
-    scope = (query.land_id, query.cluster_id, sorted(query.filters.as_query().items()))
-    state = tuple(str(figures.get(name)) for name in ("total", "last_id", "values_at", "analysed_at"))
-    return "medianalyse:wall:hue:" + hashlib.sha256(repr((scope, state)).encode()).hexdigest()
+def _order_cache_key(query: WallQuery, figures: dict[str, Any]) -> str:
+    scope = (query.land_id, query.cluster_id, query.sort, sorted(query.filters.as_query().items()))
+    state = sorted((name, str(value)) for name, value in figures.items())
+    return "medianalyse:wall:order:" + hashlib.sha256(repr((scope, state)).encode()).hexdigest()
 
 
-def hue_order(query: WallQuery, queryset: QuerySet[Media], figures: dict[str, Any]) -> array[int]:
-    """The selection's media ids in hue order, from the cache while the selection and its colours stay the same.
+def wall_order(query: WallQuery, queryset: QuerySet[Media], figures: dict[str, Any]) -> array[int]:
+    """The selection's media ids in the wall's order, from the cache while the figures stay the same.
 
-    A new analysis moves ``values_at`` or ``analyzed_at``, an import ``last_id``, a removal ``total``:
-    each makes another key. Only the first colour of each media is read, as the database extracts it.
+    Ordering a whole selection costs a sort of every row (and, for hue, reading every first colour):
+    done once, the order is kept as packed ids, 8 bytes a media, for ORDER_CACHE_SECONDS.
     """
-    key = _hue_cache_key(query, figures)
+    key = _order_cache_key(query, figures)
     packed = cache.get(key)
     if isinstance(packed, bytes):
         return array("q", packed)
-    rows = queryset.order_by().values_list("id", "dominant_colors__0")
-    keyed = sorted((hue_key([first]), pk) for pk, first in rows.iterator(chunk_size=HUE_CHUNK))
-    ids = array("q", (pk for _, pk in keyed))
-    cache.set(key, ids.tobytes(), HUE_CACHE_SECONDS)
+    if query.sort == "hue":
+        # Only the first colour of each media is read, as the database extracts it.
+        rows = queryset.order_by().values_list("id", "dominant_colors__0")
+        keyed = sorted((hue_key([first]), pk) for pk, first in rows.iterator(chunk_size=ORDER_CHUNK))
+        ids = array("q", (pk for _, pk in keyed))
+    else:
+        ids = array("q", _ordered(queryset, query.sort).values_list("id", flat=True).iterator(chunk_size=ORDER_CHUNK))
+    cache.set(key, ids.tobytes(), ORDER_CACHE_SECONDS)
     return ids
 
 
 def wall_slice(query: WallQuery, start: int, stop: int, figures: dict[str, Any] | None = None) -> list[WallItem]:
     """The media from ``start`` to ``stop`` (exclusive) in the wall's order.
 
-    One query for the database's orders; for hue, the figures (unless given), the order (unless
-    cached) and the slice's rows, read again through the wall's filters so that a media no longer
-    shown since the order was cached is left out.
+    The figures (unless given), the order (unless cached), then the slice's rows, read again
+    through the wall's filters so that a media no longer shown since the order was cached is
+    left out: two queries, three when the order is made.
     """
     queryset = wall_queryset(query)
-    rows: list[tuple[int, str | None]]
-    if query.sort == "hue":
-        ids = list(hue_order(query, queryset, figures or selection_figures(queryset))[start:stop])
-        found = dict(queryset.filter(pk__in=ids).values_list("id", "thumbnail_key")) if ids else {}
-        rows = [(pk, found[pk]) for pk in ids if pk in found]
-    else:
-        rows = list(_ordered(queryset, query.sort).values_list("id", "thumbnail_key")[start:stop])
-    return [WallItem(pk, key) for pk, key in rows if key is not None and stored.is_thumbnail_key(key)]
+    ids = list(wall_order(query, queryset, figures or selection_figures(queryset))[start:stop])
+    found = dict(queryset.filter(pk__in=ids).values_list("id", "thumbnail_key")) if ids else {}
+    return [WallItem(pk, key) for pk in ids if (key := found.get(pk)) is not None and stored.is_thumbnail_key(key)]
 
 
 @dataclass
