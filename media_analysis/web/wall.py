@@ -79,6 +79,12 @@ def max_media_limit() -> int:
     return max(1, int(settings.MEDIA_ANALYSIS_WALL_MAX_MEDIA))
 
 
+class _StrippedChoiceField(forms.ChoiceField):
+    # As the gallery's: a value typed into an address may carry spaces.
+    def to_python(self, value: Any) -> str:
+        return super().to_python(value).strip()
+
+
 def _int_field(name: str, low: int, high: int, what: str) -> forms.IntegerField:
     message = f"{name} must be {what} from {low:,} to {high:,}"
     return forms.IntegerField(
@@ -102,7 +108,11 @@ class WallQueryForm(gallery.GalleryQueryForm):
     before = None  # type: ignore[assignment]
     land = _int_field("land", 1, ID_MAX, "a land id")
     cluster = _int_field("cluster", 1, ID_MAX, "a cluster id")
-    sort = gallery._choice_field(SORTS.items(), f"sort must be one of {', '.join(SORTS)}")
+    sort = _StrippedChoiceField(
+        required=False,
+        choices=list(SORTS.items()),
+        error_messages={"invalid_choice": f"sort must be one of {', '.join(SORTS)}"},
+    )
     tile = _int_field("tile", MIN_TILE, MAX_TILE, "a size in pixels")
     page = _int_field("page", 1, PAGE_NUMBER_MAX, "a page number")
     max_media = _int_field("max_media", 1, 10**9, "a number of media")
