@@ -85,6 +85,11 @@ class _StrippedChoiceField(forms.ChoiceField):
         return super().to_python(value).strip()
 
 
+def most_media(tile: int) -> int:
+    """The most media a PNG of ``tile`` px cells may hold: the setting's cap and the pixel budget."""
+    return max(1, min(max_media_limit(), MAX_PNG_PIXELS // (tile * tile)))
+
+
 def _int_field(name: str, low: int, high: int, what: str) -> forms.IntegerField:
     message = f"{name} must be {what} from {low:,} to {high:,}"
     return forms.IntegerField(
@@ -130,10 +135,9 @@ class WallQueryForm(gallery.GalleryQueryForm):
         land, cluster = cleaned.get("land"), cleaned.get("cluster")
         if "land" not in self.errors and "cluster" not in self.errors and (land is None) == (cluster is None):
             self.add_error("land", "give either land or cluster (one of them)")
-        tile, max_media = cleaned.get("tile") or DEFAULT_TILE, cleaned.get("max_media") or DEFAULT_MAX_MEDIA
-        if "max_media" not in self.errors and "tile" not in self.errors and max_media * tile * tile > MAX_PNG_PIXELS:
-            most = MAX_PNG_PIXELS // (tile * tile)
-            self.add_error("max_media", f"max_media of {tile} px tiles must be at most {most:,}")
+        tile, max_media = cleaned.get("tile") or DEFAULT_TILE, cleaned.get("max_media")
+        if max_media is not None and "tile" not in self.errors and max_media > most_media(tile):
+            self.add_error("max_media", f"max_media of {tile} px tiles must be at most {most_media(tile):,}")
         return cleaned
 
     def problems(self) -> dict[str, list[str]]:
@@ -142,14 +146,15 @@ class WallQueryForm(gallery.GalleryQueryForm):
     def wall_query(self) -> WallQuery:
         """The accepted parameters with their defaults; call after ``is_valid()`` said yes."""
         data = self.cleaned_data
+        tile = data.get("tile") or DEFAULT_TILE
         return WallQuery(
             land_id=data.get("land"),
             cluster_id=data.get("cluster"),
             filters=self.filters(),
             sort=data.get("sort") or DEFAULT_SORT,
-            tile=data.get("tile") or DEFAULT_TILE,
+            tile=tile,
             page=data.get("page") or 1,
-            max_media=data.get("max_media") or min(DEFAULT_MAX_MEDIA, max_media_limit()),
+            max_media=data.get("max_media") or min(DEFAULT_MAX_MEDIA, most_media(tile)),
             columns=data.get("columns") or DEFAULT_COLUMNS,
         )
 

@@ -178,7 +178,10 @@ def test_the_pixel_budget_follows_the_tile(land, settings):
     assert query(land, tile="128", max_media=str(most)).png_pixels[0] == 40 * 128
     form = wall.WallQueryForm({"land": land.pk, "tile": "128", "max_media": str(most + 1)})
     assert form.problems() == {"max_media": [f"max_media of 128 px tiles must be at most {most:,}"]}
+    # Without max_media, the default fits the budget of the tile.
+    assert query(land, tile="256").max_media == wall.MAX_PNG_PIXELS // (256 * 256)
     settings.MEDIA_ANALYSIS_WALL_MAX_MEDIA = 3
+    assert query(land).max_media == 3
     assert "max_media" in wall.WallQueryForm({"land": land.pk, "max_media": "4"}).problems()
 
 
