@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import re
@@ -10,12 +11,14 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.test import AsyncRequestFactory
 from PIL import Image
 
 from lands.models import AnalysisStatus, Media
 from media_analysis import stored
 from media_analysis.models import ImageCluster
 from media_analysis.web import gallery, wall
+from media_analysis.web.admin import wall as wall_views
 from tests.factories import CORPUS_READER, make_expression, make_land, make_media, make_staff, stored_key
 
 pytestmark = pytest.mark.django_db
@@ -395,3 +398,18 @@ def test_the_hue_order_follows_new_analyses_and_drops_what_left(land):
     figures = wall.selection_figures(wall.wall_queryset(parsed))
     cache.set(wall._order_cache_key(parsed, figures), stale.tobytes())
     assert names(land, wall.wall_slice(parsed, 0, 10)) == ["green", "blue", "red", "black", "grey"]
+
+
+def test_under_asgi_the_png_streams_from_an_asynchronous_iterator(land, admin_user):
+    # Django would read a synchronous iterator whole before sending anything to an ASGI server.
+    request = AsyncRequestFactory().get(PNG, {"land": land.pk, "tile": "16", "columns": "3"})
+    request.user = admin_user
+    response = wall_views.wall_png_view(request)
+    assert response.is_async
+
+    async def collect() -> bytes:
+        return b"".join([chunk async for chunk in response.streaming_content])
+
+    image = Image.open(io.BytesIO(asyncio.run(collect())), formats=("PNG",))
+    assert image.size == (48, 32)
+    assert close_to(image.getpixel((8, 8)), RED)

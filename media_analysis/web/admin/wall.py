@@ -7,8 +7,11 @@ each rejected parameter. Both need the view permission on media and on lands
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -76,6 +79,22 @@ def wall_view(request: HttpRequest) -> HttpResponse:
     return render(request, "media_analysis/wall.html", context)
 
 
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
+
+
+async def _async_chunks(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    # Each chunk is composed in a worker thread (storage reads, decoding) and sent as soon as it is made.
+    while (chunk := await sync_to_async(_next_chunk, thread_sensitive=False)(chunks)) is not None:
+        yield chunk
+
+
+def served(request: HttpRequest, chunks: Iterator[bytes]) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """``chunks`` as the server streams them: under ASGI, Django would read a synchronous
+    iterator to its end before sending a byte (the whole PNG in memory), so it gets an asynchronous one."""
+    return _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks
+
+
 def wall_png_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     require(can_view_wall(request.user), VIEW_WALL_NEEDED)
     form = wall.WallQueryForm(request.GET)
@@ -84,6 +103,6 @@ def wall_png_view(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     query = form.wall_query()
     land, cluster = _scope(query)
     name = f"wall-land-{land.pk}" + (f"-cluster-{cluster.pk}" if cluster else "") + f"-{query.sort}.png"
-    response = StreamingHttpResponse(wall.wall_png(query), content_type="image/png")
+    response = StreamingHttpResponse(served(request, wall.wall_png(query)), content_type="image/png")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
