@@ -303,11 +303,12 @@ SHOWN_BY: dict[str, str] = {
     "websafe_colors": "websafe_swatches",
     "exif_data": "exif_pretty",
     "cluster": "cluster_link",
+    "expression": "page_id",
     **{name: f"shown_{name}" for name in PLAIN_FIELDS},
 }
 
 MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
-    (None, ["expression", "page", "url", "type", "shown_mime_type"]),
+    (None, ["page_id", "page", "url", "type", "shown_mime_type"]),
     ("Preview and colours", ["preview", "dominant_swatches", "websafe_swatches"]),
     (
         "Analysis status",
@@ -422,7 +423,6 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     search_fields = ["url", "expression__domain__name", "expression__title"]
     search_help_text = "Search the media URL, the page's domain or the page's title."
     list_select_related = ["expression__land", "expression__domain"]
-    raw_id_fields = ["expression"]
     show_full_result_count = False
     fieldsets = media_fieldsets()
     readonly_fields = media_readonly_fields()
@@ -440,12 +440,6 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
             # The cluster pages are a land's: only those who may open them get the link.
             .annotate(viewer_sees_clusters=Value(can_view_land(request.user)))
         )
-
-    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
-        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
-        if db_field.name == "expression" and formfield is not None:
-            formfield.label = "Page (id)"
-        return formfield
 
     @admin.display(description="Preview")
     def thumbnail(self, media: Media) -> SafeString:
@@ -539,6 +533,11 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         title = page.title or page.url
         link = format_html('<a href="{}" rel="noopener noreferrer">{}</a>', href, title) if href else title
         return format_html("{} on <strong>{}</strong>", link, page.domain.name)
+
+    @admin.display(description="Page (id)")
+    def page_id(self, media: Media) -> int:
+        # The crawl's own link, read-only: the page's id as the API and the exports name it.
+        return media.expression_id
 
     @admin.display(description="Values")
     def values_origin(self, media: Media) -> str:

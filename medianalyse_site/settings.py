@@ -288,6 +288,8 @@ MEDIA_ANALYSIS_ROBOTS_TTL = env_float("MEDIA_ANALYSIS_ROBOTS_TTL", 3600.0)
 # S3 for many machines) through MEDIA_ANALYSIS_STORAGE_BACKEND and _OPTIONS.
 MEDIA_ANALYSIS_THUMBNAIL_SIZE = env_int("MEDIA_ANALYSIS_THUMBNAIL_SIZE", 320)
 MEDIA_ANALYSIS_THUMBNAIL_WEBP = env_bool("MEDIA_ANALYSIS_THUMBNAIL_WEBP", False)
+# The image wall's PNG download: the most media it may compose (its form also caps the pixels).
+MEDIA_ANALYSIS_WALL_MAX_MEDIA = env_int("MEDIA_ANALYSIS_WALL_MAX_MEDIA", 10_000)
 _FILE_SYSTEM_STORAGE = "media_analysis.stored.ContentAddressedFileSystemStorage"
 MEDIA_ANALYSIS_STORAGE_BACKEND = env_str("MEDIA_ANALYSIS_STORAGE_BACKEND", "") or _FILE_SYSTEM_STORAGE
 # The default directory only for the default class: another class's "location" means something else (S3: a prefix).

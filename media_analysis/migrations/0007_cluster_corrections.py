@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('lands', '0006_media_thumbnail_key'),
-        ('media_analysis', '0004_unchanged_counters'),
+        ('media_analysis', '0006_api_tokens_from_authtoken'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -440,6 +440,11 @@ class GalleryPage:
     def first_link(self) -> str:
         return self.link()
 
+    @property
+    def filter_query(self) -> str:
+        """The filters alone as GET parameters, without the gallery's order (for the image wall's link)."""
+        return urlencode({name: value for name, value in self.filters.as_query().items() if name != "sort"})
+
 
 def capped_count(queryset: QuerySet, cap: int = COUNT_CAP) -> tuple[int, bool]:
     """``(n, capped)``: an exact count up to ``cap``, never reading more than cap + 1 rows."""

@@ -7,6 +7,7 @@ as the admin's list of the same rows would:
   admin decides (change implies view);
 * what is derived from a land (its analysis page and charts, gallery, clusters, exports) needs the view
   permission on lands;
+* the image wall needs the view permission on media, and on lands, whose stored thumbnails it shows;
 * analysis jobs (the progress page and socket, the jobs API) need the view permission on jobs, or
   ``run_analysis``: whoever may start and cancel jobs may follow them, as change implies view.
 
@@ -57,6 +58,11 @@ def can_view_expressions(user: Any) -> bool:
 
 def can_view_media(user: Any) -> bool:
     return can_view_model(user, Media)
+
+
+def can_view_wall(user: Any) -> bool:
+    """The image wall: media, shown from the stored thumbnails that the view permission on lands opens."""
+    return can_view_media(user) and can_view_land(user)
 
 
 def can_run_analysis(user: Any) -> bool:

@@ -100,7 +100,8 @@ def test_the_change_page_speaks_plain_words_and_human_units(admin_client, corpus
     assert f'<a href="{link.replace("&", "&amp;")}" rel="noopener noreferrer" target="_blank">' in content
     assert content.count("openstreetmap.org") == 1
     assert 'src="https://www.openstreetmap' not in content
-    assert set(response.context["adminform"].form.fields) == {"expression", "url", "type"}
+    # The crawl's own fields (page, URL, type) are read-only like the analysis: nothing to edit.
+    assert set(response.context["adminform"].form.fields) == set()
 
 
 def test_a_view_only_user_sees_every_field_read_only(client, corpus):

@@ -37,7 +37,7 @@ from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterCorrection, ClusterLink, ImageCluster
 from media_analysis.web import charts
 from media_analysis.web.admin.pages import VIEW_LAND_NEEDED, media_change_url, require
-from media_analysis.web.permissions import can_correct_clusters, can_view_land
+from media_analysis.web.permissions import can_correct_clusters, can_view_land, can_view_wall
 
 CLUSTERS_PER_PAGE = 20
 THUMBNAILS_PER_CLUSTER = 8
@@ -292,6 +292,7 @@ def cluster_detail_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
         first_href=image_src(details.first.page_url) if details.first else None,
         threshold=clusters.cluster_params().phash_threshold,
         corrections=corrections_shown(cluster.land_id, cluster.pk),
+        wall_url=f"{reverse('medianalyse:wall')}?cluster={cluster.pk}" if can_view_wall(request.user) else "",
     )
     return render(request, "media_analysis/clusters/cluster_detail.html", context)
 

@@ -32,7 +32,13 @@ from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_selection
 from media_analysis.models import AnalysisJob
 from media_analysis.web import charts, gallery
-from media_analysis.web.permissions import can_run_analysis, can_view_jobs, can_view_land, can_view_media
+from media_analysis.web.permissions import (
+    can_run_analysis,
+    can_view_jobs,
+    can_view_land,
+    can_view_media,
+    can_view_wall,
+)
 
 JOB_HISTORY_LIMIT = 50
 EXPORT_TYPES = ("mediacsv", "mediagexf", "clustercsv", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
@@ -92,13 +98,14 @@ def _reverse_or(name: str, fallback: str, args: list[Any] | None = None) -> str:
 
 
 def land_links(land_id: int, user: Any) -> dict[str, Any]:
-    """Where a land's results can be seen: the media list, the gallery, the clusters, the exports.
+    """Where a land's results can be seen: the media list, the gallery, the wall, the clusters, the exports.
 
     Only the links ``user`` may follow: an empty string (no exports) for the others.
     """
     links: dict[str, Any] = {
         "media_changelist": "",
         "gallery": "",
+        "wall": "",
         "clusters": "",
         "analysis": "",
         "land_change": "",
@@ -107,6 +114,8 @@ def land_links(land_id: int, user: Any) -> dict[str, Any]:
     if can_view_media(user):
         media = _reverse_or("admin:lands_media_changelist", "/admin/lands/media/")
         links["media_changelist"] = f"{media}?expression__land__id__exact={land_id}"
+    if can_view_wall(user):
+        links["wall"] = f"{reverse('medianalyse:wall')}?land={land_id}"
     if can_view_land(user):
         export = _reverse_or("exports:land-export", f"/api/lands/{land_id}/export/", [land_id])
         links.update(

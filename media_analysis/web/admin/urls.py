@@ -5,7 +5,8 @@ Two URL namespaces, each view wrapped with ``admin.site.admin_view``:
 
 * ``medianalyse``: ``api-tokens`` (the user's own API tokens), ``api-token-revoke`` a token id;
   ``job-progress`` and ``job-cancel`` take a job id; ``land-analysis`` and
-  ``land-gallery`` take a land id; ``stored-thumbnail`` the key of a stored thumbnail.
+  ``land-gallery`` take a land id; ``wall`` and ``wall-png`` take a land or a cluster id and
+  filters as GET parameters; ``stored-thumbnail`` the key of a stored thumbnail.
 * ``medianalyse_clusters``, under ``clusters/``: ``land-clusters``, ``land-recluster`` and
   ``land-merge`` take a land id; ``cluster-detail``, ``cluster-split`` and ``cluster-merge``
   take a cluster id; ``correction-undo`` a correction id.
@@ -15,7 +16,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from media_analysis.web import thumbnails
-from media_analysis.web.admin import clusters, pages, tokens
+from media_analysis.web.admin import clusters, pages, tokens, wall
 
 analysis_patterns = [
     path("jobs/<int:job_id>/", admin.site.admin_view(pages.job_progress_view), name="job-progress"),
@@ -28,6 +29,8 @@ analysis_patterns = [
         admin.site.admin_view(tokens.api_token_revoke_view),
         name="api-token-revoke",
     ),
+    path("wall/", admin.site.admin_view(wall.wall_view), name="wall"),
+    path("wall.png", admin.site.admin_view(wall.wall_png_view), name="wall-png"),
     # Cacheable: the admin would otherwise forbid caching a file that never changes.
     path(
         "stored/<path:key>",
