@@ -286,6 +286,13 @@ MEDIA_ANALYSIS_STORAGE_OPTIONS = env_json_object(
     "MEDIA_ANALYSIS_STORAGE_OPTIONS",
     {"location": str(VAR_DIR / "stored")} if MEDIA_ANALYSIS_STORAGE_BACKEND == _FILE_SYSTEM_STORAGE else {},
 )
+# Originals kept in the same storage (off by default), each up to ARCHIVE_MAX_BYTES; larger ones are not kept.
+MEDIA_ANALYSIS_ARCHIVE_ORIGINALS = env_bool("MEDIA_ANALYSIS_ARCHIVE_ORIGINALS", False)
+MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES = env_int("MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES", 10 * 1024 * 1024)
+# A download whose bytes (SHA-256) were already analysed by the current analysis copies those values.
+MEDIA_ANALYSIS_REUSE_BY_CONTENT = env_bool("MEDIA_ANALYSIS_REUSE_BY_CONTENT", True)
+# collect_orphan_files leaves files younger than this: an analysis may have written one whose row is not saved yet.
+MEDIA_ANALYSIS_ORPHAN_GRACE_HOURS = env_float("MEDIA_ANALYSIS_ORPHAN_GRACE_HOURS", 24.0)
 # Pages link stored files through the storage's own URLs (S3 signed URLs) rather
 # than through the permission-checked view of this site.
 MEDIA_ANALYSIS_STORAGE_URLS = env_bool("MEDIA_ANALYSIS_STORAGE_URLS", False)

@@ -42,6 +42,7 @@ def job_snapshot(job: AnalysisJob) -> dict[str, Any]:
         "total": job.total,
         "processed": job.processed,
         "analysed": job.analysed,
+        "reused": job.reused,
         "unchanged": job.unchanged,
         "failed": job.failed,
         "skipped": job.skipped,

@@ -42,6 +42,7 @@ class AnalysisJobSerializer(serializers.ModelSerializer):
             "total",
             "processed",
             "analysed",
+            "reused",
             "unchanged",
             "failed",
             "skipped",
