@@ -519,6 +519,8 @@ class Pipeline:
 
     def _shared_locked(self, work: _Work, fetched: Fetched) -> bool:
         """Settle ``fetched`` from this process's analysis of the same content, if there is one: True if so."""
+        if not fetched.sha256:
+            return False
         key = (fetched.sha256, work.batch.options)
         waiting = self._pending.get(key)
         if waiting is not None:
@@ -537,7 +539,7 @@ class Pipeline:
     def _share_locked(self, key: tuple[str, AnalysisOptions], outcome: MediaOutcome, batch: _Batch) -> None:
         """Give an analysis's outcome to the media that waited for the same content, and keep it for later ones."""
         waiting = self._pending.pop(key, [])
-        if outcome.outcome == "analysed":
+        if outcome.outcome == "analysed" and key[0]:
             self._recent[key] = (outcome.fields, batch)
             self._recent.move_to_end(key)
             batch.analysed_contents.append(key)
