@@ -18,6 +18,7 @@ from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters
+from media_analysis.jobs.progress import job_snapshot
 from media_analysis.models import AnalysisJob, JobChunk, JobStatus
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import LocalHTTPServer, Reply
@@ -110,6 +111,8 @@ def test_copies_in_one_chunk_are_analysed_once_and_share_the_thumbnail(http_serv
     job = run_job(land, chunk_size=100)
 
     assert (job.analysed, job.reused) == (3, 9)
+    snapshot = job_snapshot(job)  # what the progress page and its socket show
+    assert (snapshot["reused"], snapshot["processed"], snapshot["success_rate"]) == (9, 12, 100.0)
     thumbnails = defaultdict(set)
     for media in Media.objects.of_land(land.pk):
         thumbnails[media.image_hash].add(media.thumbnail_key)
