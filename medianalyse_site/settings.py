@@ -279,6 +279,8 @@ MEDIA_ANALYSIS_ROBOTS_TTL = env_float("MEDIA_ANALYSIS_ROBOTS_TTL", 3600.0)
 # S3 for many machines) through MEDIA_ANALYSIS_STORAGE_BACKEND and _OPTIONS.
 MEDIA_ANALYSIS_THUMBNAIL_SIZE = env_int("MEDIA_ANALYSIS_THUMBNAIL_SIZE", 320)
 MEDIA_ANALYSIS_THUMBNAIL_WEBP = env_bool("MEDIA_ANALYSIS_THUMBNAIL_WEBP", False)
+# A large JPEG is decoded a second time so that its thumbnail reaches the size (off: its analysis draft, smaller).
+MEDIA_ANALYSIS_THUMBNAIL_REDECODE = env_bool("MEDIA_ANALYSIS_THUMBNAIL_REDECODE", True)
 _FILE_SYSTEM_STORAGE = "media_analysis.stored.ContentAddressedFileSystemStorage"
 MEDIA_ANALYSIS_STORAGE_BACKEND = env_str("MEDIA_ANALYSIS_STORAGE_BACKEND", "") or _FILE_SYSTEM_STORAGE
 # The default directory only for the default class: another class's "location" means something else (S3: a prefix).

@@ -123,6 +123,7 @@ def analysis_options() -> AnalysisOptions:
         timeout=settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT or None,
         thumbnail_size=max(0, settings.MEDIA_ANALYSIS_THUMBNAIL_SIZE),
         thumbnail_webp=settings.MEDIA_ANALYSIS_THUMBNAIL_WEBP,
+        thumbnail_redecode=settings.MEDIA_ANALYSIS_THUMBNAIL_REDECODE,
     )
 
 

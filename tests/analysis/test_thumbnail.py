@@ -274,3 +274,10 @@ def test_a_thumbnail_that_cannot_be_made_costs_only_the_thumbnail(monkeypatch):
     result = analyse_image(encode(photo((300, 200)), "PNG"), OPTIONS)
     assert result.thumbnail is None
     assert result.width == 300
+
+
+def test_without_a_second_decode_a_large_jpeg_thumbnail_is_the_analysis_draft():
+    data = encode(photo((1200, 800)), "JPEG", quality=88)
+    _, img = thumbnail_of(data, AnalysisOptions(thumbnail_size=320, thumbnail_redecode=False, timeout=None))
+    assert img.size == (150, 100)
+    assert sum(img.getpixel((147, 97))) > 600

@@ -70,6 +70,9 @@ class AnalysisOptions:
     timeout: float | None = 30.0  # seconds per image in a guarded process; None analyses every image in process
     thumbnail_size: int = 0  # long side of the stored preview in pixels; 0 makes none
     thumbnail_webp: bool = False  # every thumbnail as WebP; otherwise JPEG, and WebP only for transparency
+    # A large JPEG whose analysis draft is smaller than the thumbnail is decoded again to reach the size
+    # (about a second decode); otherwise its thumbnail is that draft.
+    thumbnail_redecode: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", image_formats(self.image_formats))
@@ -241,7 +244,7 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
     frames = frame_count(img)
     # Decode before reading EXIF: for PNG, getexif() loads the image itself, and a
     # failed load must surface here rather than be taken for missing EXIF.
-    frame = decode_frame(img, content, options.thumbnail_size)
+    frame = decode_frame(img, content, options.thumbnail_size if options.thumbnail_redecode else 0)
     decoded, draft_box = frame.image, frame.box
     exif = read_exif(img, decoded) if options.exif else ExifSummary()
     conforming, reason = conformity(width, height, size, options)
