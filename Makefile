@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-duplicates bench-cluster-scale bench-refetch bench-wall
+	bench-exports bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse
 
 demo:
 	./scripts/demo
@@ -47,3 +47,6 @@ bench-refetch:
 
 bench-wall:
 	.venv/bin/python bench/wall.py
+
+bench-reuse:
+	.venv/bin/python bench/reuse.py

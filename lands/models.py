@@ -6,6 +6,8 @@ analysis fields of ``Media`` extend it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
 from django.db.models import Count, Q
@@ -190,6 +192,20 @@ class MediaQuerySet(models.QuerySet["Media"]):
         """Media whose latest attempt did not succeed but which keep values of an earlier one."""
         return self.filter(Media.holds_earlier_values())
 
+    def analysed_with_content(self, sha256s: Iterable[str], current_version: int) -> MediaQuerySet:
+        """Images whose latest attempt succeeded with ``current_version`` on bytes of one of these SHA-256s.
+
+        Their values are those an analysis of the same bytes would compute now,
+        whichever land, job or URL they came from: a download with this content
+        copies them instead of decoding again.
+        """
+        return self.filter(
+            type=MediaType.IMAGE,
+            image_hash__in=list(sha256s),
+            analysis_status=AnalysisStatus.DONE,
+            analysis_version=current_version,
+        )
+
     def status_counts(self) -> dict[str, int]:
         """Counts by analysis status in one query."""
         row = self.aggregate(
@@ -265,6 +281,11 @@ class Media(models.Model):
     # shown instead of the crawled URL. Like the values, kept when a later attempt fails.
     thumbnail_key = models.CharField(
         max_length=200, null=True, blank=True, help_text="Stored thumbnail (key in the medianalyse storage)"
+    )
+    # Key of the original bytes kept in the same storage (MEDIA_ANALYSIS_ARCHIVE_ORIGINALS, or the
+    # archive_originals command); their SHA-256 is ``image_hash``. Kept when a later attempt fails.
+    original_key = models.CharField(
+        max_length=200, null=True, blank=True, help_text="Archived original file (key in the medianalyse storage)"
     )
     cluster = models.ForeignKey(
         "media_analysis.ImageCluster",

@@ -50,6 +50,8 @@ class AnalysisJob(models.Model):
     skipped = models.IntegerField(default=0)
     # Re-checked with a conditional request and not modified: the stored values stay.
     unchanged = models.IntegerField(default=0)
+    # Downloaded bytes already analysed by the current version (same SHA-256): values copied, not decoded again.
+    reused = models.IntegerField(default=0)
     chunks_total = models.IntegerField(default=0)
     chunks_done = models.IntegerField(default=0)
     error = models.TextField(blank=True, default="")
@@ -79,7 +81,7 @@ class AnalysisJob(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.analysed + self.unchanged + self.failed + self.skipped
+        return self.analysed + self.reused + self.unchanged + self.failed + self.skipped
 
     @property
     def progress(self) -> float:
@@ -91,8 +93,8 @@ class AnalysisJob(models.Model):
 
     @property
     def success_rate(self) -> float | None:
-        """Attempts that ended with current values: analysed, or confirmed unchanged by a 304."""
-        succeeded = self.analysed + self.unchanged
+        """Attempts that ended with current values: analysed, reused by content, or confirmed unchanged by a 304."""
+        succeeded = self.analysed + self.reused + self.unchanged
         attempted = succeeded + self.failed
         if not attempted:
             return None
@@ -147,6 +149,8 @@ class JobChunk(models.Model):
     skipped = models.IntegerField(default=0)
     # Re-checked with a conditional request and not modified: the stored values stay.
     unchanged = models.IntegerField(default=0)
+    # Downloaded bytes already analysed by the current version (same SHA-256): values copied, not decoded again.
+    reused = models.IntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Who is working on it ("host:pid") and since when: lets a restarted
     # consumer tell a chunk lost with a killed worker from one still running.

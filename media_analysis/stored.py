@@ -1,18 +1,23 @@
-"""Files kept from an analysis (thumbnails today), in one Django storage, by content.
+"""Files kept from an analysis (thumbnails, and originals when archived), in one Django storage, by content.
 
 The storage is the ``STORAGES["medianalyse"]`` alias: ``ContentAddressedFileSystemStorage``
 under the var directory on one machine, any Django storage class (django-storages' S3
 for many machines) through ``MEDIA_ANALYSIS_STORAGE_BACKEND``. Keys are content-addressed:
-``thumbnails/<size>/<ab>/<cd>/<sha256 of the original>.<ext>``, so a picture met on 500
-pages is one file, and a file, once written, never changes (pages may cache it forever).
+``thumbnails/<size>/<ab>/<cd>/<sha256 of the original>.<ext>`` and
+``originals/<ab>/<cd>/<sha256>.<ext>``, so a picture met on 500 pages is one file, and
+a file, once written, never changes (pages may cache it forever). Files no media
+references any more are removed by ``collect_orphan_files`` (and when a land is deleted).
 Every write and read of a stored file goes through this module.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -22,12 +27,33 @@ from django.urls import reverse
 
 STORAGE_ALIAS = "medianalyse"
 THUMBNAIL_EXTENSIONS = {"jpg": "image/jpeg", "webp": "image/webp"}
+# The file name extension of an archived original, by the type the analysis found; "bin" for any other.
+ORIGINAL_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/avif": "avif",
+    "image/bmp": "bmp",
+    "image/tiff": "tif",
+    "image/x-icon": "ico",
+    "image/vnd.microsoft.icon": "ico",
+    "image/jp2": "jp2",
+    "image/x-tga": "tga",
+    "image/vnd.adobe.photoshop": "psd",
+    "image/qoi": "qoi",
+}
+# Where each kind of file lives: nothing outside these prefixes is ever listed or removed.
+STORED_PREFIXES = ("thumbnails/", "originals/")
 
 _SHA256_RE = re.compile(r"[0-9a-f]{64}")
 # The only keys the serving view opens: no other path of the storage is reachable through it.
 THUMBNAIL_KEY_RE = re.compile(
     r"thumbnails/(?P<size>[1-9][0-9]{0,4})/(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/"
     r"(?P<sha>[0-9a-f]{64})\.(?P<ext>jpg|webp)"
+)
+ORIGINAL_KEY_RE = re.compile(
+    r"originals/(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/(?P<sha>[0-9a-f]{64})\.(?P<ext>[a-z0-9]{1,5})"
 )
 
 
@@ -53,7 +79,33 @@ def save_thumbnail(sha256: str, data: bytes, *, size: int, extension: str) -> st
     write lands first is kept. A storage that renames on collision
     (Django's file system storage) leaves a second name, removed here.
     """
-    key = thumbnail_key(sha256, size, extension)
+    return _save_once(thumbnail_key(sha256, size, extension), data)
+
+
+def original_extension(mime_type: str | None) -> str:
+    return ORIGINAL_EXTENSIONS.get((mime_type or "").lower(), "bin")
+
+
+def original_key(sha256: str, mime_type: str | None) -> str:
+    """The key of the archived original whose SHA-256 is ``sha256``."""
+    if not _SHA256_RE.fullmatch(sha256):
+        raise ValueError(f"not a SHA-256 in hex: {sha256!r}")
+    return f"originals/{sha256[:2]}/{sha256[2:4]}/{sha256}.{original_extension(mime_type)}"
+
+
+def save_original(data: bytes, mime_type: str | None, *, sha256: str | None = None) -> str:
+    """Archive an original file unless its key already holds it; return the key.
+
+    The key is the SHA-256 of ``data``, computed here: a caller that names the
+    digest it expects gets a ValueError when the bytes are not those.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    if sha256 is not None and digest != sha256:
+        raise ValueError(f"the bytes have SHA-256 {digest}, not {sha256}")
+    return _save_once(original_key(digest, mime_type), data)
+
+
+def _save_once(key: str, data: bytes) -> str:
     storage = media_storage()
     if storage.exists(key):
         return key
@@ -61,6 +113,48 @@ def save_thumbnail(sha256: str, data: bytes, *, size: int, extension: str) -> st
     if saved != key:
         storage.delete(saved)
     return key
+
+
+def is_original_key(key: str | None) -> bool:
+    return bool(key) and ORIGINAL_KEY_RE.fullmatch(key or "") is not None
+
+
+def is_stored_key(key: str | None) -> bool:
+    """A key this module writes: the only files listing and removal ever touch."""
+    return is_thumbnail_key(key) or is_original_key(key)
+
+
+def stored_keys(prefix: str) -> Iterator[str]:
+    """Every key under ``prefix`` (one of STORED_PREFIXES), walking the storage's directories."""
+    if prefix not in STORED_PREFIXES:
+        raise ValueError(f"not a prefix of stored files: {prefix!r}")
+    storage = media_storage()
+    pending = [prefix.rstrip("/")]
+    while pending:
+        directory = pending.pop()
+        try:
+            directories, files = storage.listdir(directory)
+        except FileNotFoundError:
+            continue
+        pending.extend(f"{directory}/{name}" for name in directories)
+        for name in files:
+            key = f"{directory}/{name}"
+            if is_stored_key(key):
+                yield key
+
+
+def modified_at(key: str) -> datetime | None:
+    """When the file was written, or None when the storage cannot tell."""
+    try:
+        return media_storage().get_modified_time(key)
+    except (NotImplementedError, FileNotFoundError):
+        return None
+
+
+def delete_file(key: str) -> None:
+    if not is_stored_key(key):
+        raise ValueError(f"not a stored file: {key!r}")
+    media_storage().delete(key)
 
 
 def is_thumbnail_key(key: str | None) -> bool:

@@ -290,6 +290,9 @@ MEDIA_ANALYSIS_THUMBNAIL_SIZE = env_int("MEDIA_ANALYSIS_THUMBNAIL_SIZE", 320)
 MEDIA_ANALYSIS_THUMBNAIL_WEBP = env_bool("MEDIA_ANALYSIS_THUMBNAIL_WEBP", False)
 # The image wall's PNG download: the most media it may compose (its form also caps the pixels).
 MEDIA_ANALYSIS_WALL_MAX_MEDIA = env_int("MEDIA_ANALYSIS_WALL_MAX_MEDIA", 10_000)
+# On: a large JPEG is decoded a second time so that its thumbnail reaches the size (about doubling its
+# analysis); off: its thumbnail is the analysis draft, smaller, at no cost.
+MEDIA_ANALYSIS_THUMBNAIL_REDECODE = env_bool("MEDIA_ANALYSIS_THUMBNAIL_REDECODE", False)
 _FILE_SYSTEM_STORAGE = "media_analysis.stored.ContentAddressedFileSystemStorage"
 MEDIA_ANALYSIS_STORAGE_BACKEND = env_str("MEDIA_ANALYSIS_STORAGE_BACKEND", "") or _FILE_SYSTEM_STORAGE
 # The default directory only for the default class: another class's "location" means something else (S3: a prefix).
@@ -297,6 +300,13 @@ MEDIA_ANALYSIS_STORAGE_OPTIONS = env_json_object(
     "MEDIA_ANALYSIS_STORAGE_OPTIONS",
     {"location": str(VAR_DIR / "stored")} if MEDIA_ANALYSIS_STORAGE_BACKEND == _FILE_SYSTEM_STORAGE else {},
 )
+# Originals kept in the same storage (off by default), each up to ARCHIVE_MAX_BYTES; larger ones are not kept.
+MEDIA_ANALYSIS_ARCHIVE_ORIGINALS = env_bool("MEDIA_ANALYSIS_ARCHIVE_ORIGINALS", False)
+MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES = env_int("MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES", 10 * 1024 * 1024)
+# A download whose bytes (SHA-256) were already analysed by the current analysis copies those values.
+MEDIA_ANALYSIS_REUSE_BY_CONTENT = env_bool("MEDIA_ANALYSIS_REUSE_BY_CONTENT", True)
+# collect_orphan_files leaves files younger than this: an analysis may have written one whose row is not saved yet.
+MEDIA_ANALYSIS_ORPHAN_GRACE_HOURS = env_float("MEDIA_ANALYSIS_ORPHAN_GRACE_HOURS", 24.0)
 # Pages link stored files through the storage's own URLs (S3 signed URLs) rather
 # than through the permission-checked view of this site.
 MEDIA_ANALYSIS_STORAGE_URLS = env_bool("MEDIA_ANALYSIS_STORAGE_URLS", False)

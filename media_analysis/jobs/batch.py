@@ -7,6 +7,7 @@ turns settings into its options and its results into rows.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -19,6 +20,7 @@ import requests
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Field as DjangoField
+from django.db.models import Min
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
@@ -28,7 +30,7 @@ from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators,
 from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
-from media_analysis.stored import save_thumbnail
+from media_analysis.stored import save_original, save_thumbnail
 
 logger = logging.getLogger("medianalyse.analysis")
 
@@ -61,6 +63,7 @@ IMAGE_FIELDS = (
     "is_conforming",
     "conformity_reason",
     "thumbnail_key",  # absent from an analysis's fields when none was stored: the row keeps its earlier one
+    "original_key",  # likewise: present only when the original was archived
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
 STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
@@ -79,7 +82,9 @@ class MediaOutcome:
     media_id: int
     url: str
     media_type: str
-    outcome: str  # "analysed" | "unchanged" (a 304 kept the stored values) | "failed" | "skipped"
+    # "analysed" | "reused" (values copied from an analysis of the same bytes) | "unchanged" (a 304 kept the
+    # stored values) | "failed" | "skipped"
+    outcome: str
     error_class: str | None = None
     message: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +93,7 @@ class MediaOutcome:
 @dataclass
 class BatchResult:
     analysed: int = 0
+    reused: int = 0
     unchanged: int = 0
     failed: int = 0
     skipped: int = 0
@@ -95,7 +101,7 @@ class BatchResult:
 
     @property
     def processed(self) -> int:
-        return self.analysed + self.unchanged + self.failed + self.skipped
+        return self.analysed + self.reused + self.unchanged + self.failed + self.skipped
 
 
 # --- Settings, read at each call so that an override (tests, the demo) applies at once ---
@@ -117,6 +123,7 @@ def analysis_options() -> AnalysisOptions:
         timeout=settings.MEDIA_ANALYSIS_ANALYSIS_TIMEOUT or None,
         thumbnail_size=max(0, settings.MEDIA_ANALYSIS_THUMBNAIL_SIZE),
         thumbnail_webp=settings.MEDIA_ANALYSIS_THUMBNAIL_WEBP,
+        thumbnail_redecode=settings.MEDIA_ANALYSIS_THUMBNAIL_REDECODE,
     )
 
 
@@ -187,6 +194,63 @@ class Fetched:
     media_type: str
     content: bytes
     validators: Validators = field(default_factory=Validators)  # the response's, kept with the values
+    sha256: str = ""  # of ``content``: the key of analyses reused by content
+
+
+def reuse_by_content() -> bool:
+    return bool(settings.MEDIA_ANALYSIS_REUSE_BY_CONTENT)
+
+
+def reusable_values(sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """SHA-256 -> the image fields of one media analysed from those bytes by the current version; one query each.
+
+    Two indexed queries whatever the number of digests or of media sharing
+    one: the first media of each digest, then its fields.
+    """
+    wanted = sorted(set(sha256s))
+    if not wanted:
+        return {}
+    firsts = (
+        Media.objects.analysed_with_content(wanted, ANALYSIS_VERSION)
+        .order_by()
+        .values("image_hash")
+        .annotate(first=Min("pk"))
+        .values_list("first", flat=True)
+    )
+    rows = Media.objects.filter(pk__in=list(firsts)).values(*IMAGE_FIELDS)
+    return {row["image_hash"]: row for row in rows}
+
+
+def reused_outcome(fetched: Fetched, values: dict[str, Any]) -> MediaOutcome:
+    """``fetched``'s outcome from the values of an analysis of the same bytes; its own validators stay its own.
+
+    The original is archived from these bytes when the analysis that is copied did not keep it.
+    """
+    fields = {name: values[name] for name in IMAGE_FIELDS if name in values}
+    if not fields.get("original_key"):
+        fields.pop("original_key", None)
+        fields.update(archived_original(fetched.content, fetched.sha256, fields.get("mime_type")))
+    if not fields.get("thumbnail_key"):
+        fields.pop("thumbnail_key", None)  # the row keeps any it has
+    fields.update(_validator_fields(fetched.validators))
+    return MediaOutcome(fetched.media_id, fetched.url, fetched.media_type, "reused", fields=fields)
+
+
+def archived_original(content: bytes, sha256: str, mime_type: str | None) -> dict[str, str]:
+    """``{"original_key": key}`` once the original is archived; nothing when archiving is off or the file too large.
+
+    A storage that fails costs the archived copy, never the analysis.
+    """
+    if not settings.MEDIA_ANALYSIS_ARCHIVE_ORIGINALS or not content:
+        return {}
+    if len(content) > settings.MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES:
+        return {}
+    try:
+        key = save_original(content, mime_type, sha256=sha256 or None)
+    except Exception:
+        logger.exception("could not archive the original %s", sha256)
+        return {}
+    return {"original_key": key}
 
 
 def stored_thumbnail(result: ImageAnalysis, options: AnalysisOptions) -> dict[str, str]:
@@ -285,7 +349,8 @@ def fetch_one(
             if isinstance(downloaded, NotModified):
                 return _unchanged(media_id, url, media_type, validators, downloaded)
             metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
-            return Fetched(media_id, url, media_type, downloaded.content, downloaded.validators)
+            digest = hashlib.sha256(downloaded.content).hexdigest()
+            return Fetched(media_id, url, media_type, downloaded.content, downloaded.validators, digest)
         probed = _probe_av_url(url, session, policy, validators)
         if isinstance(probed, NotModified):
             return _unchanged(media_id, url, media_type, validators, probed)
@@ -311,7 +376,12 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
             started = time.perf_counter()
             result = analyse_image(fetched.content, options)
             metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
-        fields = {**result.as_fields(), **_validator_fields(fetched.validators), **stored_thumbnail(result, options)}
+        fields = {
+            **result.as_fields(),
+            **_validator_fields(fetched.validators),
+            **stored_thumbnail(result, options),
+            **archived_original(fetched.content, result.image_hash, result.mime_type),
+        }
         return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
     except MediaFailure as failure:
         return failed_outcome(media_id, url, media_type, failure)
@@ -323,7 +393,7 @@ def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
     """Record the latest attempt: its status is the media's status, whatever came before."""
     media.analyzed_at = now
     media.attempts = (media.attempts or 0) + 1
-    if outcome.outcome == "analysed":
+    if outcome.outcome in ("analysed", "reused"):
         for name, value in outcome.fields.items():
             setattr(media, name, value)
         media.analysis_version = ANALYSIS_VERSION
@@ -374,6 +444,9 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
         if outcome.outcome == "analysed":
             succeeded.append(media)
             result.analysed += 1
+        elif outcome.outcome == "reused":
+            succeeded.append(media)
+            result.reused += 1
         elif outcome.outcome == "unchanged":
             unchanged.append(media)
             result.unchanged += 1

@@ -10,7 +10,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MEDIA_PROCESSED = Counter(
     "media_analysis_processed_total",
-    "Media whose analysis attempt ended, by outcome (analysed, unchanged, failed, skipped) and media type.",
+    "Media whose analysis attempt ended, by outcome (analysed, reused, unchanged, failed, skipped) and media type.",
     ["outcome", "media_type"],
 )
 MEDIA_FAILURES = Counter(

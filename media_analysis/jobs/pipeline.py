@@ -13,11 +13,17 @@ process runs. Waiting on the network is decoupled from computing:
   When nothing can start it sleeps on a condition that releases and
   submissions wake, or until the gate says a host will be ready.
 * Each download runs on its own thread and ends within the download deadline.
-  An image's body then waits in the analysis queue (bounded by the byte budget
-  and by its length)
-  for one of the analysis threads; video and audio are probed on the download
-  thread. A 429 or 503 pauses its host in the gate and puts the media back in
-  its host's queue, a few times and within its deadline.
+  An image's body (with its SHA-256, taken on the download thread) goes to the
+  lookup thread, which takes every body waiting at once and asks the database
+  in one query which of their contents the current analysis already analysed:
+  those copy the stored values ("reused"). A content being analysed in this
+  process right now, or analysed by it a moment ago (its row not written yet),
+  is not analysed twice either: the later media wait for, or copy, that
+  analysis. The rest waits in the analysis queue (bounded by the byte budget
+  and by its length) for one of the analysis threads, which never wait on the
+  database. Video and audio are probed on the download thread. A 429 or 503
+  pauses its host in the gate and puts the media back in its host's queue, a
+  few times and within its deadline.
 * When every URL of a batch has its outcome, the batch's callback runs on the
   completion thread (a chunk's: write the rows, count them, enqueue what
   follows). A callback that fails is logged; the pipeline goes on.
@@ -35,10 +41,10 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
@@ -77,6 +83,12 @@ STATUS_REFRESH = 1.0
 ANALYSIS_BACKLOG_PER_THREAD = 4
 # What a starting image download is assumed to bring until its bytes arrive; then a moving mean of the bodies.
 INITIAL_BODY_ESTIMATE = 256 * 1024
+# Bodies the lookup thread checks against the database in one query, at most.
+LOOKUP_BATCH = 500
+# Analyses of this process kept, until their rows are written, for the same content met again meanwhile.
+RECENT_ANALYSES = 4096
+# The lookup thread closes its database session after this many idle seconds.
+LOOKUP_IDLE_CLOSE = 5.0
 
 
 @dataclass(eq=False)
@@ -87,8 +99,10 @@ class _Batch:
     job_id: int | None
     chunk_id: int | None
     claimed_by: str | None
+    reuse: bool = True  # values stored by earlier analyses of the same bytes may be copied (not with force)
     remaining: int = 0
     outcomes: list[MediaOutcome] = field(default_factory=list)
+    analysed_contents: list[tuple[str, AnalysisOptions]] = field(default_factory=list)  # kept until written
 
 
 @dataclass(eq=False)
@@ -126,7 +140,13 @@ class Pipeline:
         self._reserved: dict[int, str] = {}  # chunks claimed, waiting for room: their claimer
         self._cancelled: set[int] = set()
         self._cancel_pending = False  # queued work of a cancelled job may remain
+        self._lookup: SimpleQueue[tuple[_Work, Fetched]] = SimpleQueue()
         self._analysis: SimpleQueue[tuple[_Work, Fetched]] = SimpleQueue()
+        # Contents being analysed (SHA-256 and options), and the media waiting for that analysis (bodies dropped).
+        self._pending: dict[tuple[str, AnalysisOptions], list[tuple[_Work, Fetched]]] = {}
+        # Analyses of batches in flight, whose rows the database does not hold yet: content -> the
+        # analysed outcome's fields and its batch. Dropped once the batch is written (then the database answers).
+        self._recent: OrderedDict[tuple[str, AnalysisOptions], tuple[dict, _Batch]] = OrderedDict()
         self._completions: SimpleQueue[_Batch] = SimpleQueue()
         self._analysis_threads = 0
         self._closed = False
@@ -136,6 +156,7 @@ class Pipeline:
             (self._dispatch_loop, "pipeline-dispatch"),
             (self._completion_loop, "pipeline-complete"),
             (self._heartbeat_loop, "pipeline-heartbeat"),
+            (self._lookup_loop, "pipeline-lookup"),
         ):
             self._start_thread(target, name)
 
@@ -149,15 +170,18 @@ class Pipeline:
         job_id: int | None = None,
         chunk_id: int | None = None,
         claimed_by: str | None = None,
+        reuse: bool = True,
     ) -> None:
         """Queue these media; ``on_outcomes`` gets one outcome per media once all have one (completion thread).
 
         With a ``chunk_id`` and ``claimed_by``, the chunk's claim is renewed
         while it is in the pipeline; with a ``job_id``, its media not yet
-        started are skipped if the job stops running.
+        started are skipped if the job stops running. Without ``reuse`` (a
+        forced job), values stored by earlier analyses are never copied: only
+        the batch's own analyses, and one of the same bytes running meanwhile.
         """
         policy = replace(media_batch.download_policy(), defer_throttling=True)
-        batch = _Batch(on_outcomes, policy, media_batch.analysis_options(), job_id, chunk_id, claimed_by)
+        batch = _Batch(on_outcomes, policy, media_batch.analysis_options(), job_id, chunk_id, claimed_by, reuse)
         groups: dict[tuple[str, str], list[int]] = {}
         sent: dict[tuple[str, str], Validators | None] = {}
         for media_id, url, media_type, validators in items:
@@ -197,6 +221,7 @@ class Pipeline:
         job_id: int | None = None,
         chunk_id: int | None = None,
         claimed_by: str | None = None,
+        reuse: bool = True,
     ) -> list[MediaOutcome]:
         """Submit and wait: the outcomes of these media, in no particular order."""
         done = threading.Event()
@@ -206,7 +231,7 @@ class Pipeline:
             outcomes.extend(result)
             done.set()
 
-        self.submit(items, finished, job_id=job_id, chunk_id=chunk_id, claimed_by=claimed_by)
+        self.submit(items, finished, job_id=job_id, chunk_id=chunk_id, claimed_by=claimed_by, reuse=reuse)
         done.wait()
         return outcomes
 
@@ -401,7 +426,10 @@ class Pipeline:
                 self._bytes += len(result.content)
                 self._body_estimate += (len(result.content) - self._body_estimate) / 16
                 self._analysing += 1
-                self._analysis.put((work, result))
+                if media_batch.reuse_by_content():
+                    self._lookup.put((work, result))
+                else:
+                    self._analysis.put((work, result))
             else:
                 outcome = result
             if outcome is not None:
@@ -431,9 +459,110 @@ class Pipeline:
                 self._bytes -= len(fetched.content)
                 self._analysing -= 1
                 self._record_locked(work, outcome)
+                self._share_locked((fetched.sha256, work.batch.options), outcome, work.batch)
                 self._gauges()
                 self._cond.notify_all()
             del fetched
+
+    # --- Reusing analyses of the same bytes ---
+
+    def _lookup_loop(self) -> None:
+        while True:
+            try:
+                first = self._lookup.get(timeout=LOOKUP_IDLE_CLOSE)
+            except Empty:
+                connection.close()  # idle: no session left open
+                continue
+            taken = [first]
+            while len(taken) < LOOKUP_BATCH:
+                try:
+                    taken.append(self._lookup.get_nowait())
+                except Empty:
+                    break
+            self._look_up(taken)
+
+    def _look_up(self, taken: list[tuple[_Work, Fetched]]) -> None:
+        """Copy, wait for, or send to analysis each of these bodies; one query for those not known in process."""
+        unknown: list[tuple[_Work, Fetched]] = []
+        with self._cond:
+            for work, fetched in taken:
+                if not self._shared_locked(work, fetched):
+                    unknown.append((work, fetched))
+            self._gauges()
+            self._cond.notify_all()
+        stored: dict[str, dict] = {}
+        asked = [fetched.sha256 for work, fetched in unknown if work.batch.reuse]
+        if asked:
+            try:
+                close_old_connections()
+                stored = media_batch.reusable_values(asked)
+            except Exception:
+                # Reuse saves work, nothing more: without an answer these bodies are analysed.
+                logger.warning("could not look up analyses of the same bytes", exc_info=True)
+                connection.close()
+        to_analyse: list[tuple[_Work, Fetched]] = []
+        copied: list[tuple[_Work, Fetched, dict]] = []
+        with self._cond:
+            for work, fetched in unknown:
+                values = stored.get(fetched.sha256) if work.batch.reuse else None
+                if values is not None:
+                    copied.append((work, fetched, values))
+                elif not self._shared_locked(work, fetched):
+                    # The first of this content: later ones wait for its analysis.
+                    self._pending[(fetched.sha256, work.batch.options)] = []
+                    to_analyse.append((work, fetched))
+        for entry in to_analyse:
+            self._analysis.put(entry)
+        for work, fetched, values in copied:
+            # Outside the lock: archiving an original writes to the storage.
+            self._finish_reused(work, fetched, media_batch.reused_outcome(fetched, values))
+
+    def _shared_locked(self, work: _Work, fetched: Fetched) -> bool:
+        """Settle ``fetched`` from this process's analysis of the same content, if there is one: True if so."""
+        if not fetched.sha256:
+            return False
+        key = (fetched.sha256, work.batch.options)
+        waiting = self._pending.get(key)
+        if waiting is not None:
+            # Its bytes are not needed any more: the analysis under way gives the values.
+            waiting.append((work, replace(fetched, content=b"")))
+            self._release_body_locked(fetched)
+            return True
+        recent = self._recent.get(key)
+        if recent is None or not (work.batch.reuse or recent[1] is work.batch):
+            # A forced batch copies only its own analyses.
+            return False
+        self._release_body_locked(fetched)
+        self._record_locked(work, media_batch.reused_outcome(replace(fetched, content=b""), recent[0]))
+        return True
+
+    def _share_locked(self, key: tuple[str, AnalysisOptions], outcome: MediaOutcome, batch: _Batch) -> None:
+        """Give an analysis's outcome to the media that waited for the same content, and keep it for later ones."""
+        waiting = self._pending.pop(key, [])
+        if outcome.outcome == "analysed" and key[0]:
+            self._recent[key] = (outcome.fields, batch)
+            self._recent.move_to_end(key)
+            batch.analysed_contents.append(key)
+            while len(self._recent) > RECENT_ANALYSES:
+                self._recent.popitem(last=False)
+        for work, fetched in waiting:
+            if outcome.outcome == "analysed":
+                shared = media_batch.reused_outcome(fetched, outcome.fields)
+            else:
+                # The same bytes fail the same way.
+                shared = replace(outcome, media_id=fetched.media_id, url=fetched.url)
+            self._record_locked(work, shared)
+
+    def _finish_reused(self, work: _Work, fetched: Fetched, outcome: MediaOutcome) -> None:
+        with self._cond:
+            self._release_body_locked(fetched)
+            self._record_locked(work, outcome)
+            self._gauges()
+            self._cond.notify_all()
+
+    def _release_body_locked(self, fetched: Fetched) -> None:
+        self._bytes -= len(fetched.content)
+        self._analysing -= 1
 
     # --- Completing ---
 
@@ -457,6 +586,10 @@ class Pipeline:
             finally:
                 with self._cond:
                     self._batches.discard(batch)
+                    for key in batch.analysed_contents:
+                        recent = self._recent.get(key)
+                        if recent is not None and recent[1] is batch:
+                            del self._recent[key]
                     if batch.chunk_id is not None and self._chunks.get(batch.chunk_id) is batch:
                         del self._chunks[batch.chunk_id]
                     idle = not self._batches

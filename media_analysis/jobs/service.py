@@ -235,12 +235,13 @@ class StepOutcome:
     job_completed: bool = False
     # Set when the job completed with new analyses: new hashes may join or form
     # near-duplicate clusters, so the land's clusters need an (incremental) update.
-    # Media found unchanged (304) kept their hashes, so they alone need none.
+    # Media found unchanged (304) kept their hashes, so they alone need none; reused values are new to the land.
     land_to_cluster: int | None = None
 
 
 def _completed(job: AnalysisJob, processed: bool = False) -> StepOutcome:
-    return StepOutcome(processed=processed, job_completed=True, land_to_cluster=job.land_id if job.analysed else None)
+    new_values = job.analysed or job.reused
+    return StepOutcome(processed=processed, job_completed=True, land_to_cluster=job.land_id if new_values else None)
 
 
 def run_chunk(
@@ -301,8 +302,12 @@ def run_chunk(
 
     try:
         if wait:
-            return complete(pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity))
-        pipe.submit(items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity)
+            return complete(
+                pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity, reuse=not chunk.job.force)
+            )
+        pipe.submit(
+            items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity, reuse=not chunk.job.force
+        )
     finally:
         # Submitted, the chunk is the pipeline's; refused (a stopping process), it is no longer held here.
         pipe.unreserve_chunk(chunk.pk)
@@ -327,16 +332,17 @@ def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None =
             return StepOutcome()
         locked.status = ChunkStatus.DONE
         locked.analysed, locked.failed, locked.skipped = batch.analysed, batch.failed, batch.skipped
-        locked.unchanged = batch.unchanged
+        locked.unchanged, locked.reused = batch.unchanged, batch.reused
         locked.finished_at = timezone.now()
-        locked.save(update_fields=["status", "analysed", "unchanged", "failed", "skipped", "finished_at"])
+        locked.save(update_fields=["status", "analysed", "reused", "unchanged", "failed", "skipped", "finished_at"])
         job = AnalysisJob.objects.select_for_update().get(pk=locked.job_id)
         job.analysed = F("analysed") + batch.analysed
         job.unchanged = F("unchanged") + batch.unchanged
+        job.reused = F("reused") + batch.reused
         job.failed = F("failed") + batch.failed
         job.skipped = F("skipped") + batch.skipped
         job.chunks_done = F("chunks_done") + 1
-        update = ["analysed", "unchanged", "failed", "skipped", "chunks_done", "updated_at"]
+        update = ["analysed", "reused", "unchanged", "failed", "skipped", "chunks_done", "updated_at"]
         if batch.failures:
             job.recent_failures = (batch.failures[-RECENT_FAILURES_KEPT:] + list(job.recent_failures or []))[
                 :RECENT_FAILURES_KEPT

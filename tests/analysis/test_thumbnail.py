@@ -16,7 +16,7 @@ from media_analysis.engine.image.analyse import analyse_in_process
 from media_analysis.engine.image.guarded import GuardedAnalyser, memory_limit
 from media_analysis.engine.image.thumbnail import MAX_THUMBNAIL_BYTES, checked_thumbnail
 
-OPTIONS = AnalysisOptions(thumbnail_size=320, timeout=None)
+OPTIONS = AnalysisOptions(thumbnail_size=320, thumbnail_redecode=True, timeout=None)
 
 
 def encode(img: Image.Image, fmt: str, **params) -> bytes:
@@ -57,15 +57,37 @@ def test_a_portrait_is_reduced_on_its_height():
     assert img.size == (160, 320)
 
 
-def test_a_large_jpeg_thumbnail_is_its_dct_draft_never_enlarged():
-    # Decoded at 1/8 scale for the analysis: the thumbnail costs no second decode.
-    thumb, img = thumbnail_of(encode(photo((1200, 800)), "JPEG", quality=88))
-    assert img.size == (150, 100)
+@pytest.mark.parametrize(
+    ("size", "expected"), [((1200, 800), (320, 213)), ((2000, 1333), (320, 214)), ((4000, 3000), (320, 240))]
+)
+def test_a_large_jpeg_thumbnail_reaches_the_size(size, expected):
+    # The analysis decodes a 1/8 draft; when that is smaller than the thumbnail, a draft of its own is decoded.
+    data = encode(photo(size), "JPEG", quality=88)
+    thumb, img = thumbnail_of(data)
+    assert img.size == expected
     assert img.mode == "RGB"
     # Colours survive: the top-left corner is dark, the bottom-right light.
     assert sum(img.getpixel((2, 2))) < 60
-    assert sum(img.getpixel((147, 97))) > 600
-    assert len(thumb.data) < 20_000
+    assert sum(img.getpixel((expected[0] - 3, expected[1] - 3))) > 600
+    assert len(thumb.data) < 40_000
+    # The analysis's values do not depend on it.
+    without = analyse_image(data, AnalysisOptions(timeout=None))
+    assert analyse_image(data, OPTIONS).as_fields() == without.as_fields()
+
+
+@pytest.mark.parametrize(
+    ("orientation", "size", "dark_corner"),
+    [(1, (320, 160), (0, 0)), (3, (320, 160), (319, 159)), (6, (160, 320), (159, 0)), (8, (160, 320), (0, 319))],
+)
+def test_the_thumbnail_is_turned_upright_by_the_exif_orientation(orientation, size, dark_corner):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(photo((640, 320)), "JPEG", exif=exif.tobytes())
+    result = analyse_image(data, OPTIONS)
+    assert (result.width, result.height) == (640, 320)  # the values are of the pixels as stored
+    img = opened(result.thumbnail.data)
+    assert img.size == size
+    assert sum(img.getpixel(dark_corner)) < 80
 
 
 def test_an_image_smaller_than_the_size_keeps_its_size():
@@ -238,7 +260,7 @@ def test_a_genuine_worker_sends_the_thumbnail_made_in_process():
     assert thumbnail == expected.thumbnail
     assert fields["width"] == 900
     # And through the entry point, which chooses the worker itself.
-    result = analyse_image(data, AnalysisOptions(thumbnail_size=320))
+    result = analyse_image(data, AnalysisOptions(thumbnail_size=320, thumbnail_redecode=True))
     assert result.thumbnail == expected.thumbnail
 
 
@@ -252,3 +274,10 @@ def test_a_thumbnail_that_cannot_be_made_costs_only_the_thumbnail(monkeypatch):
     result = analyse_image(encode(photo((300, 200)), "PNG"), OPTIONS)
     assert result.thumbnail is None
     assert result.width == 300
+
+
+def test_without_a_second_decode_a_large_jpeg_thumbnail_is_the_analysis_draft():
+    data = encode(photo((1200, 800)), "JPEG", quality=88)
+    _, img = thumbnail_of(data, AnalysisOptions(thumbnail_size=320, thumbnail_redecode=False, timeout=None))
+    assert img.size == (150, 100)
+    assert sum(img.getpixel((147, 97))) > 600

@@ -92,7 +92,7 @@ def _wait_idle() -> None:
 
 def test_a_stalled_download_delays_neither_the_rest_of_its_chunk_nor_the_next_chunk(http_server):
     stall = threading.Event()
-    stalled = http_server.route("/a-stalled.png", Reply(body=_png(), content_type="image/png", hold=stall))
+    stalled = http_server.route("/a-stalled.png", Reply(body=_png(99), content_type="image/png", hold=stall))
     others = [http_server.route(f"/ok-{n}.png", Reply(body=_png(n), content_type="image/png")) for n in range(5)]
     # Ordered by URL, the stalled one and two others share the first chunk; three others make the second.
     job, (first, second) = _planned_job([others[0], others[1], stalled, others[2], others[3], others[4]], 3)
@@ -248,6 +248,7 @@ def test_bytes_held_stay_within_the_budget(settings, http_server, monkeypatch):
     budget = 3 * size
     settings.MEDIA_ANALYSIS_BYTES_IN_FLIGHT = budget
     settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 16
+    settings.MEDIA_ANALYSIS_REUSE_BY_CONTENT = False  # one body under twelve URLs: each waits for its analysis
     analyse = threading.Event()
     real_analyse = media_batch.analyse_image
 

@@ -165,6 +165,7 @@ def test_written_fields_round_trip_as_real_json_and_datetimes(page):
 def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server, settings, monkeypatch) -> None:
     settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 2
     settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 6
+    settings.MEDIA_ANALYSIS_REUSE_BY_CONTENT = False  # the same bytes under six URLs: every one analysed
     running, peak, entered, lock = 0, 0, 0, threading.Lock()
     # The first two analyses meet inside: both slots are then taken, and one is not free for a third.
     # A limit of one would never let them meet: the timeout turns that into a failure, not a hang.

@@ -34,8 +34,9 @@ from media_analysis.engine.image.decode import (
     IMAGE_FORMATS,
     Box,
     allow_pixels,
-    decode_first_frame,
+    decode_frame,
     detected_format,
+    exif_orientation,
     frame_count,
     image_formats,
     normalised,
@@ -69,6 +70,9 @@ class AnalysisOptions:
     timeout: float | None = 30.0  # seconds per image in a guarded process; None analyses every image in process
     thumbnail_size: int = 0  # long side of the stored preview in pixels; 0 makes none
     thumbnail_webp: bool = False  # every thumbnail as WebP; otherwise JPEG, and WebP only for transparency
+    # A large JPEG whose analysis draft is smaller than the thumbnail is decoded again to reach the size
+    # (about a second decode); otherwise its thumbnail is that draft, at no cost.
+    thumbnail_redecode: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", image_formats(self.image_formats))
@@ -240,7 +244,8 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
     frames = frame_count(img)
     # Decode before reading EXIF: for PNG, getexif() loads the image itself, and a
     # failed load must surface here rather than be taken for missing EXIF.
-    decoded, draft_box = decode_first_frame(img, content)
+    frame = decode_frame(img, content, options.thumbnail_size if options.thumbnail_redecode else 0)
+    decoded, draft_box = frame.image, frame.box
     exif = read_exif(img, decoded) if options.exif else ExifSummary()
     conforming, reason = conformity(width, height, size, options)
     transparent = has_transparency(decoded)
@@ -249,7 +254,11 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
         # Before normalised(), which drops a palette's transparency.
         try:
             thumbnail = make_thumbnail(
-                decoded, options.thumbnail_size, transparent=transparent, webp=options.thumbnail_webp
+                frame.preview,
+                options.thumbnail_size,
+                transparent=transparent,
+                webp=options.thumbnail_webp,
+                orientation=exif_orientation(img),
             )
         except MemoryError:
             raise

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFile
@@ -127,6 +128,26 @@ def decode_first_frame(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.
     by a faster codec) and, for a JPEG decoded at reduced scale, the region of the
     decoded image that maps the original exactly (DCT scaling rounds the size up).
     """
+    frame = decode_frame(img, content)
+    return frame.image, frame.box
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    image: Image.Image  # what the analysis reads
+    box: Box | None  # for a JPEG decoded at reduced scale, the region of ``image`` mapping the original
+    preview: Image.Image  # what a thumbnail is made from: ``image``, or a larger draft of a large JPEG
+
+
+def decode_frame(img: ImageFile.ImageFile, content: bytes, preview_side: int = 0) -> DecodedFrame:
+    """The first frame decoded for the analysis, and the image a thumbnail of ``preview_side`` px is made from.
+
+    A large JPEG is decoded at the smallest DCT scale keeping JPEG_DRAFT_SIDE
+    pixels on its short side (the analysis's values depend on those pixels and
+    on nothing else). When that draft is smaller than the thumbnail, the
+    thumbnail comes from a draft of its own, decoded again at the smallest
+    scale keeping ``preview_side`` pixels on its long side.
+    """
     box: Box | None = None
     if img.format in ("JPEG", "MPO"):
         width, height = img.size
@@ -136,17 +157,39 @@ def decode_first_frame(img: ImageFile.ImageFile, content: bytes) -> tuple[Image.
             drafted = img.draft(None, target)
             if drafted is not None and img.size != (width, height):
                 box = drafted[1]
-    else:
-        try:
-            fast = _fast_decoded(img, content)
-        except Exception:
-            # Whatever imagecodecs refuses (damaged or unusual data), Pillow decodes
-            # or reports as it always has.
-            fast = None
-        if fast is not None:
-            return fast, None
+        img.load()
+        preview: Image.Image = img
+        if preview_side > 0 and max(img.size) < min(preview_side, max(width, height)):
+            preview = _jpeg_preview(content, (width, height), preview_side) or img
+        return DecodedFrame(img, box, preview)
+    try:
+        fast = _fast_decoded(img, content)
+    except Exception:
+        # Whatever imagecodecs refuses (damaged or unusual data), Pillow decodes
+        # or reports as it always has.
+        fast = None
+    if fast is not None:
+        return DecodedFrame(fast, None, fast)
     img.load()
-    return img, box
+    return DecodedFrame(img, None, img)
+
+
+def _jpeg_preview(content: bytes, size: tuple[int, int], side: int) -> Image.Image | None:
+    """A JPEG decoded again at the smallest DCT scale keeping ``side`` pixels on its long side; None if it fails.
+
+    Only the analysis's own decode is trusted to report damaged data: a preview
+    that cannot be made costs the preview.
+    """
+    width, height = size
+    long = max(width, height)
+    target = max(1, -(-side * width // long)), max(1, -(-side * height // long))
+    try:
+        again = Image.open(io.BytesIO(content), formats=("JPEG", "MPO"))
+        again.draft(None, target)
+        again.load()
+    except Exception:
+        return None
+    return again
 
 
 # PNG and still WebP decode faster with imagecodecs than with Pillow (PNG: libpng,
@@ -222,6 +265,22 @@ def _fast_decoded(img: ImageFile.ImageFile, content: bytes) -> Image.Image | Non
         return None
     decoded.info = dict(img.info)
     return decoded
+
+
+# Formats whose EXIF Pillow reads from the header, without decoding the pixels.
+_HEADER_EXIF_FORMATS = frozenset({"JPEG", "MPO", "WEBP", "TIFF"})
+_ORIENTATION_TAG = 0x0112
+
+
+def exif_orientation(img: ImageFile.ImageFile) -> int:
+    """The EXIF orientation (1 to 8) of an opened image; 1 when it has none or it cannot be read cheaply."""
+    if img.format not in _HEADER_EXIF_FORMATS and "exif" not in img.info:
+        return 1  # PNG's getexif() would decode the pixels once more to look past the image data
+    try:
+        value = img.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def read_exif(img: ImageFile.ImageFile, decoded: Image.Image) -> ExifSummary:

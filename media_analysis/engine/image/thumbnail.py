@@ -1,10 +1,10 @@
 """A small preview of an analysed image, made from the pixels the analysis already decoded.
 
-No second decode: a large JPEG is decoded by DCT scaling (decode.py) to about
-JPEG_DRAFT_SIDE pixels on its short side, and its thumbnail is that draft, never
-enlarged; every other image is reduced to ``size`` pixels on its long side. The
-pixels are shown as the analysis sees them (EXIF orientation is not applied, as
-the hashes do not apply it), first frame only.
+No second decode: a large JPEG is decoded by DCT scaling (decode.py) to the
+smallest scale keeping ``size`` pixels on its long side, which the analysis
+reads box-reduced; every image is reduced to ``size`` pixels on its long side,
+never enlarged. The thumbnail is turned as its EXIF orientation says (the
+analysis's values, hashes included, are of the pixels as stored), first frame only.
 
 Opaque images are encoded as JPEG, images with transparency as WebP (JPEG has
 no alpha); ``webp=True`` encodes every image as WebP, smaller and slower to
@@ -45,16 +45,40 @@ class Thumbnail:
         return EXTENSIONS[self.mime_type]
 
 
-def make_thumbnail(decoded: Image.Image, size: int, *, transparent: bool, webp: bool = False) -> Thumbnail:
-    """The thumbnail of ``decoded`` (the analysis's decoded first frame), at most ``size`` px on its long side."""
+# EXIF orientation -> the transposition that shows the picture upright.
+_UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def make_thumbnail(
+    decoded: Image.Image, size: int, *, transparent: bool, webp: bool = False, orientation: int = 1
+) -> Thumbnail:
+    """The thumbnail of ``decoded`` (the analysis's decoded first frame), at most ``size`` px on its long side.
+
+    ``orientation`` is the file's EXIF orientation: the thumbnail is turned upright.
+    """
     img = _displayable(decoded, transparent)
     width, height = img.size
     scale = min(1.0, size / max(width, height))
     if scale < 1.0:
         target = (max(1, round(width * scale)), max(1, round(height * scale)))
-        # reducing_gap 1: a box reduction by the whole factor first (cheap), then the
-        # filter over a few pixels only; a filter over the full image costs several times more.
-        img = img.resize(target, Image.Resampling.BICUBIC, reducing_gap=1.0)
+        if scale > 0.5:
+            # Under a factor of two no whole-factor reduction applies, and bicubic over every pixel
+            # costs several times more than the area average (docs/benchmarks/analysis.md, "Thumbnails").
+            img = img.resize(target, Image.Resampling.BOX)
+        else:
+            # reducing_gap 1: a box reduction by the whole factor first (cheap), then the
+            # filter over a few pixels only; a filter over the full image costs several times more.
+            img = img.resize(target, Image.Resampling.BICUBIC, reducing_gap=1.0)
+    if orientation in _UPRIGHT:
+        img = img.transpose(_UPRIGHT[orientation])  # on the small image: nearly free
     out = io.BytesIO()
     if transparent or webp:
         img.save(out, "WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)

@@ -72,7 +72,8 @@ class Command(BaseCommand):
         by_class = Counter(m["error_class"] for m in media if m["analysis_status"] == AnalysisStatus.FAILED)
         self.stdout.write(
             f"Job {job.pk} {job.status} in {job.duration_seconds or 0:.2f} s: {job.total} media, "
-            f"{job.analysed} analysed, {job.unchanged} unchanged, {job.failed} failed, {job.skipped} skipped "
+            f"{job.analysed} analysed, {job.reused} reused, {job.unchanged} unchanged, {job.failed} failed, "
+            f"{job.skipped} skipped "
             f"({job.throughput or 0:.1f} media/s, success rate {job.success_rate}%)."
         )
         if by_class:

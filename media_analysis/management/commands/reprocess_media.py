@@ -97,7 +97,8 @@ class Command(BaseCommand):
         job.refresh_from_db()
         elapsed = time.monotonic() - started
         self.stdout.write(
-            f"Job {job.pk} {job.status}: {job.total} media, {job.analysed} analysed, {job.unchanged} unchanged, "
+            f"Job {job.pk} {job.status}: {job.total} media, {job.analysed} analysed, {job.reused} reused, "
+            f"{job.unchanged} unchanged, "
             f"{job.failed} failed, {job.skipped} skipped in {elapsed:.1f} s (success rate {job.success_rate}%)"
         )
         for failure in job.recent_failures[:5]:

@@ -160,6 +160,7 @@
     setField("total", String(job.total));
     setField("processed", String(job.processed));
     setField("analysed", String(job.analysed));
+    setField("reused", String(job.reused));
     setField("unchanged", String(job.unchanged));
     setField("failed", String(job.failed));
     setField("skipped", String(job.skipped));

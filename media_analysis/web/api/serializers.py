@@ -52,6 +52,7 @@ class AnalysisJobSerializer(serializers.ModelSerializer):
             "total",
             "processed",
             "analysed",
+            "reused",
             "unchanged",
             "failed",
             "skipped",
