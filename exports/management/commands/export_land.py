@@ -19,7 +19,9 @@ class Command(BaseCommand):
         parser.add_argument("--land-id", type=int, required=True, help="Primary key of the land")
         # Values are checked by the export service, so the command and the API say the same thing.
         parser.add_argument("--type", required=True, help=f"One of: {', '.join(EXPORT_TYPES)}")
-        parser.add_argument("--minrel", help="Minimum page relevance (default 1, as in the crawler)")
+        parser.add_argument(
+            "--minrel", help="Minimum page relevance (default 1, as in the crawler), or all: every page, scored or not"
+        )
         parser.add_argument("--depth", help="Maximum page depth (default: any)")
         parser.add_argument(
             "--media-types", help=f"Comma-separated, among {','.join(MediaType.values)} (media exports only)"
@@ -38,6 +40,22 @@ class Command(BaseCommand):
             "--raw",
             action="store_true",
             help="CSV: write text as stored, even cells a spreadsheet would run as formulas (for scripts)",
+        )
+        parser.add_argument(
+            "--dates",
+            action="store_true",
+            help="pagecsv, fullpagecsv, pagegexf: append the page's published_at and fetched_at after the crawler's "
+            "columns",
+        )
+        parser.add_argument(
+            "--include-failed",
+            action="store_true",
+            help="mediagexf: keep the media whose latest attempt failed (default: left out)",
+        )
+        parser.add_argument(
+            "--dynamic",
+            action="store_true",
+            help="mediagexf: a dynamic graph whose nodes and edges start at their first appearance (Gephi's timeline)",
         )
         parser.add_argument(
             "--output",
@@ -62,6 +80,9 @@ class Command(BaseCommand):
                 nodes=options["nodes"],
                 stale_values=options["stale_values"],
                 raw=options["raw"],
+                dates=options["dates"],
+                include_failed=options["include_failed"],
+                dynamic=options["dynamic"],
             )
         except InvalidParameters as error:
             raise CommandError(str(error)) from None
