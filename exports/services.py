@@ -42,6 +42,7 @@ from exports.columns import (
     primary_color,
 )
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
+from exports.zipstream import ZipStream, read_chunks
 from lands.models import (
     PAGE_NUMBER_MAX,
     AnalysisStatus,
@@ -53,7 +54,7 @@ from lands.models import (
     MediaType,
     TaggedContent,
 )
-from media_analysis import clusters
+from media_analysis import clusters, stored
 from media_analysis.errors import InvalidParameters
 
 if TYPE_CHECKING:
@@ -68,6 +69,8 @@ DEFAULT_MINREL = 1  # as in the crawler
 MINREL_ALL = "all"  # the minrel that selects every page, scored or not
 # The page exports that append the page's dates on request.
 DATED_TYPES = ("pagecsv", "fullpagecsv", "pagegexf")
+# The exports that write the media CSV (the archive holds one).
+MEDIA_CSV_TYPES = ("mediacsv", "archive")
 NODE_MODES = ("page", "domain")
 
 
@@ -669,6 +672,88 @@ def produce_clustercsv(land: Land, options: ExportOptions, counts: ExportCounts)
     return iter_csv(columns, _counted(([row[c] for c in columns] for row in rows), counts), raw=options.raw)
 
 
+# --- The dataset archive -------------------------------------------------------------
+
+ARCHIVE_CSV_NAME = "media.csv"
+ARCHIVE_README_NAME = "README.txt"
+# The Media field that will hold the key of a stored original (media_analysis.stored) once originals are archived.
+# While the model has no such field, an archive carries the thumbnails only; once it has one, the originals are
+# written too, under their own keys, with no other change here.
+ORIGINAL_KEY_FIELD = "original_key"
+# What a key must look like to become a member name: a relative path of plain segments, so that a key, whatever
+# wrote it, can neither read outside the storage nor extract outside the reader's folder.
+_SAFE_MEMBER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
+
+
+def archived_key_fields() -> tuple[str, ...]:
+    """The Media fields whose stored files an archive carries: the thumbnail's, and the original's when kept."""
+    names = {model_field.name for model_field in Media._meta.get_fields()}
+    return ("thumbnail_key", *((ORIGINAL_KEY_FIELD,) if ORIGINAL_KEY_FIELD in names else ()))
+
+
+def _stored_keys(land: Land, options: ExportOptions, key_field: str) -> Iterator[str]:
+    """Each distinct key the archive's CSV names in ``key_field``, once, from a sorted stream (no set in memory).
+
+    The rule of the CSV's analysis values: a media whose latest attempt did not
+    succeed names its kept files only with ``stale_values``.
+    """
+    queryset = media_of(land, options).exclude(**{f"{key_field}__isnull": True}).exclude(**{key_field: ""})
+    if not options.stale_values:
+        queryset = queryset.filter(analysis_status=AnalysisStatus.DONE)
+    return _stream(queryset.order_by(key_field).values_list(key_field, flat=True).distinct())
+
+
+def _is_member_name(key: str) -> bool:
+    return _SAFE_MEMBER.fullmatch(key) is not None and ".." not in key.split("/")
+
+
+def _archive_readme(land: Land, options: ExportOptions, counts: ExportCounts, created_at: datetime) -> str:
+    missing = (
+        f"{counts.missing} file(s) the CSV names were no longer in the storage and are not in the archive.\n"
+        if counts.missing
+        else ""
+    )
+    return (
+        f"Land {land.name!r} (id {land.pk}), exported by {GEXF_CREATOR} on {created_at.isoformat()}; "
+        f"{options.describe()}; media types {','.join(options.media_types)}.\n\n"
+        f"{ARCHIVE_CSV_NAME}: {counts.records} media, the columns of the mediacsv export (docs/EXPORTS.md).\n"
+        "thumbnails/...: the stored previews, each at the path its row's thumbnail_key names; the file name is the\n"
+        "SHA-256 of the original bytes (the row's image_hash) with the preview's extension.\n"
+        "originals/... (when originals are archived): the downloaded files, named by their SHA-256.\n\n"
+        f"{counts.files} stored file(s) in the archive.\n{missing}"
+    )
+
+
+def produce_archive(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    """A zip of the mediacsv and the stored files its rows name, written as it streams.
+
+    The CSV comes first, then each distinct stored file in key order, then a
+    README with the counts. Each file is read from the storage in chunks; nothing
+    is held but the current chunk and the zip's directory (one record per file).
+    """
+    created_at = timezone.now()
+    archive = ZipStream(created_at.astimezone(UTC).timetuple())
+    yield from archive.add(ARCHIVE_CSV_NAME, produce_mediacsv(land, options, counts))
+    storage = stored.media_storage()
+    for key_field in archived_key_fields():
+        for key in _stored_keys(land, options, key_field):
+            if not _is_member_name(key):
+                counts.missing += 1
+                continue
+            try:
+                handle = storage.open(key, "rb")
+            except OSError:
+                # Removed from the storage since it was analysed: the README says how many.
+                counts.missing += 1
+                continue
+            with handle:
+                yield from archive.add(key, read_chunks(handle), compress=False)
+            counts.files += 1
+    readme = _archive_readme(land, options, counts, created_at)
+    yield from archive.add(ARCHIVE_README_NAME, [readme.encode("utf-8")])
+    yield from archive.close()
+
+
 # --- Registry and entry point -------------------------------------------------------
 
 EXPORT_TYPES: dict[str, ExportType] = {
@@ -682,6 +767,7 @@ EXPORT_TYPES: dict[str, ExportType] = {
         ExportType("nodegexf", "gexf", False, "domains linked by their pages' links", produce_nodegexf),
         ExportType("mediagexf", "gexf", True, "pages or domains and the media they show", produce_mediagexf),
         ExportType("clustercsv", "csv", False, "near-duplicate image clusters, most spread first", produce_clustercsv),
+        ExportType("archive", "zip", True, "a dataset: mediacsv and the stored thumbnails, zipped", produce_archive),
     )
 }
 
@@ -898,10 +984,10 @@ class ExportRequestSerializer(serializers.Serializer):
             errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
         if "nodes" in attrs and spec.name != "mediagexf":
             errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
-        if attrs.get("stale_values") and spec.name != "mediacsv":
-            errors["stale_values"] = [f"stale_values applies to mediacsv only, not {spec.name}"]
-        if attrs.get("raw") and spec.extension != "csv":
-            errors["raw"] = [f"raw applies to CSV exports only, not {spec.name}"]
+        if attrs.get("stale_values") and spec.name not in MEDIA_CSV_TYPES:
+            errors["stale_values"] = [f"stale_values applies to mediacsv and archive only, not {spec.name}"]
+        if attrs.get("raw") and spec.extension == "gexf":
+            errors["raw"] = [f"raw applies to CSV exports and the archive only, not {spec.name}"]
         if attrs.get("dates") and spec.name not in DATED_TYPES:
             errors["dates"] = [f"dates applies to {', '.join(DATED_TYPES)} only, not {spec.name}"]
         for name in ("include_failed", "dynamic"):

@@ -212,7 +212,7 @@ def test_mediacsv_writes_kept_values_only_when_asked(corpus, stale_values):
 def test_stale_values_is_for_mediacsv_only(corpus):
     with pytest.raises(InvalidParameters) as caught:
         services.prepare_export(corpus.land, "mediagexf", stale_values=True)
-    assert caught.value.errors == {"stale_values": ["stale_values applies to mediacsv only, not mediagexf"]}
+    assert caught.value.errors == {"stale_values": ["stale_values applies to mediacsv and archive only, not mediagexf"]}
     with pytest.raises(InvalidParameters):
         services.prepare_export(corpus.land, "mediacsv", stale_values="perhaps")
 

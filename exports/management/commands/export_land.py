@@ -13,7 +13,10 @@ from media_analysis.errors import InvalidParameters
 
 
 class Command(BaseCommand):
-    help = "Export a land as CSV or GEXF (the crawler's export types, plus mediacsv and mediagexf)."
+    help = (
+        "Export a land as CSV or GEXF (the crawler's export types, plus mediacsv, mediagexf and clustercsv), "
+        "or as a zip dataset (archive: mediacsv and the stored thumbnails)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--land-id", type=int, required=True, help="Primary key of the land")
@@ -61,7 +64,7 @@ class Command(BaseCommand):
             "--output",
             help="File to write (replaced at the end), an existing directory to write the default file name into, "
             "a FIFO or character device to write into as given, or - for standard output "
-            "(default: export_land_<land>_<type>_<YYYYmmdd_HHMMSS>.<ext> in the current directory)",
+            "(default: export_land_<land>_<type>_<YYYYmmdd_HHMMSS>.<csv|gexf|zip> in the current directory)",
         )
 
     def handle(self, *args, **options) -> None:
@@ -97,6 +100,8 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot write {destination.describe()}: {error.strerror or error}") from None
 
         edges = f" and {counts.edges} edges" if export.spec.extension == "gexf" else ""
+        if export.spec.extension == "zip":
+            edges = f" and {counts.files} stored files" + (f" ({counts.missing} missing)" if counts.missing else "")
         summary = (
             f"Exported {counts.records} records{edges} of land {land.name!r} ({export.spec.name}) "
             f"to {destination.describe()}"
