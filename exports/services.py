@@ -734,14 +734,13 @@ def produce_archive(land: Land, options: ExportOptions, counts: ExportCounts) ->
     created_at = timezone.now()
     archive = ZipStream(created_at.astimezone(UTC).timetuple())
     yield from archive.add(ARCHIVE_CSV_NAME, produce_mediacsv(land, options, counts))
-    storage = stored.media_storage()
     for key_field in archived_key_fields():
         for key in _stored_keys(land, options, key_field):
             if not _is_member_name(key):
                 counts.missing += 1
                 continue
             try:
-                handle = storage.open(key, "rb")
+                handle = stored.open_stored(key)
             except OSError:
                 # Removed from the storage since it was analysed: the README says how many.
                 counts.missing += 1

@@ -16,7 +16,7 @@ import tempfile
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.urls import reverse
 
@@ -61,6 +61,11 @@ def save_thumbnail(sha256: str, data: bytes, *, size: int, extension: str) -> st
     if saved != key:
         storage.delete(saved)
     return key
+
+
+def open_stored(key: str) -> File:
+    """A stored file opened for reading in binary (an export copies it); ``OSError`` when it is gone."""
+    return media_storage().open(key, "rb")
 
 
 def is_thumbnail_key(key: str | None) -> bool:

@@ -241,3 +241,13 @@ def test_readme_says_what_the_archive_holds(stored_corpus):
     assert f"Land {stored_corpus.land.name!r}" in readme
     assert "relevance >= 1" in readme
     assert "1 stored file(s) in the archive" in readme
+
+
+def test_archive_query_count_does_not_depend_on_size(stored_corpus, monkeypatch, django_assert_num_queries):
+    # Chunks of 2 rows: a query per chunk or per file would show as more queries.
+    monkeypatch.setattr(services, "CHUNK_SIZE", 2)
+    with django_assert_num_queries(2):
+        data, export = run_export(stored_corpus.land, "archive", minrel="all", stale_values=True)
+    assert export.counts.records >= 3
+    assert export.counts.files == 2
+    open_archive(data)

@@ -332,7 +332,15 @@ def test_empty_graphs_are_valid(corpus):
 
 @pytest.mark.parametrize(
     ("export_type", "params", "queries"),
-    [("pagegexf", {}, 2), ("nodegexf", {}, 2), ("mediagexf", {}, 3), ("mediagexf", {"nodes": "domain"}, 3)],
+    [
+        ("pagegexf", {}, 2),
+        ("pagegexf", {"dates": True}, 2),
+        ("nodegexf", {}, 2),
+        ("mediagexf", {}, 3),
+        ("mediagexf", {"nodes": "domain"}, 3),
+        ("mediagexf", {"dynamic": True, "include_failed": True}, 3),
+        ("mediagexf", {"dynamic": True, "nodes": "domain"}, 3),
+    ],
 )
 def test_gexf_query_count_does_not_depend_on_size(
     corpus, monkeypatch, django_assert_num_queries, export_type, params, queries

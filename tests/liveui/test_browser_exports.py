@@ -14,6 +14,7 @@ import io
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import pytest
@@ -61,7 +62,7 @@ def land(transactional_db, settings, tmp_path) -> Land:
     late = make_expression(
         land, make_domain("late.example"), relevance=0, depth=1, fetched_at=datetime(2024, 2, 1, tzinfo=UTC)
     )
-    done = {"analysis_status": AnalysisStatus.DONE, "is_processed": True, "format": "JPEG", "width": 64}
+    done: dict[str, Any] = {"analysis_status": AnalysisStatus.DONE, "is_processed": True, "format": "JPEG", "width": 64}
     for index, (page, seed) in enumerate([(early, "shared"), (late, "shared"), (late, "own")]):
         sha = hashlib.sha256(seed.encode()).hexdigest()
         key = save_thumbnail(sha, f"thumbnail of {seed}".encode() * 50, size=320, extension="jpg")
