@@ -28,11 +28,12 @@ class _Outbox:
     """A write-only, non-seekable stream: ``zipfile`` writes into it, the generator takes the bytes out."""
 
     def __init__(self) -> None:
-        self._chunks: list[bytes] = []
+        # One growing buffer rather than a list of the pieces: the central directory is written as three small
+        # pieces per entry, and as separate objects they would cost more than their bytes.
+        self._buffer = bytearray()
 
     def write(self, data: bytes) -> int:
-        if data:
-            self._chunks.append(bytes(data))
+        self._buffer += data
         return len(data)
 
     def flush(self) -> None:
@@ -42,8 +43,8 @@ class _Outbox:
         pass
 
     def take(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
+        data = bytes(self._buffer)
+        self._buffer.clear()
         return data
 
 
