@@ -709,7 +709,8 @@ def _is_member_name(key: str) -> bool:
 
 def _archive_readme(land: Land, options: ExportOptions, counts: ExportCounts, created_at: datetime) -> str:
     missing = (
-        f"{counts.missing} file(s) the CSV names were no longer in the storage and are not in the archive.\n"
+        f"{counts.missing} file(s) the CSV names could not be read from the storage (removed since, or a key that "
+        "is no plain relative path) and are not in the archive.\n"
         if counts.missing
         else ""
     )
@@ -742,7 +743,7 @@ def produce_archive(land: Land, options: ExportOptions, counts: ExportCounts) ->
             try:
                 handle = stored.open_stored(key)
             except OSError:
-                # Removed from the storage since it was analysed: the README says how many.
+                # Removed from the storage since it was analysed: counted, and the README says how many.
                 counts.missing += 1
                 continue
             with handle:

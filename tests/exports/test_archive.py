@@ -106,7 +106,7 @@ def test_archive_round_trips(stored_corpus, storage):
     # m3's file is gone from the storage: counted and said, not silently dropped.
     assert (export.counts.records, export.counts.files, export.counts.missing) == (len(rows), 1, 1)
     readme = archive.read(services.ARCHIVE_README_NAME).decode()
-    assert "1 file(s) the CSV names were no longer in the storage" in readme
+    assert "1 file(s) the CSV names could not be read from the storage" in readme
     assert archive.namelist()[0] == services.ARCHIVE_CSV_NAME
     assert archive.namelist()[-1] == services.ARCHIVE_README_NAME
 
