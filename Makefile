@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse
+	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse
 
 demo:
 	./scripts/demo
@@ -35,6 +35,9 @@ bench-land-classic:
 
 bench-exports:
 	.venv/bin/python bench/exports.py
+
+bench-exports-archive:
+	.venv/bin/python bench/exports_archive.py
 
 bench-duplicates:
 	.venv/bin/python bench/duplicates.py

@@ -18,32 +18,84 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from exports.services import EXPORT_TYPES, NODE_MODES, export_request
+from exports.services import DATED_TYPES, DEFAULT_MINREL, EXPORT_TYPES, MEDIA_CSV_TYPES, MINREL_ALL, export_request
 from lands.models import Land, MediaType
 from media_analysis.errors import InvalidParameters
 
+# What each type is called in the form; a type without a label here shows its name and description.
+TYPE_LABELS = {
+    "mediacsv": "Media (CSV): every analysis field, with the page's URL and dates",
+    "archive": "Media dataset (zip): the media CSV and the stored thumbnails",
+    "mediagexf": "Media graph (GEXF): pages or domains and the media they show",
+    "clustercsv": "Near-duplicate clusters (CSV)",
+    "pagecsv": "Pages (CSV), the crawler's columns",
+    "fullpagecsv": "Pages with their readable text (CSV), the crawler's columns",
+    "nodecsv": "Domains (CSV), the crawler's columns",
+    "pagegexf": "Page graph (GEXF): pages linked across domains",
+    "nodegexf": "Domain graph (GEXF): domains linked by their pages",
+}
+
+
+def _type_choices() -> list[tuple[str, str]]:
+    ordered = [name for name in TYPE_LABELS if name in EXPORT_TYPES] + [
+        name for name in EXPORT_TYPES if name not in TYPE_LABELS
+    ]
+    return [(name, TYPE_LABELS.get(name, f"{name}: {EXPORT_TYPES[name].description}")) for name in ordered]
+
 
 class ExportLandForm(forms.Form):
-    type = forms.ChoiceField(
-        choices=[(name, f"{name}: {spec.description}") for name, spec in EXPORT_TYPES.items()],
-        initial="pagecsv",
+    type = forms.ChoiceField(label="Export", choices=_type_choices, initial="mediacsv")
+    minrel = forms.IntegerField(
+        min_value=0,
+        initial=DEFAULT_MINREL,
+        required=False,
+        label="Minimum relevance",
+        help_text="Pages whose relevance is at least this. Empty: every page, scored or not (what an analysis job "
+        "takes by default).",
     )
-    minrel = forms.IntegerField(min_value=0, initial=1, label="Minimum relevance")
-    depth = forms.IntegerField(min_value=0, required=False, label="Maximum depth")
+    depth = forms.IntegerField(min_value=0, required=False, label="Maximum depth", help_text="Empty: any depth.")
     media_types = forms.MultipleChoiceField(
         choices=MediaType.choices,
         required=False,
         widget=forms.CheckboxSelectMultiple,
-        help_text="mediacsv and mediagexf only; none ticked means all.",
+        label="Media types",
+        help_text="Media exports only; none ticked means all.",
     )
     nodes = forms.ChoiceField(
-        choices=[(mode, mode) for mode in NODE_MODES], initial="page", help_text="mediagexf only."
+        choices=[("page", "Pages"), ("domain", "Domains")],
+        initial="page",
+        label="Graph nodes holding the media",
+        help_text="Media graph only.",
+    )
+    merge_clusters = forms.BooleanField(
+        required=False,
+        label="Merge near-duplicate clusters",
+        help_text="Media graph only: one node per cluster of near-duplicate images instead of one per file.",
+    )
+    include_failed = forms.BooleanField(
+        required=False,
+        label="Keep failed media",
+        help_text="Media graph only. Unticked, media whose latest analysis failed are left out: what failed is "
+        "often no image at all (an HTML error page).",
+    )
+    dynamic = forms.BooleanField(
+        required=False,
+        label="Dynamic graph (timeline)",
+        help_text="Media graph only: each node and edge starts at its first appearance (the page's publication "
+        "date, or else when it was fetched), so that Gephi's timeline replays the circulation.",
+    )
+    dates = forms.BooleanField(
+        required=False,
+        label="Page dates",
+        help_text="Page exports (pages CSV, full pages CSV, page graph): add the page's published_at and fetched_at "
+        "after the crawler's columns, which keep their places.",
     )
     stale_values = forms.BooleanField(
         required=False,
         label="Values kept from earlier attempts",
-        help_text="mediacsv only. Unticked, analysis values are written only for media whose latest attempt "
-        "succeeded; ticked, also the values kept for media that failed since or are pending (their status says so).",
+        help_text="Media CSV and dataset only. Unticked, analysis values are written only for media whose latest "
+        "attempt succeeded; ticked, also the values kept for media that failed since or are pending (their status "
+        "says so).",
     )
     raw = forms.BooleanField(
         required=False,
@@ -53,24 +105,35 @@ class ExportLandForm(forms.Form):
     )
 
     def export_query(self) -> dict[str, str]:
-        """The API query string for the cleaned data, checked by the export service itself."""
+        """The API query string for the cleaned data, checked by the export service itself.
+
+        Options that do not apply to the chosen type are left out, so that a box
+        ticked for another type does not turn the export into an error.
+        """
         data = self.cleaned_data
-        query = {"type": data["type"], "minrel": str(data["minrel"])}
+        name = data["type"]
+        spec = EXPORT_TYPES[name]
+        query = {"type": name, "minrel": MINREL_ALL if data.get("minrel") is None else str(data["minrel"])}
         if data.get("depth") is not None:
             query["depth"] = str(data["depth"])
-        if EXPORT_TYPES[data["type"]].media and data.get("media_types"):
+        if spec.media and data.get("media_types"):
             query["media_types"] = ",".join(data["media_types"])
-        if data["type"] == "mediagexf":
+        if name == "mediagexf":
             query["nodes"] = data["nodes"]
-        if data["type"] == "mediacsv" and data.get("stale_values"):
+            for option in ("merge_clusters", "include_failed", "dynamic"):
+                if data.get(option):
+                    query[option] = "true"
+        if name in DATED_TYPES and data.get("dates"):
+            query["dates"] = "true"
+        if name in MEDIA_CSV_TYPES and data.get("stale_values"):
             query["stale_values"] = "true"
-        if data.get("raw") and EXPORT_TYPES[data["type"]].extension == "csv":
+        if data.get("raw") and spec.extension != "gexf":
             query["raw"] = "true"
         return query
 
 
 # "view": the admin's view (or change) permission on lands, the rule of the export endpoint it redirects to.
-@admin.action(description="Export the selected land (CSV / GEXF)", permissions=["view"])
+@admin.action(description="Export the selected land (CSV / GEXF / zip dataset)", permissions=["view"])
 def export_land_action(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Land]
 ) -> HttpResponse | None:

@@ -54,6 +54,10 @@ NODE_CSV_COLUMNS: tuple[str, ...] = (
     "average_relevance",
 )
 
+# Appended to the page exports on request (``dates``), after the crawler's columns so scripts that read them by
+# position keep working.
+PAGE_DATE_COLUMNS: tuple[str, ...] = ("published_at", "fetched_at")
+
 # GEXF node attributes as the crawler declared them (title, type); domain_id is a
 # string there on purpose: Gephi then offers it as a partition, not a ranking.
 PAGE_GEXF_ATTRIBUTES: tuple[tuple[str, str], ...] = (
@@ -161,6 +165,11 @@ def top_websafe(websafe_colors: Any) -> str | None:
     return None
 
 
+def thumbnail_file(key: Any) -> str | None:
+    """The file name of a stored thumbnail's key (``thumbnails/<size>/ab/cd/<sha256>.<ext>``)."""
+    return key.rsplit("/", 1)[-1] if isinstance(key, str) and key else None
+
+
 # --- The media CSV registry ----------------------------------------------------
 
 
@@ -234,6 +243,17 @@ MEDIA_COLUMNS: list[MediaColumn] = [
     _field("domain", "expression__domain__name"),
     _field("depth", "expression__depth"),
     _field("relevance", "expression__relevance"),
+    # The page's own context, so a media row stands alone in another tool.
+    _field("page_url", "expression__url"),
+    _field("page_published_at", "expression__published_at"),
+    _field("page_fetched_at", "expression__fetched_at"),
+    # The stored preview: its key in the medianalyse storage (and the path of the file in a dataset archive), and
+    # the file's name, the SHA-256 of the original bytes with the preview's extension.
+    _value("thumbnail_key"),
+    _value("thumbnail_file", thumbnail_file, "thumbnail_key"),
+    # The archived original (MEDIA_ANALYSIS_ARCHIVE_ORIGINALS, archive_originals): its key, also its path in a
+    # dataset archive; the file is the downloaded bytes, named by their SHA-256.
+    _value("original_key"),
 ]
 
 

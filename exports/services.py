@@ -17,10 +17,10 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, TypedDict, cast
 
-from django.db.models import Avg, Count, F, Q, QuerySet, TextField, Value
+from django.db.models import Avg, Count, DateTimeField, F, Min, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce, Concat, NullIf
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
@@ -35,12 +35,14 @@ from exports.columns import (
     NODE_CSV_COLUMNS,
     NODE_GEXF_ATTRIBUTES,
     PAGE_CSV_COLUMNS,
+    PAGE_DATE_COLUMNS,
     PAGE_GEXF_ATTRIBUTES,
     MediaColumn,
     media_query_plan,
     primary_color,
 )
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
+from exports.zipstream import ZipStream, read_chunks
 from lands.models import (
     PAGE_NUMBER_MAX,
     AnalysisStatus,
@@ -52,7 +54,7 @@ from lands.models import (
     MediaType,
     TaggedContent,
 )
-from media_analysis import clusters
+from media_analysis import clusters, stored
 from media_analysis.errors import InvalidParameters
 
 if TYPE_CHECKING:
@@ -64,6 +66,11 @@ CHUNK_SIZE = 2000
 
 GEXF_CREATOR = "medianalyse"
 DEFAULT_MINREL = 1  # as in the crawler
+MINREL_ALL = "all"  # the minrel that selects every page, scored or not
+# The page exports that append the page's dates on request.
+DATED_TYPES = ("pagecsv", "fullpagecsv", "pagegexf")
+# The exports that write the media CSV (the archive holds one).
+MEDIA_CSV_TYPES = ("mediacsv", "archive")
 NODE_MODES = ("page", "domain")
 
 
@@ -72,7 +79,7 @@ NODE_MODES = ("page", "domain")
 
 @dataclass(frozen=True)
 class ExportOptions:
-    minrel: int = DEFAULT_MINREL
+    minrel: int | None = DEFAULT_MINREL  # None: every page, scored or not (what a job takes without minrel)
     depth: int | None = None
     media_types: tuple[str, ...] = tuple(MediaType.values)
     nodes: str = "page"
@@ -81,9 +88,12 @@ class ExportOptions:
     # latest attempt failed or is still to come (their status column says so).
     stale_values: bool = False
     raw: bool = False  # CSV: text written as stored, even when a spreadsheet would run it as a formula
+    dates: bool = False  # page exports: the page's published_at and fetched_at after the crawler's columns
+    include_failed: bool = False  # mediagexf: keep media whose latest attempt failed (error pages are no images)
+    dynamic: bool = False  # mediagexf: a dynamic graph, each node and edge starting at its first appearance
 
     def describe(self) -> str:
-        parts = [f"relevance >= {self.minrel}"]
+        parts = ["every page" if self.minrel is None else f"relevance >= {self.minrel}"]
         if self.depth is not None:
             parts.append(f"depth <= {self.depth}")
         return ", ".join(parts)
@@ -99,13 +109,18 @@ class ExportType:
 
     @property
     def content_type(self) -> str:
-        return "text/csv; charset=utf-8" if self.extension == "csv" else "application/gexf+xml"
+        return CONTENT_TYPES[self.extension]
+
+
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "gexf": "application/gexf+xml", "zip": "application/zip"}
 
 
 @dataclass
 class ExportCounts:
     records: int = 0  # rows of a CSV, nodes of a GEXF
     edges: int = 0
+    files: int = 0  # stored files written into an archive
+    missing: int = 0  # stored files an archive's CSV names but the storage no longer holds
 
 
 # --- Shared filters ------------------------------------------------------------
@@ -140,6 +155,10 @@ def _counted(rows: Iterable, counts: ExportCounts, attribute: str = "records") -
     for row in rows:
         setattr(counts, attribute, getattr(counts, attribute) + 1)
         yield row
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
 
 
 def _average(value: Any) -> float | None:
@@ -178,16 +197,27 @@ def _page_rows(land: Land, options: ExportOptions, *, readable: bool) -> Iterato
     if readable:
         fields.append("readable")
     fields += ["relevance", "depth", "domain_id", "domain__name", "domain__description", "domain__keywords"]
-    rows = _stream(pages_of(land, options).order_by("id").values_list(*fields))
-    return _with_tags(land, options, rows)
+    if not options.dates:
+        rows = _stream(pages_of(land, options).order_by("id").values_list(*fields))
+        return _with_tags(land, options, rows)
+    rows = _stream(pages_of(land, options).order_by("id").values_list(*fields, *PAGE_DATE_COLUMNS))
+    dated = len(PAGE_DATE_COLUMNS)
+    # The tags close the crawler's columns; the dates come after them.
+    return ((*row[: -dated - 1], row[-1], *row[-dated - 1 : -1]) for row in _with_tags(land, options, rows))
+
+
+def _page_header(columns: tuple[str, ...], options: ExportOptions) -> tuple[str, ...]:
+    return (*columns, *PAGE_DATE_COLUMNS) if options.dates else columns
 
 
 def produce_pagecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(PAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=False), counts), raw=options.raw)
+    header = _page_header(PAGE_CSV_COLUMNS, options)
+    return iter_csv(header, _counted(_page_rows(land, options, readable=False), counts), raw=options.raw)
 
 
 def produce_fullpagecsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(FULLPAGE_CSV_COLUMNS, _counted(_page_rows(land, options, readable=True), counts), raw=options.raw)
+    header = _page_header(FULLPAGE_CSV_COLUMNS, options)
+    return iter_csv(header, _counted(_page_rows(land, options, readable=True), counts), raw=options.raw)
 
 
 def _domain_rows(land: Land, options: ExportOptions) -> Iterator[tuple]:
@@ -276,15 +306,22 @@ def _run_lengths(pairs: Iterable[tuple]) -> Iterator[tuple]:
 
 
 def produce_pagegexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    attributes = _attributes(PAGE_GEXF_ATTRIBUTES)
-    rows = _stream(
-        pages_of(land, options)
-        .order_by("id")
-        .values_list("id", "url", "title", "description", "keywords", "domain_id", "relevance", "depth")
-    )
+    declared = PAGE_GEXF_ATTRIBUTES
+    fields = ["id", "url", "title", "description", "keywords", "domain_id", "relevance", "depth"]
+    if options.dates:
+        # ISO 8601 text, as in the CSV exports; a timeline is the dynamic mediagexf's business.
+        declared += tuple((name, "string") for name in PAGE_DATE_COLUMNS)
+        fields += PAGE_DATE_COLUMNS
+    attributes = _attributes(declared)
+    rows = _stream(pages_of(land, options).order_by("id").values_list(*fields))
     nodes = (
-        GexfNode(page_id, url, (title, description, keywords, domain_id, relevance, depth), size=relevance)
-        for page_id, url, title, description, keywords, domain_id, relevance, depth in rows
+        GexfNode(
+            page_id,
+            url,
+            (title, description, keywords, domain_id, relevance, depth, *map(_iso, dates)),
+            size=relevance,
+        )
+        for page_id, url, title, description, keywords, domain_id, relevance, depth, *dates in rows
     )
     links = _cross_domain_links(land, options, ("source_id", "target_id"))
     edges = (GexfEdge(source, target, 1, f"{source}_{target}") for source, target in links)
@@ -408,9 +445,44 @@ class _NodeKey(TypedDict):
     node_key: str
 
 
+# What a dynamic graph dates a page by: when it was published, or else when the crawler fetched it.
+_PAGE_DATE = ("published_at", "fetched_at")
+# Positive, so that it can filter through the page's multi-valued relation to its media.
+_NOT_FAILED = (AnalysisStatus.PENDING, AnalysisStatus.DONE)
+
+
+def _graph_media_q(options: ExportOptions, prefix: str = "") -> Q:
+    """The media a media graph shows: failed ones only on request (a failed "image" is often an error page)."""
+    return Q() if options.include_failed else Q(**{f"{prefix}analysis_status__in": _NOT_FAILED})
+
+
+def _appeared(prefix: str = "") -> Coalesce:
+    return Coalesce(*(f"{prefix}{name}" for name in _PAGE_DATE))
+
+
+def _first_appearance(options: ExportOptions) -> Min | Value:
+    """A group's earliest page date, computed only for a dynamic graph."""
+    if options.dynamic:
+        return Min(_appeared("expression__"))
+    return Value(None, output_field=DateTimeField())
+
+
+def gexf_date(value: datetime | None) -> str | None:
+    """A dynamic graph's time: the UTC day (Gephi's timeline and networkx both read ``date``)."""
+    if value is None:
+        return None
+    if timezone.is_aware(value):
+        value = value.astimezone(UTC)
+    return value.date().isoformat()
+
+
+def _graph_media(land: Land, options: ExportOptions) -> QuerySet[Media]:
+    return media_of(land, options).filter(_graph_media_q(options))
+
+
 def _keyed_media(land: Land, options: ExportOptions) -> QuerySet[WithAnnotations[Media, _NodeKey]]:
     """The selected media with ``node_key``: the image's node (its cluster's, when merging clusters)."""
-    queryset = media_of(land, options)
+    queryset = _graph_media(land, options)
     if options.merge_clusters:
         # with_cluster_key annotates a name chosen at run time (``node_key`` by default), which the stubs cannot see.
         return cast("QuerySet[WithAnnotations[Media, _NodeKey]]", clusters.with_cluster_key(queryset, _MEDIA_KEY))
@@ -423,21 +495,27 @@ def _media_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Itera
     Sorting by (image, domain, page) puts each image's rows together and lets its
     distinct pages and domains be counted by comparing neighbours, with no set.
     """
-    rows = _stream(
-        _keyed_media(land, options)
-        .order_by("node_key", "expression__domain_id", "expression_id", "id")
-        .values_list(*_MEDIA_NODE_FIELDS)
-    )
+    queryset = _keyed_media(land, options).order_by("node_key", "expression__domain_id", "expression_id", "id")
+    if options.dynamic:
+        rows = _stream(
+            queryset.annotate(appeared=_appeared("expression__")).values_list(*_MEDIA_NODE_FIELDS, "appeared")
+        )
+    else:
+        rows = _stream(queryset.values_list(*_MEDIA_NODE_FIELDS))
     first: tuple | None = None
     occurrences = pages = domains = 0
     last_domain = last_page = None
+    # A node appears with the first page known to show it; media never dated leave it unset (always there).
+    start: datetime | None = None
     for row in rows:
         key, domain_id, page_id = row[0], row[1], row[2]
         if first is None or key != first[0]:
             if first is not None:
-                yield _media_node(first, occurrences, pages, domains, titles)
+                yield _media_node(first, occurrences, pages, domains, titles, gexf_date(start))
             first, occurrences, pages, domains = row, 0, 0, 0
-            last_domain = last_page = None
+            last_domain = last_page = start = None
+        if options.dynamic and row[-1] is not None and (start is None or row[-1] < start):
+            start = row[-1]
         occurrences += 1
         if domain_id != last_domain:
             domains += 1
@@ -446,10 +524,12 @@ def _media_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Itera
             pages += 1
             last_page = page_id
     if first is not None:
-        yield _media_node(first, occurrences, pages, domains, titles)
+        yield _media_node(first, occurrences, pages, domains, titles, gexf_date(start))
 
 
-def _media_node(row: tuple, occurrences: int, pages: int, domains: int, titles: list[str]) -> GexfNode:
+def _media_node(
+    row: tuple, occurrences: int, pages: int, domains: int, titles: list[str], start: str | None = None
+) -> GexfNode:
     (
         key,
         _domain_id,
@@ -469,7 +549,7 @@ def _media_node(row: tuple, occurrences: int, pages: int, domains: int, titles: 
         ahash,
         colorhash,
         dominant_colors,
-    ) = row
+    ) = row[: len(_MEDIA_NODE_FIELDS)]
     color, share = primary_color(dominant_colors)
     values = {
         "kind": "media",
@@ -493,19 +573,21 @@ def _media_node(row: tuple, occurrences: int, pages: int, domains: int, titles: 
         "pages": pages,
         "domains": domains,
     }
-    return GexfNode(media_node_id(key), url, [values.get(title) for title in titles], size=occurrences, color=color)
+    return GexfNode(
+        media_node_id(key), url, [values.get(title) for title in titles], size=occurrences, color=color, start=start
+    )
 
 
 def _page_holder_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Iterator[GexfNode]:
     # Filter then annotate on the same relation: the count covers the selected media types only.
     rows = _stream(
         pages_of(land, options)
-        .filter(medias__type__in=options.media_types)
-        .annotate(n_media=Count("medias"))
+        .filter(Q(medias__type__in=options.media_types) & _graph_media_q(options, "medias__"))
+        .annotate(n_media=Count("medias"), appeared=_appeared())
         .order_by("id")
-        .values_list("id", "url", "title", "domain__name", "relevance", "depth", "n_media")
+        .values_list("id", "url", "title", "domain__name", "relevance", "depth", "n_media", "appeared")
     )
-    for page_id, url, title, domain, relevance, depth, n_media in rows:
+    for page_id, url, title, domain, relevance, depth, n_media, appeared in rows:
         values = {
             "kind": "page",
             "url": url,
@@ -515,20 +597,26 @@ def _page_holder_nodes(land: Land, options: ExportOptions, titles: list[str]) ->
             "depth": depth,
             "media": n_media,
         }
-        yield GexfNode(page_node_id(page_id), url, [values.get(t) for t in titles], size=n_media)
+        start = gexf_date(appeared) if options.dynamic else None
+        yield GexfNode(page_node_id(page_id), url, [values.get(t) for t in titles], size=n_media, start=start)
 
 
 def _domain_holder_nodes(land: Land, options: ExportOptions, titles: list[str]) -> Iterator[GexfNode]:
     rows = _stream(
-        media_of(land, options)
+        _graph_media(land, options)
         .values("expression__domain_id", "expression__domain__name")
-        .annotate(n_pages=Count("expression_id", distinct=True), n_media=Count("id"))
+        .annotate(
+            n_pages=Count("expression_id", distinct=True),
+            n_media=Count("id"),
+            appeared=_first_appearance(options),
+        )
         .order_by("expression__domain_id")
-        .values_list("expression__domain_id", "expression__domain__name", "n_pages", "n_media")
+        .values_list("expression__domain_id", "expression__domain__name", "n_pages", "n_media", "appeared")
     )
-    for domain_id, name, n_pages, n_media in rows:
+    for domain_id, name, n_pages, n_media, appeared in rows:
         values = {"kind": "domain", "domain": name, "pages": n_pages, "media": n_media}
-        yield GexfNode(domain_node_id(domain_id), name, [values.get(t) for t in titles], size=n_media)
+        start = gexf_date(appeared) if options.dynamic else None
+        yield GexfNode(domain_node_id(domain_id), name, [values.get(t) for t in titles], size=n_media, start=start)
 
 
 def _media_edges(land: Land, options: ExportOptions) -> Iterator[GexfEdge]:
@@ -538,12 +626,13 @@ def _media_edges(land: Land, options: ExportOptions) -> Iterator[GexfEdge]:
     rows = _stream(
         _keyed_media(land, options)
         .values(holder, "node_key")
-        .annotate(weight=Count("id"))
+        .annotate(weight=Count("id"), appeared=_first_appearance(options))
         .order_by(holder, "node_key")
-        .values_list(holder, "node_key", "weight")
+        .values_list(holder, "node_key", "weight", "appeared")
     )
-    for holder_pk, key, weight in rows:
-        yield GexfEdge(holder_id(holder_pk), media_node_id(key), weight)
+    for holder_pk, key, weight, appeared in rows:
+        start = gexf_date(appeared) if options.dynamic else None
+        yield GexfEdge(holder_id(holder_pk), media_node_id(key), weight, start=start)
 
 
 def produce_mediagexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
@@ -563,11 +652,14 @@ def produce_mediagexf(land: Land, options: ExportOptions, counts: ExportCounts) 
             "mediagexf",
             options,
             f"{options.nodes} nodes; media types {','.join(options.media_types)}"
-            + ("; near-duplicate clusters merged into one node" if options.merge_clusters else ""),
+            + ("; near-duplicate clusters merged into one node" if options.merge_clusters else "")
+            + ("; failed media included" if options.include_failed else "; failed media left out")
+            + ("; nodes and edges start at their first appearance" if options.dynamic else ""),
         ),
         node_attributes=_attributes(declared),
         nodes=_counted(nodes(), counts),
         edges=_counted(_media_edges(land, options), counts, "edges"),
+        timeformat="date" if options.dynamic else None,
     )
 
 
@@ -578,6 +670,85 @@ def produce_clustercsv(land: Land, options: ExportOptions, counts: ExportCounts)
     rows = clusters.iter_cluster_rows(land.pk, minrel=options.minrel, depth=options.depth)
     columns = clusters.CLUSTER_CSV_COLUMNS
     return iter_csv(columns, _counted(([row[c] for c in columns] for row in rows), counts), raw=options.raw)
+
+
+# --- The dataset archive -------------------------------------------------------------
+
+ARCHIVE_CSV_NAME = "media.csv"
+ARCHIVE_README_NAME = "README.txt"
+# The Media field holding the key of an archived original (media_analysis.stored), empty when none was kept.
+ORIGINAL_KEY_FIELD = "original_key"
+# What a key must look like to become a member name: a relative path of plain segments, so that a key, whatever
+# wrote it, can neither read outside the storage nor extract outside the reader's folder.
+_SAFE_MEMBER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
+
+
+def archived_key_fields() -> tuple[str, ...]:
+    """The Media fields whose stored files an archive carries: the thumbnail's and the original's."""
+    return ("thumbnail_key", ORIGINAL_KEY_FIELD)
+
+
+def _stored_keys(land: Land, options: ExportOptions, key_field: str) -> Iterator[str]:
+    """Each distinct key the archive's CSV names in ``key_field``, once, from a sorted stream (no set in memory).
+
+    The rule of the CSV's analysis values: a media whose latest attempt did not
+    succeed names its kept files only with ``stale_values``.
+    """
+    queryset = media_of(land, options).exclude(**{f"{key_field}__isnull": True}).exclude(**{key_field: ""})
+    if not options.stale_values:
+        queryset = queryset.filter(analysis_status=AnalysisStatus.DONE)
+    return _stream(queryset.order_by(key_field).values_list(key_field, flat=True).distinct())
+
+
+def _is_member_name(key: str) -> bool:
+    return _SAFE_MEMBER.fullmatch(key) is not None and ".." not in key.split("/")
+
+
+def _archive_readme(land: Land, options: ExportOptions, counts: ExportCounts, created_at: datetime) -> str:
+    missing = (
+        f"{counts.missing} file(s) the CSV names could not be read from the storage (removed since, or a key that "
+        "is no plain relative path) and are not in the archive.\n"
+        if counts.missing
+        else ""
+    )
+    return (
+        f"Land {land.name!r} (id {land.pk}), exported by {GEXF_CREATOR} on {created_at.isoformat()}; "
+        f"{options.describe()}; media types {','.join(options.media_types)}.\n\n"
+        f"{ARCHIVE_CSV_NAME}: {counts.records} media, the columns of the mediacsv export (docs/EXPORTS.md).\n"
+        "thumbnails/...: the stored previews, each at the path its row's thumbnail_key names; the file name is the\n"
+        "SHA-256 of the original bytes (the row's image_hash) with the preview's extension.\n"
+        "originals/... (when originals are archived): the downloaded files, named by their SHA-256.\n\n"
+        f"{counts.files} stored file(s) in the archive.\n{missing}"
+    )
+
+
+def produce_archive(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    """A zip of the mediacsv and the stored files its rows name, written as it streams.
+
+    The CSV comes first, then each distinct stored file in key order, then a
+    README with the counts. Each file is read from the storage in chunks; nothing
+    is held but the current chunk and the zip's directory (one record per file).
+    """
+    created_at = timezone.now()
+    archive = ZipStream(created_at.astimezone(UTC).timetuple())
+    yield from archive.add(ARCHIVE_CSV_NAME, produce_mediacsv(land, options, counts))
+    for key_field in archived_key_fields():
+        for key in _stored_keys(land, options, key_field):
+            if not _is_member_name(key):
+                counts.missing += 1
+                continue
+            try:
+                handle = stored.open_stored(key)
+            except OSError:
+                # Removed from the storage since it was analysed: counted, and the README says how many.
+                counts.missing += 1
+                continue
+            with handle:
+                yield from archive.add(key, read_chunks(handle), compress=False)
+            counts.files += 1
+    readme = _archive_readme(land, options, counts, created_at)
+    yield from archive.add(ARCHIVE_README_NAME, [readme.encode("utf-8")])
+    yield from archive.close()
 
 
 # --- Registry and entry point -------------------------------------------------------
@@ -593,6 +764,7 @@ EXPORT_TYPES: dict[str, ExportType] = {
         ExportType("nodegexf", "gexf", False, "domains linked by their pages' links", produce_nodegexf),
         ExportType("mediagexf", "gexf", True, "pages or domains and the media they show", produce_mediagexf),
         ExportType("clustercsv", "csv", False, "near-duplicate image clusters, most spread first", produce_clustercsv),
+        ExportType("archive", "zip", True, "a dataset: mediacsv and the stored thumbnails, zipped", produce_archive),
     )
 }
 
@@ -680,6 +852,27 @@ class _NonNegativeIntegerField(serializers.IntegerField):
 
 
 @extend_schema_field(OpenApiTypes.STR)
+class _MinrelField(_NonNegativeIntegerField):
+    """A relevance, or ``all``: every page, scored or not, as a job selects without ``minrel``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(name="minrel", **kwargs)
+        self.error_messages["invalid"] = "minrel must be a non-negative integer or all, got {input!r}"
+
+    def to_internal_value(self, data: Any) -> int | None:  # type: ignore[override]
+        if isinstance(data, str) and data.strip().lower() == MINREL_ALL:
+            return None
+        return super().to_internal_value(data)
+
+    def run_validators(self, value: Any) -> None:
+        if value is not None:  # "all": no bound to check
+            super().run_validators(value)
+
+    def to_representation(self, value: int | None) -> str | int:  # type: ignore[override]
+        return MINREL_ALL if value is None else value
+
+
+@extend_schema_field(OpenApiTypes.STR)
 class _MediaTypesField(serializers.Field):
     """Media types, comma-separated or repeated (``?media_types=img&media_types=video``), or a list."""
 
@@ -716,7 +909,9 @@ class ExportRequestSerializer(serializers.Serializer):
             "invalid_choice": "Unknown export type {input!r}; choose among " + ", ".join(EXPORT_TYPES),
         },
     )
-    minrel = _NonNegativeIntegerField(name="minrel", help_text=f"Minimum page relevance (default {DEFAULT_MINREL})")
+    minrel = _MinrelField(
+        help_text=f"Minimum page relevance (default {DEFAULT_MINREL}), or {MINREL_ALL}: every page, scored or not"
+    )
     depth = _NonNegativeIntegerField(name="depth", help_text="Maximum page depth")
     media_types = _MediaTypesField(
         required=False, help_text=f"Comma-separated among {','.join(MediaType.values)} (mediacsv, mediagexf)"
@@ -742,6 +937,23 @@ class ExportRequestSerializer(serializers.Serializer):
         required=False,
         help_text="CSV only: write text as stored, without neutralising cells a spreadsheet would run as formulas",
         error_messages={"invalid": "raw must be true or false, got {input!r}"},
+    )
+    dates = serializers.BooleanField(
+        required=False,
+        help_text="pagecsv, fullpagecsv, pagegexf: append the page's published_at and fetched_at after the "
+        "crawler's columns",
+        error_messages={"invalid": "dates must be true or false, got {input!r}"},
+    )
+    include_failed = serializers.BooleanField(
+        required=False,
+        help_text="mediagexf only: keep the media whose latest attempt failed (default: left out)",
+        error_messages={"invalid": "include_failed must be true or false, got {input!r}"},
+    )
+    dynamic = serializers.BooleanField(
+        required=False,
+        help_text="mediagexf only: a dynamic graph whose nodes and edges start at their first appearance, for "
+        "Gephi's timeline",
+        error_messages={"invalid": "dynamic must be true or false, got {input!r}"},
     )
 
     @classmethod
@@ -769,10 +981,15 @@ class ExportRequestSerializer(serializers.Serializer):
             errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
         if "nodes" in attrs and spec.name != "mediagexf":
             errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
-        if attrs.get("stale_values") and spec.name != "mediacsv":
-            errors["stale_values"] = [f"stale_values applies to mediacsv only, not {spec.name}"]
-        if attrs.get("raw") and spec.extension != "csv":
-            errors["raw"] = [f"raw applies to CSV exports only, not {spec.name}"]
+        if attrs.get("stale_values") and spec.name not in MEDIA_CSV_TYPES:
+            errors["stale_values"] = [f"stale_values applies to mediacsv and archive only, not {spec.name}"]
+        if attrs.get("raw") and spec.extension == "gexf":
+            errors["raw"] = [f"raw applies to CSV exports and the archive only, not {spec.name}"]
+        if attrs.get("dates") and spec.name not in DATED_TYPES:
+            errors["dates"] = [f"dates applies to {', '.join(DATED_TYPES)} only, not {spec.name}"]
+        for name in ("include_failed", "dynamic"):
+            if attrs.get(name) and spec.name != "mediagexf":
+                errors[name] = [f"{name} applies to mediagexf only, not {spec.name}"]
         if errors:
             raise serializers.ValidationError(errors)
         options = ExportOptions(
@@ -783,17 +1000,33 @@ class ExportRequestSerializer(serializers.Serializer):
             merge_clusters=attrs.get("merge_clusters", False),
             stale_values=attrs.get("stale_values", False),
             raw=attrs.get("raw", False),
+            dates=attrs.get("dates", False),
+            include_failed=attrs.get("include_failed", False),
+            dynamic=attrs.get("dynamic", False),
         )
         return {"spec": spec, "options": options}
 
 
+EXPORT_PARAMETERS = (
+    "minrel",
+    "depth",
+    "media_types",
+    "nodes",
+    "merge_clusters",
+    "stale_values",
+    "raw",
+    "dates",
+    "include_failed",
+    "dynamic",
+)
+
+
 def prepare_export(land: Land, export_type: str | None, **params: Any) -> LandExport:
-    """The single entry point: ``params`` are minrel, depth, media_types, nodes, merge_clusters, stale_values and
-    raw, as text or typed.
+    """The single entry point: ``params`` are those of ``EXPORT_PARAMETERS``, as text or typed.
 
     Raises ``InvalidParameters`` (with per-parameter messages) for a bad type or value.
     """
-    unknown = set(params) - {"minrel", "depth", "media_types", "nodes", "merge_clusters", "stale_values", "raw"}
+    unknown = set(params) - set(EXPORT_PARAMETERS)
     if unknown:
         raise InvalidParameters(f"Unknown export parameter(s): {', '.join(sorted(unknown))}")
     return export_request(land, {"type": export_type, **params})

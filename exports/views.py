@@ -1,4 +1,4 @@
-"""GET /api/lands/{id}/export/: a land export streamed as a file."""
+"""GET /api/lands/{id}/export/: a land export (CSV, GEXF or a zip dataset) streamed as a file."""
 
 from __future__ import annotations
 
@@ -52,15 +52,17 @@ class LandExportView(APIView):
 
     @extend_schema(
         operation_id="lands_export",
-        summary="Export a land as CSV or GEXF",
+        summary="Export a land as CSV, GEXF or a zip dataset",
         description=(
             "Streams the export as a file download. Pages are selected by relevance >= minrel "
-            "(default 1) and, when given, depth <= depth. See docs/EXPORTS.md for every column."
+            "(default 1, or all: every page) and, when given, depth <= depth. type=archive is a zip of the mediacsv "
+            "and the stored thumbnails it names. See docs/EXPORTS.md for every column."
         ),
         parameters=[ExportRequestSerializer],
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
             (200, "application/gexf+xml"): OpenApiTypes.BINARY,
+            (200, "application/zip"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="Unknown type or invalid parameter (JSON: detail, errors)"),
             401: OpenApiResponse(description="Not authenticated"),
             403: OpenApiResponse(description="No view permission on lands"),

@@ -126,6 +126,7 @@ GEXF_NAMESPACE = "http://gexf.net/1.3"
 GEXF_VIZ_NAMESPACE = "http://gexf.net/1.3/viz"
 GEXF_VERSION = "1.3"
 GEXF_TYPES = frozenset({"integer", "long", "float", "double", "boolean", "string"})
+GEXF_TIME_FORMATS = frozenset({"integer", "double", "date", "dateTime"})
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,7 @@ class GexfNode(NamedTuple):
     values: Sequence[Any] = ()
     size: float | None = None
     color: str | None = None  # "#rrggbb"
+    start: str | None = None  # in a dynamic graph: when the node appears (in the graph's time format)
 
 
 class GexfEdge(NamedTuple):
@@ -154,6 +156,7 @@ class GexfEdge(NamedTuple):
     target: str | int
     weight: float | None = None
     id: str | None = None
+    start: str | None = None  # in a dynamic graph: when the edge appears
 
 
 def _typed(value: Any, gexf_type: str) -> str:
@@ -194,6 +197,8 @@ def _node_xml(node: GexfNode, attributes: Sequence[GexfAttribute]) -> str:
     parts = [f'      <node id="{xml_attr(node.id)}"']
     if node.label is not None:
         parts.append(f' label="{xml_attr(node.label)}"')
+    if node.start is not None:
+        parts.append(f' start="{xml_attr(node.start)}"')
     parts.append(">")
     attvalues = [
         f'<attvalue for="{index}" value="{_typed(value, attribute.type)}"/>'
@@ -216,9 +221,10 @@ def _node_xml(node: GexfNode, attributes: Sequence[GexfAttribute]) -> str:
 def _edge_xml(edge: GexfEdge, fallback_id: int) -> str:
     edge_id = edge.id if edge.id is not None else fallback_id
     weight = f' weight="{_number(edge.weight)}"' if edge.weight is not None else ""
+    start = f' start="{xml_attr(edge.start)}"' if edge.start is not None else ""
     return (
         f'      <edge id="{xml_attr(edge_id)}" source="{xml_attr(edge.source)}" '
-        f'target="{xml_attr(edge.target)}"{weight}/>\n'
+        f'target="{xml_attr(edge.target)}"{weight}{start}/>\n'
     )
 
 
@@ -231,12 +237,19 @@ def iter_gexf(
     edges: Iterable[GexfEdge],
     last_modified: date | None = None,
     directed: bool = True,
+    timeformat: str | None = None,
 ) -> Iterator[bytes]:
     """A GEXF 1.3 document written element by element.
 
     ``nodes`` is consumed entirely before ``edges`` is started, so the two may be
-    lazy queries; every edge must name nodes that were yielded.
+    lazy queries; every edge must name nodes that were yielded. With a
+    ``timeformat`` (``date``, ``dateTime``, ``integer`` or ``double``) the graph is
+    dynamic and the nodes' and edges' ``start`` are written in that format.
     """
+    if timeformat is not None and timeformat not in GEXF_TIME_FORMATS:
+        raise ValueError(f"Unsupported GEXF time format {timeformat!r}")
+    mode = f'mode="dynamic" timeformat="{timeformat}"' if timeformat else 'mode="static"'
+
     last_modified = last_modified or date.today()
     head = [
         '<?xml version="1.0" encoding="UTF-8"?>\n',
@@ -247,7 +260,7 @@ def iter_gexf(
         f"    <creator>{xml_text(creator)}</creator>\n",
         f"    <description>{xml_text(description)}</description>\n",
         "  </meta>\n",
-        f'  <graph mode="static" defaultedgetype="{"directed" if directed else "undirected"}">\n',
+        f'  <graph {mode} defaultedgetype="{"directed" if directed else "undirected"}">\n',
     ]
     if node_attributes:
         head.append('    <attributes class="node" mode="static">\n')

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import FileSystemStorage, Storage, storages
 from django.urls import reverse
 
@@ -155,6 +155,11 @@ def delete_file(key: str) -> None:
     if not is_stored_key(key):
         raise ValueError(f"not a stored file: {key!r}")
     media_storage().delete(key)
+
+
+def open_stored(key: str) -> File:
+    """A stored file opened for reading in binary (an export copies it); ``OSError`` when it is gone."""
+    return media_storage().open(key, "rb")
 
 
 def is_thumbnail_key(key: str | None) -> bool:

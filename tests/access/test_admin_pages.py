@@ -91,7 +91,7 @@ def test_the_job_page_links_to_what_the_user_may_open(corpus, as_user):
         .content.decode()
     )
     assert f'href="{reverse("medianalyse:land-gallery", args=[corpus.land.pk])}"' in content
-    assert f'href="/api/lands/{corpus.land.pk}/export/?type=mediacsv"' in content
+    assert f'href="/api/lands/{corpus.land.pk}/export/?type=mediacsv&amp;minrel=all"' in content
     failing = corpus.job.recent_failures[0]["media_id"]
     assert f'href="/admin/lands/media/{failing}/change/"' in content
 
@@ -129,7 +129,7 @@ def test_the_land_change_form_links_to_media_only_for_media_readers(corpus, as_u
     change_form = f"/admin/lands/land/{corpus.land.pk}/change/"
     content = as_user("land-only", "lands.view_land").get(change_form).content.decode()
     assert f'href="{reverse("medianalyse:land-analysis", args=[corpus.land.pk])}"' in content
-    assert f"/api/lands/{corpus.land.pk}/export/?type=mediacsv" in content
+    assert f"/api/lands/{corpus.land.pk}/export/?type=mediacsv&amp;minrel=all" in content
     assert "/admin/lands/media/?expression__land__id__exact=" not in content
 
     content = as_user("reader", *CORPUS_READER).get(change_form).content.decode()

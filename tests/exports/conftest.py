@@ -13,6 +13,7 @@ from PIL import Image
 
 from lands.models import Domain, Expression, ExpressionLink, Land, Media, Tag, TaggedContent
 from media_analysis.engine.version import ANALYSIS_VERSION
+from media_analysis.stored import thumbnail_key
 from tests.factories import make_domain, make_expression, make_land, make_media
 
 HASH_SHARED = "a" * 64
@@ -60,11 +61,30 @@ def corpus(db) -> Corpus:
             readable="x" * 200_000,
             relevance=3,
             depth=0,
+            published_at=datetime(2024, 1, 10, 9, 0, tzinfo=UTC),
+            fetched_at=datetime(2024, 2, 1, 18, 0, tzinfo=UTC),
         ),
         "p2": make_expression(land, domains["a"], "https://a.example/2", title="two", relevance=1, depth=1),
-        "p3": make_expression(land, domains["b"], "https://b.example/3", title="three", relevance=2, depth=1),
+        # Never dated by its site: a dynamic graph falls back to when the crawler fetched it.
+        "p3": make_expression(
+            land,
+            domains["b"],
+            "https://b.example/3",
+            title="three",
+            relevance=2,
+            depth=1,
+            fetched_at=datetime(2024, 3, 5, 7, 0, tzinfo=UTC),
+        ),
         "p4": make_expression(land, domains["c"], "https://c.example/4", title="four", relevance=0, depth=2),
-        "p5": make_expression(land, domains["b"], "https://b.example/5", title="five", relevance=6, depth=3),
+        "p5": make_expression(
+            land,
+            domains["b"],
+            "https://b.example/5",
+            title="five",
+            relevance=6,
+            depth=3,
+            published_at=datetime(2023, 12, 1, 23, 30, tzinfo=UTC),
+        ),
         "p6": make_expression(land, domains["c"], "https://c.example/6", title="six", relevance=None, depth=1),
         "q1": make_expression(other_land, domains["a"], "https://a.example/q", relevance=9, depth=0),
     }
@@ -119,7 +139,9 @@ def corpus(db) -> Corpus:
         "values_at": datetime(2024, 5, 1, 12, 30, tzinfo=UTC),
     }
     media = {
-        "m1": make_media(pages["p1"], "https://cdn.example/red.png", **analysed),
+        "m1": make_media(
+            pages["p1"], "https://cdn.example/red.png", **analysed, thumbnail_key=thumbnail_key(HASH_SHARED, 320, "jpg")
+        ),
         # Re-checked later: a 304 confirmed the values.
         "m2": make_media(
             pages["p3"],
@@ -140,6 +162,8 @@ def corpus(db) -> Corpus:
             image_hash=HASH_OTHER,
             error_class="corrupt_image",
             analysis_error=hostile_text(),
+            # Kept from an earlier success, like its values.
+            thumbnail_key=thumbnail_key(HASH_OTHER, 320, "jpg"),
         ),
         "n1": make_media(pages["q1"], "https://a.example/other-land.png", image_hash=HASH_SHARED),
     }

@@ -14,6 +14,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.http import HttpResponseRedirect
 
 from exports.admin_actions import export_land_action
+from exports.services import ExportRequestSerializer
 from lands.models import Land
 
 pytestmark = pytest.mark.urls("tests.exports.urls")
@@ -71,7 +72,8 @@ def test_apply_redirects_to_the_api_download(rf, client, admin_user, corpus, lan
     download = client.get(response.url)
     assert download.status_code == 200
     graph = nx.read_gexf(io.BytesIO(b"".join(download.streaming_content)), version="1.3")
-    assert graph.number_of_nodes() == 5
+    # Domains a and b, the shared image and the pending URL; the broken image failed and is left out.
+    assert graph.number_of_nodes() == 4
 
 
 def test_options_that_do_not_apply_are_not_forwarded(rf, admin_user, corpus, land_admin):
@@ -110,3 +112,59 @@ def test_stale_values_is_forwarded_for_mediacsv_only(rf, admin_user, corpus, lan
 
     assert query("mediacsv") == {"type": ["mediacsv"], "minrel": ["1"], "stale_values": ["true"]}
     assert query("pagecsv") == {"type": ["pagecsv"], "minrel": ["1"]}
+
+
+def test_the_form_offers_every_option_of_the_api_with_readable_labels(rf, admin_user, corpus, land_admin):
+    request = admin_request(rf, admin_user, {"action": "export_land_action", "_selected_action": [corpus.land.pk]})
+    response = export_land_action(land_admin, request, Land.objects.filter(pk=corpus.land.pk))
+    response.render()
+    html = response.content.decode()
+    for option in ExportRequestSerializer().fields:
+        assert f'name="{option}"' in html, option
+    assert "Media dataset (zip)" in html
+    assert "Merge near-duplicate clusters" in html
+    assert "Dynamic graph (timeline)" in html
+
+
+def test_every_media_graph_option_is_forwarded(rf, admin_user, corpus, land_admin):
+    data = {
+        "apply": "Export",
+        "type": "mediagexf",
+        "minrel": "",
+        "nodes": "domain",
+        "merge_clusters": "on",
+        "include_failed": "on",
+        "dynamic": "on",
+        "dates": "on",  # for page exports only: not forwarded
+        "stale_values": "on",  # for the media CSV only: not forwarded
+    }
+    response = export_land_action(
+        land_admin, admin_request(rf, admin_user, data), Land.objects.filter(pk=corpus.land.pk)
+    )
+    assert isinstance(response, HttpResponseRedirect)
+    assert parse_qs(urlsplit(response.url).query) == {
+        "type": ["mediagexf"],
+        "minrel": ["all"],
+        "nodes": ["domain"],
+        "merge_clusters": ["true"],
+        "include_failed": ["true"],
+        "dynamic": ["true"],
+    }
+
+
+@pytest.mark.parametrize(
+    ("export_type", "expected"),
+    [
+        ("pagegexf", {"dates": ["true"]}),
+        ("fullpagecsv", {"dates": ["true"], "raw": ["true"]}),
+        ("archive", {"stale_values": ["true"], "raw": ["true"]}),
+    ],
+)
+def test_page_dates_and_csv_options_follow_the_type(rf, admin_user, corpus, land_admin, export_type, expected):
+    data = {"apply": "Export", "type": export_type, "minrel": "0", "nodes": "page"}
+    data |= {"dates": "on", "stale_values": "on", "raw": "on", "dynamic": "on"}
+    response = export_land_action(
+        land_admin, admin_request(rf, admin_user, data), Land.objects.filter(pk=corpus.land.pk)
+    )
+    assert isinstance(response, HttpResponseRedirect)
+    assert parse_qs(urlsplit(response.url).query) == {"type": [export_type], "minrel": ["0"], **expected}

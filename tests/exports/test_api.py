@@ -107,8 +107,8 @@ def test_endpoint_is_in_the_openapi_schema():
     parameters = {parameter["name"]: parameter for parameter in operation["parameters"]}
     assert parameters["type"]["required"] is True
     assert "mediagexf" in parameters["type"]["schema"]["enum"]
-    assert {"minrel", "depth", "media_types", "nodes"} <= set(parameters)
-    assert set(operation["responses"]["200"]["content"]) == {"text/csv", "application/gexf+xml"}
+    assert {"minrel", "depth", "media_types", "nodes", "dates", "include_failed", "dynamic"} <= set(parameters)
+    assert set(operation["responses"]["200"]["content"]) == {"text/csv", "application/gexf+xml", "application/zip"}
     assert {"400", "401", "404"} <= set(operation["responses"])
 
 

@@ -37,10 +37,10 @@ def test_output_path_options_and_gexf_summary(corpus, tmp_path):
     target = tmp_path / "graph.gexf"
     output = export(
         "--land-id", str(corpus.land.pk), "--type", "mediagexf", "--nodes", "domain",
-        "--media-types", "img", "--minrel", "0", "--depth", "1", "--output", str(target),
+        "--media-types", "img", "--minrel", "0", "--depth", "1", "--include-failed", "--output", str(target),
     )  # fmt: skip
     graph = nx.read_gexf(target, version="1.3")
-    # Domains a and b hold images within depth 1 (p4 and p5 are deeper); images: shared, pending URL, broken.
+    # Domains a and b hold images within depth 1 (p4 and p5 are deeper); images: shared, pending URL, broken (kept).
     assert graph.number_of_nodes() == 5
     assert output.startswith(f"Exported 5 records and {graph.number_of_edges()} edges of land")
     assert output.rstrip().endswith(str(target))
@@ -59,7 +59,7 @@ def test_output_directory_gets_the_default_name(corpus, tmp_path):
     [
         (["--land-id", "999999", "--type", "pagecsv"], "Land 999999 does not exist"),
         (["--type", "pdf"], "Unknown export type 'pdf'; choose among pagecsv, fullpagecsv"),
-        (["--type", "pagecsv", "--minrel", "high"], "minrel must be a non-negative integer, got 'high'"),
+        (["--type", "pagecsv", "--minrel", "high"], "minrel must be a non-negative integer or all, got 'high'"),
         (["--type", "pagecsv", "--depth", "-1"], "depth must be a non-negative integer, got -1"),
         (["--type", "mediacsv", "--media-types", "img,gif"], "Unknown media type(s) gif"),
         (["--type", "pagecsv", "--media-types", "img"], "media_types applies to mediacsv and mediagexf"),

@@ -53,6 +53,7 @@ def test_mediacsv_header_lists_every_analysis_field():
         "websafe_color", "exif_make", "exif_model", "exif_datetime", "gps_latitude", "gps_longitude",
         "is_conforming", "conformity_reason", "analyzed_at", "analysis_version", "values_at", "checked_at",
         "error_class", "analysis_error", "domain", "depth", "relevance",
+        "page_url", "page_published_at", "page_fetched_at", "thumbnail_key", "thumbnail_file", "original_key",
     )  # fmt: skip
 
 
@@ -149,14 +150,22 @@ def expected_media_row(media: Media, stale_values: bool = False) -> list[str]:
         media.values_at.isoformat() if media.values_at else None,
         media.checked_at.isoformat() if media.checked_at else None,
     ]
+    thumbnail = [
+        media.thumbnail_key,
+        media.thumbnail_key.rsplit("/", 1)[1] if media.thumbnail_key else None,
+        media.original_key,
+    ]
     if media.analysis_status != "done" and not stale_values:
         # Kept values of an earlier attempt are left out by default.
         analysis_values = [None] * len(analysis_values)
         version = [None, None, None]
+        thumbnail = [None, None, None]
+    page_dates = [page.published_at, page.fetched_at]
     values = [
         media.id, media.expression_id, media.url, media.type, media.analysis_status, *analysis_values,
         media.analyzed_at.isoformat() if media.analyzed_at else None, *version,
         media.error_class, media.analysis_error, page.domain.name, page.depth, page.relevance,
+        page.url, *(date.isoformat() if date else None for date in page_dates), *thumbnail,
     ]  # fmt: skip
     return [cell(value) for value in values]
 
@@ -207,7 +216,7 @@ def test_mediacsv_writes_kept_values_only_when_asked(corpus, stale_values):
 def test_stale_values_is_for_mediacsv_only(corpus):
     with pytest.raises(InvalidParameters) as caught:
         services.prepare_export(corpus.land, "mediagexf", stale_values=True)
-    assert caught.value.errors == {"stale_values": ["stale_values applies to mediacsv only, not mediagexf"]}
+    assert caught.value.errors == {"stale_values": ["stale_values applies to mediacsv and archive only, not mediagexf"]}
     with pytest.raises(InvalidParameters):
         services.prepare_export(corpus.land, "mediacsv", stale_values="perhaps")
 
@@ -269,3 +278,56 @@ def test_a_registered_media_column_is_exported(corpus, monkeypatch):
     by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
     assert by_id[corpus.media["m1"].pk]["hash_prefix"] == "aaaaaaaa"
     assert by_id[corpus.media["m4"].pk]["hash_prefix"] == ""
+
+
+@pytest.mark.parametrize(
+    ("export_type", "crawler"), [("pagecsv", "PAGE_CSV_COLUMNS"), ("fullpagecsv", "FULLPAGE_CSV_COLUMNS")]
+)
+def test_page_csv_appends_dates_after_the_crawler_columns_on_request(corpus, export_type, crawler):
+    plain_header, plain_rows = read_csv(run_export(corpus.land, export_type)[0])
+    header, rows = read_csv(run_export(corpus.land, export_type, dates="true")[0])
+    crawler_columns = list(getattr(columns, crawler))
+    assert plain_header == crawler_columns
+    assert header == [*crawler_columns, "published_at", "fetched_at"]
+    # The crawler's columns keep their positions and values; the dates only follow them.
+    assert [row[: len(crawler_columns)] for row in rows] == plain_rows
+    by_id = {row[0]: row[len(crawler_columns) :] for row in rows}
+    assert by_id[str(corpus.pages["p1"].pk)] == ["2024-01-10T09:00:00+00:00", "2024-02-01T18:00:00+00:00"]
+    assert by_id[str(corpus.pages["p3"].pk)] == ["", "2024-03-05T07:00:00+00:00"]
+    assert by_id[str(corpus.pages["p2"].pk)] == ["", ""]
+
+
+@pytest.mark.parametrize("export_type", ["nodecsv", "mediacsv", "mediagexf", "clustercsv"])
+def test_dates_is_for_page_exports_only(corpus, export_type):
+    with pytest.raises(InvalidParameters) as caught:
+        services.prepare_export(corpus.land, export_type, dates=True)
+    assert caught.value.errors == {
+        "dates": [f"dates applies to pagecsv, fullpagecsv, pagegexf only, not {export_type}"]
+    }
+
+
+def test_mediacsv_carries_the_page_and_the_stored_thumbnail(corpus):
+    _, rows = read_csv(run_export(corpus.land, "mediacsv")[0])
+    header = services.media_csv_header()
+    by_id = {int(row[0]): dict(zip(header, row, strict=True)) for row in rows}
+    m1 = by_id[corpus.media["m1"].pk]
+    assert m1["page_url"] == "https://a.example/1"
+    assert (m1["page_published_at"], m1["page_fetched_at"]) == (
+        "2024-01-10T09:00:00+00:00",
+        "2024-02-01T18:00:00+00:00",
+    )
+    assert m1["thumbnail_key"] == corpus.media["m1"].thumbnail_key
+    assert m1["thumbnail_file"] == f"{'a' * 64}.jpg"
+    # A failed media's kept thumbnail is an earlier attempt's value: written only with stale_values.
+    assert by_id[corpus.media["m8"].pk]["thumbnail_file"] == ""
+
+
+def test_minrel_all_selects_every_page_as_a_job_does(corpus):
+    _, rows = read_csv(run_export(corpus.land, "mediacsv", minrel="all")[0])
+    # m7 sits on p4 (relevance 0): left out by the crawler's default, kept here.
+    assert {int(row[0]) for row in rows} == {m.pk for name, m in corpus.media.items() if name != "n1"}
+    _, pages = read_csv(run_export(corpus.land, "pagecsv", minrel="ALL")[0])
+    # p6 was never scored: only "all" takes it.
+    assert str(corpus.pages["p6"].pk) in {row[0] for row in pages}
+    with pytest.raises(InvalidParameters):
+        services.prepare_export(corpus.land, "pagecsv", minrel="most")

@@ -124,7 +124,7 @@ def test_the_api_takes_raw(staff_api_client, formula_corpus):
     ("query", "message"),
     [
         ("type=pagecsv&raw=maybe", "raw must be true or false, got 'maybe'"),
-        ("type=pagegexf&raw=true", "raw applies to CSV exports only, not pagegexf"),
+        ("type=pagegexf&raw=true", "raw applies to CSV exports and the archive only, not pagegexf"),
     ],
 )
 def test_the_api_refuses_a_bad_raw(staff_api_client, corpus, query, message):

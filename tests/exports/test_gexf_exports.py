@@ -13,6 +13,7 @@ import pytest
 from exports import services
 from exports.writers import clean_xml_text
 from lands.models import Domain, Expression, ExpressionLink, Media
+from media_analysis.errors import InvalidParameters
 from tests.exports.helpers import run_export
 
 GEXF = "{http://gexf.net/1.3}"
@@ -140,9 +141,13 @@ def media_key(media: Media) -> str:
     return "url-" + hashlib.sha1(media.url.encode()).hexdigest()
 
 
-def expected_media_graph(land, nodes: str, types=("img", "video", "audio"), minrel=1, depth=None):
+def expected_media_graph(land, nodes: str, types=("img", "video", "audio"), minrel=1, depth=None, failed=False):
     pages = {page.pk: page for page in selected_pages(land, minrel, depth)}
-    media = [m for m in Media.objects.filter(expression_id__in=pages).order_by("id") if m.type in types]
+    media = [
+        m
+        for m in Media.objects.filter(expression_id__in=pages).order_by("id")
+        if m.type in types and (failed or m.analysis_status != "failed")
+    ]
     holders: dict[str, dict] = {}
     images: dict[str, dict] = {}
     edges: dict[tuple[str, str], int] = defaultdict(int)
@@ -162,7 +167,14 @@ def expected_media_graph(land, nodes: str, types=("img", "video", "audio"), minr
 
 @pytest.mark.parametrize(
     "params",
-    [{}, {"nodes": "domain"}, {"media_types": "img"}, {"nodes": "domain", "minrel": 0, "depth": 1}],
+    [
+        {},
+        {"nodes": "domain"},
+        {"media_types": "img"},
+        {"nodes": "domain", "minrel": 0, "depth": 1},
+        {"include_failed": True},
+        {"nodes": "domain", "include_failed": True, "dynamic": True},
+    ],
 )
 def test_mediagexf_matches_the_database(corpus, params):
     data, export = run_export(corpus.land, "mediagexf", **params)
@@ -170,7 +182,7 @@ def test_mediagexf_matches_the_database(corpus, params):
     nodes = params.get("nodes", "page")
     types = tuple(params.get("media_types", "img,video,audio").split(","))
     pages, holders, images, edges = expected_media_graph(
-        corpus.land, nodes, types, params.get("minrel", 1), params.get("depth")
+        corpus.land, nodes, types, params.get("minrel", 1), params.get("depth"), params.get("include_failed", False)
     )
 
     assert set(graph.nodes) == set(holders) | set(images)
@@ -204,6 +216,73 @@ def test_mediagexf_matches_the_database(corpus, params):
         assert node.get("phash") == first.phash
     assert {(s, t): d["weight"] for s, t, d in graph.edges(data=True)} == edges
     assert (export.counts.records, export.counts.edges) == (len(holders) + len(images), len(edges))
+
+
+def test_mediagexf_leaves_failed_media_out_unless_asked(corpus):
+    failed = f"sha256-{'b' * 64}"  # m8: its latest attempt failed
+    p2 = f"page-{corpus.pages['p2'].pk}"
+    plain = parse(run_export(corpus.land, "mediagexf")[0])
+    assert failed not in plain
+    # Its page still shows the pending media it holds, and counts only those.
+    assert plain.nodes[p2]["media"] == 1
+    kept = parse(run_export(corpus.land, "mediagexf", include_failed="true")[0])
+    assert kept.nodes[failed]["status"] == "failed"
+    assert kept.nodes[p2]["media"] == 2
+    assert kept.has_edge(p2, failed)
+
+
+def test_dynamic_mediagexf_starts_nodes_and_edges_at_their_first_appearance(corpus):
+    data, _ = run_export(corpus.land, "mediagexf", dynamic=True)
+    assert b'mode="dynamic" timeformat="date"' in data
+    graph = parse(data)
+    assert graph.graph["mode"] == "dynamic"
+    p1, p3, p5 = (f"page-{corpus.pages[name].pk}" for name in ("p1", "p3", "p5"))
+    hub = f"sha256-{'a' * 64}"
+    # p1 by its publication, p3 by its fetch (never published), p5 by its publication.
+    assert (graph.nodes[p1]["start"], graph.nodes[p3]["start"], graph.nodes[p5]["start"]) == (
+        "2024-01-10",
+        "2024-03-05",
+        "2023-12-01",
+    )
+    # The red image first appeared on p5, the earliest of the three pages showing it.
+    assert graph.nodes[hub]["start"] == "2023-12-01"
+    assert graph.edges[p1, hub]["start"] == "2024-01-10"
+    assert graph.edges[p3, hub]["start"] == "2024-03-05"
+    # An undated page (p2) and what only it shows have no start: present throughout.
+    p2 = f"page-{corpus.pages['p2'].pk}"
+    assert "start" not in graph.nodes[p2]
+
+    by_domain = parse(run_export(corpus.land, "mediagexf", dynamic=True, nodes="domain")[0])
+    b_domain = f"domain-{corpus.domains['b'].pk}"
+    assert by_domain.nodes[b_domain]["start"] == "2023-12-01"
+    assert by_domain.edges[b_domain, hub]["start"] == "2023-12-01"
+    assert by_domain.nodes[hub]["start"] == "2023-12-01"
+
+
+def test_static_mediagexf_has_no_dates(corpus):
+    data, _ = run_export(corpus.land, "mediagexf")
+    assert b'mode="static"' in data
+    assert b"start=" not in data
+
+
+@pytest.mark.parametrize("option", ["include_failed", "dynamic"])
+def test_media_graph_options_are_for_mediagexf_only(corpus, option):
+    with pytest.raises(InvalidParameters) as caught:
+        services.prepare_export(corpus.land, "pagegexf", **{option: True})
+    assert caught.value.errors == {option: [f"{option} applies to mediagexf only, not pagegexf"]}
+
+
+def test_pagegexf_carries_dates_on_request(corpus):
+    plain = parse(run_export(corpus.land, "pagegexf")[0])
+    p1, p3 = corpus.pages["p1"].pk, corpus.pages["p3"].pk
+    assert "published_at" not in plain.nodes[str(p1)]
+    graph = parse(run_export(corpus.land, "pagegexf", dates=True)[0])
+    assert graph.nodes[str(p1)]["published_at"] == "2024-01-10T09:00:00+00:00"
+    assert graph.nodes[str(p1)]["fetched_at"] == "2024-02-01T18:00:00+00:00"
+    assert "published_at" not in graph.nodes[str(p3)]
+    assert graph.nodes[str(p3)]["fetched_at"] == "2024-03-05T07:00:00+00:00"
+    # The crawler's attributes are unchanged.
+    assert graph.nodes[str(p1)]["relevance"] == 3
 
 
 def test_mediagexf_reused_image_is_one_hub(corpus):
@@ -253,7 +332,15 @@ def test_empty_graphs_are_valid(corpus):
 
 @pytest.mark.parametrize(
     ("export_type", "params", "queries"),
-    [("pagegexf", {}, 2), ("nodegexf", {}, 2), ("mediagexf", {}, 3), ("mediagexf", {"nodes": "domain"}, 3)],
+    [
+        ("pagegexf", {}, 2),
+        ("pagegexf", {"dates": True}, 2),
+        ("nodegexf", {}, 2),
+        ("mediagexf", {}, 3),
+        ("mediagexf", {"nodes": "domain"}, 3),
+        ("mediagexf", {"dynamic": True, "include_failed": True}, 3),
+        ("mediagexf", {"dynamic": True, "nodes": "domain"}, 3),
+    ],
 )
 def test_gexf_query_count_does_not_depend_on_size(
     corpus, monkeypatch, django_assert_num_queries, export_type, params, queries

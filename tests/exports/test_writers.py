@@ -180,3 +180,23 @@ def test_colour_helpers_tolerate_every_stored_shape():
     assert top_websafe([{"hex": "#333333", "percentage": 5}, {"hex": "#cccccc", "percentage": 50}]) == "#cccccc"
     assert top_websafe({}) is None
     assert top_websafe(None) is None
+
+
+def test_a_dynamic_graph_writes_starts_in_its_time_format():
+    data = b"".join(
+        iter_gexf(
+            creator="t",
+            description="d",
+            node_attributes=[],
+            nodes=[GexfNode("a", "A", start="2024-01-02"), GexfNode("b", "B")],
+            edges=[GexfEdge("a", "b", 1, start="2024-01-03")],
+            timeformat="date",
+        )
+    )
+    graph = nx.read_gexf(io.BytesIO(data), version="1.3")
+    assert graph.graph["mode"] == "dynamic"
+    assert graph.nodes["a"]["start"] == "2024-01-02"
+    assert "start" not in graph.nodes["b"]
+    assert graph.edges["a", "b"]["start"] == "2024-01-03"
+    with pytest.raises(ValueError):
+        next(iter_gexf(creator="t", description="d", node_attributes=[], nodes=[], edges=[], timeformat="week"))

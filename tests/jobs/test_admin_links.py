@@ -11,8 +11,8 @@ def test_land_page_has_buttons_to_analysis_gallery_media_and_exports(admin_clien
         f"/admin/medianalyse/lands/{land.pk}/gallery/",
         f"/admin/medianalyse/clusters/lands/{land.pk}/",
         f"/admin/lands/media/?expression__land__id__exact={land.pk}",
-        f"/api/lands/{land.pk}/export/?type=mediacsv",
-        f"/api/lands/{land.pk}/export/?type=mediagexf",
+        f"/api/lands/{land.pk}/export/?type=mediacsv&amp;minrel=all",
+        f"/api/lands/{land.pk}/export/?type=mediagexf&amp;minrel=all",
     ):
         assert f'href="{href}"' in html
 

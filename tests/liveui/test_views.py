@@ -256,7 +256,7 @@ def test_progress_page_of_a_finished_job_shows_the_summary_and_links(admin_clien
     assert 'Success rate: <strong data-field="success_rate">50.0%</strong>' in html
     assert f'href="/admin/lands/media/?expression__land__id__exact={land.pk}"' in html
     assert f'href="{gallery_url(land)}"' in html
-    assert f"/api/lands/{land.pk}/export/?type=mediacsv" in html
+    assert f"/api/lands/{land.pk}/export/?type=mediacsv&amp;minrel=all" in html
     assert 'id="ma-cancel"' in html
     assert 'class="ma-cancel" hidden' in html
 

@@ -41,7 +41,17 @@ from media_analysis.web.permissions import (
 )
 
 JOB_HISTORY_LIMIT = 50
-EXPORT_TYPES = ("mediacsv", "mediagexf", "clustercsv", "pagecsv", "fullpagecsv", "nodecsv", "pagegexf", "nodegexf")
+EXPORT_TYPES = (
+    "mediacsv",
+    "archive",
+    "mediagexf",
+    "clustercsv",
+    "pagecsv",
+    "fullpagecsv",
+    "nodecsv",
+    "pagegexf",
+    "nodegexf",
+)
 
 
 def may_run(user) -> bool:
@@ -123,7 +133,8 @@ def land_links(land_id: int, user: Any) -> dict[str, Any]:
             clusters=reverse("medianalyse_clusters:land-clusters", args=[land_id]),
             analysis=reverse("medianalyse:land-analysis", args=[land_id]),
             land_change=_reverse_or("admin:lands_land_change", "", [land_id]),
-            exports=[(name, f"{export}?type={name}") for name in EXPORT_TYPES],
+            # Every page, scored or not, as a job selects by default: the exports then hold what the job analysed.
+            exports=[(name, f"{export}?type={name}&minrel=all") for name in EXPORT_TYPES],
         )
     return links
 
