@@ -1,8 +1,9 @@
 """Admin for the corpus.
 
-Lands hold up to 100,000 media, so every changelist runs a fixed number of
-queries: counts come from subqueries, foreign keys from joins, filters from
-static choices where possible. Change pages never list related rows: no
+Lands hold up to a million media, so every changelist runs a fixed number of
+queries and never counts a whole table: a land's counts are its stored
+aggregates, foreign keys come from joins, filters from static choices where
+possible, and the total of a list is an estimate (lands.pagination). Change pages never list related rows: no
 inlines, and foreign keys use raw-id or autocomplete widgets.
 """
 
@@ -18,6 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from exports.admin_actions import export_land_action
+from lands.aggregates import refresh_land_aggregates
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.templatetags.media_display import media_preview_html, normalise_hex, original_link_html, swatches_html
@@ -81,7 +83,7 @@ class LandAdmin(admin.ModelAdmin):
     show_full_result_count = False
     fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
     readonly_fields = ["created_at", "expressions", "media_total", "analysed_share", "failed"]
-    actions = [analyse_land_media_action, export_land_action]
+    actions = [analyse_land_media_action, export_land_action, "refresh_aggregates"]
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
         return can_run_analysis(request.user)
@@ -107,6 +109,13 @@ class LandAdmin(admin.ModelAdmin):
             # Other models' land pickers need names only, not three counts per land.
             return queryset
         return annotate_land_counts(queryset)
+
+    @admin.action(description="Recount the selected lands and their charts", permissions=["change"])
+    def refresh_aggregates(self, request: HttpRequest, queryset: QuerySet[Land]) -> None:
+        land_ids = list(queryset.values_list("pk", flat=True))
+        for land_id in land_ids:
+            refresh_land_aggregates(land_id)
+        self.message_user(request, f"Recounted {len(land_ids)} land(s).")
 
     @admin.display(description="Expressions", ordering="expression_count")
     def expressions(self, land: Land) -> int:

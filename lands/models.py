@@ -29,6 +29,29 @@ class Land(models.Model):
         return [code.strip() for code in self.lang.split(",") if code.strip()]
 
 
+class LandAggregates(models.Model):
+    """A land's counts and chart figures, stored so that no page recounts a land of a million media.
+
+    Written only by ``lands.aggregates`` (at the end of a job, of an import, or
+    lazily for a land that has none yet); ``refreshed_at`` says how recent they are.
+    """
+
+    land = models.OneToOneField(Land, on_delete=models.CASCADE, primary_key=True, related_name="aggregates")
+    expression_count = models.IntegerField(default=0)
+    media_count = models.IntegerField(default=0)
+    analysed_count = models.IntegerField(default=0, help_text="Media whose latest analysis succeeded")
+    failed_count = models.IntegerField(default=0, help_text="Media whose latest analysis failed")
+    pending_count = models.IntegerField(default=0, help_text="Media not analysed yet")
+    figures = models.JSONField(null=True, blank=True, help_text="Chart data; empty until first computed")
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "land aggregates"
+
+    def __str__(self) -> str:
+        return f"aggregates of land {self.land_id}"
+
+
 class Domain(models.Model):
     name = models.CharField(max_length=255, unique=True)
     http_status = models.CharField(max_length=3, null=True, blank=True)

@@ -23,6 +23,7 @@ from lands.figures import (  # noqa: F401
     FILE_SIZE_EDGES,
     PALETTE_CHUNK,
     PALETTE_TOP,
+    _palette_entries,
     accumulate_palette,
     dimension_bins,
     edge_labels,
