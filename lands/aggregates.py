@@ -26,10 +26,10 @@ from lands import figures
 from lands.models import AnalysisStatus, Expression, Land, LandAggregates, Media
 
 COUNT_FIELDS = ("expression_count", "media_count", "analysed_count", "failed_count", "pending_count")
-_STATUS_FIELDS = {
-    AnalysisStatus.DONE: "analysed_count",
-    AnalysisStatus.FAILED: "failed_count",
-    AnalysisStatus.PENDING: "pending_count",
+_STATUS_FIELDS: dict[str, str] = {
+    AnalysisStatus.DONE.value: "analysed_count",
+    AnalysisStatus.FAILED.value: "failed_count",
+    AnalysisStatus.PENDING.value: "pending_count",
 }
 
 
