@@ -78,11 +78,20 @@ class ChangelistDeferMixin(admin.ModelAdmin):
 
 @admin.register(Land)
 class LandAdmin(admin.ModelAdmin):
-    list_display = ["name", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
+    list_display = ["name", "lang", "created_at", "expression_total", "media_total", "analysed_share", "failed"]
     search_fields = ["name"]
     show_full_result_count = False
-    fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
-    readonly_fields = ["created_at", "expressions", "media_total", "analysed_share", "failed"]
+    fields = [
+        "name",
+        "description",
+        "lang",
+        "created_at",
+        "expression_total",
+        "media_total",
+        "analysed_share",
+        "failed",
+    ]
+    readonly_fields = ["created_at", "expression_total", "media_total", "analysed_share", "failed"]
     actions = [analyse_land_media_action, export_land_action, "refresh_aggregates"]
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
@@ -118,7 +127,9 @@ class LandAdmin(admin.ModelAdmin):
         self.message_user(request, f"Recounted {len(land_ids)} land(s).")
 
     @admin.display(description="Expressions", ordering="expression_count")
-    def expressions(self, land: Land) -> int:
+    def expression_total(self, land: Land) -> int:
+        # Not named "expressions": the admin would sort that column by the reverse relation of the same
+        # name, joining every page of every land.
         return getattr(land, "expression_count", 0)
 
     @admin.display(description="Media", ordering="media_count")
