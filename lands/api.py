@@ -23,7 +23,7 @@ from lands.aggregates import COUNT_FIELDS, ensure_land_counts
 from lands.models import ID_MAX, PAGE_NUMBER_MAX, AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
-from media_analysis.web.api.query import CorpusPagination, QueryParamsSerializer
+from media_analysis.web.api.query import CorpusCursorPagination, CorpusPagination, QueryParamsSerializer
 from media_analysis.web.permissions import CanViewExpressions, CanViewLands, CanViewMedia
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ class LandViewSet(viewsets.ReadOnlyModelViewSet):
 class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Expression.objects.select_related("domain")
     serializer_class = ExpressionSerializer
-    pagination_class = CorpusPagination
+    pagination_class = CorpusCursorPagination
     permission_classes = [CanViewExpressions]
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
@@ -284,7 +284,7 @@ class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
 class MediaViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Media.objects.annotate(land_id=F("expression__land_id")).select_related("cluster")
     serializer_class = MediaSerializer
-    pagination_class = CorpusPagination
+    pagination_class = CorpusCursorPagination
     permission_classes = [CanViewMedia]
     content_negotiation_class = QueryFormatIsAFilter
 
