@@ -22,6 +22,7 @@ from exports.admin_actions import export_land_action
 from lands.aggregates import refresh_land_aggregates
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
+from lands.pagination import EstimatedCountPaginator
 from lands.templatetags.media_display import media_preview_html, normalise_hex, original_link_html, swatches_html
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
@@ -81,6 +82,7 @@ class LandAdmin(admin.ModelAdmin):
     list_display = ["name", "lang", "created_at", "expression_total", "media_total", "analysed_share", "failed"]
     search_fields = ["name"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fields = [
         "name",
         "description",
@@ -150,6 +152,7 @@ class DomainAdmin(admin.ModelAdmin):
     list_display = ["name", "http_status", "title", "fetched_at"]
     search_fields = ["name"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 # --- Expressions ----------------------------------------------------------------
@@ -185,6 +188,7 @@ class ExpressionAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     list_select_related = ["land", "domain"]
     autocomplete_fields = ["land", "domain"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     @admin.display(description="URL", ordering="url")
     def short_url(self, expression: Expression) -> str:
@@ -323,6 +327,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     list_select_related = ["expression__land"]
     raw_id_fields = ["expression"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fieldsets = media_fieldsets()
     readonly_fields = media_readonly_fields()
 
@@ -399,6 +404,7 @@ class TagAdmin(admin.ModelAdmin):
     list_select_related = ["land", "parent"]
     autocomplete_fields = ["land"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     raw_id_fields = ["parent"]
 
     @admin.display(description="Color", ordering="color")

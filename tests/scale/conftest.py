@@ -44,9 +44,9 @@ def fill_land(land: Land, pages: int, media_per_page: int, domains: list[Domain]
     Media.objects.bulk_create(rows, batch_size=BATCH)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def _scale_rows(django_db_setup, django_db_blocker) -> Iterator[ScaleCorpus]:
-    # Built once per module, outside the tests' transactions (each test's own writes roll back), and
+    # Built once for this folder, outside the tests' transactions (each test's own writes roll back), and
     # removed at the end so that other modules see an empty database.
     with django_db_blocker.unblock():
         domains = Domain.objects.bulk_create(Domain(name=f"site{i}.scale.test") for i in range(40))
