@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Count
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from lands import figures
@@ -97,6 +97,18 @@ def ensure_land_counts() -> None:
     missing = list(Land.objects.filter(aggregates__isnull=True).values_list("pk", flat=True))
     if missing:
         refresh_land_counts(missing)
+
+
+# A land holding at least this share of all media is read by walking the media in id order
+# (Media.in_land): a page then reads at most ten times its size.
+DENSE_SHARE = 0.1
+
+
+def is_dense_land(land_id: int) -> bool:
+    """Whether the land holds at least DENSE_SHARE of all media, by the stored counts (one query)."""
+    row = LandAggregates.objects.aggregate(total=Sum("media_count"), land=Sum("media_count", filter=Q(land_id=land_id)))
+    total, land = row["total"] or 0, row["land"] or 0
+    return total > 0 and land >= DENSE_SHARE * total
 
 
 def land_aggregates(land_id: int) -> LandAggregates:

@@ -19,7 +19,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 
-from lands.aggregates import COUNT_FIELDS, ensure_land_counts
+from lands.aggregates import COUNT_FIELDS, ensure_land_counts, is_dense_land
 from lands.models import ID_MAX, PAGE_NUMBER_MAX, AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
@@ -65,7 +65,6 @@ def filter_expressions(queryset: QuerySet[Expression, _Row], params: dict[str, A
 def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> QuerySet[Media, _Row]:
     """Apply validated filters (see ``MediaFilterSerializer``)."""
     lookups = {
-        "land": "expression__land_id",
         "expression": "expression_id",
         "type": "type",
         "status": "analysis_status",
@@ -74,6 +73,8 @@ def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> Que
         "is_conforming": "is_conforming",
     }
     conditions = Q(**{lookup: params[name] for name, lookup in lookups.items() if name in params})
+    if "land" in params:
+        queryset = queryset.filter(Media.in_land(params["land"], dense=is_dense_land(params["land"])))
     if "earlier_values" in params:
         earlier = Media.holds_earlier_values()
         conditions &= earlier if params["earlier_values"] else ~earlier

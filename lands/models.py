@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 
@@ -201,6 +201,10 @@ class MediaQuerySet(models.QuerySet["Media"]):
     def of_land(self, land_id: int) -> MediaQuerySet:
         return self.filter(expression__land_id=land_id)
 
+    def of_land_by_id(self, land_id: int, dense: bool) -> MediaQuerySet:
+        """``of_land`` for reading in id order a page at a time (see ``Media.in_land``)."""
+        return self.filter(Media.in_land(land_id, dense))
+
     def on_selected_pages(self, depth: int | None = None, minrel: int | None = None) -> MediaQuerySet:
         """Media of the pages ``Expression.selection`` selects."""
         return self.filter(Expression.selection(depth, minrel, prefix="expression__"))
@@ -333,6 +337,19 @@ class Media(models.Model):
         if retry_failed:
             q |= Q(analysis_status=AnalysisStatus.FAILED)
         return q
+
+    @staticmethod
+    def in_land(land_id: int, dense: bool) -> Q | Exists:
+        """The media of a land, as the condition of a list read in id order a page at a time.
+
+        ``dense`` (the land holds a large share of all media): a probe of each media's page while the
+        media are walked in id order, which stops once a page is full. Otherwise the join through the
+        land's pages, whose cost follows the land's size: the walk would read the other lands' media.
+        Joined, a dense land's pages were all read and sorted before the first row came out.
+        """
+        if dense:
+            return Exists(Expression.objects.filter(pk=OuterRef("expression_id"), land_id=land_id))
+        return Q(expression__land_id=land_id)
 
     @staticmethod
     def holds_earlier_values() -> Q:

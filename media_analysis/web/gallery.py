@@ -17,6 +17,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.db.models import QuerySet
 
+from lands.aggregates import is_dense_land
+
 # The land's figures moved to lands.figures; the pages and tests still read them here.
 from lands.figures import (  # noqa: F401
     DIMENSION_EDGES,
@@ -217,7 +219,7 @@ def filter_media(queryset: QuerySet[Media], filters: GalleryFilters) -> QuerySet
 
 
 def gallery_queryset(land_id: int, filters: GalleryFilters) -> QuerySet[Media]:
-    return filter_media(Media.objects.of_land(land_id), filters).only(*GALLERY_FIELDS)
+    return filter_media(Media.objects.of_land_by_id(land_id, is_dense_land(land_id)), filters).only(*GALLERY_FIELDS)
 
 
 @dataclass
