@@ -65,6 +65,14 @@ def compute_figures(land_id: int) -> dict[str, Any]:
         "palette": [list(row) for row in palette],
         "palette_images": images,
         "failures": [list(row) for row in figures.failure_counts(land_id)],
+        # [type, status, analysis version, media]: what the start form's preview counts, without reading the land.
+        "selection": [
+            [row["type"], row["analysis_status"], row["analysis_version"], row["n"]]
+            for row in Media.objects.of_land(land_id)
+            .values("type", "analysis_status", "analysis_version")
+            .annotate(n=Count("id"))
+            .order_by()
+        ],
     }
 
 

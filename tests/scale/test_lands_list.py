@@ -98,10 +98,12 @@ def test_land_page_draws_its_charts_from_the_stored_figures(admin_client, scale_
     response, captured = get(admin_client, url)
     charts = {chart.chart_id: chart for chart in response.context["charts"]}
     assert charts["chart-formats"].rows == [("JPEG", "25,000 media"), ("PNG", "25,000 media")]
-    # The preview of what "Start" would select is the only count of the land's media left on the page.
-    corpus_queries = read_corpus_tables(captured)
-    assert len(corpus_queries) == 1
-    assert "COUNT" in corpus_queries[0].upper()
+    # Counts, charts and the preview of what "Start" would select all come from the stored aggregates.
+    assert read_corpus_tables(captured) == []
+    from media_analysis.jobs.parameters import JobParameters
+    from media_analysis.jobs.selection import preview_selection
+
+    assert response.context["preview"] == preview_selection(scale_corpus.big.pk, JobParameters())
 
 
 def test_a_job_end_refreshes_the_land(scale_corpus, django_capture_on_commit_callbacks):

@@ -29,7 +29,7 @@ from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
-from media_analysis.jobs.selection import SelectionPreview, preview_selection
+from media_analysis.jobs.selection import SelectionPreview, preview_from_groups, preview_selection
 from media_analysis.models import AnalysisJob
 from media_analysis.web import charts, gallery
 from media_analysis.web.permissions import can_run_analysis, can_view_jobs, can_view_land, can_view_media
@@ -249,14 +249,20 @@ def _render_land_page(
     status: int = 200,
 ) -> HttpResponse:
     preview: SelectionPreview | None = None
-    if params is None and not errors:
+    aggregates = land_aggregates(land.pk)
+    shown_first = params is None and not errors
+    if shown_first:
         params = JobParameters()
     if params is not None:
-        # What "Start" would take with the parameters shown, before anything starts.
-        preview = preview_selection(land, params)
+        # What "Start" would take with the parameters shown, before anything starts: on first showing, from
+        # the stored counts (a land of a million media took seconds to count); "Count" counts anew.
+        stored = (aggregates.figures or {}).get("selection")
+        if shown_first and stored is not None:
+            preview = preview_from_groups(stored, params)
+        if preview is None:
+            preview = preview_selection(land, params)
     # The job history is the jobs' data: shown to those the job list would show it to.
     may_view_jobs = can_view_jobs(request.user)
-    aggregates = land_aggregates(land.pk)
     history: list[AnalysisJob] = []
     if may_view_jobs:
         history = list(AnalysisJob.objects.filter(land=land).select_related("requested_by")[:JOB_HISTORY_LIMIT])
