@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -112,14 +113,18 @@ def time_request(client, url: str, repeat: int) -> tuple[float, int, int]:
     return statistics.median(times), status, queries
 
 
-def deep_cursor(path: str, position: int) -> str:
-    """A cursor that starts after ``position`` (the id of the last row seen), as a client reaches it."""
-    from rest_framework.pagination import Cursor, CursorPagination
+def deep_cursor(position: int) -> str:
+    """The ``cursor`` value of the page after ``position`` (the id of the last row seen), as a client reaches it."""
+    from urllib.parse import parse_qs, urlsplit
 
-    encoder = CursorPagination()
-    encoder.cursor_query_param = "cursor"
-    encoder.base_url = f"http://testserver{path}"
-    return encoder.encode_cursor(Cursor(offset=0, reverse=False, position=position))
+    from rest_framework.pagination import Cursor
+
+    from media_analysis.web.api.query import CorpusCursorPagination
+
+    encoder = CorpusCursorPagination()
+    encoder.base_url = "http://testserver/"
+    link = encoder.encode_cursor(Cursor(offset=0, reverse=False, position=position))
+    return parse_qs(urlsplit(link).query)["cursor"][0]
 
 
 def main() -> None:
@@ -145,7 +150,7 @@ def main() -> None:
     from django.urls import reverse
 
     from lands.aggregates import refresh_land_aggregates
-    from lands.models import Domain, Land, Media
+    from lands.models import Domain, Expression, Land, Media
 
     call_command("migrate", verbosity=0)
     if connection.vendor == "postgresql":
@@ -171,6 +176,9 @@ def main() -> None:
         client.force_login(user)
         media_ids = list(Media.objects.of_land(land_id).order_by("pk").values_list("pk", flat=True)[::BATCH])
         deep_media = media_ids[int(len(media_ids) * 0.9)]
+        page_ids = list(Expression.objects.filter(land_id=land_id).order_by("pk").values_list("pk", flat=True))
+        deep_page = page_ids[int(len(page_ids) * 0.9)]
+        small_id = Land.objects.get(name="small-00").pk
         lands = reverse("admin:lands_land_changelist")
         steps = [
             ("lands list", lands),
@@ -187,9 +195,11 @@ def main() -> None:
             ("cluster list", reverse("medianalyse_clusters:land-clusters", args=[land_id])),
             ("API lands", "/api/lands/"),
             ("API media, first page", f"/api/media/?land={land_id}"),
-            ("API media, 90 % deep", f"/api/media/?land={land_id}&cursor={deep_cursor('/api/media/', deep_media)}"),
-            ("API media, page 5,000 (page numbers)", f"/api/media/?land={land_id}&page=5000"),
+            ("API media, 90 % deep", f"/api/media/?land={land_id}&cursor={quote(deep_cursor(deep_media))}"),
+            ("API media of a small land", f"/api/media/?land={small_id}"),
+            ("API media, all lands, 90 % deep", f"/api/media/?cursor={quote(deep_cursor(deep_media))}"),
             ("API expressions, first page", f"/api/expressions/?land={land_id}"),
+            ("API expressions, 90 % deep", f"/api/expressions/?land={land_id}&cursor={quote(deep_cursor(deep_page))}"),
         ]
         print()
         print("| request | status | queries | median s |")
