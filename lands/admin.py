@@ -19,7 +19,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from exports.admin_actions import export_land_action
-from lands.aggregates import refresh_land_aggregates
+from lands.aggregates import is_dense_land, refresh_land_aggregates
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
 from lands.pagination import EstimatedCountPaginator
@@ -229,6 +229,20 @@ class EarlierValuesFilter(admin.SimpleListFilter):
         return queryset
 
 
+class MediaLandFilter(admin.RelatedFieldListFilter):
+    """The land filter of the media list, shaped for the land's share of all media (``Media.in_land``)."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        values = self.used_parameters.get(self.lookup_kwarg)
+        if set(self.used_parameters) == {self.lookup_kwarg} and isinstance(values, list) and len(values) == 1:
+            try:
+                land_id = int(values[0])
+            except (TypeError, ValueError):
+                return super().queryset(request, queryset)
+            return queryset.filter(Media.in_land(land_id, dense=is_dense_land(land_id)))
+        return super().queryset(request, queryset)
+
+
 MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
     (None, ["expression", "url", "type", "mime_type"]),
     ("Preview", ["preview", "dominant_swatches", "websafe_swatches"]),
@@ -321,7 +335,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         ErrorClassFilter,
         EarlierValuesFilter,
         "is_conforming",
-        ("expression__land", admin.RelatedFieldListFilter),
+        ("expression__land", MediaLandFilter),
     ]
     search_fields = ["url"]
     list_select_related = ["expression__land"]

@@ -7,6 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from lands.aggregates import ensure_land_counts
 from lands.models import Media
 from lands.pagination import COUNT_CAP, AtLeast, Estimate, EstimatedCountPaginator
 from tests.scale.conftest import BIG_PAGES, MEDIA_PER_PAGE
@@ -67,3 +68,15 @@ def test_paginator_totals(scale_corpus):
     else:
         assert isinstance(everything, AtLeast)
     assert EstimatedCountPaginator([1, 2, 3], 2).count == 3
+
+
+def test_the_media_list_of_a_dense_land_walks_the_media_by_id(admin_client, scale_corpus):
+    ensure_land_counts()
+    for land, dense in ((scale_corpus.big, True), (scale_corpus.tiny, False)):
+        url = reverse("admin:lands_media_changelist") + f"?expression__land__id__exact={land.pk}"
+        response, captured = get(admin_client, url)
+        expected = list(Media.objects.of_land(land.pk).order_by("pk").values_list("pk", flat=True)[:100])
+        assert [media.pk for media in response.context["cl"].result_list] == expected
+        rows = [q["sql"] for q in captured.captured_queries if q["sql"].startswith('SELECT "lands_media"."id",')]
+        assert len(rows) == 1
+        assert ("EXISTS" in rows[0].upper()) is dense
