@@ -164,6 +164,10 @@ def main() -> None:
         land_id = build_land("large", args.media, domains)
         for index in range(SMALL_LANDS):
             build_land(f"small-{index:02d}", 200 + 50 * index, domains, seed=index)
+        if connection.vendor == "postgresql":
+            # What autovacuum would have done by the time a real land is browsed: the planner's statistics.
+            with connection.cursor() as cursor:
+                cursor.execute("VACUUM ANALYZE")
         built = time.perf_counter() - started
         started = time.perf_counter()
         for land in Land.objects.all():

@@ -232,7 +232,7 @@ class EarlierValuesFilter(admin.SimpleListFilter):
 class MediaLandFilter(admin.RelatedFieldListFilter):
     """The land filter of the media list, shaped for the land's share of all media (``Media.in_land``)."""
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
         values = self.used_parameters.get(self.lookup_kwarg)
         if set(self.used_parameters) == {self.lookup_kwarg} and isinstance(values, list) and len(values) == 1:
             try:
