@@ -74,7 +74,7 @@ class _Guard:
         connection: BaseDatabaseWrapper = context["connection"]
         self.touched[id(connection)] = connection
         if connection.vendor == "postgresql":
-            self._limit_postgresql(context["cursor"].cursor, sql)
+            self._limit_postgresql(connection.connection, sql)
         elif connection.vendor == "sqlite":
             deadline = time.monotonic() + self.limit
             connection.connection.set_progress_handler(lambda: time.monotonic() > deadline, SQLITE_PROGRESS_STEPS)
@@ -85,13 +85,15 @@ class _Guard:
                 raise QueryTooSlow(too_slow_message(self.limit)) from exc
             raise
 
-    def _limit_postgresql(self, raw_cursor: Any, sql: str) -> None:
+    def _limit_postgresql(self, raw_connection: Any, sql: str) -> None:
         # A rollback must run even in an aborted transaction, which refuses any SET: leave it alone.
         if sql.lstrip()[:8].upper() == "ROLLBACK":
             return
         try:
-            # The raw cursor: the SET is no statement of the page's (query logs and counts leave it out).
-            raw_cursor.execute(f"SET statement_timeout = {max(1, round(self.limit * 1000))}")
+            # A plain cursor of the raw connection: the statement's own may be a server-side (named) cursor,
+            # which cannot run a SET, and the SET is no statement of the page's (query logs leave it out).
+            with raw_connection.cursor() as cursor:
+                cursor.execute(f"SET statement_timeout = {max(1, round(self.limit * 1000))}")
         except Exception:  # an aborted transaction: the statement itself will say so
             return
 

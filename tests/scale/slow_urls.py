@@ -10,6 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from lands.models import Domain
+
 # Counts to a billion one row at a time: minutes on either database, unless stopped.
 SLOW_SQL = (
     "WITH RECURSIVE counter(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < 1000000000) "
@@ -33,6 +35,12 @@ def fast_page(request: HttpRequest) -> HttpResponse:
     return HttpResponse(f"counted {run(FAST_SQL)}")
 
 
+def streamed_page(request: HttpRequest) -> HttpResponse:
+    # Chunked reads use a server-side cursor on PostgreSQL, which the guard's SET must not go through.
+    names = [domain.name for domain in Domain.objects.order_by("pk").iterator(chunk_size=2)]
+    return HttpResponse(",".join(names))
+
+
 class SlowApi(APIView):
     permission_classes = [AllowAny]
 
@@ -43,5 +51,6 @@ class SlowApi(APIView):
 urlpatterns = [
     path("admin/slow/", slow_page),
     path("admin/fast/", fast_page),
+    path("admin/streamed/", streamed_page),
     path("api/slow/", SlowApi.as_view()),
 ]

@@ -40,6 +40,15 @@ def test_a_runaway_api_query_is_a_503_json_saying_so(client, slow_site):
     assert "The query took too long" in response.json()["detail"]
 
 
+def test_chunked_reads_work_under_the_limit(client, slow_site):
+    from tests.factories import make_domain
+
+    for name in ("a.test", "b.test", "c.test"):
+        make_domain(name)
+    response = client.get("/admin/streamed/")
+    assert (response.status_code, response.content) == (200, b"a.test,b.test,c.test")
+
+
 def test_no_limit_outside_requests(slow_site):
     # Workers and commands run their statements without the request limit: after a limited request,
     # the same connection runs a statement longer than the limit to its end.
