@@ -43,10 +43,10 @@ def test_a_runaway_api_query_is_a_503_json_saying_so(client, slow_site):
 def test_chunked_reads_work_under_the_limit(client, slow_site):
     from tests.factories import make_domain
 
-    for name in ("a.test", "b.test", "c.test"):
+    for name in ("a.stream.test", "b.stream.test", "c.stream.test"):
         make_domain(name)
     response = client.get("/admin/streamed/")
-    assert (response.status_code, response.content) == (200, b"a.test,b.test,c.test")
+    assert (response.status_code, response.content) == (200, b"a.stream.test,b.stream.test,c.stream.test")
 
 
 def test_no_limit_outside_requests(slow_site):
