@@ -330,7 +330,8 @@ def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
     metrics.JOBS.labels(status=status).inc()
     # The land's stored counts and charts follow what the job wrote (after the commit, out of its lock).
     land_id = job.land_id
-    transaction.on_commit(lambda: refresh_land_aggregates(land_id))
+    # robust: a failed recount is logged, never turned into a failure of the step that finished the job.
+    transaction.on_commit(lambda: refresh_land_aggregates(land_id), robust=True)
     transaction.on_commit(lambda: publish_job_progress(job, final=True))
 
 
