@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse
+	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages
 
 demo:
 	./scripts/demo
@@ -53,3 +53,6 @@ bench-wall:
 
 bench-reuse:
 	.venv/bin/python bench/reuse.py
+
+bench-pages:
+	.venv/bin/python bench/pages.py

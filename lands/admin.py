@@ -1,8 +1,9 @@
 """Admin for the corpus.
 
-Lands hold up to 100,000 media, so every changelist runs a fixed number of
-queries: counts come from subqueries, foreign keys from joins, filters from
-static choices where possible. Change pages never list related rows: no
+Lands hold up to a million media, so every changelist runs a fixed number of
+queries and never counts a whole table: a land's counts are its stored
+aggregates, foreign keys come from joins, filters from static choices where
+possible, and the total of a list is an estimate (lands.pagination). Change pages never list related rows: no
 inlines, and foreign keys use raw-id or autocomplete widgets.
 """
 
@@ -23,8 +24,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from exports.admin_actions import export_land_action
+from lands.aggregates import is_dense_land, refresh_land_aggregates
 from lands.api import annotate_land_counts
 from lands.models import Domain, Expression, Land, Media, MediaType, Tag
+from lands.pagination import EstimatedCountPaginator
 from lands.templatetags.media_display import (
     http_url,
     media_preview_html,
@@ -92,22 +95,23 @@ class ChangelistDeferMixin(admin.ModelAdmin):
 
 @admin.register(Land)
 class LandAdmin(admin.ModelAdmin):
-    list_display = ["name", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
+    list_display = ["name", "lang", "created_at", "expression_total", "media_total", "analysed_share", "failed"]
     search_fields = ["name"]
     show_full_result_count = False
-    fields = ["name", "description", "lang", "created_at", "expressions", "media_total", "analysed_share", "failed"]
+    paginator = EstimatedCountPaginator
     # What the crawl recorded is read here, never edited: a re-import would undo an edit, and exports quote it.
-    readonly_fields = [
+    fields = [
         "name",
         "description",
         "lang",
         "created_at",
-        "expressions",
+        "expression_total",
         "media_total",
         "analysed_share",
         "failed",
     ]
-    actions = [analyse_land_media_action, export_land_action]
+    readonly_fields = fields
+    actions = [analyse_land_media_action, export_land_action, "refresh_aggregates"]
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
         return can_run_analysis(request.user)
@@ -134,8 +138,17 @@ class LandAdmin(admin.ModelAdmin):
             return queryset
         return annotate_land_counts(queryset)
 
+    @admin.action(description="Recount the selected lands and their charts", permissions=["change"])
+    def refresh_aggregates(self, request: HttpRequest, queryset: QuerySet[Land]) -> None:
+        land_ids = list(queryset.values_list("pk", flat=True))
+        for land_id in land_ids:
+            refresh_land_aggregates(land_id)
+        self.message_user(request, f"Recounted {len(land_ids)} land(s).")
+
     @admin.display(description="Expressions", ordering="expression_count")
-    def expressions(self, land: Land) -> int:
+    def expression_total(self, land: Land) -> int:
+        # Not named "expressions": the admin would sort that column by the reverse relation of the same
+        # name, joining every page of every land.
         return getattr(land, "expression_count", 0)
 
     @admin.display(description="Media", ordering="media_count")
@@ -156,6 +169,7 @@ class DomainAdmin(admin.ModelAdmin):
     list_display = ["name", "http_status", "title", "fetched_at"]
     search_fields = ["name"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
 
 # --- Expressions ----------------------------------------------------------------
@@ -191,6 +205,7 @@ class ExpressionAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     list_select_related = ["land", "domain"]
     autocomplete_fields = ["land", "domain"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     @admin.display(description="URL", ordering="url")
     def short_url(self, expression: Expression) -> str:
@@ -229,6 +244,20 @@ class EarlierValuesFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.exclude(Media.holds_earlier_values())
         return queryset
+
+
+class MediaLandFilter(admin.RelatedFieldListFilter):
+    """The land filter of the media list, shaped for the land's share of all media (``Media.in_land``)."""
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet | None:
+        values = self.used_parameters.get(self.lookup_kwarg)
+        if set(self.used_parameters) == {self.lookup_kwarg} and isinstance(values, list) and len(values) == 1:
+            try:
+                land_id = int(values[0])
+            except (TypeError, ValueError):
+                return super().queryset(request, queryset)
+            return queryset.filter(Media.in_land(land_id, dense=is_dense_land(land_id)))
+        return super().queryset(request, queryset)
 
 
 def short_url_text(url: str, length: int = LIST_URL_LENGTH) -> str:
@@ -418,12 +447,13 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         ErrorClassFilter,
         EarlierValuesFilter,
         "is_conforming",
-        ("expression__land", admin.RelatedFieldListFilter),
+        ("expression__land", MediaLandFilter),
     ]
     search_fields = ["url", "expression__domain__name", "expression__title"]
     search_help_text = "Search the media URL, the page's domain or the page's title."
     list_select_related = ["expression__land", "expression__domain"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     fieldsets = media_fieldsets()
     readonly_fields = media_readonly_fields()
 
@@ -588,6 +618,7 @@ class TagAdmin(admin.ModelAdmin):
     list_select_related = ["land", "parent"]
     autocomplete_fields = ["land"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     raw_id_fields = ["parent"]
 
     @admin.display(description="Color", ordering="color")

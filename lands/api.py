@@ -5,24 +5,25 @@ Each list needs the view (or change) permission of its model, as the admin's own
 
 Lists are filtered by query parameters validated with small serializers, so a
 bad value is a 400 that names the parameter, never a 500. Every list costs a
-fixed number of queries whatever the page size (counts come from subqueries,
-related rows from joins).
+fixed number of queries whatever the page size (a land's counts are its stored
+aggregates, related rows come from joins).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.negotiation import DefaultContentNegotiation
 
+from lands.aggregates import COUNT_FIELDS, ensure_land_counts, is_dense_land
 from lands.models import ID_MAX, PAGE_NUMBER_MAX, AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
-from media_analysis.web.api.query import CorpusPagination, QueryParamsSerializer
+from media_analysis.web.api.query import CorpusCursorPagination, CorpusPagination, QueryParamsSerializer
 from media_analysis.web.permissions import CanViewExpressions, CanViewLands, CanViewMedia
 
 if TYPE_CHECKING:
@@ -34,25 +35,17 @@ _Row = TypeVar("_Row")
 # --- Querysets -----------------------------------------------------------------
 
 
-def _count_subquery(queryset: QuerySet, group_by: str) -> Coalesce:
-    """COUNT of ``queryset`` as a correlated subquery, 0 when it matches nothing.
-
-    Subqueries rather than ``Count`` over joins: two joined counts multiply each
-    other's rows, and ``distinct=True`` hides that at the price of a huge
-    intermediate result on a land of 100,000 media.
-    """
-    counted = queryset.order_by().values(group_by).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
-
-
 def annotate_land_counts(queryset: QuerySet[Land]) -> QuerySet[Land]:
-    """Lands with ``expression_count``, ``media_count``, ``analysed_count`` and ``failed_count``."""
-    land_media = Media.objects.filter(expression__land=OuterRef("pk"))
+    """Lands with ``expression_count``, ``media_count``, ``analysed_count`` and ``failed_count``.
+
+    The counts are the stored aggregates (lands.aggregates), joined one row per
+    land, so sorting by any of them costs no more than sorting by name. Lands that
+    have none yet get their counts first.
+    """
+    ensure_land_counts()
     return queryset.annotate(
-        expression_count=_count_subquery(Expression.objects.filter(land=OuterRef("pk")), "land"),
-        media_count=_count_subquery(land_media, "expression__land"),
-        analysed_count=_count_subquery(land_media.filter(analysis_status=AnalysisStatus.DONE), "expression__land"),
-        failed_count=_count_subquery(land_media.filter(analysis_status=AnalysisStatus.FAILED), "expression__land"),
+        **{name: Coalesce(F(f"aggregates__{name}"), Value(0)) for name in COUNT_FIELDS},
+        counts_refreshed_at=F("aggregates__refreshed_at"),
     )
 
 
@@ -72,7 +65,6 @@ def filter_expressions(queryset: QuerySet[Expression, _Row], params: dict[str, A
 def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> QuerySet[Media, _Row]:
     """Apply validated filters (see ``MediaFilterSerializer``)."""
     lookups = {
-        "land": "expression__land_id",
         "expression": "expression_id",
         "type": "type",
         "status": "analysis_status",
@@ -81,6 +73,8 @@ def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> Que
         "is_conforming": "is_conforming",
     }
     conditions = Q(**{lookup: params[name] for name, lookup in lookups.items() if name in params})
+    if "land" in params:
+        queryset = queryset.filter(Media.in_land(params["land"], dense=is_dense_land(params["land"])))
     if "earlier_values" in params:
         earlier = Media.holds_earlier_values()
         conditions &= earlier if params["earlier_values"] else ~earlier
@@ -128,6 +122,10 @@ class LandSerializer(serializers.ModelSerializer):
     media_count = serializers.IntegerField(read_only=True)
     analysed_count = serializers.IntegerField(read_only=True, help_text="Media analysed successfully")
     failed_count = serializers.IntegerField(read_only=True, help_text="Media whose analysis failed")
+    pending_count = serializers.IntegerField(read_only=True, help_text="Media not analysed yet")
+    counts_refreshed_at = serializers.DateTimeField(
+        read_only=True, help_text="When the counts were taken (the end of the land's latest job or import)"
+    )
 
     class Meta:
         model = Land
@@ -142,6 +140,8 @@ class LandSerializer(serializers.ModelSerializer):
             "media_count",
             "analysed_count",
             "failed_count",
+            "pending_count",
+            "counts_refreshed_at",
         ]
         read_only_fields = fields
 
@@ -259,7 +259,7 @@ class LandViewSet(viewsets.ReadOnlyModelViewSet):
 class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Expression.objects.select_related("domain")
     serializer_class = ExpressionSerializer
-    pagination_class = CorpusPagination
+    pagination_class = CorpusCursorPagination
     permission_classes = [CanViewExpressions]
 
     def get_serializer_class(self) -> type[serializers.Serializer]:
@@ -285,7 +285,7 @@ class ExpressionViewSet(viewsets.ReadOnlyModelViewSet):
 class MediaViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Media.objects.annotate(land_id=F("expression__land_id")).select_related("cluster")
     serializer_class = MediaSerializer
-    pagination_class = CorpusPagination
+    pagination_class = CorpusCursorPagination
     permission_classes = [CanViewMedia]
     content_negotiation_class = QueryFormatIsAFilter
 

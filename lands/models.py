@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from django.db import models
 from django.db.backends.base.operations import BaseDatabaseOperations
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 
@@ -29,6 +29,29 @@ class Land(models.Model):
     @property
     def languages(self) -> list[str]:
         return [code.strip() for code in self.lang.split(",") if code.strip()]
+
+
+class LandAggregates(models.Model):
+    """A land's counts and chart figures, stored so that no page recounts a land of a million media.
+
+    Written only by ``lands.aggregates`` (at the end of a job, of an import, or
+    lazily for a land that has none yet); ``refreshed_at`` says how recent they are.
+    """
+
+    land = models.OneToOneField(Land, on_delete=models.CASCADE, primary_key=True, related_name="aggregates")
+    expression_count = models.IntegerField(default=0)
+    media_count = models.IntegerField(default=0)
+    analysed_count = models.IntegerField(default=0, help_text="Media whose latest analysis succeeded")
+    failed_count = models.IntegerField(default=0, help_text="Media whose latest analysis failed")
+    pending_count = models.IntegerField(default=0, help_text="Media not analysed yet")
+    figures = models.JSONField(null=True, blank=True, help_text="Chart data; empty until first computed")
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "land aggregates"
+
+    def __str__(self) -> str:
+        return f"aggregates of land {self.land_id}"
 
 
 class Domain(models.Model):
@@ -179,6 +202,10 @@ CRAWLER_ANALYSIS_VERSION = 0
 class MediaQuerySet(models.QuerySet["Media"]):
     def of_land(self, land_id: int) -> MediaQuerySet:
         return self.filter(expression__land_id=land_id)
+
+    def of_land_by_id(self, land_id: int, dense: bool) -> MediaQuerySet:
+        """``of_land`` for reading in id order a page at a time (see ``Media.in_land``)."""
+        return self.filter(Media.in_land(land_id, dense))
 
     def on_selected_pages(self, depth: int | None = None, minrel: int | None = None) -> MediaQuerySet:
         """Media of the pages ``Expression.selection`` selects."""
@@ -331,6 +358,19 @@ class Media(models.Model):
         if retry_failed:
             q |= Q(analysis_status=AnalysisStatus.FAILED)
         return q
+
+    @staticmethod
+    def in_land(land_id: int, dense: bool) -> Q | Exists:
+        """The media of a land, as the condition of a list read in id order a page at a time.
+
+        ``dense`` (the land holds a large share of all media): a probe of each media's page while the
+        media are walked in id order, which stops once a page is full. Otherwise the join through the
+        land's pages, whose cost follows the land's size: the walk would read the other lands' media.
+        Joined, a dense land's pages were all read and sorted before the first row came out.
+        """
+        if dense:
+            return Exists(Expression.objects.filter(pk=OuterRef("expression_id"), land_id=land_id))
+        return Q(expression__land_id=land_id)
 
     @staticmethod
     def holds_earlier_values() -> Q:

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Bounds every database statement of a request (MEDIANALYSE_REQUEST_STATEMENT_TIMEOUT).
+    "medianalyse_site.query_guard.StatementTimeoutMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +125,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] != ":memory:":
         private_file(Path(DATABASES["default"]["NAME"]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Seconds any one database statement of a web request (admin, pages, API) may run before it is stopped
+# and the request answered with a 503; 0 turns the limit off. Workers and commands have no such limit.
+MEDIANALYSE_REQUEST_STATEMENT_TIMEOUT = env_float("MEDIANALYSE_REQUEST_STATEMENT_TIMEOUT", 30.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

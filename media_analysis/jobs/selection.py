@@ -5,6 +5,7 @@ The semantics of each parameter are described in media_analysis.jobs.parameters.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +137,31 @@ class SelectionPreview:
         if not self.selected:
             lines.insert(0, "Nothing to analyse with these parameters.")
         return lines
+
+
+def preview_from_groups(groups: Sequence[Sequence[Any]], params: JobParameters) -> SelectionPreview | None:
+    """``preview_selection`` from a land's stored groups ``[type, status, analysis version, media]``.
+
+    The groups are ``lands.aggregates``' (as of their refresh). Parameters with a depth or a relevance
+    limit need the pages: None then, and the caller counts with ``preview_selection``.
+    """
+    if params.depth is not None or params.minrel is not None:
+        return None
+    counts = dict.fromkeys(("in_scope", "selected", "pending", "outdated", "failed", "current"), 0)
+    for media_type, status, version, n in groups:
+        if media_type not in params.media_types:
+            continue
+        outdated = status == AnalysisStatus.DONE and (version is None or version < ANALYSIS_VERSION)
+        needs_it = (
+            status == AnalysisStatus.PENDING or outdated or (params.retry_failed and status == AnalysisStatus.FAILED)
+        )
+        counts["in_scope"] += n
+        counts["selected"] += n if params.force or needs_it else 0
+        counts["pending"] += n if status == AnalysisStatus.PENDING else 0
+        counts["failed"] += n if status == AnalysisStatus.FAILED else 0
+        counts["outdated"] += n if outdated else 0
+        counts["current"] += n if status == AnalysisStatus.DONE and not outdated else 0
+    return SelectionPreview(force=params.force, retry_failed=params.retry_failed, **counts)
 
 
 def preview_selection(land: Land | int, params: JobParameters) -> SelectionPreview:

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import BooleanField, ExpressionWrapper, F, Q
 from django.utils import timezone
 
+from lands.aggregates import refresh_land_aggregates
 from lands.models import Land
 from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.hosts import host_key
@@ -366,6 +367,10 @@ def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
         job.error = error
     job.save(update_fields=["status", "finished_at", "error", "updated_at"])
     metrics.JOBS.labels(status=status).inc()
+    # The land's stored counts and charts follow what the job wrote (after the commit, out of its lock).
+    land_id = job.land_id
+    # robust: a failed recount is logged, never turned into a failure of the step that finished the job.
+    transaction.on_commit(lambda: refresh_land_aggregates(land_id), robust=True)
     transaction.on_commit(lambda: publish_job_progress(job, final=True))
 
 

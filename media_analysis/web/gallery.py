@@ -1,9 +1,9 @@
-"""The land gallery's queries: validated filters, keyset pages, and the land's figures.
+"""The land gallery's queries: validated filters and keyset pages.
 
 A land may hold 100,000 media, so nothing here reads a whole land into memory
 or counts it exactly: pages are fetched by keyset on (sort value, id) (no OFFSET,
-no COUNT), the "how many match" figure is a count capped at COUNT_CAP, chart data
-is grouped in SQL, and the palette is summed over a streamed iterator.
+no COUNT), the "how many match" figure is a count capped at COUNT_CAP; the land's chart data
+lives in lands.figures.
 
 The colour filter matches a media whose first dominant colour is nearer to the
 chosen named colour than to every other one of NAMED_COLOURS: each such
@@ -16,14 +16,11 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.db.models import (
-    Case,
-    Count,
     DateTimeField,
     Expression,
     F,
@@ -31,20 +28,35 @@ from django.db.models import (
     Q,
     QuerySet,
     Value,
-    When,
 )
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.lookups import LessThan, LessThanOrEqual
 
+from lands.aggregates import is_dense_land
+
+# The land's figures moved to lands.figures; the pages and tests still read them here.
+from lands.figures import (  # noqa: F401
+    DIMENSION_EDGES,
+    FILE_SIZE_EDGES,
+    PALETTE_CHUNK,
+    PALETTE_TOP,
+    _palette_entries,
+    accumulate_palette,
+    dimension_bins,
+    edge_labels,
+    failure_counts,
+    file_size_bins,
+    format_counts,
+    human_bytes,
+    land_palette,
+)
 from lands.models import AnalysisStatus, Domain, Media, MediaType
 from media_analysis.clusters.params import APPEARED_AT
 from media_analysis.engine.errors import ERROR_CLASSES
 
 PAGE_SIZE = 48
 COUNT_CAP = 10_000
-PALETTE_CHUNK = 2_000
-PALETTE_TOP = 20
 MAX_DIMENSION = 1_000_000
 DOMAIN_CHOICES_SHOWN = 1_000
 CONFORMITY_CHOICES = {"yes": True, "no": False, "unknown": None}
@@ -75,6 +87,8 @@ SORTS = {
 }
 # Sort values of rows that have none: after every real one in each order.
 _NO_DATE = datetime(9999, 12, 31, tzinfo=UTC)
+# Pillow's format names are short upper-case words; anything else is a typo or an attack.
+_HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
 GALLERY_FIELDS = (
     "id",
     "url",
@@ -96,21 +110,6 @@ GALLERY_FIELDS = (
     "expression__title",
     "expression__domain__id",
     "expression__domain__name",
-)
-
-# Bin edges: lower bounds of each bin, the last one open-ended.
-DIMENSION_EDGES = (0, 100, 200, 400, 800, 1200, 1600, 2400, 3200)
-FILE_SIZE_EDGES = (
-    0,
-    10_000,
-    50_000,
-    100_000,
-    250_000,
-    500_000,
-    1_000_000,
-    2_000_000,
-    5_000_000,
-    10_000_000,
 )
 
 
@@ -381,7 +380,9 @@ def nearest_colour_q(name: str) -> Q:
 
 def gallery_queryset(land_id: int, filters: GalleryFilters) -> QuerySet[Media]:
     return (
-        filter_media(Media.objects.of_land(land_id), filters).select_related("expression__domain").only(*GALLERY_FIELDS)
+        filter_media(Media.objects.of_land_by_id(land_id, is_dense_land(land_id)), filters)
+        .select_related("expression__domain")
+        .only(*GALLERY_FIELDS)
     )
 
 
@@ -504,135 +505,6 @@ def gallery_page(
         has_previous = after is not None
     matched, capped = capped_count(base, COUNT_CAP)
     return GalleryPage(items, has_next, has_previous, matched, capped, filters)
-
-
-# --- The land's figures, for its charts ----------------------------------------
-
-
-def _bin_expression(field_name: str, edges: tuple[int, ...]) -> Case:
-    """The index of the bin ``field_name`` falls in, computed by the database."""
-    whens = [When(**{f"{field_name}__lt": upper}, then=Value(index)) for index, upper in enumerate(edges[1:])]
-    return Case(*whens, default=Value(len(edges) - 1), output_field=IntegerField())
-
-
-def edge_labels(edges: tuple[int, ...], unit: str = "") -> list[str]:
-    def show(value: int) -> str:
-        if unit == "B":
-            return human_bytes(value)
-        return f"{value:,}"
-
-    labels = [f"{show(low)}-{show(high)}" for low, high in pairwise(edges)]
-    labels.append(f"{show(edges[-1])}+")
-    return labels
-
-
-def human_bytes(value: int) -> str:
-    if value == 0:
-        return "0"
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:g} MB"
-    if value >= 1_000:
-        return f"{value / 1_000:g} kB"
-    return f"{value} B"
-
-
-def format_counts(land_id: int) -> list[tuple[str, int]]:
-    rows = (
-        Media.objects.of_land(land_id)
-        .filter(format__isnull=False)
-        .values("format")
-        .annotate(n=Count("id"))
-        .order_by("-n", "format")
-    )
-    return [(row["format"] or "?", row["n"]) for row in rows]
-
-
-def dimension_bins(land_id: int) -> dict[tuple[int, int], int]:
-    """``{(width bin, height bin): count}`` over DIMENSION_EDGES, grouped in SQL."""
-    rows = (
-        Media.objects.of_land(land_id)
-        .filter(width__isnull=False, height__isnull=False)
-        .annotate(wbin=_bin_expression("width", DIMENSION_EDGES), hbin=_bin_expression("height", DIMENSION_EDGES))
-        .values("wbin", "hbin")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {(row["wbin"], row["hbin"]): row["n"] for row in rows}
-
-
-def file_size_bins(land_id: int) -> list[tuple[str, int]]:
-    rows = (
-        Media.objects.of_land(land_id)
-        .filter(file_size__isnull=False)
-        .annotate(sbin=_bin_expression("file_size", FILE_SIZE_EDGES))
-        .values("sbin")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    counts = {row["sbin"]: row["n"] for row in rows}
-    return [(label, counts.get(index, 0)) for index, label in enumerate(edge_labels(FILE_SIZE_EDGES, "B"))]
-
-
-def failure_counts(land_id: int) -> list[tuple[str, int]]:
-    rows = (
-        Media.objects.of_land(land_id)
-        .filter(Q(analysis_status=AnalysisStatus.FAILED) | Q(error_class__isnull=False))
-        .values("error_class")
-        .annotate(n=Count("id"))
-        .order_by("-n", "error_class")
-    )
-    return [(row["error_class"] or "unknown", row["n"]) for row in rows]
-
-
-_HEX_RE = re.compile(r"#[0-9a-fA-F]{6}")
-
-
-def _palette_entries(value: Any) -> Iterable[tuple[str, float]]:
-    """(hex, percent) pairs from a stored ``websafe_colors`` value, ignoring malformed entries."""
-    if isinstance(value, dict):
-        pairs: Iterable[tuple[Any, Any]] = value.items()
-    elif isinstance(value, list):
-        pairs = ((item.get("hex"), item.get("percentage")) for item in value if isinstance(item, dict))
-    else:
-        return
-    for hex_value, percent in pairs:
-        if not isinstance(hex_value, str) or not _HEX_RE.fullmatch(hex_value):
-            continue
-        if isinstance(percent, int | float) and not isinstance(percent, bool) and 0 <= percent <= 100:
-            yield hex_value.lower(), float(percent)
-
-
-def accumulate_palette(values: Iterable[Any], top: int = PALETTE_TOP) -> tuple[list[tuple[str, float]], int]:
-    """Each web-safe colour's mean share of the images, in percent, largest first.
-
-    Returns ``(shares, images)``: ``images`` counts the values that held a
-    palette; a colour absent from an image counts as 0% of it, so the shares
-    of all colours sum to about 100.
-    """
-    totals: dict[str, float] = {}
-    images = 0
-    for value in values:
-        entries = list(_palette_entries(value))
-        if not entries:
-            continue
-        images += 1
-        for hex_value, percent in entries:
-            totals[hex_value] = totals.get(hex_value, 0.0) + percent
-    if not images:
-        return [], 0
-    shares = sorted(((hex_value, total / images) for hex_value, total in totals.items()), key=lambda i: (-i[1], i[0]))
-    return shares[:top], images
-
-
-def land_palette(land_id: int, top: int = PALETTE_TOP) -> tuple[list[tuple[str, float]], int]:
-    values = (
-        Media.objects.of_land(land_id)
-        .filter(type=MediaType.IMAGE, websafe_colors__isnull=False)
-        .values_list("websafe_colors", flat=True)
-        .order_by()
-    )
-    # Streamed: memory stays bounded by the chunk, not by the land.
-    return accumulate_palette(values.iterator(chunk_size=PALETTE_CHUNK), top)
 
 
 def swatches(value: Any, limit: int = 6) -> list[tuple[str, float | None]]:

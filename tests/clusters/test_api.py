@@ -128,7 +128,7 @@ def test_query_counts_are_pinned_and_do_not_grow(clustered, photos, staff_api_cl
         f"/api/lands/{land}/clusters/": 3,  # land exists, count, page
         f"/api/clusters/{cluster_id}/": 3,  # cluster, members, domains
         f"/api/media/{clustered.media[(0, 'grey')].pk}/": 1,
-        f"/api/media/?land={land}": 2,
+        f"/api/media/?land={land}": 2,  # the land's share of all media, the page by cursor
     }
     assert {url: _queries(staff_api_client, url) for url in urls} == urls
 

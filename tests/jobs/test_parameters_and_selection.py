@@ -139,6 +139,20 @@ def test_default_selection_takes_values_of_an_older_analysis_version(corpus):
     assert preview_selection(land, parse_parameters({"force": True})).selected == 9
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [{}, {"force": True}, {"retry_failed": True}, {"media_types": ["img", "video"]}, {"media_types": ["audio"]}],
+)
+def test_the_stored_preview_counts_what_the_live_one_counts(corpus, raw):
+    from lands.aggregates import compute_figures
+    from media_analysis.jobs.selection import preview_from_groups
+
+    land, _ = corpus
+    params = parse_parameters(raw)
+    assert preview_from_groups(compute_figures(land.pk)["selection"], params) == preview_selection(land, params)
+    assert preview_from_groups([], parse_parameters({"depth": 1})) is None
+
+
 def test_the_start_form_preview_says_why_nothing_is_selected(corpus, django_assert_num_queries):
     land, m = corpus
     Media.objects.filter(pk__in=[m["seed_img"].pk, m["deep_img"].pk, m["unknown_img"].pk]).update(

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework import serializers
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import Cursor, CursorPagination, PageNumberPagination
+from rest_framework.request import Request
 
 from media_analysis.errors import InvalidParameters
 
@@ -16,8 +18,41 @@ MAX_PAGE_SIZE = 500
 
 
 class CorpusPagination(PageNumberPagination):
+    """Numbered pages with a total: for the short lists (lands, jobs)."""
+
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
+
+
+class CorpusCursorPagination(CursorPagination):
+    """Pages by id cursor for the lists that grow to a million rows (media, expressions).
+
+    Each page is ``WHERE id > last seen ORDER BY id LIMIT size``: as fast at the
+    end of the list as at its start, and no COUNT. The answer holds ``next``,
+    ``previous`` (links carrying the filters and an opaque ``cursor``) and
+    ``results``. A bad cursor, or a ``page`` number, is a 400 naming the parameter.
+    """
+
+    ordering = "id"
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        if "page" in request.query_params:
+            raise InvalidParameters(
+                "Invalid filter parameters (page: lists are paged by cursor; follow the next link)",
+                {"page": ["Lists are paged by cursor: follow the 'next' link, or pass its 'cursor' parameter."]},
+            )
+        return super().paginate_queryset(queryset, request, view)
+
+    def decode_cursor(self, request: Request) -> Cursor | None:
+        try:
+            return super().decode_cursor(request)
+        except NotFound:
+            raise InvalidParameters(
+                "Invalid filter parameters (cursor: not a cursor this API gave)",
+                {"cursor": ["Not a cursor this API gave: use the 'next' or 'previous' link of a page."]},
+            ) from None
 
 
 class QueryParamsSerializer(serializers.Serializer):
