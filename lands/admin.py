@@ -110,7 +110,16 @@ class LandAdmin(admin.ModelAdmin):
         "analysed_share",
         "failed",
     ]
-    readonly_fields = fields
+    readonly_fields = [
+        "name",
+        "description",
+        "lang",
+        "created_at",
+        "expression_total",
+        "media_total",
+        "analysed_share",
+        "failed",
+    ]
     actions = [analyse_land_media_action, export_land_action, "refresh_aggregates"]
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
