@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -47,6 +48,7 @@ class _Context:
             yield batch
 
 
+@cache
 def _max_length(model: type[models.Model], name: str) -> int | None:
     model_field = model._meta.get_field(name)
     # Callers name concrete columns only; a reverse relation has no length.
