@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connection, models
