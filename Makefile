@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-duplicates bench-cluster-scale bench-refetch
+	bench-exports bench-duplicates bench-cluster-scale bench-refetch bench-scale
 
 demo:
 	./scripts/demo
@@ -44,3 +44,6 @@ bench-cluster-scale:
 
 bench-refetch:
 	.venv/bin/python bench/refetch.py
+
+bench-scale:
+	.venv/bin/python bench/scale.py
