@@ -384,6 +384,8 @@ def steps(target: Target, legacy: Path, new: int, out_dir: Path, *, reimport: bo
             f"{measure.peak_mib:.0f} MiB",
             flush=True,
         )
+        if args[0] == "cluster_media":
+            print("".join(f"    {line}\n" for line in measure.output.splitlines() if line.strip()), end="", flush=True)
         return measure
 
     run(target, ["migrate", "--verbosity", "0"])
