@@ -356,7 +356,8 @@ def give_hashes(target: Target, land: int, *, pending: int = 0) -> int:
             )
         statement += f" WHERE id = {mark}"
         if pending:
-            sha = "printf('%064x', id)" if mark == "?" else "lpad(to_hex(id), 64, '0')"
+            # A digest no legacy media has (theirs are small numbers in hexadecimal): new files, not copies.
+            sha = "'ff' || printf('%062x', id)" if mark == "?" else "'ff' || lpad(to_hex(id), 62, '0')"
             statement = statement.replace("lpad_id", sha)
         rows = (
             (phash, dhash, phash, media_id)
