@@ -327,7 +327,6 @@ def give_hashes(target: Target, land: int, *, pending: int = 0) -> int:
 
     Written straight into the tables, in one transaction: this is the set-up of a step, not a step.
     """
-    rng = random.Random(SEED + pending)
     conn = target.connect()
     try:
         cursor = conn.cursor()
@@ -343,6 +342,8 @@ def give_hashes(target: Target, land: int, *, pending: int = 0) -> int:
                 f"WHERE e.land_id = {mark} AND m.analysis_status = 'done' ORDER BY m.id"
             )
         ids = [row[0] for row in cursor.execute(select, (land,)).fetchall()]
+        # Seeded by the first id too: two jobs of the same size get different hashes.
+        rng = random.Random(SEED + pending + (ids[0] if ids else 0))
         now = "CURRENT_TIMESTAMP"
         statement = (
             f"UPDATE lands_media SET phash = {mark}, dhash = {mark}, ahash = {mark}, analysis_version = 2, "
