@@ -75,6 +75,10 @@ def neutralise_formula(text: str) -> str:
     return text
 
 
+# json.dumps with these options builds an encoder per call; a media CSV has a few JSON cells per row.
+_json_cell = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def csv_cell(value: Any, *, raw: bool = False) -> str:
     """One CSV field: NULL as empty, booleans as true/false, JSON for lists and dicts, no NUL.
 
@@ -98,7 +102,7 @@ def csv_cell(value: Any, *, raw: bool = False) -> str:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _json_cell(value)
     return csv_cell(str(value), raw=raw)
 
 
