@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages
+	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages bench-scale
 
 demo:
 	./scripts/demo
@@ -56,3 +56,6 @@ bench-reuse:
 
 bench-pages:
 	.venv/bin/python bench/pages.py
+
+bench-scale:
+	.venv/bin/python bench/scale.py

@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db.models import Avg, Count, DateTimeField, F, Min, Q, QuerySet, TextField, Value
@@ -244,13 +245,39 @@ def media_rows(land: Land, options: ExportOptions) -> Iterator[list]:
     status_column = MediaColumn("_status", ("analysis_status",))
     paths, positions = media_query_plan([*columns, status_column])
     status_index = positions.pop()[0]
-    plan = list(zip(columns, positions, strict=True))
+    current_row, stale_row = _media_row_builders(columns, positions, len(paths))
+    stale_values, done = options.stale_values, AnalysisStatus.DONE
     for raw in _stream(media_of(land, options).order_by("id").values_list(*paths)):
-        current = options.stale_values or raw[status_index] == AnalysisStatus.DONE
-        yield [
-            column.value(*(raw[index] for index in indexes)) if current or not column.analysis_value else None
-            for column, indexes in plan
-        ]
+        yield current_row(raw) if stale_values or raw[status_index] == done else stale_row(raw)
+
+
+def _media_row_builders(
+    columns: list[MediaColumn], positions: list[tuple[int, ...]], width: int
+) -> tuple[Callable[[tuple], list], Callable[[tuple], list]]:
+    """From a query row to a CSV row: with the current values, and with the analysis values left empty.
+
+    The rendered columns are computed and appended to the query row (and a None after them); one
+    ``itemgetter`` then picks every cell, so a row costs a call per rendered column, not per column.
+    """
+    renders: list[tuple[Callable[..., Any], tuple[int, ...]]] = []
+    current_at: list[int] = []
+    stale_at: list[int] = []
+    for column, indexes in zip(columns, positions, strict=True):
+        if column.render is None:
+            at = indexes[0]
+        else:
+            at = width + len(renders)
+            renders.append((column.render, indexes))
+        current_at.append(at)
+        stale_at.append(-1 if column.analysis_value else at)
+    pick_current, pick_stale = itemgetter(*current_at, 0), itemgetter(*stale_at, 0)
+
+    def extended(raw: tuple) -> tuple:
+        # The trailing None is what index -1 picks for an analysis value left empty.
+        return (*raw, *[render(*[raw[index] for index in indexes]) for render, indexes in renders], None)
+
+    # A pick of one more cell than there are columns keeps itemgetter's result a tuple for any column count.
+    return (lambda raw: list(pick_current(extended(raw))[:-1]), lambda raw: list(pick_stale(extended(raw))[:-1]))
 
 
 def media_csv_header() -> tuple[str, ...]:

@@ -75,6 +75,10 @@ def neutralise_formula(text: str) -> str:
     return text
 
 
+# json.dumps with these options builds an encoder per call; a media CSV has a few JSON cells per row.
+_json_cell = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 def csv_cell(value: Any, *, raw: bool = False) -> str:
     """One CSV field: NULL as empty, booleans as true/false, JSON for lists and dicts, no NUL.
 
@@ -98,8 +102,11 @@ def csv_cell(value: Any, *, raw: bool = False) -> str:
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, list | tuple | dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return _json_cell(value)
     return csv_cell(str(value), raw=raw)
+
+
+_CSV_AS_IS = frozenset({type(None), int, float})
 
 
 def iter_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool = False) -> Iterator[bytes]:
@@ -110,8 +117,19 @@ def iter_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool 
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)
     writer.writerow(header)
+    # The csv module writes these as csv_cell would (None empty, floats by repr), and most text needs no
+    # change: only the rest goes through csv_cell.
+    as_is, formula_starts = _CSV_AS_IS, () if raw else _FORMULA_STARTS
     for row in rows:
-        writer.writerow([csv_cell(value, raw=raw) for value in row])
+        writer.writerow(
+            [
+                value
+                if (kind := value.__class__) in as_is
+                or (kind is str and not value.startswith(formula_starts) and "\x00" not in value)
+                else csv_cell(value, raw=raw)
+                for value in row
+            ]
+        )
         if buffer.tell() >= CHUNK_CHARS:
             yield _encode(buffer.getvalue())
             buffer.seek(0)

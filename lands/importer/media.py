@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Any
 
 from lands.importer import values as lv
@@ -114,6 +115,47 @@ def _ours_is_newer(ours: Media, values: dict[str, Any]) -> bool:
     return legacy is None or ours.analyzed_at > legacy
 
 
+def _duplicate_media(ctx: _Context, candidates: Iterable[tuple[int, int, Any, Any]]) -> dict[int, int]:
+    """Media rows that repeat another one of the same page (our page, same URL): loser id -> winner id.
+
+    ``candidates`` are ``(id, legacy page id, url, rank)`` ordered by legacy page. Only the media of the page
+    at hand are held, except for pages merged with another one (duplicated page URLs), whose media are
+    compared across the whole land; memory grows with the duplicates, not with the land.
+    """
+    merged_pages = _merged_pages(ctx)
+    duplicates: dict[int, int] = {}
+    across: list[tuple[tuple[int, str], int, int]] = []
+    page: list[tuple[tuple[int, str], int, int]] = []
+    current_page = None
+    for media_id, legacy_page, url, rank_value in candidates:
+        page_id = ctx.expression_ids.get(legacy_page)
+        text = _page_url(url)
+        if page_id is None or text is None:
+            continue
+        candidate = ((page_id, text), int(rank_value), media_id)
+        if legacy_page in merged_pages:
+            across.append(candidate)
+            continue
+        if legacy_page != current_page:
+            duplicates.update(_preferred_ids(page))
+            page, current_page = [], legacy_page
+        page.append(candidate)
+    duplicates.update(_preferred_ids(page))
+    duplicates.update(_preferred_ids(across))
+    return duplicates
+
+
+def _merged_pages(ctx: _Context) -> set[int]:
+    """Legacy pages that share our page with another legacy page."""
+    legacy_of_ours: dict[int, int] = {}
+    merged: set[int] = set()
+    for legacy, ours in ctx.expression_ids.items():
+        other = legacy_of_ours.setdefault(ours, legacy)
+        if other != legacy:
+            merged.update((legacy, other))
+    return merged
+
+
 def _import_media(ctx: _Context) -> None:
     counts = ctx.counts("media")
     schema = ctx.schema
@@ -125,14 +167,10 @@ def _import_media(ctx: _Context) -> None:
         rank = "0"
     candidates = ctx.conn.execute(
         f'SELECT m."id", m."expression_id", m."url", {rank} FROM "media" m '
-        'JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ?',
+        'JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ? ORDER BY m."expression_id"',
         (ctx.legacy_land_id,),
     )
-    duplicates = _preferred_ids(
-        ((ctx.expression_ids.get(page_id), _page_url(url)), int(rank_value), media_id)
-        for media_id, page_id, url, rank_value in candidates
-        if ctx.expression_ids.get(page_id) is not None and _page_url(url) is not None
-    )
+    duplicates = _duplicate_media(ctx, candidates)
 
     status_probe = Media()
     select = schema.select_list("media", "m")
@@ -176,5 +214,5 @@ def _import_media(ctx: _Context) -> None:
                 if ours is not None and _ours_is_newer(ours, values):
                     ctx.report.warnings["media analysed again since: our analysis kept"] += 1
                     rows[index] = (key, {name: values[name] for name in _MEDIA_CRAWLER_FIELDS}, create_only)
-        _upsert(Media, rows, existing, counts, ctx.batch_size)
+        _upsert(Media, rows, existing, counts, ctx.batch_size, new_ids=False)
         ctx.notify("media", len(batch))

@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Q
 
 from lands.importer import values as lv
-from lands.importer.context import _Context, _max_length, _upsert
+from lands.importer.context import _Context, _max_length, _upsert, insert_rows
 from lands.models import Expression, ExpressionLink, Land
 
 # --- Expressions -------------------------------------------------------------------
@@ -140,7 +140,7 @@ def _import_links(ctx: _Context) -> None:
     seen: set[tuple[int, int]] = set()
     land_name_length = _max_length(Land, "name")
 
-    def add(pair: tuple[int, int], new_links: list[ExpressionLink]) -> None:
+    def add(pair: tuple[int, int], new_links: list[dict[str, Any]]) -> None:
         if pair in seen:
             counts.skipped["duplicate (merged pages)"] += 1
             return
@@ -148,12 +148,12 @@ def _import_links(ctx: _Context) -> None:
         if pair in existing:
             counts.unchanged += 1
             return
-        new_links.append(ExpressionLink(source_id=pair[0], target_id=pair[1]))
+        new_links.append({"source_id": pair[0], "target_id": pair[1]})
 
     def link_batches(sql: str, params: list[int], other_end: str) -> None:
         """Links whose ``other_end`` ("target" or "source") may be in another land."""
         for batch in ctx.rows(sql, params):
-            new_links: list[ExpressionLink] = []
+            new_links: list[dict[str, Any]] = []
             elsewhere: list[tuple[int, tuple[str, str]]] = []
             for ours_legacy, other_legacy, other_land, other_url, other_land_name in batch:
                 if other_land is None:
@@ -188,7 +188,7 @@ def _import_links(ctx: _Context) -> None:
                         continue
                     add((ours, other) if other_end == "target" else (other, ours), new_links)
             if new_links:
-                ExpressionLink.objects.bulk_create(new_links, batch_size=ctx.batch_size)
+                insert_rows(ExpressionLink, new_links)
                 counts.created += len(new_links)
             ctx.notify("links", len(batch))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
+from lands.aggregates import refresh_land_aggregates
 from lands.errors import ImportFailed
 from lands.importer import values as lv
 from lands.importer.context import _Context, _max_length
@@ -67,6 +68,9 @@ def import_legacy_database(
                     f" ({len(report.lands)} land(s) before it were)"
                 ) from exc
             report.lands.append(land_report)
+            if land_report.land_id is not None:
+                # The lands list and the land's page read stored counts and charts, not live ones.
+                refresh_land_aggregates(land_report.land_id)
         report.seconds = time.monotonic() - started
         logger.info(
             "Imported %d land(s) from %s: %d rows created, %d updated",

@@ -105,5 +105,5 @@ def _import_tagged_content(ctx: _Context) -> None:
                 "text": lv.coerce_text(row["text"]) or "",
             }
             rows.append((key, values, {}))
-        _upsert(TaggedContent, rows, existing, counts, ctx.batch_size)
+        _upsert(TaggedContent, rows, existing, counts, ctx.batch_size, new_ids=False)
         ctx.notify("tagged content", len(batch))

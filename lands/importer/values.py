@@ -188,6 +188,39 @@ def parse_legacy_literal(value: object) -> Any:
         raise UnreadableLegacyValue(f"not JSON nor a Python literal: {text[:60]!r}") from exc
 
 
+# The crawler's colour reprs ("[{'rgb': (np.float64(12.5), 34, 56), 'percentage': 41.5}]") hold only
+# quoted keys, numbers, numpy number wrappers and containers. Such text becomes JSON with a few
+# substitutions, which costs a fraction of parsing it as Python; anything else, or anything JSON then
+# refuses, goes through parse_legacy_literal. Tuples come back as lists.
+_REPR_NUMBER = r"-?\d++(?:\.\d++)?+(?:[eE][-+]?\d++)?+"
+_REPR_WRAPPER = r"(?:np|numpy)\.(?:float16|float32|float64|int8|int16|int32|int64|uint8|uint16|uint32|uint64)"
+_REPR_STRING = r"""'[^'"\\\x00-\x1f]*+'"""
+_PLAIN_REPR = re.compile(
+    rf"(?>{_REPR_STRING}|{_REPR_WRAPPER}\({_REPR_NUMBER}\)|{_REPR_NUMBER}|True|False|None|[\[\]{{}}(),: ])*+"
+)
+_REPR_TOKEN = re.compile(rf"({_REPR_STRING})|{_REPR_WRAPPER}\(({_REPR_NUMBER})\)|True|False|None|\(|\)")
+_REPR_WORDS = {"True": "true", "False": "false", "None": "null", "(": "[", ")": "]"}
+
+
+def _repr_as_json(match: re.Match[str]) -> str:
+    text, number = match.group(1), match.group(2)
+    if text is not None:
+        return '"' + text[1:-1] + '"'
+    if number is not None:
+        return number
+    return _REPR_WORDS[match.group(0)]
+
+
+def _parse_plain_literal(value: object) -> Any:
+    """``parse_legacy_literal``, faster on the crawler's plain reprs (tuples then come back as lists)."""
+    if isinstance(value, str) and len(value) <= MAX_LITERAL_CHARS and _PLAIN_REPR.fullmatch(value):
+        try:
+            return json.loads(_REPR_TOKEN.sub(_repr_as_json, value))
+        except ValueError:
+            pass
+    return parse_legacy_literal(value)
+
+
 _DROP = object()
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -298,7 +331,7 @@ def normalise_dominant_colors(value: object) -> list[dict[str, Any]] | None:
     share, largest first. One unreadable entry makes the whole value
     unreadable: a partial palette would misstate the shares.
     """
-    data = parse_legacy_literal(value)
+    data = _parse_plain_literal(value)
     if data is None:
         return None
     if not isinstance(data, list | tuple):
@@ -317,7 +350,7 @@ def normalise_websafe_colors(value: object) -> dict[str, float] | None:
     The crawler wrote a dict keyed by hex; lists of entries or pairs are
     accepted too. Shares of colours spelled twice are summed.
     """
-    data = parse_legacy_literal(value)
+    data = _parse_plain_literal(value)
     if data is None:
         return None
     if isinstance(data, dict):

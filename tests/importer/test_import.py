@@ -175,6 +175,20 @@ def test_second_run_creates_and_changes_nothing(messy_db):
     assert "0 created" in second.summary_lines()[-1]
 
 
+def test_an_import_stores_each_lands_counts_and_figures(messy_db):
+    from lands.models import LandAggregates
+
+    report = import_legacy_database(messy_db.path)
+
+    for land_report in report.lands:
+        stored = LandAggregates.objects.get(land_id=land_report.land_id)
+        media = Media.objects.filter(expression__land_id=land_report.land_id)
+        assert stored.media_count == media.count()
+        assert stored.expression_count == Expression.objects.filter(land_id=land_report.land_id).count()
+        assert stored.analysed_count == media.filter(analysis_status=AnalysisStatus.DONE).count()
+        assert stored.figures is not None
+
+
 @pytest.mark.parametrize("variant", ["old", "partial"])
 def test_older_schemas_import_and_rerun(tmp_path, variant):
     messy = build_messy_database(tmp_path / "mwi.db", variant)

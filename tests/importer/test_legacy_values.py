@@ -300,3 +300,36 @@ def test_mime_type_for_format():
     assert lv.mime_type_for_format("png") == "image/png"
     assert lv.mime_type_for_format("NOPE") is None
     assert lv.mime_type_for_format(None) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[{'rgb': (np.float64(201.6), np.float64(180.2), np.float64(140.9)), 'percentage': np.float64(41.5)}, "
+        "{'rgb': (12, 34, 56), 'percentage': 58.5}]",
+        "{'#cccc99': np.float64(41.5), '#003333': 58.5, '#CCCC99': 1e-3}",
+        "[((1, 2, 3), 50.0), ((4, 5, 6), -0.5)]",
+        "[{'hex': '#abc', 'percentage': True}]",
+        "[{'rgb': (np.float64(nan), 2, 3), 'percentage': 5}]",
+        "[{'rgb': (1, 2, 3), 'percentage': 5}, ]",
+        "{'#cccc99': 1, '#cccc99': 2}",
+        "[{'rgb': 'None', 'percentage': 5}]",
+        "  [ ]  ",
+        "None",
+        "'#ffffff'",
+        "[{'rgb': (1, 2, 3), 'percentage': 007}]",
+    ],
+)
+def test_plain_reprs_read_as_the_python_parser_reads_them(text, monkeypatch):
+    """The crawler's colour reprs take a faster path than Python's parser; the result, or the refusal, is the same."""
+    normalise = lv.normalise_dominant_colors if "[" in text else lv.normalise_websafe_colors
+
+    def outcome():
+        try:
+            return normalise(text)
+        except UnreadableLegacyValue:
+            return "unreadable"
+
+    fast = outcome()
+    monkeypatch.setattr(lv, "_parse_plain_literal", lv.parse_legacy_literal)
+    assert outcome() == fast
