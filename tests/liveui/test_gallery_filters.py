@@ -173,9 +173,10 @@ def test_cards_show_domain_cluster_and_failure_reason(admin_client, scene):
 def test_sorted_and_filtered_pages_cost_a_fixed_number_of_queries(admin_client, scene, django_assert_num_queries):
     land, media, *_ = scene
     admin_client.get(gallery_url(land))
-    # session, user, land, page, capped count, domains
-    with django_assert_num_queries(6):
+    # session, user, land, the land's share of all media (lands.aggregates.is_dense_land), page, capped count,
+    # domains
+    with django_assert_num_queries(7):
         admin_client.get(gallery_url(land), {"sort": "spread", "colour": "red", "has_gps": "no"})
     # and the sort value of the media the page starts after
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         admin_client.get(gallery_url(land), {"sort": "date", "after": media["red"].pk})

@@ -57,5 +57,5 @@ def test_a_land_s_media_are_paged_in_id_order_whatever_its_share(admin_client, s
         # A dense land walks the media by id and probes each one's page; a sparse one joins its pages.
         assert ("EXISTS" in page) is dense
     gallery = admin_client.get(reverse("medianalyse:land-gallery", args=[land.pk]))
-    shown = [item[0].pk for item in gallery.context["items"]]
+    shown = [item["media"].pk for item in gallery.context["items"]]
     assert shown == expected[: len(shown)]
