@@ -74,3 +74,22 @@ def test_a_lands_crawl_fields_are_read_only(admin_client):
     admin_client.post(reverse("admin:lands_land_change", args=[land.pk]), {"name": "Renamed", "description": "x"})
     land.refresh_from_db()
     assert (land.name, land.description) == ("Estuaries", "From the crawl")
+
+
+def test_the_research_pages_breadcrumbs_go_through_lands(admin_client, client):
+    from media_analysis.models import ImageCluster
+
+    land = make_land("Deltas")
+    cluster = ImageCluster.objects.create(land=land, key=1, size=0)
+    lands_crumb = f'&rsaquo; <a href="{reverse("admin:lands_land_changelist")}">Lands</a>'
+    pages = [
+        reverse("medianalyse:land-analysis", args=[land.pk]),
+        reverse("medianalyse:land-gallery", args=[land.pk]),
+        f"{reverse('medianalyse:wall')}?land={land.pk}",
+        reverse("medianalyse_clusters:land-clusters", args=[land.pk]),
+        reverse("medianalyse_clusters:cluster-detail", args=[cluster.pk]),
+    ]
+    for url in pages:
+        response = admin_client.get(url)
+        assert response.status_code == 200, url
+        assert lands_crumb in response.content.decode(), url
