@@ -9,6 +9,7 @@ import pytest
 from lands.models import AnalysisStatus, Land
 from media_analysis.engine.version import ANALYSIS_VERSION
 from tests.factories import CORPUS_READER, make_expression, make_land, make_media, make_staff, stored_key
+from tests.support.browser import browser, server, static_root  # noqa: F401 (fixtures of the browser tests)
 
 
 @pytest.fixture

@@ -16,42 +16,24 @@ RedisChannelLayer: workers publish).
 from __future__ import annotations
 
 import io
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import requests
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
-from django.db import connection, connections
+from django.db import connections
 from PIL import Image, ImageDraw
 
 from lands.models import AnalysisStatus, Land, Media
 from media_analysis.models import AnalysisJob, JobStatus
 from media_analysis.web import gallery
-from tests.conftest import require_service
 from tests.factories import make_expression, make_land
+from tests.support.browser import running_daphne, save_screenshot, wait_for_other_sessions_to_end
 from tests.support.http_server import Reply
-from tests.support.processes import ROOT, Consumer, child_env, wait_until
+from tests.support.processes import Consumer, child_env, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-ARTIFACTS = ROOT / "test-artifacts"
 IMAGES = 58
 BROKEN = 2
 LATENCY = 0.1
@@ -80,33 +62,6 @@ def deployment(request) -> tuple[str, str | None]:
     if request.param == "redis":
         return "redis", request.getfixturevalue("redis_server_url")
     return "embedded", None
-
-
-@pytest.fixture(scope="module")
-def static_root(tmp_path_factory) -> Path:
-    """Collected once: the servers run without DEBUG and whitenoise serves STATIC_ROOT."""
-    root = tmp_path_factory.mktemp("static")
-    env = {**os.environ, "DJANGO_STATIC_ROOT": str(root), "MEDIANALYSE_VAR_DIR": str(root.parent / "var-static")}
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    return root
-
-
-def chromium_available() -> bool:
-    return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def picture(index: int) -> tuple[bytes, str]:
@@ -172,75 +127,13 @@ def stack(transactional_db, tmp_path, deployment, static_root):
         MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY="2",
         MEDIANALYSE_LOG_LEVEL="WARNING",
     )
-    port = free_port()
-    daphne_log = open(tmp_path / "daphne.log", "ab")  # noqa: SIM115 (closed below)
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medianalyse_site.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=daphne_log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     consumer = Consumer(env, tmp_path / "consumer.log", workers=2, worker_type="thread")
-    base = f"http://127.0.0.1:{port}"
-
-    def daphne_ready() -> bool:
-        assert daphne.poll() is None, (tmp_path / "daphne.log").read_text(errors="replace")
-        try:
-            return requests.get(f"{base}/admin/login/", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(daphne_ready, 20, interval=0.2, what="daphne to answer")
-        yield {"base": base, "name": name, "consumer": consumer, "logs": tmp_path}
+        with running_daphne(env, tmp_path) as base:
+            yield {"base": base, "name": name, "consumer": consumer, "logs": tmp_path}
     finally:
         consumer.stop()
-        if daphne.poll() is None:
-            os.killpg(daphne.pid, signal.SIGTERM)
-            try:
-                daphne.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(daphne.pid, signal.SIGKILL)
-                daphne.wait(timeout=5)
-        daphne_log.close()
         wait_for_other_sessions_to_end()
-
-
-def wait_for_other_sessions_to_end(timeout: float = 10) -> None:
-    """PostgreSQL drops the test database at the end only once the servers' sessions are gone."""
-    if connection.vendor != "postgresql":
-        return
-
-    def alone() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0] == 0
-
-    wait_until(alone, timeout, interval=0.1, what="the servers' database sessions to close")
-
-
-@pytest.fixture
-def browser():
-    require_service(chromium_available(), f"Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-def save_screenshot(page, name: str, full_page: bool = True) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / name
-    page.screenshot(path=str(path), full_page=full_page)
-    return path
 
 
 def state_of(page) -> dict:

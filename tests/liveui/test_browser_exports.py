@@ -26,14 +26,7 @@ from lands.models import AnalysisStatus, Land
 from media_analysis.stored import save_thumbnail
 from tests.exports.helpers import read_csv
 from tests.factories import make_domain, make_expression, make_land, make_media
-from tests.liveui.test_browser import (  # noqa: F401 (fixtures)
-    browser,
-    free_port,
-    save_screenshot,
-    static_root,
-    wait_for_other_sessions_to_end,
-)
-from tests.liveui.test_browser_thumbnails import server  # noqa: F401 (fixture)
+from tests.support.browser import save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -79,8 +72,8 @@ def land(transactional_db, settings, tmp_path) -> Land:
 
 def test_export_form_with_options_downloads_what_was_asked(
     land,
-    server,  # noqa: F811 (the imported fixture)
-    browser,  # noqa: F811 (the imported fixture)
+    server,
+    browser,
     tmp_path,
 ):
     try:

@@ -18,15 +18,8 @@ from lands.models import Expression, Media
 from media_analysis.models import ClusterCorrection, ImageCluster
 from tests.clusters.conftest import partition
 from tests.factories import grant
-from tests.liveui.test_browser import (  # noqa: F401 (fixtures)
-    browser,
-    free_port,
-    save_screenshot,
-    static_root,
-    wait_for_other_sessions_to_end,
-)
-from tests.liveui.test_browser_thumbnails import server  # noqa: F401 (fixture)
 from tests.support.big_cluster import build_big_cluster
+from tests.support.browser import save_screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -73,7 +66,7 @@ def log_in(chromium, base: str, username: str, blocked: list[str]):
     return context, page
 
 
-def test_a_researchers_day_in_the_admin(server, browser):  # noqa: F811 (the imported fixtures)
+def test_a_researchers_day_in_the_admin(server, browser):
     try:
         walk(server, browser)
     finally:

@@ -8,10 +8,6 @@ them go, so a chunk is surely running when the job is cancelled.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -25,18 +21,10 @@ from django.db import connections
 from lands.models import Land, Media
 from media_analysis.models import AnalysisJob, ApiToken, JobChunk, JobStatus
 from tests.factories import make_expression, make_land
-from tests.liveui.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    chromium_available,
-    free_port,
-    picture,
-    save_screenshot,
-    static_root,  # noqa: F401 (a fixture)
-    wait_for_other_sessions_to_end,
-)
+from tests.liveui.test_browser import picture
+from tests.support.browser import running_daphne, save_screenshot, wait_for_other_sessions_to_end
 from tests.support.http_server import Reply
-from tests.support.processes import ROOT, Consumer, child_env, wait_until
+from tests.support.processes import Consumer, child_env, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -83,7 +71,7 @@ def held_land(http_server, release) -> Land:
 
 
 @pytest.fixture
-def server(transactional_db, tmp_path, static_root):  # noqa: F811 (the fixture imported above)
+def server(transactional_db, tmp_path, static_root):
     env = child_env(
         tmp_path,
         None,
@@ -95,56 +83,14 @@ def server(transactional_db, tmp_path, static_root):  # noqa: F811 (the fixture 
         MEDIA_ANALYSIS_DOWNLOAD_DEADLINE="180",
         MEDIANALYSE_LOG_LEVEL="WARNING",
     )
-    port = free_port()
-    log = open(tmp_path / "daphne.log", "ab")  # noqa: SIM115 (closed below)
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medianalyse_site.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
     # One worker: it submits the chunks in order, so the first chunk's downloads are queued before the held ones.
     consumer = Consumer(env, tmp_path / "consumer.log", workers=1, worker_type="thread")
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert daphne.poll() is None, (tmp_path / "daphne.log").read_text(errors="replace")
-        try:
-            return requests.get(f"{base}/admin/login/", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
     try:
-        wait_until(ready, 20, interval=0.2, what="daphne to answer")
-        yield {"base": base, "logs": tmp_path}
+        with running_daphne(env, tmp_path) as base:
+            yield {"base": base, "logs": tmp_path}
     finally:
         consumer.stop()
-        if daphne.poll() is None:
-            os.killpg(daphne.pid, signal.SIGTERM)
-            try:
-                daphne.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(daphne.pid, signal.SIGKILL)
-                daphne.wait(timeout=5)
-        log.close()
         wait_for_other_sessions_to_end()
-
-
-@pytest.fixture
-def browser():
-    from tests.conftest import require_service
-
-    require_service(chromium_available(), f"Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 def counters(page) -> dict[str, int]:

@@ -10,10 +10,6 @@ all, counted from the responses, and no page may even try a crawled URL.
 from __future__ import annotations
 
 import io
-import os
-import signal
-import subprocess
-import sys
 from urllib.parse import urlsplit
 
 import pytest
@@ -29,15 +25,9 @@ from media_analysis.jobs.batch import analyse_media
 from media_analysis.models import ImageCluster
 from media_analysis.web import gallery
 from tests.factories import make_expression, make_land
-from tests.liveui.test_browser import (  # noqa: F401 (fixtures)
-    browser,
-    free_port,
-    save_screenshot,
-    static_root,
-    wait_for_other_sessions_to_end,
-)
+from tests.support.browser import save_screenshot
 from tests.support.http_server import Reply
-from tests.support.processes import ROOT, child_env, wait_until
+from tests.support.processes import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -112,47 +102,10 @@ def analysed_land(http_server, settings, tmp_path):
     return land
 
 
-@pytest.fixture
-def server(transactional_db, tmp_path, static_root):  # noqa: F811 (the imported fixture)
-    env = child_env(tmp_path, None, DJANGO_STATIC_ROOT=str(static_root), MEDIANALYSE_LOG_LEVEL="WARNING")
-    port = free_port()
-    log = open(tmp_path / "daphne.log", "ab")  # noqa: SIM115 (closed below)
-    daphne = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "medianalyse_site.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        assert daphne.poll() is None, (tmp_path / "daphne.log").read_text(errors="replace")
-        try:
-            return requests.get(f"{base}/admin/login/", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    try:
-        wait_until(ready, 20, interval=0.2, what="daphne to answer")
-        yield base
-    finally:
-        if daphne.poll() is None:
-            os.killpg(daphne.pid, signal.SIGTERM)
-            try:
-                daphne.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(daphne.pid, signal.SIGKILL)
-                daphne.wait(timeout=5)
-        log.close()
-        wait_for_other_sessions_to_end()
-
-
 def test_gallery_and_cluster_pages_show_stored_thumbnails_with_the_origin_stopped(
     analysed_land,
     server,
-    browser,  # noqa: F811 (the imported fixture)
+    browser,
 ):
     try:
         browse_offline(analysed_land, server, browser)

@@ -23,8 +23,8 @@ from PIL import Image
 from lands.models import Media
 from media_analysis.jobs.batch import analyse_media
 from tests.factories import make_expression, make_land
-from tests.liveui.test_browser import browser, save_screenshot, static_root  # noqa: F401 (fixtures)
-from tests.liveui.test_browser_thumbnails import Traffic, load_every_image, server  # noqa: F401 (fixtures)
+from tests.liveui.test_browser_thumbnails import Traffic, load_every_image
+from tests.support.browser import save_screenshot
 from tests.support.http_server import Reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -87,8 +87,8 @@ def coloured_land(http_server, settings, tmp_path):
 
 def test_the_wall_with_the_origin_stopped_and_its_png(
     coloured_land,
-    server,  # noqa: F811 (the imported fixture)
-    browser,  # noqa: F811
+    server,
+    browser,
 ):
     try:
         browse_wall(coloured_land, server, browser)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularRedocView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,6 +29,8 @@ OWN_SITE_ONLY = "; ".join(
 class OwnSiteRedocView(SpectacularRedocView):
     template_name = "medianalyse/redoc.html"
 
+    # Overriding ``get`` drops the parent's exclusion from the schema: the page is no endpoint of the API.
+    @extend_schema(exclude=True)
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
         response["Content-Security-Policy"] = OWN_SITE_ONLY
