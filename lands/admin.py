@@ -93,6 +93,19 @@ class ChangelistDeferMixin(admin.ModelAdmin):
 # --- Lands and domains -----------------------------------------------------------
 
 
+# A land's page: the crawl's record and its counts, all read-only.
+LAND_FIELDS = (
+    "name",
+    "description",
+    "lang",
+    "created_at",
+    "expression_total",
+    "media_total",
+    "analysed_share",
+    "failed",
+)
+
+
 @admin.register(Land)
 class LandAdmin(admin.ModelAdmin):
     list_display = ["name", "lang", "created_at", "expression_total", "media_total", "analysed_share", "failed"]
@@ -100,26 +113,8 @@ class LandAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     # What the crawl recorded is read here, never edited: a re-import would undo an edit, and exports quote it.
-    fields = [
-        "name",
-        "description",
-        "lang",
-        "created_at",
-        "expression_total",
-        "media_total",
-        "analysed_share",
-        "failed",
-    ]
-    readonly_fields = [
-        "name",
-        "description",
-        "lang",
-        "created_at",
-        "expression_total",
-        "media_total",
-        "analysed_share",
-        "failed",
-    ]
+    fields = LAND_FIELDS
+    readonly_fields = LAND_FIELDS
     actions = [analyse_land_media_action, export_land_action, "refresh_aggregates"]
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
