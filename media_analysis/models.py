@@ -42,6 +42,7 @@ class AnalysisJob(models.Model):
     force = models.BooleanField(default=False)
     retry_failed = models.BooleanField(default=False)
     media_ids = models.JSONField(null=True, blank=True, help_text="Explicit selection (admin action on media)")
+    ocr = models.BooleanField(default=False, help_text="Also read the text in pictures (OCR)")
 
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
     total = models.IntegerField(default=0)
@@ -353,3 +354,64 @@ class ApiToken(models.Model):
         if self.last_used_at is None or now - self.last_used_at >= API_TOKEN_USE_RESOLUTION:
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+# --- Text in pictures (OCR) ---------------------------------------------------
+# Written only by the OCR step of a job (media_analysis.jobs); read by search,
+# the land page, the cluster pages and the exports.
+
+
+class TextStatus(models.TextChoices):
+    TEXT = "text", "Text found"
+    EMPTY = "empty", "Recognised, no text"
+    SKIPPED = "skipped", "No text likely (not recognised)"
+    FAILED = "failed", "Recognition failed"
+
+
+class MediaText(models.Model):
+    """What the OCR step read in one picture: the outcome of its latest OCR attempt.
+
+    One row per media that went through the step; media that never did have none.
+    """
+
+    media = models.OneToOneField("lands.Media", on_delete=models.CASCADE, primary_key=True, related_name="ocr")
+    status = models.CharField(max_length=10, choices=TextStatus.choices, db_index=True)
+    text = models.TextField(blank=True, default="", help_text="Recognised text, lines kept")
+    language = models.CharField(
+        max_length=16, blank=True, default="", help_text="Language told from the text (ISO 639-3), empty when unknown"
+    )
+    confidence = models.FloatField(null=True, blank=True, help_text="Mean word confidence, 0 to 100")
+    text_area = models.FloatField(null=True, blank=True, help_text="Share of the picture's area in word boxes, 0 to 1")
+    likelihood = models.FloatField(null=True, blank=True, help_text="Score of the cheap text-likelihood test")
+    test_ms = models.FloatField(null=True, blank=True, help_text="Time of the likelihood test")
+    recognise_ms = models.FloatField(null=True, blank=True, help_text="Time of the recognition (empty when skipped)")
+    engine = models.CharField(max_length=100, blank=True, default="", help_text="Engine, version and languages")
+    error = models.TextField(blank=True, default="")
+    recognised_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "text in a picture"
+        verbose_name_plural = "texts in pictures"
+
+    def __str__(self) -> str:
+        return f"Text of media {self.media_id} ({self.status})"
+
+
+class MediaWord(models.Model):
+    """A normalised word of a picture's text and how often it occurs there.
+
+    Kept in step with ``MediaText.text`` by the OCR step: the base of word search on
+    every database, of a land's frequent words and of the text exports.
+    """
+
+    media = models.ForeignKey("lands.Media", on_delete=models.CASCADE, related_name="ocr_words")
+    word = models.CharField(max_length=64)
+    count = models.IntegerField(default=1)
+
+    class Meta:
+        ordering = ["media", "word"]
+        constraints = [models.UniqueConstraint(fields=["media", "word"], name="mediaword_unique")]
+        indexes = [models.Index(fields=["word", "media"], name="mediaword_word_media")]
+
+    def __str__(self) -> str:
+        return f"{self.word} x{self.count} in media {self.media_id}"
