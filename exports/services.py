@@ -15,10 +15,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import IO, TYPE_CHECKING, Any, TypedDict, cast
 
 from django.db.models import Avg, Count, DateTimeField, F, Min, Q, QuerySet, TextField, Value
@@ -42,7 +41,8 @@ from exports.columns import (
     media_query_plan,
     primary_color,
 )
-from exports.writers import GexfAttribute, GexfEdge, GexfNode, iter_csv, iter_gexf
+from exports.rows import ColumnReader
+from exports.writers import GexfAttribute, GexfEdge, GexfNode, csv_cells, iter_csv, iter_csv_columns, iter_gexf
 from exports.zipstream import ZipStream, read_chunks
 from lands.models import (
     PAGE_NUMBER_MAX,
@@ -238,46 +238,48 @@ def produce_nodecsv(land: Land, options: ExportOptions, counts: ExportCounts) ->
     return iter_csv(NODE_CSV_COLUMNS, _counted(_domain_rows(land, options), counts), raw=options.raw)
 
 
-def media_rows(land: Land, options: ExportOptions) -> Iterator[list]:
-    """One list per media; the analysis values of a media whose latest attempt did not succeed are
-    left empty unless ``options.stale_values``, so a row never shows old values as the current result."""
+def media_csv_chunks(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[list[Sequence[Any]]]:
+    """The media CSV's cells, a chunk of rows at a time as a list of columns. The analysis values of a media
+    whose latest attempt did not succeed are left empty unless ``options.stale_values``, so a row never shows
+    old values as the current result.
+
+    Each column is converted and rendered whole (``exports.rows``): a million rows cost a few calls per
+    column and chunk, not several per cell.
+    """
     columns = list(MEDIA_COLUMNS)
     status_column = MediaColumn("_status", ("analysis_status",))
     paths, positions = media_query_plan([*columns, status_column])
     status_index = positions.pop()[0]
-    current_row, stale_row = _media_row_builders(columns, positions, len(paths))
-    stale_values, done = options.stale_values, AnalysisStatus.DONE
-    for raw in _stream(media_of(land, options).order_by("id").values_list(*paths)):
-        yield current_row(raw) if stale_values or raw[status_index] == done else stale_row(raw)
-
-
-def _media_row_builders(
-    columns: list[MediaColumn], positions: list[tuple[int, ...]], width: int
-) -> tuple[Callable[[tuple], list], Callable[[tuple], list]]:
-    """From a query row to a CSV row: with the current values, and with the analysis values left empty.
-
-    The rendered columns are computed and appended to the query row (and a None after them); one
-    ``itemgetter`` then picks every cell, so a row costs a call per rendered column, not per column.
-    """
-    renders: list[tuple[Callable[..., Any], tuple[int, ...]]] = []
-    current_at: list[int] = []
-    stale_at: list[int] = []
-    for column, indexes in zip(columns, positions, strict=True):
-        if column.render is None:
-            at = indexes[0]
-        else:
-            at = width + len(renders)
-            renders.append((column.render, indexes))
-        current_at.append(at)
-        stale_at.append(-1 if column.analysis_value else at)
-    pick_current, pick_stale = itemgetter(*current_at, 0), itemgetter(*stale_at, 0)
-
-    def extended(raw: tuple) -> tuple:
-        # The trailing None is what index -1 picks for an analysis value left empty.
-        return (*raw, *[render(*[raw[index] for index in indexes]) for render, indexes in renders], None)
-
-    # A pick of one more cell than there are columns keeps itemgetter's result a tuple for any column count.
-    return (lambda raw: list(pick_current(extended(raw))[:-1]), lambda raw: list(pick_stale(extended(raw))[:-1]))
+    # A source is read as values when a render takes it, as CSV cells when it is written as it is.
+    rendered_sources = {
+        index for column, indexes in zip(columns, positions, strict=True) if column.render for index in indexes
+    }
+    direct = {indexes[0] for column, indexes in zip(columns, positions, strict=True) if column.render is None}
+    as_cells = direct - rendered_sources - {status_index}
+    reader = ColumnReader(media_of(land, options).order_by("id"), paths, chunk_size=CHUNK_SIZE)
+    stale_values, is_done, raw = options.stale_values, str(AnalysisStatus.DONE.value).__eq__, options.raw
+    for chunk in reader.chunks(csv_columns=sorted(as_cells), raw=raw):
+        status = chunk[status_index]
+        # Rows whose analysis values are left empty.
+        stale = () if stale_values else [at for at, done in enumerate(map(is_done, status)) if not done]
+        cells: dict[int, Sequence[Any]] = {}
+        out: list[Sequence[Any]] = []
+        for column, indexes in zip(columns, positions, strict=True):
+            if column.render is not None:
+                render = column.render
+                values: Sequence[Any] = csv_cells(map(render, *(chunk[index] for index in indexes)), raw=raw)
+            else:
+                index = indexes[0]
+                if index not in cells:
+                    cells[index] = chunk[index] if index in as_cells else csv_cells(chunk[index], raw=raw)
+                values = cells[index]
+            if stale and column.analysis_value:
+                values = list(values)
+                for at in stale:
+                    values[at] = None
+            out.append(values)
+        counts.records += len(status)
+        yield out
 
 
 def media_csv_header() -> tuple[str, ...]:
@@ -285,7 +287,7 @@ def media_csv_header() -> tuple[str, ...]:
 
 
 def produce_mediacsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    return iter_csv(media_csv_header(), _counted(media_rows(land, options), counts), raw=options.raw)
+    return iter_csv_columns(media_csv_header(), media_csv_chunks(land, options, counts))
 
 
 # --- GEXF exports --------------------------------------------------------------
