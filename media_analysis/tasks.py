@@ -19,12 +19,13 @@ from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, lock_task
 from huey.exceptions import TaskLockedException
 
+from lands.aggregates import refresh_land_aggregates
 from lands.models import Land
 from media_analysis import clusters
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters
 from media_analysis.jobs.worker import tune_process
-from media_analysis.models import AnalysisJob
+from media_analysis.models import AnalysisJob, JobStatus
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -47,6 +48,17 @@ def start_job(
     job = jobs.create_job(land, params, requested_by=requested_by, media_ids=media_ids)
     job_id = job.pk
     transaction.on_commit(lambda: plan_job_task(job_id))
+    return job
+
+
+def cancel_job(job: AnalysisJob) -> AnalysisJob:
+    """Cancel a job (jobs.service.cancel_job) from a request: the land's recount, seconds on a large land,
+    is enqueued once the cancel has committed instead of run while the request waits."""
+    was_active = job.is_active
+    job = jobs.cancel_job(job, refresh_aggregates=False)
+    if was_active and job.status == JobStatus.CANCELLED:
+        land_id = job.land_id
+        transaction.on_commit(lambda: refresh_land_aggregates_task(land_id))
     return job
 
 
@@ -95,6 +107,13 @@ def cluster_land_task(land_id: int, media_ids: list[int] | None = None) -> None:
     except Land.DoesNotExist:
         # The land was deleted after the job ended: nothing left to cluster.
         logger.info("land %s no longer exists; clustering skipped", land_id)
+
+
+@db_task()
+def refresh_land_aggregates_task(land_id: int) -> None:
+    """Recount a land and its charts; a land deleted meanwhile is no error."""
+    if Land.objects.filter(pk=land_id).exists():
+        refresh_land_aggregates(land_id)
 
 
 def _queued_ids(task_name: str) -> set[int] | None:

@@ -360,17 +360,18 @@ def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None =
     return outcome
 
 
-def _finish(job: AnalysisJob, status: str, error: str = "") -> None:
+def _finish(job: AnalysisJob, status: str, error: str = "", *, refresh_aggregates: bool = True) -> None:
     job.status = status
     job.finished_at = timezone.now()
     if error:
         job.error = error
     job.save(update_fields=["status", "finished_at", "error", "updated_at"])
     metrics.JOBS.labels(status=status).inc()
-    # The land's stored counts and charts follow what the job wrote (after the commit, out of its lock).
-    land_id = job.land_id
-    # robust: a failed recount is logged, never turned into a failure of the step that finished the job.
-    transaction.on_commit(lambda: refresh_land_aggregates(land_id), robust=True)
+    if refresh_aggregates:
+        # The land's stored counts and charts follow what the job wrote (after the commit, out of its lock).
+        land_id = job.land_id
+        # robust: a failed recount is logged, never turned into a failure of the step that finished the job.
+        transaction.on_commit(lambda: refresh_land_aggregates(land_id), robust=True)
     transaction.on_commit(lambda: publish_job_progress(job, final=True))
 
 
@@ -386,12 +387,16 @@ def finalise_job(job_id: int) -> StepOutcome:
         return _completed(job)
 
 
-def cancel_job(job: AnalysisJob) -> AnalysisJob:
-    """Cancel an active job: remaining chunks are skipped as soon as a worker picks them up."""
+def cancel_job(job: AnalysisJob, *, refresh_aggregates: bool = True) -> AnalysisJob:
+    """Cancel an active job: remaining chunks are skipped as soon as a worker picks them up.
+
+    Without ``refresh_aggregates`` the land's stored counts are left to the caller: recounting a large
+    land takes seconds, which a web request hands to a worker (``tasks.cancel_job``).
+    """
     with transaction.atomic():
         locked = AnalysisJob.objects.select_for_update().get(pk=job.pk)
         if locked.status in ACTIVE_JOB_STATUSES:
-            _finish(locked, JobStatus.CANCELLED)
+            _finish(locked, JobStatus.CANCELLED, refresh_aggregates=refresh_aggregates)
     job.refresh_from_db()
     return job
 

@@ -27,7 +27,6 @@ from lands.models import AnalysisStatus, Land, MediaType
 from media_analysis import tasks
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
-from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_from_groups, preview_selection
@@ -222,7 +221,7 @@ def job_cancel_view(request: HttpRequest, job_id: int) -> HttpResponse:
         )
         return render(request, "media_analysis/job_cancel.html", context)
     if job.is_active:
-        job = jobs.cancel_job(job)
+        job = tasks.cancel_job(job)
         messages.success(
             request,
             f"Job {job.pk} cancelled: the chunks already running finish (the media they had not begun are "

@@ -13,7 +13,6 @@ from rest_framework.reverse import reverse
 from lands.models import Land
 from media_analysis import tasks
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
-from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParametersSerializer, parse_parameters
 from media_analysis.models import AnalysisJob
 from media_analysis.web.api.serializers import AnalysisJobSerializer
@@ -84,5 +83,5 @@ class AnalysisJobViewSet(viewsets.ReadOnlyModelViewSet):
         if not job.is_active:
             data = AnalysisJobSerializer(job, context={"request": request}).data
             return Response({"detail": f"Job {job.pk} is already {job.status}", "job": data}, status=409)
-        job = jobs.cancel_job(job)
+        job = tasks.cancel_job(job)
         return Response(AnalysisJobSerializer(job, context={"request": request}).data)
