@@ -46,31 +46,32 @@ def _is_real_result(values: dict[str, Any]) -> bool:
 
 
 def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media) -> dict[str, Any]:
-    schema = ctx.schema
+    # The legacy file's media columns: a set lookup per value, not a schema call.
+    has = ctx.schema.columns.get("media", frozenset()).__contains__
     values: dict[str, Any] = {}
     for name, (low, high) in _MEDIA_INTEGERS.items():
-        if schema.has("media", name):
+        if has(name):
             values[name] = ctx.read(f"media.{name}", lv.coerce_int, row[name])
             if values[name] is not None and not low <= values[name] <= high:
                 ctx.report.warnings[f"unreadable media.{name}"] += 1
                 values[name] = None
     for name in ("format", "color_mode"):
-        if schema.has("media", name):
+        if has(name):
             values[name] = lv.coerce_text(row[name], _max_length(Media, name))
-    if schema.has("media", "format"):
+    if has("format"):
         values["mime_type"] = lv.mime_type_for_format(values["format"])
-    if schema.has("media", "has_transparency"):
+    if has("has_transparency"):
         values["has_transparency"] = ctx.read("media.has_transparency", lv.coerce_bool, row["has_transparency"])
     for name in ("aspect_ratio", "nsfw_score"):
-        if schema.has("media", name):
+        if has(name):
             values[name] = ctx.read(f"media.{name}", lv.coerce_float, row[name])
-    if schema.has("media", "dominant_colors"):
+    if has("dominant_colors"):
         values["dominant_colors"] = ctx.read(
             "media.dominant_colors", lv.normalise_dominant_colors, row["dominant_colors"]
         )
-    if schema.has("media", "websafe_colors"):
+    if has("websafe_colors"):
         values["websafe_colors"] = ctx.read("media.websafe_colors", lv.normalise_websafe_colors, row["websafe_colors"])
-    if schema.has("media", "exif_data"):
+    if has("exif_data"):
         exif = ctx.read("media.exif_data", lv.normalise_exif, row["exif_data"])
         make, model, taken = lv.exif_summary(exif)
         values.update(
@@ -79,16 +80,16 @@ def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media)
             exif_model=lv.coerce_text(model, _max_length(Media, "exif_model")),
             exif_datetime=lv.coerce_text(taken, _max_length(Media, "exif_datetime")),
         )
-    if schema.has("media", "content_tags"):
+    if has("content_tags"):
         tags = ctx.read("media.content_tags", lv.parse_legacy_literal, row["content_tags"])
         values["content_tags"] = lv.to_json_safe(tags)
-    if schema.has("media", "image_hash"):
+    if has("image_hash"):
         digest = lv.coerce_text(row["image_hash"], _max_length(Media, "image_hash"))
         values["image_hash"] = (digest.strip().lower() or None) if digest else None
     analyzed_at = None
-    if schema.has("media", "analyzed_at"):
+    if has("analyzed_at"):
         analyzed_at = ctx.read("media.analyzed_at", lv.parse_legacy_datetime, row["analyzed_at"])
-        error = lv.coerce_text(row["analysis_error"]) if schema.has("media", "analysis_error") else None
+        error = lv.coerce_text(row["analysis_error"]) if has("analysis_error") else None
         status = lv.legacy_status(analyzed_at, error)
         if status == AnalysisStatus.DONE and not _is_real_result(values):
             # Not analysed as far as we can tell: the next job takes it; its values stay, marked as the crawler's.

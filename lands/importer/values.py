@@ -16,12 +16,14 @@ are accepted.
 from __future__ import annotations
 
 import ast
+import codecs
 import json
 import math
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
 
 from lands.errors import UnreadableLegacyValue
@@ -152,6 +154,8 @@ def _unwrap(node: ast.expr) -> ast.expr:
 
 
 def _as_text(value: object) -> object:
+    if value is None or value.__class__ is str:
+        return value
     if isinstance(value, memoryview):
         value = value.tobytes()
     if isinstance(value, bytes | bytearray):
@@ -217,6 +221,61 @@ def _parse_plain_literal(value: object) -> Any:
         try:
             return json.loads(_REPR_TOKEN.sub(_repr_as_json, value))
         except ValueError:
+            pass
+    return parse_legacy_literal(value)
+
+
+# EXIF reprs add bytes (b'Canon\x00'), with the escapes repr writes, and PIL's IFDRational(n, d) to the colours'
+# spellings. Bytes become a JSON string marked by a leading NUL (no plain string holds one) and are turned
+# back into bytes before to_json_safe, which reads them as the Python parser's result would be read.
+_REPR_BYTES = r"""b'(?:[\x20-\x26\x28-\x5b\x5d-\x7e]|\\(?:x[0-9a-fA-F]{2}|[\\'tnr]))*+'"""
+_REPR_RATIONAL = rf"(?:(?:PIL\.)?TiffImagePlugin\.)?IFDRational\(({_REPR_NUMBER})(?:, ({_REPR_NUMBER}))?\)"
+_PLAIN_EXIF_REPR = re.compile(
+    rf"(?>{_REPR_STRING}|{_REPR_BYTES}|{_REPR_WRAPPER}\({_REPR_NUMBER}\)|{_REPR_RATIONAL}|{_REPR_NUMBER}"
+    rf"|True|False|None|[\[\]{{}}(),: ])*+"
+)
+_EXIF_TOKEN = re.compile(
+    rf"({_REPR_STRING})|({_REPR_BYTES})|{_REPR_WRAPPER}\(({_REPR_NUMBER})\)|{_REPR_RATIONAL}|True|False|None|\(|\)"
+)
+_BYTES_MARK = "\x00"
+
+
+def _number_of(text: str) -> int | float:
+    return float(text) if any(char in text for char in ".eE") else int(text)
+
+
+def _exif_repr_as_json(match: re.Match[str]) -> str:
+    text, raw, number, numerator, denominator = match.groups()
+    if text is not None:
+        return '"' + text[1:-1] + '"'
+    if raw is not None:
+        return json.dumps(_BYTES_MARK + codecs.escape_decode(raw[2:-1].encode("ascii"))[0].hex())
+    if number is not None:
+        return number
+    if numerator is not None:
+        # As IFDRational's value: numerator / denominator, None for a zero denominator.
+        divisor = _number_of(denominator) if denominator is not None else 1
+        ratio = _number_of(numerator) / divisor if divisor else None
+        return "null" if ratio is None else repr(float(ratio))
+    return _REPR_WORDS[match.group(0)]
+
+
+def _restore_bytes(value: Any) -> Any:
+    if isinstance(value, str):
+        return bytes.fromhex(value[1:]) if value.startswith(_BYTES_MARK) else value
+    if isinstance(value, dict):
+        return {_restore_bytes(key): _restore_bytes(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_restore_bytes(item) for item in value]
+    return value
+
+
+def _parse_exif_literal(value: object) -> Any:
+    """``parse_legacy_literal``, faster on the crawler's plain EXIF reprs (tuples then come back as lists)."""
+    if isinstance(value, str) and len(value) <= MAX_LITERAL_CHARS and _PLAIN_EXIF_REPR.fullmatch(value):
+        try:
+            return _restore_bytes(json.loads(_EXIF_TOKEN.sub(_exif_repr_as_json, value)))
+        except (ValueError, OverflowError):
             pass
     return parse_legacy_literal(value)
 
@@ -371,7 +430,7 @@ def normalise_websafe_colors(value: object) -> dict[str, float] | None:
 
 def normalise_exif(value: object) -> dict[str, Any] | None:
     """Legacy EXIF (JSON or repr, IFDRational and bytes inside) as a JSON-safe dict."""
-    data = parse_legacy_literal(value)
+    data = _parse_exif_literal(value)
     if data is None:
         return None
     if not isinstance(data, dict):
@@ -481,6 +540,8 @@ def parse_legacy_datetime(value: object) -> datetime | None:
 
 def coerce_text(value: object, max_length: int | None = None) -> str | None:
     """Text without NUL characters (PostgreSQL refuses them), cut to ``max_length``."""
+    if type(value) is str and "\x00" not in value and (max_length is None or len(value) <= max_length):
+        return value
     value = _as_text(value)
     if value is None:
         return None
@@ -612,6 +673,7 @@ def classify_legacy_error(message: str | None) -> str | None:
     return "error"
 
 
+@lru_cache(maxsize=256)
 def mime_type_for_format(image_format: str | None) -> str | None:
     """``image/jpeg`` for Pillow's ``JPEG`` and so on; None when unknown."""
     if not image_format:

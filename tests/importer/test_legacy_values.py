@@ -333,3 +333,36 @@ def test_plain_reprs_read_as_the_python_parser_reads_them(text, monkeypatch):
     fast = outcome()
     monkeypatch.setattr(lv, "_parse_plain_literal", lv.parse_legacy_literal)
     assert outcome() == fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'ImageWidth': 1024, 'Make': b'Canon\\x00', 'Model': 'EOS 5D', 'XResolution': IFDRational(72, 1), "
+        "'DateTime': '2025:07:14 10:00:00'}",
+        "{'a': b'\\xff\\xfe', 'b': b'ok\\n', 'c': b'tab\\tx', 'd': IFDRational(1, 0), 'e': IFDRational(1, 3), "
+        "'f': IFDRational(-5, 2)}",
+        "{b'key': 1, b'\\x01': 2, 'g': (IFDRational(1, 2), 3), 'h': np.float64(2.5), 'i': None, 'j': True}",
+        "{'x': PIL.TiffImagePlugin.IFDRational(3), 'y': TiffImagePlugin.IFDRational(3.5, 2)}",
+        "{'x': b'it\\'s', 'y': b'\\\\back', 'z': b'\\x00\\x00', 'w': b'   '}",
+        "{'x': IFDRational(1e308, 1e-308), 'y': IFDRational(0, 5)}",
+        "{1: 'a tag number as key'}",
+        "[1, 2]",
+        "None",
+        "{}",
+        "{'x': IFDRational(1, 2, 3)}",
+        "{'x': b\"it's\"}",
+    ],
+)
+def test_plain_exif_reprs_read_as_the_python_parser_reads_them(text, monkeypatch):
+    """EXIF reprs with bytes and IFDRational take a faster path than Python's parser; same result or refusal."""
+
+    def outcome():
+        try:
+            return lv.normalise_exif(text)
+        except UnreadableLegacyValue:
+            return "unreadable"
+
+    fast = outcome()
+    monkeypatch.setattr(lv, "_parse_exif_literal", lv.parse_legacy_literal)
+    assert outcome() == fast
