@@ -1,13 +1,14 @@
 """Response times of the pages and the API on a land of N media.
 
 Builds, with bulk inserts, one land of N media (10 per page, pages spread over
-400 sites) and 20 small lands in a throwaway database: SQLite in a temporary
+400 sites) holding one near-duplicate cluster of ``--cluster`` images spread over its
+pages, and 20 small lands in a throwaway database: SQLite in a temporary
 MEDIANALYSE_VAR_DIR, or the PostgreSQL database of DATABASE_URL when it is set
 (its tables are emptied first: give it a scratch database). Then times each
 request through Django's test client, logged in as a superuser, and prints a
 Markdown table of the median of ``--repeat`` runs (after one warm-up run).
 
-    .venv/bin/python bench/pages.py [--media 200000] [--repeat 5]
+    .venv/bin/python bench/pages.py [--media 200000] [--repeat 5] [--cluster 10000]
 
 docs/benchmarks/pages.md keeps the results.
 """
@@ -97,6 +98,43 @@ def build_land(name: str, media_count: int, domains: list, seed: int = 11) -> in
     return land.pk
 
 
+def build_cluster(land_id: int, members: int, seed: int = 7) -> int:
+    """A near-duplicate cluster of ``members`` analysed images of the land, spread over its pages and sites,
+    written as the clustering would have left it (hashes a few bits apart, the cluster's stored figures)."""
+    from django.db.models import Count, Min
+
+    from lands.models import Media
+    from media_analysis.models import ImageCluster
+
+    rng = random.Random(seed)
+    images = Media.objects.of_land(land_id).filter(analysis_status="done").order_by("pk")
+    step = max(1, images.count() // members)
+    ids = list(images.values_list("pk", flat=True)[::step][:members])
+    base = rng.getrandbits(64)
+    for start in range(0, len(ids), BATCH):
+        batch = []
+        for media_id in ids[start : start + BATCH]:
+            phash = base ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, 4)))
+            hashes = {"phash": f"{phash:016x}", "dhash": f"{phash:016x}", "image_hash": f"{media_id:064x}"}
+            batch.append(Media(pk=media_id, **hashes))
+        Media.objects.bulk_update(batch, ["phash", "dhash", "image_hash"])
+    first = Media.objects.select_related("expression").get(pk=ids[0])
+    cluster = ImageCluster.objects.create(
+        land_id=land_id, key=ids[0], representative_id=ids[0], size=len(ids), first_expression_id=first.expression_id,
+        first_domain_id=first.expression.domain_id,
+    )  # fmt: skip
+    for start in range(0, len(ids), BATCH):
+        Media.objects.filter(pk__in=ids[start : start + BATCH]).update(cluster_id=cluster.pk)
+    spread = Media.objects.filter(cluster_id=cluster.pk).aggregate(
+        domains=Count("expression__domain_id", distinct=True), pages=Count("expression_id", distinct=True),
+        first=Min("expression__created_at"),
+    )  # fmt: skip
+    ImageCluster.objects.filter(pk=cluster.pk).update(
+        distinct_domains=spread["domains"], distinct_pages=spread["pages"], first_seen_at=spread["first"]
+    )
+    return cluster.pk
+
+
 def time_request(client, url: str, repeat: int) -> tuple[float, int, int]:
     """(median seconds, status, queries) of ``repeat`` GETs after one warm-up."""
     from django.db import connection
@@ -131,6 +169,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--media", type=int, default=200_000, help="media of the large land")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--cluster", type=int, default=10_000, help="members of the large land's one big cluster")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-pages-"))
@@ -151,6 +190,8 @@ def main() -> None:
 
     from lands.aggregates import refresh_land_aggregates
     from lands.models import Domain, Expression, Land, Media
+    from media_analysis.models import ImageCluster
+    from media_analysis.web.admin.clusters import MEMBERS_SHOWN
 
     call_command("migrate", verbosity=0)
     if connection.vendor == "postgresql":
@@ -168,6 +209,7 @@ def main() -> None:
             # What autovacuum would have done by the time a real land is browsed: the planner's statistics.
             with connection.cursor() as cursor:
                 cursor.execute("VACUUM ANALYZE")
+        cluster_id = build_cluster(land_id, min(args.cluster, args.media // 2))
         built = time.perf_counter() - started
         started = time.perf_counter()
         for land in Land.objects.all():
@@ -184,6 +226,9 @@ def main() -> None:
         deep_page = page_ids[int(len(page_ids) * 0.9)]
         small_id = Land.objects.get(name="small-00").pk
         lands = reverse("admin:lands_land_changelist")
+        cluster_size = ImageCluster.objects.get(pk=cluster_id).size
+        cluster_page = reverse("medianalyse_clusters:cluster-detail", args=[cluster_id])
+        last_page = -(-cluster_size // MEMBERS_SHOWN)
         steps = [
             ("lands list", lands),
             *((f"lands list sorted by column {column}", f"{lands}?o={column}") for column in range(1, 8)),
@@ -197,6 +242,9 @@ def main() -> None:
             ),
             ("expressions list (admin)", reverse("admin:lands_expression_changelist")),
             ("cluster list", reverse("medianalyse_clusters:land-clusters", args=[land_id])),
+            (f"cluster page, {cluster_size:,} members", cluster_page),
+            (f"cluster page, {cluster_size:,} members, last page of members", f"{cluster_page}?page={last_page}"),
+            (f"API cluster, {cluster_size:,} members", f"/api/clusters/{cluster_id}/"),
             ("API lands", "/api/lands/"),
             ("API media, first page", f"/api/media/?land={land_id}"),
             ("API media, 90 % deep", f"/api/media/?land={land_id}&cursor={quote(deep_cursor(deep_media))}"),
