@@ -83,11 +83,13 @@ SERVE_CONSUMER = "manage.py run_huey --workers 2 --worker-type thread"
 # Settings the download pipeline reads; passed through from the environment and printed.
 PIPELINE_SETTINGS = (
     "MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY",
+    "MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY",
     "MEDIA_ANALYSIS_BYTES_IN_FLIGHT",
     "MEDIA_ANALYSIS_PER_HOST_CONCURRENCY",
     "MEDIA_ANALYSIS_PER_HOST_DELAY",
     "MEDIA_ANALYSIS_DOWNLOAD_DEADLINE",
     "MEDIA_ANALYSIS_TIMEOUT",
+    "MEDIA_ANALYSIS_BODY_START_TIMEOUT",
     "MEDIA_ANALYSIS_MAX_RETRIES",
     "MEDIA_ANALYSIS_CHUNK_SIZE",
     "MEDIA_ANALYSIS_ANALYSIS_THREADS",
@@ -674,6 +676,7 @@ def print_web_report(results: dict[int, dict[str, Any]]) -> None:
     for name, value in first["settings"].items():
         print(f"| {name} | {value} |")
     print(f"| consumer command | `{' '.join(Path(a).name if a == sys.executable else a for a in first['command'])}` |")
+    print(f"| MALLOC_ARENA_MAX (environment) | {os.environ.get('MALLOC_ARENA_MAX') or 'unset'} |")
 
     print()
     print(
