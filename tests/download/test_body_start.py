@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from media_analysis.engine.errors import DownloadTimeout
-from media_analysis.engine.fetch import build_session, download, probe
+from media_analysis.engine.fetch import DownloadPolicy, build_session, download, probe
 from tests.support.http_server import Reply
 
 from .conftest import local_policy
@@ -75,3 +76,9 @@ def test_without_a_body_start_limit_the_read_timeout_applies(http_server):
     finally:
         release.set()
     assert "read timed out in the body" in str(caught.value)
+
+
+def test_the_limit_comes_from_its_setting():
+    from_settings = DownloadPolicy.from_settings
+    assert from_settings(SimpleNamespace(MEDIA_ANALYSIS_BODY_START_TIMEOUT=2.5)).body_start_timeout == 2.5
+    assert from_settings(SimpleNamespace()).body_start_timeout == 0.0
