@@ -290,8 +290,14 @@ def serve(pool: list[bytes], latency: float) -> tuple[multiprocessing.context.Fo
     return process, f"http://127.0.0.1:{receiving.recv()}"
 
 
-def classic_urls(base_url: str, count: int) -> list[str]:
-    return [f"{base_url}/img/{i}.bin" for i in range(count)]
+# Where each classic land's URLs start: every land has URLs (and so bytes) of its own, or a later land
+# would copy the values stored for the same bytes instead of analysing them.
+CLASSIC_LAND_OFFSET = 1_000_000
+
+
+def classic_urls(base_url: str, count: int, land: int = 0) -> list[str]:
+    first = land * CLASSIC_LAND_OFFSET
+    return [f"{base_url}/img/{i}.bin" for i in range(first, first + count)]
 
 
 def queries_per_chunk(base_url: str) -> dict[int, int]:
@@ -303,7 +309,7 @@ def queries_per_chunk(base_url: str) -> dict[int, int]:
 
     counts = {}
     for size in (10, 100):
-        land = make_land(f"queries-{size}", classic_urls(base_url, size))
+        land = make_land(f"queries-{size}", classic_urls(base_url, size, land=10 + size))
         job = jobs.create_job(land, JobParameters())
         (chunk_id,) = jobs.plan_job(job.pk, chunk_size=size)
         with CaptureQueriesContext(connection) as captured:
@@ -339,7 +345,7 @@ def classic_main(args: argparse.Namespace) -> None:
     rows = []
     peaks: dict[int, int] = {}
     for consumers in (1, 2):
-        land = make_land(f"bench-{consumers}", classic_urls(base_url, args.media))
+        land = make_land(f"bench-{consumers}", classic_urls(base_url, args.media, land=consumers))
         procs = start_consumers(consumers, env, workdir, command)
         try:
             seconds, job, _finished = run_job(land)
@@ -352,7 +358,7 @@ def classic_main(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(SHARED_BENCH))
     from upstream_reference import download_and_analyse_sequentially
 
-    sample = classic_urls(base_url, args.upstream_sample)
+    sample = classic_urls(base_url, args.upstream_sample, land=1)
     started = time.perf_counter()
     results = download_and_analyse_sequentially(sample)
     seconds = time.perf_counter() - started
@@ -360,7 +366,7 @@ def classic_main(args: argparse.Namespace) -> None:
     rows.append(("predecessor, sequential", len(sample), seconds, len(sample) - failures, failures))
 
     if args.big:
-        land = make_land("bench-big", classic_urls(base_url, args.big))
+        land = make_land("bench-big", classic_urls(base_url, args.big, land=3))
         procs = start_consumers(1, env, workdir, command)
         try:
             big_seconds, big_job, _finished = run_job(land)
