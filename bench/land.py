@@ -83,11 +83,13 @@ SERVE_CONSUMER = "manage.py run_huey --workers 2 --worker-type thread"
 # Settings the download pipeline reads; passed through from the environment and printed.
 PIPELINE_SETTINGS = (
     "MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY",
+    "MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY",
     "MEDIA_ANALYSIS_BYTES_IN_FLIGHT",
     "MEDIA_ANALYSIS_PER_HOST_CONCURRENCY",
     "MEDIA_ANALYSIS_PER_HOST_DELAY",
     "MEDIA_ANALYSIS_DOWNLOAD_DEADLINE",
     "MEDIA_ANALYSIS_TIMEOUT",
+    "MEDIA_ANALYSIS_BODY_START_TIMEOUT",
     "MEDIA_ANALYSIS_MAX_RETRIES",
     "MEDIA_ANALYSIS_CHUNK_SIZE",
     "MEDIA_ANALYSIS_ANALYSIS_THREADS",
@@ -288,8 +290,14 @@ def serve(pool: list[bytes], latency: float) -> tuple[multiprocessing.context.Fo
     return process, f"http://127.0.0.1:{receiving.recv()}"
 
 
-def classic_urls(base_url: str, count: int) -> list[str]:
-    return [f"{base_url}/img/{i}.bin" for i in range(count)]
+# Where each classic land's URLs start: every land has URLs (and so bytes) of its own, or a later land
+# would copy the values stored for the same bytes instead of analysing them.
+CLASSIC_LAND_OFFSET = 1_000_000
+
+
+def classic_urls(base_url: str, count: int, land: int = 0) -> list[str]:
+    first = land * CLASSIC_LAND_OFFSET
+    return [f"{base_url}/img/{i}.bin" for i in range(first, first + count)]
 
 
 def queries_per_chunk(base_url: str) -> dict[int, int]:
@@ -301,7 +309,7 @@ def queries_per_chunk(base_url: str) -> dict[int, int]:
 
     counts = {}
     for size in (10, 100):
-        land = make_land(f"queries-{size}", classic_urls(base_url, size))
+        land = make_land(f"queries-{size}", classic_urls(base_url, size, land=10 + size))
         job = jobs.create_job(land, JobParameters())
         (chunk_id,) = jobs.plan_job(job.pk, chunk_size=size)
         with CaptureQueriesContext(connection) as captured:
@@ -337,7 +345,7 @@ def classic_main(args: argparse.Namespace) -> None:
     rows = []
     peaks: dict[int, int] = {}
     for consumers in (1, 2):
-        land = make_land(f"bench-{consumers}", classic_urls(base_url, args.media))
+        land = make_land(f"bench-{consumers}", classic_urls(base_url, args.media, land=consumers))
         procs = start_consumers(consumers, env, workdir, command)
         try:
             seconds, job, _finished = run_job(land)
@@ -350,7 +358,7 @@ def classic_main(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(SHARED_BENCH))
     from upstream_reference import download_and_analyse_sequentially
 
-    sample = classic_urls(base_url, args.upstream_sample)
+    sample = classic_urls(base_url, args.upstream_sample, land=1)
     started = time.perf_counter()
     results = download_and_analyse_sequentially(sample)
     seconds = time.perf_counter() - started
@@ -358,7 +366,7 @@ def classic_main(args: argparse.Namespace) -> None:
     rows.append(("predecessor, sequential", len(sample), seconds, len(sample) - failures, failures))
 
     if args.big:
-        land = make_land("bench-big", classic_urls(base_url, args.big))
+        land = make_land("bench-big", classic_urls(base_url, args.big, land=3))
         procs = start_consumers(1, env, workdir, command)
         try:
             big_seconds, big_job, _finished = run_job(land)
@@ -674,6 +682,7 @@ def print_web_report(results: dict[int, dict[str, Any]]) -> None:
     for name, value in first["settings"].items():
         print(f"| {name} | {value} |")
     print(f"| consumer command | `{' '.join(Path(a).name if a == sys.executable else a for a in first['command'])}` |")
+    print(f"| MALLOC_ARENA_MAX (environment) | {os.environ.get('MALLOC_ARENA_MAX') or 'unset'} |")
 
     print()
     print(

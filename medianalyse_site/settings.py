@@ -221,6 +221,8 @@ SPECTACULAR_SETTINGS = {
 # Every knob of the pipeline, each overridable by the environment variable of
 # the same name. docs/MEDIA_ANALYSIS_GUIDE.md describes each one.
 MEDIA_ANALYSIS_TIMEOUT = env_float("MEDIA_ANALYSIS_TIMEOUT", 15.0)
+# The longest silence between a response's headers and its body's first bytes (0: the read timeout).
+MEDIA_ANALYSIS_BODY_START_TIMEOUT = env_float("MEDIA_ANALYSIS_BODY_START_TIMEOUT", 5.0)
 MEDIA_ANALYSIS_CONNECT_TIMEOUT = env_float("MEDIA_ANALYSIS_CONNECT_TIMEOUT", 5.0)
 MEDIA_ANALYSIS_MAX_FILE_SIZE = env_int("MEDIA_ANALYSIS_MAX_FILE_SIZE", 10 * 1024 * 1024)
 MEDIA_ANALYSIS_MIN_WIDTH = env_int("MEDIA_ANALYSIS_MIN_WIDTH", 200)
@@ -244,6 +246,9 @@ MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOST
 # yet analysed): the pipeline (media_analysis/jobs/pipeline.py) starts no download past either.
 MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 64)
 MEDIA_ANALYSIS_BYTES_IN_FLIGHT = env_int("MEDIA_ANALYSIS_BYTES_IN_FLIGHT", 256 * 1024 * 1024)
+# Conditional requests of a re-analysis in flight per consumer process, counted apart from the downloads:
+# most are answered 304, without a body, so many more of them can wait on the sites' latency at once.
+MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY = env_int("MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY", 256)
 # Politeness: downloads at once per host, and the least delay between two starts on one host.
 MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = env_int("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", 4)
 MEDIA_ANALYSIS_PER_HOST_DELAY = env_float("MEDIA_ANALYSIS_PER_HOST_DELAY", 0.0)

@@ -136,6 +136,11 @@ def download_concurrency() -> int:
     return max(1, settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY)
 
 
+def revalidation_concurrency() -> int:
+    """Conditional requests in flight per process, beside ``download_concurrency`` (the pipeline's other limit)."""
+    return max(1, settings.MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY)
+
+
 def bytes_in_flight() -> int:
     """Bytes a process may hold between download and analysis before it starts no more downloads."""
     return max(1, settings.MEDIA_ANALYSIS_BYTES_IN_FLIGHT)
@@ -159,7 +164,7 @@ def shared_session(policy: DownloadPolicy) -> requests.Session:
     with _session_lock:
         if _shared_session is None or _shared_session[0] != policy:
             # Every download of the process shares the session: one connection each.
-            pool = download_concurrency()
+            pool = max(download_concurrency(), revalidation_concurrency())
             _shared_session = (policy, build_session(policy, pool_size=pool))
         return _shared_session[1]
 

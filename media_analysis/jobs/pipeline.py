@@ -10,6 +10,10 @@ process runs. Waiting on the network is decoupled from computing:
   ``MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY``, the bytes held (being received,
   or received and not yet analysed) under ``MEDIA_ANALYSIS_BYTES_IN_FLIGHT``
   and the bodies waiting for analysis under a few per analysis thread.
+  Conditional requests (a re-analysis sending validators) are counted apart,
+  under ``MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY``: most are answered 304,
+  bring no body and only wait on the site, so they reserve no bytes and do not
+  wait for the analyses; the byte budget still bounds when they start.
   When nothing can start it sleeps on a condition that releases and
   submissions wake, or until the gate says a host will be ready.
 * Each download runs on its own thread and ends within the download deadline.
@@ -124,6 +128,10 @@ class _Work:
     def held(self) -> int:
         return max(self.received, self.reserved)
 
+    @property
+    def conditional(self) -> bool:
+        return bool(self.validators)
+
 
 class Pipeline:
     def __init__(self) -> None:
@@ -131,7 +139,9 @@ class Pipeline:
         self._queues: dict[str, deque[_Work]] = {}
         self._hosts: deque[str] = deque()  # hosts with queued work, in round-robin order
         self._backlog = 0  # URLs queued, not started
+        self._backlog_conditional = 0  # of which conditional requests
         self._in_flight = 0
+        self._in_flight_conditional = 0  # of which conditional requests
         self._bytes = 0
         self._body_estimate = float(INITIAL_BODY_ESTIMATE)
         self._analysing = 0  # bodies waiting for or in analysis
@@ -266,10 +276,19 @@ class Pipeline:
         with self._cond:
             return self._backlog
 
-    def wait_for_room(self, limit: int, timeout: float | None = None) -> bool:
-        """Block while more than ``limit`` URLs wait to start; False if still so after ``timeout``."""
+    def wait_for_room(self, limit: int, conditional_limit: int | None = None, timeout: float | None = None) -> bool:
+        """Block while more than ``limit`` downloads wait to start (or ``conditional_limit`` conditional requests,
+        when given, counted apart); False if still so after ``timeout``."""
+
+        def room() -> bool:
+            if self._closed:
+                return True
+            if conditional_limit is None:
+                return self._backlog <= limit
+            return self._backlog - self._backlog_conditional <= limit and self._backlog_conditional <= conditional_limit
+
         with self._cond:
-            return self._cond.wait_for(lambda: self._backlog <= limit or self._closed, timeout)
+            return self._cond.wait_for(room, timeout)
 
     def drain(self, timeout: float) -> bool:
         """Take no more work and wait up to ``timeout`` seconds for the batches in flight; True when none is left."""
@@ -300,25 +319,33 @@ class Pipeline:
         else:
             queue.append(work)
         self._backlog += 1
+        self._backlog_conditional += work.conditional
 
     def _dispatch_loop(self) -> None:
         with self._cond:
             while not self._stop.is_set():
                 self._drop_cancelled()
-                if (
-                    not self._hosts
-                    or self._in_flight >= media_batch.download_concurrency()
-                    or self._bytes >= media_batch.bytes_in_flight()
-                    or self._analysing >= ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
-                ):
+                room = self._bytes < media_batch.bytes_in_flight()
+                # A download may start; a conditional request may start.
+                plain = (
+                    room
+                    and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
+                    and self._analysing < ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
+                )
+                conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
+                if not self._hosts or not (plain or conditional):
                     # Woken by a submission, a download ending, an analysis ending.
                     self._cond.wait(timeout=1.0)
                     continue
                 gate = host_gate()
                 soonest: float | None = None
+                eligible = False
                 for _ in range(len(self._hosts)):
                     host = self._hosts[0]
                     self._hosts.rotate(-1)
+                    if not (conditional if self._queues[host][0].conditional else plain):
+                        continue
+                    eligible = True
                     try:
                         slot = gate.try_acquire(host)
                         ready = 0.0 if slot is not None else gate.ready_in(host)
@@ -333,6 +360,10 @@ class Pipeline:
                         break
                     soonest = ready if soonest is None else min(soonest, ready)
                 else:
+                    if not eligible:
+                        # The next media of every host is of a kind that has no room: an ending wakes us.
+                        self._cond.wait(timeout=1.0)
+                        continue
                     # Every host with work is at its limit, paused or within its delay.
                     wait = IDLE_POLL if not soonest else min(soonest, 1.0)
                     self._cond.wait(timeout=wait)
@@ -345,10 +376,14 @@ class Pipeline:
             del self._queues[host]
             self._hosts.pop()
         self._backlog -= 1
+        self._backlog_conditional -= work.conditional
         self._in_flight += 1
+        self._in_flight_conditional += work.conditional
         # Reserved at once: many downloads starting together would otherwise all
-        # pass the budget before any of their bytes arrived.
-        work.reserved = int(self._body_estimate) if work.media_type == MediaType.IMAGE else 0
+        # pass the budget before any of their bytes arrived. A conditional request
+        # expects no body: its bytes, if any, count as they arrive.
+        expects_body = work.media_type == MediaType.IMAGE and not work.conditional
+        work.reserved = int(self._body_estimate) if expects_body else 0
         self._bytes += work.reserved
         self._gauges()
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
@@ -371,6 +406,7 @@ class Pipeline:
                 del self._queues[host]
                 self._hosts.remove(host)
         self._backlog -= len(dropped)
+        self._backlog_conditional -= sum(work.conditional for work in dropped)
         for work in dropped:
             self._record_locked(work, media_batch.skipped_outcome(work.media_ids[0], work.url, work.media_type))
         if dropped:
@@ -412,6 +448,7 @@ class Pipeline:
         outcome: MediaOutcome | None = None
         with self._cond:
             self._in_flight -= 1
+            self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
             work.received = work.reserved = 0
             if isinstance(result, Throttled):

@@ -277,7 +277,7 @@ def run_chunk(
         started = timezone.now()
         JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
         if not wait:
-            pipe.wait_for_room(backlog_limit())
+            pipe.wait_for_room(backlog_limit(), revalidation_backlog_limit())
             if not pipe.accepting():
                 # Stopping: the claim ends with this process, and the chunk is recovered.
                 pipe.unreserve_chunk(chunk.pk)
@@ -318,6 +318,11 @@ def run_chunk(
 def backlog_limit() -> int:
     """URLs a process may have queued, not started, before it accepts another chunk."""
     return 2 * max(1, settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY)
+
+
+def revalidation_backlog_limit() -> int:
+    """Conditional requests a process may have queued, not started, before it accepts another chunk."""
+    return 2 * max(1, settings.MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY)
 
 
 def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None = None) -> StepOutcome:

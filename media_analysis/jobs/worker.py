@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+import os
 
 from django.conf import settings
 
@@ -37,9 +38,22 @@ TRIM_THRESHOLD = 256 * 1024 * 1024
 TOP_PAD = 16 * 1024 * 1024
 # glibc gives threads up to 8 arenas per core, and each would keep its own freed
 # buffers: a few arenas keep the retained memory bounded whatever the run length.
+# glibc's own MALLOC_ARENA_MAX, when the process's environment sets it, is left to decide.
 ARENA_MAX = 4
 
 _tuned = False
+
+
+def allocator_parameters() -> list[tuple[int, int]]:
+    """The mallopt calls to make: the thresholds, and the arenas unless MALLOC_ARENA_MAX is set."""
+    parameters = [
+        (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+        (_M_TOP_PAD, TOP_PAD),
+    ]
+    if not os.environ.get("MALLOC_ARENA_MAX"):
+        parameters.append((_M_ARENA_MAX, ARENA_MAX))
+    return parameters
 
 
 def keep_freed_memory() -> bool:
@@ -54,15 +68,7 @@ def keep_freed_memory() -> bool:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
-    applied = all(
-        mallopt(parameter, value) == 1
-        for parameter, value in (
-            (_M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-            (_M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-            (_M_TOP_PAD, TOP_PAD),
-            (_M_ARENA_MAX, ARENA_MAX),
-        )
-    )
+    applied = all(mallopt(parameter, value) == 1 for parameter, value in allocator_parameters())
     if not applied:
         logger.warning("could not tune the C allocator (mallopt refused a setting)")
     _tuned = applied

@@ -4,6 +4,8 @@ ETag, Last-Modified or neither, and answer 304 when the validators match."""
 from __future__ import annotations
 
 import io
+import threading
+from dataclasses import replace
 
 import pytest
 from django.urls import reverse
@@ -21,6 +23,7 @@ from media_analysis.models import AnalysisJob, JobChunk, JobStatus
 from tests.factories import make_expression, make_land, make_media
 from tests.support import av_samples as av
 from tests.support.http_server import LocalHTTPServer, Reply
+from tests.support.processes import wait_until
 
 LAST_MODIFIED = "Tue, 01 Dec 2026 10:00:00 GMT"
 VALUE_FIELDS = ("width", "height", "format", "image_hash", "phash", "dominant_colors", "file_size", "mime_type")
@@ -273,3 +276,36 @@ def test_the_start_form_says_a_forced_job_re_checks_first(db, settings):
     assert "counted as unchanged" in reasons[1]
     settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS = False
     assert len(preview_selection(land, JobParameters(force=True)).reasons()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_conditional_requests_are_not_held_back_by_the_download_concurrency(http_server, settings):
+    settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 1
+    settings.MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY = 4
+    settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 8
+    names = [f"/r{n}.png" for n in range(4)]
+    for n, name in enumerate(names):
+        http_server.route(name, _png_reply((40 * n, 10, 10), ETag=f'"r{n}"'))
+    land = make_land()
+    page = make_expression(land, depth=0, relevance=1)
+    for name in names:
+        make_media(page, url=http_server.url(name))
+    first, _ = _run_job(land)
+    assert first.analysed == 4
+    # The re-analysis's answers wait until all four conditional requests are in: with one download
+    # at a time, as the download concurrency alone would allow, only one would ever arrive.
+    answer = threading.Event()
+    for n, name in enumerate(names):
+        http_server.route(name, replace(_png_reply((40 * n, 10, 10), ETag=f'"r{n}"'), hold=answer))
+    job = jobs.create_job(land, JobParameters(force=True))
+    (chunk_id,) = jobs.plan_job(job.pk, chunk_size=10)
+    result: list[StepOutcome | None] = []
+    runner = threading.Thread(target=lambda: result.append(jobs.run_chunk(chunk_id)))
+    runner.start()
+    try:
+        wait_until(lambda: http_server.hits() == 8, timeout=30, what="four conditional requests at once")
+    finally:
+        answer.set()
+        runner.join(60)
+    job.refresh_from_db()
+    assert (job.status, job.unchanged, job.analysed) == (JobStatus.COMPLETED, 4, 0)

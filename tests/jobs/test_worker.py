@@ -50,3 +50,12 @@ def test_the_allocator_thresholds_are_accepted_once_and_again():
     # On glibc (Debian, the supported platform) the thresholds are accepted, and again harmlessly.
     assert worker.keep_freed_memory() is True
     assert worker.keep_freed_memory() is True
+
+
+def test_the_arenas_are_capped_unless_the_environment_sets_malloc_arena_max(monkeypatch):
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    assert (worker._M_ARENA_MAX, worker.ARENA_MAX) in worker.allocator_parameters()
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    parameters = dict(worker.allocator_parameters())
+    assert worker._M_ARENA_MAX not in parameters
+    assert parameters[worker._M_MMAP_THRESHOLD] == worker.MMAP_THRESHOLD

@@ -15,6 +15,10 @@ A context variable rather than an argument: urllib3 calls the connection and
 the retry policy without any per-request context, and each download thread
 has its own context, so concurrent downloads never see each other's deadline.
 Outside a scope (the session used directly) nothing changes.
+
+``silence_scope`` shortens the socket reads inside it the same way, to a
+limit of their own: the reading of a body uses it for the wait between the
+headers and the body's first bytes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ class Budget:
 
 
 _current: ContextVar[Budget | None] = ContextVar("download_deadline", default=None)
+_silence: ContextVar[float | None] = ContextVar("read_silence_limit", default=None)
 
 
 @contextmanager
@@ -46,6 +51,16 @@ def deadline_scope(seconds: float) -> Iterator[Budget]:
         _current.reset(token)
 
 
+@contextmanager
+def silence_scope(seconds: float | None) -> Iterator[None]:
+    """Bound every socket read in this block to ``seconds`` of silence (None: no bound of its own)."""
+    token = _silence.set(seconds if seconds and seconds > 0 else None)
+    try:
+        yield
+    finally:
+        _silence.reset(token)
+
+
 def current_budget() -> Budget | None:
     return _current.get()
 
@@ -57,7 +72,13 @@ def time_left() -> float | None:
 
 
 def bounded(timeout: float | None) -> float | None:
-    """``timeout`` shortened to the time left (at least a tick, so that a socket stays in timeout mode)."""
+    """``timeout`` shortened to the time left and to any silence limit.
+
+    At least a tick, so that a socket stays in timeout mode.
+    """
+    silence = _silence.get()
+    if silence is not None:
+        timeout = silence if timeout is None else min(timeout, silence)
     left = time_left()
     if left is None:
         return timeout

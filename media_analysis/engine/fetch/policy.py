@@ -23,6 +23,10 @@ REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 @dataclass(frozen=True)
 class DownloadPolicy:
     timeout: float = 15.0  # read timeout: the longest silence between two bytes
+    # The longest silence between a response's headers and the first bytes of its body (0: the read timeout).
+    # A server that has sent its headers has its answer ready; one that then says nothing is far more often
+    # stalled than slow, and waiting the whole read timeout for it holds the end of a job.
+    body_start_timeout: float = 0.0
     connect_timeout: float = 5.0
     max_bytes: int = 10 * 1024 * 1024
     max_retries: int = 3
@@ -55,6 +59,7 @@ class DownloadPolicy:
         defaults: dict[str, Any] = {f.name: f.default for f in fields(cls)}
         names = {
             "timeout": "MEDIA_ANALYSIS_TIMEOUT",
+            "body_start_timeout": "MEDIA_ANALYSIS_BODY_START_TIMEOUT",
             "connect_timeout": "MEDIA_ANALYSIS_CONNECT_TIMEOUT",
             "max_bytes": "MEDIA_ANALYSIS_MAX_FILE_SIZE",
             "max_retries": "MEDIA_ANALYSIS_MAX_RETRIES",

@@ -135,7 +135,8 @@ class _DeadlineReader(io.RawIOBase):
 
     A read timeout bounds one silence, not a response: a server sending a
     header byte every few seconds never trips it. Shortening the timeout of
-    every read to the time left ends such a response at the deadline.
+    every read to the time left ends such a response at the deadline. Inside a
+    ``silence_scope`` each read is shortened to its limit as well.
     """
 
     def __init__(self, raw: io.RawIOBase, sock: socket.socket) -> None:
@@ -151,13 +152,13 @@ class _DeadlineReader(io.RawIOBase):
 
     def readinto(self, buffer: Any) -> int | None:
         left = time_left()
-        if left is not None:
-            if left <= 0:
-                raise TimeoutError("the download deadline has passed")
-            wanted = bounded(self._timeout)
-            if wanted != self._applied:
-                self._sock.settimeout(wanted)
-                self._applied = wanted
+        if left is not None and left <= 0:
+            raise TimeoutError("the download deadline has passed")
+        # The read timeout, shortened to the time left and to any silence limit (fetch.deadline).
+        wanted = bounded(self._timeout)
+        if wanted != self._applied:
+            self._sock.settimeout(wanted)
+            self._applied = wanted
         return self._raw.readinto(buffer)
 
     def close(self) -> None:

@@ -29,7 +29,7 @@ from media_analysis.engine.errors import (
     TooManyRedirects,
 )
 from media_analysis.engine.fetch.addresses import check_url
-from media_analysis.engine.fetch.deadline import deadline_scope, time_left
+from media_analysis.engine.fetch.deadline import deadline_scope, silence_scope, time_left
 from media_analysis.engine.fetch.policy import (
     REDIRECT_STATUSES,
     RETRY_AFTER_LIMIT,
@@ -278,18 +278,28 @@ def _read_body(
     *,
     truncate: bool,
     on_bytes: Callable[[int], None] | None = None,
+    start_timeout: float = 0.0,
 ) -> bytes:
-    """Read at most ``limit`` bytes of decoded body; past it, raise ``TooLarge`` or (``truncate``) stop."""
+    """Read at most ``limit`` bytes of decoded body; past it, raise ``TooLarge`` or (``truncate``) stop.
+
+    The first bytes must come within ``start_timeout`` seconds (when shorter than the read timeout).
+    """
     decoder = _decoder_for(response)
     raw = response.raw
     body = bytearray()
     received = 0
+    started = False
     try:
         while True:
             if time.monotonic() > deadline:
                 raise DownloadTimeout(f"GET {_short(url)}: body not received within the download deadline")
             # read1 returns what one socket read brings, so a trickling server is noticed between reads.
-            chunk = raw.read1(_READ_SIZE, decode_content=False)
+            if started:
+                chunk = raw.read1(_READ_SIZE, decode_content=False)
+            else:
+                with silence_scope(start_timeout):
+                    chunk = raw.read1(_READ_SIZE, decode_content=False)
+                started = True
             if not chunk:
                 if decoder is not None:
                     body += decoder.finish(limit - len(body) + 1)
@@ -315,6 +325,8 @@ def _read_body(
         if _past_deadline():
             raise DownloadTimeout(f"GET {_short(url)}: body not received within the download deadline") from exc
         if _is_timeout(exc):
+            if not started and start_timeout:
+                raise DownloadTimeout(f"GET {_short(url)}: headers, then no body: {exc}") from exc
             raise DownloadTimeout(f"GET {_short(url)}: read timed out in the body: {exc}") from exc
         raise DownloadError(f"GET {_short(url)}: body interrupted: {exc}") from exc
     return bytes(body)
@@ -409,7 +421,13 @@ def download(
                     mime_type=content_type,
                 )
             content = _read_body(
-                response, policy.max_bytes, budget.ends_at, final_url, truncate=truncate, on_bytes=on_bytes
+                response,
+                policy.max_bytes,
+                budget.ends_at,
+                final_url,
+                truncate=truncate,
+                on_bytes=on_bytes,
+                start_timeout=policy.body_start_timeout,
             )
         finally:
             response.close()
@@ -476,7 +494,14 @@ def probe(
             else:
                 size = None
             # A server ignoring Range streams the whole file: read its first bytes, then hang up.
-            head = _read_body(response, policy.probe_bytes, budget.ends_at, final_url, truncate=True)
+            head = _read_body(
+                response,
+                policy.probe_bytes,
+                budget.ends_at,
+                final_url,
+                truncate=True,
+                start_timeout=policy.body_start_timeout,
+            )
         finally:
             response.close()
     info = probe_av(head, size)
