@@ -26,8 +26,12 @@ the per-image cost of running every image under the time limit.
 With ``--jpeg-draft-side``, prints instead, per image group, the predecessor's median
 time and ours with large JPEGs decoded at the smallest DCT scale keeping each given
 number of pixels on their short side (0: in full; see bench/_jpeg_draft.py), all
-interleaved image by image, with the ratio and, beside it, the decode alone and the
-four hashes alone: what each choice costs.
+interleaved image by image, with the ratio and, beside it, CPU times: our analysis's
+(its thread's, which waiting for a busy core does not inflate) and the predecessor's,
+timed once more with every thread pool limited to one thread so that its k-means runs
+in the calling thread (on a loaded machine its two OpenMP threads wait for each other
+far longer than they work), with their ratio; then the decode alone and the four
+hashes alone: what each choice costs.
 """
 
 from __future__ import annotations
@@ -153,19 +157,28 @@ def bounds(images: dict[str, list[bytes]], repeat: int) -> None:
 
 def draft_sides(images: dict[str, list[bytes]], repeat: int, sides: list[int]) -> None:
     """Median ms per group: the predecessor, and ours under each decode of large JPEGs, interleaved."""
-    columns = ("ours ms", "ratio", "decode ms", "hashes ms")
+    columns = ("ours ms", "ratio", "ours CPU ms", "CPU ratio", "decode ms", "hashes ms")
     print(f"{'group':<18} {'decode of large JPEGs':<22} " + " ".join(f"{name:>10}" for name in columns))
     for group, items in images.items():
         reference: list[float] = []
+        reference_cpu: list[float] = []
         whole: dict[int, list[float]] = {side: [] for side in sides}
+        cpu: dict[int, list[float]] = {side: [] for side in sides}
         decoding: dict[int, list[float]] = {side: [] for side in sides}
         hashing: dict[int, list[float]] = {side: [] for side in sides}
         for _ in range(repeat):
             for data in items:
                 reference.append(_timed(analyse_bytes, data))
+                with threadpool_limits(1):
+                    started_cpu = time.thread_time()
+                    analyse_bytes(data)
+                    reference_cpu.append(time.thread_time() - started_cpu)
                 for side in sides:
                     with jpeg_draft_side(side):
-                        whole[side].append(_timed(analyse_image, data))
+                        started, started_cpu = time.perf_counter(), time.thread_time()
+                        analyse_image(data)
+                        whole[side].append(time.perf_counter() - started)
+                        cpu[side].append(time.thread_time() - started_cpu)
                         started = time.perf_counter()
                         frame = decode_frame(Image.open(io.BytesIO(data)), data)
                         decoding[side].append(time.perf_counter() - started)
@@ -173,12 +186,13 @@ def draft_sides(images: dict[str, list[bytes]], repeat: int, sides: list[int]) -
                         started = time.perf_counter()
                         perceptual_hashes(base)
                         hashing[side].append(time.perf_counter() - started)
-        ref = statistics.median(reference)
-        print(f"{group:<18} {'predecessor':<22} {ref * 1000:>10.2f}")
+        ref, ref_cpu = statistics.median(reference), statistics.median(reference_cpu)
+        print(f"{group:<18} {'predecessor':<22} {ref * 1000:>10.2f} {'':>10} {ref_cpu * 1000:>11.2f}")
         for side in sides:
             ours = statistics.median(whole[side])
             print(
                 f"{'':<18} {decode_label(side):<22} {ours * 1000:>10.2f} {ref / ours:>9.2f}x "
+                f"{statistics.median(cpu[side]) * 1000:>11.2f} {ref_cpu / statistics.median(cpu[side]):>9.2f}x "
                 f"{statistics.median(decoding[side]) * 1000:>10.2f} {statistics.median(hashing[side]) * 1000:>10.2f}"
             )
 
