@@ -12,6 +12,7 @@ our throughput with one and two threads.
 
     .venv/bin/python bench/analysis.py --bounds   # what the bounds on hostile files cost ordinary ones
     .venv/bin/python bench/analysis.py --thumbnails  # only the thumbnails' cost and size
+    .venv/bin/python bench/analysis.py --jpeg-draft-side 100 200 0 --groups jpeg_1200x800
 
 The full run also prints, per image group and thumbnail format, the median time the
 thumbnail adds to the decode (for a large JPEG whose analysis draft is smaller than the
@@ -21,6 +22,16 @@ With ``--bounds``, prints instead, per image group, the median time of the
 structural checks (``limits.inspect``), of an analysis in process, and of the
 same analysis in a guarded worker process (bytes and result through a pipe):
 the per-image cost of running every image under the time limit.
+
+With ``--jpeg-draft-side``, prints instead, per image group, the predecessor's median
+time and ours with large JPEGs decoded at the smallest DCT scale keeping each given
+number of pixels on their short side (0: in full; see bench/_jpeg_draft.py), all
+interleaved image by image, with the ratio and, beside it, CPU times: our analysis's
+(its thread's, which waiting for a busy core does not inflate) and the predecessor's,
+timed once more with every thread pool limited to one thread so that its k-means runs
+in the calling thread (on a loaded machine its two OpenMP threads wait for each other
+far longer than they work), with their ratio; then the decode alone and the four
+hashes alone: what each choice costs.
 """
 
 from __future__ import annotations
@@ -47,10 +58,13 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from upstream_reference import analyse_bytes  # noqa: E402
 
 from bench._images import GROUPS, build_image_set  # noqa: E402
+from bench._jpeg_draft import jpeg_draft_side  # noqa: E402
+from bench._jpeg_draft import label as decode_label  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from media_analysis.engine.image.analyse import analyse_in_process  # noqa: E402
-from media_analysis.engine.image.decode import decode_frame  # noqa: E402
+from media_analysis.engine.image.decode import decode_frame, normalised  # noqa: E402
 from media_analysis.engine.image.guarded import guarded_analyser, memory_limit  # noqa: E402
+from media_analysis.engine.image.hashes import perceptual_hashes  # noqa: E402
 from media_analysis.engine.image.limits import inspect  # noqa: E402
 from media_analysis.engine.image.thumbnail import make_thumbnail  # noqa: E402
 from media_analysis.engine.image.transparency import has_transparency  # noqa: E402
@@ -141,6 +155,48 @@ def bounds(images: dict[str, list[bytes]], repeat: int) -> None:
     analyser.close()
 
 
+def draft_sides(images: dict[str, list[bytes]], repeat: int, sides: list[int]) -> None:
+    """Median ms per group: the predecessor, and ours under each decode of large JPEGs, interleaved."""
+    columns = ("ours ms", "ratio", "ours CPU ms", "CPU ratio", "decode ms", "hashes ms")
+    print(f"{'group':<18} {'decode of large JPEGs':<22} " + " ".join(f"{name:>10}" for name in columns))
+    for group, items in images.items():
+        reference: list[float] = []
+        reference_cpu: list[float] = []
+        whole: dict[int, list[float]] = {side: [] for side in sides}
+        cpu: dict[int, list[float]] = {side: [] for side in sides}
+        decoding: dict[int, list[float]] = {side: [] for side in sides}
+        hashing: dict[int, list[float]] = {side: [] for side in sides}
+        for _ in range(repeat):
+            for data in items:
+                reference.append(_timed(analyse_bytes, data))
+                with threadpool_limits(1):
+                    started_cpu = time.thread_time()
+                    analyse_bytes(data)
+                    reference_cpu.append(time.thread_time() - started_cpu)
+                for side in sides:
+                    with jpeg_draft_side(side):
+                        started, started_cpu = time.perf_counter(), time.thread_time()
+                        analyse_image(data)
+                        whole[side].append(time.perf_counter() - started)
+                        cpu[side].append(time.thread_time() - started_cpu)
+                        started = time.perf_counter()
+                        frame = decode_frame(Image.open(io.BytesIO(data)), data)
+                        decoding[side].append(time.perf_counter() - started)
+                        base = normalised(frame.image)
+                        started = time.perf_counter()
+                        perceptual_hashes(base)
+                        hashing[side].append(time.perf_counter() - started)
+        ref, ref_cpu = statistics.median(reference), statistics.median(reference_cpu)
+        print(f"{group:<18} {'predecessor':<22} {ref * 1000:>10.2f} {'':>10} {ref_cpu * 1000:>11.2f}")
+        for side in sides:
+            ours = statistics.median(whole[side])
+            print(
+                f"{'':<18} {decode_label(side):<22} {ours * 1000:>10.2f} {ref / ours:>9.2f}x "
+                f"{statistics.median(cpu[side]) * 1000:>11.2f} {ref_cpu / statistics.median(cpu[side]):>9.2f}x "
+                f"{statistics.median(decoding[side]) * 1000:>10.2f} {statistics.median(hashing[side]) * 1000:>10.2f}"
+            )
+
+
 def thumbnails(images: dict[str, list[bytes]], repeat: int, size: int = 320) -> None:
     """Per group and format: median ms the thumbnail adds to the analysis, median bytes, sizes.
 
@@ -201,6 +257,12 @@ def main() -> None:
     parser.add_argument("--groups", nargs="*", help="only these groups (default: all)")
     parser.add_argument("--bounds", action="store_true", help="measure the cost of the bounds instead")
     parser.add_argument("--thumbnails", action="store_true", help="measure only the thumbnails")
+    parser.add_argument(
+        "--jpeg-draft-side",
+        type=int,
+        nargs="+",
+        help="measure only the speed with large JPEGs decoded keeping this many px on the short side (0: in full)",
+    )
     args = parser.parse_args()
     # The analysis runs on several threads at once and its k-means makes small matrix
     # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
@@ -214,6 +276,13 @@ def main() -> None:
     if args.bounds:
         print(f"bounds on ordinary images, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
         bounds(images, args.repeat)
+        return
+    if args.jpeg_draft_side:
+        print(f"decodes of large JPEGs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
+        for data in [items[0] for items in images.values()]:  # warm both paths (imports, caches)
+            analyse_bytes(data)
+            analyse_image(data)
+        draft_sides(images, args.repeat, args.jpeg_draft_side)
         return
     if args.thumbnails:
         print(f"thumbnails, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")

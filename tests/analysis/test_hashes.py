@@ -6,6 +6,7 @@ import pytest
 from PIL import Image
 
 from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.decode import JPEG_DRAFT_MIN, JPEG_DRAFT_SIDE
 from tests.analysis.conftest import encode, gradient
 from tests.support.graphics import GRAPHICS, encoded
 
@@ -75,11 +76,76 @@ def test_fully_decoded_images_hash_exactly_like_imagehash(photo, size, fmt, mode
     assert distances == dict.fromkeys(HASHES, 0)
 
 
-@pytest.mark.parametrize("size", [(1600, 1067), (2400, 1600)])
-def test_jpegs_decoded_at_reduced_scale_hash_within_two_bits_of_imagehash(photo, size):
-    distances = _distances(encode(_photo_variant(photo, size, "RGB"), "JPEG"))
+def _jpeg(photo: Image.Image, size: tuple[int, int], encoding: str) -> bytes:
+    img = photo.resize(size, Image.Resampling.BICUBIC)
+    if encoding == "greyscale":
+        return encode(img.convert("L"), "JPEG", quality=85)
+    if encoding == "cmyk":
+        return encode(img.convert("CMYK"), "JPEG", quality=90)
+    if encoding == "progressive":
+        return encode(img, "JPEG", quality=80, progressive=True)
+    if encoding == "4:4:4":
+        return encode(img, "JPEG", quality=95, subsampling=0)
+    return encode(img, "JPEG", quality=88)
+
+
+@pytest.mark.parametrize(
+    ("size", "encoding"),
+    [((320, 240), "baseline"), ((599, 399), "progressive"), ((399, 1000), "greyscale"), ((640, 360), "cmyk")],
+)
+def test_jpegs_under_the_draft_threshold_hash_exactly_like_imagehash(photo, size, encoding):
+    assert min(size) < JPEG_DRAFT_MIN  # fully decoded
+    assert _distances(_jpeg(photo, size, encoding)) == dict.fromkeys(HASHES, 0)
+
+
+@pytest.mark.parametrize(
+    ("size", "encoding"),
+    [
+        ((800, 600), "baseline"),
+        ((1200, 800), "baseline"),
+        ((1201, 799), "greyscale"),
+        ((1600, 1067), "progressive"),
+        ((2000, 1333), "cmyk"),
+        ((600, 1000), "4:4:4"),
+        ((2400, 1600), "baseline"),
+    ],
+)
+def test_jpegs_decoded_at_reduced_scale_hash_within_two_bits_of_imagehash(photo, size, encoding):
+    assert min(size) >= JPEG_DRAFT_MIN  # decoded at reduced DCT scale
+    distances = _distances(_jpeg(photo, size, encoding))
 
     assert max(distances.values()) <= 2, distances
+
+
+def test_large_jpeg_hashes_are_imagehashs_of_the_dct_scaled_draft(china):
+    # The stored hashes of a large JPEG are imagehash's on the draft the engine decodes:
+    # decoding it another way changes them, which calls for a new analysis version.
+    data = _jpeg(china, (1200, 800), "baseline")
+    with Image.open(io.BytesIO(data)) as img:
+        img.draft(None, (JPEG_DRAFT_SIDE * 3 // 2, JPEG_DRAFT_SIDE))
+        img.load()
+        draft = img.copy()
+
+    result = analyse_image(data)
+
+    assert draft.size == (150, 100)
+    assert (result.phash, result.dhash, result.ahash, result.colorhash) == tuple(
+        str(function(draft)) for function in HASHES.values()
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap (docs/benchmarks/analysis.md): on grainy photos and sharp graphics decoded at reduced "
+    "DCT scale, dHash, the colour hash and sometimes pHash differ by up to 5 bits; only the full decode meets it",
+)
+def test_every_large_benchmark_jpeg_hashes_within_two_bits_of_imagehash():
+    from bench._images import GROUPS, build_group
+
+    group = next(group for group in GROUPS if group.name == "jpeg_1200x800")
+    worst = max(max(_distances(data).values()) for data in build_group(group, 8))
+
+    assert worst <= 2
 
 
 @pytest.mark.parametrize("kind", sorted(GRAPHICS))

@@ -3,8 +3,12 @@
 Computed by imagehash itself, so that they are the hashes researchers compute
 elsewhere with it: on the decoded image, which is the file's full image except for
 large JPEGs, decoded at reduced DCT scale (decode.py), whose hashes are imagehash's
-of that smaller image. The bench (bench/hash_agreement.py) measures both against
-imagehash on the fully decoded file.
+of that smaller image. Those can differ by a few bits from imagehash's on the fully
+decoded file: dHash compares values that are often nearly tied, and the colour hash
+counts pixels against fixed thresholds that averaging moves, so no reduced scale
+matches them on every file, and decoding in full multiplies the cost of a large
+JPEG's analysis. The bench (bench/hash_agreement.py) measures both against imagehash
+on the fully decoded file.
 """
 
 from __future__ import annotations
