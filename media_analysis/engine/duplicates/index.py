@@ -148,6 +148,12 @@ class HammingIndex:
         order = np.lexsort((keys, distances))
         return [(int(keys[i]), int(distances[i])) for i in order]
 
+    def search(self, values: np.ndarray, threshold: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Every (row of ``values``, stored position, distance) within ``threshold`` bits, sorted."""
+        t = self._threshold(threshold)
+        values = np.asarray(values, dtype=np.uint64)
+        return self._search(values, t)
+
     def pairs(
         self, threshold: int | None = None, since: int = 0, xor: int = 0
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
