@@ -68,6 +68,7 @@ from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplic
 from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
 from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
+from media_analysis.engine.image.regions import RegionHashes  # noqa: E402
 from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
 
 R = TypeVar("R")
@@ -236,15 +237,30 @@ def accuracy(items, truth, params: ClusterParams, targeted: set[str]) -> dict[st
 # --- speed -------------------------------------------------------------------------
 
 
-def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str]]:
-    """(key, pHash hex, dHash hex, colour hash hex) rows: 90 % unique, 10 % in planted groups."""
+def _region_hex(rng: random.Random, base: list[int] | None = None) -> str:
+    """Random region hashes (a planted copy: its base's with one bit flipped in each)."""
+    values = [v ^ (1 << rng.randrange(64)) for v in base] if base else [rng.getrandbits(64) for _ in range(22)]
+    return RegionHashes(box=(0, 0, 1000, 1000), hashes=tuple(zip(values[::2], values[1::2], strict=True))).hex()
+
+
+def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str, str]]:
+    """(key, pHash hex, dHash hex, colour hash hex, region hashes) rows: 90 % unique, 10 % in planted groups."""
     rng = random.Random(seed)
     rows = []
     singles = int(n * 0.9)
     for key in range(singles):
-        rows.append((key, f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(42):011x}"))
+        rows.append(
+            (
+                key,
+                f"{rng.getrandbits(64):016x}",
+                f"{rng.getrandbits(64):016x}",
+                f"{rng.getrandbits(42):011x}",
+                _region_hex(rng),
+            )
+        )
     while len(rows) < n:
         p, d, c = rng.getrandbits(64), rng.getrandbits(64), f"{rng.getrandbits(42):011x}"
+        regions = [rng.getrandbits(64) for _ in range(22)]
         for copy in range(min(rng.randint(2, 6), n - len(rows))):
             cp, cd = p, d
             if copy:
@@ -252,17 +268,17 @@ def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str]]:
                     cp ^= 1 << bit
                 for bit in rng.sample(range(64), rng.randint(0, 8)):
                     cd ^= 1 << bit
-            rows.append((len(rows), f"{cp:016x}", f"{cd:016x}", c))
+            rows.append((len(rows), f"{cp:016x}", f"{cd:016x}", c, _region_hex(rng, regions)))
     return rows
 
 
-def planted_groups(rows: list[tuple[int, str, str, str]], n: int) -> int:
-    return len({c for key, _, _, c in rows if key >= int(n * 0.9)})
+def planted_groups(rows: list[tuple[int, str, str, str, str]], n: int) -> int:
+    return len({c for key, _, _, c, _ in rows if key >= int(n * 0.9)})
 
 
 def cluster_rows(rows, params: ClusterParams) -> NearDuplicateClusterer:
     clusterer = NearDuplicateClusterer(params)
-    clusterer.add(HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows)
+    clusterer.add(HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c, region_hashes=r) for key, p, d, c, r in rows)
     clusterer.clusters()
     return clusterer
 
@@ -286,7 +302,7 @@ def timed(function: Callable[..., R], runs: int, setup: Callable[[], object] | N
 
 def brute_force_pairs(rows, threshold: int) -> int:
     """All-pairs pHash comparison with numpy, the reference the index avoids."""
-    values = np.array([int(p, 16) for _, p, _, _ in rows], dtype=np.uint64)
+    values = np.array([int(p, 16) for _, p, _, _, _ in rows], dtype=np.uint64)
     found = 0
     for start in range(0, len(values), 256):
         block = values[start : start + 256]
@@ -307,14 +323,21 @@ def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
         rows = synthetic_rows(n, seed=n)
         planted = planted_groups(rows, n)
         reference = None
-        for label, params in (("mirrors on", ClusterParams()), ("mirrors off", ClusterParams(mirrors=False))):
+        for label, params in (
+            ("regions and mirrors on", ClusterParams()),
+            ("regions off", ClusterParams(region_phash_threshold=None)),
+            ("regions and mirrors off", ClusterParams(mirrors=False, region_phash_threshold=None)),
+        ):
             wall, cpu, clusterer = timed(lambda rows=rows, params=params: cluster_rows(rows, params), runs)
             clusters = clusterer.clusters()
             reference = reference or clusters
             exact = len(clusters) == planted and all(min(c) >= int(n * 0.9) for c in clusters)
             result = f"{len(clusters):,} clusters ({planted:,} planted), exact: {'yes' if exact else 'no'}"
             lines.append((f"{n:,}", f"cluster from scratch, {label}", f"{wall:.2f} s", f"{cpu:.2f} s", result))
-        extra = [HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows[n - 1000 :]]
+        extra = [
+            HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c, region_hashes=r)
+            for key, p, d, c, r in rows[n - 1000 :]
+        ]
         head = rows[: n - 1000]
         wall, cpu, grown = timed(
             partial(incremental, extra=extra),
@@ -325,7 +348,7 @@ def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
         lines.append(
             (
                 f"{n - 1000:,} + 1,000",
-                "add 1,000 to a clustering, mirrors on",
+                "add 1,000 to a clustering, regions and mirrors on",
                 f"{wall:.2f} s",
                 f"{cpu:.2f} s",
                 f"same clusters as from scratch: {same}",

@@ -10,6 +10,7 @@ from django.db.models.functions import Coalesce
 
 from media_analysis.engine.duplicates.clusterer import ClusterParams
 from media_analysis.engine.duplicates.hashes import HashedImage, parse_hex_hash, parse_region_hashes
+from media_analysis.engine.duplicates.relation import Member
 
 WRITE_BATCH = 500
 # Ids per IN (...) list: below SQLite's historical limit of 999 parameters.
@@ -69,3 +70,23 @@ def chunks(ids: Iterable[int]) -> Iterator[list[int]]:
     ids = sorted(ids)
     for start in range(0, len(ids), IN_CHUNK):
         yield ids[start : start + IN_CHUNK]
+
+
+# Pillow modes of a picture without colour: a member in one of them is a greyscale copy.
+GREYSCALE_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+
+
+def relation_member(
+    media_id: int,
+    sha: str | None,
+    phash: str | None,
+    dhash: str | None,
+    colorhash: str | None,
+    region_hashes: str | None,
+    width: int | None,
+    height: int | None,
+    color_mode: str | None,
+) -> Member:
+    """What :func:`~media_analysis.engine.duplicates.relation.relation` needs of a media row."""
+    item = hashed_item(media_id, sha, phash, dhash, colorhash, region_hashes) or HashedImage(key=media_id)
+    return Member(item, width=width, height=height, greyscale=(color_mode or "") in GREYSCALE_MODES)

@@ -46,7 +46,7 @@ from media_analysis.engine.image.regions import REGION_COUNT
 
 # Regions searched against every region of the others: the whole trimmed picture and its
 # centred square (engine.image.regions.REGIONS starts with these two).
-_QUERY_REGIONS = (0, 1)
+_QUERY_REGIONS = (0,)
 
 _U64 = (1 << 64) - 1
 _Edges = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -338,12 +338,14 @@ class NearDuplicateClusterer:
         rows, positions, dist = self._regions.search(self._query_regions.values[q_new], t)
         key_a = q_keys[q_new][rows]
         key_b = r_keys[positions]
-        r_new = r_keys >= first_new
-        rows2, positions2, dist2 = self._query_regions.search(self._regions.values[r_new], t)
-        old = q_keys[positions2] < first_new
-        key_a = np.concatenate([key_a, q_keys[positions2][old]])
-        key_b = np.concatenate([key_b, r_keys[r_new][rows2][old]])
-        dist = np.concatenate([dist, dist2[old]])
+        if not q_new.all():
+            # Older pictures' query regions against the new pictures' regions (a full run has none).
+            r_new = r_keys >= first_new
+            rows2, positions2, dist2 = self._query_regions.search(self._regions.values[r_new], t)
+            old = q_keys[positions2] < first_new
+            key_a = np.concatenate([key_a, q_keys[positions2][old]])
+            key_b = np.concatenate([key_b, r_keys[r_new][rows2][old]])
+            dist = np.concatenate([dist, dist2[old]])
         node_a, node_b = key_a // REGION_COUNT, key_b // REGION_COUNT
         dhash_distance = np.bitwise_count(self._region_dhash[key_a] ^ self._region_dhash[key_b])
         keep = (node_a != node_b) & (dhash_distance <= self.params.region_dhash_threshold)

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from media_analysis.engine.image.regions import REGION_COUNT, RegionHashes
+from media_analysis.engine.image.regions import BOX_DIGITS, HEX_LENGTH, RegionHashes
 
 HASH_BITS = 64
+_WHOLE_BOX = RegionHashes(box=(0, 0, 1000, 1000), hashes=()).hex()  # nothing trimmed
 _HEX = re.compile(r"\s*([0-9a-fA-F]+)\s*")
 
 
@@ -80,14 +81,12 @@ def parse_region_hashes(value: str | None) -> tuple[tuple[int, ...], tuple[int, 
     """
     if value is None or not value.strip():
         return None
-    parsed = RegionHashes.from_hex(value.strip())
-    if len(parsed.hashes) != REGION_COUNT:
-        raise ValueError(f"{len(parsed.hashes)} regions, not {REGION_COUNT}")
-    return (
-        tuple(p for p, _ in parsed.hashes),
-        tuple(d for _, d in parsed.hashes),
-        parsed.trimmed,
-    )
+    text = value.strip()
+    if len(text) != HEX_LENGTH:
+        raise ValueError(f"region hashes have {HEX_LENGTH} hex digits, not {len(text)}")
+    # One conversion for all the values: a land holds a million of them.
+    values = np.frombuffer(bytes.fromhex(text[BOX_DIGITS:]), dtype=">u8").tolist()
+    return tuple(values[0::2]), tuple(values[1::2]), text[:BOX_DIGITS].lower() != _WHOLE_BOX
 
 
 def hamming(a: int, b: int) -> int:

@@ -115,13 +115,21 @@ class HammingIndex:
         values = list(values)
         if len(keys) != len(values):
             raise ValueError("keys and values differ in length")
+        if not keys:
+            return
         limit = 1 << self.bits
-        for key, value in zip(keys, values, strict=True):
-            if key in self._positions:
-                raise ValueError(f"key {key} is already indexed")
-            if not 0 <= value < limit:
-                raise ValueError(f"value {value:#x} of key {key} does not fit in {self.bits} bits")
-            self._positions[key] = len(self._positions)
+        # Checked in bulk: a land's region hashes are a million values.
+        if len(set(keys)) != len(keys) or not self._positions.keys().isdisjoint(keys):
+            seen: set[int] = set()
+            for key in keys:
+                if key in self._positions or key in seen:
+                    raise ValueError(f"key {key} is already indexed")
+                seen.add(key)
+        if min(values) < 0 or max(values) >= limit:
+            bad = next((key, value) for key, value in zip(keys, values, strict=True) if not 0 <= value < limit)
+            raise ValueError(f"value {bad[1]:#x} of key {bad[0]} does not fit in {self.bits} bits")
+        start = len(self._positions)
+        self._positions.update(zip(keys, range(start, start + len(keys)), strict=True))
         self._pending_keys.extend(keys)
         self._pending_values.extend(values)
         self._tables = None

@@ -35,11 +35,11 @@ class Member:
 
 
 def _region_match(a: HashedImage, b: HashedImage) -> tuple[int, int, int] | None:
-    """(distance, region of a, region of b) of the closest confirmed match of a's whole or square to b's regions."""
+    """(distance, region of a, region of b) of the closest confirmed match of a's whole to b's regions."""
     if a.region_phashes is None or b.region_phashes is None or a.region_dhashes is None or b.region_dhashes is None:
         return None
     best = None
-    for ra in (0, 1):
+    for ra in (0,):  # the whole, as the clusterer searches
         for rb in range(len(REGIONS)):
             dp = hamming(a.region_phashes[ra], b.region_phashes[rb])
             if dp <= _REGION_PHASH and hamming(a.region_dhashes[ra], b.region_dhashes[rb]) <= _REGION_DHASH:
@@ -65,10 +65,6 @@ def relation(representative: Member, member: Member) -> str:
     if rep.sha256 and rep.sha256 == mem.sha256:
         return "identical file"
     labels: list[str] = []
-    if mem.trimmed and not rep.trimmed:
-        labels.append("framed")
-    elif rep.trimmed and not mem.trimmed:
-        labels.append("frame removed")
     whole = mirrored = False
     if rep.phash is not None and mem.phash is not None and rep.dhash is not None and mem.dhash is not None:
         direct = hamming(rep.phash, mem.phash)
@@ -77,19 +73,24 @@ def relation(representative: Member, member: Member) -> str:
             whole = True
         elif flipped <= _WHOLE_PHASH and hamming(mirror_dhash(rep.dhash), mem.dhash) <= _WHOLE_DHASH:
             whole = mirrored = True
-    cropped = False
     inner = _region_match(mem, rep)
     outer = _region_match(rep, mem)
+    if not whole and inner is None and outer is None:
+        # Joined through other members or by hand: these two alone do not say how.
+        return "indirect"
+    if mem.trimmed and not rep.trimmed:
+        labels.append("framed")
+    elif rep.trimmed and not mem.trimmed:
+        labels.append("frame removed")
+    cropped = False
     if inner is not None and (outer is None or inner[0] <= outer[0]):
-        # The member's whole is a region of the representative (a square within a square is no crop).
-        if inner[2] != 0 and not (inner[2] == 1 and inner[1] == 1):
+        # The member's whole is a region of the representative.
+        if inner[2] != 0:
             labels.append(_crop_label(inner[2]))
             cropped = True
-    elif outer is not None and outer[2] != 0 and not (outer[2] == 1 and outer[1] == 1):
+    elif outer is not None and outer[2] != 0:
         labels.append("wider")
         cropped = True
-    elif inner is None and outer is None and not whole and not labels:
-        return "indirect"
     if mirrored:
         labels.append("mirrored")
     if member.greyscale and not representative.greyscale:
