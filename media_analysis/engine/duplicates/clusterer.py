@@ -490,17 +490,14 @@ def region_candidates(old: Iterable[HashedImage], new: Iterable[HashedImage], th
     (the dHash confirmation is left to it), for incremental updates.
     """
 
-    def indexed(items: Iterable[HashedImage], regions: tuple[int, ...] | None) -> HammingIndex:
+    def indexed(items: list[HashedImage], regions: tuple[int, ...] | None) -> HammingIndex:
         index = HammingIndex(threshold)
-        keys: list[int] = []
-        values: list[int] = []
-        for item in items:
-            if item.region_phashes is None or len(item.region_phashes) != REGION_COUNT:
-                continue
-            for r in regions if regions is not None else range(REGION_COUNT):
-                keys.append(item.key * REGION_COUNT + r)
-                values.append(item.region_phashes[r])
-        index.add_many(keys, values)
+        chosen = [it for it in items if it.region_phashes is not None and len(it.region_phashes) == REGION_COUNT]
+        if chosen:
+            columns = np.array(regions if regions is not None else range(REGION_COUNT), dtype=np.int64)
+            values = np.array([it.region_phashes for it in chosen], dtype=np.uint64)[:, columns]
+            keys = np.array([it.key for it in chosen], dtype=np.int64)[:, None] * REGION_COUNT + columns
+            index.add_many(keys.ravel().tolist(), values.ravel().tolist())
         return index
 
     old, new = list(old), list(new)

@@ -202,7 +202,9 @@ class HammingIndex:
             values = self.values
             tables = []
             for shift, width in self._layout:
-                sub = ((values >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.intp)
+                sub = ((values >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint16)
+                # A stable sort of 16-bit keys is a radix sort in numpy: linear, several times
+                # faster than sorting the same values as machine integers.
                 order = np.argsort(sub, kind="stable")
                 starts = np.zeros((1 << width) + 1, dtype=np.intp)
                 np.cumsum(np.bincount(sub, minlength=1 << width), out=starts[1:])
