@@ -167,22 +167,12 @@ class NearDuplicateClusterer:
                 hashed.append(item)
                 nodes.append(node)
 
-        region_nodes = [
-            node
-            for item, node in zip(items, range(len(self._key_of) - len(items), len(self._key_of)), strict=True)
-            if self._add_regions(item, node)
-        ]
-        region_nodes_set = set(region_nodes)
-        self._region_dhash = np.concatenate(
-            [self._region_dhash, np.zeros((len(self._key_of) - len(self._has_regions)) * REGION_COUNT, np.uint64)]
-        )
+        first_node = len(self._key_of) - len(items)
+        region_nodes = self._add_regions(items, first_node)
         self._has_regions = np.concatenate(
             [self._has_regions, np.zeros(len(self._key_of) - len(self._has_regions), dtype=bool)]
         )
-        for item, node in zip(items, range(len(self._key_of) - len(items), len(self._key_of)), strict=True):
-            if node in region_nodes_set and item.region_dhashes is not None:
-                self._region_dhash[node * REGION_COUNT : (node + 1) * REGION_COUNT] = item.region_dhashes
-                self._has_regions[node] = True
+        self._has_regions[region_nodes] = True
         whole = region = None
         if hashed:
             self._index.add_many([it.key for it in hashed], [it.phash for it in hashed if it.phash is not None])
@@ -308,19 +298,34 @@ class NearDuplicateClusterer:
             i, j, dist, mirrored = i[first], j[first], dist[first], mirrored[first]
         return self._pos_node[i], self._pos_node[j], dist, mirrored
 
-    def _add_regions(self, item: HashedImage, node: int) -> bool:
-        if self.params.region_phash_threshold is None or item.region_phashes is None or item.region_dhashes is None:
-            return False
-        if len(item.region_phashes) != REGION_COUNT or len(item.region_dhashes) != REGION_COUNT:
-            raise ValueError(f"key {item.key} has {len(item.region_phashes)} region hashes, not {REGION_COUNT}")
-        base = node * REGION_COUNT
-        self._regions.add_many(range(base, base + REGION_COUNT), item.region_phashes)
-        self._query_regions.add_many(
-            [base + r for r in _QUERY_REGIONS], [item.region_phashes[r] for r in _QUERY_REGIONS]
-        )
-        if item.trimmed:
-            self._trimmed.add(node)
-        return True
+    def _add_regions(self, items: list[HashedImage], first_node: int) -> list[int]:
+        """Index the region hashes of ``items`` (nodes from ``first_node``); the nodes that have them."""
+        self._region_dhash = np.concatenate([self._region_dhash, np.zeros(len(items) * REGION_COUNT, dtype=np.uint64)])
+        if self.params.region_phash_threshold is None:
+            return []
+        nodes: list[int] = []
+        phashes: list[tuple[int, ...]] = []
+        dhashes: list[tuple[int, ...]] = []
+        for offset, item in enumerate(items):
+            if item.region_phashes is None or item.region_dhashes is None:
+                continue
+            if len(item.region_phashes) != REGION_COUNT or len(item.region_dhashes) != REGION_COUNT:
+                raise ValueError(f"key {item.key} has {len(item.region_phashes)} region hashes, not {REGION_COUNT}")
+            nodes.append(first_node + offset)
+            phashes.append(item.region_phashes)
+            dhashes.append(item.region_dhashes)
+            if item.trimmed:
+                self._trimmed.add(first_node + offset)
+        if not nodes:
+            return []
+        node_array = np.array(nodes, dtype=np.int64)
+        keys = node_array[:, None] * REGION_COUNT + np.arange(REGION_COUNT)
+        values = np.array(phashes, dtype=np.uint64)
+        self._regions.add_many(keys.ravel().tolist(), values.ravel().tolist())
+        query = list(_QUERY_REGIONS)
+        self._query_regions.add_many(keys[:, query].ravel().tolist(), values[:, query].ravel().tolist())
+        self._region_dhash[keys.ravel()] = np.array(dhashes, dtype=np.uint64).ravel()
+        return nodes
 
     def _new_region_edges(self, nodes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Confirmed region matches involving one of ``nodes`` (just added), as node ids.
