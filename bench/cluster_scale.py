@@ -93,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--new", type=int, default=1_000, help="Media analysed after the first run")
+    parser.add_argument("--no-regions", action="store_true", help="Media without region hashes (the baseline)")
     parser.add_argument("--var-dir", default="/tmp/medianalyse-scale", help="Scratch directory (SQLite database)")
     options = parser.parse_args()
     _setup(options.var_dir)
@@ -129,7 +130,7 @@ def main() -> None:
                 image_hash=f"{i:064x}",
                 phash=f"{p:016x}",
                 dhash=f"{d:016x}",
-                region_hashes=r,
+                region_hashes=None if options.no_regions else r,
                 width=640,
                 height=480,
                 file_size=50_000 + i % 997,
