@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.test import Client
 from PIL import Image
 from sklearn.datasets import load_sample_image
 
@@ -13,6 +14,7 @@ from media_analysis.clusters import compute, corrections, exports, queries
 from media_analysis.engine.image import ImageAnalysis, analyse_image
 from media_analysis.models import ImageCluster
 from tests.clusters.conftest import analysed_media, encode_jpeg, mark_analysed, partition
+from tests.clusters.test_pages import page_of
 from tests.factories import make_domain, make_expression, make_land
 from tests.support.photo_edits import centre_square, cut_each_border, framed
 
@@ -149,3 +151,16 @@ def test_a_merge_of_two_pictures_survives_recomputation(reposts, admin_user):
     # Members of the other picture are joined by hand: the hashes cannot say how they relate.
     other = built.media[(1, "original")].pk
     assert merged.representative_id == other or relations[other] == "indirect"
+
+
+def test_the_cluster_page_shows_each_members_relation(reposts, admin_user):
+    built = _build(reposts)
+    compute.recluster_land(built.land_id)
+    client = Client()
+    client.force_login(admin_user)
+    cluster = _cluster_of(built.media[(0, "original")])
+
+    content = client.get(page_of(cluster.pk)).content.decode()
+
+    assert content.count('class="mc-relation"') == 3
+    assert "frame removed, square crop" in content
