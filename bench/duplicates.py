@@ -22,7 +22,7 @@ at reduced DCT scale). The truth: a copy and its original (and copies
 of one picture between them) are the same picture, any two pictures are not.
 Precision and recall are those of pairwise co-clustering.
 
-Reposting (``--repost``, run by default). The set of bench/_repost_set.py: pictures from
+Reposting (run first; ``--repost-only`` runs nothing else). The set of bench/_repost_set.py: pictures from
 scikit-image, scikit-learn and generated scenes, product shots and screenshots, at web
 and camera sizes, each republished with ten edits (frames, crops, mirror, resize, q50,
 greyscale, caption, watermark). Hashed by the engine (``analyse_image``), as media rows
