@@ -249,6 +249,31 @@ def thumbnails(images: dict[str, list[bytes]], repeat: int, size: int = 320) -> 
     print()
 
 
+def region_cost(images: dict[str, list[bytes]], repeat: int) -> None:
+    """What the region hashes add to the analysis: same images, same run, interleaved.
+
+    The analysis in process (default options, no thumbnail) with and without its region
+    step (``analyse._fill_region_hashes`` made a no-op), median per group.
+    """
+    from media_analysis.engine.image import analyse as analyse_module
+
+    real = analyse_module._fill_region_hashes
+    plain = AnalysisOptions(timeout=None)
+    print("region hashes: analysis with and without them, median ms per image")
+    print(f"  {'group':<18} {'without':>9} {'with':>9} {'added':>7}")
+    for group, items in images.items():
+        without, with_regions = [], []
+        for data in items:
+            for _ in range(repeat):
+                analyse_module._fill_region_hashes = lambda result, base: None
+                without.append(_timed(lambda d: analyse_in_process(d, plain), data))
+                analyse_module._fill_region_hashes = real
+                with_regions.append(_timed(lambda d: analyse_in_process(d, plain), data))
+        a, b = statistics.median(without) * 1000, statistics.median(with_regions) * 1000
+        print(f"  {group:<18} {a:>9.2f} {b:>9.2f} {b / a - 1:>7.0%}")
+    print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=24, help="distinct images per group")
@@ -263,6 +288,7 @@ def main() -> None:
         nargs="+",
         help="measure only the speed with large JPEGs decoded keeping this many px on the short side (0: in full)",
     )
+    parser.add_argument("--regions", action="store_true", help="measure only what the region hashes add")
     args = parser.parse_args()
     # The analysis runs on several threads at once and its k-means makes small matrix
     # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
@@ -283,6 +309,10 @@ def main() -> None:
             analyse_bytes(data)
             analyse_image(data)
         draft_sides(images, args.repeat, args.jpeg_draft_side)
+        return
+    if args.regions:
+        print(f"region hashes, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
+        region_cost(images, args.repeat)
         return
     if args.thumbnails:
         print(f"thumbnails, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")

@@ -6,7 +6,9 @@ A measurement, run by hand on a scratch database:
 
 Hashes are synthetic, as in bench/duplicates.py: random 64-bit pHash and dHash, 90 %
 unique images, 10 % in planted groups of 2-6 copies of a base (0-5 pHash bits and 0-8
-dHash bits flipped), a SHA-256 per image. Pages hold 20 images each, 20 pages per domain.
+dHash bits flipped), a SHA-256 per image, and random region hashes (eleven regions, as
+the analysis stores them; a planted copy has its base's, a few bits flipped). Pages hold
+20 images each, 20 pages per domain.
 With DATABASE_URL set the land goes to PostgreSQL, whose tables are analysed after loading.
 """
 
@@ -34,20 +36,33 @@ def _setup(var_dir: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _hashes(count: int, rng: random.Random) -> list[tuple[int, int]]:
+def _regions(rng: random.Random, base: list[int] | None = None) -> str:
+    from media_analysis.engine.image.regions import REGION_COUNT, RegionHashes
+
+    values = base or [rng.getrandbits(64) for _ in range(2 * REGION_COUNT)]
+    flipped = [v ^ (1 << rng.randrange(64)) for v in values] if base else values
+    pairs = tuple((flipped[2 * i], flipped[2 * i + 1]) for i in range(REGION_COUNT))
+    return RegionHashes(box=(0, 0, 1000, 1000), hashes=pairs).hex()
+
+
+def _hashes(count: int, rng: random.Random) -> list[tuple[int, int, str]]:
+    from media_analysis.engine.image.regions import REGION_COUNT
+
     planted = count // 10
-    out: list[tuple[int, int]] = []
+    out: list[tuple[int, int, str]] = []
     while len(out) < planted:
         base, dbase = rng.getrandbits(64), rng.getrandbits(64)
+        rbase = [rng.getrandbits(64) for _ in range(2 * REGION_COUNT)]
         for _ in range(rng.randint(2, 6)):
             out.append(
                 (
                     base ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, 5))),
                     dbase ^ sum(1 << b for b in rng.sample(range(64), rng.randint(0, 8))),
+                    _regions(rng, rbase),
                 )
             )
     out = out[:planted]
-    out += [(rng.getrandbits(64), rng.getrandbits(64)) for _ in range(count - len(out))]
+    out += [(rng.getrandbits(64), rng.getrandbits(64), _regions(rng)) for _ in range(count - len(out))]
     rng.shuffle(out)
     return out
 
@@ -78,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=100_000)
     parser.add_argument("--new", type=int, default=1_000, help="Media analysed after the first run")
+    parser.add_argument("--no-regions", action="store_true", help="Media without region hashes (the baseline)")
     parser.add_argument("--var-dir", default="/tmp/medianalyse-scale", help="Scratch directory (SQLite database)")
     options = parser.parse_args()
     _setup(options.var_dir)
@@ -114,13 +130,14 @@ def main() -> None:
                 image_hash=f"{i:064x}",
                 phash=f"{p:016x}",
                 dhash=f"{d:016x}",
+                region_hashes=None if options.no_regions else r,
                 width=640,
                 height=480,
                 file_size=50_000 + i % 997,
                 # Analysed well before the first run: not "new" for the incremental runs after it.
                 analyzed_at=timezone.now() - timedelta(hours=1),
             )
-            for i, (p, d) in enumerate(pairs)
+            for i, (p, d, r) in enumerate(pairs)
         ]
         Media.objects.bulk_create(rows, batch_size=2000)
     if connection.vendor == "postgresql":

@@ -22,6 +22,15 @@ at reduced DCT scale). The truth: a copy and its original (and copies
 of one picture between them) are the same picture, any two pictures are not.
 Precision and recall are those of pairwise co-clustering.
 
+Reposting (run first; ``--repost-only`` runs nothing else). The set of bench/_repost_set.py: pictures from
+scikit-image, scikit-learn and generated scenes, product shots and screenshots, at web
+and camera sizes, each republished with ten edits (frames, crops, mirror, resize, q50,
+greyscale, caption, watermark). Hashed by the engine (``analyse_image``), as media rows
+store them. Reported for the tuning half and the held-out half separately: recall per
+edit (the copy is in its original's cluster) and pairwise precision over every image of
+the half, before (whole-image hashes only) and with the region hashes; then the
+confusion cases (pairs of different pictures put together).
+
 Speed. Synthetic hashes as stored on media rows (hex): random 64-bit pHash and dHash
 and 42-bit colour hash, 90 % unique images and 10 % in planted groups of 2-6 copies
 of a base image (0-5 pHash bits and 0-8 dHash bits flipped, colour hash kept). Timed:
@@ -59,6 +68,7 @@ from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplic
 from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
 from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
+from media_analysis.engine.image.regions import RegionHashes  # noqa: E402
 from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
 
 R = TypeVar("R")
@@ -227,15 +237,30 @@ def accuracy(items, truth, params: ClusterParams, targeted: set[str]) -> dict[st
 # --- speed -------------------------------------------------------------------------
 
 
-def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str]]:
-    """(key, pHash hex, dHash hex, colour hash hex) rows: 90 % unique, 10 % in planted groups."""
+def _region_hex(rng: random.Random, base: list[int] | None = None) -> str:
+    """Random region hashes (a planted copy: its base's with one bit flipped in each)."""
+    values = [v ^ (1 << rng.randrange(64)) for v in base] if base else [rng.getrandbits(64) for _ in range(22)]
+    return RegionHashes(box=(0, 0, 1000, 1000), hashes=tuple(zip(values[::2], values[1::2], strict=True))).hex()
+
+
+def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str, str]]:
+    """(key, pHash hex, dHash hex, colour hash hex, region hashes) rows: 90 % unique, 10 % in planted groups."""
     rng = random.Random(seed)
     rows = []
     singles = int(n * 0.9)
     for key in range(singles):
-        rows.append((key, f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(64):016x}", f"{rng.getrandbits(42):011x}"))
+        rows.append(
+            (
+                key,
+                f"{rng.getrandbits(64):016x}",
+                f"{rng.getrandbits(64):016x}",
+                f"{rng.getrandbits(42):011x}",
+                _region_hex(rng),
+            )
+        )
     while len(rows) < n:
         p, d, c = rng.getrandbits(64), rng.getrandbits(64), f"{rng.getrandbits(42):011x}"
+        regions = [rng.getrandbits(64) for _ in range(22)]
         for copy in range(min(rng.randint(2, 6), n - len(rows))):
             cp, cd = p, d
             if copy:
@@ -243,17 +268,17 @@ def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str]]:
                     cp ^= 1 << bit
                 for bit in rng.sample(range(64), rng.randint(0, 8)):
                     cd ^= 1 << bit
-            rows.append((len(rows), f"{cp:016x}", f"{cd:016x}", c))
+            rows.append((len(rows), f"{cp:016x}", f"{cd:016x}", c, _region_hex(rng, regions)))
     return rows
 
 
-def planted_groups(rows: list[tuple[int, str, str, str]], n: int) -> int:
-    return len({c for key, _, _, c in rows if key >= int(n * 0.9)})
+def planted_groups(rows: list[tuple[int, str, str, str, str]], n: int) -> int:
+    return len({c for key, _, _, c, _ in rows if key >= int(n * 0.9)})
 
 
 def cluster_rows(rows, params: ClusterParams) -> NearDuplicateClusterer:
     clusterer = NearDuplicateClusterer(params)
-    clusterer.add(HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows)
+    clusterer.add(HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c, region_hashes=r) for key, p, d, c, r in rows)
     clusterer.clusters()
     return clusterer
 
@@ -277,7 +302,7 @@ def timed(function: Callable[..., R], runs: int, setup: Callable[[], object] | N
 
 def brute_force_pairs(rows, threshold: int) -> int:
     """All-pairs pHash comparison with numpy, the reference the index avoids."""
-    values = np.array([int(p, 16) for _, p, _, _ in rows], dtype=np.uint64)
+    values = np.array([int(p, 16) for _, p, _, _, _ in rows], dtype=np.uint64)
     found = 0
     for start in range(0, len(values), 256):
         block = values[start : start + 256]
@@ -298,14 +323,21 @@ def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
         rows = synthetic_rows(n, seed=n)
         planted = planted_groups(rows, n)
         reference = None
-        for label, params in (("mirrors on", ClusterParams()), ("mirrors off", ClusterParams(mirrors=False))):
+        for label, params in (
+            ("regions and mirrors on", ClusterParams()),
+            ("regions off", ClusterParams(region_phash_threshold=None)),
+            ("regions and mirrors off", ClusterParams(mirrors=False, region_phash_threshold=None)),
+        ):
             wall, cpu, clusterer = timed(lambda rows=rows, params=params: cluster_rows(rows, params), runs)
             clusters = clusterer.clusters()
             reference = reference or clusters
             exact = len(clusters) == planted and all(min(c) >= int(n * 0.9) for c in clusters)
             result = f"{len(clusters):,} clusters ({planted:,} planted), exact: {'yes' if exact else 'no'}"
             lines.append((f"{n:,}", f"cluster from scratch, {label}", f"{wall:.2f} s", f"{cpu:.2f} s", result))
-        extra = [HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c) for key, p, d, c in rows[n - 1000 :]]
+        extra = [
+            HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c, region_hashes=r)
+            for key, p, d, c, r in rows[n - 1000 :]
+        ]
         head = rows[: n - 1000]
         wall, cpu, grown = timed(
             partial(incremental, extra=extra),
@@ -316,7 +348,7 @@ def speed(sizes: list[int], runs: int) -> list[tuple[str, ...]]:
         lines.append(
             (
                 f"{n - 1000:,} + 1,000",
-                "add 1,000 to a clustering, mirrors on",
+                "add 1,000 to a clustering, regions and mirrors on",
                 f"{wall:.2f} s",
                 f"{cpu:.2f} s",
                 f"same clusters as from scratch: {same}",
@@ -433,6 +465,90 @@ def accuracy_report(title: str, items, truth) -> None:
     print()
 
 
+def repost_items() -> tuple[list[HashedImage], list[tuple[int, str]], list, tuple[list[int], list[int]]]:
+    """The reposting set hashed by the engine: items, (picture, edit) by key, pictures, split."""
+    from bench import _repost_set
+
+    pictures = _repost_set.pictures()
+    items: list[HashedImage] = []
+    truth: list[tuple[int, str]] = []
+    for picture, edit, data in _repost_set.published(pictures):
+        result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
+        items.append(
+            HashedImage.from_hex(
+                len(items),
+                sha256=result.image_hash,
+                phash=result.phash,
+                dhash=result.dhash,
+                colorhash=result.colorhash,
+                region_hashes=result.region_hashes,
+            )
+        )
+        truth.append((picture, edit))
+    return items, truth, pictures, _repost_set.split(pictures)
+
+
+def repost_accuracy(
+    items: list[HashedImage], truth: list[tuple[int, str]], half: set[int], params: ClusterParams
+) -> tuple[dict[str, tuple[int, int]], int, int, Counter]:
+    """Recall counts per edit (found, copies), true and predicted pairs, false pairs by picture pair."""
+    keys = [item.key for item in items if truth[item.key][0] in half]
+    clusterer = NearDuplicateClusterer(params)
+    clusterer.add(items[key] for key in keys)
+    labels = clusterer.labels()
+    original = {truth[key][0]: key for key in keys if truth[key][1] == "original"}
+    recall: dict[str, tuple[int, int]] = {}
+    for key in keys:
+        picture, edit = truth[key]
+        if edit != "original":
+            found, total = recall.get(edit, (0, 0))
+            recall[edit] = (found + (labels[key] == labels[original[picture]]), total + 1)
+    members: dict[int, list[int]] = {}
+    for key in keys:
+        members.setdefault(labels[key], []).append(key)
+    true = predicted = 0
+    confusions: Counter = Counter()
+    for group in members.values():
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                predicted += 1
+                if truth[a][0] == truth[b][0]:
+                    true += 1
+                else:
+                    confusions[tuple(sorted((truth[a][0], truth[b][0])))] += 1
+    return recall, true, predicted, confusions
+
+
+def repost_report() -> None:
+    start = time.perf_counter()
+    items, truth, pictures, (tuning, held_out) = repost_items()
+    sources = Counter(p.source for p in pictures)
+    print(
+        f"## Reposting: {len(pictures)} pictures ({', '.join(f'{n} {s}' for s, n in sources.items())}), "
+        f"{sum(p.camera for p in pictures)} at camera size; {len(items)} images; "
+        f"tuning {len(tuning)} / held-out {len(held_out)} pictures "
+        f"(built and hashed in {time.perf_counter() - start:.0f} s)\n"
+    )
+    variants = [("before (whole-image hashes)", ClusterParams(region_phash_threshold=None)), ("now", ClusterParams())]
+    for label, half in (("tuning", set(tuning)), ("held-out", set(held_out))):
+        results = [repost_accuracy(items, truth, half, params) for _, params in variants]
+        edits = list(results[0][0])
+        header = ("edit", *(f"recall, {name}" for name, _ in variants))
+        rows = [
+            (edit, *(f"{r[0][edit][0] / r[0][edit][1]:.2f} ({r[0][edit][0]}/{r[0][edit][1]})" for r in results))
+            for edit in edits
+        ]
+        rows.append(("pairwise precision", *(f"{r[1] / r[2]:.4f} ({r[2] - r[1]} false of {r[2]})" for r in results)))
+        print(f"### {label} half\n")
+        print(table(header, rows))
+        for (name, _), result in zip(variants, results, strict=True):
+            cases = ", ".join(
+                f"{pictures[a].name} + {pictures[b].name} ({n} pairs)" for (a, b), n in result[3].most_common()
+            )
+            print(f"\nconfusions, {name}: {cases or 'none'}")
+        print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer pictures, 10,000 hashes only")
@@ -442,6 +558,7 @@ def main() -> None:
     )
     parser.add_argument("--side", type=int, default=PICTURE_SIDE, help="long side of the published pictures")
     parser.add_argument("--no-speed", action="store_true", help="accuracy only")
+    parser.add_argument("--repost-only", action="store_true", help="the reposting set only")
     args = parser.parse_args()
     global HASHER
     HASHER = args.hasher
@@ -453,6 +570,9 @@ def main() -> None:
         f"Python {platform.python_version()}, numpy {np.__version__}, imagehash {imagehash.__version__}, "
         f"{_cpu()}, pinned to one core\n"
     )
+    repost_report()
+    if args.repost_only:
+        return
     print(f"hashes by {args.hasher}, pictures {args.side} px on their long side\n")
     tries = 6_000 if args.quick else 30_000
     for title, detailed in (("Detailed pictures", True), ("With near-flat crops", False)):

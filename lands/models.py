@@ -277,6 +277,9 @@ class Media(models.Model):
     dhash = models.CharField(max_length=16, null=True, blank=True, db_index=True)
     ahash = models.CharField(max_length=16, null=True, blank=True, db_index=True)
     colorhash = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    # pHash and dHash of regions of the picture after trimming a plain frame, to recognise
+    # framed and cropped copies (media_analysis/engine/image/regions.py); hex, not imagehash's.
+    region_hashes = models.CharField(max_length=400, null=True, blank=True)
     is_conforming = models.BooleanField(null=True, blank=True)
     conformity_reason = models.CharField(max_length=255, null=True, blank=True)
     exif_make = models.CharField(max_length=255, null=True, blank=True)

@@ -72,7 +72,7 @@ from media_analysis.clusters.params import (
     cluster_params,
     hashed_item,
 )
-from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer
+from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer, region_candidates
 from media_analysis.engine.duplicates.hashes import PHASH_MIRROR_MASK, HashedImage
 from media_analysis.engine.duplicates.index import HammingIndex
 from media_analysis.models import ClusterLink, ClusterLinkKind, ImageCluster, LandClustering
@@ -170,6 +170,7 @@ def _load_rows(land_id: int) -> dict[int, _Row]:
             "phash",
             "dhash",
             "colorhash",
+            "region_hashes",
             "cluster_id",
             "expression_id",
             "expression__domain_id",
@@ -179,7 +180,7 @@ def _load_rows(land_id: int) -> dict[int, _Row]:
         )
     )
     rows: dict[int, _Row] = {}
-    for mid, mtype, status, sha, phash, dhash, colorhash, cid, eid, did, w, h, size in queryset.iterator(
+    for mid, mtype, status, sha, phash, dhash, colorhash, regions, cid, eid, did, w, h, size in queryset.iterator(
         chunk_size=5000
     ):
         ok = mtype == MediaType.IMAGE and status == AnalysisStatus.DONE
@@ -190,7 +191,7 @@ def _load_rows(land_id: int) -> dict[int, _Row]:
             domain_id=did,
             area=(w or 0) * (h or 0),
             file_size=size or 0,
-            item=hashed_item(mid, sha, phash, dhash, colorhash) if ok else None,
+            item=hashed_item(mid, sha, phash, dhash, colorhash, regions) if ok else None,
         )
     return rows
 
@@ -443,6 +444,12 @@ def _region(
     rows: Mapping[int, _Row], new_ids: set[int], must: Iterable[tuple[int, int]], params: ClusterParams
 ) -> set[int]:
     touched = _candidates(rows, new_ids, params.phash_threshold, params.mirrors)
+    if params.region_phash_threshold is not None:
+        touched |= region_candidates(
+            (row.item for row in rows.values() if row.item is not None and row.id not in new_ids),
+            (row.item for row in (rows[mid] for mid in new_ids) if row.item is not None),
+            params.region_phash_threshold,
+        )
     shas = {row.item.sha256 for row in (rows[mid] for mid in new_ids) if row.item is not None and row.item.sha256}
     if shas:
         touched.update(

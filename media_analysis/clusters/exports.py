@@ -6,14 +6,15 @@ the API): these functions are the contract with the exports app, and its only us
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db.models import Case, F, Q, QuerySet, TextField, Value, When
 from django.db.models.functions import Cast, Concat
 
 from lands.models import Expression, Media
-from media_analysis.clusters.params import APPEARED_AT, chunks
+from media_analysis.clusters.params import APPEARED_AT, chunks, relation_member
+from media_analysis.engine.duplicates.relation import Member, relation
 
 
 def cluster_ids_for(media_ids: Iterable[int]) -> dict[int, int]:
@@ -53,6 +54,7 @@ CLUSTER_CSV_COLUMNS: tuple[str, ...] = (
     "representative_id",  # the cluster's representative (whole land)
     "representative_url",
     "media_ids",  # selected members, earliest appearance first (a JSON list in CSV)
+    "relation",  # each selected member's relation to the representative, as media_ids (a JSON list in CSV)
     "domains",  # distinct domains of the selected members, by first appearance (a JSON list in CSV)
 )
 
@@ -86,13 +88,17 @@ def iter_cluster_rows(land_id: int, minrel: int | None = None, depth: int | None
             "expression__url",
             "expression__domain__name",
             "appeared_at",
+            *_RELATION_FIELDS,
+            *(f"cluster__representative__{name}" for name in _RELATION_FIELDS),
         )
         .iterator(chunk_size=2000)
     )
     current: dict[str, Any] | None = None
     pages: set[int] = set()
     domains: dict[str, None] = {}
-    for cid, land_size, rep_id, rep_url, mid, page_id, page_url, domain, appeared in rows:
+    width = len(_RELATION_FIELDS)
+    representative = None
+    for cid, land_size, rep_id, rep_url, mid, page_id, page_url, domain, appeared, *hashes in rows:
         if current is None or current["cluster_id"] != cid:
             if current is not None:
                 yield _close_row(current, pages, domains)
@@ -106,13 +112,24 @@ def iter_cluster_rows(land_id: int, minrel: int | None = None, depth: int | None
                 "representative_id": rep_id,
                 "representative_url": rep_url,
                 "media_ids": [],
+                "relation": [],
             }
             pages, domains = set(), {}
+            representative = _member(rep_id, hashes[width:]) if rep_id is not None else None
         current["media_ids"].append(mid)
+        current["relation"].append(relation(representative, _member(mid, hashes[:width])) if representative else "")
         pages.add(page_id)
         domains.setdefault(domain, None)
     if current is not None:
         yield _close_row(current, pages, domains)
+
+
+# What a member's relation to the representative is told from (engine.duplicates.relation).
+_RELATION_FIELDS = ("image_hash", "phash", "dhash", "colorhash", "region_hashes", "width", "height", "color_mode")
+
+
+def _member(media_id: int, values: Sequence[Any]) -> Member:
+    return relation_member(media_id, *values)
 
 
 def _close_row(current: dict[str, Any], pages: set[int], domains: dict[str, None]) -> dict[str, Any]:

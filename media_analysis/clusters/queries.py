@@ -12,8 +12,9 @@ from django.db.models import Case, F, IntegerField, QuerySet, Value, When, Windo
 from django.db.models.functions import RowNumber
 
 from lands.models import Media
-from media_analysis.clusters.params import APPEARED_AT, EARLIEST, hashed_item
+from media_analysis.clusters.params import APPEARED_AT, EARLIEST, hashed_item, relation_member
 from media_analysis.engine.duplicates.hashes import HashedImage, hamming, mirror_dhash, mirror_phash
+from media_analysis.engine.duplicates.relation import Member, relation
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterCorrection, ClusterLinkKind, ImageCluster, LandClustering
 
@@ -122,6 +123,8 @@ class ClusterDetails:
     # Every member's appearance: (domain, date, "published" / "fetched" / "crawled"), earliest first.
     appearances: list[tuple[str, datetime | None, str]] = field(default_factory=list)
     member_offset: int = 0
+    # Shown member id -> how it relates to the representative (engine.duplicates.relation).
+    relations: dict[int, str] = field(default_factory=dict)
 
     @property
     def truncated(self) -> bool:
@@ -212,6 +215,8 @@ def cluster_details(
             "phash",
             "dhash",
             "colorhash",
+            "region_hashes",
+            "color_mode",
             "cluster_id",
             "expression__id",
             "expression__url",
@@ -260,6 +265,29 @@ def cluster_details(
         distances=pairwise_distances(items),
         appearances=appearances,
         member_offset=start,
+        relations=relations_to(cluster.representative, members),
+    )
+
+
+def relations_to(representative: Media | None, members: Sequence[Media]) -> dict[int, str]:
+    """Member id -> its relation to the representative (empty without a representative)."""
+    if representative is None:
+        return {}
+    rep = _relation_member(representative)
+    return {media.pk: relation(rep, _relation_member(media)) for media in members}
+
+
+def _relation_member(media: Media) -> Member:
+    return relation_member(
+        media.pk,
+        media.image_hash,
+        media.phash,
+        media.dhash,
+        media.colorhash,
+        media.region_hashes,
+        media.width,
+        media.height,
+        media.color_mode,
     )
 
 

@@ -10,9 +10,11 @@ History:
 * 0: the crawler's own analysis, imported from a MyWebIntelligence database.
 * 1: this engine with hand-written perceptual-hash grids.
 * 2: perceptual hashes computed by imagehash itself.
+* 3: region hashes (regions.py) for framed and cropped copies; the other values are
+  those of version 2, and a media of version 2 is still clustered by them.
 """
 
 from __future__ import annotations
 
 CRAWLER_VERSION = 0
-ANALYSIS_VERSION = 2
+ANALYSIS_VERSION = 3

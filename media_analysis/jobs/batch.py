@@ -60,6 +60,7 @@ IMAGE_FIELDS = (
     "dhash",
     "ahash",
     "colorhash",
+    "region_hashes",
     "is_conforming",
     "conformity_reason",
     "thumbnail_key",  # absent from an analysis's fields when none was stored: the row keeps its earlier one

@@ -57,7 +57,19 @@ def photos() -> Photos:
     return Photos(files, {key: analyse_image(data) for key, data in files.items()})
 
 
-HASH_FIELDS = ("image_hash", "phash", "dhash", "ahash", "colorhash", "width", "height", "file_size", "format")
+HASH_FIELDS = (
+    "image_hash",
+    "phash",
+    "dhash",
+    "ahash",
+    "colorhash",
+    "region_hashes",
+    "color_mode",
+    "width",
+    "height",
+    "file_size",
+    "format",
+)
 
 
 def analysed_media(expression: Expression, analysis: ImageAnalysis | None = None, **fields) -> Media:

@@ -146,6 +146,7 @@ def test_a_cluster_keeps_its_id_when_members_come_and_go(photos):
     # The original leaves (its page now shows something unrelated): the cluster row stays.
     original = built.media[(0, "original")]
     original.image_hash, original.phash, original.dhash, original.colorhash = "9" * 64, "0" * 16, "f" * 16, None
+    original.region_hashes = None
     original.save()
     page = make_expression(built.land)
     newcomer = analysed_media(page, photos.analysis(0, "jpeg50"))

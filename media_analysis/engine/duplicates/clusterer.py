@@ -42,8 +42,14 @@ import numpy as np
 
 from media_analysis.engine.duplicates.hashes import HASH_BITS, PHASH_MIRROR_MASK, HashedImage, mirror_dhashes
 from media_analysis.engine.duplicates.index import HammingIndex
+from media_analysis.engine.image.regions import REGION_COUNT
+
+# Regions searched against every region of the others: the whole trimmed picture and its
+# centred square (engine.image.regions.REGIONS starts with these two).
+_QUERY_REGIONS = (0,)
 
 _U64 = (1 << 64) - 1
+_Edges = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,11 @@ class ClusterParams:
     colorhash_threshold: int | None = 2
     # Also link left-right mirrored copies, found through mirror_phash / mirror_dhash.
     mirrors: bool = True
+    # Framed and cropped copies: the whole (or centred square) of one picture within
+    # region_phash_threshold bits of a region of the other, confirmed by the same two
+    # regions' dHashes within region_dhash_threshold bits. None: region hashes unused.
+    region_phash_threshold: int | None = 6
+    region_dhash_threshold: int = 10
 
 
 def split_links(group_a: Iterable[int], group_b: Iterable[int]) -> list[tuple[int, int]]:
@@ -83,7 +94,17 @@ class NearDuplicateClusterer:
             raise ValueError("pHash and dHash thresholds must be between 0 and 64")
         if p.colorhash_threshold is not None and not 0 <= p.colorhash_threshold <= 128:
             raise ValueError("the colour hash threshold must be None or between 0 and 128")
+        if p.region_phash_threshold is not None and not 0 <= p.region_phash_threshold <= HASH_BITS:
+            raise ValueError("the region pHash threshold must be None or between 0 and 64")
         self._index = HammingIndex(p.phash_threshold)
+        # Region hashes: every region of every picture (keys node * REGION_COUNT + region),
+        # and the query regions alone; dHashes and frames by node.
+        region_t = p.region_phash_threshold if p.region_phash_threshold is not None else 0
+        self._regions = HammingIndex(region_t)
+        self._query_regions = HammingIndex(region_t)
+        self._region_dhash = np.empty(0, dtype=np.uint64)  # by node * REGION_COUNT + region
+        self._has_regions = np.empty(0, dtype=bool)  # by node
+        self._trimmed: set[int] = set()
         self._node_of: dict[int, int] = {}
         self._key_of: list[int] = []
         self._parent: list[int] = []
@@ -146,10 +167,21 @@ class NearDuplicateClusterer:
                 hashed.append(item)
                 nodes.append(node)
 
+        first_node = len(self._key_of) - len(items)
+        region_nodes = self._add_regions(items, first_node)
+        self._has_regions = np.concatenate(
+            [self._has_regions, np.zeros(len(self._key_of) - len(self._has_regions), dtype=bool)]
+        )
+        self._has_regions[region_nodes] = True
+        whole = region = None
         if hashed:
             self._index.add_many([it.key for it in hashed], [it.phash for it in hashed if it.phash is not None])
             self._append_confirmations(hashed, nodes)
-            a, b, dist, mirrored = self._new_edges(first_pos)
+            whole = self._new_edges(first_pos)
+        if region_nodes:
+            region = self._new_region_edges(region_nodes)
+        if whole is not None or region is not None:
+            a, b, dist, mirrored = self._merge_edges(whole, region)
             self._edge_chunks.append((a, b, dist, mirrored))
             new_edges = (a, b)
         else:
@@ -266,6 +298,98 @@ class NearDuplicateClusterer:
             i, j, dist, mirrored = i[first], j[first], dist[first], mirrored[first]
         return self._pos_node[i], self._pos_node[j], dist, mirrored
 
+    def _add_regions(self, items: list[HashedImage], first_node: int) -> list[int]:
+        """Index the region hashes of ``items`` (nodes from ``first_node``); the nodes that have them."""
+        self._region_dhash = np.concatenate([self._region_dhash, np.zeros(len(items) * REGION_COUNT, dtype=np.uint64)])
+        if self.params.region_phash_threshold is None:
+            return []
+        nodes: list[int] = []
+        phashes: list[tuple[int, ...]] = []
+        dhashes: list[tuple[int, ...]] = []
+        for offset, item in enumerate(items):
+            if item.region_phashes is None or item.region_dhashes is None:
+                continue
+            if len(item.region_phashes) != REGION_COUNT or len(item.region_dhashes) != REGION_COUNT:
+                raise ValueError(f"key {item.key} has {len(item.region_phashes)} region hashes, not {REGION_COUNT}")
+            nodes.append(first_node + offset)
+            phashes.append(item.region_phashes)
+            dhashes.append(item.region_dhashes)
+            if item.trimmed:
+                self._trimmed.add(first_node + offset)
+        if not nodes:
+            return []
+        node_array = np.array(nodes, dtype=np.int64)
+        keys = node_array[:, None] * REGION_COUNT + np.arange(REGION_COUNT)
+        values = np.array(phashes, dtype=np.uint64)
+        self._regions.add_many(keys.ravel().tolist(), values.ravel().tolist())
+        query = list(_QUERY_REGIONS)
+        self._query_regions.add_many(keys[:, query].ravel().tolist(), values[:, query].ravel().tolist())
+        self._region_dhash[keys.ravel()] = np.array(dhashes, dtype=np.uint64).ravel()
+        return nodes
+
+    def _new_region_edges(self, nodes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Confirmed region matches involving one of ``nodes`` (just added), as node ids.
+
+        The query regions of the new pictures are searched among every region, and every
+        region of the new pictures among the query regions of the older ones: together,
+        each (query region, region) pair with a new member once or twice, never missed.
+        """
+        t = self.params.region_phash_threshold
+        assert t is not None
+        q_keys = self._query_regions.keys
+        r_keys = self._regions.keys
+        first_new = min(nodes) * REGION_COUNT
+        q_new = q_keys >= first_new
+        rows, positions, dist = self._regions.search(self._query_regions.values[q_new], t)
+        key_a = q_keys[q_new][rows]
+        key_b = r_keys[positions]
+        if not q_new.all():
+            # Older pictures' query regions against the new pictures' regions (a full run has none).
+            r_new = r_keys >= first_new
+            rows2, positions2, dist2 = self._query_regions.search(self._regions.values[r_new], t)
+            old = q_keys[positions2] < first_new
+            key_a = np.concatenate([key_a, q_keys[positions2][old]])
+            key_b = np.concatenate([key_b, r_keys[r_new][rows2][old]])
+            dist = np.concatenate([dist, dist2[old]])
+        node_a, node_b = key_a // REGION_COUNT, key_b // REGION_COUNT
+        dhash_distance = np.bitwise_count(self._region_dhash[key_a] ^ self._region_dhash[key_b])
+        keep = (node_a != node_b) & (dhash_distance <= self.params.region_dhash_threshold)
+        node_a, node_b, dist = node_a[keep], node_b[keep], dist[keep]
+        return node_a.astype(np.intp), node_b.astype(np.intp), dist.astype(np.intp), np.zeros(len(dist), dtype=bool)
+
+    def _merge_edges(
+        self, whole: _Edges | None, region: _Edges | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Whole-image and region edges, one per pair (the closest; a direct match before a mirrored one).
+
+        A whole-image match where a side had a frame trimmed compares frames more than
+        pictures (two screenshots in one frame colour): when both sides have region
+        hashes, it stands only if the regions, taken inside the frames, match too.
+        """
+        if whole is not None and self._trimmed and len(whole[0]):
+            confirmed = set()
+            if region is not None:
+                confirmed = set(zip(*(side.tolist() for side in _ordered(region[0], region[1])), strict=True))
+            lo, hi = _ordered(whole[0], whole[1])
+            framed = np.array(
+                [
+                    (a in self._trimmed or b in self._trimmed)
+                    and bool(self._has_regions[a] and self._has_regions[b])
+                    and (a, b) not in confirmed
+                    for a, b in zip(lo.tolist(), hi.tolist(), strict=True)
+                ],
+                dtype=bool,
+            )
+            whole = (whole[0][~framed], whole[1][~framed], whole[2][~framed], whole[3][~framed])
+        chosen = [edges for edges in (whole, region) if edges is not None]
+        a, b, dist, mirrored = (np.concatenate(columns) for columns in zip(*chosen, strict=True))
+        lo, hi = _ordered(a, b)
+        order = np.lexsort((mirrored, dist, hi, lo))
+        lo, hi, dist, mirrored = lo[order], hi[order], dist[order], mirrored[order]
+        first = np.ones(len(lo), dtype=bool)
+        first[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+        return lo[first], hi[first], dist[first], mirrored[first]
+
     def _confirmed(self, i: np.ndarray, j: np.ndarray, mirrored: bool) -> np.ndarray:
         p = self.params
         dhash_i = mirror_dhashes(self._dhash[i]) if mirrored else self._dhash[i]
@@ -362,6 +486,38 @@ class NearDuplicateClusterer:
                     sets[-1] |= smaller
                 forbidden[root] = sets[-1]
         self._stale = False
+
+
+def region_candidates(old: Iterable[HashedImage], new: Iterable[HashedImage], threshold: int) -> set[int]:
+    """Keys of ``old`` items with a region pHash within ``threshold`` bits of a new item's, query regions on one side.
+
+    A superset of the region matches a clusterer would confirm between old and new items
+    (the dHash confirmation is left to it), for incremental updates.
+    """
+
+    def indexed(items: list[HashedImage], regions: tuple[int, ...] | None) -> HammingIndex:
+        index = HammingIndex(threshold)
+        chosen = [it for it in items if it.region_phashes is not None and len(it.region_phashes) == REGION_COUNT]
+        if chosen:
+            columns = np.array(regions if regions is not None else range(REGION_COUNT), dtype=np.int64)
+            values = np.array([it.region_phashes for it in chosen], dtype=np.uint64)[:, columns]
+            keys = np.array([it.key for it in chosen], dtype=np.int64)[:, None] * REGION_COUNT + columns
+            index.add_many(keys.ravel().tolist(), values.ravel().tolist())
+        return index
+
+    old, new = list(old), list(new)
+    found: set[int] = set()
+    new_all, new_query = indexed(new, None), indexed(new, _QUERY_REGIONS)
+    old_all, old_query = indexed(old, None), indexed(old, _QUERY_REGIONS)
+    for stored, queries in ((old_all, new_query), (old_query, new_all)):
+        if len(stored) and len(queries):
+            _, positions, _ = stored.search(queries.values, threshold)
+            found.update((stored.keys[positions] // REGION_COUNT).tolist())
+    return found
+
+
+def _ordered(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.minimum(a, b), np.maximum(a, b)
 
 
 def cluster_labels(

@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from media_analysis.engine.image.regions import BOX_DIGITS, HEX_LENGTH, RegionHashes
+
 HASH_BITS = 64
+_WHOLE_BOX = RegionHashes(box=(0, 0, 1000, 1000), hashes=()).hex()  # nothing trimmed
 _HEX = re.compile(r"\s*([0-9a-fA-F]+)\s*")
 
 
@@ -41,6 +44,11 @@ class HashedImage:
     phash: int | None = None
     dhash: int | None = None
     colorhash: int | None = None
+    # pHash and dHash of each region of engine.image.regions.REGIONS (None: not computed),
+    # and whether a plain frame was trimmed before taking them.
+    region_phashes: tuple[int, ...] | None = None
+    region_dhashes: tuple[int, ...] | None = None
+    trimmed: bool = False
 
     @classmethod
     def from_hex(
@@ -50,15 +58,35 @@ class HashedImage:
         phash: str | None = None,
         dhash: str | None = None,
         colorhash: str | None = None,
+        region_hashes: str | None = None,
     ) -> HashedImage:
         """Build from the hex strings stored on a media row."""
+        regions = parse_region_hashes(region_hashes)
         return cls(
             key=key,
             sha256=sha256.strip().lower() if sha256 and sha256.strip() else None,
             phash=parse_hex_hash(phash),
             dhash=parse_hex_hash(dhash),
             colorhash=parse_hex_hash(colorhash),
+            region_phashes=regions[0] if regions else None,
+            region_dhashes=regions[1] if regions else None,
+            trimmed=regions[2] if regions else False,
         )
+
+
+def parse_region_hashes(value: str | None) -> tuple[tuple[int, ...], tuple[int, ...], bool] | None:
+    """(region pHashes, region dHashes, trimmed) from a stored ``region_hashes`` value; None when absent.
+
+    Raises ValueError on a value of another layout.
+    """
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if len(text) != HEX_LENGTH:
+        raise ValueError(f"region hashes have {HEX_LENGTH} hex digits, not {len(text)}")
+    # One conversion for all the values: a land holds a million of them.
+    values = np.frombuffer(bytes.fromhex(text[BOX_DIGITS:]), dtype=">u8").tolist()
+    return tuple(values[0::2]), tuple(values[1::2]), text[:BOX_DIGITS].lower() != _WHOLE_BOX
 
 
 def hamming(a: int, b: int) -> int:

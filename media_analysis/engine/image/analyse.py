@@ -46,6 +46,7 @@ from media_analysis.engine.image.exif import ExifSummary
 from media_analysis.engine.image.guarded import guarded_analyser, memory_limit
 from media_analysis.engine.image.hashes import perceptual_hashes
 from media_analysis.engine.image.limits import inspect
+from media_analysis.engine.image.regions import region_hashes
 from media_analysis.engine.image.thumbnail import Thumbnail, make_thumbnail
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
@@ -107,6 +108,7 @@ class ImageAnalysis:
     dhash: str | None = None
     ahash: str | None = None
     colorhash: str | None = None
+    region_hashes: str | None = None
     is_conforming: bool = True
     conformity_reason: str | None = None
     # Not a column: the caller stores the file and records its key.
@@ -325,3 +327,9 @@ def _fill_pixels_fields(
         hashes = perceptual_hashes(base)
         result.phash, result.dhash = hashes.phash, hashes.dhash
         result.ahash, result.colorhash = hashes.ahash, hashes.colorhash
+        _fill_region_hashes(result, base)
+
+
+def _fill_region_hashes(result: ImageAnalysis, base: Image.Image) -> None:
+    # Not imagehash's: hashes of regions after trimming a frame, for framed and cropped copies.
+    result.region_hashes = region_hashes(base).hex()

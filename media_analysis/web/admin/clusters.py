@@ -262,7 +262,10 @@ def cluster_detail_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
     pages = max(1, -(-details.member_count // MEMBERS_SHOWN))
     if page_number > pages:
         return HttpResponseRedirect(f"{cluster_url(cluster.pk)}?page={pages}")
-    members = [(media, media_change_url(request.user, media.pk)) for media in details.members]
+    members = [
+        (media, media_change_url(request.user, media.pk), details.relations.get(media.pk, ""))
+        for media in details.members
+    ]
     distance_rows = [
         (media, [_distance_cell(cell) for cell in line])
         for media, line in zip(details.distance_members, details.distances, strict=True)

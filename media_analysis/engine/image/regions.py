@@ -1,0 +1,228 @@
+"""Hashes of regions of a picture, to recognise it framed or cropped.
+
+imagehash's whole-image hashes (hashes.py) see a picture through a 32x32 (pHash) or
+9x8 (dHash) resize of the whole frame: add a plain border, or cut 10 % off one side,
+and every cell of that grid looks at another part of the scene. Reposted pictures are
+framed and cropped all the time, so each image also gets hashes of a few *regions*:
+
+1. Uniform borders are trimmed first: a line of pixels (row or column) at the edge is
+   dropped while nearly all of its pixels have the colour of that edge. A framed copy
+   and its original then show the same content.
+2. On the trimmed picture, regions are taken at fixed places (:data:`REGIONS`): the
+   whole, the centre and the four corners at 90 %, 80 % and 70 % of each side, and the
+   largest centred square (for pictures that are not square). A crop that keeps a
+   corner of the picture (one or two adjacent sides cut) keeps that corner's regions
+   nearly intact, a crop of every side keeps the centre's, a feed's square crop is the
+   centred square itself.
+3. Each region gets a 64-bit pHash and a 64-bit dHash computed like imagehash's (DCT of
+   a 32x32 greyscale resize and its median; horizontal gradient of a 9x8 resize), on a
+   greyscale copy reduced to :data:`WORK_SIDE` pixels on its long side, which keeps the
+   cost at a small fraction of the analysis.
+
+The result is a hex string, :func:`region_hashes` -> ``"<phash><dhash>..."`` (32 hex
+digits per region, in the order of :data:`REGIONS`; the trimmed box comes first, as
+four 3-digit thousandths). Matching across regions is the clusterer's work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+WORK_SIDE = 256
+# A line belongs to a uniform border when this share of its pixels is within
+# BORDER_TOLERANCE grey levels of the edge's colour (JPEG ringing leaves a few outliers).
+BORDER_SHARE = 0.98
+BORDER_TOLERANCE = 10
+# Never trim more than this share of a side away: beyond it, the "border" is the picture.
+MAX_TRIM = 0.4
+# Lines looked at past a border, and the share of their pixels that must differ from it.
+EDGE_DEPTH = 3
+EDGE_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Region:
+    """A part of the trimmed picture, as shares of its width and height: (left, top, right, bottom)."""
+
+    name: str
+    box: tuple[float, float, float, float]
+    square: bool = False  # the largest centred square instead of ``box``
+
+
+def _regions() -> tuple[Region, ...]:
+    c, cut = 0.9, 0.12
+    return (
+        Region("whole", (0.0, 0.0, 1.0, 1.0)),
+        Region("square", (0.0, 0.0, 1.0, 1.0), square=True),
+        Region("centre", ((1 - c) / 2, (1 - c) / 2, (1 + c) / 2, (1 + c) / 2)),
+        Region("top left", (0.0, 0.0, c, c)),
+        Region("top right", (1 - c, 0.0, 1.0, c)),
+        Region("bottom left", (0.0, 1 - c, c, 1.0)),
+        Region("bottom right", (1 - c, 1 - c, 1.0, 1.0)),
+        Region("no left", (cut, 0.0, 1.0, 1.0)),
+        Region("no right", (0.0, 0.0, 1 - cut, 1.0)),
+        Region("no top", (0.0, cut, 1.0, 1.0)),
+        Region("no bottom", (0.0, 0.0, 1.0, 1 - cut)),
+    )
+
+
+REGIONS: tuple[Region, ...] = _regions()
+REGION_COUNT = len(REGIONS)
+BOX_DIGITS = 12
+HEX_LENGTH = BOX_DIGITS + 32 * REGION_COUNT
+
+
+def _dct_matrix(n: int) -> np.ndarray:
+    # scipy.fftpack.dct(type 2, no normalisation) as a matrix: 2 cos(pi (2i + 1) k / 2n).
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    return 2.0 * np.cos(np.pi * (2 * i + 1) * k / (2 * n))
+
+
+_DCT = _dct_matrix(32)[:8]  # only the 8 lowest frequencies are kept
+
+
+def _pack(flags: np.ndarray) -> int:
+    """64 booleans to an int, the first one the highest bit (imagehash's order)."""
+    return int.from_bytes(np.packbits(flags).tobytes(), "big")
+
+
+def _uniform(lines: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    close = (np.abs(lines.astype(np.int16) - colour) <= BORDER_TOLERANCE).all(axis=-1)
+    return close.mean(axis=1) >= BORDER_SHARE
+
+
+def _frame(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Widths (left, top, right, bottom) of a plain frame around ``rgb``, or None when there is none.
+
+    A frame runs round all four sides in one colour: a one-sided band (a sky, a wall, a
+    margin of a screenshot) is part of the picture, and trimming it would make copies
+    that differ only by where they were cut look different.
+    """
+    h, w = rgb.shape[:2]
+    corners = rgb[[0, 0, -1, -1], [0, -1, 0, -1]].astype(np.int16)
+    if np.abs(corners - corners[0]).max() > BORDER_TOLERANCE:
+        return None
+    colour = np.median(corners, axis=0).astype(np.int16)
+    sides = []
+    for lines, limit in (
+        (rgb.transpose(1, 0, 2), w),
+        (rgb, h),
+        (rgb.transpose(1, 0, 2)[::-1], w),
+        (rgb[::-1], h),
+    ):
+        uniform = _uniform(lines[: int(limit * MAX_TRIM)], colour)
+        stop = np.flatnonzero(~uniform)
+        if len(stop) == 0 or stop[0] == 0:
+            return None
+        # A frame ends on a straight edge: within a few lines, most of the line is picture.
+        # A background (a product on white) ends on the tip of an object instead.
+        edge = lines[stop[0] : stop[0] + EDGE_DEPTH].astype(np.int16)
+        far = (np.abs(edge - colour) > BORDER_TOLERANCE).any(axis=-1).mean(axis=1)
+        if far.max() < EDGE_SHARE:
+            return None
+        sides.append(int(stop[0]))
+    return sides[0], sides[1], sides[2], sides[3]
+
+
+def trimmed_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of ``rgb`` (h x w x 3) without its plain frames (two at most, nested)."""
+    h, w = rgb.shape[:2]
+    left, top, right, bottom = 0, 0, w, h
+    for _ in range(2):
+        frame = _frame(rgb[top:bottom, left:right])
+        if frame is None:
+            break
+        left, top, right, bottom = left + frame[0], top + frame[1], right - frame[2], bottom - frame[3]
+    return left, top, right, bottom
+
+
+def _region_box(box: tuple[float, float, float, float], region: Region) -> tuple[float, float, float, float]:
+    left, top, right, bottom = box
+    w, h = right - left, bottom - top
+    if region.square:
+        side = min(w, h)
+        x0, y0 = left + (w - side) / 2, top + (h - side) / 2
+        return x0, y0, x0 + side, y0 + side
+    share_left, share_top, share_right, share_bottom = region.box
+    return left + share_left * w, top + share_top * h, left + share_right * w, top + share_bottom * h
+
+
+@dataclass(frozen=True)
+class RegionHashes:
+    """The trimmed box (thousandths of width and height) and (pHash, dHash) of each region."""
+
+    box: tuple[int, int, int, int]
+    hashes: tuple[tuple[int, int], ...]
+
+    def hex(self) -> str:
+        head = "".join(f"{v:03x}" for v in self.box)
+        return head + "".join(f"{p:016x}{d:016x}" for p, d in self.hashes)
+
+    @classmethod
+    def from_hex(cls, text: str) -> RegionHashes:
+        if len(text) != HEX_LENGTH:
+            raise ValueError(f"region hashes have {HEX_LENGTH} hex digits, not {len(text)}")
+        box = tuple(int(text[i : i + 3], 16) for i in range(0, BOX_DIGITS, 3))
+        # One conversion for the 2 x REGION_COUNT 64-bit values: a land holds a million of them.
+        values = np.frombuffer(bytes.fromhex(text[BOX_DIGITS:]), dtype=">u8").tolist()
+        hashes = tuple(zip(values[::2], values[1::2], strict=True))
+        return cls(box=(box[0], box[1], box[2], box[3]), hashes=hashes)
+
+    @property
+    def trimmed(self) -> bool:
+        return self.box != (0, 0, 1000, 1000)
+
+
+def _working_copy(img: Image.Image) -> np.ndarray:
+    """``img`` as an RGB array of about WORK_SIDE pixels on its long side (box-averaged)."""
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    factor = max(1, max(rgb.size) // WORK_SIDE)
+    if factor > 1:
+        rgb = rgb.reduce(factor)
+    return np.asarray(rgb)
+
+
+def _grid_means(integral: np.ndarray, areas: np.ndarray, cols: int, rows: int) -> np.ndarray:
+    """Mean of each cell of a ``rows`` x ``cols`` grid over each area, from a summed-area table."""
+    h, w = integral.shape[0] - 1, integral.shape[1] - 1
+    xs = _cell_edges(areas[:, [0, 2]], cols, w)
+    ys = _cell_edges(areas[:, [1, 3]], rows, h)
+    y0, y1 = ys[:, :-1, None], ys[:, 1:, None]
+    x0, x1 = xs[:, None, :-1], xs[:, None, 1:]
+    sums = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+    return sums / ((y1 - y0) * (x1 - x0))
+
+
+def _cell_edges(spans: np.ndarray, cells: int, limit: int) -> np.ndarray:
+    """Integer edges of ``cells`` equal cells over each (start, stop) span, every cell at least one pixel."""
+    edges = np.round(spans[:, :1] + (spans[:, 1:] - spans[:, :1]) * np.linspace(0, 1, cells + 1)).astype(np.intp)
+    # Shift right where rounding made a cell empty, then keep within the picture.
+    edges = np.maximum.accumulate(edges - np.arange(cells + 1), axis=1) + np.arange(cells + 1)
+    edges = np.minimum(edges, limit)
+    edges = np.minimum(edges, limit - cells + np.arange(cells + 1))
+    return np.maximum(edges, 0)
+
+
+def region_hashes(img: Image.Image) -> RegionHashes:
+    """Trim ``img``'s uniform borders and hash each region of :data:`REGIONS`."""
+    pixels = _working_copy(img)
+    h, w = pixels.shape[:2]
+    left, top, right, bottom = trimmed_box(pixels)
+    if right - left < 8 or bottom - top < 8:
+        left, top, right, bottom = 0, 0, w, h
+    # ITU-R 601-2 luma, as Pillow's conversion to "L".
+    grey = pixels @ np.array([0.299, 0.587, 0.114])
+    integral = np.zeros((h + 1, w + 1))
+    np.cumsum(np.cumsum(grey, axis=0), axis=1, out=integral[1:, 1:])
+    areas = np.array([_region_box((left, top, right, bottom), region) for region in REGIONS])
+    low = _DCT @ _grid_means(integral, areas, 32, 32) @ _DCT.T
+    phash_bits = low.reshape(len(REGIONS), 64) > np.median(low.reshape(len(REGIONS), 64), axis=1)[:, None]
+    gradient = _grid_means(integral, areas, 9, 8)
+    dhash_bits = (gradient[:, :, 1:] > gradient[:, :, :-1]).reshape(len(REGIONS), 64)
+    hashes = [(_pack(p), _pack(d)) for p, d in zip(phash_bits, dhash_bits, strict=True)]
+    box = (round(1000 * left / w), round(1000 * top / h), round(1000 * right / w), round(1000 * bottom / h))
+    return RegionHashes(box=box, hashes=tuple(hashes))

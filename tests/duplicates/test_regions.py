@@ -1,0 +1,199 @@
+"""Region hashes: frames trimmed, crops matched across regions, different pictures kept apart."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageOps
+from sklearn.datasets import load_sample_image
+
+from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer, region_candidates
+from media_analysis.engine.duplicates.hashes import HashedImage, parse_region_hashes
+from media_analysis.engine.duplicates.relation import Member, relation
+from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.regions import HEX_LENGTH, REGION_COUNT, RegionHashes, region_hashes, trimmed_box
+from tests.support.photo_edits import asymmetric_crop, centre_square, cut, cut_each_border, framed
+
+
+def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def china() -> Image.Image:
+    return Image.fromarray(load_sample_image("china.jpg"))
+
+
+@pytest.fixture(scope="module")
+def flower() -> Image.Image:
+    return Image.fromarray(load_sample_image("flower.jpg"))
+
+
+def _item(key: int, image: Image.Image) -> HashedImage:
+    result = analyse_image(_jpeg(image))
+    return HashedImage.from_hex(
+        key,
+        sha256=result.image_hash,
+        phash=result.phash,
+        dhash=result.dhash,
+        colorhash=result.colorhash,
+        region_hashes=result.region_hashes,
+    )
+
+
+# --- trimming ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("colour", [(255, 255, 255), (0, 0, 0), (200, 30, 40)])
+def test_a_plain_frame_is_trimmed(china, colour):
+    copy = framed(china, colour)
+    border = round(max(china.size) * 0.08)
+    pixels = np.asarray(copy)
+    left, top, right, bottom = trimmed_box(pixels)
+    assert abs(left - border) <= 1
+    assert abs(top - border) <= 1
+    assert abs((copy.width - right) - border) <= 1
+    assert abs((copy.height - bottom) - border) <= 1
+
+
+def test_a_picture_without_frame_is_left_whole(china):
+    pixels = np.asarray(china)
+    assert trimmed_box(pixels) == (0, 0, china.width, china.height)
+
+
+def test_a_band_on_one_side_only_is_part_of_the_picture(china):
+    # A plain band along the top (a sky, a margin) is not a frame: cutting it would depend on the copy.
+    banded = Image.new("RGB", (china.width, china.height + 60), (250, 250, 250))
+    banded.paste(china, (0, 60))
+    assert trimmed_box(np.asarray(banded)) == (0, 0, banded.width, banded.height)
+
+
+def test_an_object_on_a_white_background_is_not_taken_for_a_frame():
+    image = Image.new("RGB", (600, 600), (255, 255, 255))
+    ImageDraw.Draw(image).ellipse((150, 200, 450, 420), fill=(30, 90, 200))
+    assert trimmed_box(np.asarray(image)) == (0, 0, 600, 600)
+
+
+def test_region_hashes_round_trip_through_their_hex_form(china):
+    hashes = region_hashes(china)
+    text = hashes.hex()
+    assert len(text) == HEX_LENGTH
+    assert RegionHashes.from_hex(text) == hashes
+    phashes, dhashes, trimmed = parse_region_hashes(text)
+    assert len(phashes) == len(dhashes) == REGION_COUNT
+    assert trimmed is False
+    assert region_hashes(framed(china, (255, 255, 255))).trimmed
+
+
+def test_the_analysis_stores_region_hashes_and_keeps_imagehash_hashes(china):
+    result = analyse_image(_jpeg(china))
+    assert result.region_hashes is not None
+    assert len(result.region_hashes) == HEX_LENGTH
+    assert "region_hashes" in result.as_fields()
+    assert len(result.phash) == 16
+    assert len(result.dhash) == 16
+
+
+# --- matching --------------------------------------------------------------------------
+
+
+EDITS = {
+    "framed": lambda im: framed(im, (255, 255, 255)),
+    "framed black": lambda im: framed(im, (0, 0, 0)),
+    "cut 5 % each border": cut_each_border,
+    # 12 % off the left, 4 % off the bottom; other pairs of sides are missed now and then
+    # (docs/benchmarks/duplicates.md).
+    "asymmetric": lambda im: asymmetric_crop(im, 1),
+    "one side cut": lambda im: cut(im, 0.12, 0, 0, 0),
+    "centre square": centre_square,
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_framed_and_cropped_copies_join_their_original(china, flower, edit):
+    items = [_item(0, china), _item(1, EDITS[edit](china)), _item(2, flower), _item(3, EDITS[edit](flower))]
+    clusterer = NearDuplicateClusterer()
+    clusterer.add(items)
+    assert clusterer.clusters() == [[0, 1], [2, 3]]
+
+
+def test_without_region_hashes_the_frame_defeats_the_whole_image_hashes(china):
+    items = [_item(0, china), _item(1, framed(china, (255, 255, 255)))]
+    clusterer = NearDuplicateClusterer(ClusterParams(region_phash_threshold=None))
+    clusterer.add(items)
+    assert clusterer.clusters() == []
+
+
+def test_different_pictures_in_the_same_frame_stay_apart(china, flower):
+    w, h = china.size
+    pictures = [china.crop((0, 0, w // 2, h)), china.crop((w // 2, 0, w, h)), flower]
+    items = [_item(i, framed(picture, (255, 255, 255))) for i, picture in enumerate(pictures)]
+    clusterer = NearDuplicateClusterer()
+    clusterer.add(items)
+    assert clusterer.clusters() == []
+
+
+def test_incremental_region_matches_equal_a_single_pass(china, flower):
+    items = [
+        _item(0, china),
+        _item(1, flower),
+        _item(2, framed(china, (0, 0, 0))),
+        _item(3, cut_each_border(flower)),
+        _item(4, centre_square(china)),
+    ]
+    once = NearDuplicateClusterer()
+    once.add(items)
+    # Originals first, then copies; and copies first, then originals: both directions of the search.
+    for order in ([0, 1], [2, 3, 4]), ([2, 3, 4], [0, 1]):
+        grown = NearDuplicateClusterer()
+        for part in order:
+            grown.add(items[k] for k in part)
+        assert grown.clusters() == once.clusters() == [[0, 2, 4], [1, 3]]
+
+
+def test_region_candidates_find_the_old_pictures_a_new_copy_may_join(china, flower):
+    old = [_item(0, china), _item(1, flower)]
+    new = [_item(2, framed(flower, (20, 90, 160)))]
+    assert region_candidates(old, new, ClusterParams().region_phash_threshold or 0) == {1}
+
+
+def test_a_malformed_region_value_is_rejected():
+    with pytest.raises(ValueError):
+        parse_region_hashes("abc")
+    assert parse_region_hashes(None) is None
+    assert parse_region_hashes("  ") is None
+
+
+# --- relation to the representative ------------------------------------------------------
+
+
+def _member(key: int, image: Image.Image) -> Member:
+    return Member(_item(key, image), width=image.width, height=image.height, greyscale=image.mode == "L")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda im: framed(im, (255, 255, 255)), "framed"),
+        (cut_each_border, "cropped (centre)"),
+        (centre_square, "square crop"),
+        (ImageOps.mirror, "mirrored"),
+        (lambda im: im.resize((im.width // 2, im.height // 2)), "resized"),
+        (lambda im: im.convert("L"), "greyscale"),
+    ],
+)
+def test_the_relation_names_the_edit(china, edit, expected):
+    representative = _member(0, china)
+    assert relation(representative, _member(1, edit(china))) == expected
+
+
+def test_the_relation_of_the_representative_and_of_an_unrelated_member(china, flower):
+    representative = _member(0, china)
+    assert relation(representative, representative) == "representative"
+    assert relation(representative, _member(1, flower)) == "indirect"
+    same_bytes = Member(HashedImage(key=2, sha256=representative.item.sha256))
+    assert relation(representative, same_bytes) == "identical file"
