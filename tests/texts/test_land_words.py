@@ -1,0 +1,56 @@
+"""The land page's frequent words and phrases."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from media_analysis.texts import frequent
+from tests.factories import make_expression, make_land, make_media, make_text
+
+pytestmark = pytest.mark.django_db
+
+
+def land_page(land) -> str:
+    return reverse("medianalyse:land-analysis", args=[land.pk])
+
+
+def test_frequent_words_count_pictures_of_the_land_only(texts, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found = frequent.frequent_words(texts.land.pk)
+    top = {entry.text: (entry.pictures, entry.occurrences) for entry in found}
+    assert found[0].text == "climate"
+    assert top["climate"] == (3, 4)
+    assert top["justice"] == (2, 3)
+    assert top["now"] == (1, 2)
+
+
+def test_frequent_phrases_come_from_a_bounded_sample(texts, django_assert_num_queries):
+    with django_assert_num_queries(1):
+        found, sample = frequent.frequent_phrases(texts.land.pk)
+    assert sample == 3
+    # "climate justice" is twice in one picture: a picture counts once, and a phrase of one picture is left out.
+    assert found == []
+    page = make_expression(texts.land)
+    for n in range(3):
+        make_text(make_media(page), f"climate justice {n}")
+    found, sample = frequent.frequent_phrases(texts.land.pk, sample=2)
+    assert sample == 2
+    assert [(entry.text, entry.pictures) for entry in found] == [("climate justice", 2)]
+
+
+def test_land_page_lists_words_with_links_to_the_gallery(texts, admin_client):
+    response = admin_client.get(land_page(texts.land))
+    content = response.content.decode()
+    gallery = reverse("medianalyse:land-gallery", args=[texts.land.pk])
+    assert 'id="ma-frequent-words"' in content
+    assert f'<a href="{gallery}?text=climate">climate</a></td><td>3</td><td>4</td>' in content
+
+
+def test_land_page_says_when_no_text_was_read(admin_client, django_assert_num_queries):
+    land = make_land("Silent")
+    make_media(make_expression(land))
+    content = admin_client.get(land_page(land)).content.decode()
+    assert "No text has been read in this land" in content
+    with django_assert_num_queries(1):
+        assert frequent.land_words(land.pk).empty
