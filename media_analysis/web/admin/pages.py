@@ -54,6 +54,8 @@ EXPORT_TYPES = (
     "nodecsv",
     "pagegexf",
     "nodegexf",
+    "textcsv",
+    "textgexf",
 )
 
 
