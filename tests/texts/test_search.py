@@ -136,3 +136,19 @@ def test_postgresql_search_reads_the_full_text_index(texts):
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "mediatext_text_search" in plan
+
+
+def test_the_image_wall_takes_the_text_filter_of_the_gallery(texts, admin_client):
+    from media_analysis.web import wall
+
+    for name in ("banner", "sign"):
+        Media.objects.filter(pk=texts.media[name].pk).update(thumbnail_key=f"thumbnails/320/ab/cd/{name}.jpg")
+    form = wall.WallQueryForm({"land": texts.land.pk, "text": "justice"})
+    assert form.is_valid(), form.problems()
+    assert set(wall.wall_queryset(form.wall_query()).values_list("pk", flat=True)) == {
+        texts.media["banner"].pk,
+        texts.media["sign"].pk,
+    }
+    response = admin_client.get(reverse("medianalyse:wall"), {"land": texts.land.pk, "text": "."})
+    assert response.status_code == 400
+    assert "\ntext: " in response.content.decode()
