@@ -25,18 +25,30 @@ def test_frequent_words_count_pictures_of_the_land_only(texts, django_assert_num
     assert top["now"] == (1, 2)
 
 
-def test_frequent_phrases_come_from_a_bounded_sample(texts, django_assert_num_queries):
+def test_phrases_are_those_of_two_pictures_or_more(texts, django_assert_num_queries):
     with django_assert_num_queries(1):
-        found, sample = frequent.frequent_phrases(texts.land.pk)
-    assert sample == 3
+        found, read = frequent.frequent_phrases(texts.land.pk)
+    assert read == 3
     # "climate justice" is twice in one picture: a picture counts once, and a phrase of one picture is left out.
     assert found == []
     page = make_expression(texts.land)
-    for n in range(3):
-        make_text(make_media(page), f"climate justice {n}")
-    found, sample = frequent.frequent_phrases(texts.land.pk, sample=2)
-    assert sample == 2
+    make_text(make_media(page), "Climate justice, not charity")
+    found, _ = frequent.frequent_phrases(texts.land.pk)
     assert [(entry.text, entry.pictures) for entry in found] == [("climate justice", 2)]
+
+
+def test_words_and_phrases_are_counted_in_the_latest_pictures_when_the_land_has_more(texts):
+    page = make_expression(texts.land)
+    for n in range(3):
+        make_text(make_media(page), f"ocean tide {n}")
+    sampled = frequent.land_words(texts.land.pk, sample=3)
+    assert (sampled.sample, sampled.sampled) == (3, True)
+    assert [(entry.text, entry.pictures) for entry in sampled.words[:2]] == [("ocean", 3), ("tide", 3)]
+    assert "climate" not in {entry.text for entry in sampled.words}
+    assert [entry.text for entry in sampled.phrases] == ["ocean tide"]
+    whole = frequent.land_words(texts.land.pk)
+    assert (whole.sample, whole.sampled) == (6, False)
+    assert {entry.text for entry in whole.words} >= {"climate", "ocean"}
 
 
 def test_land_page_lists_words_with_links_to_the_gallery(texts, admin_client):
@@ -45,6 +57,7 @@ def test_land_page_lists_words_with_links_to_the_gallery(texts, admin_client):
     gallery = reverse("medianalyse:land-gallery", args=[texts.land.pk])
     assert 'id="ma-frequent-words"' in content
     assert f'<a href="{gallery}?text=climate">climate</a></td><td>3</td><td>4</td>' in content
+    assert "among the land's 3 pictures with text" in content
 
 
 def test_land_page_says_when_no_text_was_read(admin_client, django_assert_num_queries):

@@ -362,7 +362,6 @@ def _render_land_page(
         text_words=text_words,
         frequent_words=[(entry, gallery_of(entry.text)) for entry in text_words.words],
         frequent_phrases=[(entry, gallery_of(entry.text)) for entry in text_words.phrases],
-        phrase_sample_limit=frequent.PHRASE_SAMPLE,
         values=values or _form_values(),
         errors=errors or {},
         preview=preview,
