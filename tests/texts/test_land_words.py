@@ -16,7 +16,7 @@ def land_page(land) -> str:
 
 
 def test_frequent_words_count_pictures_of_the_land_only(texts, django_assert_num_queries):
-    with django_assert_num_queries(2):
+    with django_assert_num_queries(3):  # the land's share of all media, the sample, its words
         found = frequent.land_words(texts.land.pk).words
     top = {entry.text: (entry.pictures, entry.occurrences) for entry in found}
     assert found[0].text == "climate"
@@ -30,6 +30,16 @@ def test_phrases_are_those_of_two_pictures_or_more():
     assert [(entry.text, entry.pictures) for entry in frequent.frequent_phrases(texts)] == [("climate justice", 2)]
     # A picture counts once, however often its text repeats the phrase; a phrase of one picture is left out.
     assert frequent.frequent_phrases(texts[:2]) == []
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_the_sample_is_the_land_s_latest_texts_whichever_way_it_is_read(texts, dense):
+    page = make_expression(texts.land)
+    latest = make_media(page)
+    make_text(latest, "the latest")
+    found = frequent.latest_texts(texts.land.pk, dense, sample=2)
+    assert found == [(latest.pk, "the latest"), (texts.media["meme"].pk, "<b>when</b> you see it & climate")]
+    assert len(frequent.latest_texts(texts.land.pk, dense)) == 4  # the skipped picture has no text
 
 
 def test_words_and_phrases_are_counted_in_the_latest_pictures_when_the_land_has_more(texts):
@@ -60,5 +70,5 @@ def test_land_page_says_when_no_text_was_read(admin_client, django_assert_num_qu
     make_media(make_expression(land))
     content = admin_client.get(land_page(land)).content.decode()
     assert "No text has been read in this land" in content
-    with django_assert_num_queries(1):
+    with django_assert_num_queries(2):
         assert frequent.land_words(land.pk).empty
