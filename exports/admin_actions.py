@@ -33,6 +33,8 @@ TYPE_LABELS = {
     "nodecsv": "Domains (CSV), the crawler's columns",
     "pagegexf": "Page graph (GEXF): pages linked across domains",
     "nodegexf": "Domain graph (GEXF): domains linked by their pages",
+    "textcsv": "Words in pictures (CSV): each picture's words read by OCR, with their counts",
+    "textgexf": "Text graph (GEXF): pictures or clusters and the words they carry",
 }
 
 
@@ -70,7 +72,8 @@ class ExportLandForm(forms.Form):
     merge_clusters = forms.BooleanField(
         required=False,
         label="Merge near-duplicate clusters",
-        help_text="Media graph only: one node per cluster of near-duplicate images instead of one per file.",
+        help_text="Media and text graphs only: one node per cluster of near-duplicate images instead of one per "
+        "file (or per picture).",
     )
     include_failed = forms.BooleanField(
         required=False,
@@ -123,6 +126,8 @@ class ExportLandForm(forms.Form):
             for option in ("merge_clusters", "include_failed", "dynamic"):
                 if data.get(option):
                     query[option] = "true"
+        if name == "textgexf" and data.get("merge_clusters"):
+            query["merge_clusters"] = "true"
         if name in DATED_TYPES and data.get("dates"):
             query["dates"] = "true"
         if name in MEDIA_CSV_TYPES and data.get("stale_values"):

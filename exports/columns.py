@@ -254,6 +254,13 @@ MEDIA_COLUMNS: list[MediaColumn] = [
     # The archived original (MEDIA_ANALYSIS_ARCHIVE_ORIGINALS, archive_originals): its key, also its path in a
     # dataset archive; the file is the downloaded bytes, named by their SHA-256.
     _value("original_key"),
+    # The text read in the picture (OCR), from its latest recognition; empty for a media never read.
+    # Not analysis values: the OCR status says by itself what the text is.
+    _field("ocr_status", "ocr__status"),
+    _field("ocr_text", "ocr__text"),
+    _field("ocr_language", "ocr__language"),
+    _field("ocr_confidence", "ocr__confidence"),
+    _field("ocr_text_area", "ocr__text_area"),
 ]
 
 

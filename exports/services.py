@@ -57,6 +57,7 @@ from lands.models import (
 )
 from media_analysis import clusters, stored
 from media_analysis.errors import InvalidParameters
+from media_analysis.texts import exports as texts
 
 if TYPE_CHECKING:
     from django_stubs_ext import WithAnnotations
@@ -73,6 +74,8 @@ DATED_TYPES = ("pagecsv", "fullpagecsv", "pagegexf")
 # The exports that write the media CSV (the archive holds one).
 MEDIA_CSV_TYPES = ("mediacsv", "archive")
 NODE_MODES = ("page", "domain")
+# The graphs that may merge a near-duplicate cluster's images into one node.
+MERGING_TYPES = ("mediagexf", "textgexf")
 
 
 # --- Options -------------------------------------------------------------------
@@ -84,7 +87,7 @@ class ExportOptions:
     depth: int | None = None
     media_types: tuple[str, ...] = tuple(MediaType.values)
     nodes: str = "page"
-    merge_clusters: bool = False  # mediagexf: one node per near-duplicate cluster
+    merge_clusters: bool = False  # mediagexf, textgexf: one node per near-duplicate cluster
     # mediacsv: also write the values kept from an earlier attempt of media whose
     # latest attempt failed or is still to come (their status column says so).
     stale_values: bool = False
@@ -701,6 +704,60 @@ def produce_clustercsv(land: Land, options: ExportOptions, counts: ExportCounts)
     return iter_csv(columns, _counted(([row[c] for c in columns] for row in rows), counts), raw=options.raw)
 
 
+# --- Text in pictures ------------------------------------------------------------------
+
+
+def produce_textcsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    rows = texts.word_rows(media_of(land, options), CHUNK_SIZE)
+    return iter_csv(texts.TEXT_CSV_COLUMNS, _counted(rows, counts), raw=options.raw)
+
+
+TEXT_GEXF_ATTRIBUTES: tuple[tuple[str, str], ...] = (
+    ("type", "string"),  # picture, cluster or word: Gephi's partition of the two sides
+    ("url", "string"),  # a picture's URL (a cluster's: its first member's)
+    ("thumbnail", "string"),  # the stored preview's key, its path in a dataset archive
+    ("pictures", "integer"),  # pictures carrying the word, or merged into the cluster
+    ("occurrences", "integer"),  # a word's occurrences in those pictures
+    ("text", "string"),  # a picture's text as read
+    ("language", "string"),
+    ("cluster_id", "integer"),
+)
+
+
+def produce_textgexf(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    """Pictures (or clusters) and the words they carry: a bipartite graph, edges weighted by occurrences."""
+    media = media_of(land, options)
+
+    def nodes() -> Iterator[GexfNode]:
+        values: tuple[Any, ...]
+        for picture in texts.picture_nodes(media, CHUNK_SIZE, merge_clusters=options.merge_clusters):
+            kind = "cluster" if picture.id.startswith("cluster-") else "picture"
+            values = (kind, picture.url, picture.thumbnail, picture.pictures, None, picture.text, picture.language)
+            yield GexfNode(picture.id, picture.label, (*values, picture.cluster_id), size=picture.pictures)
+        for word in texts.word_nodes(media, CHUNK_SIZE):
+            values = ("word", None, None, word.pictures, word.occurrences, None, None, None)
+            yield GexfNode(word.id, word.word, values, size=word.pictures)
+
+    edges = (
+        GexfEdge(source, target, weight, f"{source}|{target}")
+        for source, target, weight in texts.word_edges(media, CHUNK_SIZE, merge_clusters=options.merge_clusters)
+    )
+    return iter_gexf(
+        creator=GEXF_CREATOR,
+        description=_description(
+            land,
+            "textgexf",
+            options,
+            f"media types {','.join(options.media_types)}"
+            + ("; near-duplicate clusters merged into one node" if options.merge_clusters else ""),
+        ),
+        node_attributes=_attributes(TEXT_GEXF_ATTRIBUTES),
+        nodes=_counted(nodes(), counts),
+        edges=_counted(edges, counts, "edges"),
+        directed=False,
+    )
+
+
 # --- The dataset archive -------------------------------------------------------------
 
 ARCHIVE_CSV_NAME = "media.csv"
@@ -794,6 +851,8 @@ EXPORT_TYPES: dict[str, ExportType] = {
         ExportType("mediagexf", "gexf", True, "pages or domains and the media they show", produce_mediagexf),
         ExportType("clustercsv", "csv", False, "near-duplicate image clusters, most spread first", produce_clustercsv),
         ExportType("archive", "zip", True, "a dataset: mediacsv and the stored thumbnails, zipped", produce_archive),
+        ExportType("textcsv", "csv", True, "the words read in each picture, with their counts", produce_textcsv),
+        ExportType("textgexf", "gexf", True, "pictures or clusters and the words they carry", produce_textgexf),
     )
 }
 
@@ -953,7 +1012,7 @@ class ExportRequestSerializer(serializers.Serializer):
     )
     merge_clusters = serializers.BooleanField(
         required=False,
-        help_text="mediagexf only: one node per near-duplicate cluster",
+        help_text="mediagexf and textgexf only: one node per near-duplicate cluster",
         error_messages={"invalid": "merge_clusters must be true or false, got {input!r}"},
     )
     stale_values = serializers.BooleanField(
@@ -1004,10 +1063,13 @@ class ExportRequestSerializer(serializers.Serializer):
         spec = EXPORT_TYPES[attrs["type"]]
         errors: dict[str, list[str]] = {}
         # An option that would be silently ignored is a mistake worth saying.
-        if attrs.get("merge_clusters") and spec.name != "mediagexf":
-            errors["merge_clusters"] = [f"merge_clusters applies to mediagexf only, not {spec.name}"]
+        if attrs.get("merge_clusters") and spec.name not in MERGING_TYPES:
+            errors["merge_clusters"] = [
+                f"merge_clusters applies to {' and '.join(MERGING_TYPES)} only, not {spec.name}"
+            ]
         if "media_types" in attrs and not spec.media:
-            errors["media_types"] = [f"media_types applies to mediacsv and mediagexf, not {spec.name}"]
+            media_exports = ", ".join(name for name, other in EXPORT_TYPES.items() if other.media)
+            errors["media_types"] = [f"media_types applies to the media exports ({media_exports}), not {spec.name}"]
         if "nodes" in attrs and spec.name != "mediagexf":
             errors["nodes"] = [f"nodes applies to mediagexf only, not {spec.name}"]
         if attrs.get("stale_values") and spec.name not in MEDIA_CSV_TYPES:

@@ -10,14 +10,15 @@ inlines, and foreign keys use raw-id or autocomplete widgets.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from django.contrib import admin
+from django.core.exceptions import ObjectDoesNotExist
 from django.db.models import QuerySet, Value
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
@@ -36,6 +37,8 @@ from lands.templatetags.media_display import (
     swatches_html,
 )
 from media_analysis.engine.errors import ERROR_CLASSES
+from media_analysis.texts.records import text_of
+from media_analysis.texts.search import BadTextQuery, query_words, with_words
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from media_analysis.web.admin.pages import land_links
 from media_analysis.web.permissions import can_run_analysis, can_view_land
@@ -250,6 +253,51 @@ class EarlierValuesFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TextSearchFilter(admin.ListFilter):
+    """Media whose text (read by OCR) holds every word typed: a search box rather than a list of choices."""
+
+    title = "words in the picture"
+    parameter_name = "text"
+    template = "admin/lands/media/text_filter.html"
+
+    def __init__(self, request: HttpRequest, params: dict[str, Any], model: Any, model_admin: Any) -> None:
+        super().__init__(request, params, model, model_admin)
+        if self.parameter_name in params:
+            value = params.pop(self.parameter_name)
+            text = (value[-1] if isinstance(value, list) else value).strip()
+            if text:
+                self.used_parameters[self.parameter_name] = text
+
+    def value(self) -> str:
+        return str(self.used_parameters.get(self.parameter_name, ""))
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str | None]:
+        return [self.parameter_name]
+
+    def choices(self, changelist: Any) -> Iterator[Mapping[str, object]]:
+        # The other filters and the search stay as they are; a new search starts at the first page.
+        kept = [
+            (name, value)
+            for name, values in changelist.params.items()
+            for value in (values if isinstance(values, list) else [values])
+            if name not in (self.parameter_name, "p")
+        ]
+        yield {
+            "name": self.parameter_name,
+            "value": self.value(),
+            "kept": kept,
+            "clear": changelist.get_query_string(remove=[self.parameter_name, "p"]),
+        }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        text = self.value()
+        # Checked before the list is drawn (MediaAdmin.changelist_view answers 400): valid here.
+        return with_words(queryset, query_words(text)) if text else queryset
+
+
 class MediaLandFilter(admin.RelatedFieldListFilter):
     """The land filter of the media list, shaped for the land's share of all media (``Media.in_land``)."""
 
@@ -393,6 +441,7 @@ MEDIA_FIELDSETS_BASE: list[tuple[str | None, list[str]]] = [
             "exif_pretty",
         ],
     ),
+    ("Text in the picture", ["recognised_text", "recognition"]),
     ("Other", ["content_tags", "shown_nsfw_score"]),
 ]
 # None: the media's URL, type and page are the crawl's record, read-only like every analysis field.
@@ -445,6 +494,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     ]
     list_display_links = ["short_url"]
     list_filter = [
+        TextSearchFilter,
         "type",
         "analysis_status",
         "format",
@@ -463,6 +513,16 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
 
     def has_run_analysis_permission(self, request: HttpRequest) -> bool:
         return can_run_analysis(request.user)
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        text = request.GET.get(TextSearchFilter.parameter_name, "").strip()
+        if text and self.has_view_or_change_permission(request):
+            try:
+                query_words(text)
+            except BadTextQuery as bad:
+                # Named, never dropped: a list silently widened to every media would be misread.
+                return HttpResponseBadRequest(f"text: {bad}", content_type="text/plain; charset=utf-8")
+        return super().changelist_view(request, extra_context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Media]:
         # The joined page is only needed for its land, domain and title: leave its long texts behind.
@@ -605,6 +665,33 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
     @admin.display(description="EXIF")
     def exif_pretty(self, media: Media) -> SafeString:
         return pretty_json(media.exif_data)
+
+    @admin.display(description="Text (OCR)")
+    def recognised_text(self, media: Media) -> SafeString:
+        text = text_of(media)
+        if not text:
+            return format_html("{}", "-")
+        return format_html(
+            '<pre id="media-ocr-text" style="white-space:pre-wrap;max-height:30em;overflow:auto">{}</pre>', text
+        )
+
+    @admin.display(description="Recognition")
+    def recognition(self, media: Media) -> str:
+        try:
+            record = media.ocr
+        except ObjectDoesNotExist:
+            return "not read (no analysis with OCR yet)"
+        parts = [record.get_status_display()]
+        if record.language:
+            parts.append(f"language {record.language}")
+        if record.confidence is not None:
+            parts.append(f"mean confidence {record.confidence:.0f}/100")
+        if record.text_area is not None:
+            parts.append(f"text covers {100 * record.text_area:.1f}% of the picture")
+        if record.error:
+            parts.append(record.error)
+        parts.append(human_datetime(record.recognised_at))
+        return " · ".join(parts)
 
 
 for _name, (_label, _formatter) in PLAIN_FIELDS.items():

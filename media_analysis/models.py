@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -368,6 +370,31 @@ class TextStatus(models.TextChoices):
     FAILED = "failed", "Recognition failed"
 
 
+# The document PostgreSQL's full-text search reads: the index of migration
+# "text_search_index" is built on this very expression, so a filter on it uses the index.
+# The "simple" configuration lower-cases and stems nothing: a caption mixes languages,
+# and a search for a word finds that word.
+TEXT_SEARCH_CONFIG = "simple"
+TEXT_DOCUMENT = SearchVector("text", config=TEXT_SEARCH_CONFIG)
+
+
+class MediaTextQuerySet(models.QuerySet["MediaText"]):
+    def with_text(self) -> MediaTextQuerySet:
+        """Texts the recognition found (not empty, skipped or failed)."""
+        return self.filter(status=TextStatus.TEXT)
+
+    def matching_all(self, words: Iterable[str]) -> MediaTextQuerySet:
+        """PostgreSQL only: the texts holding every one of ``words``, through the full-text index."""
+        query = SearchQuery(" ".join(words), config=TEXT_SEARCH_CONFIG, search_type="plain")
+        return self.annotate(document=TEXT_DOCUMENT).filter(document=query)
+
+
+class MediaWordQuerySet(models.QuerySet["MediaWord"]):
+    def of_word(self, word: str) -> MediaWordQuerySet:
+        """The rows of one normalised word (the (word, media) index serves it)."""
+        return self.filter(word=word)
+
+
 class MediaText(models.Model):
     """What the OCR step read in one picture: the outcome of its latest OCR attempt.
 
@@ -389,6 +416,8 @@ class MediaText(models.Model):
     error = models.TextField(blank=True, default="")
     recognised_at = models.DateTimeField(default=timezone.now)
 
+    objects = MediaTextQuerySet.as_manager()
+
     class Meta:
         verbose_name = "text in a picture"
         verbose_name_plural = "texts in pictures"
@@ -407,6 +436,8 @@ class MediaWord(models.Model):
     media = models.ForeignKey("lands.Media", on_delete=models.CASCADE, related_name="ocr_words")
     word = models.CharField(max_length=64)
     count = models.IntegerField(default=1)
+
+    objects = MediaWordQuerySet.as_manager()
 
     class Meta:
         ordering = ["media", "word"]

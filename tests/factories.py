@@ -37,6 +37,17 @@ def make_media(expression: Expression, url: str | None = None, type: str = "img"
     )
 
 
+def make_text(media: Media, text: str, status: str = "text", **fields):
+    """The OCR step's rows for ``media``: its text and its words, as the step writes them."""
+    from media_analysis.engine.text.words import words
+    from media_analysis.models import MediaText, MediaWord
+
+    values = {"language": "eng", "confidence": 91.0, "text_area": 0.12, **fields}
+    record = MediaText.objects.create(media=media, status=status, text=text, **values)
+    MediaWord.objects.bulk_create(MediaWord(media=media, word=word, count=n) for word, n in words(text).items())
+    return record
+
+
 def grant(user, *permissions: str):
     """``user`` holding the permissions named ``app_label.codename`` too, read again so none is cached."""
     from django.contrib.auth.models import Permission

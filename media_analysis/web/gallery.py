@@ -8,6 +8,10 @@ lives in lands.figures.
 The colour filter matches a media whose first dominant colour is nearer to the
 chosen named colour than to every other one of NAMED_COLOURS: each such
 comparison is a linear inequality in r, g and b, so the database decides it.
+
+The text filter keeps the media whose text (read by OCR) holds every word typed
+(``media_analysis.texts.search``: full-text search on PostgreSQL, the stored words
+elsewhere).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from lands.figures import (  # noqa: F401
 from lands.models import AnalysisStatus, Domain, Media, MediaType
 from media_analysis.clusters.params import APPEARED_AT
 from media_analysis.engine.errors import ERROR_CLASSES
+from media_analysis.texts.search import BadTextQuery, query_words, with_words
 
 PAGE_SIZE = 48
 COUNT_CAP = 10_000
@@ -110,7 +115,11 @@ GALLERY_FIELDS = (
     "expression__title",
     "expression__domain__id",
     "expression__domain__name",
+    "ocr__status",
+    "ocr__text",
 )
+# A card shows the start of a picture's text; the media's page shows it whole.
+CARD_TEXT_CHARACTERS = 160
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class GalleryFilters:
     colour: str | None = None  # a key of NAMED_COLOURS
     has_exif: str | None = None  # "yes" or "no"
     has_gps: str | None = None  # "yes" or "no"
+    text: str | None = None  # words the picture's text must all hold
     sort: str = "id"
 
     def as_query(self) -> dict[str, str]:
@@ -188,6 +198,18 @@ class _StrippedChoiceField(forms.ChoiceField):
 
 def _choice_field(choices: Iterable[tuple[str, str]], invalid: str) -> forms.ChoiceField:
     return _StrippedChoiceField(required=False, choices=list(choices), error_messages={"invalid_choice": invalid})
+
+
+class _TextQueryField(forms.CharField):
+    """Words to find in the pictures' text: refused (not emptied) when no word would be searched."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if value:
+            try:
+                query_words(value)
+            except BadTextQuery as bad:
+                raise forms.ValidationError(str(bad), code="invalid") from bad
 
 
 class _UpperChoiceField(_StrippedChoiceField):
@@ -249,6 +271,7 @@ class GalleryQueryForm(forms.Form):
     )
     has_exif = _choice_field(YES_NO_CHOICES, "has exif must be yes or no")
     has_gps = _choice_field(YES_NO_CHOICES, "has gps must be yes or no")
+    text = _TextQueryField(required=False)
     sort = _choice_field(((name, name) for name in SORTS), f"sort must be one of {', '.join(SORTS)}")
     after = _cursor_field("after")
     before = _cursor_field("before")
@@ -327,6 +350,8 @@ def filter_media(queryset: QuerySet[Media], filters: GalleryFilters) -> QuerySet
         queryset = queryset.filter(HAS_EXIF) if filters.has_exif == "yes" else queryset.exclude(HAS_EXIF)
     if filters.has_gps:
         queryset = queryset.filter(HAS_GPS) if filters.has_gps == "yes" else queryset.exclude(HAS_GPS)
+    if filters.text:
+        queryset = with_words(queryset, query_words(filters.text))
     return queryset
 
 
@@ -381,7 +406,7 @@ def nearest_colour_q(name: str) -> Q:
 def gallery_queryset(land_id: int, filters: GalleryFilters) -> QuerySet[Media]:
     return (
         filter_media(Media.objects.of_land_by_id(land_id, is_dense_land(land_id)), filters)
-        .select_related("expression__domain")
+        .select_related("expression__domain", "ocr")
         .only(*GALLERY_FIELDS)
     )
 

@@ -110,7 +110,7 @@ def test_page_query_counts_are_pinned_and_do_not_grow(built, photos, staff_clien
     cluster = cluster_of(built, 0)
     pages = {
         land_url(built): 8,  # session, user, land, state, count, page, thumbnails, corrections
-        f"/admin/medianalyse/clusters/{cluster.pk}/": 6,  # session, user, cluster, members, appearances, corrections
+        f"/admin/medianalyse/clusters/{cluster.pk}/": 8,  # ... appearances, member texts, captions, corrections
         "/admin/media_analysis/imagecluster/": 5,  # session, user, land filter, count, page
     }
     assert {url: _queries(staff_client, url) for url in pages} == pages

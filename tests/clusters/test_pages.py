@@ -155,8 +155,9 @@ def test_a_large_cluster_is_paged_with_a_fixed_number_of_queries(staff_client):
     assert "Only part of the cluster:</strong> the 10 first members of 520" in pages[0]
     assert staff_client.get(page_of(cluster.pk) + "?page=9")["Location"] == page_of(cluster.pk) + "?page=3"
     assert staff_client.get(page_of(cluster.pk) + "?page=x").status_code == 200
-    # Session, user, cluster, members of the page, every member's appearance, corrections: for any page.
-    assert {n: _queries(staff_client, page_of(cluster.pk) + f"?page={n}") for n in (1, 3)} == {1: 6, 3: 6}
+    # Session, user, cluster, members of the page, every member's appearance, the page's member texts, the
+    # cluster's captions, corrections: for any page.
+    assert {n: _queries(staff_client, page_of(cluster.pk) + f"?page={n}") for n in (1, 3)} == {1: 8, 3: 8}
 
 
 def test_the_timeline_draws_every_member_and_tells_publication_from_fetch(staff_client):

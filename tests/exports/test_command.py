@@ -62,7 +62,7 @@ def test_output_directory_gets_the_default_name(corpus, tmp_path):
         (["--type", "pagecsv", "--minrel", "high"], "minrel must be a non-negative integer or all, got 'high'"),
         (["--type", "pagecsv", "--depth", "-1"], "depth must be a non-negative integer, got -1"),
         (["--type", "mediacsv", "--media-types", "img,gif"], "Unknown media type(s) gif"),
-        (["--type", "pagecsv", "--media-types", "img"], "media_types applies to mediacsv and mediagexf"),
+        (["--type", "pagecsv", "--media-types", "img"], "media_types applies to the media exports"),
         (["--type", "nodegexf", "--nodes", "domain"], "nodes applies to mediagexf only"),
         (["--type", "mediagexf", "--nodes", "site"], "nodes must be one of page, domain"),
         (["--type", "pagecsv", "--output", "/nonexistent-dir/x.csv"], "Directory /nonexistent-dir does not exist"),

@@ -12,6 +12,7 @@ from exports.columns import MediaColumn, register_media_column
 from lands.models import Domain, Expression, Media
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.errors import InvalidParameters
+from media_analysis.models import MediaText
 from tests.exports.helpers import cell, read_csv, run_export
 
 
@@ -54,6 +55,7 @@ def test_mediacsv_header_lists_every_analysis_field():
         "is_conforming", "conformity_reason", "analyzed_at", "analysis_version", "values_at", "checked_at",
         "error_class", "analysis_error", "domain", "depth", "relevance",
         "page_url", "page_published_at", "page_fetched_at", "thumbnail_key", "thumbnail_file", "original_key",
+        "ocr_status", "ocr_text", "ocr_language", "ocr_confidence", "ocr_text_area",
     )  # fmt: skip
 
 
@@ -161,11 +163,13 @@ def expected_media_row(media: Media, stale_values: bool = False) -> list[str]:
         version = [None, None, None]
         thumbnail = [None, None, None]
     page_dates = [page.published_at, page.fetched_at]
+    read = MediaText.objects.filter(media=media).first()
+    ocr = [read.status, read.text, read.language, read.confidence, read.text_area] if read else [None] * 5
     values = [
         media.id, media.expression_id, media.url, media.type, media.analysis_status, *analysis_values,
         media.analyzed_at.isoformat() if media.analyzed_at else None, *version,
         media.error_class, media.analysis_error, page.domain.name, page.depth, page.relevance,
-        page.url, *(date.isoformat() if date else None for date in page_dates), *thumbnail,
+        page.url, *(date.isoformat() if date else None for date in page_dates), *thumbnail, *ocr,
     ]  # fmt: skip
     return [cell(value) for value in values]
 

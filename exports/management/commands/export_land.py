@@ -31,7 +31,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--nodes", help=f"mediagexf holder nodes: {' or '.join(NODE_MODES)} (default page)")
         parser.add_argument(
-            "--merge-clusters", action="store_true", help="mediagexf: one node per near-duplicate cluster"
+            "--merge-clusters", action="store_true", help="mediagexf, textgexf: one node per near-duplicate cluster"
         )
         parser.add_argument(
             "--stale-values",

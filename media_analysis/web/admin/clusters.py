@@ -35,6 +35,7 @@ from lands.templatetags.media_display import http_url, media_preview_html
 from media_analysis import clusters
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterCorrection, ClusterLink, ImageCluster
+from media_analysis.texts import captions
 from media_analysis.web import charts
 from media_analysis.web.admin.pages import VIEW_LAND_NEEDED, media_change_url, require
 from media_analysis.web.permissions import can_correct_clusters, can_view_land, can_view_wall
@@ -262,10 +263,18 @@ def cluster_detail_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
     pages = max(1, -(-details.member_count // MEMBERS_SHOWN))
     if page_number > pages:
         return HttpResponseRedirect(f"{cluster_url(cluster.pk)}?page={pages}")
+    # The members' texts side by side (a re-captioned picture is how a meme changes), then its distinct captions.
+    texts = captions.member_texts(media.pk for media in details.members)
     members = [
-        (media, media_change_url(request.user, media.pk), details.relations.get(media.pk, ""))
+        (
+            media,
+            media_change_url(request.user, media.pk),
+            details.relations.get(media.pk, ""),
+            texts[media.pk].text if media.pk in texts else "",
+        )
         for media in details.members
     ]
+    distinct_captions = captions.cluster_captions(cluster.pk)
     distance_rows = [
         (media, [_distance_cell(cell) for cell in line])
         for media, line in zip(details.distance_members, details.distances, strict=True)
@@ -286,6 +295,9 @@ def cluster_detail_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
             "next": page_number + 1 if page_number < pages else None,
         },
         distance_members=details.distance_members,
+        captions=[
+            (caption, [(place, image_src(place.page_url)) for place in caption.places]) for caption in distinct_captions
+        ],
         distance_rows=distance_rows,
         # Page URLs come from crawled data: only web addresses become links.
         timeline=[(entry, image_src(entry.page_url)) for entry in details.timeline],

@@ -31,6 +31,8 @@ from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, p
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_from_groups, preview_selection
 from media_analysis.models import AnalysisJob
+from media_analysis.texts import frequent
+from media_analysis.texts.records import text_of
 from media_analysis.web import charts, gallery
 from media_analysis.web.permissions import (
     can_run_analysis,
@@ -51,6 +53,8 @@ EXPORT_TYPES = (
     "nodecsv",
     "pagegexf",
     "nodegexf",
+    "textcsv",
+    "textgexf",
 )
 
 
@@ -324,6 +328,13 @@ def _render_land_page(
             preview = preview_from_groups(stored, params)
         if preview is None:
             preview = preview_selection(land, params)
+    links = land_links(land.pk, request.user)
+    text_words = frequent.land_words(land.pk)
+
+    # The phrase link finds the pictures holding both words, anywhere in their text.
+    def gallery_of(text: str) -> str:
+        return f"{links['gallery']}?{urlencode({'text': text})}" if links["gallery"] else ""
+
     # The job history is the jobs' data: shown to those the job list would show it to.
     may_view_jobs = can_view_jobs(request.user)
     history: list[AnalysisJob] = []
@@ -346,7 +357,10 @@ def _render_land_page(
         },
         counted_at=aggregates.refreshed_at,
         charts=land_charts(aggregates.figures or {}),
-        links=land_links(land.pk, request.user),
+        links=links,
+        text_words=text_words,
+        frequent_words=[(entry, gallery_of(entry.text)) for entry in text_words.words],
+        frequent_phrases=[(entry, gallery_of(entry.text)) for entry in text_words.phrases],
         values=values or _form_values(),
         errors=errors or {},
         preview=preview,
@@ -423,6 +437,7 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
         colours=[(name, "#{:02x}{:02x}{:02x}".format(*rgb)) for name, rgb in gallery.NAMED_COLOURS.items()],
         sorts=gallery.SORTS,
         domains=gallery.land_domains(land.pk),
+        card_text_characters=gallery.CARD_TEXT_CHARACTERS,
         items=[
             {
                 "media": media,
@@ -432,6 +447,7 @@ def land_gallery_view(request: HttpRequest, land_id: int) -> HttpResponse:
                     reverse("medianalyse_clusters:cluster-detail", args=[media.cluster_id]) if media.cluster_id else ""
                 ),
                 "domain": media.expression.domain,
+                "text": text_of(media),
             }
             for media in page.items
         ],

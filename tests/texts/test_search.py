@@ -1,0 +1,154 @@
+"""Search by the words of a picture's text: the gallery, the admin media list, the rule on each database."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.urls import reverse
+
+from lands.models import Media
+from media_analysis.texts.search import MAX_QUERY_WORDS, BadTextQuery, query_words, with_words
+from media_analysis.web import gallery
+from tests.factories import make_expression, make_media, make_text
+
+pytestmark = pytest.mark.django_db
+
+
+def gallery_url(land) -> str:
+    return reverse("medianalyse:land-gallery", args=[land.pk])
+
+
+def found(queryset, text: str) -> set[int]:
+    return set(with_words(queryset, query_words(text)).values_list("pk", flat=True))
+
+
+def test_every_word_of_the_query_must_be_present(texts):
+    media = texts.media
+    land_media = Media.objects.of_land(texts.land.pk)
+    assert found(land_media, "climate") == {media["banner"].pk, media["sign"].pk, media["meme"].pk}
+    assert found(land_media, "JUSTICE, climate") == {media["banner"].pk, media["sign"].pk}
+    assert found(land_media, "justice now") == {media["banner"].pk}
+    assert found(land_media, "climate elephant") == set()
+
+
+def test_markup_in_a_text_is_words_like_any_other(texts):
+    assert found(Media.objects.of_land(texts.land.pk), "when see") == {texts.media["meme"].pk}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("!", "text must hold a word"),
+        ("a", "text must hold a word"),
+        ("x" * 201, "at most 200 characters"),
+        (" ".join(f"w{n}" for n in range(MAX_QUERY_WORDS + 1)), f"at most {MAX_QUERY_WORDS} words"),
+    ],
+)
+def test_a_query_without_words_or_with_too_many_is_refused(text, message):
+    with pytest.raises(BadTextQuery, match=message):
+        query_words(text)
+
+
+def test_gallery_filters_by_text_and_keeps_it_in_its_links(texts, admin_client, monkeypatch):
+    monkeypatch.setattr(gallery, "PAGE_SIZE", 1)
+    response = admin_client.get(gallery_url(texts.land), {"text": "climate justice"})
+    assert response.status_code == 200
+    page = response.context["page"]
+    assert page.matched == 2
+    assert [item["media"].pk for item in response.context["items"]] == [texts.media["banner"].pk]
+    assert "text=climate+justice" in page.next_link
+    content = response.content.decode()
+    assert 'value="climate justice"' in content
+
+
+def test_gallery_card_shows_the_text_escaped(texts, admin_client):
+    content = admin_client.get(gallery_url(texts.land), {"text": "when"}).content.decode()
+    assert "&lt;b&gt;when&lt;/b&gt; you see it &amp; climate" in content
+    assert "<b>when</b>" not in content
+
+
+def test_gallery_answers_400_naming_the_text_parameter(texts, admin_client):
+    response = admin_client.get(gallery_url(texts.land), {"text": "?!"})
+    assert response.status_code == 400
+    assert set(response.context["errors"]) == {"text"}
+    assert "<code>text</code>" in response.content.decode()
+
+
+def test_gallery_text_search_costs_the_same_queries_whatever_the_land(texts, admin_client, django_assert_num_queries):
+    url = gallery_url(texts.land)
+    admin_client.get(url)  # session and permission caches warm
+    # session, user, land, the land's share of all media, one page, one capped count, the land's domains
+    with django_assert_num_queries(7):
+        small = admin_client.get(url, {"text": "climate"})
+    page = make_expression(texts.land)
+    for n in range(3 * gallery.PAGE_SIZE):
+        make_text(make_media(page), f"climate poster {n}")
+    with django_assert_num_queries(7):
+        large = admin_client.get(url, {"text": "climate"})
+    with django_assert_num_queries(7):
+        admin_client.get(url + large.context["page"].next_link)
+    assert small.context["page"].matched == 3
+    assert large.context["page"].matched == 3 + 3 * gallery.PAGE_SIZE
+
+
+def test_admin_media_list_filters_by_text(texts, admin_client):
+    url = reverse("admin:lands_media_changelist")
+    response = admin_client.get(url, {"text": "justice", "expression__land__id__exact": texts.land.pk})
+    assert response.status_code == 200
+    shown = {media.pk for media in response.context["cl"].result_list}
+    assert shown == {texts.media["banner"].pk, texts.media["sign"].pk}
+    content = response.content.decode()
+    assert 'id="media-text-filter"' in content
+    # The other filters ride along with a new search.
+    assert f'name="expression__land__id__exact" value="{texts.land.pk}"' in content
+
+
+def test_admin_media_list_answers_400_naming_text(texts, admin_client):
+    response = admin_client.get(reverse("admin:lands_media_changelist"), {"text": "-"})
+    assert response.status_code == 400
+    assert response.content.decode().startswith("text:")
+
+
+def test_media_page_shows_the_text_and_how_it_was_read(texts, admin_client):
+    content = admin_client.get(reverse("admin:lands_media_change", args=[texts.media["meme"].pk])).content.decode()
+    assert 'id="media-ocr-text"' in content
+    assert "&lt;b&gt;when&lt;/b&gt;" in content
+    assert "mean confidence 91/100" in content
+    unread = admin_client.get(reverse("admin:lands_media_change", args=[texts.media["unread"].pk])).content.decode()
+    assert "not read (no analysis with OCR yet)" in unread
+
+
+def test_gallery_needs_the_view_permission_on_lands(texts, client):
+    from tests.factories import make_staff
+
+    client.force_login(make_staff("media-only", "lands.view_media"))
+    assert client.get(gallery_url(texts.land), {"text": "climate"}).status_code == 403
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's full-text index")
+def test_postgresql_search_reads_the_full_text_index(texts):
+    from media_analysis.models import MediaText
+
+    query = MediaText.objects.matching_all(["climate", "justice"]).values("media_id")
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "mediatext_text_search" in plan
+
+
+def test_the_image_wall_takes_the_text_filter_of_the_gallery(texts, admin_client):
+    from media_analysis.web import wall
+
+    for name in ("banner", "sign"):
+        Media.objects.filter(pk=texts.media[name].pk).update(thumbnail_key=f"thumbnails/320/ab/cd/{name}.jpg")
+    form = wall.WallQueryForm({"land": texts.land.pk, "text": "justice"})
+    assert form.is_valid(), form.problems()
+    assert set(wall.wall_queryset(form.wall_query()).values_list("pk", flat=True)) == {
+        texts.media["banner"].pk,
+        texts.media["sign"].pk,
+    }
+    response = admin_client.get(reverse("medianalyse:wall"), {"land": texts.land.pk, "text": "."})
+    assert response.status_code == 400
+    assert "\ntext: " in response.content.decode()
