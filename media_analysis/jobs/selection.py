@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
-from lands.models import AnalysisStatus, Land, Media
+from lands.models import AnalysisStatus, Land, Media, MediaType
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters
 from media_analysis.models import AnalysisJob
@@ -26,8 +26,14 @@ def _in_scope(land_id: int, params: JobParameters) -> QuerySet[Media]:
 
 
 def _needs_it(params: JobParameters) -> Q:
-    """Without ``force``: what ``Media.needs_analysis`` takes for this engine's version."""
-    return Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
+    """Without ``force``: what ``Media.needs_analysis`` takes for this engine's version.
+
+    With ``ocr``, also the images analysed whose text was never read.
+    """
+    needs = Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
+    if params.ocr:
+        needs |= Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE, ocr__isnull=True)
+    return needs
 
 
 def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
@@ -48,6 +54,7 @@ def job_media(job: AnalysisJob) -> QuerySet[Media]:
         media_types=tuple(job.media_types or DEFAULT_MEDIA_TYPES),
         force=job.force,
         retry_failed=job.retry_failed,
+        ocr=job.ocr,
     )
     return select_media(job.land_id, params)
 
@@ -143,9 +150,9 @@ def preview_from_groups(groups: Sequence[Sequence[Any]], params: JobParameters) 
     """``preview_selection`` from a land's stored groups ``[type, status, analysis version, media]``.
 
     The groups are ``lands.aggregates``' (as of their refresh). Parameters with a depth or a relevance
-    limit need the pages: None then, and the caller counts with ``preview_selection``.
+    limit need the pages, and OCR the text rows: None then, and the caller counts with ``preview_selection``.
     """
-    if params.depth is not None or params.minrel is not None:
+    if params.depth is not None or params.minrel is not None or params.ocr:
         return None
     counts = dict.fromkeys(("in_scope", "selected", "pending", "outdated", "failed", "current"), 0)
     for media_type, status, version, n in groups:

@@ -28,7 +28,7 @@ from media_analysis import tasks
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
 from media_analysis.jobs import service as jobs
-from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
+from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, ocr_unavailable, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_from_groups, preview_selection
 from media_analysis.models import AnalysisJob
@@ -244,6 +244,7 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
             "media_types": list(DEFAULT_MEDIA_TYPES),
             "force": False,
             "retry_failed": False,
+            "ocr": False,
         }
     return {
         "depth": data.get("depth", "").strip(),
@@ -251,6 +252,7 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
         "media_types": data.getlist("media_types"),
         "force": bool(data.get("force")),
         "retry_failed": bool(data.get("retry_failed")),
+        "ocr": bool(data.get("ocr")),
     }
 
 
@@ -266,6 +268,7 @@ def parse_start_form(data: Any) -> tuple[JobParameters | None, dict[str, Any], d
         "media_types": values["media_types"],
         "force": values["force"],
         "retry_failed": values["retry_failed"],
+        "ocr": values["ocr"],
     }
     try:
         return parse_parameters(raw), values, {}
@@ -351,6 +354,7 @@ def _render_land_page(
         values=values or _form_values(),
         errors=errors or {},
         preview=preview,
+        ocr_unavailable=ocr_unavailable(),
         media_type_choices=MediaType.choices,
         jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", "") if may_view_jobs else "",
         lands_url=lands_changelist_url(request.user),
