@@ -128,7 +128,7 @@ def test_white_outlined_caption_over_a_busy_ground_is_read():
 @needs_tesseract
 def test_french_text_is_told_french():
     reading = read_text(captioned(["Nous ne lâcherons rien", "pour les retraites"], size=32), TextOptions())
-    assert "lâcherons" in reading.text
+    assert {"nous", "ne", "rien", "pour", "les", "retraites"} <= set(words(reading.text))
     assert reading.language == "fra"
 
 

@@ -19,6 +19,7 @@ from scipy import ndimage
 
 # A stroke's edge: a step of at least this many grey levels between neighbours.
 EDGE_STEP = 48
+STRONG_EDGE_STEP = 120
 TEST_SIDE = 800  # long side of the picture the test reads (pictures are reduced to it)
 MIN_LINE_HEIGHT = 5  # in the test's pixels: below this no glyph is legible
 MIN_ASPECT = 2.5  # a line holds a few characters
@@ -37,27 +38,49 @@ class Likelihood:
 
 
 def text_likelihood(grey: np.ndarray) -> Likelihood:
-    """The test on a greyscale picture (2-D uint8 array); any size, reduced to TEST_SIDE first."""
+    """The test on a greyscale picture (2-D uint8 array); any size, reduced to TEST_SIDE first.
+
+    Run at two edge steps: the ordinary one finds text on plain grounds; the
+    strong one finds outlined captions over busy photos, whose texture joins the
+    weaker edges into blobs that no longer look like lines.
+    """
     height, width = grey.shape
     if height < 8 or width < 8:
         return Likelihood(0.0, 0.0, 0)
     factor = max(1, -(-max(height, width) // TEST_SIDE))
-    small = _reduced(grey, factor)
-    h, w = small.shape
-    signed = np.diff(small.astype(np.int16), axis=1)
-    vertical = np.zeros((h, w), dtype=bool)
-    vertical[:, 1:] = np.abs(signed) >= EDGE_STEP
-    horizontal = np.zeros((h, w), dtype=bool)
-    horizontal[1:, :] = np.abs(np.diff(small.astype(np.int16), axis=0)) >= EDGE_STEP
-    # Join the strokes of a line (letter gaps) but not the lines (line spacing).
-    density = ndimage.uniform_filter((vertical | horizontal).astype(np.float32), size=(3, 9))
-    bands = density >= 0.2
-    labels, count = ndimage.label(bands)
-    if count == 0:
+    small = _reduced(grey, factor).astype(np.int16)
+    across = np.abs(np.diff(small, axis=1))
+    down = np.abs(np.diff(small, axis=0))
+    found = [_lines(across, down, step) for step in (EDGE_STEP, STRONG_EDGE_STEP)]
+    best = max(found, key=lambda f: f[0])
+    covered = best[0]
+    heights = [h for f in found for h in f[1]]
+    boxes = {box for f in found for box in f[2]}
+    if not heights:
         return Likelihood(0.0, 0.0, 0)
+    h, w = small.shape
+    # The band adds about two pixels to the glyphs' height (the filter's reach).
+    line_height = max(1.0, float(np.median(heights)) - 2) * factor
+    scaled = sorted(tuple(v * factor for v in box) for box in boxes)
+    return Likelihood(round(1000 * covered / (h * w), 2), line_height, len(scaled), tuple(scaled))
+
+
+def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[int], list[tuple[int, int, int, int]]]:
+    """Pixels covered by lines of text at this edge step, their heights and boxes (in the test's pixels)."""
+    h, w = across.shape[0], down.shape[1]
+    vertical = np.zeros((h, w), dtype=bool)
+    vertical[:, 1:] = across >= step
+    horizontal = np.zeros((h, w), dtype=bool)
+    horizontal[1:, :] = down >= step
+    edges = vertical | horizontal
+    # Join the strokes of a line (letter gaps) but not the lines (line spacing).
+    density = ndimage.uniform_filter(edges.astype(np.float32), size=(3, 9))
+    labels, count = ndimage.label(density >= 0.2)
     covered = 0
     heights: list[int] = []
     boxes: list[tuple[int, int, int, int]] = []
+    if count == 0:
+        return covered, heights, boxes
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
         if box is None:
             continue
@@ -74,7 +97,6 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
         if strokes < MIN_STROKES_PER_HEIGHT * bw / bh:
             continue
         # A line of text stands apart: the strips just above and below it hold far fewer edges.
-        edges = vertical | horizontal
         inside = edges[box].mean()
         margin = max(2, bh // 3)
         above = edges[max(0, rows.start - margin) : rows.start, cols]
@@ -84,12 +106,8 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
             continue
         covered += bh * bw
         heights.append(bh)
-        boxes.append((cols.start * factor, rows.start * factor, cols.stop * factor, rows.stop * factor))
-    if not heights:
-        return Likelihood(0.0, 0.0, 0)
-    # The band adds about two pixels to the glyphs' height (the filter's reach).
-    line_height = max(1.0, float(np.median(heights)) - 2) * factor
-    return Likelihood(round(1000 * covered / (h * w), 2), line_height, len(heights), tuple(boxes))
+        boxes.append((cols.start, rows.start, cols.stop, rows.stop))
+    return covered, heights, boxes
 
 
 def _reduced(grey: np.ndarray, factor: int) -> np.ndarray:

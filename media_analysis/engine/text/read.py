@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 from media_analysis.engine.text.language import tell_language
 from media_analysis.engine.text.likelihood import Likelihood, text_likelihood
@@ -72,8 +73,8 @@ def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
 
 
 _LINES_PER_REGION = 100_000  # keeps the line numbers of successive regions apart
-# Above this share of the picture in text regions, the whole picture is read as a page.
-PAGE_SHARE = 0.35
+# Above this many separate blocks of lines, the whole picture is read as a page laid out by Tesseract.
+MAX_REGIONS = 12
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,11 @@ def _regions(test: Likelihood, shape: tuple[int, ...]) -> list[Region]:
     line = max(1.0, test.line_height)
     grown = [
         # The whole width: words of a line the test did not keep (too short alone) are read with it.
-        [0, max(0, int(top - 0.8 * line)), width, min(height, int(bottom + 0.8 * line))]
+        [0, max(0, int(top - 1.2 * line)), width, min(height, int(bottom + 1.2 * line))]
         for _, top, _, bottom in test.boxes
     ]
     merged = _merged(grown)
-    covered = sum((b[2] - b[0]) * (b[3] - b[1]) for b in merged)
-    if not merged or covered > PAGE_SHARE * width * height or len(merged) > 12:
+    if not merged or len(merged) > MAX_REGIONS:
         return [Region((0, 0, width, height), test.line_height, page=True)]
     merged.sort(key=lambda b: (b[1], b[0]))
     return [Region((b[0], b[1], b[2], b[3]), test.line_height, page=False) for b in merged]
@@ -133,12 +133,14 @@ def _read_region(
     scaled, factor = _for_recognition(crop, region.line_height, options.max_side)
     best: list[Word] = []
     best_score = -1.0
-    for candidate in _binarisations(scaled, region.page):
+    for candidate in _binarisations(scaled, region.page, region.line_height * factor):
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
         words = recognise(candidate, tessdata, languages, remaining, block=not region.page)
-        kept = [w for w in words if w.confidence >= options.min_confidence and any(c.isalnum() for c in w.text)]
+        kept = _sure_lines(
+            [w for w in words if w.confidence >= options.min_confidence and any(c.isalnum() for c in w.text)]
+        )
         score = sum(w.confidence * len(w.text) for w in kept)
         if score > best_score:
             best, best_score = kept, score
@@ -153,20 +155,35 @@ _LIGHT, _DARK = 200, 60  # glyphs of captions are near white or near black
 _DARK_GROUND = 100
 
 
-def _binarisations(picture: np.ndarray, page: bool) -> list[np.ndarray]:
+def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> list[np.ndarray]:
     """The picture as Tesseract thresholds it itself, then as its extreme tones alone.
 
     Tesseract's global threshold fails on captions over photos (the photo's own
     darks and lights split the histogram); captions are set near white or near
     black, often with an outline, so keeping only the lightest, then only the
-    darkest pixels, as black on white, isolates the glyphs.
+    darkest parts inside the block, as black on white, isolates the glyphs.
     """
     if page:
         # A page in light text on a dark ground (a dark-mode screenshot) is read inverted.
         return [255 - picture if np.median(picture) < _DARK_GROUND else picture]
-    light = np.where(picture >= _LIGHT, 0, 255).astype(np.uint8)
-    dark = np.where(picture <= _DARK, 0, 255).astype(np.uint8)
-    return [picture, light, dark]
+    smallest = max(4, int((line_height / 12) ** 2))
+    return [picture, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
+
+
+def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray:
+    """The parts of a tone that do not touch the block's border, black on white, without specks.
+
+    A caption's glyphs sit inside the block, held apart from the ground by their
+    outline; a sky or a wall of the same tone reaches the border and is dropped,
+    and so are specks smaller than ``smallest`` pixels (a photo's highlights).
+    """
+    labels, count = ndimage.label(tone)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    dropped = sizes < smallest
+    dropped[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    dropped[0] = True
+    inner = ~dropped[labels]
+    return np.where(inner, 0, 255).astype(np.uint8)
 
 
 def _failed(message: str, test: Likelihood, test_ms: float, started: float, engine: str) -> TextReading:
@@ -206,6 +223,23 @@ def _for_recognition(grey: np.ndarray, line_height: float, max_side: int) -> tup
     size = max(1, round(width * factor)), max(1, round(height * factor))
     resample = Image.Resampling.LANCZOS if factor > 1 else Image.Resampling.BOX
     return np.asarray(Image.fromarray(grey).resize(size, resample)), factor
+
+
+_LINE_WORD_LETTERS, _LINE_WORD_CONFIDENCE = 3, 60.0
+
+
+def _sure_lines(words: list[Word]) -> list[Word]:
+    """The words of the lines holding at least one sure word of three letters or digits.
+
+    Texture read as text gives lines of one- or two-character scraps at middling
+    confidence; a real line almost always has one longer word read with confidence.
+    """
+    sure = {
+        w.line
+        for w in words
+        if sum(c.isalnum() for c in w.text) >= _LINE_WORD_LETTERS and w.confidence >= _LINE_WORD_CONFIDENCE
+    }
+    return [w for w in words if w.line in sure]
 
 
 def _joined(words: list[Word]) -> str:
