@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages bench-scale
+	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages bench-scale bench-ocr
 
 demo:
 	./scripts/demo
@@ -59,3 +59,6 @@ bench-pages:
 
 bench-scale:
 	.venv/bin/python bench/scale.py
+
+bench-ocr:
+	.venv/bin/python bench/ocr.py
