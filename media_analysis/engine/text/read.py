@@ -73,8 +73,8 @@ def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
 
 
 _LINES_PER_REGION = 100_000  # keeps the line numbers of successive regions apart
-# Above this many separate blocks of lines, the whole picture is read as a page laid out by Tesseract.
-MAX_REGIONS = 12
+MAX_REGIONS = 12  # blocks of lines read in one picture, at most
+PAGE_SHARE = 0.6  # a single block over this share of the picture is read as a page
 
 
 @dataclass(frozen=True)
@@ -99,10 +99,17 @@ def _regions(test: Likelihood, shape: tuple[int, ...]) -> list[Region]:
         for _, top, _, bottom in test.boxes
     ]
     merged = _merged(grown)
-    if not merged or len(merged) > MAX_REGIONS:
+    if len(merged) == 1 and _area(merged[0]) > PAGE_SHARE * width * height:
+        # One block over most of the picture: a page (a screenshot, a document), laid out by Tesseract.
         return [Region((0, 0, width, height), test.line_height, page=True)]
+    # Many scattered blocks are mostly texture taken for lines: the tallest are read, within a bound.
+    merged = sorted(merged, key=lambda b: b[3] - b[1], reverse=True)[:MAX_REGIONS]
     merged.sort(key=lambda b: (b[1], b[0]))
     return [Region((b[0], b[1], b[2], b[3]), test.line_height, page=False) for b in merged]
+
+
+def _area(box: list[int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def _merged(boxes: list[list[int]]) -> list[list[int]]:
@@ -144,6 +151,8 @@ def _read_region(
         score = sum(w.confidence * len(w.text) for w in kept)
         if score > best_score:
             best, best_score = kept, score
+        if not words:
+            break  # nothing at all where the test saw lines: texture, not worth other thresholds
         if kept and sum(w.confidence for w in kept) / len(kept) >= _CONFIDENT:
             break
     area = sum((w.box[2] - w.box[0]) * (w.box[3] - w.box[1]) for w in best) / (factor * factor)
