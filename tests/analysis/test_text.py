@@ -220,3 +220,17 @@ def test_without_the_binding_the_reason_names_the_package(monkeypatch, tmp_path)
     found = availability("eng", str(tmp_path / "other"))
     assert not found.available
     assert "pip install tesserocr" in found.reason
+
+
+@needs_tesseract
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGBA", "CMYK", "I;16", "I", "F", "LA", "YCbCr", "LAB", "HSV"])
+def test_every_decoded_mode_is_tested_without_raising(mode):
+    reading = read_text(Image.new(mode, (300, 200)), TextOptions())
+    assert reading.status == "skipped"
+
+
+@needs_tesseract
+def test_text_on_a_transparent_ground_is_read_on_white():
+    img = Image.new("RGBA", (700, 260), (0, 0, 0, 0))
+    ImageDraw.Draw(img).text((30, 100), "VOTE ON SUNDAY", font=ImageFont.truetype(FONT, 40), fill=(0, 0, 0, 255))
+    assert words(read_text(img, TextOptions()).text) == words("VOTE ON SUNDAY")

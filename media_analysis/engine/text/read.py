@@ -19,8 +19,8 @@ from media_analysis.engine.text.likelihood import Likelihood, text_likelihood
 from media_analysis.engine.text.options import TextOptions, TextReading
 from media_analysis.engine.text.tesseract import RecognitionTimeout, Word, availability, languages_of, recognise
 
-# Tesseract reads best with glyphs about 30 px tall; smaller text is enlarged up to
-# this height, at most UPSCALE_MAX times.
+# Tesseract reads small text better enlarged: lines shorter than this many pixels
+# are enlarged to it, at most UPSCALE_MAX times.
 GOOD_TEXT_HEIGHT = 24
 UPSCALE_MAX = 3.0
 
@@ -31,8 +31,13 @@ def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
     if not engine.available:
         return TextReading("failed", error=f"OCR unavailable: {engine.reason}")
     started = time.perf_counter()
-    grey = _grey(picture)
-    test = text_likelihood(grey)
+    try:
+        grey = _grey(picture)
+        test = text_likelihood(grey)
+    except MemoryError:
+        return TextReading("failed", error="not enough memory to test for text", engine=engine.engine)
+    except Exception as exc:  # a mode or a size no conversion foresaw: this picture's text is lost, not the job
+        return TextReading("failed", error=f"{type(exc).__name__}: {exc}", engine=engine.engine)
     test_ms = round(1000 * (time.perf_counter() - started), 2)
     if test.score < options.threshold:
         return TextReading("skipped", likelihood=test.score, test_ms=test_ms, engine=engine.engine)
@@ -213,6 +218,8 @@ def _grey(picture: Image.Image) -> np.ndarray:
         base = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         base.alpha_composite(rgba)
         picture = base
+    elif picture.mode == "LAB":
+        return np.asarray(picture.getchannel("L"))  # lightness, which Pillow cannot convert to
     elif picture.mode in ("I", "I;16", "F"):
         array = np.asarray(picture, dtype=np.float64)
         top = array.max() or 1.0
