@@ -32,8 +32,13 @@ def _needs_it(params: JobParameters) -> Q:
     """
     needs = Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
     if params.ocr:
-        needs |= Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE, ocr__isnull=True)
+        needs |= _unread()
     return needs
+
+
+def _unread() -> Q:
+    """Images analysed whose text was never read."""
+    return Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE, ocr__isnull=True)
 
 
 def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
@@ -114,6 +119,7 @@ class SelectionPreview:
     current: int
     force: bool
     retry_failed: bool
+    unread: int = 0  # with ocr: images analysed by the current version whose text was never read (taken)
 
     def reasons(self) -> list[str]:
         """Why the media in scope are taken or left, in words for the start form."""
@@ -137,6 +143,8 @@ class SelectionPreview:
                 f"{self.failed} whose latest attempt failed"
                 + (" are retried." if self.retry_failed else ": left out; tick “Retry failed” to take them.")
             )
+        if self.unread:
+            lines.append(f"{self.unread} analysed by the current version without their text: taken to read it.")
         if self.current:
             lines.append(
                 f"{self.current} already analysed by the current version: left out; tick “Force” to redo them."
@@ -182,5 +190,10 @@ def preview_selection(land: Land | int, params: JobParameters) -> SelectionPrevi
         outdated=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & needs_it),
         failed=Count("id", filter=Q(analysis_status=AnalysisStatus.FAILED)),
         current=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & ~needs_it),
+        **(
+            {"unread": Count("id", filter=_unread() & ~Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed))}
+            if params.ocr
+            else {}
+        ),
     )
     return SelectionPreview(force=params.force, retry_failed=params.retry_failed, **row)

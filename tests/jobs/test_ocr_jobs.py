@@ -23,7 +23,7 @@ from media_analysis.errors import InvalidParameters
 from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters, parse_parameters
-from media_analysis.jobs.selection import select_media
+from media_analysis.jobs.selection import preview_selection, select_media
 from media_analysis.models import AnalysisJob, JobStatus, MediaText, MediaWord, TextStatus
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import Reply
@@ -167,6 +167,10 @@ def test_an_ocr_job_also_takes_the_analysed_images_whose_text_was_never_read():
     pending = make_media(page)
     assert set(select_media(land, JobParameters())) == {pending}
     assert set(select_media(land, JobParameters(ocr=True))) == {pending, unread}
+    preview = preview_selection(land, JobParameters(ocr=True))
+    assert (preview.selected, preview.unread, preview.current) == (2, 1, 1)
+    assert "1 analysed by the current version without their text: taken to read it." in preview.reasons()
+    assert preview_selection(land, JobParameters()).unread == 0
 
 
 # --- Rows written --------------------------------------------------------------------------
