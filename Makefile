@@ -1,7 +1,7 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
 	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages bench-scale \
-	bench-text-search
+	bench-text-search bench-ocr
 
 demo:
 	./scripts/demo
@@ -63,3 +63,6 @@ bench-scale:
 
 bench-text-search:
 	.venv/bin/python bench/text_search.py
+
+bench-ocr:
+	.venv/bin/python bench/ocr.py

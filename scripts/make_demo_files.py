@@ -13,7 +13,7 @@ import wave
 import zlib
 from pathlib import Path
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from sklearn.datasets import load_sample_image
 
 OUT = Path(__file__).resolve().parents[1] / "media_analysis" / "jobs" / "demo_files"
@@ -21,6 +21,21 @@ OUT = Path(__file__).resolve().parents[1] / "media_analysis" / "jobs" / "demo_fi
 
 def save(name: str, image: Image.Image, **options) -> None:
     image.save(OUT / name, **options)
+
+
+CAPTION = "READ THE TEXT\nIN PICTURES"
+CAPTION_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+
+
+def captioned(photo: Image.Image) -> Image.Image:
+    """A meme: the photo with a white, outlined caption over its sky (read when the job has OCR)."""
+    image = photo.resize((640, 427))
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.truetype(CAPTION_FONT, 42)
+    for line, top in zip(CAPTION.split("\n"), (16, 70), strict=True):
+        left = (640 - draw.textlength(line, font=font)) / 2
+        draw.text((left, top), line, font=font, fill="white", stroke_width=3, stroke_fill="black")
+    return image
 
 
 def main() -> None:
@@ -55,6 +70,9 @@ def main() -> None:
     frames = [photos["flower"].resize((240, 160)).rotate(angle) for angle in (0, 10, 20, 30)]
     frames[0].save(OUT / "flower-spin.gif", save_all=True, append_images=frames[1:], duration=120, loop=0)
     manifest.append({"file": "flower-spin.gif", "type": "img", "expect": "done"})
+
+    save("caption.jpg", captioned(photos["china"]), quality=88)
+    manifest.append({"file": "caption.jpg", "type": "img", "expect": "done", "text": CAPTION})
 
     # Broken and hostile files: each must end "failed" with its reason.
     good = (OUT / "china-01.jpg").read_bytes()

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Any
 
@@ -28,8 +29,10 @@ from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators, build_session, download, probe
 from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
+from media_analysis.engine.text import TextOptions, TextReading, words
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
+from media_analysis.models import MediaText, MediaWord, TextStatus
 from media_analysis.stored import save_original, save_thumbnail
 
 logger = logging.getLogger("medianalyse.analysis")
@@ -89,6 +92,18 @@ class MediaOutcome:
     error_class: str | None = None
     message: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
+    text: TextReading | None = None  # the text read in the picture, for a job with OCR
+
+
+# The key under which values to copy (``reused_outcome``) carry their text reading.
+TEXT_READING = "text_reading"
+
+
+def values_of(outcome: MediaOutcome) -> dict[str, Any]:
+    """An analysed outcome's values as ``reused_outcome`` copies them: its fields, and its text reading."""
+    if outcome.text is None:
+        return outcome.fields
+    return {**outcome.fields, TEXT_READING: outcome.text}
 
 
 @dataclass
@@ -108,7 +123,18 @@ class BatchResult:
 # --- Settings, read at each call so that an override (tests, the demo) applies at once ---
 
 
-def analysis_options() -> AnalysisOptions:
+def text_options() -> TextOptions:
+    return TextOptions(
+        languages=settings.MEDIA_ANALYSIS_OCR_LANGUAGES,
+        tessdata=settings.MEDIA_ANALYSIS_OCR_TESSDATA,
+        threshold=settings.MEDIA_ANALYSIS_OCR_THRESHOLD,
+        timeout=settings.MEDIA_ANALYSIS_OCR_TIMEOUT,
+        max_side=max(64, settings.MEDIA_ANALYSIS_OCR_MAX_SIDE),
+    )
+
+
+def analysis_options(ocr: bool = False) -> AnalysisOptions:
+    """The engine's options from the settings; with ``ocr``, the text in pictures is read too."""
     return AnalysisOptions(
         n_colors=settings.MEDIA_ANALYSIS_N_DOMINANT_COLORS,
         colors=settings.MEDIA_ANALYSIS_COLORS,
@@ -125,6 +151,7 @@ def analysis_options() -> AnalysisOptions:
         thumbnail_size=max(0, settings.MEDIA_ANALYSIS_THUMBNAIL_SIZE),
         thumbnail_webp=settings.MEDIA_ANALYSIS_THUMBNAIL_WEBP,
         thumbnail_redecode=settings.MEDIA_ANALYSIS_THUMBNAIL_REDECODE,
+        text=text_options() if ocr else None,
     )
 
 
@@ -207,24 +234,33 @@ def reuse_by_content() -> bool:
     return bool(settings.MEDIA_ANALYSIS_REUSE_BY_CONTENT)
 
 
-def reusable_values(sha256s: Sequence[str]) -> dict[str, dict[str, Any]]:
+def reusable_values(sha256s: Sequence[str], text: bool = False) -> dict[str, dict[str, Any]]:
     """SHA-256 -> the image fields of one media analysed from those bytes by the current version; one query each.
 
     Two indexed queries whatever the number of digests or of media sharing
-    one: the first media of each digest, then its fields.
+    one: the first media of each digest, then its fields. With ``text``, only
+    media whose text was read count, and their reading comes along (a third query).
     """
     wanted = sorted(set(sha256s))
     if not wanted:
         return {}
-    firsts = (
-        Media.objects.analysed_with_content(wanted, ANALYSIS_VERSION)
-        .order_by()
-        .values("image_hash")
-        .annotate(first=Min("pk"))
-        .values_list("first", flat=True)
-    )
-    rows = Media.objects.filter(pk__in=list(firsts)).values(*IMAGE_FIELDS)
+    sources = Media.objects.analysed_with_content(wanted, ANALYSIS_VERSION)
+    if text:
+        sources = sources.filter(ocr__isnull=False).exclude(ocr__status=TextStatus.FAILED)
+    firsts = sources.order_by().values("image_hash").annotate(first=Min("pk")).values_list("first", flat=True)
+    rows = list(Media.objects.filter(pk__in=list(firsts)).values("pk", *IMAGE_FIELDS))
+    if text:
+        readings = {t.media_id: reading_of(t) for t in MediaText.objects.filter(media_id__in=[r["pk"] for r in rows])}
+        for row in rows:
+            row[TEXT_READING] = readings.get(row["pk"])
     return {row["image_hash"]: row for row in rows}
+
+
+TEXT_FIELDS = tuple(f.name for f in dataclass_fields(TextReading))
+
+
+def reading_of(row: MediaText) -> TextReading:
+    return TextReading(**{name: getattr(row, name) for name in TEXT_FIELDS})
 
 
 def reused_outcome(fetched: Fetched, values: dict[str, Any]) -> MediaOutcome:
@@ -239,7 +275,9 @@ def reused_outcome(fetched: Fetched, values: dict[str, Any]) -> MediaOutcome:
     if not fields.get("thumbnail_key"):
         fields.pop("thumbnail_key", None)  # the row keeps any it has
     fields.update(_validator_fields(fetched.validators))
-    return MediaOutcome(fetched.media_id, fetched.url, fetched.media_type, "reused", fields=fields)
+    return MediaOutcome(
+        fetched.media_id, fetched.url, fetched.media_type, "reused", fields=fields, text=values.get(TEXT_READING)
+    )
 
 
 def archived_original(content: bytes, sha256: str, mime_type: str | None) -> dict[str, str]:
@@ -388,7 +426,7 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
             **stored_thumbnail(result, options),
             **archived_original(fetched.content, result.image_hash, result.mime_type),
         }
-        return MediaOutcome(media_id, url, media_type, "analysed", fields=fields)
+        return MediaOutcome(media_id, url, media_type, "analysed", fields=fields, text=result.text)
     except MediaFailure as failure:
         return failed_outcome(media_id, url, media_type, failure)
     except Exception as exc:
@@ -475,7 +513,47 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
         write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(unchanged, UNCHANGED_FIELDS)
         write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
+        write_texts({o.media_id: o.text for o in outcomes if o.text is not None and o.media_id in rows}, now)
     return result
+
+
+WORD_BATCH = 2000  # words inserted per statement
+
+
+def write_texts(readings: dict[int, TextReading], now: datetime) -> None:
+    """Replace the text rows and the words of these media: three statements, whatever their number.
+
+    One upsert for the texts, one delete and one insert (per WORD_BATCH) for the
+    words, so a chunk costs the same few queries with or without text.
+    """
+    if not readings:
+        return
+    texts = [
+        MediaText(media_id=media_id, recognised_at=now, **{name: getattr(r, name) for name in TEXT_FIELDS})
+        for media_id, r in readings.items()
+    ]
+    MediaText.objects.bulk_create(
+        texts, update_conflicts=True, unique_fields=["media"], update_fields=[*TEXT_FIELDS, "recognised_at"]
+    )
+    MediaWord.objects.filter(media_id__in=list(readings)).delete()
+    rows = [
+        MediaWord(media_id=media_id, word=word, count=count)
+        for media_id, reading in readings.items()
+        for word, count in sorted(words(reading.text).items())
+        if len(word) <= MAX_WORD_LENGTH
+    ]
+    if rows:
+        MediaWord.objects.bulk_create(rows, batch_size=WORD_BATCH)
+
+
+MAX_WORD_LENGTH = MediaWord._meta.get_field("word").max_length or 64
+
+
+def without_text(rows: dict[int, Media]) -> set[int]:
+    """The images among these rows whose text was never read (one query)."""
+    images = [pk for pk, m in rows.items() if m.type == MediaType.IMAGE]
+    read = set(MediaText.objects.filter(media_id__in=images).values_list("media_id", flat=True))
+    return set(images) - read
 
 
 def load_rows(ids: Sequence[int]) -> tuple[dict[int, Media], int]:
@@ -485,7 +563,7 @@ def load_rows(ids: Sequence[int]) -> tuple[dict[int, Media], int]:
     return rows, len(wanted) - len(rows)
 
 
-def analyse_media(ids: Sequence[int]) -> BatchResult:
+def analyse_media(ids: Sequence[int], ocr: bool = False) -> BatchResult:
     """Analyse the given media through this process's pipeline, wait, and write every result in bulk.
 
     Ids whose rows no longer exist are counted as skipped. One media's failure
@@ -498,7 +576,9 @@ def analyse_media(ids: Sequence[int]) -> BatchResult:
     result = BatchResult(skipped=missing)
     if not rows:
         return result
-    outcomes = pipeline().run([(m.pk, m.url, m.type, stored_validators(m)) for m in rows.values()])
+    unread = without_text(rows) if ocr else set()
+    items = [(m.pk, m.url, m.type, None if m.pk in unread else stored_validators(m)) for m in rows.values()]
+    outcomes = pipeline().run(items, ocr=ocr)
     return record_outcomes(rows, outcomes, result)
 
 

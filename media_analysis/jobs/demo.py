@@ -2,7 +2,7 @@
 through the same Huey task path as any other job.
 
 The files in ``demo_files/`` are real photos from scikit-learn's samples,
-resized and re-encoded, plus broken and hostile files; ``manifest.json`` says
+resized and re-encoded, one of them captioned, plus broken and hostile files; ``manifest.json`` says
 what each one should end as, so the demo checks its own result.
 """
 
@@ -38,11 +38,15 @@ class DemoItem:
     type: str
     expect: str
     error_class: str | None = None
+    text: str = ""  # the caption the picture carries, read when the job has OCR
 
 
 def manifest() -> list[DemoItem]:
     raw = json.loads((DEMO_FILES / "manifest.json").read_text())
-    return [DemoItem(item["file"], item["type"], item["expect"], item.get("error_class")) for item in raw]
+    return [
+        DemoItem(item["file"], item["type"], item["expect"], item.get("error_class"), item.get("text", ""))
+        for item in raw
+    ]
 
 
 def _handler_for(max_file_size: int) -> type[BaseHTTPRequestHandler]:

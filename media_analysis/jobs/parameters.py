@@ -14,6 +14,9 @@ Semantics (see docs/MEDIA_ANALYSIS_GUIDE.md and media_analysis.jobs.selection):
 * ``media_types``: any of ``img``, ``video``, ``audio``; default ``["img"]``.
 * ``force`` false: only media never analysed (status pending); with
   ``retry_failed`` also the failed ones. ``force`` true: every selected media.
+* ``ocr`` true: the text in the pictures is read too (Tesseract), and images
+  already analysed whose text was never read are taken as well. Refused, with
+  the command that installs it, when the engine is not available here.
 
 Values may come as JSON types or as the strings of a form or a command line
 (``"2"``, ``"true"``, ``"img, video"``); an empty value means the default.
@@ -33,7 +36,7 @@ from lands.models import PAGE_NUMBER_MAX, MediaType
 from media_analysis.errors import InvalidParameters
 
 DEFAULT_MEDIA_TYPES = (MediaType.IMAGE.value,)
-PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed")
+PARAMETER_NAMES = ("depth", "minrel", "media_types", "force", "retry_failed", "ocr")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class JobParameters:
     media_types: tuple[str, ...] = DEFAULT_MEDIA_TYPES
     force: bool = False
     retry_failed: bool = False
+    ocr: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -136,6 +140,18 @@ class JobParametersSerializer(serializers.Serializer):
     media_types = _MediaTypesField(required=False, help_text="Media types to analyse; default img")
     force = _FlagField(required=False, default=False, help_text="Analyse again media already analysed")
     retry_failed = _FlagField(required=False, default=False, help_text="Also retry media whose analysis failed")
+    ocr = _FlagField(
+        required=False,
+        default=False,
+        help_text="Also read the text in pictures (OCR); refused when Tesseract is not installed",
+    )
+
+    def validate_ocr(self, value: bool) -> bool:
+        if value:
+            reason = ocr_unavailable()
+            if reason:
+                raise serializers.ValidationError(f"OCR is unavailable: {reason}")
+        return value
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         # Unknown names are refused (a misspelt parameter must not be silently ignored),
@@ -175,4 +191,15 @@ def parse_parameters(raw: Mapping[str, Any] | None) -> JobParameters:
         media_types=tuple(values.get("media_types", DEFAULT_MEDIA_TYPES)),
         force=values.get("force", False),
         retry_failed=values.get("retry_failed", False),
+        ocr=values.get("ocr", False),
     )
+
+
+def ocr_unavailable() -> str:
+    """Why this deployment cannot read text in pictures, with the command that fixes it; empty when it can."""
+    from django.conf import settings
+
+    from media_analysis.engine.text.tesseract import availability
+
+    found = availability(settings.MEDIA_ANALYSIS_OCR_LANGUAGES, settings.MEDIA_ANALYSIS_OCR_TESSDATA)
+    return "" if found.available else found.reason

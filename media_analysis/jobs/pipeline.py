@@ -181,6 +181,7 @@ class Pipeline:
         chunk_id: int | None = None,
         claimed_by: str | None = None,
         reuse: bool = True,
+        ocr: bool = False,
     ) -> None:
         """Queue these media; ``on_outcomes`` gets one outcome per media once all have one (completion thread).
 
@@ -189,9 +190,12 @@ class Pipeline:
         started are skipped if the job stops running. Without ``reuse`` (a
         forced job), values stored by earlier analyses are never copied: only
         the batch's own analyses, and one of the same bytes running meanwhile.
+        With ``ocr``, the text in the pictures is read too (and only analyses
+        that read it are copied).
         """
         policy = replace(media_batch.download_policy(), defer_throttling=True)
-        batch = _Batch(on_outcomes, policy, media_batch.analysis_options(), job_id, chunk_id, claimed_by, reuse)
+        options = media_batch.analysis_options(ocr)
+        batch = _Batch(on_outcomes, policy, options, job_id, chunk_id, claimed_by, reuse)
         groups: dict[tuple[str, str], list[int]] = {}
         sent: dict[tuple[str, str], Validators | None] = {}
         for media_id, url, media_type, validators in items:
@@ -232,6 +236,7 @@ class Pipeline:
         chunk_id: int | None = None,
         claimed_by: str | None = None,
         reuse: bool = True,
+        ocr: bool = False,
     ) -> list[MediaOutcome]:
         """Submit and wait: the outcomes of these media, in no particular order."""
         done = threading.Event()
@@ -241,7 +246,7 @@ class Pipeline:
             outcomes.extend(result)
             done.set()
 
-        self.submit(items, finished, job_id=job_id, chunk_id=chunk_id, claimed_by=claimed_by, reuse=reuse)
+        self.submit(items, finished, job_id=job_id, chunk_id=chunk_id, claimed_by=claimed_by, reuse=reuse, ocr=ocr)
         done.wait()
         return outcomes
 
@@ -528,11 +533,14 @@ class Pipeline:
             self._gauges()
             self._cond.notify_all()
         stored: dict[str, dict] = {}
-        asked = [fetched.sha256 for work, fetched in unknown if work.batch.reuse]
-        if asked:
+        asked = [fetched.sha256 for work, fetched in unknown if work.batch.reuse and work.batch.options.text is None]
+        asked_text = [fetched.sha256 for work, fetched in unknown if work.batch.reuse and work.batch.options.text]
+        stored_text: dict[str, dict] = {}
+        if asked or asked_text:
             try:
                 close_old_connections()
-                stored = media_batch.reusable_values(asked)
+                stored = media_batch.reusable_values(asked) if asked else {}
+                stored_text = media_batch.reusable_values(asked_text, text=True) if asked_text else {}
             except Exception:
                 # Reuse saves work, nothing more: without an answer these bodies are analysed.
                 logger.warning("could not look up analyses of the same bytes", exc_info=True)
@@ -541,7 +549,8 @@ class Pipeline:
         copied: list[tuple[_Work, Fetched, dict]] = []
         with self._cond:
             for work, fetched in unknown:
-                values = stored.get(fetched.sha256) if work.batch.reuse else None
+                found = stored_text if work.batch.options.text is not None else stored
+                values = found.get(fetched.sha256) if work.batch.reuse else None
                 if values is not None:
                     copied.append((work, fetched, values))
                 elif not self._shared_locked(work, fetched):
@@ -577,14 +586,14 @@ class Pipeline:
         """Give an analysis's outcome to the media that waited for the same content, and keep it for later ones."""
         waiting = self._pending.pop(key, [])
         if outcome.outcome == "analysed" and key[0]:
-            self._recent[key] = (outcome.fields, batch)
+            self._recent[key] = (media_batch.values_of(outcome), batch)
             self._recent.move_to_end(key)
             batch.analysed_contents.append(key)
             while len(self._recent) > RECENT_ANALYSES:
                 self._recent.popitem(last=False)
         for work, fetched in waiting:
             if outcome.outcome == "analysed":
-                shared = media_batch.reused_outcome(fetched, outcome.fields)
+                shared = media_batch.reused_outcome(fetched, media_batch.values_of(outcome))
             else:
                 # The same bytes fail the same way.
                 shared = replace(outcome, media_id=fetched.media_id, url=fetched.url)

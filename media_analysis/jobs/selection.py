@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 
-from lands.models import AnalysisStatus, Land, Media
+from lands.models import AnalysisStatus, Land, Media, MediaType
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters
 from media_analysis.models import AnalysisJob
@@ -26,8 +26,19 @@ def _in_scope(land_id: int, params: JobParameters) -> QuerySet[Media]:
 
 
 def _needs_it(params: JobParameters) -> Q:
-    """Without ``force``: what ``Media.needs_analysis`` takes for this engine's version."""
-    return Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
+    """Without ``force``: what ``Media.needs_analysis`` takes for this engine's version.
+
+    With ``ocr``, also the images analysed whose text was never read.
+    """
+    needs = Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
+    if params.ocr:
+        needs |= _unread()
+    return needs
+
+
+def _unread() -> Q:
+    """Images analysed whose text was never read."""
+    return Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE, ocr__isnull=True)
 
 
 def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
@@ -48,6 +59,7 @@ def job_media(job: AnalysisJob) -> QuerySet[Media]:
         media_types=tuple(job.media_types or DEFAULT_MEDIA_TYPES),
         force=job.force,
         retry_failed=job.retry_failed,
+        ocr=job.ocr,
     )
     return select_media(job.land_id, params)
 
@@ -107,6 +119,7 @@ class SelectionPreview:
     current: int
     force: bool
     retry_failed: bool
+    unread: int = 0  # with ocr: images analysed by the current version whose text was never read (taken)
 
     def reasons(self) -> list[str]:
         """Why the media in scope are taken or left, in words for the start form."""
@@ -130,6 +143,8 @@ class SelectionPreview:
                 f"{self.failed} whose latest attempt failed"
                 + (" are retried." if self.retry_failed else ": left out; tick “Retry failed” to take them.")
             )
+        if self.unread:
+            lines.append(f"{self.unread} analysed by the current version without their text: taken to read it.")
         if self.current:
             lines.append(
                 f"{self.current} already analysed by the current version: left out; tick “Force” to redo them."
@@ -143,9 +158,9 @@ def preview_from_groups(groups: Sequence[Sequence[Any]], params: JobParameters) 
     """``preview_selection`` from a land's stored groups ``[type, status, analysis version, media]``.
 
     The groups are ``lands.aggregates``' (as of their refresh). Parameters with a depth or a relevance
-    limit need the pages: None then, and the caller counts with ``preview_selection``.
+    limit need the pages, and OCR the text rows: None then, and the caller counts with ``preview_selection``.
     """
-    if params.depth is not None or params.minrel is not None:
+    if params.depth is not None or params.minrel is not None or params.ocr:
         return None
     counts = dict.fromkeys(("in_scope", "selected", "pending", "outdated", "failed", "current"), 0)
     for media_type, status, version, n in groups:
@@ -175,5 +190,10 @@ def preview_selection(land: Land | int, params: JobParameters) -> SelectionPrevi
         outdated=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & needs_it),
         failed=Count("id", filter=Q(analysis_status=AnalysisStatus.FAILED)),
         current=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & ~needs_it),
+        **(
+            {"unread": Count("id", filter=_unread() & ~Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed))}
+            if params.ocr
+            else {}
+        ),
     )
     return SelectionPreview(force=params.force, retry_failed=params.retry_failed, **row)

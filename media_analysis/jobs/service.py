@@ -80,6 +80,7 @@ def create_job(
                 media_types=list(params.media_types),
                 force=params.force,
                 retry_failed=params.retry_failed,
+                ocr=params.ocr,
                 media_ids=media_ids,
             )
     except IntegrityError:
@@ -290,7 +291,10 @@ def run_chunk(
     except BaseException:
         pipe.unreserve_chunk(chunk.pk)
         raise
-    items = [(m.pk, m.url, m.type, media_batch.stored_validators(m)) for m in rows.values()]
+    ocr = chunk.job.ocr
+    unread = media_batch.without_text(rows) if ocr else set()
+    # A 304 keeps values without bytes: a picture whose text was never read is fetched again to read it.
+    items = [(m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()]
 
     def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
         result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))
@@ -304,10 +308,23 @@ def run_chunk(
     try:
         if wait:
             return complete(
-                pipe.run(items, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity, reuse=not chunk.job.force)
+                pipe.run(
+                    items,
+                    job_id=chunk.job_id,
+                    chunk_id=chunk.pk,
+                    claimed_by=identity,
+                    reuse=not chunk.job.force,
+                    ocr=ocr,
+                )
             )
         pipe.submit(
-            items, finished, job_id=chunk.job_id, chunk_id=chunk.pk, claimed_by=identity, reuse=not chunk.job.force
+            items,
+            finished,
+            job_id=chunk.job_id,
+            chunk_id=chunk.pk,
+            claimed_by=identity,
+            reuse=not chunk.job.force,
+            ocr=ocr,
         )
     finally:
         # Submitted, the chunk is the pipeline's; refused (a stopping process), it is no longer held here.

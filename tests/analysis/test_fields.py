@@ -152,7 +152,7 @@ def test_as_fields_is_json_safe_and_complete(photo):
     fields = result.as_fields()
 
     json.dumps(fields)
-    assert set(fields) == {f for f in ImageAnalysis.__dataclass_fields__} - {"thumbnail"}
+    assert set(fields) == {f for f in ImageAnalysis.__dataclass_fields__} - {"thumbnail", "text"}
     assert fields["image_hash"] == result.image_hash
 
 

@@ -39,7 +39,9 @@ def test_every_problem_is_reported_with_the_messages_all_entry_points_show():
     with pytest.raises(InvalidParameters) as caught:
         parse_parameters({"depth": -2, "minrel": "high", "media_types": ["gif"], "force": "perhaps", "colour": 1})
     assert caught.value.errors == {
-        "non_field_errors": ["unknown parameter(s): colour; allowed: depth, minrel, media_types, force, retry_failed"],
+        "non_field_errors": [
+            "unknown parameter(s): colour; allowed: depth, minrel, media_types, force, retry_failed, ocr"
+        ],
         "depth": ["must be >= 0 (got -2)"],
         "minrel": ["must be an integer (got 'high')"],
         "media_types": ["unknown media type(s): gif; allowed: img, video, audio"],

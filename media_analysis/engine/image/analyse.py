@@ -33,12 +33,14 @@ from media_analysis.engine.image.colours import dominant_colours, websafe_palett
 from media_analysis.engine.image.decode import (
     IMAGE_FORMATS,
     Box,
+    DecodedFrame,
     allow_pixels,
     decode_frame,
     detected_format,
     exif_orientation,
     frame_count,
     image_formats,
+    jpeg_draft,
     normalised,
     read_exif,
 )
@@ -50,6 +52,7 @@ from media_analysis.engine.image.regions import region_hashes
 from media_analysis.engine.image.thumbnail import Thumbnail, make_thumbnail
 from media_analysis.engine.image.transparency import has_transparency
 from media_analysis.engine.sniff import sniff_image_mime
+from media_analysis.engine.text import TextOptions, TextReading
 
 COLOUR_SAMPLE = (100, 100)  # the predecessor's k-means input, aspect ratio ignored
 
@@ -74,6 +77,8 @@ class AnalysisOptions:
     # A large JPEG whose analysis draft is smaller than the thumbnail is decoded again to reach the size
     # (about a second decode); otherwise its thumbnail is that draft, at no cost.
     thumbnail_redecode: bool = False
+    # Read the text in the picture (OCR) after the analysis; None leaves it unread.
+    text: TextOptions | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_formats", image_formats(self.image_formats))
@@ -113,11 +118,14 @@ class ImageAnalysis:
     conformity_reason: str | None = None
     # Not a column: the caller stores the file and records its key.
     thumbnail: Thumbnail | None = field(default=None, repr=False)
+    # Not a column either: the text read in the picture, when the options asked for it.
+    text: TextReading | None = field(default=None, repr=False)
 
     def as_fields(self) -> dict[str, Any]:
-        """Field name -> value, ready to set on a ``Media`` row (the thumbnail is not one)."""
+        """Field name -> value, ready to set on a ``Media`` row (the thumbnail and the text are not ones)."""
         values = asdict(self)
         del values["thumbnail"]
+        del values["text"]
         return values
 
 
@@ -148,8 +156,8 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
         return analyse_in_process(content, options)
     analyser = guarded_analyser(options.timeout, memory_limit(options.max_pixels))
     try:
-        values, thumbnail = analyser.analyse(content, options)
-        return ImageAnalysis(**values, thumbnail=thumbnail)
+        values, thumbnail, text = analyser.analyse_with_text(content, options)
+        return ImageAnalysis(**values, thumbnail=thumbnail, text=text)
     except MediaFailure as failure:
         failure.mime_type = failure.mime_type or sniff_image_mime(content)
         raise
@@ -291,7 +299,22 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
     )
     if options.colors or options.hashes:
         _fill_pixels_fields(result, normalised(decoded), draft_box, options)
+    if options.text is not None:
+        from media_analysis.engine.text.read import read_text  # scipy and Tesseract: only when text is read
+
+        result.text = read_text(_text_picture(frame, content, options.text), options.text)
     return result
+
+
+def _text_picture(frame: DecodedFrame, content: bytes, options: TextOptions) -> Image.Image:
+    """The decoded picture the text is read from: the analysis's own, unless it was decoded at reduced scale.
+
+    A large JPEG is analysed from a draft too small for any text; it is decoded
+    again at the smallest DCT scale keeping the recognition's long side.
+    """
+    if frame.box is None:
+        return frame.image
+    return jpeg_draft(content, options.max_side) or frame.preview
 
 
 def _colour_sample(base: Image.Image, draft_box: Box | None) -> Image.Image:

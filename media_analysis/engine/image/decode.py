@@ -174,6 +174,16 @@ def decode_frame(img: ImageFile.ImageFile, content: bytes, preview_side: int = 0
     return DecodedFrame(img, None, img)
 
 
+def jpeg_draft(content: bytes, side: int) -> Image.Image | None:
+    """A JPEG decoded at the smallest DCT scale keeping ``side`` px on its long side (or whole); None if it fails."""
+    try:
+        with Image.open(io.BytesIO(content), formats=("JPEG", "MPO")) as probe:
+            size = probe.size
+    except Exception:
+        return None
+    return _jpeg_preview(content, size, min(side, max(size)))
+
+
 def _jpeg_preview(content: bytes, size: tuple[int, int], side: int) -> Image.Image | None:
     """A JPEG decoded again at the smallest DCT scale keeping ``side`` pixels on its long side; None if it fails.
 

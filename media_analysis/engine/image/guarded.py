@@ -28,7 +28,7 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from media_analysis.engine.errors import (
     UnsupportedFormat,
 )
 from media_analysis.engine.image.thumbnail import MAX_THUMBNAIL_BYTES, Thumbnail, checked_thumbnail
+from media_analysis.engine.text import TextReading
 
 # Bytes per pixel that one analysis may hold at once, in the worst case: a 16-bit
 # greyscale image (two bytes a pixel) is normalised through three float64 arrays
@@ -93,6 +94,8 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
         try:
             result = analyse_in_process(content, options)
             reply: dict[str, Any] = {"fields": result.as_fields()}
+            if result.text is not None:
+                reply["text"] = asdict(result.text)
             if result.thumbnail is not None:
                 reply["thumbnail"] = {
                     "mime_type": result.thumbnail.mime_type,
@@ -122,6 +125,26 @@ def _reply_thumbnail(reply: dict[str, Any], options: Any, size: int) -> Thumbnai
         raise CorruptImage(f"the analysis process sent an invalid thumbnail ({exc})", size=size) from exc
 
 
+def _reply_text(reply: dict[str, Any], options: Any) -> TextReading | None:
+    """The worker's text reading, keeping only the fields a reading has, of the types it has them."""
+    sent = reply.get("text")
+    if getattr(options, "text", None) is None or not isinstance(sent, dict):
+        return None
+    values: dict[str, Any] = {}
+    for name in _TEXT_FIELDS:
+        value = sent.get(name)
+        if isinstance(value, str):
+            values[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values[name] = float(value)
+    if values.get("status") not in ("text", "empty", "skipped", "failed"):
+        return TextReading("failed", error="the analysis process sent no valid text reading")
+    return TextReading(**values)
+
+
+_TEXT_FIELDS = tuple(f.name for f in fields(TextReading))
+
+
 def main() -> None:
     """Entry point of a worker process, given its socket's descriptor and its address-space cap."""
     descriptor, address_space = int(sys.argv[1]), int(sys.argv[2])
@@ -148,7 +171,14 @@ class GuardedAnalyser:
         self._lock = threading.Lock()
 
     def analyse(self, content: bytes, options: Any) -> tuple[dict[str, Any], Thumbnail | None]:
-        """The fields and thumbnail of the analysis of ``content`` by a worker, ``AnalysisTimeout`` past the limit.
+        """The fields and thumbnail of the analysis of ``content`` by a worker, ``AnalysisTimeout`` past the limit."""
+        fields, thumbnail, _ = self.analyse_with_text(content, options)
+        return fields, thumbnail
+
+    def analyse_with_text(
+        self, content: bytes, options: Any
+    ) -> tuple[dict[str, Any], Thumbnail | None, TextReading | None]:
+        """``analyse``, and the text read in the picture when the options ask for it.
 
         A thumbnail that is not what was asked for (type, size, dimensions) makes the
         reply a failure: whatever the worker answers is untrusted.
@@ -171,7 +201,7 @@ class GuardedAnalyser:
             raise
         self._give_back(worker)
         if "fields" in reply:
-            return reply["fields"], _reply_thumbnail(reply, options, len(content))
+            return reply["fields"], _reply_thumbnail(reply, options, len(content)), _reply_text(reply, options)
         if "failure" in reply:
             failure_type = _FAILURES.get(reply["failure"], CorruptImage)
             raise failure_type(str(reply["message"]), mime_type=reply.get("mime_type"), size=len(content))

@@ -15,8 +15,8 @@ from lands.models import AnalysisStatus, Media
 from media_analysis import tasks
 from media_analysis.jobs import demo
 from media_analysis.jobs import service as jobs
-from media_analysis.jobs.parameters import JobParameters
-from media_analysis.models import AnalysisJob, JobStatus
+from media_analysis.jobs.parameters import JobParameters, ocr_unavailable
+from media_analysis.models import AnalysisJob, JobStatus, MediaText, TextStatus
 
 
 class Command(BaseCommand):
@@ -42,7 +42,10 @@ class Command(BaseCommand):
                 f"Demo land {land.name!r} (id {land.pk}): {land.expressions.count()} pages, "
                 f"{Media.objects.of_land(land.pk).count()} media served from {base_url}"
             )
-            params = JobParameters(media_types=("img", "video", "audio"))
+            # The text in pictures is read when Tesseract is installed; the rest of the demo runs without it.
+            missing = ocr_unavailable()
+            self.stdout.write(f"OCR: unavailable ({missing})" if missing else "OCR: on (text in pictures is read)")
+            params = JobParameters(media_types=("img", "video", "audio"), ocr=not missing)
             job = tasks.start_job(land, params)
             consumer = HUEY.create_consumer(workers=workers, worker_type="thread", periodic=False, max_delay=0.2)
             consumer.start()
@@ -66,6 +69,21 @@ class Command(BaseCommand):
             time.sleep(0.2)
         jobs.cancel_job(job)
         raise CommandError(f"The demo job {job.pk} did not finish within {timeout:.0f} s (cancelled)")
+
+    def _report_text(self, job: AnalysisJob) -> None:
+        texts = MediaText.objects.filter(media__expression__land_id=job.land_id)
+        by_status = Counter(texts.values_list("status", flat=True))
+        self.stdout.write(
+            "Text in pictures: " + ", ".join(f"{status}={by_status.get(status, 0)}" for status in TextStatus.values)
+        )
+        read = {t.media.url.rsplit("/", 1)[-1]: t for t in texts.filter(status=TextStatus.TEXT).select_related("media")}
+        for name, text in sorted(read.items()):
+            shown = text.text.replace("\n", " / ")
+            self.stdout.write(f"  {name}: {shown!r} ({text.language or 'language unknown'}, {text.confidence:.0f}%)")
+        wanted = {item.file: item.text for item in demo.manifest() if item.text}
+        unread = [name for name, caption in wanted.items() if name not in read or read[name].text != caption]
+        if unread:
+            raise CommandError(f"The demo's captions were not read as written: {', '.join(unread)}")
 
     def _report(self, job: AnalysisJob) -> None:
         media = list(Media.objects.of_land(job.land_id).values("url", "analysis_status", "error_class"))
@@ -97,6 +115,8 @@ class Command(BaseCommand):
                 f"Counts match the demo files: {expected['done']} analysed, {expected['failed']} failed as expected."
             )
         )
+        if job.ocr:
+            self._report_text(job)
         self.stdout.write(
             "Look at the result in the admin: create a user with `.venv/bin/python manage.py createsuperuser`, "
             "start `./scripts/serve`, then open http://127.0.0.1:8000/admin/lands/media/?expression__land__id__exact="

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         parser.add_argument("--land-id", type=int, required=True)
         parser.add_argument("--force", action="store_true", help="Re-analyse media already analysed")
         parser.add_argument("--retry-failed", action="store_true", help="Also retry media whose analysis failed")
+        parser.add_argument(
+            "--ocr", action="store_true", help="Also read the text in pictures (needs Tesseract; see the guide)"
+        )
         parser.add_argument("--dry-run", action="store_true", help="Print what would be done and change nothing")
         parser.add_argument("--depth", help="Only pages of depth <= D (pages of unknown depth are then left out)")
         parser.add_argument("--minrel", help="Only pages of relevance >= R (unscored pages are then left out)")
@@ -55,6 +58,7 @@ class Command(BaseCommand):
                     "media_types": types,
                     "force": options["force"],
                     "retry_failed": options["retry_failed"],
+                    "ocr": options["ocr"],
                 }
             )
         except InvalidParameters as exc:

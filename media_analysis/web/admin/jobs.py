@@ -47,7 +47,7 @@ class AnalysisJobAdmin(admin.ModelAdmin):
         (None, {"fields": ["land", "requested_by", "status", "live_page", "error"]}),
         (
             "Parameters",
-            {"fields": ["depth", "minrel", "media_types", "force", "retry_failed", "selection"]},
+            {"fields": ["depth", "minrel", "media_types", "force", "retry_failed", "ocr", "selection"]},
         ),
         (
             "Progress",

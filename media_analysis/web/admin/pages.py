@@ -27,7 +27,8 @@ from lands.models import AnalysisStatus, Land, MediaType
 from media_analysis import tasks
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
-from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, parse_parameters
+from media_analysis.jobs import service as jobs
+from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, ocr_unavailable, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_from_groups, preview_selection
 from media_analysis.models import AnalysisJob
@@ -247,6 +248,7 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
             "media_types": list(DEFAULT_MEDIA_TYPES),
             "force": False,
             "retry_failed": False,
+            "ocr": False,
         }
     return {
         "depth": data.get("depth", "").strip(),
@@ -254,6 +256,7 @@ def _form_values(data: Any | None = None) -> dict[str, Any]:
         "media_types": data.getlist("media_types"),
         "force": bool(data.get("force")),
         "retry_failed": bool(data.get("retry_failed")),
+        "ocr": bool(data.get("ocr")),
     }
 
 
@@ -269,6 +272,7 @@ def parse_start_form(data: Any) -> tuple[JobParameters | None, dict[str, Any], d
         "media_types": values["media_types"],
         "force": values["force"],
         "retry_failed": values["retry_failed"],
+        "ocr": values["ocr"],
     }
     try:
         return parse_parameters(raw), values, {}
@@ -364,6 +368,7 @@ def _render_land_page(
         values=values or _form_values(),
         errors=errors or {},
         preview=preview,
+        ocr_unavailable=ocr_unavailable(),
         media_type_choices=MediaType.choices,
         jobs_changelist=_reverse_or("admin:media_analysis_analysisjob_changelist", "") if may_view_jobs else "",
         lands_url=lands_changelist_url(request.user),

@@ -49,6 +49,7 @@ class AnalysisJobSerializer(serializers.ModelSerializer):
             "media_types",
             "force",
             "retry_failed",
+            "ocr",
             "total",
             "processed",
             "analysed",

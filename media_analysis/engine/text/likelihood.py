@@ -1,0 +1,120 @@
+"""The cheap test that decides whether a picture is worth recognising.
+
+Full recognition costs far more than the rest of an image's analysis, and most
+pictures of a land are photos without text. Printed text has a signature that a
+few array passes find: rows of short, sharp, mostly vertical strokes, packed into
+horizontal bands a few times wider than they are tall. The test marks strong
+horizontal gradients, joins the strokes of each band, and keeps the bands whose
+shape and stroke rhythm look like lines of characters. Its score is the share of
+the picture (in per mille) that such lines cover; the same bands give the height
+of the text, from which the recognition scales the picture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+# A stroke's edge: a step of at least this many grey levels between neighbours.
+EDGE_STEP = 48
+STRONG_EDGE_STEP = 120
+TEST_SIDE = 800  # long side of the picture the test reads (pictures are reduced to it)
+MIN_LINE_HEIGHT = 5  # in the test's pixels: below this no glyph is legible
+MIN_ASPECT = 2.5  # a line holds a few characters
+MIN_FILL = 0.45  # share of the band's box its joined strokes fill
+MIN_STROKES_PER_HEIGHT = 1.4  # stroke edges along the middle row, per line height of width
+MAX_MARGIN_RATIO = 0.5  # edges in the strips above and below a line, relative to the line's own
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    score: float  # per mille of the picture covered by lines that look like text
+    line_height: float  # median height of those lines, in the picture's own pixels; 0 when none
+    lines: int
+    # The lines' boxes (left, top, right, bottom) in the picture's own pixels.
+    boxes: tuple[tuple[int, int, int, int], ...] = ()
+
+
+def text_likelihood(grey: np.ndarray) -> Likelihood:
+    """The test on a greyscale picture (2-D uint8 array); any size, reduced to TEST_SIDE first.
+
+    Run at two edge steps: the ordinary one finds text on plain grounds; the
+    strong one finds outlined captions over busy photos, whose texture joins the
+    weaker edges into blobs that no longer look like lines.
+    """
+    height, width = grey.shape
+    if height < 8 or width < 8:
+        return Likelihood(0.0, 0.0, 0)
+    factor = max(1, -(-max(height, width) // TEST_SIDE))
+    small = _reduced(grey, factor).astype(np.int16)
+    across = np.abs(np.diff(small, axis=1))
+    down = np.abs(np.diff(small, axis=0))
+    found = [_lines(across, down, step) for step in (EDGE_STEP, STRONG_EDGE_STEP)]
+    best = max(found, key=lambda f: f[0])
+    covered = best[0]
+    heights = [h for f in found for h in f[1]]
+    boxes = {box for f in found for box in f[2]}
+    if not heights:
+        return Likelihood(0.0, 0.0, 0)
+    h, w = small.shape
+    # The band adds about two pixels to the glyphs' height (the filter's reach).
+    line_height = max(1.0, float(np.median(heights)) - 2) * factor
+    scaled = sorted(tuple(v * factor for v in box) for box in boxes)
+    return Likelihood(round(1000 * covered / (h * w), 2), line_height, len(scaled), tuple(scaled))
+
+
+def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[int], list[tuple[int, int, int, int]]]:
+    """Pixels covered by lines of text at this edge step, their heights and boxes (in the test's pixels)."""
+    h, w = across.shape[0], down.shape[1]
+    vertical = np.zeros((h, w), dtype=bool)
+    vertical[:, 1:] = across >= step
+    horizontal = np.zeros((h, w), dtype=bool)
+    horizontal[1:, :] = down >= step
+    edges = vertical | horizontal
+    # Join the strokes of a line (letter gaps) but not the lines (line spacing).
+    density = ndimage.uniform_filter(edges.astype(np.float32), size=(3, 9))
+    labels, count = ndimage.label(density >= 0.2)
+    covered = 0
+    heights: list[int] = []
+    boxes: list[tuple[int, int, int, int]] = []
+    if count == 0:
+        return covered, heights, boxes
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        if box is None:
+            continue
+        rows, cols = box
+        bh, bw = rows.stop - rows.start, cols.stop - cols.start
+        if bh < MIN_LINE_HEIGHT or bh > h // 3 or bw < MIN_ASPECT * bh:
+            continue
+        own = labels[box] == index
+        if own.mean() < MIN_FILL:
+            continue
+        # Characters repeat strokes across the line; a single edge (a horizon, a roof) does not.
+        middle = vertical[rows.start + bh // 2, cols]
+        strokes = np.count_nonzero(middle[1:] & ~middle[:-1])
+        if strokes < MIN_STROKES_PER_HEIGHT * bw / bh:
+            continue
+        # A line of text stands apart: the strips just above and below it hold far fewer edges.
+        inside = edges[box].mean()
+        margin = max(2, bh // 3)
+        above = edges[max(0, rows.start - margin) : rows.start, cols]
+        below = edges[rows.stop : rows.stop + margin, cols]
+        around = np.concatenate([above.ravel(), below.ravel()])
+        if around.size and around.mean() > MAX_MARGIN_RATIO * inside:
+            continue
+        covered += bh * bw
+        heights.append(bh)
+        boxes.append((cols.start, rows.start, cols.stop, rows.stop))
+    return covered, heights, boxes
+
+
+def _reduced(grey: np.ndarray, factor: int) -> np.ndarray:
+    """Block mean by ``factor`` (cheap, and keeps thin strokes visible as mid-greys)."""
+    if factor == 1:
+        return grey
+    h, w = grey.shape
+    h2, w2 = h // factor, w // factor
+    blocks = grey[: h2 * factor, : w2 * factor].reshape(h2, factor, w2, factor)
+    return blocks.mean(axis=(1, 3), dtype=np.float32).astype(np.uint8)

@@ -1,0 +1,269 @@
+"""Reading the text of one decoded picture: the cheap test, then recognition where it says so.
+
+Pure code: no Django, no I/O. Safe to call from several threads at once (see
+tesseract.py). Never raises for a picture: a recognition that fails or runs out
+of time is a reading with status "failed".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from media_analysis.engine.text.language import tell_language
+from media_analysis.engine.text.likelihood import Likelihood, text_likelihood
+from media_analysis.engine.text.options import TextOptions, TextReading
+from media_analysis.engine.text.tesseract import RecognitionTimeout, Word, availability, languages_of, recognise
+
+# Tesseract reads small text better enlarged: lines shorter than this many pixels
+# are enlarged to it, at most UPSCALE_MAX times.
+GOOD_TEXT_HEIGHT = 24
+UPSCALE_MAX = 3.0
+
+
+def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
+    """The text of ``picture`` (any mode), or why there is none."""
+    engine = availability(options.languages, options.tessdata)
+    if not engine.available:
+        return TextReading("failed", error=f"OCR unavailable: {engine.reason}")
+    started = time.perf_counter()
+    try:
+        grey = _grey(picture)
+        test = text_likelihood(grey)
+    except MemoryError:
+        return TextReading("failed", error="not enough memory to test for text", engine=engine.engine)
+    except Exception as exc:  # a mode or a size no conversion foresaw: this picture's text is lost, not the job
+        return TextReading("failed", error=f"{type(exc).__name__}: {exc}", engine=engine.engine)
+    test_ms = round(1000 * (time.perf_counter() - started), 2)
+    if test.score < options.threshold:
+        return TextReading("skipped", likelihood=test.score, test_ms=test_ms, engine=engine.engine)
+    started = time.perf_counter()
+    languages = "+".join(languages_of(options.languages))
+    deadline = started + options.timeout
+    kept: list[Word] = []
+    area = 0.0
+    try:
+        for number, region in enumerate(_regions(test, grey.shape)):
+            words, share = _read_region(grey, region, engine.tessdata, languages, deadline, options)
+            kept += [replace(w, line=w.line + number * _LINES_PER_REGION) for w in words]
+            area += share
+    except RecognitionTimeout as exc:
+        return _failed(str(exc), test, test_ms, started, engine.engine)
+    except MemoryError:
+        return _failed("not enough memory to recognise", test, test_ms, started, engine.engine)
+    except Exception as exc:
+        return _failed(f"{type(exc).__name__}: {exc}", test, test_ms, started, engine.engine)
+    recognise_ms = round(1000 * (time.perf_counter() - started), 2)
+    if not kept:
+        return TextReading(
+            "empty", likelihood=test.score, test_ms=test_ms, recognise_ms=recognise_ms, engine=engine.engine
+        )
+    return TextReading(
+        "text",
+        text=_joined(kept),
+        language=tell_language(
+            _joined(kept), [(w.language, _letters(w.text)) for w in kept], languages_of(options.languages)
+        ),
+        confidence=round(sum(w.confidence for w in kept) / len(kept), 2),
+        text_area=round(min(1.0, area), 4),
+        likelihood=test.score,
+        test_ms=test_ms,
+        recognise_ms=recognise_ms,
+        engine=engine.engine,
+    )
+
+
+_LINES_PER_REGION = 100_000  # keeps the line numbers of successive regions apart
+MAX_REGIONS = 12  # blocks of lines read in one picture, at most
+PAGE_SHARE = 0.6  # a single block over this share of the picture is read as a page
+
+
+@dataclass(frozen=True)
+class Region:
+    box: tuple[int, int, int, int]  # left, top, right, bottom in the picture's pixels
+    line_height: float
+    page: bool  # the whole picture, laid out by Tesseract
+
+
+def _regions(test: Likelihood, shape: tuple[int, ...]) -> list[Region]:
+    """The parts of the picture to recognise: blocks of neighbouring lines, or the whole page.
+
+    Reading only the blocks the test found keeps a photo's texture out of the
+    recognition (faster, and no made-up words), and lets each block be thresholded
+    and scaled for its own text.
+    """
+    height, width = shape[0], shape[1]
+    line = max(1.0, test.line_height)
+    grown = [
+        # The whole width: words of a line the test did not keep (too short alone) are read with it.
+        [0, max(0, int(top - 1.2 * line)), width, min(height, int(bottom + 1.2 * line))]
+        for _, top, _, bottom in test.boxes
+    ]
+    merged = _merged(grown)
+    if len(merged) == 1 and _area(merged[0]) > PAGE_SHARE * width * height:
+        # One block over most of the picture: a page (a screenshot, a document), laid out by Tesseract.
+        return [Region((0, 0, width, height), test.line_height, page=True)]
+    # Many scattered blocks are mostly texture taken for lines: the tallest are read, within a bound.
+    merged = sorted(merged, key=lambda b: b[3] - b[1], reverse=True)[:MAX_REGIONS]
+    merged.sort(key=lambda b: (b[1], b[0]))
+    return [Region((b[0], b[1], b[2], b[3]), test.line_height, page=False) for b in merged]
+
+
+def _area(box: list[int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _merged(boxes: list[list[int]]) -> list[list[int]]:
+    """Union of overlapping boxes, repeated until none overlap."""
+    merged = [list(b) for b in boxes]
+    changed = True
+    while changed:
+        changed = False
+        out: list[list[int]] = []
+        for box in merged:
+            for other in out:
+                if box[0] <= other[2] and other[0] <= box[2] and box[1] <= other[3] and other[1] <= box[3]:
+                    other[:] = [*map(min, box[:2], other[:2]), *map(max, box[2:], other[2:])]
+                    changed = True
+                    break
+            else:
+                out.append(box)
+        merged = out
+    return merged
+
+
+def _read_region(
+    grey: np.ndarray, region: Region, tessdata: str, languages: str, deadline: float, options: TextOptions
+) -> tuple[list[Word], float]:
+    """The words kept in one region, and the share of the picture their boxes cover."""
+    left, top, right, bottom = region.box
+    crop = grey[top:bottom, left:right]
+    scaled, factor = _for_recognition(crop, region.line_height, options.max_side)
+    best: list[Word] = []
+    best_score = -1.0
+    for candidate in _binarisations(scaled, region.page, region.line_height * factor):
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
+        words = recognise(candidate, tessdata, languages, remaining, block=not region.page)
+        kept = _sure_lines(
+            [w for w in words if w.confidence >= options.min_confidence and any(c.isalnum() for c in w.text)]
+        )
+        score = sum(w.confidence * len(w.text) for w in kept)
+        if score > best_score:
+            best, best_score = kept, score
+        if not words:
+            break  # nothing at all where the test saw lines: texture, not worth other thresholds
+        if kept and sum(w.confidence for w in kept) / len(kept) >= _CONFIDENT:
+            break
+    area = sum((w.box[2] - w.box[0]) * (w.box[3] - w.box[1]) for w in best) / (factor * factor)
+    return best, area / float(grey.size)
+
+
+_CONFIDENT = 88.0  # a reading this sure is not tried again with other thresholds
+_LIGHT, _DARK = 200, 60  # glyphs of captions are near white or near black
+_DARK_GROUND = 100
+
+
+def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> list[np.ndarray]:
+    """The picture as Tesseract thresholds it itself, then as its extreme tones alone.
+
+    Tesseract's global threshold fails on captions over photos (the photo's own
+    darks and lights split the histogram); captions are set near white or near
+    black, often with an outline, so keeping only the lightest, then only the
+    darkest parts inside the block, as black on white, isolates the glyphs.
+    """
+    if page:
+        # A page in light text on a dark ground (a dark-mode screenshot) is read inverted.
+        return [255 - picture if np.median(picture) < _DARK_GROUND else picture]
+    smallest = max(4, int((line_height / 12) ** 2))
+    return [picture, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
+
+
+def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray:
+    """The parts of a tone that do not touch the block's border, black on white, without specks.
+
+    A caption's glyphs sit inside the block, held apart from the ground by their
+    outline; a sky or a wall of the same tone reaches the border and is dropped,
+    and so are specks smaller than ``smallest`` pixels (a photo's highlights).
+    """
+    labels, count = ndimage.label(tone)
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    dropped = sizes < smallest
+    dropped[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+    dropped[0] = True
+    inner = ~dropped[labels]
+    return np.where(inner, 0, 255).astype(np.uint8)
+
+
+def _failed(message: str, test: Likelihood, test_ms: float, started: float, engine: str) -> TextReading:
+    return TextReading(
+        "failed",
+        likelihood=test.score,
+        test_ms=test_ms,
+        recognise_ms=round(1000 * (time.perf_counter() - started), 2),
+        engine=engine,
+        error=message,
+    )
+
+
+def _grey(picture: Image.Image) -> np.ndarray:
+    if picture.mode in ("RGBA", "LA", "PA") or (picture.mode == "P" and "transparency" in picture.info):
+        # Text on a transparent background is drawn in the visible colour: lay it on white.
+        rgba = picture.convert("RGBA")
+        base = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        base.alpha_composite(rgba)
+        picture = base
+    elif picture.mode == "LAB":
+        return np.asarray(picture.getchannel("L"))  # lightness, which Pillow cannot convert to
+    elif picture.mode in ("I", "I;16", "F"):
+        array = np.asarray(picture, dtype=np.float64)
+        top = array.max() or 1.0
+        return (array * (255.0 / top)).clip(0, 255).astype(np.uint8)
+    return np.asarray(picture.convert("L"))
+
+
+def _for_recognition(grey: np.ndarray, line_height: float, max_side: int) -> tuple[np.ndarray, float]:
+    """The picture at the scale Tesseract reads best, within ``max_side``; and that scale."""
+    height, width = grey.shape
+    factor = 1.0
+    if 0 < line_height < GOOD_TEXT_HEIGHT:
+        factor = min(UPSCALE_MAX, GOOD_TEXT_HEIGHT / line_height)
+    factor = min(factor, max_side / max(height, width))
+    if abs(factor - 1.0) < 0.05:
+        return grey, 1.0
+    size = max(1, round(width * factor)), max(1, round(height * factor))
+    resample = Image.Resampling.LANCZOS if factor > 1 else Image.Resampling.BOX
+    return np.asarray(Image.fromarray(grey).resize(size, resample)), factor
+
+
+_LINE_WORD_LETTERS, _LINE_WORD_CONFIDENCE = 3, 60.0
+
+
+def _sure_lines(words: list[Word]) -> list[Word]:
+    """The words of the lines holding at least one sure word of three letters or digits.
+
+    Texture read as text gives lines of one- or two-character scraps at middling
+    confidence; a real line almost always has one longer word read with confidence.
+    """
+    sure = {
+        w.line
+        for w in words
+        if sum(c.isalnum() for c in w.text) >= _LINE_WORD_LETTERS and w.confidence >= _LINE_WORD_CONFIDENCE
+    }
+    return [w for w in words if w.line in sure]
+
+
+def _joined(words: list[Word]) -> str:
+    lines: dict[int, list[str]] = {}
+    for word in words:
+        lines.setdefault(word.line, []).append(word.text)
+    return "\n".join(" ".join(parts) for _, parts in sorted(lines.items()))
+
+
+def _letters(text: str) -> int:
+    return sum(c.isalpha() for c in text)

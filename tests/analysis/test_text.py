@@ -1,0 +1,236 @@
+"""Text in pictures: the words of a text, the likelihood test, recognition, its bounds and its threads.
+
+Pictures are drawn here with the DejaVu fonts; recognition tests skip, saying why,
+when Tesseract or its English and French data are not installed.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import Counter
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from media_analysis.engine.image import AnalysisOptions, analyse_image
+from media_analysis.engine.image.guarded import guarded_analyser
+from media_analysis.engine.text import INSTALL_HINT, TextOptions, words
+from media_analysis.engine.text.likelihood import text_likelihood
+from media_analysis.engine.text.read import read_text
+from media_analysis.engine.text.tesseract import availability
+
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
+ENGINE = availability("eng+fra")
+needs_tesseract = pytest.mark.skipif(
+    not ENGINE.available, reason=f"Tesseract with eng+fra is not installed: {ENGINE.reason}"
+)
+
+
+def captioned(
+    lines: list[str], size: int = 36, picture: tuple[int, int] = (800, 500), photo: bool = False
+) -> Image.Image:
+    """Dark text on a light ground, or white outlined text over a noisy photo-like ground."""
+    if photo:
+        rng = np.random.default_rng(7)
+        ground = rng.normal(110, 35, (picture[1] // 8, picture[0] // 8, 3)).clip(0, 255).astype(np.uint8)
+        img = Image.fromarray(ground).resize(picture, Image.Resampling.BICUBIC)
+    else:
+        img = Image.new("RGB", picture, (245, 242, 230))
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.truetype(FONT, size)
+    y = picture[1] // 3
+    for line in lines:
+        if photo:
+            draw.text((30, y), line, font=font, fill="white", stroke_width=max(1, size // 12), stroke_fill="black")
+        else:
+            draw.text((30, y), line, font=font, fill=(20, 20, 60))
+        y += int(size * 1.4)
+    return img
+
+
+def smooth_photo(size: tuple[int, int] = (800, 600)) -> Image.Image:
+    """A picture without text: soft gradients and blobs, as in most photos."""
+    y, x = np.mgrid[0 : size[1], 0 : size[0]].astype(np.float32)
+    red = 128 + 100 * np.sin(x / 90.0) * np.cos(y / 70.0)
+    green = 90 + 60 * np.cos((x + y) / 150.0)
+    blue = 160 - 0.1 * y
+    return Image.fromarray(np.dstack([red, green, blue]).clip(0, 255).astype(np.uint8))
+
+
+def encoded(img: Image.Image, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    img.save(buffer, fmt, quality=92) if fmt == "JPEG" else img.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+# --- Words -------------------------------------------------------------------------
+
+
+def test_words_are_lower_cased_runs_of_letters_or_digits_of_two_characters_or_more():
+    assert words("Liberté, ÉGALITÉ & fraternité! 2025 a l'État_x") == Counter(
+        {"liberté": 1, "égalité": 1, "fraternité": 1, "2025": 1, "état": 1}
+    )
+    assert words("Stop STOP stop-war") == Counter({"stop": 3, "war": 1})
+    assert words("") == Counter()
+
+
+# --- The likelihood test -------------------------------------------------------------
+
+
+def test_lines_of_text_score_high_and_a_smooth_photo_scores_nothing():
+    text = text_likelihood(np.asarray(captioned(["STOP THE WAR NOW", "climate justice for all"]).convert("L")))
+    photo = text_likelihood(np.asarray(smooth_photo().convert("L")))
+    assert text.score > 2.0
+    assert text.lines >= 2
+    assert 20 <= text.line_height <= 40  # glyphs of a 36 px font
+    assert photo.score == 0
+    assert photo.lines == 0
+    assert photo.boxes == ()
+
+
+def test_the_test_reads_a_reduced_picture_and_reports_boxes_in_the_pictures_own_pixels():
+    big = captioned(["BREAKING NEWS FROM THE CITY"], size=120, picture=(3200, 1600))
+    result = text_likelihood(np.asarray(big.convert("L")))
+    assert result.score > 2.0
+    assert max(box[2] for box in result.boxes) > 1600  # in the 3200 px picture, not the 800 px one the test read
+    assert min(box[1] for box in result.boxes) >= 400
+
+
+# --- Recognition ---------------------------------------------------------------------------
+
+
+@needs_tesseract
+def test_a_caption_is_read_with_its_words_language_confidence_and_area():
+    reading = read_text(captioned(["WHEN THE CODE", "FINALLY WORKS"]), TextOptions())
+    assert reading.status == "text"
+    assert reading.text.split() == ["WHEN", "THE", "CODE", "FINALLY", "WORKS"]
+    assert reading.text.count("\n") == 1  # lines kept
+    assert reading.language == "eng"
+    assert reading.confidence is not None
+    assert reading.confidence > 70
+    assert reading.text_area is not None
+    assert 0.01 < reading.text_area < 0.5
+    assert reading.test_ms is not None
+    assert reading.recognise_ms is not None
+    assert reading.engine.startswith("tesseract ")
+    assert reading.engine.endswith("eng+fra")
+
+
+@needs_tesseract
+def test_white_outlined_caption_over_a_busy_ground_is_read():
+    reading = read_text(captioned(["ONE DOES NOT SIMPLY"], size=40, photo=True), TextOptions())
+    assert reading.status == "text"
+    assert words(reading.text) == Counter({"one": 1, "does": 1, "not": 1, "simply": 1})
+
+
+@needs_tesseract
+def test_french_text_is_told_french():
+    reading = read_text(captioned(["Nous ne lâcherons rien", "pour les retraites"], size=32), TextOptions())
+    assert {"nous", "ne", "rien", "pour", "les", "retraites"} <= set(words(reading.text))
+    assert reading.language == "fra"
+
+
+@needs_tesseract
+def test_small_text_is_enlarged_before_recognition():
+    reading = read_text(captioned(["read the terms before you sign"], size=13, picture=(420, 200)), TextOptions())
+    assert reading.status == "text"
+    assert words(reading.text) == words("read the terms before you sign")
+
+
+@needs_tesseract
+def test_a_picture_without_text_is_skipped_without_recognition():
+    reading = read_text(smooth_photo(), TextOptions())
+    assert reading.status == "skipped"
+    assert reading.recognise_ms is None
+    assert reading.text == ""
+    assert reading.likelihood == 0
+    assert reading.test_ms is not None
+
+
+@needs_tesseract
+def test_recognition_is_stopped_at_its_deadline():
+    page = captioned([f"line number {n} of a long page of text" for n in range(14)], size=22, picture=(900, 1400))
+    reading = read_text(page, TextOptions(timeout=0.001))
+    assert reading.status == "failed"
+    assert "stopped after" in reading.error
+
+
+@needs_tesseract
+def test_threads_recognise_at_once_and_each_gets_its_own_reading():
+    pictures = [captioned([text], size=34) for text in ("SAVE THE FOREST", "THIS IS FINE", "VOTE ON SUNDAY")] * 2
+    expected = [read_text(p, TextOptions()).text for p in pictures]
+    results: list[str | None] = [None] * len(pictures)
+    start = threading.Barrier(len(pictures))
+
+    def read(index: int) -> None:
+        start.wait()
+        results[index] = read_text(pictures[index], TextOptions()).text
+
+    threads = [threading.Thread(target=read, args=(i,)) for i in range(len(pictures))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == expected
+    assert [words(t) for t in results[:3]] == [words(t) for t in ("SAVE THE FOREST", "THIS IS FINE", "VOTE ON SUNDAY")]
+
+
+@needs_tesseract
+def test_the_analysis_reads_the_text_of_a_large_jpeg_it_decodes_at_reduced_scale():
+    content = encoded(captioned(["FREE PUBLIC TRANSPORT"], size=90, picture=(2400, 1600)), "JPEG")
+    result = analyse_image(content, AnalysisOptions(text=TextOptions()))
+    assert result.width == 2400
+    assert result.text is not None
+    assert words(result.text.text) == words("FREE PUBLIC TRANSPORT")
+    assert "text" not in result.as_fields()
+    assert analyse_image(content).text is None  # only when asked
+
+
+@needs_tesseract
+def test_a_guarded_analysis_sends_its_reading_back():
+    analyser = guarded_analyser(60.0, None)
+    content = encoded(captioned(["SAVE THE FOREST"], size=40))
+    fields, _thumbnail, text = analyser.analyse_with_text(content, AnalysisOptions(text=TextOptions()))
+    assert fields["width"] == 800
+    assert text is not None
+    assert text.status == "text"
+    assert words(text.text) == words("SAVE THE FOREST")
+
+
+# --- Without Tesseract -----------------------------------------------------------------------
+
+
+def test_without_language_data_the_reading_fails_saying_how_to_install_it(tmp_path):
+    options = TextOptions(tessdata=str(tmp_path))
+    found = availability(options.languages, options.tessdata)
+    assert not found.available
+    assert "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra" in found.reason
+    reading = read_text(captioned(["SAVE THE FOREST"]), options)
+    assert reading.status == "failed"
+    assert reading.error.startswith("OCR unavailable:")
+    assert INSTALL_HINT.startswith("apt-get install")
+
+
+def test_without_the_binding_the_reason_names_the_package(monkeypatch, tmp_path):
+    from media_analysis.engine.text import tesseract
+
+    monkeypatch.setattr(tesseract, "tesserocr", None)
+    found = availability("eng", str(tmp_path / "other"))
+    assert not found.available
+    assert "pip install tesserocr" in found.reason
+
+
+@needs_tesseract
+@pytest.mark.parametrize("mode", ["1", "L", "P", "RGBA", "CMYK", "I;16", "I", "F", "LA", "YCbCr", "LAB", "HSV"])
+def test_every_decoded_mode_is_tested_without_raising(mode):
+    reading = read_text(Image.new(mode, (300, 200)), TextOptions())
+    assert reading.status == "skipped"
+
+
+@needs_tesseract
+def test_text_on_a_transparent_ground_is_read_on_white():
+    img = Image.new("RGBA", (700, 260), (0, 0, 0, 0))
+    ImageDraw.Draw(img).text((30, 100), "VOTE ON SUNDAY", font=ImageFont.truetype(FONT, 40), fill=(0, 0, 0, 255))
+    assert words(read_text(img, TextOptions()).text) == words("VOTE ON SUNDAY")
