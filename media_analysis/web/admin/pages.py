@@ -27,7 +27,6 @@ from lands.models import AnalysisStatus, Land, MediaType
 from media_analysis import tasks
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.errors import InvalidParameters, JobAlreadyRunning
-from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters, ocr_unavailable, parse_parameters
 from media_analysis.jobs.progress import job_snapshot
 from media_analysis.jobs.selection import SelectionPreview, preview_from_groups, preview_selection
