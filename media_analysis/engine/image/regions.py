@@ -194,7 +194,8 @@ def _grid_means(integral: np.ndarray, areas: np.ndarray, cols: int, rows: int) -
     y0, y1 = ys[:, :-1, None], ys[:, 1:, None]
     x0, x1 = xs[:, None, :-1], xs[:, None, 1:]
     sums = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
-    return sums / ((y1 - y0) * (x1 - x0))
+    # A picture smaller than the grid has empty cells: their mean is 0, not a division by zero.
+    return sums / np.maximum((y1 - y0) * (x1 - x0), 1)
 
 
 def _cell_edges(spans: np.ndarray, cells: int, limit: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from lands.models import ID_MAX, Land, Media
@@ -355,7 +355,7 @@ def cluster_split_view(request: HttpRequest, cluster_id: int) -> HttpResponse:
     if others:
         where = format_html(" The detached images now form {}.", _cluster_links(others))
     else:
-        where = format_html(" The detached images are in no cluster now (no near-duplicate left).")
+        where = mark_safe(" The detached images are in no cluster now (no near-duplicate left).")
     messages.success(
         request,
         format_html(
