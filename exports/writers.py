@@ -147,6 +147,14 @@ def csv_cells(values: Iterable[Any], *, raw: bool = False) -> Sequence[Any]:
     ]
 
 
+def _drained(buffer: io.StringIO) -> bytes:
+    """What ``buffer`` holds, encoded, and the buffer emptied for the next rows."""
+    data = _encode(buffer.getvalue())
+    buffer.seek(0)
+    buffer.truncate()
+    return data
+
+
 def iter_csv_columns(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[bytes]:
     """``iter_csv`` for rows given as chunks of columns of cells already made by ``csv_cells`` (or equal to
     what it would make): each chunk is written as rows with one call."""
@@ -156,9 +164,7 @@ def iter_csv_columns(header: Sequence[str], chunks: Iterable[Sequence[Sequence[A
     for columns in chunks:
         writer.writerows(zip(*columns, strict=True))
         if buffer.tell() >= CHUNK_CHARS:
-            yield _encode(buffer.getvalue())
-            buffer.seek(0)
-            buffer.truncate()
+            yield _drained(buffer)
     if buffer.tell():
         yield _encode(buffer.getvalue())
 
@@ -185,9 +191,7 @@ def iter_csv(header: Sequence[str], rows: Iterable[Sequence[Any]], *, raw: bool 
             ]
         )
         if buffer.tell() >= CHUNK_CHARS:
-            yield _encode(buffer.getvalue())
-            buffer.seek(0)
-            buffer.truncate()
+            yield _drained(buffer)
     if buffer.tell():
         yield _encode(buffer.getvalue())
 
