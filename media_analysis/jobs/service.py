@@ -276,7 +276,11 @@ def run_chunk(
     try:
         # Claimed before waiting for room: a chunk taken from the queue and not claimed looks lost.
         started = timezone.now()
-        JobChunk.objects.filter(pk=chunk.pk).update(claimed_by=identity, claimed_at=started)
+        if not claim_chunk(chunk, identity, started):
+            # A second delivery of a chunk that a live worker holds (the recovery re-enqueues a chunk
+            # taken from the queue and not yet claimed): only one of them may download its media.
+            pipe.unreserve_chunk(chunk.pk)
+            return StepOutcome()
         if not wait:
             pipe.wait_for_room(backlog_limit(), revalidation_backlog_limit())
             if not pipe.accepting():
@@ -428,6 +432,27 @@ def fail_job(job_id: int, error: str) -> None:
         job = AnalysisJob.objects.select_for_update().filter(pk=job_id).first()
         if job is not None and job.status in ACTIVE_JOB_STATUSES:
             _finish(job, JobStatus.FAILED, error=error[:5000])
+
+
+def claim_chunk(chunk: JobChunk, identity: str, now: datetime) -> bool:
+    """Take a pending chunk for ``identity`` unless another live worker holds it.
+
+    The claim is a compare-and-set on the claim the chunk had when it was read,
+    so that of two workers given the same chunk at once only one wins. A claim is
+    free when empty, already ``identity``'s, held by a dead process of this host,
+    or older than the lease (the same rules as ``chunks_to_recover``).
+    """
+    held, held_at = chunk.claimed_by, chunk.claimed_at
+    if held and held != identity and not _claim_is_dead(held):
+        lease = timedelta(seconds=settings.MEDIA_ANALYSIS_CHUNK_LEASE_SECONDS)
+        if held_at is not None and now - held_at <= lease:
+            return False
+    won = JobChunk.objects.filter(pk=chunk.pk, status=ChunkStatus.PENDING, claimed_by=held, claimed_at=held_at).update(
+        claimed_by=identity, claimed_at=now
+    )
+    if won:
+        chunk.claimed_by, chunk.claimed_at = identity, now
+    return won == 1
 
 
 def worker_identity() -> str:
