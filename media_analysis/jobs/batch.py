@@ -275,8 +275,11 @@ def reused_outcome(fetched: Fetched, values: dict[str, Any]) -> MediaOutcome:
     if not fields.get("thumbnail_key"):
         fields.pop("thumbnail_key", None)  # the row keeps any it has
     fields.update(_validator_fields(fetched.validators))
+    # The media's own values: an earlier attempt of this chunk analysed it and wrote its row, then its
+    # consumer died before the chunk's counts were added. It counts as analysed, as it would have then.
+    kind = "analysed" if values.get("pk") == fetched.media_id else "reused"
     return MediaOutcome(
-        fetched.media_id, fetched.url, fetched.media_type, "reused", fields=fields, text=values.get(TEXT_READING)
+        fetched.media_id, fetched.url, fetched.media_type, kind, fields=fields, text=values.get(TEXT_READING)
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from PIL import Image
 
+from media_analysis.jobs import batch
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters
 from media_analysis.models import ChunkStatus, JobChunk
@@ -95,3 +96,15 @@ def test_a_chunk_whose_claim_expired_is_run_by_the_next_delivery(http_server, se
     assert http_server.hits("/one.png") == 1
     chunk = JobChunk.objects.get(pk=chunk_id)
     assert (chunk.status, chunk.analysed) == (ChunkStatus.DONE, 1)
+
+
+def test_a_media_found_with_its_own_values_after_a_crash_counts_as_analysed():
+    # A consumer killed between writing a chunk's rows and adding its counts leaves rows analysed by the
+    # current version; the chunk's second run finds each media's own values by content.
+    values = {"pk": 5, "width": 40, "height": 30, "original_key": "originals/ab.png", "thumbnail_key": "t/ab.jpg"}
+    fetched = batch.Fetched(media_id=5, url="http://127.0.0.1/a.png", media_type="img", content=b"x", sha256="ab")
+    assert batch.reused_outcome(fetched, values).outcome == "analysed"
+    other = batch.Fetched(media_id=6, url="http://127.0.0.1/b.png", media_type="img", content=b"x", sha256="ab")
+    reused = batch.reused_outcome(other, values)
+    assert reused.outcome == "reused"
+    assert (reused.fields["width"], reused.fields["height"]) == (40, 30)
