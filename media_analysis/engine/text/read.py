@@ -177,11 +177,13 @@ def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> list[
     black, often with an outline, so keeping only the lightest, then only the
     darkest parts inside the block, as black on white, isolates the glyphs.
     """
+    # Light text on a dark ground (a dark-mode screenshot, white on a dark plain colour) is read inverted:
+    # Tesseract's own inverted pass is off, and its thresholding reads dark glyphs best.
+    as_is = 255 - picture if np.median(picture) < _DARK_GROUND else picture
     if page:
-        # A page in light text on a dark ground (a dark-mode screenshot) is read inverted.
-        return [255 - picture if np.median(picture) < _DARK_GROUND else picture]
+        return [as_is]
     smallest = max(4, int((line_height / 12) ** 2))
-    return [picture, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
+    return [as_is, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
 
 
 def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray:
