@@ -43,6 +43,16 @@ same files:
 * a consumer's peak memory on a land of N and of 10 N media.
 
     .venv/bin/python bench/land.py --classic [--media 2000] [--big 20000] [--upstream-sample 300] [--workers 1]
+
+**OCR mix** (``--classic --ocr-mix``). The same server serves the OCR benchmark's land-like
+mix (bench/ocr.py's ``encoded_mix``: seven pictures in ten photos without text, the rest
+captions over photos, captions on plain grounds and screenshots), each URL's bytes distinct;
+lands of ``--media`` media are analysed by one consumer with ``ocr`` off and on, alternately,
+``--ocr-rounds`` times, each land on URLs of its own. Prints media per second (trigger to
+completed job) and the consumer's CPU seconds per media (its processes' user and system time
+over the job), each with and without OCR, their medians, and the ratios.
+
+    .venv/bin/python bench/land.py --classic --ocr-mix [--media 150] [--ocr-rounds 2] [--workers 1]
 """
 
 from __future__ import annotations
@@ -394,6 +404,76 @@ def classic_main(args: argparse.Namespace) -> None:
     print("| consumer peak RSS | " + " | ".join(f"{n} media" for n in sorted(peaks)) + " |")
     print("|---|" + "---:|" * len(peaks))
     print("| MiB | " + " | ".join(f"{peaks[n] / 1024:.0f}" for n in sorted(peaks)) + " |")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of ``pid`` and its descendants so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def ocr_mix_main(args: argparse.Namespace) -> None:
+    """A land of the OCR mix analysed with and without OCR, alternately, by one consumer."""
+    workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-land-ocr-"))
+    env = django_environment(workdir, None, "127.0.0.1")
+    from bench.ocr import MIX_TEXT_SHARE, encoded_mix
+    from media_analysis.jobs.parameters import JobParameters, ocr_unavailable
+
+    reason = ocr_unavailable()
+    if reason:
+        sys.exit(f"OCR unavailable: {reason}")
+    command = [sys.executable, "manage.py", "run_huey", "-w", str(args.workers), "-k", "thread"]
+    command += ["-d", "0.05", "-m", "0.2", "-n"]
+    print(f"medianalyse land benchmark, OCR mix, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    pool = encoded_mix(args.ocr_pool)
+    server, base_url = serve(pool, args.latency)
+    print(
+        f"{len(pool)} pool images ({100 * MIX_TEXT_SHARE:.0f} % drawn with text), mean "
+        f"{statistics.mean(len(b) for b in pool) / 1024:.0f} KiB, distinct bytes for every URL, "
+        f"{args.latency * 1000:.0f} ms latency; {args.media} media a land, 1 consumer with {args.workers} "
+        f"worker thread(s), cores {os.cpu_count()}; load average before: {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    runs: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
+    land_number = 100
+    for round_number in range(args.ocr_rounds):
+        order = (False, True) if round_number % 2 == 0 else (True, False)
+        for ocr in order:
+            land_number += 1
+            land = make_land(f"ocr-{land_number}", classic_urls(base_url, args.media, land=land_number))
+            procs = start_consumers(1, env, workdir, command)
+            try:
+                cpu_before = cpu_seconds(procs[0].pid)
+                seconds, job, _finished = run_job(land, JobParameters(ocr=ocr), timeout=args.job_timeout)
+                cpu = cpu_seconds(procs[0].pid) - cpu_before
+            finally:
+                stop_consumers(procs)
+            runs[ocr].append((job.total / seconds, cpu / max(1, job.total)))
+            print(
+                f"  {'with' if ocr else 'without'} OCR: {job.total} media in {seconds:.1f} s "
+                f"({job.total / seconds:.1f}/s), consumer CPU {cpu:.1f} s ({1000 * cpu / max(1, job.total):.0f} ms "
+                f"a media), analysed {job.analysed}, failed {job.failed}; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    server.terminate()
+    rate = {ocr: statistics.median(r for r, _ in rows) for ocr, rows in runs.items()}
+    cpu_each = {ocr: statistics.median(c for _, c in rows) for ocr, rows in runs.items()}
+    print()
+    print("| | media/s (wall) | consumer CPU ms a media |")
+    print("|---|---:|---:|")
+    print(f"| without OCR | {rate[False]:.1f} | {1000 * cpu_each[False]:.0f} |")
+    print(f"| with OCR | {rate[True]:.1f} | {1000 * cpu_each[True]:.0f} |")
+    print(
+        f"| ratio with/without | {rate[True] / rate[False]:.2f} | "
+        f"{cpu_each[False] / cpu_each[True]:.2f} (CPU speed: without's CPU over with's) |"
+    )
 
 
 # --- Web profile: what the run's URLs are (computed alike by the parent and each part) ---
@@ -765,6 +845,9 @@ def main() -> None:
     classic.add_argument("--upstream-sample", type=int, default=300)
     classic.add_argument("--latency", type=float, default=0.05)
     classic.add_argument("--workers", type=int, default=1, help="worker threads per consumer (run_huey -w)")
+    classic.add_argument("--ocr-mix", action="store_true", help="the OCR mix, analysed with and without OCR")
+    classic.add_argument("--ocr-rounds", type=int, default=2, help="pairs of lands (without, with OCR)")
+    classic.add_argument("--ocr-pool", type=int, default=100, help="distinct pictures of the OCR mix served")
     web = parser.add_argument_group("web profile")
     web.add_argument("--phases", type=_split, default=list(PHASES), help=f"any of {','.join(PHASES)}")
     web.add_argument("--consumers", type=lambda t: [int(x) for x in _split(t)], default=[1, 2])
@@ -785,7 +868,9 @@ def main() -> None:
     unknown = sorted(set(args.phases) - set(PHASES))
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(unknown)}")
-    if args.classic:
+    if args.classic and args.ocr_mix:
+        ocr_mix_main(args)
+    elif args.classic:
         classic_main(args)
     elif args.part:
         web_part(args)

@@ -139,6 +139,21 @@ def test_small_text_is_enlarged_before_recognition():
     assert words(reading.text) == words("read the terms before you sign")
 
 
+def test_a_block_of_light_text_on_a_flat_dark_ground_is_first_given_to_tesseract_inverted():
+    from media_analysis.engine.text.read import _binarisations
+
+    dark = np.full((60, 400), 30, dtype=np.uint8)
+    dark[20:40, 10:300:6] = 230  # light strokes
+    light = 255 - dark
+    first_dark, *others = _binarisations(dark, page=False, line_height=20)
+    assert np.array_equal(first_dark, 255 - dark)  # dark glyphs on a light ground, as Tesseract reads best
+    assert len(others) == 2  # the extreme tones are still tried after it
+    assert np.array_equal(_binarisations(light, page=False, line_height=20)[0], light)
+    assert np.array_equal(_binarisations(dark, page=True, line_height=20)[0], 255 - dark)
+    busy = np.random.default_rng(3).integers(0, 160, (60, 400)).astype(np.uint8)  # a dark photo, not a flat ground
+    assert np.array_equal(_binarisations(busy, page=False, line_height=20)[0], busy)
+
+
 @needs_tesseract
 def test_a_picture_without_text_is_skipped_without_recognition():
     reading = read_text(smooth_photo(), TextOptions())

@@ -177,11 +177,27 @@ def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> list[
     black, often with an outline, so keeping only the lightest, then only the
     darkest parts inside the block, as black on white, isolates the glyphs.
     """
+    as_is = 255 - picture if _dark_plain_ground(picture) else picture
     if page:
-        # A page in light text on a dark ground (a dark-mode screenshot) is read inverted.
-        return [255 - picture if np.median(picture) < _DARK_GROUND else picture]
+        return [as_is]
     smallest = max(4, int((line_height / 12) ** 2))
-    return [picture, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
+    return [as_is, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
+
+
+def _dark_plain_ground(picture: np.ndarray) -> bool:
+    """Light text on a flat dark ground (a dark-mode screenshot, white on a dark plain colour).
+
+    Such a block is read inverted: Tesseract's own inverted pass is off, and its
+    thresholding reads dark glyphs best. A dark photo under an outlined caption is
+    not flat, and inverted it reads worse than its extreme tones do.
+    """
+    ground = float(np.median(picture))
+    if ground >= _DARK_GROUND:
+        return False
+    return float(np.mean(np.abs(picture.astype(np.int16) - int(ground)) <= _FLAT_STEP)) >= _FLAT_SHARE
+
+
+_FLAT_STEP, _FLAT_SHARE = 12, 0.5  # a flat ground: half the block within this many grey levels of its median
 
 
 def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray:
