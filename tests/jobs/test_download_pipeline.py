@@ -405,8 +405,9 @@ def test_a_chunk_waiting_for_room_is_claimed_so_it_is_neither_recovered_nor_run_
     worker.start()
     try:
         wait_until(lambda: pipe.holds_chunk(second), timeout=30, what="the second chunk to wait for room")
-        assert not returned.is_set()
-        assert JobChunk.objects.get(pk=second).claimed_by  # claimed while it waits
+        # Held from its reservation on; the claim is written just after it, before the wait for room.
+        wait_until(lambda: bool(JobChunk.objects.get(pk=second).claimed_by), timeout=30, what="the claim")
+        assert not returned.is_set()  # claimed while it waits
         assert second not in jobs.chunks_to_recover(120, 900, queued_chunk_ids=set())
         # A duplicate delivery meanwhile (a recovery elsewhere) does nothing.
         assert jobs.run_chunk(second, wait=False) == jobs.StepOutcome()
