@@ -255,9 +255,9 @@ def test_bytes_held_stay_within_the_budget(settings, http_server, monkeypatch):
     analyse = threading.Event()
     real_analyse = media_batch.analyse_image
 
-    def held_analysis(content, options):
+    def held_analysis(content, options, **kwargs):
         analyse.wait(timeout=60)
-        return real_analyse(content, options)
+        return real_analyse(content, options, **kwargs)
 
     monkeypatch.setattr(media_batch, "analyse_image", held_analysis)
     # A pipeline of its own: one that has seen only tiny bodies expects tiny ones.
