@@ -8,11 +8,16 @@ consumer's CPU time (user + system, from ``/proc/<pid>/stat``, read when the job
 and when it ends, so start-up is left out) per media. CPU per media depends far less on what
 else the machine runs than media/s does, so runs of two codes taken in turn compare well.
 
+``--constant-analysis`` replaces the consumer's image analysis by a constant result (that of a
+small image, without thumbnail), so that what remains is the download pipeline's own CPU: the
+downloads, its threads and their wake-ups, the lookups, the database writes. Only for code with the
+pipeline (the consumer's ``media_analysis.jobs.batch.analyse_image`` is what it replaces).
+
 ``--tree`` runs the consumer and the Django models of another checkout (a worktree of an
 older commit, with its own ``.venv``): the server and the images stay this script's, so both
 codes get the same bytes.
 
-    .venv/bin/python bench/land_cpu.py [--media 1000] [--tree /path/to/checkout] [--runs 1]
+    .venv/bin/python bench/land_cpu.py [--media 1000] [--tree /path/to/checkout] [--runs 1] [--constant-analysis]
 """
 
 from __future__ import annotations
@@ -33,6 +38,27 @@ sys.path.insert(0, str(ROOT))
 from bench.land import classic_urls, process_tree, serve  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
+CONSUMER_ARGS = ["run_huey", "-w", "1", "-k", "thread", "-d", "0.05", "-m", "0.2", "-n"]
+
+# A consumer whose analysis returns, for every body, the values of one small image analysed once per set of options.
+CONSTANT_ANALYSIS_CONSUMER = f"""
+import dataclasses, io, os, sys
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medianalyse_site.settings")
+import django
+django.setup()
+from PIL import Image
+from media_analysis.jobs import batch
+buffer = io.BytesIO()
+Image.new("RGB", (64, 48), (40, 90, 160)).save(buffer, format="PNG")
+small, real, results = buffer.getvalue(), batch.analyse_image, {{}}
+def constant(content, options, **kwargs):
+    if options not in results:
+        results[options] = dataclasses.replace(real(small, options), thumbnail=None)
+    return results[options]
+batch.analyse_image = constant
+from django.core.management import execute_from_command_line
+execute_from_command_line(["manage.py", *{CONSUMER_ARGS!r}])
+"""
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -66,6 +92,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=25, help="distinct images per group of the mix")
     parser.add_argument("--pool-cache", type=Path, help="keep the built image pool in this file for later runs")
     parser.add_argument("--latency", type=float, default=0.05)
+    parser.add_argument("--constant-analysis", action="store_true", help="leave only the pipeline's own CPU")
     args = parser.parse_args()
     tree = args.tree.resolve()
 
@@ -99,10 +126,12 @@ def main() -> None:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True)
     print(
         f"classic land CPU, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC, tree {tree} at {commit.stdout.strip()}, "
-        f"load {os.getloadavg()[0]:.1f}",
+        f"load {os.getloadavg()[0]:.1f}{', constant analysis' if args.constant_analysis else ''}",
         flush=True,
     )
-    command = [sys.executable, "manage.py", "run_huey", "-w", "1", "-k", "thread", "-d", "0.05", "-m", "0.2", "-n"]
+    command = [sys.executable, "manage.py", *CONSUMER_ARGS]
+    if args.constant_analysis:
+        command = [sys.executable, "-c", CONSTANT_ANALYSIS_CONSUMER]
     for run in range(args.runs):
         land = make_land(f"cpu-{run}", classic_urls(base_url, args.media, land=run + 1))
         log = open(workdir / f"consumer-{run}.log", "wb")  # noqa: SIM115

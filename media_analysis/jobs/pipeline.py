@@ -14,13 +14,17 @@ process runs. Waiting on the network is decoupled from computing:
   under ``MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY``: most are answered 304,
   bring no body and only wait on the site, so they reserve no bytes and do not
   wait for the analyses; the byte budget still bounds when they start.
-  When nothing can start it sleeps on a condition that releases and
-  submissions wake, or until the gate says a host will be ready.
+  When nothing can start it sleeps until an event that may let a download
+  start (work queued, a download ended, bodies analysed, as its reason for
+  waiting needs), or until the gate says a host will be ready. Workers
+  waiting for room (``wait_for_room``) wait on a condition of their own,
+  woken when a download starts and one of them has room.
 * Each download runs on its own thread and ends within the download deadline.
   An image's body (with its SHA-256, taken on the download thread) goes to the
-  lookup thread, which takes every body waiting at once and asks the database
-  in one query which of their contents the current analysis already analysed:
-  those copy the stored values ("reused"). A content being analysed in this
+  lookup thread, which takes every body waiting at once (and, while every
+  analysis thread has a body waiting, those arriving for a moment more) and
+  asks the database in one query which of their contents the current analysis
+  already analysed: those copy the stored values ("reused"). A content being analysed in this
   process right now, or analysed by it a moment ago (its row not written yet),
   is not analysed twice either: the later media wait for, or copy, that
   analysis. The rest waits in the analysis queue (bounded by the byte budget
