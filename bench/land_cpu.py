@@ -9,9 +9,9 @@ and when it ends, so start-up is left out) per media. CPU per media depends far 
 else the machine runs than media/s does, so runs of two codes taken in turn compare well.
 
 ``--constant-analysis`` replaces the consumer's image analysis by a constant result (that of a
-small image, without thumbnail), so that what remains is the download pipeline's own CPU: the
-downloads, its threads and their wake-ups, the lookups, the database writes. Only for code with the
-pipeline (the consumer's ``media_analysis.jobs.batch.analyse_image`` is what it replaces).
+small image, without thumbnail), so that what remains is the consumer's CPU around the analysis: the
+downloads, the pipeline's threads and their wake-ups, the lookups, the database writes. For code with the
+pipeline and for the code before it: the consumer's ``media_analysis.jobs.batch.analyse_image`` is what it replaces.
 
 ``--tree`` runs the consumer and the Django models of another checkout (a worktree of an
 older commit, with its own ``.venv``): the server and the images stay this script's, so both
@@ -53,7 +53,10 @@ Image.new("RGB", (64, 48), (40, 90, 160)).save(buffer, format="PNG")
 small, real, results = buffer.getvalue(), batch.analyse_image, {{}}
 def constant(content, options, **kwargs):
     if options not in results:
-        results[options] = dataclasses.replace(real(small, options), thumbnail=None)
+        result = real(small, options)
+        if "thumbnail" in {{field.name for field in dataclasses.fields(result)}}:
+            result = dataclasses.replace(result, thumbnail=None)
+        results[options] = result
     return results[options]
 batch.analyse_image = constant
 from django.core.management import execute_from_command_line
