@@ -421,7 +421,8 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
     try:
         with analysis_slots():
             started = time.perf_counter()
-            result = analyse_image(fetched.content, options)
+            # The download thread took the body's SHA-256 already (the key of reuse by content).
+            result = analyse_image(fetched.content, options, sha256=fetched.sha256 or None)
             metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
         fields = {
             **result.as_fields(),

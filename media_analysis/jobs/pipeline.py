@@ -14,13 +14,17 @@ process runs. Waiting on the network is decoupled from computing:
   under ``MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY``: most are answered 304,
   bring no body and only wait on the site, so they reserve no bytes and do not
   wait for the analyses; the byte budget still bounds when they start.
-  When nothing can start it sleeps on a condition that releases and
-  submissions wake, or until the gate says a host will be ready.
+  When nothing can start it sleeps until an event that may let a download
+  start (work queued, a download ended, bodies analysed, as its reason for
+  waiting needs), or until the gate says a host will be ready. Workers
+  waiting for room (``wait_for_room``) wait on a condition of their own,
+  woken when a download starts and one of them has room.
 * Each download runs on its own thread and ends within the download deadline.
   An image's body (with its SHA-256, taken on the download thread) goes to the
-  lookup thread, which takes every body waiting at once and asks the database
-  in one query which of their contents the current analysis already analysed:
-  those copy the stored values ("reused"). A content being analysed in this
+  lookup thread, which takes every body waiting at once (and, while every
+  analysis thread has a body waiting, those arriving for a moment more) and
+  asks the database in one query which of their contents the current analysis
+  already analysed: those copy the stored values ("reused"). A content being analysed in this
   process right now, or analysed by it a moment ago (its row not written yet),
   is not analysed twice either: the later media wait for, or copy, that
   analysis. The rest waits in the analysis queue (bounded by the byte budget
@@ -93,6 +97,17 @@ LOOKUP_BATCH = 500
 RECENT_ANALYSES = 4096
 # The lookup thread closes its database session after this many idle seconds.
 LOOKUP_IDLE_CLOSE = 5.0
+# While every analysis thread has a body waiting, the lookup thread gathers the bodies arriving for up to this
+# long before its query: the analyses lose nothing, and a land of distinct bytes costs one query per many bodies.
+LOOKUP_GATHER = 0.25
+# How often a gathering lookup thread checks that the analysis threads still have work.
+LOOKUP_POLL = 0.02
+
+# What the dispatcher waits for when it cannot start a download; an event wakes it only if it may start one.
+WAKE_WORK = 1  # work queued, or a cancellation to apply
+WAKE_SLOT = 2  # a host slot released
+WAKE_IN_FLIGHT = 4  # a download ended
+WAKE_BODIES = 8  # bytes or bodies waiting for analysis released
 
 
 @dataclass(eq=False)
@@ -135,7 +150,13 @@ class _Work:
 
 class Pipeline:
     def __init__(self) -> None:
-        self._cond = threading.Condition()
+        # One lock; a condition per kind of waiter, so that an event wakes only the threads it concerns.
+        lock = threading.RLock()
+        self._cond = threading.Condition(lock)  # the dispatcher
+        self._room = threading.Condition(lock)  # workers waiting for room (``wait_for_room``)
+        self._idle = threading.Condition(lock)  # ``drain``, waiting for the batches in flight
+        self._dispatch_waits_for = 0  # WAKE_* events the sleeping dispatcher waits for (0: not sleeping)
+        self._room_waiters: list[Callable[[], bool]] = []  # the room each waiting worker needs
         self._queues: dict[str, deque[_Work]] = {}
         self._hosts: deque[str] = deque()  # hosts with queued work, in round-robin order
         self._backlog = 0  # URLs queued, not started
@@ -224,7 +245,7 @@ class Pipeline:
                 work = _Work(batch, url, media_type, media_ids, host_key(url), sent[(url, media_type)])
                 self._enqueue(work)
             self._gauges()
-            self._cond.notify_all()
+            self._wake_dispatcher(WAKE_WORK)
         if not groups:
             self._completions.put(batch)
 
@@ -293,14 +314,21 @@ class Pipeline:
             return self._backlog - self._backlog_conditional <= limit and self._backlog_conditional <= conditional_limit
 
         with self._cond:
-            return self._cond.wait_for(room, timeout)
+            if room():
+                return True
+            # Woken only when a download starts and this room (or another waiter's) is there, or on shutdown.
+            self._room_waiters.append(room)
+            try:
+                return self._room.wait_for(room, timeout)
+            finally:
+                self._room_waiters.remove(room)
 
     def drain(self, timeout: float) -> bool:
         """Take no more work and wait up to ``timeout`` seconds for the batches in flight; True when none is left."""
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
-            return self._cond.wait_for(lambda: not self._batches, timeout)
+            self._room.notify_all()
+            return self._idle.wait_for(lambda: not self._batches, timeout)
 
     def stats(self) -> dict[str, int]:
         with self._cond:
@@ -311,6 +339,27 @@ class Pipeline:
                 "analysing": self._analysing,
                 "batches": len(self._batches),
             }
+
+    # --- Waking ---
+
+    def _wake_dispatcher(self, event: int) -> None:
+        """Wake the dispatcher if it sleeps waiting for this kind of event (lock held)."""
+        if self._dispatch_waits_for & event:
+            self._dispatch_waits_for = 0
+            self._cond.notify()
+
+    def _dispatcher_sleep(self, events: int, timeout: float) -> None:
+        """Sleep until one of ``events`` (or a cancellation) happens, or ``timeout`` passes (lock held)."""
+        self._dispatch_waits_for = events | WAKE_WORK
+        try:
+            self._cond.wait(timeout=timeout)
+        finally:
+            self._dispatch_waits_for = 0
+
+    def _wake_room_waiters(self) -> None:
+        """After the backlog shrank: wake the workers waiting for room, if one of them has it now (lock held)."""
+        if any(room() for room in self._room_waiters):
+            self._room.notify_all()
 
     # --- Dispatching ---
 
@@ -338,17 +387,22 @@ class Pipeline:
                     and self._analysing < ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
                 )
                 conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
-                if not self._hosts or not (plain or conditional):
-                    # Woken by a submission, a download ending, an analysis ending.
-                    self._cond.wait(timeout=1.0)
+                if not self._hosts:
+                    self._dispatcher_sleep(WAKE_WORK, 1.0)
+                    continue
+                if not (plain or conditional):
+                    # Woken by a download ending (downloads in flight, bytes) or bodies analysed (bytes, bodies).
+                    self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                     continue
                 gate = host_gate()
                 soonest: float | None = None
                 eligible = False
+                passed_over = False  # a host whose next media has no room: room released may let it start
                 for _ in range(len(self._hosts)):
                     host = self._hosts[0]
                     self._hosts.rotate(-1)
                     if not (conditional if self._queues[host][0].conditional else plain):
+                        passed_over = True
                         continue
                     eligible = True
                     try:
@@ -358,7 +412,7 @@ class Pipeline:
                         # No slot without the shared gate: waiting keeps every consumer
                         # polite; the downloads' own deadlines still bound each media.
                         logger.warning("the host gate does not answer; downloads wait", exc_info=True)
-                        self._cond.wait(timeout=GATE_RETRY)
+                        self._dispatcher_sleep(0, GATE_RETRY)
                         break
                     if slot is not None:
                         self._start(host, slot)
@@ -367,11 +421,12 @@ class Pipeline:
                 else:
                     if not eligible:
                         # The next media of every host is of a kind that has no room: an ending wakes us.
-                        self._cond.wait(timeout=1.0)
+                        self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                         continue
-                    # Every host with work is at its limit, paused or within its delay.
+                    # Every host with work is at its limit, paused or within its delay: a slot released here
+                    # wakes us; one released by another process is noticed within the poll.
                     wait = IDLE_POLL if not soonest else min(soonest, 1.0)
-                    self._cond.wait(timeout=wait)
+                    self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
     def _start(self, host: str, slot: HostSlot) -> None:
         queue = self._queues[host]
@@ -391,6 +446,8 @@ class Pipeline:
         work.reserved = int(self._body_estimate) if expects_body else 0
         self._bytes += work.reserved
         self._gauges()
+        if self._room_waiters:
+            self._wake_room_waiters()
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
         thread.start()
 
@@ -416,7 +473,7 @@ class Pipeline:
             self._record_locked(work, media_batch.skipped_outcome(work.media_ids[0], work.url, work.media_type))
         if dropped:
             self._gauges()
-            self._cond.notify_all()
+            self._wake_room_waiters()
 
     # --- Downloading ---
 
@@ -452,6 +509,8 @@ class Pipeline:
             gate.release(slot)
         outcome: MediaOutcome | None = None
         with self._cond:
+            bytes_before = self._bytes
+            events = WAKE_SLOT | WAKE_IN_FLIGHT
             self._in_flight -= 1
             self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
@@ -462,6 +521,7 @@ class Pipeline:
                 elapsed = time.monotonic() - work.first_started
                 if work.attempts < THROTTLED_ATTEMPTS and elapsed + wait < batch.policy.deadline:
                     self._enqueue(work, front=True)
+                    events |= WAKE_WORK
                 else:
                     outcome = media_batch.failed_outcome(work.media_ids[0], work.url, work.media_type, result)
             elif isinstance(result, Fetched):
@@ -476,8 +536,10 @@ class Pipeline:
                 outcome = result
             if outcome is not None:
                 self._record_locked(work, outcome)
+            if self._bytes < bytes_before:
+                events |= WAKE_BODIES
             self._gauges()
-            self._cond.notify_all()
+            self._wake_dispatcher(events)
 
     def _received(self, work: _Work, size: int) -> None:
         with self._cond:
@@ -503,7 +565,7 @@ class Pipeline:
                 self._record_locked(work, outcome)
                 self._share_locked((fetched.sha256, work.batch.options), outcome, work.batch)
                 self._gauges()
-                self._cond.notify_all()
+                self._wake_dispatcher(WAKE_BODIES)
             del fetched
 
     # --- Reusing analyses of the same bytes ---
@@ -516,11 +578,21 @@ class Pipeline:
                 connection.close()  # idle: no session left open
                 continue
             taken = [first]
+            gather_until = time.monotonic() + LOOKUP_GATHER
             while len(taken) < LOOKUP_BATCH:
                 try:
                     taken.append(self._lookup.get_nowait())
+                    continue
                 except Empty:
+                    pass
+                # Nothing more waiting: wait for more only while no analysis thread would run out of work.
+                left = gather_until - time.monotonic()
+                if left <= 0 or self._analysis.qsize() < self._analysis_threads:
                     break
+                try:
+                    taken.append(self._lookup.get(timeout=min(left, LOOKUP_POLL)))
+                except Empty:
+                    continue
             self._look_up(taken)
 
     def _look_up(self, taken: list[tuple[_Work, Fetched]]) -> None:
@@ -530,8 +602,9 @@ class Pipeline:
             for work, fetched in taken:
                 if not self._shared_locked(work, fetched):
                     unknown.append((work, fetched))
-            self._gauges()
-            self._cond.notify_all()
+            if len(unknown) < len(taken):
+                self._gauges()
+                self._wake_dispatcher(WAKE_BODIES)
         stored: dict[str, dict] = {}
         asked = [fetched.sha256 for work, fetched in unknown if work.batch.reuse and work.batch.options.text is None]
         asked_text = [fetched.sha256 for work, fetched in unknown if work.batch.reuse and work.batch.options.text]
@@ -604,7 +677,7 @@ class Pipeline:
             self._release_body_locked(fetched)
             self._record_locked(work, outcome)
             self._gauges()
-            self._cond.notify_all()
+            self._wake_dispatcher(WAKE_BODIES)
 
     def _release_body_locked(self, fetched: Fetched) -> None:
         self._bytes -= len(fetched.content)
@@ -639,7 +712,8 @@ class Pipeline:
                     if batch.chunk_id is not None and self._chunks.get(batch.chunk_id) is batch:
                         del self._chunks[batch.chunk_id]
                     idle = not self._batches
-                    self._cond.notify_all()
+                    if idle:
+                        self._idle.notify_all()
                 if idle:
                     # An idle process holds no database session (PostgreSQL counts them, and waits for
                     # them before dropping a database).
@@ -685,7 +759,7 @@ class Pipeline:
         with self._cond:
             if stopped - self._cancelled:
                 self._cancel_pending = True
-                self._cond.notify_all()
+                self._wake_dispatcher(WAKE_WORK)
             self._cancelled = stopped
 
     # --- Housekeeping ---

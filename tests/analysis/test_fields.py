@@ -178,3 +178,13 @@ def test_module_does_not_import_django():
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True, cwd=root)
     assert out.stdout.strip() == "False"
+
+
+def test_a_digest_the_caller_already_took_is_the_image_hash_and_changes_nothing_else(photo):
+    data = encode(photo, "JPEG", quality=90)
+    digest = hashlib.sha256(data).hexdigest()
+
+    given = analyse_image(data, sha256=digest)
+
+    assert given.image_hash == digest
+    assert given == analyse_image(data)

@@ -255,9 +255,9 @@ def test_bytes_held_stay_within_the_budget(settings, http_server, monkeypatch):
     analyse = threading.Event()
     real_analyse = media_batch.analyse_image
 
-    def held_analysis(content, options):
+    def held_analysis(content, options, **kwargs):
         analyse.wait(timeout=60)
-        return real_analyse(content, options)
+        return real_analyse(content, options, **kwargs)
 
     monkeypatch.setattr(media_batch, "analyse_image", held_analysis)
     # A pipeline of its own: one that has seen only tiny bodies expects tiny ones.
@@ -405,8 +405,9 @@ def test_a_chunk_waiting_for_room_is_claimed_so_it_is_neither_recovered_nor_run_
     worker.start()
     try:
         wait_until(lambda: pipe.holds_chunk(second), timeout=30, what="the second chunk to wait for room")
-        assert not returned.is_set()
-        assert JobChunk.objects.get(pk=second).claimed_by  # claimed while it waits
+        # Held from its reservation on; the claim is written just after it, before the wait for room.
+        wait_until(lambda: bool(JobChunk.objects.get(pk=second).claimed_by), timeout=30, what="the claim")
+        assert not returned.is_set()  # claimed while it waits
         assert second not in jobs.chunks_to_recover(120, 900, queued_chunk_ids=set())
         # A duplicate delivery meanwhile (a recovery elsewhere) does nothing.
         assert jobs.run_chunk(second, wait=False) == jobs.StepOutcome()
@@ -434,3 +435,48 @@ def test_with_robots_respected_a_disallowed_media_fails_and_the_others_are_analy
     assert (media.analysis_status, media.error_class) == (AnalysisStatus.FAILED, "robots_disallowed")
     assert http_server.hits("/private/secret.png") == 0  # never requested
     assert http_server.hits("/robots.txt") == 1  # one fetch for the site, whatever the number of its media
+
+
+def test_workers_waiting_for_room_each_return_when_their_own_room_is_there(settings, http_server, monkeypatch):
+    settings.MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = 1
+    settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 1
+    monkeypatch.setattr(pipeline_module, "_instance", None)  # this one is closed at the end
+    holds = [threading.Event() for _ in range(4)]
+    urls = [
+        http_server.route(f"/room-{n}.png", Reply(body=_png(n), content_type="image/png", hold=holds[n]))
+        for n in range(4)
+    ]
+    job, chunk_ids = _planned_job(urls, chunk_size=10)
+    completions = Completions()
+    pipe = pipeline()
+    returned: dict[str, bool] = {}
+
+    def waiter(name: str, limit: int) -> threading.Thread:
+        thread = threading.Thread(target=lambda: returned.__setitem__(name, pipe.wait_for_room(limit, timeout=60)))
+        thread.start()
+        return thread
+
+    try:
+        _run_async(chunk_ids, completions)
+        wait_until(lambda: pipe.stats()["backlog"] == 3, timeout=30, what="one download in flight, three queued")
+        some_room, no_backlog = waiter("two queued", 2), waiter("none queued", 0)
+        wait_until(lambda: len(pipe._room_waiters) == 2, timeout=30, what="both workers to wait")
+        holds[0].set()  # the next download starts: two left queued
+        some_room.join(timeout=30)
+        assert returned == {"two queued": True}
+        assert pipe.stats()["backlog"] == 2
+        holds[1].set()
+        holds[2].set()  # the last download starts: none left queued
+        no_backlog.join(timeout=30)
+        assert returned == {"two queued": True, "none queued": True}
+        never = waiter("never", -1)  # no backlog is ever below zero: only a shutdown ends this wait
+        wait_until(lambda: len(pipe._room_waiters) == 1, timeout=30, what="the third worker to wait")
+    finally:
+        for hold in holds:
+            hold.set()
+    assert pipe.drain(timeout=30) is True
+    never.join(timeout=30)
+    assert returned["never"] is True
+    completions.wait_for(*chunk_ids)
+    job.refresh_from_db()
+    assert (job.status, job.analysed) == (JobStatus.COMPLETED, 4)

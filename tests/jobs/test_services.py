@@ -173,7 +173,7 @@ def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server,
     slot_was_free: list[bool] = []
     real_analyse = services.analyse_image
 
-    def watched(content, options):
+    def watched(content, options, **kwargs):
         nonlocal running, peak, entered
         with lock:
             running += 1
@@ -192,7 +192,7 @@ def test_analyses_run_no_more_at_once_than_the_setting_allows(page, http_server,
         finally:
             with lock:
                 running -= 1
-        return real_analyse(content, options)
+        return real_analyse(content, options, **kwargs)
 
     monkeypatch.setattr(services, "analyse_image", watched)
     http_server.route("/a.png", Reply(body=_png(), content_type="image/png"))

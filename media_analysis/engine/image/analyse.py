@@ -146,14 +146,20 @@ def conformity(width: int, height: int, file_size: int, options: AnalysisOptions
 # --- Entry point ----------------------------------------------------------------------
 
 
-def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
-    """Analyse one image file within the caps and the time limit (see limits.py and guarded.py)."""
+def analyse_image(
+    content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS, *, sha256: str | None = None
+) -> ImageAnalysis:
+    """Analyse one image file within the caps and the time limit (see limits.py and guarded.py).
+
+    ``sha256``: the content's SHA-256 (hex) when the caller has already taken it, so that the
+    bytes are not hashed twice; it becomes ``image_hash`` as given.
+    """
     allow_pixels(options.max_pixels)  # in this process too, whichever analyses the file
     structure = inspect(
         content, max_pixels=options.max_pixels, max_scans=options.max_scans, max_frames=options.max_frames
     )
     if options.timeout is None or structure.ordinary:
-        return analyse_in_process(content, options)
+        return analyse_in_process(content, options, sha256=sha256)
     analyser = guarded_analyser(options.timeout, memory_limit(options.max_pixels))
     try:
         values, thumbnail, text = analyser.analyse_with_text(content, options)
@@ -163,8 +169,13 @@ def analyse_image(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) ->
         raise
 
 
-def analyse_in_process(content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS) -> ImageAnalysis:
-    """Analyse one image file; raise NotAnImage, UnsupportedFormat, CorruptImage or DecompressionBomb otherwise."""
+def analyse_in_process(
+    content: bytes, options: AnalysisOptions = DEFAULT_OPTIONS, *, sha256: str | None = None
+) -> ImageAnalysis:
+    """Analyse one image file; raise NotAnImage, UnsupportedFormat, CorruptImage or DecompressionBomb otherwise.
+
+    ``sha256`` as for ``analyse_image``.
+    """
     size = len(content)
     if not content:
         raise NotAnImage("empty content", mime_type="application/x-empty", size=0)
@@ -177,7 +188,7 @@ def analyse_in_process(content: bytes, options: AnalysisOptions = DEFAULT_OPTION
             raise _unopened(content, options.image_formats) from exc
         with img:
             mime = img.get_format_mimetype() or sniff_image_mime(content)
-            return _analyse_opened(img, content, mime, options)
+            return _analyse_opened(img, content, mime, options, sha256)
     except MediaFailure:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -240,7 +251,9 @@ def _unopened(content: bytes, allowed: tuple[str, ...]) -> MediaFailure:
     return NotAnImage(f"not an image ({mime})", mime_type=mime, size=size)
 
 
-def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options: AnalysisOptions) -> ImageAnalysis:
+def _analyse_opened(
+    img: ImageFile.ImageFile, content: bytes, mime: str, options: AnalysisOptions, sha256: str | None
+) -> ImageAnalysis:
     size = len(content)
     width, height = img.size
     if width <= 0 or height <= 0:
@@ -286,7 +299,7 @@ def _analyse_opened(img: ImageFile.ImageFile, content: bytes, mime: str, options
         aspect_ratio=round(width / height, 2),
         frames=frames,
         has_transparency=transparent,
-        image_hash=hashlib.sha256(content).hexdigest(),
+        image_hash=sha256 or hashlib.sha256(content).hexdigest(),
         exif_data=exif.data,
         exif_make=exif.make,
         exif_model=exif.model,
