@@ -23,6 +23,12 @@ structural checks (``limits.inspect``), of an analysis in process, and of the
 same analysis in a guarded worker process (bytes and result through a pipe):
 the per-image cost of running every image under the time limit.
 
+With ``--steps``, prints instead, per image group, the CPU time of each step of the analysis
+(opening, decoding, EXIF, SHA-256, colour sample, k-means, each hash, region hashes...),
+timed one after the other on the analysing thread, best of ``--repeat`` runs per image,
+median over the images; beside it the whole analysis and the predecessor's, both CPU
+times (the predecessor with its k-means on the calling thread).
+
 With ``--jpeg-draft-side``, prints instead, per image group, the predecessor's median
 time and ours with large JPEGs decoded at the smallest DCT scale keeping each given
 number of pixels on their short side (0: in full; see bench/_jpeg_draft.py), all
@@ -37,6 +43,7 @@ hashes alone: what each choice costs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import platform
@@ -52,6 +59,7 @@ sys.path.insert(0, str(PROJECT))
 sys.path.insert(0, str(PROJECT.parent / "shared" / "bench"))
 
 import imagehash  # noqa: E402
+import numpy as np  # noqa: E402
 from palette_equivalence import compare, verdict  # noqa: E402
 from PIL import Image  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
@@ -62,10 +70,12 @@ from bench._jpeg_draft import jpeg_draft_side  # noqa: E402
 from bench._jpeg_draft import label as decode_label  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from media_analysis.engine.image.analyse import analyse_in_process  # noqa: E402
-from media_analysis.engine.image.decode import decode_frame, normalised  # noqa: E402
+from media_analysis.engine.image.colours import dominant_colours, websafe_palette  # noqa: E402
+from media_analysis.engine.image.decode import decode_frame, frame_count, normalised, read_exif  # noqa: E402
 from media_analysis.engine.image.guarded import guarded_analyser, memory_limit  # noqa: E402
-from media_analysis.engine.image.hashes import perceptual_hashes  # noqa: E402
+from media_analysis.engine.image.hashes import HASH_SIZE, colour_hash, hex_bits, perceptual_hashes  # noqa: E402
 from media_analysis.engine.image.limits import inspect  # noqa: E402
+from media_analysis.engine.image.regions import region_hashes  # noqa: E402
 from media_analysis.engine.image.thumbnail import make_thumbnail  # noqa: E402
 from media_analysis.engine.image.transparency import has_transparency  # noqa: E402
 
@@ -197,6 +207,91 @@ def draft_sides(images: dict[str, list[bytes]], repeat: int, sides: list[int]) -
             )
 
 
+def _steps_of(data: bytes, options: AnalysisOptions) -> dict[str, float]:
+    """Seconds of thread time of each step of one analysis, in the order ``analyse_image`` takes them."""
+    from media_analysis.engine.image.analyse import _colour_sample, conformity
+
+    times: dict[str, float] = {}
+    clock = time.thread_time()
+
+    def done(step: str) -> None:
+        nonlocal clock
+        now = time.thread_time()
+        times[step] = now - clock
+        clock = now
+
+    inspect(data, max_pixels=options.max_pixels, max_scans=options.max_scans, max_frames=options.max_frames)
+    done("structural checks")
+    img = Image.open(io.BytesIO(data), formats=options.image_formats)
+    img.get_format_mimetype()
+    frame_count(img)
+    done("opening")
+    frame = decode_frame(img, data)
+    done("decoding")
+    read_exif(img, frame.image)
+    done("EXIF")
+    has_transparency(frame.image)
+    conformity(img.width, img.height, len(data), options)
+    done("transparency, conformity")
+    hashlib.sha256(data).hexdigest()
+    done("SHA-256")
+    base = normalised(frame.image)
+    sample = _colour_sample(base, frame.box)
+    pixels = np.asarray(sample if sample.mode == "RGB" else sample.convert("RGB"))
+    if frame.box is not None:
+        pixels = pixels[::2, ::2]
+    done("colour sample")
+    websafe_palette(dominant_colours(pixels.reshape(-1, 3), options.n_colors))
+    done("k-means, web-safe")
+    grey = base.convert("L")
+    done("greyscale")
+    hex_bits(imagehash.phash(grey, hash_size=HASH_SIZE).hash)
+    done("pHash")
+    hex_bits(imagehash.dhash(grey, hash_size=HASH_SIZE).hash)
+    done("dHash")
+    hex_bits(imagehash.average_hash(grey, hash_size=HASH_SIZE).hash)
+    done("average hash")
+    colour_hash(base, grey)
+    done("colour hash")
+    region_hashes(base).hex()
+    done("region hashes")
+    return times
+
+
+def steps(images: dict[str, list[bytes]], repeat: int) -> None:
+    """Per group: median over the images of each step's best thread time, the whole analysis and the predecessor's."""
+    options = AnalysisOptions()
+    for group, items in images.items():
+        per_step: dict[str, list[float]] = {}
+        whole, reference = [], []
+        for data in items:
+            runs = [_steps_of(data, options) for _ in range(repeat)]
+            for step in runs[0]:
+                per_step.setdefault(step, []).append(min(run[step] for run in runs))
+            best_whole, best_reference = float("inf"), float("inf")
+            for _ in range(repeat):
+                started = time.thread_time()
+                analyse_image(data, options)
+                best_whole = min(best_whole, time.thread_time() - started)
+                with threadpool_limits(1):
+                    started = time.thread_time()
+                    analyse_bytes(data)
+                    best_reference = min(best_reference, time.thread_time() - started)
+            whole.append(best_whole)
+            reference.append(best_reference)
+        print(f"{group}: CPU ms, median over {len(items)} images of the best of {repeat} runs")
+        total = 0.0
+        for step, values in per_step.items():
+            ms = statistics.median(values) * 1000
+            total += ms
+            print(f"  {step:<26} {ms:>7.3f}")
+        ours, theirs = statistics.median(whole) * 1000, statistics.median(reference) * 1000
+        print(f"  {'sum of the steps':<26} {total:>7.3f}")
+        print(f"  {'whole analysis':<26} {ours:>7.3f}")
+        print(f"  {'predecessor (one thread)':<26} {theirs:>7.3f}   ratio {theirs / ours:.2f}x")
+    print()
+
+
 def thumbnails(images: dict[str, list[bytes]], repeat: int, size: int = 320) -> None:
     """Per group and format: median ms the thumbnail adds to the analysis, median bytes, sizes.
 
@@ -289,6 +384,7 @@ def main() -> None:
         help="measure only the speed with large JPEGs decoded keeping this many px on the short side (0: in full)",
     )
     parser.add_argument("--regions", action="store_true", help="measure only what the region hashes add")
+    parser.add_argument("--steps", action="store_true", help="measure the CPU time of each step of the analysis")
     args = parser.parse_args()
     # The analysis runs on several threads at once and its k-means makes small matrix
     # products: OpenBLAS's own thread pool would spin beside the analysis threads and take
@@ -309,6 +405,13 @@ def main() -> None:
             analyse_bytes(data)
             analyse_image(data)
         draft_sides(images, args.repeat, args.jpeg_draft_side)
+        return
+    if args.steps:
+        print(f"analysis steps, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}, load {os.getloadavg()}")
+        for data in [items[0] for items in images.values()]:  # warm both paths (imports, caches)
+            analyse_bytes(data)
+            analyse_image(data)
+        steps(images, args.repeat)
         return
     if args.regions:
         print(f"region hashes, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")

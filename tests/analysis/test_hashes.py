@@ -6,7 +6,8 @@ import pytest
 from PIL import Image
 
 from media_analysis.engine.image import analyse_image
-from media_analysis.engine.image.decode import JPEG_DRAFT_MIN, JPEG_DRAFT_SIDE
+from media_analysis.engine.image.decode import JPEG_DRAFT_MIN, JPEG_DRAFT_SIDE, normalised
+from media_analysis.engine.image.hashes import colour_hash, hex_bits, perceptual_hashes
 from tests.analysis.conftest import encode, gradient
 from tests.support.graphics import GRAPHICS, encoded
 
@@ -202,3 +203,57 @@ def test_near_duplicates_have_close_phashes(china):
 
     assert distance(original.phash, recompressed.phash) <= 4
     assert distance(original.phash, other.phash) > 10
+
+
+def _modes_of(img: Image.Image) -> dict[str, Image.Image]:
+    """``img`` in the modes the analysis hashes, each as the decoder hands it over, then normalised."""
+    rgba = img.convert("RGBA")
+    rgba.putalpha(Image.radial_gradient("L").resize(img.size))
+    deep = Image.fromarray((np.asarray(img.convert("L")).astype(np.uint16) * 257).astype(np.uint16))
+    images = {
+        "RGB": img,
+        "RGBA": rgba,
+        "P": img.convert("P", palette=Image.Palette.ADAPTIVE),
+        "LA": rgba.convert("LA"),
+        "L": img.convert("L"),
+        "CMYK": img.convert("CMYK"),
+        "1": img.convert("1"),
+        "I;16": deep,
+    }
+    return {mode: normalised(image) for mode, image in images.items()}
+
+
+@pytest.mark.parametrize("size", [(320, 213), (61, 47), (1, 1)])
+def test_shared_greyscale_gives_imagehashs_hashes_in_every_mode(photo, size):
+    for mode, img in _modes_of(photo.resize(size)).items():
+        ours = perceptual_hashes(img)
+        theirs = {name: str(function(img)) for name, function in HASHES.items()}
+
+        assert (ours.phash, ours.dhash, ours.ahash, ours.colorhash) == tuple(theirs.values()), mode
+
+
+def _hsv_sweep(value: int) -> Image.Image:
+    """Every hue and saturation at one value, as RGB: pixels on each side of every bin's edge."""
+    hue, saturation = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    hsv = np.stack([hue, saturation, np.full_like(hue, value)], axis=-1).astype(np.uint8)
+    return Image.fromarray(hsv, "HSV").convert("RGB")
+
+
+def test_colour_hash_counts_every_bin_as_imagehash_does():
+    rng = np.random.default_rng(3)
+    images = [_hsv_sweep(value) for value in (20, 31, 32, 33, 90, 170, 255)]
+    # Crops of the sweep shift the shares across the 3-bit levels of every bin.
+    images += [img.crop((0, 0, int(rng.integers(1, 256)), int(rng.integers(1, 256)))) for img in images]
+    images += [Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)) for _ in range(20)]
+    # Few colours, all in one or two bins: fields at their top level (7) and empty ones.
+    images += [Image.new("RGB", (9, 7), tuple(int(v) for v in rng.integers(0, 256, 3))) for _ in range(20)]
+    for img in images:
+        assert colour_hash(img) == str(imagehash.colorhash(img, binbits=3))
+
+
+def test_hex_bits_writes_imagehashs_hex():
+    rng = np.random.default_rng(4)
+    for length in (1, 3, 4, 5, 42, 64, 100):
+        for _ in range(20):
+            bits = rng.random(length) < rng.random()
+            assert hex_bits(bits) == str(imagehash.ImageHash(bits)), length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 
 import numpy as np
@@ -14,6 +15,7 @@ from media_analysis.engine.duplicates.hashes import HashedImage, parse_region_ha
 from media_analysis.engine.duplicates.relation import Member, relation
 from media_analysis.engine.image import analyse_image
 from media_analysis.engine.image.regions import HEX_LENGTH, REGION_COUNT, RegionHashes, region_hashes, trimmed_box
+from tests.analysis.conftest import gradient
 from tests.support.photo_edits import asymmetric_crop, centre_square, cut, cut_each_border, framed
 
 
@@ -197,3 +199,35 @@ def test_the_relation_of_the_representative_and_of_an_unrelated_member(china, fl
     assert relation(representative, _member(1, flower)) == "indirect"
     same_bytes = Member(HashedImage(key=2, sha256=representative.item.sha256))
     assert relation(representative, same_bytes) == "identical file"
+
+
+# Digests (first 32 hex digits of SHA-256) of region_hashes(...).hex() as stored before the
+# computation was reorganised (one gather per grid, grid geometry shared by pictures of a size):
+# stored values must not move.
+_STORED_REGION_DIGESTS = {
+    "china": "e5ed8827b32f52f5a19e848c830ea640",
+    "china framed": "0448528241563842b9b2241306c02f3b",
+    "flower grey": "c273d12f6e58fb90285470ae0b7e2358",
+    "flower draft": "f36595682c799bb7ac8ef45b0c35c6d5",
+    "gradient": "814defe77586913de0eb31019951a853",
+    "tiny gradient": "7a3b9de9a2a3143cab0349444bd2466e",
+    "noise": "0f0c5607ef3195a12f781822c2fc8970",
+}
+
+
+def test_region_hashes_keep_their_stored_values(china, flower):
+    cases = {
+        "china": china,
+        "china framed": ImageOps.expand(china.resize((320, 214)), border=(12, 20, 30, 8), fill=(250, 250, 250)),
+        "flower grey": flower.convert("L"),
+        "flower draft": flower.resize((150, 100), Image.Resampling.BOX),
+        "gradient": gradient((300, 200)),
+        "tiny gradient": gradient((20, 12)),
+        "noise": Image.fromarray(np.random.default_rng(5).integers(0, 256, (97, 131, 3), dtype=np.uint8)),
+    }
+    assert region_hashes(cases["china framed"]).trimmed
+    for name, image in cases.items():
+        # Twice: the second reads the grid geometry computed by the first.
+        for _ in range(2):
+            digest = hashlib.sha256(region_hashes(image).hex().encode()).hexdigest()[:32]
+            assert digest == _STORED_REGION_DIGESTS[name], name

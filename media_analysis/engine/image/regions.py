@@ -27,6 +27,7 @@ four 3-digit thousandths). Matching across regions is the clusterer's work.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image
@@ -85,9 +86,9 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT = _dct_matrix(32)[:8]  # only the 8 lowest frequencies are kept
 
 
-def _pack(flags: np.ndarray) -> int:
-    """64 booleans to an int, the first one the highest bit (imagehash's order)."""
-    return int.from_bytes(np.packbits(flags).tobytes(), "big")
+def _pack(flags: np.ndarray) -> list[int]:
+    """Rows of 64 booleans to ints, the first one of a row the highest bit (imagehash's order)."""
+    return np.packbits(flags, axis=1).view(">u8").ravel().tolist()
 
 
 def _uniform(lines: np.ndarray, colour: np.ndarray) -> np.ndarray:
@@ -186,16 +187,34 @@ def _working_copy(img: Image.Image) -> np.ndarray:
     return np.asarray(rgb)
 
 
-def _grid_means(integral: np.ndarray, areas: np.ndarray, cols: int, rows: int) -> np.ndarray:
-    """Mean of each cell of a ``rows`` x ``cols`` grid over each area, from a summed-area table."""
-    h, w = integral.shape[0] - 1, integral.shape[1] - 1
-    xs = _cell_edges(areas[:, [0, 2]], cols, w)
-    ys = _cell_edges(areas[:, [1, 3]], rows, h)
-    y0, y1 = ys[:, :-1, None], ys[:, 1:, None]
-    x0, x1 = xs[:, None, :-1], xs[:, None, 1:]
-    sums = integral[y1, x1] - integral[y0, x1] - integral[y1, x0] + integral[y0, x0]
+@lru_cache(maxsize=32)
+def _grid(
+    box: tuple[int, int, int, int], width: int, height: int, cols: int, rows: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where a ``rows`` x ``cols`` grid over each region of ``box`` reads a summed-area table of ``width`` x ``height``.
+
+    Returns the flat index in the table of every cell corner (region, row, column)
+    and the pixels of every cell (at least 1). It depends on the sizes only, which
+    pictures of one site share: computed once per size and trimmed box.
+    """
+    areas = np.array([_region_box(box, region) for region in REGIONS])
+    xs = _cell_edges(areas[:, [0, 2]], cols, width)
+    ys = _cell_edges(areas[:, [1, 3]], rows, height)
+    corners = ys[:, :, None] * (width + 1) + xs[:, None, :]
     # A picture smaller than the grid has empty cells: their mean is 0, not a division by zero.
-    return sums / np.maximum((y1 - y0) * (x1 - x0), 1)
+    pixels = np.maximum(np.diff(ys, axis=1)[:, :, None] * np.diff(xs, axis=1)[:, None, :], 1)
+    corners.flags.writeable = pixels.flags.writeable = False
+    return corners, pixels
+
+
+def _grid_means(integral: np.ndarray, box: tuple[int, int, int, int], cols: int, rows: int) -> np.ndarray:
+    """Mean of each cell of a ``rows`` x ``cols`` grid over each region of ``box``, from a summed-area table."""
+    height, width = integral.shape[0] - 1, integral.shape[1] - 1
+    index, pixels = _grid(box, width, height, cols, rows)
+    # The table at every corner of every cell, in one gather: neighbouring cells share corners.
+    corners = integral.ravel().take(index)
+    sums = corners[:, 1:, 1:] - corners[:, :-1, 1:] - corners[:, 1:, :-1] + corners[:, :-1, :-1]
+    return sums / pixels
 
 
 def _cell_edges(spans: np.ndarray, cells: int, limit: int) -> np.ndarray:
@@ -219,11 +238,13 @@ def region_hashes(img: Image.Image) -> RegionHashes:
     grey = pixels @ np.array([0.299, 0.587, 0.114])
     integral = np.zeros((h + 1, w + 1))
     np.cumsum(np.cumsum(grey, axis=0), axis=1, out=integral[1:, 1:])
-    areas = np.array([_region_box((left, top, right, bottom), region) for region in REGIONS])
-    low = _DCT @ _grid_means(integral, areas, 32, 32) @ _DCT.T
-    phash_bits = low.reshape(len(REGIONS), 64) > np.median(low.reshape(len(REGIONS), 64), axis=1)[:, None]
-    gradient = _grid_means(integral, areas, 9, 8)
+    box = (left, top, right, bottom)
+    low = (_DCT @ _grid_means(integral, box, 32, 32) @ _DCT.T).reshape(len(REGIONS), 64)
+    # The median of 64 values is the mean of the 32nd and 33rd smallest, as np.median takes it.
+    middle = np.partition(low, (31, 32), axis=1)
+    phash_bits = low > ((middle[:, 31] + middle[:, 32]) / 2)[:, None]
+    gradient = _grid_means(integral, box, 9, 8)
     dhash_bits = (gradient[:, :, 1:] > gradient[:, :, :-1]).reshape(len(REGIONS), 64)
-    hashes = [(_pack(p), _pack(d)) for p, d in zip(phash_bits, dhash_bits, strict=True)]
-    box = (round(1000 * left / w), round(1000 * top / h), round(1000 * right / w), round(1000 * bottom / h))
-    return RegionHashes(box=box, hashes=tuple(hashes))
+    hashes = list(zip(_pack(phash_bits), _pack(dhash_bits), strict=True))
+    shares = (round(1000 * left / w), round(1000 * top / h), round(1000 * right / w), round(1000 * bottom / h))
+    return RegionHashes(box=shares, hashes=tuple(hashes))
