@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,6 +16,8 @@ from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from media_analysis.engine.text.words import phrase_pattern
 
 RECENT_FAILURES_KEPT = 20
 
@@ -387,6 +389,15 @@ class MediaTextQuerySet(models.QuerySet["MediaText"]):
         """PostgreSQL only: the texts holding every one of ``words``, through the full-text index."""
         query = SearchQuery(" ".join(words), config=TEXT_SEARCH_CONFIG, search_type="plain")
         return self.annotate(document=TEXT_DOCUMENT).filter(document=query)
+
+    def holding_phrase(self, phrase: Sequence[str]) -> MediaTextQuerySet:
+        """The texts holding ``phrase`` (runs of letters or digits) as consecutive runs of one line, any case.
+
+        One pattern (``engine.text.words.phrase_pattern``) read by PostgreSQL's regular
+        expressions or Python's (Django's ``REGEXP`` on SQLite): the same answer on both.
+        It reads each text, so it narrows texts already found from their words.
+        """
+        return self.filter(text__iregex=phrase_pattern(phrase))
 
 
 class MediaWordQuerySet(models.QuerySet["MediaWord"]):
