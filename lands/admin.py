@@ -254,7 +254,7 @@ class EarlierValuesFilter(admin.SimpleListFilter):
 
 
 class TextSearchFilter(admin.ListFilter):
-    """Media whose text (read by OCR) holds every word typed: a search box rather than a list of choices."""
+    """Media whose text (read by OCR) holds every word and quoted phrase typed: a search box, not a list of choices."""
 
     title = "words in the picture"
     parameter_name = "text"
