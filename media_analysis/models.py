@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 from django.utils import timezone
 
 from media_analysis.engine.text.words import phrase_pattern
@@ -373,11 +373,17 @@ class TextStatus(models.TextChoices):
 
 
 # The document PostgreSQL's full-text search reads: the index of migration
-# "text_search_index" is built on this very expression, so a filter on it uses the index.
+# "text_search_words_index" is built on this very expression, so a filter on it uses the index.
 # The "simple" configuration lower-cases and stems nothing: a caption mixes languages,
 # and a search for a word finds that word.
 TEXT_SEARCH_CONFIG = "simple"
-TEXT_DOCUMENT = SearchVector("text", config=TEXT_SEARCH_CONFIG)
+# The parser reads the text with every character that is not a letter or a digit made a space: it then finds
+# the words of the word rule (engine.text.words), those SQLite searches, where it would read "www.example.org",
+# "3.14" or "red.car" as one word.
+TEXT_WORDS = Func(
+    F("text"), Value(r"(\W|_)+"), Value(" "), Value("g"), function="regexp_replace", output_field=models.TextField()
+)
+TEXT_DOCUMENT = SearchVector(TEXT_WORDS, config=TEXT_SEARCH_CONFIG)
 
 
 class MediaTextQuerySet(models.QuerySet["MediaText"]):
