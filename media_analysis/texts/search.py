@@ -98,19 +98,16 @@ def with_query(queryset: QuerySet[Media, _Row], query: TextQuery) -> QuerySet[Me
         for phrase in query.phrases:
             texts = texts.holding_phrase(phrase)
         return queryset.filter(pk__in=texts.values("media_id"))
-    anchors = [_anchor(phrase) for phrase in query.phrases]
+    in_phrases = {word for phrase in query.phrases for word in phrase}
     for word in query.words:
-        if word not in anchors:
+        if word not in in_phrases:
             queryset = queryset.filter(pk__in=MediaWord.objects.of_word(word).values("media_id"))
-    for phrase, anchor in zip(query.phrases, anchors, strict=True):
-        # The phrase is checked on the texts of one of its words' pictures, never on a land's every text.
-        candidates = MediaWord.objects.of_word(anchor).values("media_id")
-        texts = MediaText.objects.filter(media_id__in=candidates).holding_phrase(phrase)
-        queryset = queryset.filter(pk__in=texts.values("media_id"))
+    for phrase in query.phrases:
+        # The phrase is checked on the texts holding all its words, found from the longest (long words are the
+        # rarer ones), never on a land's every text.
+        searchable = sorted(dict.fromkeys(run for run in phrase if MIN_LENGTH <= len(run) <= MAX_LENGTH), key=len)
+        texts = MediaText.objects.all()
+        for word in reversed(searchable):
+            texts = texts.filter(media_id__in=MediaWord.objects.of_word(word).values("media_id"))
+        queryset = queryset.filter(pk__in=texts.holding_phrase(phrase).values("media_id"))
     return queryset
-
-
-def _anchor(phrase: tuple[str, ...]) -> str:
-    # The longest searchable word: long words are the rarer ones, so the fewest texts are read.
-    searchable = [run for run in phrase if MIN_LENGTH <= len(run) <= MAX_LENGTH]
-    return max(searchable, key=len)
