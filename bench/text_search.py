@@ -5,10 +5,11 @@ Builds, with bulk inserts, one land of N media (bench/pages.py's land: 10 per pa
 words drawn from a Zipf-like vocabulary of 20,000 words, with their stored words;
 and 20 small lands. SQLite in a temporary MEDIANALYSE_VAR_DIR, or the PostgreSQL
 database of DATABASE_URL when it is set (its tables are emptied first: give it a
-scratch database). Then times the requests a researcher makes (median of
-``--repeat`` after a warm-up), the queries each costs, and the text exports.
+scratch database). Then times the requests a researcher makes in the gallery, the
+admin list and the API, by words and by quoted phrases (median of ``--repeat`` after a
+warm-up), the queries each costs, and the text exports (``--no-exports`` leaves them).
 
-    .venv/bin/python bench/text_search.py [--media 200000] [--with-text 0.3] [--repeat 5] [--keep DIR]
+    .venv/bin/python bench/text_search.py [--media 200000] [--with-text 0.3] [--repeat 5] [--keep DIR] [--no-exports]
 
 ``--keep DIR`` keeps the SQLite database in DIR (on PostgreSQL: leaves the tables as
 they are) and measures again without building when it already holds the land.
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--with-text", type=float, default=0.3, help="share of its media whose picture has text")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="keep the database (SQLite: in this folder) and reuse it")
+    parser.add_argument("--no-exports", action="store_true", help="time the requests only")
     args = parser.parse_args()
 
     workdir = args.keep or Path(tempfile.mkdtemp(prefix="medianalyse-bench-text-"))
@@ -142,16 +144,19 @@ def main() -> None:
         )
         counts = Counter(dict(per_word))
         ranked = [word for word, _ in counts.most_common()]
-        common, middling, rare = ranked[0], ranked[len(ranked) // 10], ranked[-1]
+        common, second, middling, rare = ranked[0], ranked[1], ranked[len(ranked) // 10], ranked[-1]
         print(
             f"<!-- words searched: common {common!r} in {counts[common]:,} pictures, middling {middling!r} in "
-            f"{counts[middling]:,}, rare {rare!r} in {counts[rare]:,} -->"
+            f"{counts[middling]:,}, rare {rare!r} in {counts[rare]:,}; second most common {second!r} in "
+            f"{counts[second]:,} -->"
         )
 
         user = get_user_model().objects.create_superuser("bench", "bench@bench.invalid", "bench")
         client = Client()
         client.force_login(user)
         gallery = reverse("medianalyse:land-gallery", args=[land_id])
+        api = reverse("media-list")
+        phrase, phrase_middling = f'"{common} {second}"', f'"{common} {middling}"'
         media_list = reverse("admin:lands_media_changelist") + f"?expression__land__id__exact={land_id}&"
         steps = [
             ("gallery, no search", gallery),
@@ -161,16 +166,37 @@ def main() -> None:
             ),
             ("gallery, two words (common + middling)", f"{gallery}?{urlencode({'text': f'{common} {middling}'})}"),
             ("gallery, a word no picture has", f"{gallery}?text=absentword"),
+            ("gallery, two most common words", f"{gallery}?{urlencode({'text': f'{common} {second}'})}"),
+            ("gallery, phrase of the two most common words", f"{gallery}?{urlencode({'text': phrase})}"),
+            ("gallery, phrase common + middling", f"{gallery}?{urlencode({'text': phrase_middling})}"),
             ("media list of the land (admin), middling word", media_list + urlencode({"text": middling})),
             ("land analysis page (frequent words and phrases)", reverse("medianalyse:land-analysis", args=[land_id])),
+            ("API media of the land, no search", f"{api}?land={land_id}"),
+            *(
+                (f"API media of the land, {label}", f"{api}?{urlencode({'land': land_id, 'text': text})}")
+                for label, text in (
+                    ("common word", common),
+                    ("middling word", middling),
+                    ("rare word", rare),
+                    ("phrase of the two most common words", phrase),
+                )
+            ),
+            ("API all media, middling word", f"{api}?{urlencode({'text': middling})}"),
+            ("API all media, phrase of the two most common words", f"{api}?{urlencode({'text': phrase})}"),
         ]
         print()
-        print("| request | status | queries | median s |")
-        print("|---|---:|---:|---:|")
+        print("| request | status | queries | median s | CPU s of this process |")
+        print("|---|---:|---:|---:|---:|")
         for label, url in steps:
+            # The process's CPU time per request (the mean over the warm-up and the runs) says what the request
+            # costs whatever the load: all of it on SQLite, only the Python side on PostgreSQL.
+            cpu_started = time.process_time()
             seconds, status, queries = time_request(client, url, args.repeat)
-            print(f"| {label} | {status} | {queries} | {seconds:.3f} |", flush=True)
+            cpu = (time.process_time() - cpu_started) / (args.repeat + 1)
+            print(f"| {label} | {status} | {queries} | {seconds:.3f} | {cpu:.3f} |", flush=True)
 
+        if args.no_exports:
+            return
         land = Land.objects.get(pk=land_id)
         print()
         print("| export | records | edges | s |")

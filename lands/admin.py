@@ -38,7 +38,7 @@ from lands.templatetags.media_display import (
 )
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.texts.records import text_of
-from media_analysis.texts.search import BadTextQuery, query_words, with_words
+from media_analysis.texts.search import BadTextQuery, parse_query, with_text
 from media_analysis.web.admin.actions import analyse_land_media_action, analyse_selected_media_action
 from media_analysis.web.admin.pages import land_links
 from media_analysis.web.permissions import can_run_analysis, can_view_land
@@ -254,7 +254,7 @@ class EarlierValuesFilter(admin.SimpleListFilter):
 
 
 class TextSearchFilter(admin.ListFilter):
-    """Media whose text (read by OCR) holds every word typed: a search box rather than a list of choices."""
+    """Media whose text (read by OCR) holds every word and quoted phrase typed: a search box, not a list of choices."""
 
     title = "words in the picture"
     parameter_name = "text"
@@ -295,7 +295,7 @@ class TextSearchFilter(admin.ListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         text = self.value()
         # Checked before the list is drawn (MediaAdmin.changelist_view answers 400): valid here.
-        return with_words(queryset, query_words(text)) if text else queryset
+        return with_text(queryset, text) if text else queryset
 
 
 class MediaLandFilter(admin.RelatedFieldListFilter):
@@ -518,7 +518,7 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         text = request.GET.get(TextSearchFilter.parameter_name, "").strip()
         if text and self.has_view_or_change_permission(request):
             try:
-                query_words(text)
+                parse_query(text)
             except BadTextQuery as bad:
                 # Named, never dropped: a list silently widened to every media would be misread.
                 return HttpResponseBadRequest(f"text: {bad}", content_type="text/plain; charset=utf-8")

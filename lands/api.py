@@ -23,6 +23,7 @@ from lands.aggregates import COUNT_FIELDS, ensure_land_counts, is_dense_land
 from lands.models import ID_MAX, PAGE_NUMBER_MAX, AnalysisStatus, Expression, Land, Media, MediaType
 from media_analysis.engine.errors import ERROR_CLASSES
 from media_analysis.models import ImageCluster
+from media_analysis.texts.search import MAX_QUERY_CHARACTERS, MAX_QUERY_WORDS, BadTextQuery, parse_query, with_text
 from media_analysis.web.api.query import CorpusCursorPagination, CorpusPagination, QueryParamsSerializer
 from media_analysis.web.permissions import CanViewExpressions, CanViewLands, CanViewMedia
 
@@ -78,7 +79,10 @@ def filter_media(queryset: QuerySet[Media, _Row], params: dict[str, Any]) -> Que
     if "earlier_values" in params:
         earlier = Media.holds_earlier_values()
         conditions &= earlier if params["earlier_values"] else ~earlier
-    return queryset.filter(conditions)
+    queryset = queryset.filter(conditions)
+    if "text" in params:
+        queryset = with_text(queryset, params["text"])
+    return queryset
 
 
 # --- Query parameters ------------------------------------------------------------
@@ -111,6 +115,20 @@ class MediaFilterSerializer(QueryParamsSerializer):
     format = serializers.CharField(required=False, max_length=20, help_text="Image format, e.g. JPEG (any case)")
     error_class = serializers.ChoiceField(required=False, choices=[(code, code) for code in ERROR_CLASSES])
     is_conforming = serializers.BooleanField(required=False, help_text="true or false")
+    text = serializers.CharField(
+        required=False,
+        max_length=MAX_QUERY_CHARACTERS,
+        help_text="Words read in the picture (OCR), the gallery's search: every word must appear, in any order; "
+        'a phrase in double quotes ("red car") must appear as typed, its words one after the other on one line. '
+        f"Case does not count, accents do. At most {MAX_QUERY_WORDS} words and {MAX_QUERY_CHARACTERS} characters.",
+    )
+
+    def validate_text(self, value: str) -> str:
+        try:
+            parse_query(value)
+        except BadTextQuery as bad:
+            raise serializers.ValidationError(str(bad)) from bad
+        return value
 
 
 # --- Serializers -----------------------------------------------------------------

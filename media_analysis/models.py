@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Func, Q, Value
 from django.utils import timezone
+
+from media_analysis.engine.text.words import phrase_pattern
 
 RECENT_FAILURES_KEPT = 20
 
@@ -371,11 +373,17 @@ class TextStatus(models.TextChoices):
 
 
 # The document PostgreSQL's full-text search reads: the index of migration
-# "text_search_index" is built on this very expression, so a filter on it uses the index.
+# "text_search_words_index" is built on this very expression, so a filter on it uses the index.
 # The "simple" configuration lower-cases and stems nothing: a caption mixes languages,
 # and a search for a word finds that word.
 TEXT_SEARCH_CONFIG = "simple"
-TEXT_DOCUMENT = SearchVector("text", config=TEXT_SEARCH_CONFIG)
+# The parser reads the text with every character that is not a letter or a digit made a space: it then finds
+# the words of the word rule (engine.text.words), those SQLite searches, where it would read "www.example.org",
+# "3.14" or "red.car" as one word.
+TEXT_WORDS = Func(
+    F("text"), Value(r"(\W|_)+"), Value(" "), Value("g"), function="regexp_replace", output_field=models.TextField()
+)
+TEXT_DOCUMENT = SearchVector(TEXT_WORDS, config=TEXT_SEARCH_CONFIG)
 
 
 class MediaTextQuerySet(models.QuerySet["MediaText"]):
@@ -387,6 +395,15 @@ class MediaTextQuerySet(models.QuerySet["MediaText"]):
         """PostgreSQL only: the texts holding every one of ``words``, through the full-text index."""
         query = SearchQuery(" ".join(words), config=TEXT_SEARCH_CONFIG, search_type="plain")
         return self.annotate(document=TEXT_DOCUMENT).filter(document=query)
+
+    def holding_phrase(self, phrase: Sequence[str]) -> MediaTextQuerySet:
+        """The texts holding ``phrase`` (runs of letters or digits) as consecutive runs of one line, any case.
+
+        One pattern (``engine.text.words.phrase_pattern``) read by PostgreSQL's regular
+        expressions or Python's (Django's ``REGEXP`` on SQLite): the same answer on both.
+        It reads each text, so it narrows texts already found from their words.
+        """
+        return self.filter(text__iregex=phrase_pattern(phrase))
 
 
 class MediaWordQuerySet(models.QuerySet["MediaWord"]):

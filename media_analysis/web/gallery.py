@@ -9,9 +9,8 @@ The colour filter matches a media whose first dominant colour is nearer to the
 chosen named colour than to every other one of NAMED_COLOURS: each such
 comparison is a linear inequality in r, g and b, so the database decides it.
 
-The text filter keeps the media whose text (read by OCR) holds every word typed
-(``media_analysis.texts.search``: full-text search on PostgreSQL, the stored words
-elsewhere).
+The text filter keeps the media whose text (read by OCR) holds every word typed and
+every quoted phrase (``media_analysis.texts.search``, which defines the syntax).
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ from lands.figures import (  # noqa: F401
 from lands.models import AnalysisStatus, Domain, Media, MediaType
 from media_analysis.clusters.params import APPEARED_AT
 from media_analysis.engine.errors import ERROR_CLASSES
-from media_analysis.texts.search import BadTextQuery, query_words, with_words
+from media_analysis.texts.search import BadTextQuery, parse_query, with_text
 
 PAGE_SIZE = 48
 COUNT_CAP = 10_000
@@ -201,13 +200,13 @@ def _choice_field(choices: Iterable[tuple[str, str]], invalid: str) -> forms.Cho
 
 
 class _TextQueryField(forms.CharField):
-    """Words to find in the pictures' text: refused (not emptied) when no word would be searched."""
+    """Words and quoted phrases to find in the pictures' text: refused (not emptied) when nothing would be searched."""
 
     def validate(self, value: Any) -> None:
         super().validate(value)
         if value:
             try:
-                query_words(value)
+                parse_query(value)
             except BadTextQuery as bad:
                 raise forms.ValidationError(str(bad), code="invalid") from bad
 
@@ -351,7 +350,7 @@ def filter_media(queryset: QuerySet[Media], filters: GalleryFilters) -> QuerySet
     if filters.has_gps:
         queryset = queryset.filter(HAS_GPS) if filters.has_gps == "yes" else queryset.exclude(HAS_GPS)
     if filters.text:
-        queryset = with_words(queryset, query_words(filters.text))
+        queryset = with_text(queryset, filters.text)
     return queryset
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from media_analysis.engine.text.words import MAX_LENGTH, normalised, phrases, tokens, words
+import pytest
+
+from media_analysis.engine.text.words import MAX_LENGTH, normalised, phrase_pattern, phrases, runs, tokens, words
 
 
 def test_words_are_lower_cased_runs_of_letters_and_digits_of_two_or_more():
@@ -24,3 +26,15 @@ def test_phrases_are_consecutive_pairs_across_lines():
 
 def test_normalised_text_ignores_case_punctuation_and_line_breaks():
     assert normalised("WHEN you\nsee it!!") == normalised("when you see it") == "when you see it"
+
+
+def test_runs_keep_single_letters_and_long_runs_that_words_drop():
+    long_run = "z" * (MAX_LENGTH + 1)
+    assert list(runs(f"Plan B: l'été_{long_run}")) == ["plan", "b", "l", "été", long_run]
+
+
+@pytest.mark.parametrize("phrase", [(), ("red", "a car"), ("red", "car_park"), ("(.*)",)])
+def test_a_phrase_pattern_takes_only_runs(phrase):
+    # A run holds letters and digits only, which is why the pattern needs no escaping.
+    with pytest.raises(ValueError, match="runs of letters or digits"):
+        phrase_pattern(phrase)

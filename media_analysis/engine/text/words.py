@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 MIN_LENGTH = 2
 MAX_LENGTH = 64
@@ -26,6 +26,25 @@ def tokens(text: str) -> Iterator[str]:
         word = match.group()
         if MIN_LENGTH <= len(word) <= MAX_LENGTH:
             yield word
+
+
+def runs(text: str) -> Iterator[str]:
+    """Every run of letters or digits of ``text``, lower-cased, whatever its length: the words of a quoted phrase."""
+    return (match.group() for match in _WORD_RE.finditer(text.lower()))
+
+
+def phrase_pattern(phrase: Sequence[str]) -> str:
+    """A regular expression finding ``phrase`` (runs, lower-cased) as consecutive runs of one line of a text.
+
+    Written in the common part of Python's ``re`` and PostgreSQL's advanced regular
+    expressions, so that one pattern means the same on both, matched case-insensitively:
+    each run stands whole (a letter, digit or nothing on either side would make it a
+    longer run), and between two runs come only characters that are neither a letter,
+    a digit nor a line break. Runs hold only letters and digits, so none needs escaping.
+    """
+    if not phrase or any(_WORD_RE.fullmatch(run) is None for run in phrase):
+        raise ValueError(f"a phrase is one or more runs of letters or digits, got {phrase!r}")
+    return "(^|\\W|_)" + "([^\\w\\n]|_)+".join(phrase) + "(\\W|_|$)"
 
 
 def words(text: str) -> Counter[str]:
