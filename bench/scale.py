@@ -22,7 +22,8 @@ machine the CPU time is the steadier figure):
 5. a job of ``--new`` media: that many pending media get values and hashes, analysed now, then
    ``cluster_media`` (the incremental update).
 
-``--only-import`` stops after step 1. Start with ``--media 100000``: a million rows take a while to generate and import on a small machine.
+``--only-import`` stops after step 1. Start with ``--media 100000``: a million rows take a while to generate
+and import on a small machine.
 """
 
 from __future__ import annotations
