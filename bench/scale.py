@@ -1,7 +1,7 @@
 """A land of a million media: import, dry run, clusters and the media CSV, timed with each command's peak memory.
 
     .venv/bin/python bench/scale.py [--media 1000000] [--new 10000] [--var-dir /tmp/medianalyse-scalebench]
-                                    [--databases sqlite,postgresql]
+                                    [--databases sqlite,postgresql] [--no-reimport] [--only-import]
 
 Generates a legacy MyWebIntelligence file shaped like a crawl of a few months (one land, ten media per page,
 a page per ten media, 400 sites at a million media, three links per page, a few tags), whose media rows carry
@@ -22,7 +22,8 @@ machine the CPU time is the steadier figure):
 5. a job of ``--new`` media: that many pending media get values and hashes, analysed now, then
    ``cluster_media`` (the incremental update).
 
-Start with ``--media 100000``: a million rows take a while to generate and import on a small machine.
+``--only-import`` stops after step 1. Start with ``--media 100000``: a million rows take a while to generate
+and import on a small machine.
 """
 
 from __future__ import annotations
@@ -374,7 +375,9 @@ def give_hashes(target: Target, land: int, *, pending: int = 0) -> int:
         conn.close()
 
 
-def steps(target: Target, legacy: Path, new: int, out_dir: Path, *, reimport: bool = True) -> list[Measure]:
+def steps(
+    target: Target, legacy: Path, new: int, out_dir: Path, *, reimport: bool = True, only_import: bool = False
+) -> list[Measure]:
     measures: list[Measure] = []
 
     def step(label: str, args: Sequence[str]) -> Measure:
@@ -397,6 +400,8 @@ def steps(target: Target, legacy: Path, new: int, out_dir: Path, *, reimport: bo
         totals = [line for line in again.output.splitlines() if line.startswith("Total: ")]
         if not totals or not totals[0].startswith("Total: 0 created") or "(0 updated)" not in totals[0]:
             raise SystemExit(f"Importing again changed the land:\n{again.output}")
+    if only_import:
+        return measures
     land = land_id(target)
     step("reprocess_media --dry-run", ["reprocess_media", "--land-id", str(land), "--dry-run", "--no-progress"])
     hashed = give_hashes(target, land)
@@ -422,7 +427,8 @@ def main() -> None:
         default="sqlite,postgresql",
         help="Comma-separated, among sqlite and postgresql (the latter only with DATABASE_URL)",
     )
-    parser.add_argument("--no-reimport", action="store_true", help="Leave out the second import (the longest step)")
+    parser.add_argument("--no-reimport", action="store_true", help="Leave out the second import")
+    parser.add_argument("--only-import", action="store_true", help="Only the import steps, none after them")
     options = parser.parse_args()
     var_dir = Path(options.var_dir)
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -435,12 +441,16 @@ def main() -> None:
     results: dict[str, list[Measure]] = {}
     if "sqlite" in wanted:
         target = sqlite_target(var_dir)
-        results[target.name] = steps(target, legacy, options.new, var_dir, reimport=not options.no_reimport)
+        results[target.name] = steps(
+            target, legacy, options.new, var_dir, reimport=not options.no_reimport, only_import=options.only_import
+        )
     url = os.environ.get("DATABASE_URL")
     if "postgresql" in wanted and url:
         target = postgresql_target(var_dir, url)
         try:
-            results[target.name] = steps(target, legacy, options.new, var_dir, reimport=not options.no_reimport)
+            results[target.name] = steps(
+                target, legacy, options.new, var_dir, reimport=not options.no_reimport, only_import=options.only_import
+            )
         finally:
             assert target.database_url is not None
             drop_postgresql(target.database_url)

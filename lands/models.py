@@ -317,6 +317,12 @@ class Media(models.Model):
     original_key = models.CharField(
         max_length=200, null=True, blank=True, help_text="Archived original file (key in the medianalyse storage)"
     )
+    # A digest of the crawler's row this media was last imported from (lands/importer/media.py): importing
+    # the file again skips a row whose digest is unchanged without reading its values again. Empty for media
+    # not imported, or imported before the digest was kept (the next import compares their values).
+    legacy_digest = models.CharField(
+        max_length=16, null=True, blank=True, help_text="Digest of the crawler's row last imported into this media"
+    )
     cluster = models.ForeignKey(
         "media_analysis.ImageCluster",
         on_delete=models.SET_NULL,

@@ -4,14 +4,19 @@
 links, tags, tagged content and media into our models. It is idempotent: rows
 are identified by natural keys (a land by name, a domain by name, a page by
 land and URL, a media by page and URL...), so a second run creates nothing and
-only rewrites values that changed in the legacy file.
+only rewrites values that changed in the legacy file. A media keeps a digest of
+the legacy row it was imported from (``Media.legacy_digest``): importing again
+skips the rows whose digest is unchanged without reading or comparing their
+values, so a file that changed little costs little to import again.
 
 Each land is imported in its own transaction: a failure leaves no half land.
 The legacy file is opened read-only and checked (SQLite, not damaged, the
 crawler's tables and columns) before anything is written. Rows are read in
-batches and written with bulk_create/bulk_update; legacy ids are mapped to
-ours in dicts, so the number of queries depends on the number of batches, not
-of rows.
+batches; new pages, links, media and tagged passages are written in bulk
+(``context.insert_rows``: COPY on PostgreSQL, one prepared INSERT on SQLite),
+other new rows with bulk_create, changed ones with bulk_update; legacy ids are
+mapped to ours in dicts, so the number of queries depends on the number of
+batches, not of rows.
 
 Modules, in the order an import goes through them: ``source`` opens and
 checks the file, ``run`` drives the import of each land, ``land``, ``pages``,

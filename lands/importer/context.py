@@ -47,6 +47,14 @@ class _Context:
         while batch := cursor.fetchmany(self.batch_size):
             yield batch
 
+    def tuples(self, sql: str, params: Iterable[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
+        """``rows`` as plain tuples, for the large tables: no ``sqlite3.Row`` made per row."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, tuple(params))
+        while batch := cursor.fetchmany(self.batch_size):
+            yield batch
+
 
 @cache
 def _max_length(model: type[models.Model], name: str) -> int | None:
@@ -68,23 +76,30 @@ def _upsert(
     batch_size: int,
     *,
     new_ids: bool = True,
+    quiet: tuple[str, ...] = (),
+    ids_of: Callable[[list[K]], dict[K, int]] | None = None,
 ) -> dict[K, int]:
     """Create the rows whose key is not in ``existing``; update the others where a value differs.
 
     Each row is ``(key, values, create_only)``: ``values`` are compared and
     written, ``create_only`` are only used for a new row (defaults such as
-    ``created_at`` when the legacy value is missing). Returns key -> our id;
+    ``created_at`` when the legacy value is missing). The ``quiet`` names of ``create_only`` are bookkeeping:
+    written on an existing row too when they differ, without counting the row as updated. Returns key -> our id;
     without ``new_ids`` the created rows go through the database's bulk path
-    (``insert_rows``) and only the existing ones are in the result.
+    (``insert_rows``) and only the existing ones are in the result. With ``ids_of`` (keys -> ids, read back
+    from the database) the created rows take the bulk path too, and ``ids_of`` gives their ids.
     """
     ids: dict[K, int] = {}
     to_create: list[M] = []
     create_keys: list[K] = []
-    if not new_ids:
+    if not new_ids or ids_of is not None:
+        fresh_keys = [key for key, _, _ in rows if key not in existing]
         fresh = [{**create_only, **values} for key, values, create_only in rows if key not in existing]
         if fresh:
             insert_rows(model, fresh)
             counts.created += len(fresh)
+            if ids_of is not None:
+                ids.update(ids_of(fresh_keys))
         rows = [row for row in rows if row[0] in existing]
     to_update: list[M] = []
     changed_fields: set[str] = set()
@@ -98,11 +113,16 @@ def _upsert(
         if changed:
             for name in changed:
                 setattr(obj, name, values[name])
-            to_update.append(obj)
-            changed_fields.update(changed)
             counts.updated += 1
         else:
             counts.unchanged += 1
+        for name in quiet:
+            if getattr(obj, name) != create_only[name]:
+                setattr(obj, name, create_only[name])
+                changed.append(name)
+        if changed:
+            to_update.append(obj)
+            changed_fields.update(changed)
         ids[key] = obj.pk
     if to_create:
         model._default_manager.bulk_create(to_create, batch_size=batch_size)

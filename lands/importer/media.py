@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any
 
+from lands.errors import UnreadableLegacyValue
 from lands.importer import values as lv
 from lands.importer.context import _Context, _max_length, _upsert
 from lands.importer.pages import _page_url, _preferred_ids
+from lands.importer.source import KNOWN_COLUMNS
 from lands.models import CRAWLER_ANALYSIS_VERSION, AnalysisStatus, Media
 
 _BIGINT_MAX = 2**63 - 1
@@ -45,68 +48,144 @@ def _is_real_result(values: dict[str, Any]) -> bool:
     return has_size and bool(values.get("format") or values.get("mime_type"))
 
 
-def _media_analysis_values(ctx: _Context, row: sqlite3.Row, status_probe: Media) -> dict[str, Any]:
-    # The legacy file's media columns: a set lookup per value, not a schema call.
+_INT_RANGE = (-(2**31), 2**31 - 1)  # coerce_int's default bounds
+
+
+def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+    """The function that reads the analysis values of one legacy media row (a tuple of ``KNOWN_COLUMNS``).
+
+    What each column needs is worked out once per land, not once per value; values that are already what
+    the lenient readers would return (None, integers in range) skip them.
+    """
     has = ctx.schema.columns.get("media", frozenset()).__contains__
-    values: dict[str, Any] = {}
-    for name, (low, high) in _MEDIA_INTEGERS.items():
-        if has(name):
-            values[name] = ctx.read(f"media.{name}", lv.coerce_int, row[name])
-            if values[name] is not None and not low <= values[name] <= high:
-                ctx.report.warnings[f"unreadable media.{name}"] += 1
+    at = {name: index for index, name in enumerate(KNOWN_COLUMNS["media"])}
+    warnings = ctx.report.warnings
+    low_int, high_int = _INT_RANGE
+    integers = [
+        (name, at[name], low, high, f"unreadable media.{name}")
+        for name, (low, high) in _MEDIA_INTEGERS.items()
+        if has(name)
+    ]
+    texts = [(name, at[name], _max_length(Media, name)) for name in ("format", "color_mode") if has(name)]
+    readers: list[tuple[str, int, Callable[[Any], Any], str]] = [
+        (name, at[name], parse, f"unreadable media.{name}")
+        for name, parse in (
+            ("has_transparency", lv.coerce_bool),
+            ("aspect_ratio", lv.coerce_float),
+            ("nsfw_score", lv.coerce_float),
+            ("dominant_colors", lv.normalise_dominant_colors),
+            ("websafe_colors", lv.normalise_websafe_colors),
+            ("exif_data", lv.normalise_exif),
+            ("content_tags", lv.parse_legacy_literal),
+        )
+        if has(name)
+    ]
+    has_format, has_exif, has_tags = has("format"), has("exif_data"), has("content_tags")
+    has_analyzed_at, has_error = has("analyzed_at"), has("analysis_error")
+    hash_at = at["image_hash"] if has("image_hash") else None
+    analyzed_at_at, error_at = at["analyzed_at"], at["analysis_error"]
+    hash_length = _max_length(Media, "image_hash")
+    exif_lengths = [_max_length(Media, name) for name in ("exif_make", "exif_model", "exif_datetime")]
+    status_probe = Media()
+
+    def read(row: tuple[Any, ...]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name, index, low, high, label in integers:
+            raw = row[index]
+            if raw is None:
+                value = None
+            elif raw.__class__ is int and low_int <= raw <= high_int:
+                value = raw
+            else:
+                try:
+                    value = lv.coerce_int(raw)
+                except UnreadableLegacyValue:
+                    warnings[label] += 1
+                    value = None
+            if value is not None and not low <= value <= high:
+                warnings[label] += 1
+                value = None
+            values[name] = value
+        for name, index, length in texts:
+            values[name] = lv.coerce_text(row[index], length)
+        if has_format:
+            values["mime_type"] = lv.mime_type_for_format(values["format"])
+        for name, index, parse, label in readers:
+            raw = row[index]
+            if raw is None:
                 values[name] = None
-    for name in ("format", "color_mode"):
-        if has(name):
-            values[name] = lv.coerce_text(row[name], _max_length(Media, name))
-    if has("format"):
-        values["mime_type"] = lv.mime_type_for_format(values["format"])
-    if has("has_transparency"):
-        values["has_transparency"] = ctx.read("media.has_transparency", lv.coerce_bool, row["has_transparency"])
-    for name in ("aspect_ratio", "nsfw_score"):
-        if has(name):
-            values[name] = ctx.read(f"media.{name}", lv.coerce_float, row[name])
-    if has("dominant_colors"):
-        values["dominant_colors"] = ctx.read(
-            "media.dominant_colors", lv.normalise_dominant_colors, row["dominant_colors"]
-        )
-    if has("websafe_colors"):
-        values["websafe_colors"] = ctx.read("media.websafe_colors", lv.normalise_websafe_colors, row["websafe_colors"])
-    if has("exif_data"):
-        exif = ctx.read("media.exif_data", lv.normalise_exif, row["exif_data"])
-        make, model, taken = lv.exif_summary(exif)
-        values.update(
-            exif_data=exif,
-            exif_make=lv.coerce_text(make, _max_length(Media, "exif_make")),
-            exif_model=lv.coerce_text(model, _max_length(Media, "exif_model")),
-            exif_datetime=lv.coerce_text(taken, _max_length(Media, "exif_datetime")),
-        )
-    if has("content_tags"):
-        tags = ctx.read("media.content_tags", lv.parse_legacy_literal, row["content_tags"])
-        values["content_tags"] = lv.to_json_safe(tags)
-    if has("image_hash"):
-        digest = lv.coerce_text(row["image_hash"], _max_length(Media, "image_hash"))
-        values["image_hash"] = (digest.strip().lower() or None) if digest else None
-    analyzed_at = None
-    if has("analyzed_at"):
-        analyzed_at = ctx.read("media.analyzed_at", lv.parse_legacy_datetime, row["analyzed_at"])
-        error = lv.coerce_text(row["analysis_error"]) if has("analysis_error") else None
-        status = lv.legacy_status(analyzed_at, error)
-        if status == AnalysisStatus.DONE and not _is_real_result(values):
-            # Not analysed as far as we can tell: the next job takes it; its values stay, marked as the crawler's.
-            status = AnalysisStatus.PENDING
-        # The model's own rule keeps is_processed in step with the status.
-        status_probe.set_status(status)
-        values.update(
-            analyzed_at=analyzed_at,
-            analysis_error=error,
-            analysis_status=status_probe.analysis_status,
-            is_processed=status_probe.is_processed,
-            error_class=lv.classify_legacy_error(error) if status == AnalysisStatus.FAILED else None,
-        )
-    holds_values = any(values.get(name) is not None for name in _MEDIA_VALUE_FIELDS)
-    values["analysis_version"] = CRAWLER_ANALYSIS_VERSION if holds_values else None
-    values["values_at"] = analyzed_at if holds_values else None
-    return values
+                continue
+            try:
+                values[name] = parse(raw)
+            except UnreadableLegacyValue:
+                warnings[label] += 1
+                values[name] = None
+        if has_exif:
+            make, model, taken = lv.exif_summary(values["exif_data"])
+            values["exif_make"] = lv.coerce_text(make, exif_lengths[0])
+            values["exif_model"] = lv.coerce_text(model, exif_lengths[1])
+            values["exif_datetime"] = lv.coerce_text(taken, exif_lengths[2])
+        if has_tags:
+            values["content_tags"] = lv.to_json_safe(values["content_tags"])
+        if hash_at is not None:
+            digest = lv.coerce_text(row[hash_at], hash_length)
+            values["image_hash"] = (digest.strip().lower() or None) if digest else None
+        analyzed_at = None
+        if has_analyzed_at:
+            raw = row[analyzed_at_at]
+            if raw is not None:
+                try:
+                    analyzed_at = lv.parse_legacy_datetime(raw)
+                except UnreadableLegacyValue:
+                    warnings["unreadable media.analyzed_at"] += 1
+            error = lv.coerce_text(row[error_at]) if has_error else None
+            status = lv.legacy_status(analyzed_at, error)
+            if status == AnalysisStatus.DONE and not _is_real_result(values):
+                # Not analysed as far as we can tell: the next job takes it; its values stay, marked as the
+                # crawler's.
+                status = AnalysisStatus.PENDING
+            # The model's own rule keeps is_processed in step with the status.
+            status_probe.set_status(status)
+            values.update(
+                analyzed_at=analyzed_at,
+                analysis_error=error,
+                analysis_status=status_probe.analysis_status,
+                is_processed=status_probe.is_processed,
+                error_class=lv.classify_legacy_error(error) if status == AnalysisStatus.FAILED else None,
+            )
+        holds_values = any(values.get(name) is not None for name in _MEDIA_VALUE_FIELDS)
+        values["analysis_version"] = CRAWLER_ANALYSIS_VERSION if holds_values else None
+        values["values_at"] = analyzed_at if holds_values else None
+        return values
+
+    return read
+
+
+# Part of every row's digest: a change in how rows are read (a new column, another normalisation) must
+# change it, so that the next import reads every row again.
+_DIGEST_VERSION = 1
+
+
+def _row_digester(ctx: _Context) -> Callable[[tuple[Any, ...]], str]:
+    """The digest of a legacy media row: its columns but the ids (our row's key says where it goes), which
+    columns the file has, and how they are read. Equal digests mean the row reads as it did last time."""
+    present = sorted(ctx.schema.columns.get("media", frozenset()) & set(KNOWN_COLUMNS["media"]))
+    prefix = f"{_DIGEST_VERSION}|{','.join(present)}|".encode()
+
+    def digest(row: tuple[Any, ...]) -> str:
+        data = prefix + repr(row[2:]).encode("utf-8", "surrogatepass")
+        return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+    return digest
+
+
+def _legacy_is_older(ours: datetime, raw: Any) -> bool:
+    """``_ours_is_newer`` for a row whose values were not read: only its date is."""
+    try:
+        legacy = lv.parse_legacy_datetime(raw)
+    except UnreadableLegacyValue:
+        legacy = None
+    return legacy is None or ours > legacy
 
 
 def _ours_is_newer(ours: Media, values: dict[str, Any]) -> bool:
@@ -173,47 +252,68 @@ def _import_media(ctx: _Context) -> None:
     )
     duplicates = _duplicate_media(ctx, candidates)
 
-    status_probe = Media()
+    read_values = _media_reader(ctx)
+    digest_of = _row_digester(ctx)
     select = schema.select_list("media", "m")
     sql = (
         f'SELECT {select} FROM "media" m JOIN "expression" e ON e."id" = m."expression_id" '
         'WHERE e."land_id" = ? ORDER BY m."expression_id", m."id"'
     )
-    for batch in ctx.rows(sql, [ctx.legacy_land_id]):
-        rows: list[tuple[tuple[int, str], dict[str, Any], dict[str, Any]]] = []
+    at = {name: index for index, name in enumerate(KNOWN_COLUMNS["media"])}
+    id_at, page_at, url_at, type_at, analyzed_at = (
+        at[name] for name in ("id", "expression_id", "url", "type", "analyzed_at")
+    )
+    for batch in ctx.tuples(sql, [ctx.legacy_land_id]):
+        picked: list[tuple[tuple[int, str], str, tuple[Any, ...]]] = []
         for row in batch:
-            page_id = ctx.expression_ids.get(row["expression_id"])
+            page_id = ctx.expression_ids.get(row[page_at])
             if page_id is None:
                 counts.skipped["page skipped"] += 1
                 continue
-            url = _page_url(row["url"])
+            url = _page_url(row[url_at])
             if url is None:
                 counts.skipped["empty url"] += 1
                 continue
-            if row["id"] in duplicates:
+            if row[id_at] in duplicates:
                 counts.skipped["duplicate url on the page"] += 1
                 continue
-            media_type = lv.legacy_media_type(row["type"])
+            media_type = lv.legacy_media_type(row[type_at])
             if media_type is None:
                 counts.skipped["unknown type"] += 1
                 continue
-            values = {
-                "expression_id": page_id,
-                "url": url,
-                "type": media_type,
-                **_media_analysis_values(ctx, row, status_probe),
+            picked.append(((page_id, url), media_type, row))
+        # Our media of these pages: their key, the digest of the row they were imported from, their date.
+        stored: dict[tuple[int, str], tuple[str | None, datetime | None]] = {}
+        if picked and not ctx.land_is_new:
+            stored = {
+                (page, url): (digest, when)
+                for page, url, digest, when in Media.objects.filter(
+                    expression_id__in={key[0] for key, _, _ in picked}
+                ).values_list("expression_id", "url", "legacy_digest", "analyzed_at")
             }
-            rows.append(((page_id, url), values, {}))
+        rows: list[tuple[tuple[int, str], dict[str, Any], dict[str, Any]]] = []
+        for key, media_type, row in picked:
+            digest = digest_of(row)
+            ours = stored.get(key)
+            if ours is not None and ours[0] == digest:
+                # The row this media was imported from, unchanged: nothing to read or compare.
+                if ours[1] is not None and _legacy_is_older(ours[1], row[analyzed_at]):
+                    ctx.report.warnings["media analysed again since: our analysis kept"] += 1
+                counts.unchanged += 1
+                continue
+            values = {"expression_id": key[0], "url": key[1], "type": media_type, **read_values(row)}
+            rows.append((key, values, {"legacy_digest": digest}))
         existing: dict[tuple[int, str], Media] = {}
-        if rows and not ctx.land_is_new:
-            page_ids = {key[0] for key, _, _ in rows}
+        changed_pages = {key[0] for key, _, _ in rows if key in stored}
+        if changed_pages:
             existing = {
-                (media.expression_id, media.url): media for media in Media.objects.filter(expression_id__in=page_ids)
+                (media.expression_id, media.url): media
+                for media in Media.objects.filter(expression_id__in=changed_pages)
             }
             for index, (key, values, create_only) in enumerate(rows):
-                ours = existing.get(key)
-                if ours is not None and _ours_is_newer(ours, values):
+                ours_media = existing.get(key)
+                if ours_media is not None and _ours_is_newer(ours_media, values):
                     ctx.report.warnings["media analysed again since: our analysis kept"] += 1
                     rows[index] = (key, {name: values[name] for name in _MEDIA_CRAWLER_FIELDS}, create_only)
-        _upsert(Media, rows, existing, counts, ctx.batch_size, new_ids=False)
+        _upsert(Media, rows, existing, counts, ctx.batch_size, new_ids=False, quiet=("legacy_digest",))
         ctx.notify("media", len(batch))

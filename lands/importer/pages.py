@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from django.db.models import Q
@@ -42,6 +43,11 @@ def _preferred_ids(candidates: Iterable[tuple[Any, int, int]]) -> dict[int, int]
         else:
             losers[legacy_id] = key
     return {loser: winners[key][1] for loser, key in losers.items()}
+
+
+def _page_ids(land_id: int, urls: list[str]) -> dict[str, int]:
+    """Our ids of pages of the land just created, by URL (the land holds one page per URL)."""
+    return dict(Expression.objects.filter(land_id=land_id, url__in=urls).values_list("url", "id"))
 
 
 def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_page: dict[int, int]) -> None:
@@ -89,7 +95,7 @@ def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_pag
         if rows and not ctx.land_is_new:
             queryset = Expression.objects.filter(land_id=ctx.land_id, url__in=list(legacy_of_url)).order_by("-id")
             existing = {page.url: page for page in queryset}
-        ids = _upsert(Expression, rows, existing, counts, ctx.batch_size)
+        ids = _upsert(Expression, rows, existing, counts, ctx.batch_size, ids_of=partial(_page_ids, ctx.land_id))
         ctx.expression_ids.update((legacy_of_url[url], page_id) for url, page_id in ids.items())
         ctx.notify("pages", len(batch))
     for loser, winner in duplicates.items():

@@ -20,7 +20,7 @@ from lands.importer.pages import _import_expressions, _import_links
 from lands.importer.report import ImportReport, LandReport, ProgressCallback, ProgressUpdate
 from lands.importer.source import LegacySchema, _one_line, inspect_legacy_schema, open_legacy_database
 from lands.importer.tags import _import_tagged_content, _import_tags
-from lands.models import Land
+from lands.models import Land, LandAggregates
 
 logger = logging.getLogger("medianalyse.importer")
 
@@ -68,7 +68,7 @@ def import_legacy_database(
                     f" ({len(report.lands)} land(s) before it were)"
                 ) from exc
             report.lands.append(land_report)
-            if land_report.land_id is not None:
+            if land_report.land_id is not None and _needs_recount(land_report, land_report.land_id):
                 # The lands list and the land's page read stored counts and charts, not live ones.
                 refresh_land_aggregates(land_report.land_id)
         report.seconds = time.monotonic() - started
@@ -82,6 +82,16 @@ def import_legacy_database(
         return report
     finally:
         conn.close()
+
+
+def _needs_recount(report: LandReport, land_id: int) -> bool:
+    """Whether the land's stored counts and figures must be computed again after its import.
+
+    Not when the import changed nothing in the land and they exist: a land of a million media takes
+    seconds to recount, which an import that finds the file unchanged need not pay.
+    """
+    changed = report.created or any(counts.created or counts.updated for counts in report.tables.values())
+    return changed or not LandAggregates.objects.filter(land_id=land_id, figures__isnull=False).exists()
 
 
 def _select_lands(conn: sqlite3.Connection, path: str | Path, land_names: list[str] | None) -> list[sqlite3.Row]:

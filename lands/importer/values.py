@@ -382,6 +382,61 @@ def _colour_and_share(item: Any) -> tuple[list[int], float]:
     raise UnreadableLegacyValue(f"not a colour entry: {item!r}")
 
 
+# The crawler's own spellings of the two colour columns, read without building Python data first: a list of
+# {'rgb': (r, g, b), 'percentage': p} and a dict of '#rrggbb': p, every number plain or in a numpy wrapper.
+# Numbers are limited to spellings both parsers read alike (no leading zero, no exponent, at most fifteen
+# integer digits, so every one is finite); anything else takes the general path below.
+_FAST_NUMBER = r"(-?(?:0|[1-9]\d{0,14})(?:\.\d++)?+)"
+_FAST_VALUE = rf"(?:{_REPR_WRAPPER}\({_FAST_NUMBER}\)|{_FAST_NUMBER})"
+_FAST_COLOUR = rf"\{{'rgb': \({_FAST_VALUE}, {_FAST_VALUE}, {_FAST_VALUE}\), 'percentage': {_FAST_VALUE}\}}"
+_FAST_COLOUR_ENTRY = re.compile(_FAST_COLOUR)
+_FAST_COLOUR_LIST = re.compile(rf"\[(?:{_FAST_COLOUR}(?:, {_FAST_COLOUR})*+)?+\]")
+_FAST_WEBSAFE = rf"'#([0-9a-fA-F]{{6}})': {_FAST_VALUE}"
+_FAST_WEBSAFE_ENTRY = re.compile(_FAST_WEBSAFE)
+_FAST_WEBSAFE_DICT = re.compile(rf"\{{(?:{_FAST_WEBSAFE}(?:, {_FAST_WEBSAFE})*+)?+\}}")
+
+
+def _fast_float(wrapped: str, plain: str) -> float:
+    text = wrapped or plain
+    # As the general path: an integer spelling is an int first ("-0" is 0.0, not -0.0).
+    return float(text) if "." in text else float(int(text))
+
+
+def _fast_channel(wrapped: str, plain: str) -> int:
+    return min(255, max(0, round(_fast_float(wrapped, plain))))
+
+
+def _fast_dominant_colors(text: str) -> list[dict[str, Any]]:
+    colours: list[dict[str, Any]] = []
+    for r1, r2, g1, g2, b1, b2, p1, p2 in _FAST_COLOUR_ENTRY.findall(text):
+        red, green, blue = _fast_channel(r1, r2), _fast_channel(g1, g2), _fast_channel(b1, b2)
+        colours.append(
+            {"rgb": [red, green, blue], "hex": f"#{red:02x}{green:02x}{blue:02x}", "percentage": _fast_float(p1, p2)}
+        )
+    colours.sort(key=_share, reverse=True)
+    return colours
+
+
+def _share(colour: dict[str, Any]) -> float:
+    return colour["percentage"]
+
+
+def _fast_websafe_colors(text: str) -> dict[str, float]:
+    # A key spelled twice keeps its first place and its last value, as a parsed dict does.
+    shares: dict[str, float] = {}
+    for digits, wrapped, plain in _FAST_WEBSAFE_ENTRY.findall(text):
+        shares[digits] = _fast_float(wrapped, plain)
+    totals: dict[str, float] = {}
+    for digits, share in shares.items():
+        key = "#" + digits.lower()
+        totals[key] = totals.get(key, 0.0) + share
+    return dict(sorted(totals.items(), key=_second, reverse=True))
+
+
+def _second(item: tuple[str, float]) -> float:
+    return item[1]
+
+
 def normalise_dominant_colors(value: object) -> list[dict[str, Any]] | None:
     """Legacy dominant colours as ``[{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}]``.
 
@@ -390,6 +445,8 @@ def normalise_dominant_colors(value: object) -> list[dict[str, Any]] | None:
     share, largest first. One unreadable entry makes the whole value
     unreadable: a partial palette would misstate the shares.
     """
+    if value.__class__ is str and _FAST_COLOUR_LIST.fullmatch(value):
+        return _fast_dominant_colors(value)
     data = _parse_plain_literal(value)
     if data is None:
         return None
@@ -409,6 +466,8 @@ def normalise_websafe_colors(value: object) -> dict[str, float] | None:
     The crawler wrote a dict keyed by hex; lists of entries or pairs are
     accepted too. Shares of colours spelled twice are summed.
     """
+    if value.__class__ is str and _FAST_WEBSAFE_DICT.fullmatch(value):
+        return _fast_websafe_colors(value)
     data = _parse_plain_literal(value)
     if data is None:
         return None
@@ -471,6 +530,9 @@ _EXTRA_FORMATS = (
 )
 
 
+_PLAIN_ISO_DATETIME = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d{1,6})?")
+
+
 def _from_timestamp(number: float) -> datetime:
     if not math.isfinite(number) or number <= 0:
         raise UnreadableLegacyValue(f"not a timestamp: {number!r}")
@@ -507,6 +569,15 @@ def parse_legacy_datetime(value: object) -> datetime | None:
     or milliseconds), or datetime objects. Naive values are taken as UTC: the
     crawler wrote its host's local time without saying which.
     """
+    if value.__class__ is str and _PLAIN_ISO_DATETIME.fullmatch(value):
+        # What peewee writes: the general path below gives the same, after more tests.
+        try:
+            plain = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if _MIN_YEAR <= plain.year <= _MAX_YEAR:
+                return plain.replace(tzinfo=UTC)
     value = _as_text(value)
     if value is None:
         return None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import re
 from datetime import UTC, date, datetime
 
 import pytest
@@ -332,7 +334,82 @@ def test_plain_reprs_read_as_the_python_parser_reads_them(text, monkeypatch):
 
     fast = outcome()
     monkeypatch.setattr(lv, "_parse_plain_literal", lv.parse_legacy_literal)
+    never_matches = re.compile(r"(?!)")
+    monkeypatch.setattr(lv, "_FAST_COLOUR_LIST", never_matches)
+    monkeypatch.setattr(lv, "_FAST_WEBSAFE_DICT", never_matches)
     assert outcome() == fast
+
+
+def _outcome(read, value):
+    try:
+        # The repr: -0.0 equals 0.0 but is not stored as it.
+        return repr(read(value))
+    except UnreadableLegacyValue:
+        return "unreadable"
+
+
+def _numbers(seed: int) -> list[str]:
+    """Spellings of numbers as the crawler's reprs hold them, and the edge cases of the fast paths."""
+    rng = random.Random(seed)
+    edges = ["0", "-0", "-0.0", "0.0", "007", "1e3", "255.5", "254.5", "-0.5", "-12", "300", "9" * 15, "9" * 16]
+    made = [f"{rng.uniform(-10, 300):.{rng.randint(1, 12)}f}" for _ in range(40)]
+    return [wrap.format(number) for number in edges + made for wrap in ("{}", "np.float64({})", "numpy.int64({})")]
+
+
+def test_the_crawlers_colour_spellings_read_alike_by_both_paths(monkeypatch):
+    """The colours' own fast paths give what the general path gives, or refuse what it refuses."""
+    rng = random.Random(20261204)
+    numbers = _numbers(1)
+    hexes = ["#cccc99", "#CCCC99", "#003333", "#AbCdEf", "#000000"]
+    dominant = [
+        "["
+        + ", ".join(
+            f"{{'rgb': ({rng.choice(numbers)}, {rng.choice(numbers)}, {rng.choice(numbers)}), "
+            f"'percentage': {rng.choice(numbers)}}}"
+            for _ in range(rng.randint(0, 4))
+        )
+        + "]"
+        for _ in range(300)
+    ]
+    websafe = [
+        "{" + ", ".join(f"'{rng.choice(hexes)}': {rng.choice(numbers)}" for _ in range(rng.randint(0, 5))) + "}"
+        for _ in range(300)
+    ]
+    # The crawler's own spellings take the fast paths.
+    assert lv._FAST_COLOUR_LIST.fullmatch(REPR_COLOURS)
+    assert lv._FAST_WEBSAFE_DICT.fullmatch(REPR_WEBSAFE)
+    fast = [_outcome(lv.normalise_dominant_colors, text) for text in dominant]
+    fast += [_outcome(lv.normalise_websafe_colors, text) for text in websafe]
+    taken = sum(1 for text in dominant if lv._FAST_COLOUR_LIST.fullmatch(text))
+    taken += sum(1 for text in websafe if lv._FAST_WEBSAFE_DICT.fullmatch(text))
+    never_matches = re.compile(r"(?!)")
+    monkeypatch.setattr(lv, "_FAST_COLOUR_LIST", never_matches)
+    monkeypatch.setattr(lv, "_FAST_WEBSAFE_DICT", never_matches)
+    general = [_outcome(lv.normalise_dominant_colors, text) for text in dominant]
+    general += [_outcome(lv.normalise_websafe_colors, text) for text in websafe]
+
+    assert fast == general
+    # Most of them took the fast path; the rest hold a spelling it leaves to the general one.
+    assert len(dominant + websafe) > taken > len(dominant + websafe) // 3
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2024-03-01 12:34:56.123456",
+        "2024-03-01T12:34:56",
+        "2024-03-01 12:34:56.5",
+        "2024-13-01 00:00:00",
+        "2024-02-30 00:00:00",
+        "1800-01-01 00:00:00",
+        "2201-01-01 00:00:00",
+    ],
+)
+def test_plain_iso_dates_read_as_the_general_parser_reads_them(raw, monkeypatch):
+    assert lv._PLAIN_ISO_DATETIME.fullmatch(raw)
+    fast = _outcome(lv.parse_legacy_datetime, raw)
+    monkeypatch.setattr(lv, "_PLAIN_ISO_DATETIME", re.compile(r"(?!)"))
+    assert _outcome(lv.parse_legacy_datetime, raw) == fast
 
 
 @pytest.mark.parametrize(
