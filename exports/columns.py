@@ -7,6 +7,8 @@ with ``register_media_column`` without touching the export code.
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -165,6 +167,121 @@ def top_websafe(websafe_colors: Any) -> str | None:
     return None
 
 
+# --- Colours rendered from their stored JSON text ------------------------------------------------------
+#
+# A media CSV renders the colour columns of every row. Decoding each value into lists and dicts and walking
+# them in Python costs more than the rest of the row, while the analysis and the importer store one shape:
+# ``[{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}]`` and ``{"#rrggbb": p}`` as Django's JSON
+# encoder writes them (PostgreSQL's jsonb gives the keys of an entry in its own order). A column of such
+# texts is checked with one match over the joined texts and its cells are made by substitutions on the
+# joined text. A share is taken over only when its digits are those Python writes for the number
+# (``repr`` of the float, with ``.0`` after a whole number); anything else is left to the decoded value
+# and ``dominant_hexes``, ``dominant_shares`` and ``top_websafe``, so the cells are the same either way.
+
+# A share in percent written as Python writes the float: at most fifteen digits, no trailing zero, not below
+# 1e-4 (written with an exponent).
+_SHARE = r"(?:[1-9][0-9]{0,2}(?:\.(?:0|[0-9]{0,11}[1-9]))?|0(?:\.(?:0|(?!0000)[0-9]{0,11}[1-9]))?)"
+_HEX = "#[0-9a-f]{6}"
+_RGB = r"\[[0-9]{1,3}, [0-9]{1,3}, [0-9]{1,3}\]"
+
+
+def _entry(hex_value: str = _HEX, share: str = _SHARE) -> str:
+    return (
+        rf'\{{"rgb": {_RGB}, "hex": "{hex_value}", "percentage": {share}\}}'
+        rf'|\{{"hex": "{hex_value}", "rgb": {_RGB}, "percentage": {share}\}}'
+    )
+
+
+_DOMINANT = rf"\[(?:(?:{_entry()})(?:, (?:{_entry()}))*)?\]"
+_WEBSAFE = rf'\{{(?:"{_HEX}": {_SHARE}(?:, "{_HEX}": {_SHARE})*)?\}}'
+# In texts of the shape, what surrounds an entry's quoted hex, and what surrounds its share. The
+# replacements are plain text, which the re module makes without a Python call per match.
+_AROUND_HEX = re.compile(
+    r'\{"rgb": \[[^\]]*\], "hex": |, "percentage": [^}]*\}|\{"hex": |, "rgb": \[[^\]]*\], "percentage": [^}]*\}'
+)
+_AROUND_SHARE = re.compile(
+    rf'\{{"rgb": \[[^\]]*\], "hex": "{_HEX}", "percentage": |\{{"hex": "{_HEX}", "rgb": \[[^\]]*\], "percentage": |\}}'
+)
+# The brace closing an entry whose share is a whole number (its float is written with ".0"); the pattern
+# starts with the brace so that the search skips to braces.
+_WHOLE_SHARE_END = re.compile(r'\}(?:(?<=": [0-9]\})|(?<=": [1-9][0-9]\})|(?<=": [1-9][0-9][0-9]\}))')
+
+
+@dataclass(frozen=True)
+class _JsonShape:
+    one: re.Pattern[str]
+    column: re.Pattern[str]  # texts joined by newlines, NULLs as empty lines
+
+    @classmethod
+    def of(cls, pattern: str) -> _JsonShape:
+        return cls(re.compile(pattern), re.compile(f"(?:{pattern})?(?:\n(?:{pattern})?)*"))
+
+
+_DOMINANT_SHAPE = _JsonShape.of(_DOMINANT)
+_WEBSAFE_SHAPE = _JsonShape.of(_WEBSAFE)
+
+
+def _json_cells(
+    texts: Sequence[Any], shape: _JsonShape, rewrite: Callable[[Sequence[Any], str], list[Any]]
+) -> tuple[list[Any], list[int]]:
+    """Cells of a column of stored JSON texts (None for NULL), and the positions of the texts not in
+    ``shape``, whose cells are left None here, to be rendered from the decoded value. ``rewrite`` turns a
+    column of texts of the shape (or NULLs), given also joined by newlines, into their cells (an empty
+    cell, or None, for NULL: the renders give None for it)."""
+    try:
+        joined = "\n".join(["" if text is None else text for text in texts])
+    except TypeError:  # not text: the driver decoded the value itself
+        joined = None
+    if joined is not None and shape.column.fullmatch(joined):
+        cells = rewrite(texts, joined)
+        # A text holding a newline would have been taken for two.
+        if len(cells) == len(texts):
+            return cells, []
+    out: list[Any] = []
+    left: list[int] = []
+    for at, text in enumerate(texts):
+        if text is None:
+            out.append(None)
+        elif text.__class__ is str and shape.one.fullmatch(text):
+            out.append(rewrite([text], text)[0])
+        else:
+            out.append(None)
+            left.append(at)
+    return out, left
+
+
+def _hexes_of_joined(texts: Sequence[Any], joined: str) -> list[str]:
+    return _AROUND_HEX.sub("", joined).replace('", "', '","').split("\n")
+
+
+def _shares_of_joined(texts: Sequence[Any], joined: str) -> list[str]:
+    return _AROUND_SHARE.sub("", _WHOLE_SHARE_END.sub(".0}", joined)).replace(", ", ",").split("\n")
+
+
+def _top_websafe_of_joined(texts: Sequence[Any], joined: str) -> list[str | None]:
+    # Each text is a JSON object (or empty, like NULL): the column is decoded as one array, in one call.
+    try:
+        maps = json.loads(f"[{','.join([text or 'null' for text in texts])}]")
+    except ValueError:  # a text holding a newline, taken for two: no cells, the caller goes text by text
+        return []
+    return [max(shares, key=shares.__getitem__) if shares else None for shares in maps]
+
+
+def dominant_hexes_cells(texts: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The CSV cells of ``dominant_hexes`` for stored JSON texts (see ``_json_cells``)."""
+    return _json_cells(texts, _DOMINANT_SHAPE, _hexes_of_joined)
+
+
+def dominant_shares_cells(texts: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The CSV cells of ``dominant_shares`` for stored JSON texts (see ``_json_cells``)."""
+    return _json_cells(texts, _DOMINANT_SHAPE, _shares_of_joined)
+
+
+def top_websafe_cells(texts: Sequence[Any]) -> tuple[list[Any], list[int]]:
+    """The CSV cells of ``top_websafe`` for stored JSON texts (see ``_json_cells``)."""
+    return _json_cells(texts, _WEBSAFE_SHAPE, _top_websafe_of_joined)
+
+
 def thumbnail_file(key: Any) -> str | None:
     """The file name of a stored thumbnail's key (``thumbnails/<size>/ab/cd/<sha256>.<ext>``)."""
     return key.rsplit("/", 1)[-1] if isinstance(key, str) and key else None
@@ -188,6 +305,9 @@ class MediaColumn:
     sources: tuple[str, ...]
     render: Callable[..., Any] | None = None
     analysis_value: bool = False
+    # Cells of a whole column of the single source's stored JSON text, and the positions it leaves to
+    # ``render`` (which then receives the decoded value): the media CSV's fast path for JSON sources.
+    render_json: Callable[[Sequence[Any]], tuple[list[Any], list[int]]] | None = None
 
     def value(self, *values: Any) -> Any:
         return self.render(*values) if self.render else values[0]
@@ -197,8 +317,13 @@ def _field(name: str, source: str | None = None) -> MediaColumn:
     return MediaColumn(name, (source or name,))
 
 
-def _value(name: str, render: Callable[..., Any] | None = None, source: str | None = None) -> MediaColumn:
-    return MediaColumn(name, (source or name,), render, analysis_value=True)
+def _value(
+    name: str,
+    render: Callable[..., Any] | None = None,
+    source: str | None = None,
+    render_json: Callable[[Sequence[Any]], tuple[list[Any], list[int]]] | None = None,
+) -> MediaColumn:
+    return MediaColumn(name, (source or name,), render, analysis_value=True, render_json=render_json)
 
 
 MEDIA_COLUMNS: list[MediaColumn] = [
@@ -224,9 +349,9 @@ MEDIA_COLUMNS: list[MediaColumn] = [
     _value("ahash"),
     _value("colorhash"),
     _value("cluster_id"),  # the near-duplicate cluster (ImageCluster id), empty for a lone image
-    _value("dominant_colors", dominant_hexes),
-    _value("dominant_color_shares", dominant_shares, "dominant_colors"),
-    _value("websafe_color", top_websafe, "websafe_colors"),
+    _value("dominant_colors", dominant_hexes, render_json=dominant_hexes_cells),
+    _value("dominant_color_shares", dominant_shares, "dominant_colors", dominant_shares_cells),
+    _value("websafe_color", top_websafe, "websafe_colors", top_websafe_cells),
     _value("exif_make"),
     _value("exif_model"),
     _value("exif_datetime"),

@@ -247,7 +247,9 @@ def media_csv_chunks(land: Land, options: ExportOptions, counts: ExportCounts) -
     old values as the current result.
 
     Each column is converted and rendered whole (``exports.rows``): a million rows cost a few calls per
-    column and chunk, not several per cell.
+    column and chunk, not several per cell. Columns with a ``render_json`` are made from their source's
+    stored JSON text, which is decoded only for the values that path leaves (and for other columns that
+    read the same source).
     """
     columns = list(MEDIA_COLUMNS)
     status_column = MediaColumn("_status", ("analysis_status",))
@@ -259,22 +261,39 @@ def media_csv_chunks(land: Land, options: ExportOptions, counts: ExportCounts) -
     }
     direct = {indexes[0] for column, indexes in zip(columns, positions, strict=True) if column.render is None}
     as_cells = direct - rendered_sources - {status_index}
+    json_sources = {
+        indexes[0] for column, indexes in zip(columns, positions, strict=True) if column.render_json is not None
+    } - {status_index}
+    # JSON sources that another column reads as values too.
+    read_as_values = {
+        index
+        for column, indexes in zip(columns, positions, strict=True)
+        if column.render_json is None
+        for index in indexes
+    }
+    decoded_sources = json_sources & read_as_values
     reader = ColumnReader(media_of(land, options).order_by("id"), paths, chunk_size=CHUNK_SIZE)
     stale_values, is_done, raw = options.stale_values, str(AnalysisStatus.DONE.value).__eq__, options.raw
-    for chunk in reader.chunks(csv_columns=sorted(as_cells), raw=raw):
+    for chunk in reader.chunks(csv_columns=sorted(as_cells), text_columns=sorted(json_sources), raw=raw):
+        sources = list(chunk)
+        for index in decoded_sources:
+            sources[index] = reader.decode(index, chunk[index])
         status = chunk[status_index]
         # Rows whose analysis values are left empty.
         stale = () if stale_values else [at for at, done in enumerate(map(is_done, status)) if not done]
         cells: dict[int, Sequence[Any]] = {}
         out: list[Sequence[Any]] = []
         for column, indexes in zip(columns, positions, strict=True):
-            if column.render is not None:
+            values: Sequence[Any]
+            if column.render_json is not None and indexes[0] in json_sources:
+                values = _json_rendered(column, reader, indexes[0], chunk[indexes[0]], raw)
+            elif column.render is not None:
                 render = column.render
-                values: Sequence[Any] = csv_cells(map(render, *(chunk[index] for index in indexes)), raw=raw)
+                values = csv_cells(map(render, *(sources[index] for index in indexes)), raw=raw)
             else:
                 index = indexes[0]
                 if index not in cells:
-                    cells[index] = chunk[index] if index in as_cells else csv_cells(chunk[index], raw=raw)
+                    cells[index] = chunk[index] if index in as_cells else csv_cells(sources[index], raw=raw)
                 values = cells[index]
             if stale and column.analysis_value:
                 values = list(values)
@@ -283,6 +302,20 @@ def media_csv_chunks(land: Land, options: ExportOptions, counts: ExportCounts) -
             out.append(values)
         counts.records += len(status)
         yield out
+
+
+def _json_rendered(column: MediaColumn, reader: ColumnReader, index: int, texts: Sequence[Any], raw: bool) -> list[Any]:
+    """A column's cells from its source's stored JSON texts; the texts ``render_json`` leaves are decoded and
+    go through ``render`` and ``csv_cells``."""
+    assert column.render_json is not None
+    assert column.render is not None
+    made, left = column.render_json(texts)
+    if left:
+        render = column.render
+        values = reader.decode(index, [texts[at] for at in left])
+        for at, cell in zip(left, csv_cells([render(value) for value in values], raw=raw), strict=True):
+            made[at] = cell
+    return made
 
 
 def media_csv_header() -> tuple[str, ...]:

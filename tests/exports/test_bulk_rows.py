@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
+from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from exports import services
-from exports.columns import MEDIA_COLUMNS, MediaColumn, media_query_plan
+from exports.columns import (
+    MEDIA_COLUMNS,
+    MediaColumn,
+    dominant_hexes,
+    dominant_hexes_cells,
+    dominant_shares,
+    dominant_shares_cells,
+    media_query_plan,
+    top_websafe,
+    top_websafe_cells,
+)
+from exports.rows import _stored_datetime_cells
 from exports.services import ExportOptions, media_csv_header, media_of
 from exports.writers import csv_cells, iter_csv, iter_csv_columns
 from lands.models import AnalysisStatus, Media
@@ -83,3 +97,167 @@ def test_media_csv_is_the_row_by_row_csv(corpus, monkeypatch, params):
     data, export = run_export(corpus.land, "mediacsv", minrel=0, **params)
     assert export.counts.records == Media.objects.of_land(corpus.land.pk).on_selected_pages(None, 0).count()
     assert data == _row_by_row(corpus.land, options)
+
+
+# --- Values stored by other writers: the fast paths give way to the decoded value ------------------------
+
+# JSON texts of the colour sources: the shape the analysis and the importer store, and spellings that must
+# leave it (whole-number, padded, tiny and long shares, capitals, other keys, other containers).
+DOMINANT_TEXTS = [
+    (
+        '[{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 58}, '
+        '{"rgb": [4, 5, 6], "hex": "#040506", "percentage": 41.5}]'
+    ),
+    '[{"rgb": [1, 2, 3], "hex": "#ABCDEF", "percentage": 41.50}]',
+    (
+        '[{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 1e-05}, '
+        '{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 0.00001}]'
+    ),
+    '[{"rgb": [1, 2, 300], "percentage": 12.25}, {"rgb": [7, 8, 9], "hex": "#070809", "share": 0.5}]',
+    (
+        '[{"rgb": [0, 0, 0], "hex": "#000000", "percentage": 0.0}, '
+        '{"rgb": [255, 255, 255], "hex": "#ffffff", "percentage": 100}]'
+    ),
+    (
+        '[{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 33.333333333333336}, '
+        '{"hex": "#0a0b0c", "percentage": 0.0001}]'
+    ),
+    '[{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 7, "extra": true}]',
+    '[{"rgb": [1, 2, 3], "hex": "#010203", "percentage": 2.5}]',
+    "[]",
+    '{"not": "a list"}',
+]
+WEBSAFE_TEXTS = [
+    '{"#003333": 58.5, "#cccc99": 41.5}',
+    '{"#CCCC99": 41.5, "#003333": 58.5}',
+    '{"#003333": 50, "#cccc99": 50.0}',
+    '{"#003333": 1e-05, "#000000": 0.00001}',
+    '{"#003333": "x", "#000000": 1}',
+    "{}",
+    '[{"hex": "#003333", "percentage": 10}]',
+]
+# SQLite only: the database keeps the text as written (PostgreSQL's jsonb rewrites it).
+SQLITE_JSON_TEXTS = ['[\n  {"rgb": [1, 2, 3], "hex": "#010203", "percentage": 5}\n]', ' {"#003333": 1}']
+# Datetimes as SQLite may hold them: Django's form, CURRENT_TIMESTAMP's, and others the parser reads.
+SQLITE_DATETIME_TEXTS = [
+    "2026-03-02 08:15:00",
+    "2026-03-02 08:15:00.500000",
+    "2026-03-02 08:15:00.000000",
+    "2026-03-02 08:15:00.5",
+    "2026-03-02T08:15:00",
+    "2026-03-02 08:15",
+    "2026-03-02 08:15:00+02:00",
+    "2024-02-29 10:00:00",
+    "2026-12-31 23:59:59.999999",
+    "0001-01-01 00:00:00",
+    "2026-03-02",
+    "",
+]
+
+
+def _store_text(media: Media, column: str, text: str | None, *, json_column: bool) -> None:
+    """Write a stored text straight into a column, as another writer of the database may have."""
+    cast = "::jsonb" if json_column and connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f'UPDATE "{Media._meta.db_table}" SET "{column}" = %s{cast} WHERE id = %s', [text, media.pk])
+
+
+@pytest.mark.parametrize("params", [{}, {"stale_values": True}])
+def test_stored_texts_of_every_spelling_give_the_row_by_row_csv(corpus, monkeypatch, params):
+    monkeypatch.setattr(services, "CHUNK_SIZE", 3)
+    page = corpus.pages["p1"]
+    sqlite = connection.vendor == "sqlite"
+    dominant = DOMINANT_TEXTS + (SQLITE_JSON_TEXTS[:1] if sqlite else [])
+    websafe = WEBSAFE_TEXTS + (SQLITE_JSON_TEXTS[1:] if sqlite else [])
+    datetimes = SQLITE_DATETIME_TEXTS if sqlite else []
+    for number in range(max(len(dominant), len(websafe), len(datetimes))):
+        media = make_media(
+            page,
+            f"https://cdn.example/stored-{number}.png",
+            analysis_status=AnalysisStatus.DONE,
+            analyzed_at=datetime(2026, 3, 2, 8, 15, tzinfo=UTC),
+        )
+        # Every third media keeps NULLs among the others of its chunk.
+        if number % 3 == 2:
+            continue
+        if number < len(dominant):
+            _store_text(media, "dominant_colors", dominant[number], json_column=True)
+        if number < len(websafe):
+            _store_text(media, "websafe_colors", websafe[number], json_column=True)
+        if number < len(datetimes):
+            _store_text(media, "values_at", datetimes[number], json_column=False)
+            _store_text(media, "checked_at", datetimes[-1 - number], json_column=False)
+    options = services.prepare_export(corpus.land, "mediacsv", minrel=0, **params).options
+    data, _ = run_export(corpus.land, "mediacsv", minrel=0, **params)
+    assert data == _row_by_row(corpus.land, options)
+
+
+def _decoded(text: str | None):
+    """The value Django's JSONField gives for a stored text."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+@pytest.mark.parametrize(
+    ("cells_of", "render", "texts"),
+    [
+        (dominant_hexes_cells, dominant_hexes, DOMINANT_TEXTS + SQLITE_JSON_TEXTS),
+        (dominant_shares_cells, dominant_shares, DOMINANT_TEXTS + SQLITE_JSON_TEXTS),
+        (top_websafe_cells, top_websafe, WEBSAFE_TEXTS + SQLITE_JSON_TEXTS),
+    ],
+)
+def test_colour_cells_of_a_column_of_texts_are_those_of_the_decoded_values(cells_of, render, texts):
+    column = [*texts, None, "not json", ""]
+    made, left = cells_of(column)
+    for at in left:
+        made[at] = render(_decoded(column[at]))
+    expected = b"".join(iter_csv(["c"], [[render(_decoded(text))] for text in column]))
+    assert b"".join(iter_csv_columns(["c"], [[csv_cells(made)]])) == expected
+
+
+# The shapes written by Django's JSON encoder (SQLite) and read back from jsonb (PostgreSQL), with NULLs.
+STORED_DOMINANT = [
+    (
+        '[{"rgb": [12, 34, 0], "hex": "#0c2200", "percentage": 58.5}, '
+        '{"rgb": [1, 180, 141], "hex": "#01b48d", "percentage": 41}]'
+    ),
+    None,
+    (
+        '[{"hex": "#0c2200", "rgb": [12, 34, 0], "percentage": 58.5}, '
+        '{"hex": "#01b48d", "rgb": [1, 180, 141], "percentage": 0.25}]'
+    ),
+    "[]",
+]
+
+
+def test_colour_cells_of_the_stored_shapes_are_made_for_the_whole_column():
+    hexes, left = dominant_hexes_cells(STORED_DOMINANT)
+    assert (hexes, left) == (['["#0c2200","#01b48d"]', "", '["#0c2200","#01b48d"]', "[]"], [])
+    shares, left = dominant_shares_cells(STORED_DOMINANT)
+    assert (shares, left) == (["[58.5,41.0]", "", "[58.5,0.25]", "[]"], [])
+    websafe, left = top_websafe_cells(['{"#003333": 58.5, "#cccc99": 41.5}', None, '{"#003333": 5, "#cccc99": 5.0}'])
+    assert (websafe, left) == (["#003333", None, "#003333"], [])
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["2026-03-02 08:15:00", None, "2026-03-02 08:15:00.500000", ""],
+        [None, None],
+        ["2026-03-02 08:15:00.000000", "2026-03-02T08:15:00", "2024-02-29 10:00:00", "2026-03-02 08:15:00"],
+    ],
+)
+def test_sqlite_datetime_texts_become_the_iso_cells_of_the_parsed_values(db, texts):
+    if connection.vendor != "sqlite":
+        pytest.skip("the text of SQLite's datetimes")
+    compiler = Media.objects.values_list("analyzed_at").query.get_compiler(connection.alias)
+    compiler.setup_query()
+    expression = compiler.select[0][0]
+    field_converters = compiler.get_converters([expression])[0][0]
+    convert = _stored_datetime_cells("+00:00", field_converters, expression, connection, False)
+    expected = [None if not text else parse_datetime(text).replace(tzinfo=UTC).isoformat() for text in texts]
+    assert [cell or None for cell in convert(texts)] == expected
