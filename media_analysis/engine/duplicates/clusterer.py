@@ -44,8 +44,8 @@ from media_analysis.engine.duplicates.hashes import HASH_BITS, PHASH_MIRROR_MASK
 from media_analysis.engine.duplicates.index import HammingIndex
 from media_analysis.engine.image.regions import REGION_COUNT
 
-# Regions searched against every region of the others: the whole trimmed picture and its
-# centred square (engine.image.regions.REGIONS starts with these two).
+# Regions searched against every region of the others: the whole trimmed picture
+# (engine.image.regions.REGIONS starts with it).
 _QUERY_REGIONS = (0,)
 
 _U64 = (1 << 64) - 1
@@ -66,7 +66,7 @@ class ClusterParams:
     # region_phash_threshold bits of a region of the other, confirmed by the same two
     # regions' dHashes within region_dhash_threshold bits. None: region hashes unused.
     region_phash_threshold: int | None = 6
-    region_dhash_threshold: int = 10
+    region_dhash_threshold: int = 12
 
 
 def split_links(group_a: Iterable[int], group_b: Iterable[int]) -> list[tuple[int, int]]:
