@@ -176,7 +176,8 @@ class NearDuplicateClusterer:
         self._has_regions[region_nodes] = True
         whole = region = None
         if hashed:
-            self._index.add_many([it.key for it in hashed], [it.phash for it in hashed if it.phash is not None])
+            keys = np.array([it.key for it in hashed], dtype=np.int64)
+            self._index.add_array(keys, _matrix([(it.phash,) for it in hashed if it.phash is not None]).ravel())
             self._append_confirmations(hashed, nodes)
             whole = self._new_edges(first_pos)
         if region_nodes:
