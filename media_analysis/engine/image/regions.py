@@ -47,8 +47,10 @@ EDGE_SHARE = 0.5
 # Sides of one frame differ by at most this share of the long side (or these pixels): the
 # draft decoding of a JPEG blurs an edge over a pixel or two.
 EVEN_SLACK = 0.01
-BLEND_SHARE = 0.5
 EVEN_SLACK_PIXELS = 2
+# A line past a border whose distance to the frame's colour is below this share of the
+# next line's is a blend of frame and picture, and goes with the frame.
+BLEND_SHARE = 0.5
 
 
 @dataclass(frozen=True)
