@@ -68,7 +68,7 @@ from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplic
 from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
 from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
-from media_analysis.engine.image.regions import RegionHashes  # noqa: E402
+from media_analysis.engine.image.regions import REGION_COUNT, RegionHashes  # noqa: E402
 from tests.support.photo_edits import EDITS as SHARED_EDITS  # noqa: E402
 
 R = TypeVar("R")
@@ -239,7 +239,10 @@ def accuracy(items, truth, params: ClusterParams, targeted: set[str]) -> dict[st
 
 def _region_hex(rng: random.Random, base: list[int] | None = None) -> str:
     """Random region hashes (a planted copy: its base's with one bit flipped in each)."""
-    values = [v ^ (1 << rng.randrange(64)) for v in base] if base else [rng.getrandbits(64) for _ in range(22)]
+    if base:
+        values = [v ^ (1 << rng.randrange(64)) for v in base]
+    else:
+        values = [rng.getrandbits(64) for _ in range(2 * REGION_COUNT)]
     return RegionHashes(box=(0, 0, 1000, 1000), hashes=tuple(zip(values[::2], values[1::2], strict=True))).hex()
 
 
@@ -260,7 +263,7 @@ def synthetic_rows(n: int, seed: int) -> list[tuple[int, str, str, str, str]]:
         )
     while len(rows) < n:
         p, d, c = rng.getrandbits(64), rng.getrandbits(64), f"{rng.getrandbits(42):011x}"
-        regions = [rng.getrandbits(64) for _ in range(22)]
+        regions = [rng.getrandbits(64) for _ in range(2 * REGION_COUNT)]
         for copy in range(min(rng.randint(2, 6), n - len(rows))):
             cp, cd = p, d
             if copy:

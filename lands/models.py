@@ -279,7 +279,7 @@ class Media(models.Model):
     colorhash = models.CharField(max_length=32, null=True, blank=True, db_index=True)
     # pHash and dHash of regions of the picture after trimming a plain frame, to recognise
     # framed and cropped copies (media_analysis/engine/image/regions.py); hex, not imagehash's.
-    region_hashes = models.CharField(max_length=400, null=True, blank=True)
+    region_hashes = models.CharField(max_length=1000, null=True, blank=True)
     is_conforming = models.BooleanField(null=True, blank=True)
     conformity_reason = models.CharField(max_length=255, null=True, blank=True)
     exif_make = models.CharField(max_length=255, null=True, blank=True)

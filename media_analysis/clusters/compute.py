@@ -57,6 +57,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
@@ -429,15 +430,19 @@ def _candidates(rows: Mapping[int, _Row], new_ids: set[int], threshold: int, mir
     if not old or not new:
         return set()
     index = HammingIndex(threshold)
-    index.add_many([mid for mid, _ in old], [phash for _, phash in old])
+    index.add_array(np.array([mid for mid, _ in old], dtype=np.int64), _uint64([phash for _, phash in old]))
     since = len(index)
-    index.add_many([mid for mid, _ in new], [phash for _, phash in new])
+    index.add_array(np.array([mid for mid, _ in new], dtype=np.int64), _uint64([phash for _, phash in new]))
     keys = index.keys
     found: set[int] = set()
     for xor in (0, PHASH_MIRROR_MASK) if mirrors else (0,):
         _, j, _ = index.pairs(since=since, xor=xor)
         found.update(keys[j[j < since]].tolist())
     return found
+
+
+def _uint64(values: list[int]) -> np.ndarray:
+    return np.fromiter(values, dtype=np.uint64, count=len(values))
 
 
 def _region(

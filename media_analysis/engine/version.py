@@ -12,9 +12,12 @@ History:
 * 2: perceptual hashes computed by imagehash itself.
 * 3: region hashes (regions.py) for framed and cropped copies; the other values are
   those of version 2, and a media of version 2 is still clustered by them.
+* 4: region hashes of another layout (one-sided and two-sided cuts) after a frame trim
+  that tolerates a picture whose edge has the frame's colour; the region hashes of
+  version 3 are left out of clustering (the whole-image hashes still count).
 """
 
 from __future__ import annotations
 
 CRAWLER_VERSION = 0
-ANALYSIS_VERSION = 3
+ANALYSIS_VERSION = 4

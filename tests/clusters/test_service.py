@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from PIL import Image
 
 from lands.models import AnalysisStatus, Land, Media
 from media_analysis.clusters import compute, corrections, queries
 from media_analysis.engine.duplicates.hashes import HashedImage
+from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.regions import HEX_LENGTH
 from media_analysis.errors import InvalidParameters
 from media_analysis.models import ClusterLink, ImageCluster, LandClustering
 from tests.clusters.conftest import (
     EDITS,
     analysed_media,
     build_photo_land,
+    encode_jpeg,
     mark_analysed,
     partition,
     synthetic,
 )
 from tests.factories import make_domain, make_expression, make_land, make_media
+from tests.support.photo_edits import asymmetric_crop, framed
 
 ALL_EDITS = list(EDITS)
 
@@ -107,6 +113,40 @@ def test_unreadable_stored_hashes_are_ignored_not_fatal():
     assert report.images == 3  # the damaged row still counts by its SHA-256
     assert partition(land.pk) == {frozenset({a.pk, b.pk})}
     assert Media.objects.get(pk=broken.pk).cluster_id is None
+
+
+def test_framed_and_cropped_copies_cluster_through_the_database(photos):
+    # Region hashes are longer than a short text column: they must be stored whole on every database.
+    land = make_land()
+    original = Image.open(io.BytesIO(photos.files[(1, "original")]))
+    copies = [framed(original, (255, 255, 255)), asymmetric_crop(original, 6), asymmetric_crop(original, 9)]
+    media = [analysed_media(make_expression(land), photos.analysis(1))]
+    media += [analysed_media(make_expression(land), analyse_image(encode_jpeg(copy))) for copy in copies]
+    media.append(analysed_media(make_expression(land), photos.analysis(5)))
+
+    compute.recluster_land(land.pk)
+
+    stored = Media.objects.get(pk=media[1].pk).region_hashes
+    assert stored is not None
+    assert len(stored) == HEX_LENGTH
+    assert partition(land.pk) == {frozenset(m.pk for m in media[:4])}
+
+
+def test_region_hashes_of_an_older_layout_are_left_out_and_the_whole_image_hashes_still_count(photos):
+    land = make_land()
+    original = analysed_media(make_expression(land), photos.analysis(2))
+    half = analysed_media(make_expression(land), photos.analysis(2, "half"), region_hashes="0" * 364)
+    framed_copy = analysed_media(
+        make_expression(land),
+        analyse_image(encode_jpeg(framed(Image.open(io.BytesIO(photos.files[(2, "original")])), (0, 0, 0)))),
+    )
+    framed_copy.region_hashes = framed_copy.region_hashes[: 12 + 32 * 11]  # the eleven regions of version 3
+    framed_copy.save()
+
+    compute.recluster_land(land.pk)
+
+    # The half-size copy still joins by its whole-image hashes; the framed one needed its regions.
+    assert partition(land.pk) == {frozenset({original.pk, half.pk})}
 
 
 def test_the_duplicate_threshold_setting_is_the_phash_threshold(settings):

@@ -148,3 +148,31 @@ def test_parse_hex_hash(text, value):
 def test_parse_hex_hash_refuses_non_hex(text):
     with pytest.raises(ValueError, match="hexadecimal"):
         parse_hex_hash(text)
+
+
+def test_arrays_added_in_bulk_search_like_single_additions():
+    rng = np.random.default_rng(3)
+    values = rng.integers(0, 2**63, size=2_000, dtype=np.uint64) | rng.integers(0, 2, size=2_000, dtype=np.uint64) << 63
+    keys = np.arange(0, 4_000, 2, dtype=np.int64)
+    bulk, single = HammingIndex(6), HammingIndex(6)
+    bulk.add_array(keys[:1_000], values[:1_000])
+    bulk.add_array(keys[1_000:], values[1_000:])
+    single.add_many(keys.tolist(), values.tolist())
+    queries = values[::50] ^ np.uint64(0b1011)
+    for got, expected in zip(bulk.search(queries), single.search(queries), strict=True):
+        assert np.array_equal(got, expected)
+    assert len(bulk) == 2_000
+    assert 4 in bulk
+    assert 5 not in bulk
+    bulk.add(5, 7)  # single additions still work after bulk ones
+    assert bulk.query(7) == [(5, 0)]
+
+
+def test_a_key_added_twice_in_bulk_is_refused():
+    index = HammingIndex(4)
+    index.add_array(np.array([1, 2]), np.array([10, 20], dtype=np.uint64))
+    with pytest.raises(ValueError, match="already indexed"):
+        index.add_array(np.array([3, 1]), np.array([30, 40], dtype=np.uint64))
+    with pytest.raises(ValueError, match="already indexed"):
+        index.add_many([2], [50])
+    assert len(index) == 2

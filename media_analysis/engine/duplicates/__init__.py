@@ -29,8 +29,8 @@ so each image is also searched as its own mirror image and confirmed the same wa
 (``ClusterParams.mirrors``, on by default; it doubles the search time). Framed and
 cropped copies are joined through region hashes (:mod:`media_analysis.engine.image.regions`):
 the whole of one picture, after trimming a plain frame, within
-``region_phash_threshold`` bits of a region of the other (centre, corners, one side cut,
-centred square), confirmed by the same regions' dHashes; a whole-image match where a
+``region_phash_threshold`` bits of a region of the other (centre, one side cut, one
+side cut and another trimmed, centred square), confirmed by the same regions' dHashes; a whole-image match where a
 frame was trimmed must be confirmed by the regions. Upside-down flips, rotations, large
 crops and collages are out of scope. Near-flat pictures (a
 sky, a blurred background with a detail in one corner) have unstable hashes and are

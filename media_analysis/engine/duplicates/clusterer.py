@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 
@@ -44,8 +45,8 @@ from media_analysis.engine.duplicates.hashes import HASH_BITS, PHASH_MIRROR_MASK
 from media_analysis.engine.duplicates.index import HammingIndex
 from media_analysis.engine.image.regions import REGION_COUNT
 
-# Regions searched against every region of the others: the whole trimmed picture and its
-# centred square (engine.image.regions.REGIONS starts with these two).
+# Regions searched against every region of the others: the whole trimmed picture
+# (engine.image.regions.REGIONS starts with it).
 _QUERY_REGIONS = (0,)
 
 _U64 = (1 << 64) - 1
@@ -66,7 +67,7 @@ class ClusterParams:
     # region_phash_threshold bits of a region of the other, confirmed by the same two
     # regions' dHashes within region_dhash_threshold bits. None: region hashes unused.
     region_phash_threshold: int | None = 6
-    region_dhash_threshold: int = 10
+    region_dhash_threshold: int = 12
 
 
 def split_links(group_a: Iterable[int], group_b: Iterable[int]) -> list[tuple[int, int]]:
@@ -175,7 +176,8 @@ class NearDuplicateClusterer:
         self._has_regions[region_nodes] = True
         whole = region = None
         if hashed:
-            self._index.add_many([it.key for it in hashed], [it.phash for it in hashed if it.phash is not None])
+            keys = np.array([it.key for it in hashed], dtype=np.int64)
+            self._index.add_array(keys, _matrix([(it.phash,) for it in hashed if it.phash is not None]).ravel())
             self._append_confirmations(hashed, nodes)
             whole = self._new_edges(first_pos)
         if region_nodes:
@@ -320,11 +322,11 @@ class NearDuplicateClusterer:
             return []
         node_array = np.array(nodes, dtype=np.int64)
         keys = node_array[:, None] * REGION_COUNT + np.arange(REGION_COUNT)
-        values = np.array(phashes, dtype=np.uint64)
-        self._regions.add_many(keys.ravel().tolist(), values.ravel().tolist())
+        values = _matrix(phashes)
+        self._regions.add_array(keys.ravel(), values.ravel())
         query = list(_QUERY_REGIONS)
-        self._query_regions.add_many(keys[:, query].ravel().tolist(), values[:, query].ravel().tolist())
-        self._region_dhash[keys.ravel()] = np.array(dhashes, dtype=np.uint64).ravel()
+        self._query_regions.add_array(keys[:, query].ravel(), values[:, query].ravel())
+        self._region_dhash[keys.ravel()] = _matrix(dhashes).ravel()
         return nodes
 
     def _new_region_edges(self, nodes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -495,25 +497,36 @@ def region_candidates(old: Iterable[HashedImage], new: Iterable[HashedImage], th
     (the dHash confirmation is left to it), for incremental updates.
     """
 
-    def indexed(items: list[HashedImage], regions: tuple[int, ...] | None) -> HammingIndex:
-        index = HammingIndex(threshold)
+    def regions_of(items: Iterable[HashedImage]) -> tuple[np.ndarray, np.ndarray]:
         chosen = [it for it in items if it.region_phashes is not None and len(it.region_phashes) == REGION_COUNT]
-        if chosen:
+        keys = np.array([it.key for it in chosen], dtype=np.int64)
+        return keys, _matrix([it.region_phashes for it in chosen if it.region_phashes is not None])
+
+    def indexed(found: tuple[np.ndarray, np.ndarray], regions: tuple[int, ...] | None) -> HammingIndex:
+        index = HammingIndex(threshold)
+        item_keys, values = found
+        if len(item_keys):
             columns = np.array(regions if regions is not None else range(REGION_COUNT), dtype=np.int64)
-            values = np.array([it.region_phashes for it in chosen], dtype=np.uint64)[:, columns]
-            keys = np.array([it.key for it in chosen], dtype=np.int64)[:, None] * REGION_COUNT + columns
-            index.add_many(keys.ravel().tolist(), values.ravel().tolist())
+            keys = item_keys[:, None] * REGION_COUNT + columns
+            index.add_array(keys.ravel(), values[:, columns].ravel())
         return index
 
-    old, new = list(old), list(new)
     found: set[int] = set()
-    new_all, new_query = indexed(new, None), indexed(new, _QUERY_REGIONS)
-    old_all, old_query = indexed(old, None), indexed(old, _QUERY_REGIONS)
+    old_regions, new_regions = regions_of(old), regions_of(new)
+    new_all, new_query = indexed(new_regions, None), indexed(new_regions, _QUERY_REGIONS)
+    old_all, old_query = indexed(old_regions, None), indexed(old_regions, _QUERY_REGIONS)
     for stored, queries in ((old_all, new_query), (old_query, new_all)):
         if len(stored) and len(queries):
             _, positions, _ = stored.search(queries.values, threshold)
             found.update((stored.keys[positions] // REGION_COUNT).tolist())
     return found
+
+
+def _matrix(rows: list[tuple[int, ...]]) -> np.ndarray:
+    """Equal-length tuples of 64-bit values as a (rows, columns) uint64 array, without a nested list walk."""
+    width = len(rows[0]) if rows else REGION_COUNT
+    flat = np.fromiter(chain.from_iterable(rows), dtype=np.uint64, count=len(rows) * width)
+    return flat.reshape(len(rows), width)
 
 
 def _ordered(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -98,14 +98,22 @@ class HammingIndex:
         self._values = np.empty(0, dtype=np.uint64)
         self._pending_keys: list[int] = []
         self._pending_values: list[int] = []
-        self._positions: dict[int, int] = {}
+        # Key -> position, built on demand: a land's region hashes are millions of values,
+        # added as arrays, and only single additions and membership tests need the mapping.
+        self._position_map: dict[int, int] | None = {}
+        self._count = 0
         self._tables: list[tuple[np.ndarray, np.ndarray]] | None = None
 
     def __len__(self) -> int:
-        return len(self._positions)
+        return self._count
 
     def __contains__(self, key: object) -> bool:
-        return key in self._positions
+        return key in self._positions()
+
+    def _positions(self) -> dict[int, int]:
+        if self._position_map is None:
+            self._position_map = dict(zip(self.keys.tolist(), range(self._count), strict=True))
+        return self._position_map
 
     def add(self, key: int, value: int) -> None:
         self.add_many([key], [value])
@@ -119,19 +127,41 @@ class HammingIndex:
             return
         limit = 1 << self.bits
         # Checked in bulk: a land's region hashes are a million values.
-        if len(set(keys)) != len(keys) or not self._positions.keys().isdisjoint(keys):
+        positions = self._positions()
+        if len(set(keys)) != len(keys) or not positions.keys().isdisjoint(keys):
             seen: set[int] = set()
             for key in keys:
-                if key in self._positions or key in seen:
+                if key in positions or key in seen:
                     raise ValueError(f"key {key} is already indexed")
                 seen.add(key)
         if min(values) < 0 or max(values) >= limit:
             bad = next((key, value) for key, value in zip(keys, values, strict=True) if not 0 <= value < limit)
             raise ValueError(f"value {bad[1]:#x} of key {bad[0]} does not fit in {self.bits} bits")
-        start = len(self._positions)
-        self._positions.update(zip(keys, range(start, start + len(keys)), strict=True))
+        positions.update(zip(keys, range(self._count, self._count + len(keys)), strict=True))
+        self._count += len(keys)
         self._pending_keys.extend(keys)
         self._pending_values.extend(values)
+        self._tables = None
+
+    def add_array(self, keys: np.ndarray, values: np.ndarray) -> None:
+        """Like :meth:`add_many` for numpy arrays (int64 keys, uint64 values), without Python objects per value."""
+        keys = np.asarray(keys, dtype=np.int64)
+        values = np.asarray(values, dtype=np.uint64)
+        if keys.shape != values.shape or keys.ndim != 1:
+            raise ValueError("keys and values must be one-dimensional arrays of one length")
+        if not len(keys):
+            return
+        if self.bits < 64 and int(values.max()) >= 1 << self.bits:
+            raise ValueError(f"a value does not fit in {self.bits} bits")
+        every = np.concatenate([self.keys, keys])
+        # Keys given in increasing order after the stored ones (the usual case) are unique
+        # without a sort.
+        increasing = bool((np.diff(keys) > 0).all()) and (not len(self._keys) or keys[0] > self._keys.max())
+        if not increasing and len(np.unique(every)) != len(every):
+            raise ValueError("a key is already indexed, or given twice")
+        self._keys, self._values = every, np.concatenate([self._values, values])
+        self._count += len(keys)
+        self._position_map = None
         self._tables = None
 
     @property

@@ -2,8 +2,8 @@
 
 :func:`relation` names what the hashes show, cheaply enough to be derived whenever a
 cluster is shown or exported (nothing is stored): ``identical file``, ``framed`` (a
-plain border was added), ``frame removed``, ``cropped (centre)`` / ``(top left)`` /
-``(no left)``... (the member is a region of the representative), ``square crop``,
+plain border was added), ``frame removed``, ``cropped (centre)`` / ``(no left)`` /
+``(no left, less top)``... (the member is a region of the representative), ``square crop``,
 ``wider`` (the representative is a crop of the member), ``mirrored``, ``greyscale``,
 ``resized``, and ``re-encoded`` when the same picture differs by its bytes only. Several
 may apply (``framed, resized``). A member linked to the representative through other
@@ -21,7 +21,7 @@ from media_analysis.engine.image.regions import REGIONS
 _WHOLE_PHASH = 10
 _WHOLE_DHASH = 12
 _REGION_PHASH = 6
-_REGION_DHASH = 10
+_REGION_DHASH = 12
 # Sizes within this share of each other are "the same size" (encoders round).
 _SIZE_TOLERANCE = 0.02
 

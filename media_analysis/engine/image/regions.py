@@ -7,12 +7,15 @@ framed and cropped all the time, so each image also gets hashes of a few *region
 
 1. Uniform borders are trimmed first: a line of pixels (row or column) at the edge is
    dropped while nearly all of its pixels have the colour of that edge. A framed copy
-   and its original then show the same content.
+   and its original then show the same content. Where the picture's own edge has the
+   frame's colour (a white page in a white frame), that side is cut as wide as the
+   sides that end on a straight edge.
 2. On the trimmed picture, regions are taken at fixed places (:data:`REGIONS`): the
-   whole, the centre and the four corners at 90 %, 80 % and 70 % of each side, and the
-   largest centred square (for pictures that are not square). A crop that keeps a
-   corner of the picture (one or two adjacent sides cut) keeps that corner's regions
-   nearly intact, a crop of every side keeps the centre's, a feed's square crop is the
+   whole, the largest centred square (for pictures that are not square), the centre
+   at 90 % of each side, the picture without 12 % of one side, and without 12 % of one
+   side and 4 % of another (adjacent or opposite). A crop of every side keeps the
+   centre's content, a crop of one side that side's region, a crop of one side with a
+   trim of another the matching two-sided region, and a feed's square crop is the
    centred square itself.
 3. Each region gets a 64-bit pHash and a 64-bit dHash computed like imagehash's (DCT of
    a 32x32 greyscale resize and its median; horizontal gradient of a 9x8 resize), on a
@@ -42,6 +45,13 @@ MAX_TRIM = 0.4
 # Lines looked at past a border, and the share of their pixels that must differ from it.
 EDGE_DEPTH = 3
 EDGE_SHARE = 0.5
+# Sides of one frame differ by at most this share of the long side (or these pixels): the
+# draft decoding of a JPEG blurs an edge over a pixel or two.
+EVEN_SLACK = 0.01
+EVEN_SLACK_PIXELS = 2
+# A line past a border whose distance to the frame's colour is below this share of the
+# next line's is a blend of frame and picture, and goes with the frame.
+BLEND_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -53,20 +63,31 @@ class Region:
     square: bool = False  # the largest centred square instead of ``box``
 
 
+_SIDES = ("left", "top", "right", "bottom")
+
+
+def _cut(shares: dict[str, float]) -> tuple[float, float, float, float]:
+    """The box left when each named side loses its share."""
+    return shares.get("left", 0.0), shares.get("top", 0.0), 1 - shares.get("right", 0.0), 1 - shares.get("bottom", 0.0)
+
+
 def _regions() -> tuple[Region, ...]:
-    c, cut = 0.9, 0.12
+    c, cut, less = 0.9, 0.12, 0.04
+    one_sided = tuple(Region(f"no {side}", _cut({side: cut})) for side in _SIDES)
+    # A repost cut on one side is often trimmed a little on another: a region per ordered
+    # pair of sides (``cut`` off the first, ``less`` off the second), adjacent or opposite.
+    two_sided = tuple(
+        Region(f"no {big}, less {small}", _cut({big: cut, small: less}))
+        for big in _SIDES
+        for small in _SIDES
+        if small != big
+    )
     return (
         Region("whole", (0.0, 0.0, 1.0, 1.0)),
         Region("square", (0.0, 0.0, 1.0, 1.0), square=True),
         Region("centre", ((1 - c) / 2, (1 - c) / 2, (1 + c) / 2, (1 + c) / 2)),
-        Region("top left", (0.0, 0.0, c, c)),
-        Region("top right", (1 - c, 0.0, 1.0, c)),
-        Region("bottom left", (0.0, 1 - c, c, 1.0)),
-        Region("bottom right", (1 - c, 1 - c, 1.0, 1.0)),
-        Region("no left", (cut, 0.0, 1.0, 1.0)),
-        Region("no right", (0.0, 0.0, 1 - cut, 1.0)),
-        Region("no top", (0.0, cut, 1.0, 1.0)),
-        Region("no bottom", (0.0, 0.0, 1.0, 1 - cut)),
+        *one_sided,
+        *two_sided,
     )
 
 
@@ -108,7 +129,8 @@ def _frame(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
     if np.abs(corners - corners[0]).max() > BORDER_TOLERANCE:
         return None
     colour = np.median(corners, axis=0).astype(np.int16)
-    sides = []
+    depths: list[int] = []
+    straight: list[bool] = []
     for lines, limit in (
         (rgb.transpose(1, 0, 2), w),
         (rgb, h),
@@ -123,10 +145,40 @@ def _frame(rgb: np.ndarray) -> tuple[int, int, int, int] | None:
         # A background (a product on white) ends on the tip of an object instead.
         edge = lines[stop[0] : stop[0] + EDGE_DEPTH].astype(np.int16)
         far = (np.abs(edge - colour) > BORDER_TOLERANCE).any(axis=-1).mean(axis=1)
-        if far.max() < EDGE_SHARE:
-            return None
-        sides.append(int(stop[0]))
-    return sides[0], sides[1], sides[2], sides[3]
+        depth = int(stop[0])
+        # A line that mixes frame and picture (a reduced JPEG's edge) goes with the frame
+        # when it lies nearer the frame's colour than the line after it does.
+        away = np.abs(edge - colour).mean(axis=(1, 2))
+        if len(away) > 1 and away[0] < BLEND_SHARE * away[1]:
+            depth += 1
+        depths.append(depth)
+        straight.append(bool(far.max() >= EDGE_SHARE))
+    if all(straight):
+        return depths[0], depths[1], depths[2], depths[3]
+    return _even_frame(depths, straight, max(h, w))
+
+
+def _even_frame(depths: list[int], straight: list[bool], side: int) -> tuple[int, int, int, int] | None:
+    """A frame of one width whose edge is straight on some sides only, or None.
+
+    Where the picture's own edge is close to the frame's colour (a white page framed in
+    white, a dark coat in a dark frame), that side shows no straight edge: the uniform
+    run stops at the first detail, or goes on into the picture. Frames are most often
+    as wide on every side, so when at least two sides end on a straight edge at the
+    same width, the other sides are cut at that width too, provided they are uniform
+    at least that far.
+    """
+    widths = [d for d, s in zip(depths, straight, strict=True) if s]
+    if len(widths) < 2:
+        return None
+    slack = max(EVEN_SLACK_PIXELS, round(EVEN_SLACK * side))
+    if max(widths) - min(widths) > slack:
+        return None
+    width = min(widths)
+    if any(not s and d < width - slack for d, s in zip(depths, straight, strict=True)):
+        return None
+    out = [d if s else min(d, width) for d, s in zip(depths, straight, strict=True)]
+    return out[0], out[1], out[2], out[3]
 
 
 def trimmed_box(rgb: np.ndarray) -> tuple[int, int, int, int]:
