@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.land import classic_urls, process_tree, serve  # noqa: E402
+from bench.land import classic_urls, django_environment, process_tree, serve  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 CONSUMER_ARGS = ["run_huey", "-w", "1", "-k", "thread", "-d", "0.05", "-m", "0.2", "-n"]
@@ -105,27 +105,10 @@ def main() -> None:
     # From here on, Django and the project's apps are the tree's.
     sys.path.insert(0, str(tree))
     workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-cpu-"))
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
-    env.update(
-        MEDIANALYSE_VAR_DIR=str(workdir),
-        HUEY_IMMEDIATE="0",
-        HUEY_NAME=f"bench-cpu-{workdir.name}",
-        HUEY_SQLITE_PATH=str(workdir / "huey.sqlite3"),
-        MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS="127.0.0.1",
-        DJANGO_SETTINGS_MODULE="medianalyse_site.settings",
-        DJANGO_SECRET_KEY=env.get("DJANGO_SECRET_KEY", "bench-scratch-database"),
-    )
-    os.environ.update(env)
-    for name in ("DATABASE_URL", "REDIS_URL"):
-        os.environ.pop(name, None)
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    env = django_environment(workdir, None, "127.0.0.1")
 
     from bench.land import make_land, run_job, stop_consumers
 
-    call_command("migrate", verbosity=0)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree, capture_output=True, text=True)
     print(
         f"classic land CPU, {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC, tree {tree} at {commit.stdout.strip()}, "

@@ -133,17 +133,21 @@ def test_gallery_needs_the_view_permission_on_lands(texts, client):
     assert client.get(gallery_url(texts.land), {"text": "climate"}).status_code == 403
 
 
+def _plan_without_seqscan(query) -> str:
+    """PostgreSQL's plan of ``query`` when a sequential scan is made as costly as it can be."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's full-text index")
 def test_postgresql_search_reads_the_full_text_index(texts):
     from media_analysis.models import MediaText
 
     query = MediaText.objects.matching_all(["climate", "justice"]).values("media_id")
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = query.query.sql_with_params()
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "mediatext_words_search" in plan
+    assert "mediatext_words_search" in _plan_without_seqscan(query)
 
 
 def test_the_image_wall_takes_the_text_filter_of_the_gallery(texts, admin_client):
@@ -290,12 +294,7 @@ def test_postgresql_phrase_search_reads_the_full_text_index(phrase_media):
     from media_analysis.models import MediaText
 
     query = MediaText.objects.matching_all(["red", "car"]).holding_phrase(("red", "car")).values("media_id")
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        sql, params = query.query.sql_with_params()
-        cursor.execute(f"EXPLAIN {sql}", params)
-        plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "mediatext_words_search" in plan
+    assert "mediatext_words_search" in _plan_without_seqscan(query)
 
 
 def test_gallery_and_admin_list_take_a_phrase(phrase_media, admin_client):
