@@ -38,6 +38,13 @@ from media_analysis.engine.duplicates.hashes import HASH_BITS
 # Substrings of at most 16 bits keep each bucket table at 65,536 entries: small enough
 # to stay in cache, large enough for a corpus of a few hundred thousand hashes.
 MAX_SUBSTRING_BITS = 16
+# A larger index (a land's region hashes: millions of values) fills 16-bit buckets with
+# dozens of values each, all verified for every probe: it may take fewer, wider
+# substrings, up to this width, when that costs less (see _choose_layout).
+MAX_WIDE_SUBSTRING_BITS = 22
+# Work of verifying one candidate, against probing one bucket (random reads of two
+# tables and of the values, a popcount, a filter).
+_CANDIDATE_COST = 2.0
 # Upper bound on the cells (query x probe, or query x stored value) materialised at once.
 _BATCH_CELLS = 1 << 19
 
@@ -58,9 +65,12 @@ def _probe_count(width: int, radius: int) -> int:
     return sum(comb(width, r) for r in range(radius + 1))
 
 
-def _layout(bits: int) -> list[tuple[int, int]]:
-    """(shift, width) of each substring; widths differ by at most one bit."""
-    parts = -(-bits // MAX_SUBSTRING_BITS)
+def _layout(bits: int, parts: int | None = None) -> list[tuple[int, int]]:
+    """(shift, width) of each of ``parts`` substrings (default: the fewest of at most 16 bits).
+
+    Widths differ by one bit at most.
+    """
+    parts = parts or -(-bits // MAX_SUBSTRING_BITS)
     base, extra = divmod(bits, parts)
     layout = []
     shift = 0
@@ -75,6 +85,28 @@ def _radii(parts: int, threshold: int) -> list[int]:
     """Per-substring probe radius (-1: not probed) with sum(r + 1) == threshold + 1."""
     base, extra = divmod(threshold + 1, parts)
     return [base + (1 if i < extra else 0) - 1 for i in range(parts)]
+
+
+def _search_cost(layout: list[tuple[int, int]], threshold: int, count: int) -> float:
+    """Expected work of one query over ``count`` uniform values: buckets probed and candidates verified."""
+    radii = _radii(len(layout), threshold)
+    return sum(
+        _probe_count(width, radius) * (1 + _CANDIDATE_COST * count / (1 << width))
+        for (_, width), radius in zip(layout, radii, strict=True)
+        if radius >= 0
+    )
+
+
+def _choose_layout(bits: int, threshold: int, count: int) -> list[tuple[int, int]]:
+    """The cheapest layout for ``count`` values: substrings of at most 16 bits, or fewer and wider ones.
+
+    Wider substrings mean more probes per query (their radii grow) but far fewer values
+    per bucket; they pay only when the index holds many times 65,536 values.
+    """
+    fewest = -(-bits // MAX_WIDE_SUBSTRING_BITS)
+    usual = -(-bits // MAX_SUBSTRING_BITS)
+    layouts = [_layout(bits, parts) for parts in range(usual, fewest - 1, -1)]
+    return min(layouts, key=lambda layout: _search_cost(layout, threshold, count))
 
 
 class HammingIndex:
@@ -93,7 +125,7 @@ class HammingIndex:
             raise ValueError(f"threshold must be between 0 and {bits}, not {threshold}")
         self.threshold = threshold
         self.bits = bits
-        self._layout = _layout(bits)
+        self._layout = _layout(bits)  # chosen again with the tables, for the number of values
         self._keys = np.empty(0, dtype=np.int64)
         self._values = np.empty(0, dtype=np.uint64)
         self._pending_keys: list[int] = []
@@ -230,14 +262,13 @@ class HammingIndex:
     def _build_tables(self) -> list[tuple[np.ndarray, np.ndarray]]:
         if self._tables is None:
             values = self.values
+            self._layout = _choose_layout(self.bits, self.threshold, len(values))
             tables = []
             for shift, width in self._layout:
-                sub = ((values >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint16)
-                # A stable sort of 16-bit keys is a radix sort in numpy: linear, several times
-                # faster than sorting the same values as machine integers.
-                order = np.argsort(sub, kind="stable")
+                sub = (values >> np.uint64(shift)) & np.uint64((1 << width) - 1)
+                order = _bucket_order(sub, width)
                 starts = np.zeros((1 << width) + 1, dtype=np.intp)
-                np.cumsum(np.bincount(sub, minlength=1 << width), out=starts[1:])
+                np.cumsum(np.bincount(sub.astype(np.intp), minlength=1 << width), out=starts[1:])
                 tables.append((order, starts))
             self._tables = tables
         return self._tables
@@ -255,10 +286,15 @@ class HammingIndex:
         empty = np.empty(0, dtype=np.intp)
         if n == 0 or len(queries) == 0:
             return empty, empty, empty
+        if self._tables is None:
+            self._layout = _choose_layout(self.bits, self.threshold, n)
         radii = _radii(len(self._layout), t)
         probes = sum(_probe_count(w, r) for (_, w), r in zip(self._layout, radii, strict=True) if r >= 0)
         # Probing costs about one operation per probed bucket, scanning one per stored value.
-        found = self._scan(queries, t, offset) if probes >= n else self._probe(queries, t, radii, offset)
+        if probes >= n:
+            found = self._scan(queries, t, offset)
+        else:
+            found = self._probe(queries, t, radii, self._build_tables(), offset)
         if not found:
             return empty, empty, empty
         rows, positions, distances = (np.concatenate(parts) for parts in zip(*found, strict=True))
@@ -288,11 +324,18 @@ class HammingIndex:
             found.append((rows + start, positions, dist[rows, positions].astype(np.intp)))
         return found
 
-    def _probe(self, queries: np.ndarray, t: int, radii: list[int], offset: int | None) -> list[tuple[np.ndarray, ...]]:
+    def _probe(
+        self,
+        queries: np.ndarray,
+        t: int,
+        radii: list[int],
+        tables: list[tuple[np.ndarray, np.ndarray]],
+        offset: int | None,
+    ) -> list[tuple[np.ndarray, ...]]:
         values = self.values
         n = len(values)
         found: list[tuple[np.ndarray, ...]] = []
-        for (shift, width), radius, (order, starts) in zip(self._layout, radii, self._build_tables(), strict=True):
+        for (shift, width), radius, (order, starts) in zip(self._layout, radii, tables, strict=True):
             if radius < 0:
                 continue
             masks = _flip_masks(width, radius)
@@ -341,6 +384,18 @@ class HammingIndex:
             below = ~(above | same)
             groups.append((cells[below], cell_rows[below], lambda rows: offset))
         return groups
+
+
+def _bucket_order(sub: np.ndarray, width: int) -> np.ndarray:
+    """Positions sorted by substring value (a counting sort's order)."""
+    # A stable sort of 16-bit keys is a radix sort in numpy: linear, several times faster
+    # than sorting the same values as machine integers. Wider keys take two such passes,
+    # low half then high half (a least-significant-digit radix sort).
+    if width <= 16:
+        return np.argsort(sub.astype(np.uint16), kind="stable")
+    order = np.argsort((sub & np.uint64(0xFFFF)).astype(np.uint16), kind="stable")
+    high = (sub[order] >> np.uint64(16)).astype(np.uint16)
+    return order[np.argsort(high, kind="stable")]
 
 
 def _expand(
