@@ -65,7 +65,7 @@ from PIL import Image  # noqa: E402
 from sklearn.datasets import load_sample_image  # noqa: E402
 
 from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer  # noqa: E402
-from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
+from media_analysis.engine.duplicates.hashes import HashArrays, HashedImage  # noqa: E402
 from media_analysis.engine.duplicates.index import HammingIndex  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from media_analysis.engine.image.regions import REGION_COUNT, RegionHashes  # noqa: E402
@@ -279,9 +279,21 @@ def planted_groups(rows: list[tuple[int, str, str, str, str]], n: int) -> int:
     return len({c for key, _, _, c, _ in rows if key >= int(n * 0.9)})
 
 
-def cluster_rows(rows, params: ClusterParams) -> NearDuplicateClusterer:
+def stored_columns(rows) -> HashArrays:
+    """The rows' hashes parsed a column at a time, as the clusters service reads a land."""
+    keys, phashes, dhashes, colorhashes, regions = (list(column) for column in zip(*rows, strict=True))
+    return HashArrays.from_stored(keys, [None] * len(keys), phashes, dhashes, colorhashes, regions)
+
+
+def cluster_rows(rows, params: ClusterParams, per_item: bool = False) -> NearDuplicateClusterer:
+    """Parse and cluster ``rows``: as columns, or (``per_item``) one :class:`HashedImage` per row."""
     clusterer = NearDuplicateClusterer(params)
-    clusterer.add(HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c, region_hashes=r) for key, p, d, c, r in rows)
+    if per_item:
+        clusterer.add(
+            HashedImage.from_hex(key, phash=p, dhash=d, colorhash=c, region_hashes=r) for key, p, d, c, r in rows
+        )
+    else:
+        clusterer.add(stored_columns(rows))
     clusterer.clusters()
     return clusterer
 

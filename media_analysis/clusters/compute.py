@@ -71,11 +71,14 @@ from media_analysis.clusters.params import (
     WRITE_BATCH,
     chunks,
     cluster_params,
-    hashed_item,
 )
-from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer, region_candidates
-from media_analysis.engine.duplicates.hashes import PHASH_MIRROR_MASK, HashedImage
-from media_analysis.engine.duplicates.index import HammingIndex
+from media_analysis.engine.duplicates.clusterer import (
+    ClusterParams,
+    NearDuplicateClusterer,
+    phash_candidates,
+    region_candidates,
+)
+from media_analysis.engine.duplicates.hashes import HashArrays
 from media_analysis.models import ClusterLink, ClusterLinkKind, ImageCluster, LandClustering
 
 logger = logging.getLogger("medianalyse.clusters")
@@ -146,11 +149,77 @@ class _Row:
     domain_id: int
     area: int
     file_size: int
-    item: HashedImage | None  # None: not clusterable (never analysed, failed, no hash)
     appeared_at: datetime | None = None  # loaded for clustered images only
 
 
-def _load_rows(land_id: int) -> dict[int, _Row]:
+_LAND_COLUMNS = (
+    "id",
+    "type",
+    "analysis_status",
+    "image_hash",
+    "phash",
+    "dhash",
+    "colorhash",
+    "region_hashes",
+    "cluster_id",
+    "expression_id",
+    "expression__domain_id",
+    "width",
+    "height",
+    "file_size",
+)
+
+
+class _Land:
+    """Every image of a land that is clusterable or sits in a cluster, as columns.
+
+    ``items`` holds the hashes of the clusterable ones (analysed images with a SHA-256 or
+    a pHash), in the order of the query, parsed a column at a time: no Python object
+    per image. :class:`_Row` objects are made only for the members of the clusters
+    written.
+    """
+
+    def __init__(self, records: Sequence[tuple]) -> None:
+        columns: list[Sequence[Any]] = [list(column) for column in zip(*records, strict=True)] or [
+            [] for _ in _LAND_COLUMNS
+        ]
+        ids, types, statuses, shas, phashes, dhashes, colorhashes, regions = columns[:8]
+        self.ids: list[int] = list(ids)
+        self.cluster_ids: list[int | None] = list(columns[8])
+        self._expression_ids, self._domain_ids = columns[9], columns[10]
+        self._widths, self._heights, self._file_sizes = columns[11], columns[12], columns[13]
+        self._position: dict[int, int] | None = None
+        hashes = HashArrays.from_stored(ids, shas, phashes, dhashes, colorhashes, regions)
+        done = zip(types, statuses, strict=True)
+        analysed = np.array([kind == MediaType.IMAGE and status == AnalysisStatus.DONE for kind, status in done], bool)
+        has_sha = np.array([sha is not None for sha in hashes.sha256.tolist()], dtype=bool)
+        self.items = hashes.take(np.flatnonzero(analysed & (has_sha | hashes.has_phash)))
+
+    def __contains__(self, media_id: object) -> bool:
+        return media_id in self.positions
+
+    @property
+    def positions(self) -> dict[int, int]:
+        if self._position is None:
+            self._position = dict(zip(self.ids, range(len(self.ids)), strict=True))
+        return self._position
+
+    def cluster_of(self, media_id: int) -> int | None:
+        return self.cluster_ids[self.positions[media_id]]
+
+    def row(self, media_id: int) -> _Row:
+        at = self.positions[media_id]
+        return _Row(
+            id=media_id,
+            cluster_id=self.cluster_ids[at],
+            expression_id=self._expression_ids[at],
+            domain_id=self._domain_ids[at],
+            area=(self._widths[at] or 0) * (self._heights[at] or 0),
+            file_size=self._file_sizes[at] or 0,
+        )
+
+
+def _load_land(land_id: int) -> _Land:
     """Every image of the land that is clusterable or sits in a cluster, in one query.
 
     Appearance dates are left out: converting 100,000 datetimes costs more than the
@@ -163,38 +232,9 @@ def _load_rows(land_id: int) -> dict[int, _Row]:
         Media.objects.filter(expression__land_id=land_id)
         .filter(clusterable | Q(cluster__isnull=False))
         .order_by()
-        .values_list(
-            "id",
-            "type",
-            "analysis_status",
-            "image_hash",
-            "phash",
-            "dhash",
-            "colorhash",
-            "region_hashes",
-            "cluster_id",
-            "expression_id",
-            "expression__domain_id",
-            "width",
-            "height",
-            "file_size",
-        )
+        .values_list(*_LAND_COLUMNS)
     )
-    rows: dict[int, _Row] = {}
-    for mid, mtype, status, sha, phash, dhash, colorhash, regions, cid, eid, did, w, h, size in queryset.iterator(
-        chunk_size=5000
-    ):
-        ok = mtype == MediaType.IMAGE and status == AnalysisStatus.DONE
-        rows[mid] = _Row(
-            id=mid,
-            cluster_id=cid,
-            expression_id=eid,
-            domain_id=did,
-            area=(w or 0) * (h or 0),
-            file_size=size or 0,
-            item=hashed_item(mid, sha, phash, dhash, colorhash, regions) if ok else None,
-        )
-    return rows
+    return _Land(list(queryset.iterator(chunk_size=5000)))
 
 
 def _fill_appearances(rows: Mapping[int, _Row], ids: Iterable[int]) -> None:
@@ -274,17 +314,20 @@ class _Written:
 
 def _write(
     land_id: int,
-    rows: Mapping[int, _Row],
-    scope: Iterable[int],
+    land: _Land,
+    scope: Iterable[int] | None,
     groups: Sequence[Sequence[int]],
     existing: Mapping[int, ImageCluster],
     now: datetime,
 ) -> _Written:
-    """Make the rows of ``scope`` (media ids) and of the ``existing`` clusters say ``groups``."""
-    scope = list(scope)
-    previous = {mid: rows[mid].cluster_id for mid in scope}
+    """Make the rows of ``scope`` (media ids; None: the whole land) and of the ``existing`` clusters say ``groups``."""
+    if scope is None:
+        previous = dict(zip(land.ids, land.cluster_ids, strict=True))
+    else:
+        previous = {mid: land.cluster_of(mid) for mid in scope}
     chosen = match_clusters(groups, previous)
-    _fill_appearances(rows, (mid for members in groups for mid in members))
+    rows = {mid: land.row(mid) for members in groups for mid in members}
+    _fill_appearances(rows, rows.keys())
     written = _Written()
     to_create: list[ImageCluster] = []
     to_update: list[ImageCluster] = []
@@ -305,7 +348,7 @@ def _write(
     ImageCluster.objects.bulk_update(to_update, [*_CLUSTER_FIGURES, "updated_at"], batch_size=WRITE_BATCH)
     written.created, written.updated = len(to_create), len(to_update)
 
-    target: dict[int, int | None] = dict.fromkeys(scope)
+    target: dict[int, int | None] = dict.fromkeys(previous)
     for members, cluster in zip(groups, cluster_of_group, strict=True):
         for mid in members:
             target[mid] = cluster.pk
@@ -384,14 +427,14 @@ def _land_totals(land_id: int) -> tuple[int, int]:
     return row["n"], row["members"]
 
 
-def _full(land_id: int, rows: dict[int, _Row], report: ClusterReport, now: datetime) -> ClusterReport:
+def _full(land_id: int, land: _Land, report: ClusterReport, now: datetime) -> ClusterReport:
     must, cannot = _load_links(land_id)
-    items = [row.item for row in rows.values() if row.item is not None]
+    items = land.items
     clusterer = NearDuplicateClusterer(cluster_params())
     clusterer.apply_constraints(must_link=must, cannot_link=cannot)
     clusterer.add(items)
     groups = clusterer.clusters()
-    written = _write(land_id, rows, rows.keys(), groups, _existing_clusters(land_id), now)
+    written = _write(land_id, land, None, groups, _existing_clusters(land_id), now)
     report.images = len(items)
     report.region = len(items)
     report.ignored_cannot_links = len(clusterer.ignored_cannot_links())
@@ -406,71 +449,32 @@ def recluster_land(land_id: int) -> ClusterReport:
     with transaction.atomic():
         state = _state_for_update(land_id)
         started_at = timezone.now()
-        report = _full(land_id, _load_rows(land_id), ClusterReport(land_id, mode="full"), started_at)
+        report = _full(land_id, _load_land(land_id), ClusterReport(land_id, mode="full"), started_at)
         _finish(state, report, started_at, time.perf_counter() - clock)
     logger.info("%s", "; ".join(line.strip() for line in report.lines()))
     return report
 
 
-def _candidates(rows: Mapping[int, _Row], new_ids: set[int], threshold: int, mirrors: bool) -> set[int]:
-    """Old images whose pHash is within ``threshold`` bits of a new one's (or of its mirror image's).
-
-    A superset of the confirmed neighbours: the confirmation is left to the engine.
-    """
-    old = [
-        (row.id, row.item.phash)
-        for row in rows.values()
-        if row.item is not None and row.item.phash is not None and row.id not in new_ids
-    ]
-    new = [
-        (row.id, row.item.phash)
-        for row in (rows[mid] for mid in new_ids)
-        if row.item is not None and row.item.phash is not None
-    ]
-    if not old or not new:
-        return set()
-    index = HammingIndex(threshold)
-    index.add_array(np.array([mid for mid, _ in old], dtype=np.int64), _uint64([phash for _, phash in old]))
-    since = len(index)
-    index.add_array(np.array([mid for mid, _ in new], dtype=np.int64), _uint64([phash for _, phash in new]))
-    keys = index.keys
-    found: set[int] = set()
-    for xor in (0, PHASH_MIRROR_MASK) if mirrors else (0,):
-        _, j, _ = index.pairs(since=since, xor=xor)
-        found.update(keys[j[j < since]].tolist())
-    return found
-
-
-def _uint64(values: list[int]) -> np.ndarray:
-    return np.fromiter(values, dtype=np.uint64, count=len(values))
-
-
-def _region(
-    rows: Mapping[int, _Row], new_ids: set[int], must: Iterable[tuple[int, int]], params: ClusterParams
-) -> set[int]:
-    touched = _candidates(rows, new_ids, params.phash_threshold, params.mirrors)
+def _region(land: _Land, new_ids: set[int], must: Iterable[tuple[int, int]], params: ClusterParams) -> set[int]:
+    items = land.items
+    is_new = np.isin(items.keys, np.fromiter(new_ids, dtype=np.int64, count=len(new_ids)))
+    old, new = items.take(~is_new), items.take(is_new)
+    touched = phash_candidates(old, new, params.phash_threshold, params.mirrors)
     if params.region_phash_threshold is not None:
-        touched |= region_candidates(
-            (row.item for row in rows.values() if row.item is not None and row.id not in new_ids),
-            (row.item for row in (rows[mid] for mid in new_ids) if row.item is not None),
-            params.region_phash_threshold,
-        )
-    shas = {row.item.sha256 for row in (rows[mid] for mid in new_ids) if row.item is not None and row.item.sha256}
+        touched |= region_candidates(old, new, params.region_phash_threshold)
+    shas = {sha for sha in new.sha256.tolist() if sha}
     if shas:
-        touched.update(
-            row.id
-            for row in rows.values()
-            if row.item is not None and row.item.sha256 in shas and row.id not in new_ids
-        )
+        old_shas = zip(old.keys.tolist(), old.sha256.tolist(), strict=True)
+        touched.update(key for key, sha in old_shas if sha is not None and sha in shas)
     for a, b in must:
-        if a in new_ids and b in rows:
+        if a in new_ids and b in land:
             touched.add(b)
-        elif b in new_ids and a in rows:
+        elif b in new_ids and a in land:
             touched.add(a)
-    clusters = {rows[mid].cluster_id for mid in touched | new_ids} - {None}
+    clusters = {land.cluster_of(mid) for mid in touched | new_ids} - {None}
     region = set(new_ids) | touched
     if clusters:
-        region.update(row.id for row in rows.values() if row.cluster_id in clusters)
+        region.update(mid for mid, cid in zip(land.ids, land.cluster_ids, strict=True) if cid in clusters)
     return region
 
 
@@ -488,32 +492,34 @@ def _incremental(
     if state.started_at is None or state.params != asdict(params):
         report.mode = "full"
         report.reason = "first run" if state.started_at is None else "thresholds changed"
-        _full(land_id, _load_rows(land_id), report, started_at)
+        _full(land_id, _load_land(land_id), report, started_at)
         _finish(state, report, started_at, time.perf_counter() - clock)
         return report
 
-    rows = _load_rows(land_id)
-    new_ids = {mid for mid in media_ids if mid in rows}
-    report.images = sum(1 for row in rows.values() if row.item is not None)
+    land = _load_land(land_id)
+    new_ids = {mid for mid in media_ids if mid in land}
+    report.images = len(land.items)
     report.new_media = len(new_ids)
     if not new_ids:
         _finish(state, report, watermark, time.perf_counter() - clock)
         return report
     must, cannot = _load_links(land_id)
-    region = _region(rows, new_ids, must, params)
+    region = _region(land, new_ids, must, params)
     if any(a in region or b in region for a, b in cannot):
         report.mode = "full"
         report.reason = "a manual split involves these images"
-        _full(land_id, rows, report, started_at)
+        _full(land_id, land, report, started_at)
         _finish(state, report, started_at, time.perf_counter() - clock)
         return report
 
-    items = [row.item for row in (rows[mid] for mid in sorted(region)) if row.item is not None]
+    keys = land.items.keys
+    chosen = np.flatnonzero(np.isin(keys, np.fromiter(region, dtype=np.int64, count=len(region))))
+    items = land.items.take(chosen[np.argsort(keys[chosen], kind="stable")])
     clusterer = NearDuplicateClusterer(params)
     clusterer.apply_constraints(must_link=[(a, b) for a, b in must if a in region and b in region])
     clusterer.add(items)
-    old_ids = {row.cluster_id for row in (rows[mid] for mid in region) if row.cluster_id is not None}
-    written = _write(land_id, rows, region, clusterer.clusters(), _existing_clusters(land_id, old_ids), started_at)
+    old_ids = {cid for cid in (land.cluster_of(mid) for mid in region) if cid is not None}
+    written = _write(land_id, land, region, clusterer.clusters(), _existing_clusters(land_id, old_ids), started_at)
     report.region = len(items)
     report.created, report.updated, report.deleted = written.created, written.updated, written.deleted
     report.media_changed = written.media_changed

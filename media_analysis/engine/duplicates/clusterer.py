@@ -37,11 +37,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain
+from itertools import pairwise
 
 import numpy as np
 
-from media_analysis.engine.duplicates.hashes import HASH_BITS, PHASH_MIRROR_MASK, HashedImage, mirror_dhashes
+from media_analysis.engine.duplicates.hashes import (
+    HASH_BITS,
+    PHASH_MIRROR_MASK,
+    HashArrays,
+    HashedImage,
+    mirror_dhashes,
+)
 from media_analysis.engine.duplicates.index import HammingIndex
 from media_analysis.engine.image.regions import REGION_COUNT
 
@@ -49,7 +55,6 @@ from media_analysis.engine.image.regions import REGION_COUNT
 # (engine.image.regions.REGIONS starts with it).
 _QUERY_REGIONS = (0,)
 
-_U64 = (1 << 64) - 1
 _Edges = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
@@ -81,7 +86,7 @@ def _pair(a: int, b: int) -> tuple[int, int]:
 
 
 class NearDuplicateClusterer:
-    """Incremental near-duplicate clustering of :class:`HashedImage` items (see the module doc).
+    """Incremental near-duplicate clustering of images (see the module doc).
 
     ``add`` can be called any number of times: the similarity search runs only for the
     new items against everything already added, and the final clusters equal those of a
@@ -135,52 +140,44 @@ class NearDuplicateClusterer:
 
     # -- building -------------------------------------------------------------------
 
-    def add(self, items: Iterable[HashedImage]) -> None:
-        items = list(items)
-        seen: set[int] = set()
-        for item in items:
-            if item.key in self._node_of or item.key in seen:
-                raise ValueError(f"key {item.key} was already added")
-            seen.add(item.key)
-            for name, limit in (("phash", 64), ("dhash", 64), ("colorhash", 128)):
-                value = getattr(item, name)
-                if value is not None and not 0 <= value < (1 << limit):
-                    raise ValueError(f"{name} of key {item.key} does not fit in {limit} bits")
+    def add(self, items: Iterable[HashedImage] | HashArrays) -> None:
+        """Add images, as :class:`HashedImage` items or as columns (:class:`HashArrays`), with one result."""
+        batch = items if isinstance(items, HashArrays) else HashArrays.from_items(items)
+        keys = batch.keys.tolist()
+        if len(set(keys)) != len(keys) or not self._node_of.keys().isdisjoint(keys):
+            seen: set[int] = set()
+            for key in keys:
+                if key in self._node_of or key in seen:
+                    raise ValueError(f"key {key} was already added")
+                seen.add(key)
 
         first_link = len(self._sha_links)
         first_pos = len(self._index)
-        hashed: list[HashedImage] = []
-        nodes: list[int] = []
-        for item in items:
-            node = len(self._key_of)
-            self._node_of[item.key] = node
-            self._key_of.append(item.key)
-            self._parent.append(node)
-            self._size.append(1)
-            self._min_key.append(item.key)
-            if item.sha256:
-                sha = item.sha256.strip().lower()
-                if sha in self._sha_node:
-                    self._sha_links.append((self._sha_node[sha], node))
+        first_node = len(self._key_of)
+        nodes = range(first_node, first_node + len(keys))
+        self._node_of.update(zip(keys, nodes, strict=True))
+        self._key_of.extend(keys)
+        self._parent.extend(nodes)
+        self._size.extend([1] * len(keys))
+        self._min_key.extend(keys)
+        sha_node = self._sha_node
+        for node, sha in zip(nodes, batch.sha256.tolist(), strict=True):
+            if sha:
+                if sha in sha_node:
+                    self._sha_links.append((sha_node[sha], node))
                 else:
-                    self._sha_node[sha] = node
-            if item.phash is not None:
-                hashed.append(item)
-                nodes.append(node)
+                    sha_node[sha] = node
 
-        first_node = len(self._key_of) - len(items)
-        region_nodes = self._add_regions(items, first_node)
-        self._has_regions = np.concatenate(
-            [self._has_regions, np.zeros(len(self._key_of) - len(self._has_regions), dtype=bool)]
-        )
+        region_nodes = self._add_regions(batch, first_node)
+        self._has_regions = np.concatenate([self._has_regions, np.zeros(len(keys), dtype=bool)])
         self._has_regions[region_nodes] = True
         whole = region = None
-        if hashed:
-            keys = np.array([it.key for it in hashed], dtype=np.int64)
-            self._index.add_array(keys, _matrix([(it.phash,) for it in hashed if it.phash is not None]).ravel())
-            self._append_confirmations(hashed, nodes)
+        hashed = np.flatnonzero(batch.has_phash)
+        if len(hashed):
+            self._index.add_array(batch.keys[hashed], batch.phash[hashed])
+            self._append_confirmations(batch, hashed, first_node)
             whole = self._new_edges(first_pos)
-        if region_nodes:
+        if len(region_nodes):
             region = self._new_region_edges(region_nodes)
         if whole is not None or region is not None:
             a, b, dist, mirrored = self._merge_edges(whole, region)
@@ -230,11 +227,16 @@ class NearDuplicateClusterer:
     def clusters(self, include_singletons: bool = False) -> list[list[int]]:
         """Keys of each cluster, sorted; clusters sorted by their smallest key."""
         self._refresh()
-        members: dict[int, list[int]] = {}
-        for node, key in enumerate(self._key_of):
-            members.setdefault(self._find(node), []).append(key)
-        groups = [sorted(keys) for keys in members.values() if include_singletons or len(keys) > 1]
-        groups.sort(key=lambda keys: keys[0])
+        roots = self._roots()
+        keys = np.array(self._key_of, dtype=np.int64)
+        if not include_singletons:
+            shared = np.bincount(roots, minlength=len(roots))[roots] > 1
+            roots, keys = roots[shared], keys[shared]
+        order = np.lexsort((keys, roots))
+        flat = keys[order].tolist()
+        bounds = [0, *(np.flatnonzero(np.diff(roots[order])) + 1).tolist(), len(flat)]
+        groups = [flat[start:end] for start, end in pairwise(bounds) if end > start]
+        groups.sort(key=lambda members: members[0])
         return groups
 
     def cluster_of(self, key: int) -> int:
@@ -245,7 +247,8 @@ class NearDuplicateClusterer:
     def labels(self) -> dict[int, int]:
         """Every key to its cluster label (singletons are labelled by their own key)."""
         self._refresh()
-        return {key: self._min_key[self._find(node)] for node, key in enumerate(self._key_of)}
+        labels = np.array(self._min_key, dtype=np.int64)[self._roots()]
+        return dict(zip(self._key_of, labels.tolist(), strict=True))
 
     def edges(self) -> list[tuple[int, int, int]]:
         """Confirmed near-duplicate pairs ``(a, b, phash distance)`` with ``a < b``, sorted.
@@ -272,15 +275,14 @@ class NearDuplicateClusterer:
 
     # -- internals ------------------------------------------------------------------
 
-    def _append_confirmations(self, hashed: list[HashedImage], nodes: list[int]) -> None:
-        dh = [it.dhash if it.dhash is not None else 0 for it in hashed]
-        ch = [it.colorhash if it.colorhash is not None else 0 for it in hashed]
-        self._pos_node = np.concatenate([self._pos_node, np.array(nodes, dtype=np.intp)])
-        self._dhash = np.concatenate([self._dhash, np.array(dh, dtype=np.uint64)])
-        self._has_dhash = np.concatenate([self._has_dhash, [it.dhash is not None for it in hashed]])
-        self._color_lo = np.concatenate([self._color_lo, np.array([c & _U64 for c in ch], dtype=np.uint64)])
-        self._color_hi = np.concatenate([self._color_hi, np.array([c >> 64 for c in ch], dtype=np.uint64)])
-        self._has_color = np.concatenate([self._has_color, [it.colorhash is not None for it in hashed]])
+    def _append_confirmations(self, batch: HashArrays, hashed: np.ndarray, first_node: int) -> None:
+        """The confirming hashes of the images at ``hashed`` (positions in ``batch``), by index position."""
+        self._pos_node = np.concatenate([self._pos_node, (first_node + hashed).astype(np.intp)])
+        self._dhash = np.concatenate([self._dhash, batch.dhash[hashed]])
+        self._has_dhash = np.concatenate([self._has_dhash, batch.has_dhash[hashed]])
+        self._color_hi = np.concatenate([self._color_hi, batch.colorhash[hashed, 0]])
+        self._color_lo = np.concatenate([self._color_lo, batch.colorhash[hashed, 1]])
+        self._has_color = np.concatenate([self._has_color, batch.has_colorhash[hashed]])
 
     def _new_edges(self, since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Confirmed pairs involving an index position >= ``since``, as node ids."""
@@ -300,36 +302,25 @@ class NearDuplicateClusterer:
             i, j, dist, mirrored = i[first], j[first], dist[first], mirrored[first]
         return self._pos_node[i], self._pos_node[j], dist, mirrored
 
-    def _add_regions(self, items: list[HashedImage], first_node: int) -> list[int]:
-        """Index the region hashes of ``items`` (nodes from ``first_node``); the nodes that have them."""
-        self._region_dhash = np.concatenate([self._region_dhash, np.zeros(len(items) * REGION_COUNT, dtype=np.uint64)])
+    def _add_regions(self, batch: HashArrays, first_node: int) -> np.ndarray:
+        """Index the region hashes of ``batch`` (nodes from ``first_node``); the nodes that have them."""
+        self._region_dhash = np.concatenate([self._region_dhash, np.zeros(len(batch) * REGION_COUNT, dtype=np.uint64)])
         if self.params.region_phash_threshold is None:
-            return []
-        nodes: list[int] = []
-        phashes: list[tuple[int, ...]] = []
-        dhashes: list[tuple[int, ...]] = []
-        for offset, item in enumerate(items):
-            if item.region_phashes is None or item.region_dhashes is None:
-                continue
-            if len(item.region_phashes) != REGION_COUNT or len(item.region_dhashes) != REGION_COUNT:
-                raise ValueError(f"key {item.key} has {len(item.region_phashes)} region hashes, not {REGION_COUNT}")
-            nodes.append(first_node + offset)
-            phashes.append(item.region_phashes)
-            dhashes.append(item.region_dhashes)
-            if item.trimmed:
-                self._trimmed.add(first_node + offset)
-        if not nodes:
-            return []
-        node_array = np.array(nodes, dtype=np.int64)
-        keys = node_array[:, None] * REGION_COUNT + np.arange(REGION_COUNT)
-        values = _matrix(phashes)
+            return np.empty(0, dtype=np.int64)
+        rows = np.flatnonzero(batch.has_regions)
+        if not len(rows):
+            return np.empty(0, dtype=np.int64)
+        nodes = first_node + rows.astype(np.int64)
+        self._trimmed.update(nodes[batch.trimmed[rows]].tolist())
+        keys = nodes[:, None] * REGION_COUNT + np.arange(REGION_COUNT)
+        values = batch.region_phashes[rows]
         self._regions.add_array(keys.ravel(), values.ravel())
         query = list(_QUERY_REGIONS)
         self._query_regions.add_array(keys[:, query].ravel(), values[:, query].ravel())
-        self._region_dhash[keys.ravel()] = _matrix(dhashes).ravel()
+        self._region_dhash[keys.ravel()] = batch.region_dhashes[rows].ravel()
         return nodes
 
-    def _new_region_edges(self, nodes: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _new_region_edges(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Confirmed region matches involving one of ``nodes`` (just added), as node ids.
 
         The query regions of the new pictures are searched among every region, and every
@@ -340,7 +331,7 @@ class NearDuplicateClusterer:
         assert t is not None
         q_keys = self._query_regions.keys
         r_keys = self._regions.keys
-        first_new = min(nodes) * REGION_COUNT
+        first_new = int(nodes.min()) * REGION_COUNT
         q_new = q_keys >= first_new
         rows, positions, dist = self._regions.search(self._query_regions.values[q_new], t)
         key_a = q_keys[q_new][rows]
@@ -423,6 +414,15 @@ class NearDuplicateClusterer:
         for a, b in self._present_pairs(self._must):
             self._union(a, b)
 
+    def _roots(self) -> np.ndarray:
+        """The root of every node, by pointer jumping over the parent links: no Python step per node."""
+        parent = np.array(self._parent, dtype=np.intp)
+        while True:
+            grand = parent[parent]
+            if np.array_equal(grand, parent):
+                return parent
+            parent = grand
+
     def _find(self, node: int) -> int:
         parent = self._parent
         while parent[node] != node:
@@ -490,17 +490,48 @@ class NearDuplicateClusterer:
         self._stale = False
 
 
-def region_candidates(old: Iterable[HashedImage], new: Iterable[HashedImage], threshold: int) -> set[int]:
+def _as_arrays(items: HashArrays | Iterable[HashedImage]) -> HashArrays:
+    return items if isinstance(items, HashArrays) else HashArrays.from_items(items)
+
+
+def phash_candidates(
+    old: HashArrays | Iterable[HashedImage], new: HashArrays | Iterable[HashedImage], threshold: int, mirrors: bool
+) -> set[int]:
+    """Keys of ``old`` items with a pHash within ``threshold`` bits of a new item's (or of its mirror image's).
+
+    A superset of the whole-image matches a clusterer would confirm between old and new
+    items (the confirmation is left to it), for incremental updates.
+    """
+    old, new = _as_arrays(old), _as_arrays(new)
+    old_rows, new_rows = np.flatnonzero(old.has_phash), np.flatnonzero(new.has_phash)
+    if not len(old_rows) or not len(new_rows):
+        return set()
+    index = HammingIndex(threshold)
+    index.add_array(old.keys[old_rows], old.phash[old_rows])
+    since = len(index)
+    index.add_array(new.keys[new_rows], new.phash[new_rows])
+    keys = index.keys
+    found: set[int] = set()
+    for xor in (0, PHASH_MIRROR_MASK) if mirrors else (0,):
+        _, j, _ = index.pairs(since=since, xor=xor)
+        found.update(keys[j[j < since]].tolist())
+    return found
+
+
+def region_candidates(
+    old: HashArrays | Iterable[HashedImage], new: HashArrays | Iterable[HashedImage], threshold: int
+) -> set[int]:
     """Keys of ``old`` items with a region pHash within ``threshold`` bits of a new item's, query regions on one side.
 
     A superset of the region matches a clusterer would confirm between old and new items
     (the dHash confirmation is left to it), for incremental updates.
     """
 
-    def regions_of(items: Iterable[HashedImage]) -> tuple[np.ndarray, np.ndarray]:
-        chosen = [it for it in items if it.region_phashes is not None and len(it.region_phashes) == REGION_COUNT]
-        keys = np.array([it.key for it in chosen], dtype=np.int64)
-        return keys, _matrix([it.region_phashes for it in chosen if it.region_phashes is not None])
+    def regions_of(items: HashArrays) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(items.has_regions)
+        # Increasing keys let the index skip its check for repeated keys.
+        rows = rows[np.argsort(items.keys[rows], kind="stable")]
+        return items.keys[rows], items.region_phashes[rows]
 
     def indexed(found: tuple[np.ndarray, np.ndarray], regions: tuple[int, ...] | None) -> HammingIndex:
         index = HammingIndex(threshold)
@@ -512,7 +543,7 @@ def region_candidates(old: Iterable[HashedImage], new: Iterable[HashedImage], th
         return index
 
     found: set[int] = set()
-    old_regions, new_regions = regions_of(old), regions_of(new)
+    old_regions, new_regions = regions_of(_as_arrays(old)), regions_of(_as_arrays(new))
     new_all, new_query = indexed(new_regions, None), indexed(new_regions, _QUERY_REGIONS)
     old_all, old_query = indexed(old_regions, None), indexed(old_regions, _QUERY_REGIONS)
     for stored, queries in ((old_all, new_query), (old_query, new_all)):
@@ -520,13 +551,6 @@ def region_candidates(old: Iterable[HashedImage], new: Iterable[HashedImage], th
             _, positions, _ = stored.search(queries.values, threshold)
             found.update((stored.keys[positions] // REGION_COUNT).tolist())
     return found
-
-
-def _matrix(rows: list[tuple[int, ...]]) -> np.ndarray:
-    """Equal-length tuples of 64-bit values as a (rows, columns) uint64 array, without a nested list walk."""
-    width = len(rows[0]) if rows else REGION_COUNT
-    flat = np.fromiter(chain.from_iterable(rows), dtype=np.uint64, count=len(rows) * width)
-    return flat.reshape(len(rows), width)
 
 
 def _ordered(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
