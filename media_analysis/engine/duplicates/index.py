@@ -19,6 +19,12 @@ every node.
 Buckets are counting-sorted arrays (``starts``/``order`` per substring) so that probing
 and verifying a whole batch of queries is a handful of vectorised numpy operations.
 
+An index of millions of values (a land's region pHashes) would hold dozens of values
+per 16-bit bucket, every one verified at every probe: its tables are then built over
+fewer, wider substrings (three of 21-22 bits for 64-bit values), which need more probes
+but verify far fewer candidates. The layout is chosen with the tables, by the expected
+cost of a query (:func:`_choose_layout`); answers are exact with any layout.
+
 Incremental use: new values are appended; the per-substring tables are rebuilt lazily
 by one O(n) sort per substring (timed in docs/benchmarks/duplicates.md), and
 :meth:`HammingIndex.pairs` with ``since`` searches only the pairs that involve a new value.
