@@ -31,8 +31,8 @@ Three ways to compute:
   correction. The reference; one pass of the engine over the land.
 * :func:`update_clusters_for_media`: incremental. The land's pHashes are indexed and
   only the given media are searched against them; the *region* made of these media
-  and of every old cluster they may join (pHash candidates, identical files,
-  must-links), or that contained them, is clustered again, and only its rows are
+  and of every old cluster they may join (pHash, region and overlay candidates,
+  identical files, must-links), or that contained them, is clustered again, and only its rows are
   written. The result equals a full recomputation: edges between the region and
   the rest cannot exist (an old edge joins two members of one old cluster, a new
   one involves a given media and its candidates are all in the region). When a
@@ -73,7 +73,12 @@ from media_analysis.clusters.params import (
     cluster_params,
     hashed_item,
 )
-from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer, region_candidates
+from media_analysis.engine.duplicates.clusterer import (
+    ClusterParams,
+    NearDuplicateClusterer,
+    overlay_candidates,
+    region_candidates,
+)
 from media_analysis.engine.duplicates.hashes import PHASH_MIRROR_MASK, HashedImage
 from media_analysis.engine.duplicates.index import HammingIndex
 from media_analysis.models import ClusterLink, ClusterLinkKind, ImageCluster, LandClustering
@@ -450,11 +455,10 @@ def _region(
 ) -> set[int]:
     touched = _candidates(rows, new_ids, params.phash_threshold, params.mirrors)
     if params.region_phash_threshold is not None:
-        touched |= region_candidates(
-            (row.item for row in rows.values() if row.item is not None and row.id not in new_ids),
-            (row.item for row in (rows[mid] for mid in new_ids) if row.item is not None),
-            params.region_phash_threshold,
-        )
+        old = [row.item for row in rows.values() if row.item is not None and row.id not in new_ids]
+        new = [row.item for row in (rows[mid] for mid in new_ids) if row.item is not None]
+        touched |= region_candidates(old, new, params.region_phash_threshold)
+        touched |= overlay_candidates(old, new, params)
     shas = {row.item.sha256 for row in (rows[mid] for mid in new_ids) if row.item is not None and row.item.sha256}
     if shas:
         touched.update(

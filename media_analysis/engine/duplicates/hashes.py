@@ -89,6 +89,22 @@ def parse_region_hashes(value: str | None) -> tuple[tuple[int, ...], tuple[int, 
     return tuple(values[0::2]), tuple(values[1::2]), text[:BOX_DIGITS].lower() != _WHOLE_BOX
 
 
+# imagehash.colorhash (binbits 3) is 14 values of 3 bits: the share of black pixels, of
+# grey pixels, then 12 hue bins of the coloured pixels, in the last 36 bits.
+COLORHASH_BITS = 42
+_HUE_BITS = (1 << 36) - 1
+
+
+def colorhash_has_colour(value: int) -> bool:
+    """Whether a colour hash says something of hues: False for a picture without colour (greyscale).
+
+    The colour hash of every greyscale picture is one of a few values (how much of it is
+    black or grey), so two of them agreeing says nothing of the pictures. A hash of
+    another size is taken as coloured.
+    """
+    return value >= (1 << COLORHASH_BITS) or value & _HUE_BITS != 0
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 
