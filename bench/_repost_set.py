@@ -37,6 +37,7 @@ from tests.support.photo_edits import (
     asymmetric_crop,
     caption,
     centre_square,
+    cut,
     cut_each_border,
     framed,
     watermark,
@@ -195,6 +196,19 @@ def split(items: list[Picture]) -> tuple[list[int], list[int]]:
     return sorted(tuning), sorted(held_out)
 
 
+def random_crop(image: Image.Image, variant: int) -> Image.Image:
+    """One side cut by 6-18 % and another by 0-7 %, adjacent or opposite, drawn from the picture's seed.
+
+    The regions are placed for 12 % and 4 %: this edit measures how far they reach.
+    """
+    rng = random.Random(1000 + variant)
+    big, small = rng.sample(range(4), 2)
+    shares = [0.0, 0.0, 0.0, 0.0]  # left, top, right, bottom
+    shares[big], shares[small] = rng.uniform(0.06, 0.18), rng.uniform(0.0, 0.07)
+    return cut(image, *shares)
+
+
+RANDOM_CROP = "random crop 6-18 %/0-7 %"
 # name -> edit(picture, variant); None when the edit does not apply (square crop of a non-landscape).
 EDITS: dict[str, Callable[[Image.Image, int], tuple[Image.Image, int] | None]] = {
     "cut 5 % each border": lambda im, v: (cut_each_border(im), 90),
@@ -207,6 +221,7 @@ EDITS: dict[str, Callable[[Image.Image, int], tuple[Image.Image, int] | None]] =
     "greyscale": lambda im, v: (im.convert("L"), 90),
     "caption": lambda im, v: (caption(im), 90),
     "watermark": lambda im, v: (watermark(im), 90),
+    RANDOM_CROP: lambda im, v: (random_crop(im, v), 90),
 }
 
 
