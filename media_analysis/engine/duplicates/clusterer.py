@@ -2,8 +2,10 @@
 
 The rules are those of the package (:mod:`media_analysis.engine.duplicates`): identical
 SHA-256, or pHash within ``phash_threshold`` bits confirmed by the dHash or the colour
-hash, mirrored copies included. Candidate pairs come from a
-:class:`~media_analysis.engine.duplicates.index.HammingIndex` over the pHashes.
+hash, mirrored copies included; region matches (framed and cropped copies) and overlay
+matches (copies under a band or watermark) when the items carry region hashes. Candidate
+pairs come from Hamming indexes (:class:`~media_analysis.engine.duplicates.index.HammingIndex`)
+over the pHashes, the region pHashes and the trimmed wholes' dHashes.
 
 Clusters are the connected components of that relation (single linkage), computed
 with a union-find, optionally under manual constraints (see below).
