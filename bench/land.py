@@ -27,7 +27,10 @@ Python). The two-consumer part runs with REDIS_URL pointing at a throwaway redis
 download pipeline's settings come from the environment as they are, and are printed.
 
     .venv/bin/python bench/land.py [--media 2000] [--big 20000] [--phases flat,web,force,dup,memory]
-                                   [--consumers 1,2] [--hosts 40] [--job-timeout 900]
+                                   [--consumers 1,2] [--hosts 40] [--job-timeout 900] [--trace DIR]
+
+With ``--trace DIR`` the consumers of each phase trace their pipelines (MEDIA_ANALYSIS_PIPELINE_TRACE) in
+``DIR/<phase>-<consumers>``, and bench/pipeline_trace.py's summary of each job is printed after it.
 
 **Classic** (``--classic``). One server on 127.0.0.1 adds 50 ms to every response and serves a
 pool of 200 images modulo the URL, each URL's bytes made distinct by a metadata segment naming
@@ -624,15 +627,29 @@ def web_part(args: argparse.Namespace) -> None:
             lands[key] = make_land(f"bench-{phase}-{consumers}", urls(land_plan), land_plan.pages)
         print(f"  {consumers} consumer(s), {phase}: {len(land_plan.ids)} media...", flush=True)
         stats.reset()
-        procs = start_consumers(consumers, env, workdir, command)
+        phase_env = dict(env)
+        trace_dir = Path(args.trace) / f"{phase}-{consumers}" if args.trace else None
+        if trace_dir is not None:
+            phase_env["MEDIA_ANALYSIS_PIPELINE_TRACE"] = str(trace_dir)
+        procs = start_consumers(consumers, phase_env, workdir, command)
         try:
+            triggered = time.time()
             seconds, job, finished = run_job(lands[key], JobParameters(force=phase == "force"), args.job_timeout)
+            job_end = time.time()
             counted = stats.stats()
         finally:
             rss = stop_consumers(procs)
         result["phases"][phase] = phase_result(plan, land_plan, seconds, job, finished, counted, rss)
         done = result["phases"][phase]["media"]
         print(f"    {done / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
+        if trace_dir is not None:
+            from bench import pipeline_trace
+
+            trace_dir.mkdir(parents=True, exist_ok=True)
+            (trace_dir / "job.json").write_text(json.dumps({"triggered": triggered, "finished": job_end}))
+            limit = int(result["settings"].get("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", "4"))
+            report = pipeline_trace.report(pipeline_trace.analyse(trace_dir, limit))
+            print("    trace: " + report.replace("\n", "\n    "), flush=True)
     Path(args.part_output).write_text(json.dumps(result))
 
 
@@ -860,6 +877,9 @@ def main() -> None:
     )
     web.add_argument("--job-timeout", type=float, default=900.0, help="seconds before a job is cancelled")
     web.add_argument("--seed", type=int, default=0)
+    web.add_argument(
+        "--trace", help="a directory: the consumers trace their pipelines there (a folder per phase), and it is read"
+    )
     # Set by the run for each of its parts.
     for name, kind in (("--part", int), ("--part-output", str), ("--port", int), ("--control-port", int)):
         parser.add_argument(name, type=kind, help=argparse.SUPPRESS)

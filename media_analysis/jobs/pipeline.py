@@ -65,7 +65,7 @@ from media_analysis.engine.fetch.hosts import HostGateUnavailable, HostSlot, hos
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
-from media_analysis.jobs import metrics
+from media_analysis.jobs import metrics, trace
 from media_analysis.jobs.batch import Fetched, MediaOutcome
 from media_analysis.jobs.hosts import host_gate, robots_cache
 
@@ -138,6 +138,7 @@ class _Work:
     first_started: float | None = None
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
+    trace_id: int = 0  # its latest request's number in the trace, when there is one
 
     @property
     def held(self) -> int:
@@ -183,6 +184,10 @@ class Pipeline:
         self._closed = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._trace = trace.pipeline_trace()
+        self._dispatch_counts: dict[str, float] = {}
+        self._dispatch_counted = time.monotonic()
+        self._trace_requests = 0
         for target, name in (
             (self._dispatch_loop, "pipeline-dispatch"),
             (self._completion_loop, "pipeline-complete"),
@@ -241,9 +246,15 @@ class Pipeline:
                 self._chunks[chunk_id] = batch
             if job_id in self._cancelled:
                 self._cancel_pending = True
+            per_host: dict[str, int] = {}
+            conditional = 0
             for (url, media_type), media_ids in groups.items():
                 work = _Work(batch, url, media_type, media_ids, host_key(url), sent[(url, media_type)])
                 self._enqueue(work)
+                per_host[work.host] = per_host.get(work.host, 0) + 1
+                conditional += work.conditional
+            if self._trace:
+                self._trace.event("submit", chunk=chunk_id, urls=len(groups), conditional=conditional, hosts=per_host)
             self._gauges()
             self._wake_dispatcher(WAKE_WORK)
         if not groups:
@@ -318,10 +329,13 @@ class Pipeline:
                 return True
             # Woken only when a download starts and this room (or another waiter's) is there, or on shutdown.
             self._room_waiters.append(room)
+            waited = time.monotonic()
             try:
                 return self._room.wait_for(room, timeout)
             finally:
                 self._room_waiters.remove(room)
+                if self._trace:
+                    self._trace.event("room", seconds=round(time.monotonic() - waited, 6))
 
     def drain(self, timeout: float) -> bool:
         """Take no more work and wait up to ``timeout`` seconds for the batches in flight; True when none is left."""
@@ -352,9 +366,23 @@ class Pipeline:
         """Sleep until one of ``events`` (or a cancellation) happens, or ``timeout`` passes (lock held)."""
         self._dispatch_waits_for = events | WAKE_WORK
         try:
-            self._cond.wait(timeout=timeout)
+            woken = self._cond.wait(timeout=timeout)
         finally:
             self._dispatch_waits_for = 0
+        if self._trace:
+            self._count("sleeps")
+            if woken:
+                self._count("woken")
+
+    def _count(self, name: str, value: float = 1) -> None:
+        """Add to a counter of the dispatcher's trace, and write the counters every half second (trace on)."""
+        counts = self._dispatch_counts
+        counts[name] = counts.get(name, 0) + value
+        now = time.monotonic()
+        if now - self._dispatch_counted >= 0.5 and self._trace:
+            self._trace.event("dispatch", **{k: round(v, 6) for k, v in counts.items()})
+            counts.clear()
+            self._dispatch_counted = now
 
     def _wake_room_waiters(self) -> None:
         """After the backlog shrank: wake the workers waiting for room, if one of them has it now (lock held)."""
@@ -406,8 +434,14 @@ class Pipeline:
                         continue
                     eligible = True
                     try:
+                        asked = time.perf_counter()
                         slot = gate.try_acquire(host)
                         ready = 0.0 if slot is not None else gate.ready_in(host)
+                        if self._trace:
+                            self._count("acquire")
+                            self._count("granted", slot is not None)
+                            self._count("hint", slot is None)
+                            self._count("gate_seconds", time.perf_counter() - asked)
                     except HostGateUnavailable:
                         # No slot without the shared gate: waiting keeps every consumer
                         # polite; the downloads' own deadlines still bound each media.
@@ -448,6 +482,10 @@ class Pipeline:
         self._gauges()
         if self._room_waiters:
             self._wake_room_waiters()
+        if self._trace:
+            self._trace_requests += 1
+            work.trace_id = self._trace_requests
+            self._trace.event("start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional)
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
         thread.start()
 
@@ -507,6 +545,16 @@ class Pipeline:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
             gate.release(slot)
+        if self._trace:
+            kind = "throttled" if isinstance(result, Throttled) else "body" if isinstance(result, Fetched) else None
+            self._trace.event(
+                "end",
+                n=work.trace_id,
+                host=work.host,
+                chunk=batch.chunk_id,
+                cond=work.conditional,
+                kind=kind or getattr(result, "outcome", "failed"),
+            )
         outcome: MediaOutcome | None = None
         with self._cond:
             bytes_before = self._bytes
@@ -690,11 +738,14 @@ class Pipeline:
         batch.outcomes.extend(replace(outcome, media_id=media_id) for media_id in work.media_ids)
         batch.remaining -= 1
         if batch.remaining == 0:
+            if self._trace:
+                self._trace.event("ready", chunk=batch.chunk_id)
             self._completions.put(batch)
 
     def _completion_loop(self) -> None:
         while True:
             batch = self._completions.get()
+            began = time.monotonic()
             try:
                 close_old_connections()
                 batch.on_outcomes(batch.outcomes)
@@ -718,6 +769,9 @@ class Pipeline:
                     # An idle process holds no database session (PostgreSQL counts them, and waits for
                     # them before dropping a database).
                     connection.close()
+                if self._trace:
+                    self._trace.event("written", chunk=batch.chunk_id, seconds=round(time.monotonic() - began, 6))
+                    self._trace.flush()
 
     # --- Claims and cancellations ---
 
