@@ -48,8 +48,8 @@ class Trace:
         self._buffer: list[str] = []
         atexit.register(self.flush)
 
-    def event(self, kind: str, **fields: Any) -> None:
-        line = json.dumps({"t": round(time.time(), 6), "e": kind, **fields}, separators=(",", ":"))
+    def event(self, name: str, /, **fields: Any) -> None:
+        line = json.dumps({"t": round(time.time(), 6), "e": name, **fields}, separators=(",", ":"))
         with self._lock:
             self._buffer.append(line)
             full = len(self._buffer) >= BUFFER
