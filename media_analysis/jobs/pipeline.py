@@ -61,13 +61,13 @@ from django.utils import timezone
 from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, Validators
-from media_analysis.engine.fetch.hosts import HostGateUnavailable, HostSlot, host_key
+from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, HostSlot, host_key
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import metrics, trace
 from media_analysis.jobs.batch import Fetched, MediaOutcome
-from media_analysis.jobs.hosts import host_gate, robots_cache
+from media_analysis.jobs.hosts import host_gate, per_host_concurrency, robots_cache
 
 logger = logging.getLogger("medianalyse.pipeline")
 
@@ -79,9 +79,9 @@ OnOutcomes = Callable[[list[MediaOutcome]], None]
 THROTTLED_ATTEMPTS = 5
 # Pause of a host that answered 429/503 without a usable Retry-After.
 DEFAULT_THROTTLE_PAUSE = 5.0
-# Longest sleep of the dispatcher when a host is at its limit: a slot freed by
-# another process (a shared gate) is noticed within it.
-IDLE_POLL = 0.1
+# How long the dispatcher leaves a host that the shared gate found at its limit with other processes' slots before
+# asking again, when no release of it is heard meanwhile (a release missed, a dead holder's slot expiring).
+FULL_RECHECK = 0.5
 # How long downloads wait before asking a shared host gate that did not answer again.
 GATE_RETRY = 1.0
 # How often the heartbeat looks for cancelled jobs.
@@ -188,6 +188,11 @@ class Pipeline:
         self._dispatch_counts: dict[str, float] = {}
         self._dispatch_counted = time.monotonic()
         self._trace_requests = 0
+        self._held: dict[str, int] = {}  # slots of the gate this process holds, per host
+        # Hosts the gate refused (at the limit with other processes' slots, paused, within their delay): not
+        # asked again before this time (monotonic), unless a release of the host is heard.
+        self._not_before: dict[str, float] = {}
+        self._watched_gate: HostGate | None = None
         for target, name in (
             (self._dispatch_loop, "pipeline-dispatch"),
             (self._completion_loop, "pipeline-complete"),
@@ -352,6 +357,7 @@ class Pipeline:
                 "bytes": self._bytes,
                 "analysing": self._analysing,
                 "batches": len(self._batches),
+                "refused_hosts": len(self._not_before),  # hosts waiting for a release, or their pause, to end
             }
 
     # --- Waking ---
@@ -423,6 +429,12 @@ class Pipeline:
                     self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                     continue
                 gate = host_gate()
+                if gate is not self._watched_gate:
+                    # Releases by other processes wake the dispatcher when it waits for that host.
+                    gate.watch_releases(self._heard_release)
+                    self._watched_gate = gate
+                limit = per_host_concurrency()
+                now = time.monotonic()
                 soonest: float | None = None
                 eligible = False
                 passed_over = False  # a host whose next media has no room: room released may let it start
@@ -433,14 +445,26 @@ class Pipeline:
                         passed_over = True
                         continue
                     eligible = True
+                    if self._held.get(host, 0) >= limit:
+                        # Full with this process's own requests: one of them ending wakes us.
+                        if self._trace:
+                            self._count("skipped")
+                        continue
+                    not_before = self._not_before.get(host)
+                    if not_before is not None:
+                        if now < not_before:
+                            # Refused a moment ago: asked again once a release of it is heard, or then.
+                            if self._trace:
+                                self._count("skipped")
+                            soonest = not_before - now if soonest is None else min(soonest, not_before - now)
+                            continue
+                        del self._not_before[host]
                     try:
                         asked = time.perf_counter()
-                        slot = gate.try_acquire(host)
-                        ready = 0.0 if slot is not None else gate.ready_in(host)
+                        answer = gate.acquire(host)
                         if self._trace:
                             self._count("acquire")
-                            self._count("granted", slot is not None)
-                            self._count("hint", slot is None)
+                            self._count("granted", isinstance(answer, HostSlot))
                             self._count("gate_seconds", time.perf_counter() - asked)
                     except HostGateUnavailable:
                         # No slot without the shared gate: waiting keeps every consumer
@@ -448,18 +472,21 @@ class Pipeline:
                         logger.warning("the host gate does not answer; downloads wait", exc_info=True)
                         self._dispatcher_sleep(0, GATE_RETRY)
                         break
-                    if slot is not None:
-                        self._start(host, slot)
+                    if isinstance(answer, HostSlot):
+                        self._start(host, answer)
                         break
-                    soonest = ready if soonest is None else min(soonest, ready)
+                    # At its limit (slots of other processes): a release heard, or the recheck, lets us ask again.
+                    wait = FULL_RECHECK if answer.at_limit else max(answer.wait, 0.001)
+                    self._not_before[host] = now + wait
+                    soonest = wait if soonest is None else min(soonest, wait)
                 else:
                     if not eligible:
                         # The next media of every host is of a kind that has no room: an ending wakes us.
                         self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                         continue
-                    # Every host with work is at its limit, paused or within its delay: a slot released here
-                    # wakes us; one released by another process is noticed within the poll.
-                    wait = IDLE_POLL if not soonest else min(soonest, 1.0)
+                    # Every host with work is at its limit, paused or within its delay: a slot released here,
+                    # or by another process (heard from the gate), wakes us.
+                    wait = min(soonest, 1.0) if soonest is not None else 1.0
                     self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
     def _start(self, host: str, slot: HostSlot) -> None:
@@ -471,6 +498,7 @@ class Pipeline:
             self._hosts.pop()
         self._backlog -= 1
         self._backlog_conditional -= work.conditional
+        self._held[host] = self._held.get(host, 0) + 1
         self._in_flight += 1
         self._in_flight_conditional += work.conditional
         # Reserved at once: many downloads starting together would otherwise all
@@ -546,19 +574,31 @@ class Pipeline:
         finally:
             gate.release(slot)
         if self._trace:
-            kind = "throttled" if isinstance(result, Throttled) else "body" if isinstance(result, Fetched) else None
+            kind: str = (
+                "throttled"
+                if isinstance(result, Throttled)
+                else "body"
+                if isinstance(result, Fetched)
+                else str(getattr(result, "outcome", "failed"))
+            )
             self._trace.event(
                 "end",
                 n=work.trace_id,
                 host=work.host,
                 chunk=batch.chunk_id,
                 cond=work.conditional,
-                kind=kind or getattr(result, "outcome", "failed"),
+                kind=kind,
             )
         outcome: MediaOutcome | None = None
         with self._cond:
             bytes_before = self._bytes
             events = WAKE_SLOT | WAKE_IN_FLIGHT
+            held = self._held.get(work.host, 0) - 1
+            if held > 0:
+                self._held[work.host] = held
+            else:
+                self._held.pop(work.host, None)
+            self._not_before.pop(work.host, None)
             self._in_flight -= 1
             self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
@@ -588,6 +628,14 @@ class Pipeline:
                 events |= WAKE_BODIES
             self._gauges()
             self._wake_dispatcher(events)
+
+    def _heard_release(self, host: str) -> None:
+        """Another process released a slot of ``host``: ask for it at once if work waits for it."""
+        with self._cond:
+            if self._not_before.pop(host, None) is not None:
+                if self._trace:
+                    self._trace.event("released", host=host)
+                self._wake_dispatcher(WAKE_SLOT)
 
     def _received(self, work: _Work, size: int) -> None:
         with self._cond:
