@@ -139,6 +139,7 @@ class _Work:
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
     trace_id: int = 0  # its latest request's number in the trace, when there is one
+    queued: int = 0  # its place in its host's queue (lower goes first)
 
     @property
     def held(self) -> int:
@@ -147,6 +148,38 @@ class _Work:
     @property
     def conditional(self) -> bool:
         return bool(self.validators)
+
+
+class _HostQueue:
+    """A host's queued URLs, in two lines: conditional requests and the others.
+
+    Each kind has its own limits (downloads in flight and bodies waiting for analysis, or conditional requests in
+    flight), so a download with no room must not hold up the conditional requests queued behind it, nor the
+    reverse. Within a line, and between the two when both may start, the URL queued first goes first.
+    """
+
+    __slots__ = ("conditional", "plain")
+
+    def __init__(self) -> None:
+        self.plain: deque[_Work] = deque()
+        self.conditional: deque[_Work] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self.plain or self.conditional)
+
+    def line(self, work: _Work) -> deque[_Work]:
+        return self.conditional if work.conditional else self.plain
+
+    def next_line(self, plain: bool, conditional: bool) -> deque[_Work] | None:
+        """The line whose head may start now (given which kinds have room), or None."""
+        first = self.plain[0].queued if plain and self.plain else None
+        second = self.conditional[0].queued if conditional and self.conditional else None
+        if first is None:
+            return None if second is None else self.conditional
+        return self.plain if second is None or first <= second else self.conditional
+
+    def works(self) -> list[_Work]:
+        return [*self.plain, *self.conditional]
 
 
 class Pipeline:
@@ -158,7 +191,9 @@ class Pipeline:
         self._idle = threading.Condition(lock)  # ``drain``, waiting for the batches in flight
         self._dispatch_waits_for = 0  # WAKE_* events the sleeping dispatcher waits for (0: not sleeping)
         self._room_waiters: list[Callable[[], bool]] = []  # the room each waiting worker needs
-        self._queues: dict[str, deque[_Work]] = {}
+        self._queues: dict[str, _HostQueue] = {}
+        self._queued = 0  # places given in the hosts' queues: from 1 up at the back, from 0 down at the front
+        self._queued_front = 0
         self._hosts: deque[str] = deque()  # hosts with queued work, in round-robin order
         self._backlog = 0  # URLs queued, not started
         self._backlog_conditional = 0  # of which conditional requests
@@ -400,12 +435,16 @@ class Pipeline:
     def _enqueue(self, work: _Work, front: bool = False) -> None:
         queue = self._queues.get(work.host)
         if queue is None:
-            queue = self._queues[work.host] = deque()
+            queue = self._queues[work.host] = _HostQueue()
             self._hosts.append(work.host)
         if front:
-            queue.appendleft(work)
+            self._queued_front -= 1
+            work.queued = self._queued_front
+            queue.line(work).appendleft(work)
         else:
-            queue.append(work)
+            self._queued += 1
+            work.queued = self._queued
+            queue.line(work).append(work)
         self._backlog += 1
         self._backlog_conditional += work.conditional
 
@@ -441,7 +480,8 @@ class Pipeline:
                 for _ in range(len(self._hosts)):
                     host = self._hosts[0]
                     self._hosts.rotate(-1)
-                    if not (conditional if self._queues[host][0].conditional else plain):
+                    line = self._queues[host].next_line(plain, conditional)
+                    if line is None:
                         passed_over = True
                         continue
                     eligible = True
@@ -473,7 +513,7 @@ class Pipeline:
                         self._dispatcher_sleep(0, GATE_RETRY)
                         break
                     if isinstance(answer, HostSlot):
-                        self._start(host, answer)
+                        self._start(host, line, answer)
                         break
                     # At its limit (slots of other processes): a release heard, or the recheck, lets us ask again.
                     wait = FULL_RECHECK if answer.at_limit else max(answer.wait, 0.001)
@@ -489,9 +529,9 @@ class Pipeline:
                     wait = min(soonest, 1.0) if soonest is not None else 1.0
                     self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
-    def _start(self, host: str, slot: HostSlot) -> None:
+    def _start(self, host: str, line: deque[_Work], slot: HostSlot) -> None:
         queue = self._queues[host]
-        work = queue.popleft()
+        work = line.popleft()
         if not queue:
             # The host was rotated to the end of the round.
             del self._queues[host]
@@ -524,13 +564,16 @@ class Pipeline:
         dropped: list[_Work] = []
         for host in list(self._hosts):
             queue = self._queues[host]
-            kept = deque(w for w in queue if w.batch.job_id not in self._cancelled)
-            if len(kept) == len(queue):
+            works = queue.works()
+            gone = [w for w in works if w.batch.job_id in self._cancelled]
+            if not gone:
                 continue
-            dropped.extend(w for w in queue if w.batch.job_id in self._cancelled)
-            if kept:
-                self._queues[host] = kept
-            else:
+            dropped.extend(gone)
+            for line in (queue.plain, queue.conditional):
+                kept = [w for w in line if w.batch.job_id not in self._cancelled]
+                line.clear()
+                line.extend(kept)
+            if not queue:
                 del self._queues[host]
                 self._hosts.remove(host)
         self._backlog -= len(dropped)
