@@ -180,14 +180,29 @@ def consumer_command(spec: str) -> list[str]:
     return command
 
 
+# What a Huey consumer logs once it has imported Django and the tasks and started its workers.
+CONSUMER_STARTED = b"Huey consumer started"
+# How long a consumer may take to start on a loaded machine before the job is triggered anyway.
+CONSUMER_START_LIMIT = 300.0
+
+
 def start_consumers(count: int, env: dict[str, str], logdir: Path, command: list[str]) -> list[subprocess.Popen]:
     procs = []
+    logs = []
     for index in range(count):
-        log = open(logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log", "wb")  # noqa: SIM115
+        path = logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log"
+        logs.append(path)
+        log = open(path, "wb")  # noqa: SIM115
         procs.append(
             subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
-    time.sleep(2.0)  # let them import Django and the imaging stack before the clock starts
+    # The clock includes no start-up: on a loaded machine importing Django takes far longer than on a quiet one.
+    deadline = time.monotonic() + CONSUMER_START_LIMIT
+    while time.monotonic() < deadline and not all(CONSUMER_STARTED in path.read_bytes() for path in logs):
+        if any(proc.poll() is not None for proc in procs):
+            break
+        time.sleep(0.1)
+    time.sleep(2.0)  # and let their start-up hook run (it loads numpy) before the clock starts
     return procs
 
 
