@@ -8,7 +8,9 @@ Sources, all available offline from installed packages or generated here:
 * ``sklearn``: scikit-learn's two sample photos (china, flower), whole;
 * ``scene``: generated landscapes (sky gradient, ridges, sun, trees, grain), each from its seed;
 * ``product``: generated product shots, one object on the same white background (hard negatives);
-* ``screen``: generated screenshots of one site's layout, same header and sidebar (hard negatives).
+* ``screen``: generated screenshots of one site's layout, same header and sidebar (hard negatives);
+* ``more products``, ``more screens``: 32 more of each (:data:`MORE_NEGATIVES`), after the
+  others, at a web size only.
 
 Every picture is published at one size, alternately a web size (long side 640 to 1024 px)
 and a camera size (long side 3000 to 4000 px, upscaled with a light grain: the sources
@@ -49,6 +51,9 @@ SKIMAGE_PHOTOS = (
     "motorcycle_left", "rocket", "retina", "coins", "moon", "grass", "gravel", "brick",
 )  # fmt: skip
 GENERATED = {"scene": 12, "product": 8, "screen": 8}
+# More hard negatives, appended after the set above as sources of their own so that the
+# earlier pictures keep their size and their half: (source, maker, first number, count).
+MORE_NEGATIVES = (("more products", "product", 8, 32), ("more screens", "screen", 8, 32))
 
 
 @dataclass(frozen=True)
@@ -167,10 +172,15 @@ def pictures() -> list[Picture]:
     makers: dict[str, Callable[[int], Image.Image]] = {"scene": scene, "product": product, "screen": screen}
     for source, count in GENERATED.items():
         found += [(f"{source}{i}", source, makers[source](1000 * len(source) + i)) for i in range(count)]
+    for source, maker, first, count in MORE_NEGATIVES:
+        numbers = range(first, first + count)
+        found += [(f"{maker}{i}", source, makers[maker](1000 * len(maker) + i)) for i in numbers]
     rng = random.Random(5)
     out = []
+    more = {source for source, *_ in MORE_NEGATIVES}
     for index, (name, source, image) in enumerate(found):
-        camera = index % 2 == 1
+        # The extra negatives are about what they show, not about decoding: web size only.
+        camera = index % 2 == 1 and source not in more
         long_side = rng.randint(3000, 4000) if camera else rng.randint(640, 1024)
         scale = long_side / max(image.size)
         size = (round(image.width * scale), round(image.height * scale))
