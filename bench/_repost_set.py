@@ -8,7 +8,9 @@ Sources, all available offline from installed packages or generated here:
 * ``sklearn``: scikit-learn's two sample photos (china, flower), whole;
 * ``scene``: generated landscapes (sky gradient, ridges, sun, trees, grain), each from its seed;
 * ``product``: generated product shots, one object on the same white background (hard negatives);
-* ``screen``: generated screenshots of one site's layout, same header and sidebar (hard negatives).
+* ``screen``: generated screenshots of one site's layout, same header and sidebar (hard negatives);
+* ``more products``, ``more screens``: 32 more of each (:data:`MORE_NEGATIVES`), after the
+  others, at a web size only.
 
 Every picture is published at one size, alternately a web size (long side 640 to 1024 px)
 and a camera size (long side 3000 to 4000 px, upscaled with a light grain: the sources
@@ -37,6 +39,7 @@ from tests.support.photo_edits import (
     asymmetric_crop,
     caption,
     centre_square,
+    cut,
     cut_each_border,
     framed,
     watermark,
@@ -48,6 +51,9 @@ SKIMAGE_PHOTOS = (
     "motorcycle_left", "rocket", "retina", "coins", "moon", "grass", "gravel", "brick",
 )  # fmt: skip
 GENERATED = {"scene": 12, "product": 8, "screen": 8}
+# More hard negatives, appended after the set above as sources of their own so that the
+# earlier pictures keep their size and their half: (source, maker, first number, count).
+MORE_NEGATIVES = (("more products", "product", 8, 32), ("more screens", "screen", 8, 32))
 
 
 @dataclass(frozen=True)
@@ -166,10 +172,15 @@ def pictures() -> list[Picture]:
     makers: dict[str, Callable[[int], Image.Image]] = {"scene": scene, "product": product, "screen": screen}
     for source, count in GENERATED.items():
         found += [(f"{source}{i}", source, makers[source](1000 * len(source) + i)) for i in range(count)]
+    for source, maker, first, count in MORE_NEGATIVES:
+        numbers = range(first, first + count)
+        found += [(f"{maker}{i}", source, makers[maker](1000 * len(maker) + i)) for i in numbers]
     rng = random.Random(5)
     out = []
+    more = {source for source, *_ in MORE_NEGATIVES}
     for index, (name, source, image) in enumerate(found):
-        camera = index % 2 == 1
+        # The extra negatives are about what they show, not about decoding: web size only.
+        camera = index % 2 == 1 and source not in more
         long_side = rng.randint(3000, 4000) if camera else rng.randint(640, 1024)
         scale = long_side / max(image.size)
         size = (round(image.width * scale), round(image.height * scale))
@@ -195,6 +206,19 @@ def split(items: list[Picture]) -> tuple[list[int], list[int]]:
     return sorted(tuning), sorted(held_out)
 
 
+def random_crop(image: Image.Image, variant: int) -> Image.Image:
+    """One side cut by 6-18 % and another by 0-7 %, adjacent or opposite, drawn from the picture's seed.
+
+    The regions are placed for 12 % and 4 %: this edit measures how far they reach.
+    """
+    rng = random.Random(1000 + variant)
+    big, small = rng.sample(range(4), 2)
+    shares = [0.0, 0.0, 0.0, 0.0]  # left, top, right, bottom
+    shares[big], shares[small] = rng.uniform(0.06, 0.18), rng.uniform(0.0, 0.07)
+    return cut(image, *shares)
+
+
+RANDOM_CROP = "random crop 6-18 %/0-7 %"
 # name -> edit(picture, variant); None when the edit does not apply (square crop of a non-landscape).
 EDITS: dict[str, Callable[[Image.Image, int], tuple[Image.Image, int] | None]] = {
     "cut 5 % each border": lambda im, v: (cut_each_border(im), 90),
@@ -207,6 +231,7 @@ EDITS: dict[str, Callable[[Image.Image, int], tuple[Image.Image, int] | None]] =
     "greyscale": lambda im, v: (im.convert("L"), 90),
     "caption": lambda im, v: (caption(im), 90),
     "watermark": lambda im, v: (watermark(im), 90),
+    RANDOM_CROP: lambda im, v: (random_crop(im, v), 90),
 }
 
 

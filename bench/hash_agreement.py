@@ -3,6 +3,7 @@
     .venv/bin/python bench/hash_agreement.py             # the full run (about a minute)
     .venv/bin/python bench/hash_agreement.py --count 6   # a quick look
     .venv/bin/python bench/hash_agreement.py --jpeg-draft-side 100 200 0   # other JPEG decodes
+    .venv/bin/python bench/hash_agreement.py --large-jpegs --jpeg-draft-side 100 200 400 0
 
 For each group of files: our ``analyse_image`` hashes against imagehash's
 ``phash``, ``dhash``, ``average_hash`` and ``colorhash`` of the same file opened
@@ -21,7 +22,9 @@ hence imagehash, clips them: reported, with no goal.
 
 ``--jpeg-draft-side`` measures other decodes of large JPEGs than the engine's (see
 bench/_jpeg_draft.py): at the smallest DCT scale keeping that many pixels on the
-short side, or (0) in full; one table per value.
+short side, or (0) in full; one table per value. ``--large-jpegs`` keeps only the
+groups of large JPEGs (the ones a draft can change), the other groups being
+decoded in full whatever the draft.
 """
 
 from __future__ import annotations
@@ -110,12 +113,21 @@ def deep_pngs(count: int) -> list[bytes]:
     return files
 
 
-def build_groups(count: int) -> list[Group]:
+# The benchmark photo groups holding JPEGs large enough to be drafted.
+LARGE_PHOTO_GROUPS = ("jpeg_1200x800", "jpeg_2000x1333", "jpeg_4000x3000")
+
+
+def build_groups(count: int, large_jpegs: bool = False) -> list[Group]:
     groups = []
-    photos = build_image_set(count)
-    for group in GROUPS:
+    chosen = tuple(group for group in GROUPS if not large_jpegs or group.name in LARGE_PHOTO_GROUPS)
+    photos = build_image_set(count, groups=chosen)
+    for group in chosen:
         groups.append(Group(f"photos {group.name}", photos[group.name]))
     seeds = max(1, count // 6)
+    if large_jpegs:
+        groups.append(Group("graphics jpeg, large", graphics_files("JPEG", LARGE_JPEG_SIZES, seeds)))
+        groups.append(Group("jpeg, unusual encodings", unusual_jpegs(count)))
+        return groups
     for fmt in ("PNG", "GIF", "WEBP", "BMP", "TIFF"):
         name = "webp lossless" if fmt == "WEBP" else fmt.lower()
         groups.append(Group(f"graphics {name}", graphics_files(fmt, LOSSLESS_SIZES, seeds)))
@@ -181,9 +193,10 @@ def main() -> None:
         default=[None],
         help="large JPEGs decoded keeping this many px on the short side (0: in full); default: the engine's",
     )
+    parser.add_argument("--large-jpegs", action="store_true", help="only the groups of large JPEGs")
     args = parser.parse_args()
 
-    groups = build_groups(args.count)
+    groups = build_groups(args.count, args.large_jpegs)
     references = [[reference_hashes(data) for data in group.files] for group in groups]
     print(f"perceptual hashes against imagehash {imagehash.__version__} on the fully decoded file")
     print("per hash: identical / files, max bits, share within 2 bits; MISSED (files over their goal)")

@@ -27,7 +27,10 @@ Python). The two-consumer part runs with REDIS_URL pointing at a throwaway redis
 download pipeline's settings come from the environment as they are, and are printed.
 
     .venv/bin/python bench/land.py [--media 2000] [--big 20000] [--phases flat,web,force,dup,memory]
-                                   [--consumers 1,2] [--hosts 40] [--job-timeout 900]
+                                   [--consumers 1,2] [--hosts 40] [--job-timeout 900] [--trace DIR]
+
+With ``--trace DIR`` the consumers of each phase trace their pipelines (MEDIA_ANALYSIS_PIPELINE_TRACE) in
+``DIR/<phase>-<consumers>``, and bench/pipeline_trace.py's summary of each job is printed after it.
 
 **Classic** (``--classic``). One server on 127.0.0.1 adds 50 ms to every response and serves a
 pool of 200 images modulo the URL, each URL's bytes made distinct by a metadata segment naming
@@ -177,14 +180,29 @@ def consumer_command(spec: str) -> list[str]:
     return command
 
 
+# What a Huey consumer logs once it has imported Django and the tasks and started its workers.
+CONSUMER_STARTED = b"Huey consumer started"
+# How long a consumer may take to start on a loaded machine before the job is triggered anyway.
+CONSUMER_START_LIMIT = 300.0
+
+
 def start_consumers(count: int, env: dict[str, str], logdir: Path, command: list[str]) -> list[subprocess.Popen]:
     procs = []
+    logs = []
     for index in range(count):
-        log = open(logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log", "wb")  # noqa: SIM115
+        path = logdir / f"consumer-{len(list(logdir.iterdir()))}-{index}.log"
+        logs.append(path)
+        log = open(path, "wb")  # noqa: SIM115
         procs.append(
             subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         )
-    time.sleep(2.0)  # let them import Django and the imaging stack before the clock starts
+    # The clock includes no start-up: on a loaded machine importing Django takes far longer than on a quiet one.
+    deadline = time.monotonic() + CONSUMER_START_LIMIT
+    while time.monotonic() < deadline and not all(CONSUMER_STARTED in path.read_bytes() for path in logs):
+        if any(proc.poll() is not None for proc in procs):
+            break
+        time.sleep(0.1)
+    time.sleep(2.0)  # and let their start-up hook run (it loads numpy) before the clock starts
     return procs
 
 
@@ -624,15 +642,29 @@ def web_part(args: argparse.Namespace) -> None:
             lands[key] = make_land(f"bench-{phase}-{consumers}", urls(land_plan), land_plan.pages)
         print(f"  {consumers} consumer(s), {phase}: {len(land_plan.ids)} media...", flush=True)
         stats.reset()
-        procs = start_consumers(consumers, env, workdir, command)
+        phase_env = dict(env)
+        trace_dir = Path(args.trace) / f"{phase}-{consumers}" if args.trace else None
+        if trace_dir is not None:
+            phase_env["MEDIA_ANALYSIS_PIPELINE_TRACE"] = str(trace_dir)
+        procs = start_consumers(consumers, phase_env, workdir, command)
         try:
+            triggered = time.time()
             seconds, job, finished = run_job(lands[key], JobParameters(force=phase == "force"), args.job_timeout)
+            job_end = time.time()
             counted = stats.stats()
         finally:
             rss = stop_consumers(procs)
         result["phases"][phase] = phase_result(plan, land_plan, seconds, job, finished, counted, rss)
         done = result["phases"][phase]["media"]
         print(f"    {done / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
+        if trace_dir is not None:
+            from bench import pipeline_trace
+
+            trace_dir.mkdir(parents=True, exist_ok=True)
+            (trace_dir / "job.json").write_text(json.dumps({"triggered": triggered, "finished": job_end}))
+            limit = int(result["settings"].get("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", "4"))
+            report = pipeline_trace.report(pipeline_trace.analyse(trace_dir, limit))
+            print("    trace: " + report.replace("\n", "\n    "), flush=True)
     Path(args.part_output).write_text(json.dumps(result))
 
 
@@ -860,6 +892,9 @@ def main() -> None:
     )
     web.add_argument("--job-timeout", type=float, default=900.0, help="seconds before a job is cancelled")
     web.add_argument("--seed", type=int, default=0)
+    web.add_argument(
+        "--trace", help="a directory: the consumers trace their pipelines there (a folder per phase), and it is read"
+    )
     # Set by the run for each of its parts.
     for name, kind in (("--part", int), ("--part-output", str), ("--port", int), ("--control-port", int)):
         parser.add_argument(name, type=kind, help=argparse.SUPPRESS)

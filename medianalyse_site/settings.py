@@ -249,9 +249,9 @@ MEDIA_ANALYSIS_BYTES_IN_FLIGHT = env_int("MEDIA_ANALYSIS_BYTES_IN_FLIGHT", 256 *
 # Conditional requests of a re-analysis in flight per consumer process, counted apart from the downloads:
 # most are answered 304, without a body, so many more of them can wait on the sites' latency at once.
 MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY = env_int("MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY", 256)
-# Politeness: downloads at once per host, and the least delay between two starts on one host.
-MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = env_int("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", 4)
-MEDIA_ANALYSIS_PER_HOST_DELAY = env_float("MEDIA_ANALYSIS_PER_HOST_DELAY", 0.0)
+# A directory where each consumer process writes a trace of its pipeline's events (empty: no trace);
+# media_analysis/jobs/trace.py says what is written, bench/pipeline_trace.py reads it.
+MEDIA_ANALYSIS_PIPELINE_TRACE = env_str("MEDIA_ANALYSIS_PIPELINE_TRACE", "")
 MEDIA_ANALYSIS_CHUNK_SIZE = env_int("MEDIA_ANALYSIS_CHUNK_SIZE", 100)
 # Images analysed at once per process (downloads keep running beside them). Two per
 # core: while one waits for the GIL, another decodes.

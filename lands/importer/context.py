@@ -14,6 +14,7 @@ from django.db import connection, models
 from lands.errors import UnreadableLegacyValue
 from lands.importer.report import LandReport, TableCounts
 from lands.importer.source import LegacySchema
+from lands.importer.values import JsonText
 
 
 @dataclass
@@ -158,7 +159,12 @@ def _column_adapters(model: type[models.Model]) -> list[tuple[str, str, Any, Cal
 
             def convert(value: Any, encoder: Any = encoder) -> Any:
                 # None is SQL NULL, as Django writes it; JSON null would be Value(None, JSONField()).
-                return None if value is None else ops.adapt_json_value(value, encoder)
+                if value is None:
+                    return None
+                if value.__class__ is JsonText:
+                    # Already the encoder's text: SQLite stores it, PostgreSQL's COPY parses it as jsonb.
+                    return str(value)
+                return ops.adapt_json_value(value, encoder)
 
         elif isinstance(model_field, models.DateTimeField):
             convert = _datetime_adapter()

@@ -51,7 +51,7 @@ def _is_real_result(values: dict[str, Any]) -> bool:
 _INT_RANGE = (-(2**31), 2**31 - 1)  # coerce_int's default bounds
 
 
-def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
+def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...], bool], dict[str, Any]]:
     """The function that reads the analysis values of one legacy media row (a tuple of ``KNOWN_COLUMNS``).
 
     What each column needs is worked out once per land, not once per value; values that are already what
@@ -80,6 +80,9 @@ def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
         )
         if has(name)
     ]
+    # For a row to be inserted the colour columns are made as their stored JSON text (no dicts to encode).
+    insert_parsers = {"dominant_colors": lv.dominant_colors_json, "websafe_colors": lv.websafe_colors_json}
+    insert_readers = [(name, index, insert_parsers.get(name, parse), label) for name, index, parse, label in readers]
     has_format, has_exif, has_tags = has("format"), has("exif_data"), has("content_tags")
     has_analyzed_at, has_error = has("analyzed_at"), has("analysis_error")
     hash_at = at["image_hash"] if has("image_hash") else None
@@ -88,7 +91,8 @@ def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
     exif_lengths = [_max_length(Media, name) for name in ("exif_make", "exif_model", "exif_datetime")]
     status_probe = Media()
 
-    def read(row: tuple[Any, ...]) -> dict[str, Any]:
+    def read(row: tuple[Any, ...], new: bool = False) -> dict[str, Any]:
+        """The row's values; with ``new``, a JSON column may hold ``JsonText``, which only the insert takes."""
         values: dict[str, Any] = {}
         for name, index, low, high, label in integers:
             raw = row[index]
@@ -110,7 +114,7 @@ def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...]], dict[str, Any]]:
             values[name] = lv.coerce_text(row[index], length)
         if has_format:
             values["mime_type"] = lv.mime_type_for_format(values["format"])
-        for name, index, parse, label in readers:
+        for name, index, parse, label in insert_readers if new else readers:
             raw = row[index]
             if raw is None:
                 values[name] = None
@@ -301,7 +305,7 @@ def _import_media(ctx: _Context) -> None:
                     ctx.report.warnings["media analysed again since: our analysis kept"] += 1
                 counts.unchanged += 1
                 continue
-            values = {"expression_id": key[0], "url": key[1], "type": media_type, **read_values(row)}
+            values = {"expression_id": key[0], "url": key[1], "type": media_type, **read_values(row, ours is None)}
             rows.append((key, values, {"legacy_digest": digest}))
         existing: dict[tuple[int, str], Media] = {}
         changed_pages = {key[0] for key, _, _ in rows if key in stored}

@@ -437,6 +437,63 @@ def _second(item: tuple[str, float]) -> float:
     return item[1]
 
 
+class JsonText(str):
+    """A JSON column's value already written as the JSON text Django's encoder would write for it.
+
+    The bulk insert stores it as it is instead of encoding Python data; nothing else should receive one.
+    """
+
+    __slots__ = ()
+
+
+def _json_float(value: float) -> str:
+    # json.dumps writes a finite float with float.__repr__; the fast paths only read finite numbers.
+    return float.__repr__(value)
+
+
+def _fast_dominant_colors_json(text: str) -> JsonText:
+    entries: list[tuple[float, int, int, int]] = []
+    for r1, r2, g1, g2, b1, b2, p1, p2 in _FAST_COLOUR_ENTRY.findall(text):
+        entries.append((_fast_float(p1, p2), _fast_channel(r1, r2), _fast_channel(g1, g2), _fast_channel(b1, b2)))
+    # Stable, as the sort of the dicts: equal shares keep the legacy order.
+    entries.sort(key=_first, reverse=True)
+    return JsonText(
+        "["
+        + ", ".join(
+            f'{{"rgb": [{red}, {green}, {blue}], "hex": "#{red:02x}{green:02x}{blue:02x}", '
+            f'"percentage": {_json_float(share)}}}'
+            for share, red, green, blue in entries
+        )
+        + "]"
+    )
+
+
+def _first(item: tuple[float, int, int, int]) -> float:
+    return item[0]
+
+
+def _fast_websafe_colors_json(text: str) -> JsonText:
+    return JsonText(
+        "{" + ", ".join(f'"{key}": {_json_float(share)}' for key, share in _fast_websafe_colors(text).items()) + "}"
+    )
+
+
+def dominant_colors_json(value: object) -> JsonText | list[dict[str, Any]] | None:
+    """``normalise_dominant_colors`` for a row to be inserted: the crawler's own spelling becomes the stored JSON
+    text directly (no dicts built, then encoded); any other spelling gives what ``normalise_dominant_colors``
+    gives."""
+    if value.__class__ is str and _FAST_COLOUR_LIST.fullmatch(value):
+        return _fast_dominant_colors_json(value)
+    return normalise_dominant_colors(value)
+
+
+def websafe_colors_json(value: object) -> JsonText | dict[str, float] | None:
+    """``normalise_websafe_colors`` for a row to be inserted, as ``dominant_colors_json``."""
+    if value.__class__ is str and _FAST_WEBSAFE_DICT.fullmatch(value):
+        return _fast_websafe_colors_json(value)
+    return normalise_websafe_colors(value)
+
+
 def normalise_dominant_colors(value: object) -> list[dict[str, Any]] | None:
     """Legacy dominant colours as ``[{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}]``.
 

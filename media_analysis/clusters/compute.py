@@ -31,8 +31,8 @@ Three ways to compute:
   correction. The reference; one pass of the engine over the land.
 * :func:`update_clusters_for_media`: incremental. The land's pHashes are indexed and
   only the given media are searched against them; the *region* made of these media
-  and of every old cluster they may join (pHash candidates, identical files,
-  must-links), or that contained them, is clustered again, and only its rows are
+  and of every old cluster they may join (pHash, region and overlay candidates,
+  identical files, must-links), or that contained them, is clustered again, and only its rows are
   written. The result equals a full recomputation: edges between the region and
   the rest cannot exist (an old edge joins two members of one old cluster, a new
   one involves a given media and its candidates are all in the region). When a
@@ -75,6 +75,7 @@ from media_analysis.clusters.params import (
 from media_analysis.engine.duplicates.clusterer import (
     ClusterParams,
     NearDuplicateClusterer,
+    overlay_candidates,
     phash_candidates,
     region_candidates,
 )
@@ -462,6 +463,7 @@ def _region(land: _Land, new_ids: set[int], must: Iterable[tuple[int, int]], par
     touched = phash_candidates(old, new, params.phash_threshold, params.mirrors)
     if params.region_phash_threshold is not None:
         touched |= region_candidates(old, new, params.region_phash_threshold)
+        touched |= overlay_candidates(old, new, params)
     shas = {sha for sha in new.sha256.tolist() if sha}
     if shas:
         old_shas = zip(old.keys.tolist(), old.sha256.tolist(), strict=True)

@@ -20,8 +20,8 @@ from typing import Any
 import requests
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import F, Min
 from django.db.models import Field as DjangoField
-from django.db.models import Min
 from django.utils import timezone
 
 from lands.models import AnalysisStatus, Media, MediaType
@@ -481,6 +481,7 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
     now = timezone.now()
     succeeded: list[Media] = []
     unchanged: list[Media] = []
+    confirmed: list[Media] = []  # unchanged, and the 304 confirmed the validators stored
     failed: list[Media] = []
     for outcome in outcomes:
         media = rows[outcome.media_id]
@@ -488,6 +489,10 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
         if outcome.outcome == "skipped":
             result.skipped += 1
             continue
+        same_validators = (media.http_etag, media.http_last_modified) == (
+            outcome.fields.get("http_etag"),
+            outcome.fields.get("http_last_modified"),
+        )
         _apply_outcome(media, outcome, now)
         if outcome.outcome == "analysed":
             succeeded.append(media)
@@ -496,7 +501,7 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
             succeeded.append(media)
             result.reused += 1
         elif outcome.outcome == "unchanged":
-            unchanged.append(media)
+            (confirmed if same_validators else unchanged).append(media)
             result.unchanged += 1
         else:
             failed.append(media)
@@ -516,9 +521,34 @@ def record_outcomes(rows: dict[int, Media], outcomes: Sequence[MediaOutcome], re
         write_media_fields(images, [*IMAGE_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(others, [*AV_FIELDS, *STATUS_FIELDS, *VALUES_FIELDS])
         write_media_fields(unchanged, UNCHANGED_FIELDS)
+        write_confirmed(confirmed, now)
         write_media_fields(failed, [*FAILURE_FIELDS, "mime_type"])
         write_texts({o.media_id: o.text for o in outcomes if o.text is not None and o.media_id in rows}, now)
     return result
+
+
+# Rows recorded as unchanged by one UPDATE, at most (the ids are its parameters).
+CONFIRMED_BATCH = 1000
+
+
+def write_confirmed(rows: Sequence[Media], now: datetime) -> None:
+    """Record a 304 that kept the stored validators on these rows: one UPDATE per ``CONFIRMED_BATCH`` rows.
+
+    What a 304 writes is the same on each of them (the check's time, done, no error) but the attempts, counted
+    up in the statement, so a forced re-analysis of an unchanged land costs a statement per chunk rather than
+    one per row. ``_apply_outcome`` has set the same values on the objects.
+    """
+    ids = [row.pk for row in rows]
+    for start in range(0, len(ids), CONFIRMED_BATCH):
+        Media.objects.filter(pk__in=ids[start : start + CONFIRMED_BATCH]).update(
+            analysis_status=AnalysisStatus.DONE,
+            is_processed=True,
+            analyzed_at=now,
+            checked_at=now,
+            analysis_error=None,
+            error_class=None,
+            attempts=F("attempts") + 1,
+        )
 
 
 WORD_BATCH = 2000  # words inserted per statement

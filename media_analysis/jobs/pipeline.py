@@ -61,13 +61,13 @@ from django.utils import timezone
 from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, Validators
-from media_analysis.engine.fetch.hosts import HostGateUnavailable, HostSlot, host_key
+from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, HostSlot, host_key
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
-from media_analysis.jobs import metrics
+from media_analysis.jobs import metrics, trace
 from media_analysis.jobs.batch import Fetched, MediaOutcome
-from media_analysis.jobs.hosts import host_gate, robots_cache
+from media_analysis.jobs.hosts import host_gate, per_host_concurrency, robots_cache
 
 logger = logging.getLogger("medianalyse.pipeline")
 
@@ -79,9 +79,9 @@ OnOutcomes = Callable[[list[MediaOutcome]], None]
 THROTTLED_ATTEMPTS = 5
 # Pause of a host that answered 429/503 without a usable Retry-After.
 DEFAULT_THROTTLE_PAUSE = 5.0
-# Longest sleep of the dispatcher when a host is at its limit: a slot freed by
-# another process (a shared gate) is noticed within it.
-IDLE_POLL = 0.1
+# How long the dispatcher leaves a host that the shared gate found at its limit with other processes' slots before
+# asking again, when no release of it is heard meanwhile (a release missed, a dead holder's slot expiring).
+FULL_RECHECK = 0.5
 # How long downloads wait before asking a shared host gate that did not answer again.
 GATE_RETRY = 1.0
 # How often the heartbeat looks for cancelled jobs.
@@ -138,6 +138,8 @@ class _Work:
     first_started: float | None = None
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
+    trace_id: int = 0  # its latest request's number in the trace, when there is one
+    queued: int = 0  # its place in its host's queue (lower goes first)
 
     @property
     def held(self) -> int:
@@ -146,6 +148,38 @@ class _Work:
     @property
     def conditional(self) -> bool:
         return bool(self.validators)
+
+
+class _HostQueue:
+    """A host's queued URLs, in two lines: conditional requests and the others.
+
+    Each kind has its own limits (downloads in flight and bodies waiting for analysis, or conditional requests in
+    flight), so a download with no room must not hold up the conditional requests queued behind it, nor the
+    reverse. Within a line, and between the two when both may start, the URL queued first goes first.
+    """
+
+    __slots__ = ("conditional", "plain")
+
+    def __init__(self) -> None:
+        self.plain: deque[_Work] = deque()
+        self.conditional: deque[_Work] = deque()
+
+    def __bool__(self) -> bool:
+        return bool(self.plain or self.conditional)
+
+    def line(self, work: _Work) -> deque[_Work]:
+        return self.conditional if work.conditional else self.plain
+
+    def next_line(self, plain: bool, conditional: bool) -> deque[_Work] | None:
+        """The line whose head may start now (given which kinds have room), or None."""
+        first = self.plain[0].queued if plain and self.plain else None
+        second = self.conditional[0].queued if conditional and self.conditional else None
+        if first is None:
+            return None if second is None else self.conditional
+        return self.plain if second is None or first <= second else self.conditional
+
+    def works(self) -> list[_Work]:
+        return [*self.plain, *self.conditional]
 
 
 class Pipeline:
@@ -157,7 +191,9 @@ class Pipeline:
         self._idle = threading.Condition(lock)  # ``drain``, waiting for the batches in flight
         self._dispatch_waits_for = 0  # WAKE_* events the sleeping dispatcher waits for (0: not sleeping)
         self._room_waiters: list[Callable[[], bool]] = []  # the room each waiting worker needs
-        self._queues: dict[str, deque[_Work]] = {}
+        self._queues: dict[str, _HostQueue] = {}
+        self._queued = 0  # places given in the hosts' queues: from 1 up at the back, from 0 down at the front
+        self._queued_front = 0
         self._hosts: deque[str] = deque()  # hosts with queued work, in round-robin order
         self._backlog = 0  # URLs queued, not started
         self._backlog_conditional = 0  # of which conditional requests
@@ -183,6 +219,15 @@ class Pipeline:
         self._closed = False
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._trace = trace.pipeline_trace()
+        self._dispatch_counts: dict[str, float] = {}
+        self._dispatch_counted = time.monotonic()
+        self._trace_requests = 0
+        self._held: dict[str, int] = {}  # slots of the gate this process holds, per host
+        # Hosts the gate refused (at the limit with other processes' slots, paused, within their delay): not
+        # asked again before this time (monotonic), unless a release of the host is heard.
+        self._not_before: dict[str, float] = {}
+        self._watched_gate: HostGate | None = None
         for target, name in (
             (self._dispatch_loop, "pipeline-dispatch"),
             (self._completion_loop, "pipeline-complete"),
@@ -241,9 +286,15 @@ class Pipeline:
                 self._chunks[chunk_id] = batch
             if job_id in self._cancelled:
                 self._cancel_pending = True
+            per_host: dict[str, int] = {}
+            conditional = 0
             for (url, media_type), media_ids in groups.items():
                 work = _Work(batch, url, media_type, media_ids, host_key(url), sent[(url, media_type)])
                 self._enqueue(work)
+                per_host[work.host] = per_host.get(work.host, 0) + 1
+                conditional += work.conditional
+            if self._trace:
+                self._trace.event("submit", chunk=chunk_id, urls=len(groups), conditional=conditional, hosts=per_host)
             self._gauges()
             self._wake_dispatcher(WAKE_WORK)
         if not groups:
@@ -318,10 +369,13 @@ class Pipeline:
                 return True
             # Woken only when a download starts and this room (or another waiter's) is there, or on shutdown.
             self._room_waiters.append(room)
+            waited = time.monotonic()
             try:
                 return self._room.wait_for(room, timeout)
             finally:
                 self._room_waiters.remove(room)
+                if self._trace:
+                    self._trace.event("room", seconds=round(time.monotonic() - waited, 6))
 
     def drain(self, timeout: float) -> bool:
         """Take no more work and wait up to ``timeout`` seconds for the batches in flight; True when none is left."""
@@ -338,6 +392,7 @@ class Pipeline:
                 "bytes": self._bytes,
                 "analysing": self._analysing,
                 "batches": len(self._batches),
+                "refused_hosts": len(self._not_before),  # hosts waiting for a release, or their pause, to end
             }
 
     # --- Waking ---
@@ -352,9 +407,23 @@ class Pipeline:
         """Sleep until one of ``events`` (or a cancellation) happens, or ``timeout`` passes (lock held)."""
         self._dispatch_waits_for = events | WAKE_WORK
         try:
-            self._cond.wait(timeout=timeout)
+            woken = self._cond.wait(timeout=timeout)
         finally:
             self._dispatch_waits_for = 0
+        if self._trace:
+            self._count("sleeps")
+            if woken:
+                self._count("woken")
+
+    def _count(self, name: str, value: float = 1) -> None:
+        """Add to a counter of the dispatcher's trace, and write the counters every half second (trace on)."""
+        counts = self._dispatch_counts
+        counts[name] = counts.get(name, 0) + value
+        now = time.monotonic()
+        if now - self._dispatch_counted >= 0.5 and self._trace:
+            self._trace.event("dispatch", **{k: round(v, 6) for k, v in counts.items()})
+            counts.clear()
+            self._dispatch_counted = now
 
     def _wake_room_waiters(self) -> None:
         """After the backlog shrank: wake the workers waiting for room, if one of them has it now (lock held)."""
@@ -366,12 +435,16 @@ class Pipeline:
     def _enqueue(self, work: _Work, front: bool = False) -> None:
         queue = self._queues.get(work.host)
         if queue is None:
-            queue = self._queues[work.host] = deque()
+            queue = self._queues[work.host] = _HostQueue()
             self._hosts.append(work.host)
         if front:
-            queue.appendleft(work)
+            self._queued_front -= 1
+            work.queued = self._queued_front
+            queue.line(work).appendleft(work)
         else:
-            queue.append(work)
+            self._queued += 1
+            work.queued = self._queued
+            queue.line(work).append(work)
         self._backlog += 1
         self._backlog_conditional += work.conditional
 
@@ -395,48 +468,77 @@ class Pipeline:
                     self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                     continue
                 gate = host_gate()
+                if gate is not self._watched_gate:
+                    # Releases by other processes wake the dispatcher when it waits for that host.
+                    gate.watch_releases(self._heard_release)
+                    self._watched_gate = gate
+                limit = per_host_concurrency()
+                now = time.monotonic()
                 soonest: float | None = None
                 eligible = False
                 passed_over = False  # a host whose next media has no room: room released may let it start
                 for _ in range(len(self._hosts)):
                     host = self._hosts[0]
                     self._hosts.rotate(-1)
-                    if not (conditional if self._queues[host][0].conditional else plain):
+                    line = self._queues[host].next_line(plain, conditional)
+                    if line is None:
                         passed_over = True
                         continue
                     eligible = True
+                    if self._held.get(host, 0) >= limit:
+                        # Full with this process's own requests: one of them ending wakes us.
+                        if self._trace:
+                            self._count("skipped")
+                        continue
+                    not_before = self._not_before.get(host)
+                    if not_before is not None:
+                        if now < not_before:
+                            # Refused a moment ago: asked again once a release of it is heard, or then.
+                            if self._trace:
+                                self._count("skipped")
+                            soonest = not_before - now if soonest is None else min(soonest, not_before - now)
+                            continue
+                        del self._not_before[host]
                     try:
-                        slot = gate.try_acquire(host)
-                        ready = 0.0 if slot is not None else gate.ready_in(host)
+                        asked = time.perf_counter()
+                        answer = gate.acquire(host)
+                        if self._trace:
+                            self._count("acquire")
+                            self._count("granted", isinstance(answer, HostSlot))
+                            self._count("gate_seconds", time.perf_counter() - asked)
                     except HostGateUnavailable:
                         # No slot without the shared gate: waiting keeps every consumer
                         # polite; the downloads' own deadlines still bound each media.
                         logger.warning("the host gate does not answer; downloads wait", exc_info=True)
                         self._dispatcher_sleep(0, GATE_RETRY)
                         break
-                    if slot is not None:
-                        self._start(host, slot)
+                    if isinstance(answer, HostSlot):
+                        self._start(host, line, answer)
                         break
-                    soonest = ready if soonest is None else min(soonest, ready)
+                    # At its limit (slots of other processes): a release heard, or the recheck, lets us ask again.
+                    wait = FULL_RECHECK if answer.at_limit else max(answer.wait, 0.001)
+                    self._not_before[host] = now + wait
+                    soonest = wait if soonest is None else min(soonest, wait)
                 else:
                     if not eligible:
                         # The next media of every host is of a kind that has no room: an ending wakes us.
                         self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                         continue
-                    # Every host with work is at its limit, paused or within its delay: a slot released here
-                    # wakes us; one released by another process is noticed within the poll.
-                    wait = IDLE_POLL if not soonest else min(soonest, 1.0)
+                    # Every host with work is at its limit, paused or within its delay: a slot released here,
+                    # or by another process (heard from the gate), wakes us.
+                    wait = min(soonest, 1.0) if soonest is not None else 1.0
                     self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
-    def _start(self, host: str, slot: HostSlot) -> None:
+    def _start(self, host: str, line: deque[_Work], slot: HostSlot) -> None:
         queue = self._queues[host]
-        work = queue.popleft()
+        work = line.popleft()
         if not queue:
             # The host was rotated to the end of the round.
             del self._queues[host]
             self._hosts.pop()
         self._backlog -= 1
         self._backlog_conditional -= work.conditional
+        self._held[host] = self._held.get(host, 0) + 1
         self._in_flight += 1
         self._in_flight_conditional += work.conditional
         # Reserved at once: many downloads starting together would otherwise all
@@ -448,6 +550,10 @@ class Pipeline:
         self._gauges()
         if self._room_waiters:
             self._wake_room_waiters()
+        if self._trace:
+            self._trace_requests += 1
+            work.trace_id = self._trace_requests
+            self._trace.event("start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional)
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
         thread.start()
 
@@ -458,13 +564,16 @@ class Pipeline:
         dropped: list[_Work] = []
         for host in list(self._hosts):
             queue = self._queues[host]
-            kept = deque(w for w in queue if w.batch.job_id not in self._cancelled)
-            if len(kept) == len(queue):
+            works = queue.works()
+            gone = [w for w in works if w.batch.job_id in self._cancelled]
+            if not gone:
                 continue
-            dropped.extend(w for w in queue if w.batch.job_id in self._cancelled)
-            if kept:
-                self._queues[host] = kept
-            else:
+            dropped.extend(gone)
+            for line in (queue.plain, queue.conditional):
+                kept = [w for w in line if w.batch.job_id not in self._cancelled]
+                line.clear()
+                line.extend(kept)
+            if not queue:
                 del self._queues[host]
                 self._hosts.remove(host)
         self._backlog -= len(dropped)
@@ -507,10 +616,32 @@ class Pipeline:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
             gate.release(slot)
+        if self._trace:
+            kind: str = (
+                "throttled"
+                if isinstance(result, Throttled)
+                else "body"
+                if isinstance(result, Fetched)
+                else str(getattr(result, "outcome", "failed"))
+            )
+            self._trace.event(
+                "end",
+                n=work.trace_id,
+                host=work.host,
+                chunk=batch.chunk_id,
+                cond=work.conditional,
+                kind=kind,
+            )
         outcome: MediaOutcome | None = None
         with self._cond:
             bytes_before = self._bytes
             events = WAKE_SLOT | WAKE_IN_FLIGHT
+            held = self._held.get(work.host, 0) - 1
+            if held > 0:
+                self._held[work.host] = held
+            else:
+                self._held.pop(work.host, None)
+            self._not_before.pop(work.host, None)
             self._in_flight -= 1
             self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
@@ -540,6 +671,14 @@ class Pipeline:
                 events |= WAKE_BODIES
             self._gauges()
             self._wake_dispatcher(events)
+
+    def _heard_release(self, host: str) -> None:
+        """Another process released a slot of ``host``: ask for it at once if work waits for it."""
+        with self._cond:
+            if self._not_before.pop(host, None) is not None:
+                if self._trace:
+                    self._trace.event("released", host=host)
+                self._wake_dispatcher(WAKE_SLOT)
 
     def _received(self, work: _Work, size: int) -> None:
         with self._cond:
@@ -690,11 +829,14 @@ class Pipeline:
         batch.outcomes.extend(replace(outcome, media_id=media_id) for media_id in work.media_ids)
         batch.remaining -= 1
         if batch.remaining == 0:
+            if self._trace:
+                self._trace.event("ready", chunk=batch.chunk_id)
             self._completions.put(batch)
 
     def _completion_loop(self) -> None:
         while True:
             batch = self._completions.get()
+            began = time.monotonic()
             try:
                 close_old_connections()
                 batch.on_outcomes(batch.outcomes)
@@ -718,6 +860,9 @@ class Pipeline:
                     # An idle process holds no database session (PostgreSQL counts them, and waits for
                     # them before dropping a database).
                     connection.close()
+                if self._trace:
+                    self._trace.event("written", chunk=batch.chunk_id, seconds=round(time.monotonic() - began, 6))
+                    self._trace.flush()
 
     # --- Claims and cancellations ---
 

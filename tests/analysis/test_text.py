@@ -139,19 +139,64 @@ def test_small_text_is_enlarged_before_recognition():
     assert words(reading.text) == words("read the terms before you sign")
 
 
-def test_a_block_of_light_text_on_a_flat_dark_ground_is_first_given_to_tesseract_inverted():
+def test_a_block_on_a_flat_ground_is_first_given_as_it_is_and_a_dark_one_inverted():
     from media_analysis.engine.text.read import _binarisations
 
     dark = np.full((60, 400), 30, dtype=np.uint8)
     dark[20:40, 10:300:6] = 230  # light strokes
     light = 255 - dark
     first_dark, *others = _binarisations(dark, page=False, line_height=20)
-    assert np.array_equal(first_dark, 255 - dark)  # dark glyphs on a light ground, as Tesseract reads best
-    assert len(others) == 2  # the extreme tones are still tried after it
-    assert np.array_equal(_binarisations(light, page=False, line_height=20)[0], light)
-    assert np.array_equal(_binarisations(dark, page=True, line_height=20)[0], 255 - dark)
-    busy = np.random.default_rng(3).integers(0, 160, (60, 400)).astype(np.uint8)  # a dark photo, not a flat ground
-    assert np.array_equal(_binarisations(busy, page=False, line_height=20)[0], busy)
+    assert np.array_equal(first_dark.picture, 255 - dark)  # dark glyphs on a light ground, as Tesseract reads best
+    assert not first_dark.tones
+    assert [c.tones for c in others] == [True]  # then the light tone's glyphs; the dark tone has none inside
+    assert np.array_equal(next(iter(_binarisations(light, page=False, line_height=20))).picture, light)
+    (page,) = _binarisations(dark, page=True, line_height=20)
+    assert np.array_equal(page.picture, 255 - dark)
+
+
+def test_a_block_over_a_photo_is_first_given_as_its_extreme_tones_and_its_grey_levels_last():
+    from media_analysis.engine.text.read import _binarisations
+
+    busy = np.random.default_rng(3).integers(60, 200, (60, 400)).astype(np.uint8)  # a photo, not a flat ground
+    busy[20:40, 10:300:6] = 250  # light strokes inside the block
+    busy[25:35, 310:390:5] = 5  # dark ones
+    candidates = list(_binarisations(busy, page=False, line_height=20))
+    assert [c.tones for c in candidates] == [True, True, False]
+    light_glyphs, dark_glyphs, grey = (c.picture for c in candidates)
+    assert (light_glyphs[20:40, 10:300:6] == 0).all()  # glyphs black on white
+    assert (dark_glyphs[25:35, 310:390:5] == 0).all()
+    assert np.array_equal(grey, busy)
+    # A tone with nothing inside the block is not given to Tesseract at all.
+    assert [c.tones for c in _binarisations(np.where(busy > 240, 128, busy), page=False, line_height=20)] == [
+        True,
+        False,
+    ]
+
+
+@needs_tesseract
+def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_readings(monkeypatch):
+    from media_analysis.engine.text import read
+
+    rng = np.random.default_rng(5)
+    picture = np.full((720, 800), 128, dtype=np.uint8)
+    for top in range(40, 700, 130):  # six bands of black and white speckles, far apart: six blocks to read
+        speckles = rng.integers(0, 2, (12, 100)) * 255
+        picture[top : top + 24, 50:750] = np.kron(speckles, np.ones((2, 7), dtype=np.int64))[:24, :700]
+    test = text_likelihood(picture)
+    assert test.score > 2.0
+    assert len(read._regions(test, picture.shape)) == 6
+    readings: list[int] = []
+    real = read.recognise
+
+    def counted(*args, **kwargs):
+        words = real(*args, **kwargs)
+        readings.append(len(words))
+        return words
+
+    monkeypatch.setattr(read, "recognise", counted)
+    reading = read_text(Image.fromarray(picture), TextOptions())
+    assert reading.status == "empty"
+    assert len(readings) == read._FRUITLESS_READINGS  # not three tones of six blocks
 
 
 @needs_tesseract
@@ -201,6 +246,21 @@ def test_the_analysis_reads_the_text_of_a_large_jpeg_it_decodes_at_reduced_scale
     assert words(result.text.text) == words("FREE PUBLIC TRANSPORT")
     assert "text" not in result.as_fields()
     assert analyse_image(content).text is None  # only when asked
+
+
+def test_a_large_jpeg_is_decoded_again_for_its_text_as_grey_levels_alone():
+    from media_analysis.engine.image.decode import jpeg_draft
+
+    content = encoded(captioned(["FREE PUBLIC TRANSPORT"], size=90, picture=(2400, 1600)), "JPEG")
+    grey = jpeg_draft(content, 1200, grey=True)
+    colour = jpeg_draft(content, 1200)
+    assert grey is not None
+    assert colour is not None
+    assert (grey.mode, colour.mode) == ("L", "RGB")
+    assert grey.size == colour.size == (1200, 800)  # the DCT scale keeping 1200 px
+    # The luma the decoder gives is the grey a conversion of its colours gives, within rounding.
+    difference = np.abs(np.asarray(grey, dtype=np.int16) - np.asarray(colour.convert("L"), dtype=np.int16))
+    assert difference.mean() < 1.0
 
 
 @needs_tesseract

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
 import threading
@@ -21,6 +22,7 @@ from media_analysis.engine.fetch.hosts import (
     HostSlot,
     LocalHostGate,
     RedisHostGate,
+    Refusal,
     host_key,
 )
 from tests.support.http_server import unused_port
@@ -119,6 +121,25 @@ def test_local_gate_ready_in_at_the_limit_is_a_short_hint():
     assert gate.ready_in("a.example") == 0
 
 
+def test_local_gate_acquire_says_why_it_refuses():
+    clock = FakeClock()
+    gate = LocalHostGate(limit=1, clock=clock)
+    slot = gate.acquire("a.example")
+    assert isinstance(slot, HostSlot)
+    assert gate.acquire("a.example") == Refusal(at_limit=True)
+    gate.release(slot)
+    gate.pause("a.example", 3)
+    refusal = gate.acquire("a.example")
+    assert isinstance(refusal, Refusal)
+    assert (refusal.at_limit, refusal.wait) == (False, 3)
+    clock.now += 3
+    assert isinstance(gate.acquire("a.example"), HostSlot)
+    heard: list[str] = []
+    gate.watch_releases(heard.append)  # nothing to hear: the caller releases its own slots
+    gate.release(gate.try_acquire("b.example"))
+    assert heard == []
+
+
 def test_local_gate_forgets_idle_hosts():
     gate = LocalHostGate(limit=1)
     for index in range(10 * LocalHostGate._sweep_floor):
@@ -207,6 +228,47 @@ def test_redis_gate_limits_open_slots_per_host(client, prefix):
     assert gate.ready_in("a.example") == 0
     assert gate.try_acquire("a.example") is not None
     assert gate.try_acquire("a.example") is None
+
+
+def test_redis_gate_acquire_says_why_it_refuses(client, prefix):
+    gate = RedisHostGate(client, limit=1, prefix=prefix)
+    slot = gate.acquire("a.example")
+    assert isinstance(slot, HostSlot)
+    assert gate.acquire("a.example") == Refusal(at_limit=True)
+    gate.release(slot)
+    gate.pause("a.example", 60)
+    refusal = gate.acquire("a.example")
+    assert isinstance(refusal, Refusal)
+    assert not refusal.at_limit
+    assert 50 < refusal.wait <= 60
+
+
+def test_redis_gate_releases_are_heard_by_the_other_gates(client, prefix, redis_server_url):
+    other_client = redis.Redis.from_url(redis_server_url)
+    try:
+        mine = RedisHostGate(client, limit=1, prefix=prefix)
+        theirs = RedisHostGate(other_client, limit=1, prefix=prefix)
+        heard: queue.SimpleQueue[str] = queue.SimpleQueue()
+        mine.watch_releases(heard.put)
+        deadline = time.monotonic() + 30
+        while dict(client.pubsub_numsub(mine.channel)).get(mine.channel.encode(), 0) < 1:
+            assert time.monotonic() < deadline, "the gate never subscribed to the releases"
+            time.sleep(0.01)
+        slot = theirs.acquire("a.example")
+        assert isinstance(slot, HostSlot)
+        theirs.release(slot)
+        assert heard.get(timeout=10) == "a.example"
+        theirs.release(slot)  # released already: nothing is published
+        own = mine.acquire("b.example")
+        assert isinstance(own, HostSlot)
+        mine.release(own)  # a gate does not hear its own releases
+        last = theirs.acquire("c.example")
+        assert isinstance(last, HostSlot)
+        theirs.release(last)
+        assert heard.get(timeout=10) == "c.example"
+        assert heard.empty()
+    finally:
+        other_client.close()
 
 
 def test_redis_gate_is_shared_by_gates_on_other_connections(client, prefix, redis_server_url):

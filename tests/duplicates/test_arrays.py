@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from itertools import combinations
 
@@ -12,6 +13,8 @@ from media_analysis.engine.duplicates import index as index_module
 from media_analysis.engine.duplicates.clusterer import (
     ClusterParams,
     NearDuplicateClusterer,
+    overlay_candidates,
+    overlay_match,
     phash_candidates,
     region_candidates,
 )
@@ -19,6 +22,8 @@ from media_analysis.engine.duplicates.hashes import (
     PHASH_MIRROR_MASK,
     HashArrays,
     HashedImage,
+    colorhash_column_has_colour,
+    colorhash_has_colour,
     hamming,
     mirror_dhash,
     parse_hex_column,
@@ -126,17 +131,25 @@ def planted_rows(seed: int, count: int) -> list[tuple[int, str | None, str | Non
     """(key, sha, pHash, dHash, colour hash, region hashes) rows as media store them: random pictures, planted copies.
 
     Copies: near whole-image hashes, mirrored ones, crops found by their regions only,
-    identical files; some images have no region hashes, no dHash or no colour hash.
+    identical files, copies under a band (overlay: the whole pHash moved, most regions'
+    dHashes near), near pHashes confirmed by the colour hash alone; some images have no
+    region hashes, no dHash or no colour hash, a colour hash without colour (greyscale:
+    hue bins empty), or a trimmed whole's dHash of nearly one value (not searched).
     """
     rng = random.Random(seed)
     rows: list[tuple[int, str | None, str | None, str | None, str | None, str | None]] = []
     while len(rows) < count:
-        p, d, c = rng.getrandbits(64), rng.getrandbits(64), rng.getrandbits(42)
+        p, d = rng.getrandbits(64), rng.getrandbits(64)
+        # A greyscale picture's colour hash: black and grey shares only, no hue bits.
+        c = rng.getrandbits(6) << 36 if rng.random() < 0.3 else rng.getrandbits(42)
         regions = [(rng.getrandbits(64), rng.getrandbits(64)) for _ in range(REGION_COUNT)]
+        if rng.random() < 0.1:
+            # A whole of nearly one value (a smooth gradient): fewer than 16 bits of one value.
+            regions[0] = (regions[0][0], rng.getrandbits(64) & rng.getrandbits(64) & rng.getrandbits(64))
         sha = f"{rng.getrandbits(256):064x}"
         for copy in range(rng.choice([1, 1, 2, 3])):
             cp, cd, cregions, csha = p, d, list(regions), sha
-            kind = rng.randrange(4) if copy else -1
+            kind = rng.randrange(6) if copy else -1
             if kind == 0:  # re-encoded: a few bits
                 cp, cd = _flip(rng, p, 6), _flip(rng, d, 10)
                 csha = f"{rng.getrandbits(256):064x}"
@@ -148,6 +161,20 @@ def planted_rows(seed: int, count: int) -> list[tuple[int, str | None, str | Non
                 cp, cd = rng.getrandbits(64), rng.getrandbits(64)
                 cregions = [(rng.getrandbits(64), rng.getrandbits(64)) for _ in range(REGION_COUNT)]
                 cregions[0] = (_flip(rng, regions[region][0], 4), _flip(rng, regions[region][1], 8))
+                csha = f"{rng.getrandbits(256):064x}"
+            elif kind == 4:  # under a band: pHashes moved, the trimmed whole's dHash and most regions' near
+                cp, cd = rng.getrandbits(64), _flip(rng, d, 4)
+                # Some copies agree on too few regions (14 of 19), or their wholes' dHashes are too far.
+                agreeing = rng.choice([14, 15, 16, 19])
+                covered = set(rng.sample(range(1, REGION_COUNT), REGION_COUNT - agreeing))
+                cregions = [
+                    (rng.getrandbits(64), rng.getrandbits(64) if at in covered else _flip(rng, dh, 6))
+                    for at, (_, dh) in enumerate(regions)
+                ]
+                cregions[0] = (rng.getrandbits(64), _flip(rng, regions[0][1], rng.choice([5, 5, 6])))
+                csha = f"{rng.getrandbits(256):064x}"
+            elif kind == 5:  # a near pHash, a far dHash: only the colour hash may confirm
+                cp, cd = _flip(rng, p, 6), rng.getrandbits(64)
                 csha = f"{rng.getrandbits(256):064x}"
             # kind 3: the same file
             region_text = RegionHashes(box=(0, 0, 1000, 1000), hashes=tuple(cregions)).hex()
@@ -192,9 +219,16 @@ def _rule_pairs(items: list[HashedImage], params: ClusterParams) -> set[tuple[in
                     dhash_a is not None and b.dhash is not None and hamming(dhash_a, b.dhash) <= params.dhash_threshold
                 )
                 by_c = (
-                    a.colorhash is not None
+                    params.colorhash_threshold is not None
+                    and a.colorhash is not None
                     and b.colorhash is not None
-                    and hamming(a.colorhash, b.colorhash) <= (params.colorhash_threshold or 0)
+                    and hamming(a.colorhash, b.colorhash) <= params.colorhash_threshold
+                    # Two colour hashes without colour never confirm.
+                    and (
+                        params.colorhash_without_colour
+                        or colorhash_has_colour(a.colorhash)
+                        or colorhash_has_colour(b.colorhash)
+                    )
                 )
                 linked |= by_d or by_c
         for one, other in ((a, b), (b, a)):
@@ -207,9 +241,33 @@ def _rule_pairs(items: list[HashedImage], params: ClusterParams) -> set[tuple[in
                     hamming(one.region_phashes[0], other.region_phashes[region]) <= (params.region_phash_threshold or 0)
                     and hamming(one.region_dhashes[0], other.region_dhashes[region]) <= params.region_dhash_threshold
                 )
+        linked |= _overlay_rule(a, b, params)
         if linked:
             pairs.add((min(a.key, b.key), max(a.key, b.key)))
     return pairs
+
+
+def _informative(dhash: int, params: ClusterParams) -> bool:
+    ones = dhash.bit_count()
+    return min(ones, 64 - ones) >= params.overlay_min_bits
+
+
+def _overlay_rule(a: HashedImage, b: HashedImage, params: ClusterParams) -> bool:
+    """The overlay rule on one pair: the trimmed wholes' dHashes near, and most same regions' dHashes near."""
+    if params.overlay_dhash_threshold is None or params.region_phash_threshold is None:
+        return False
+    if a.region_dhashes is None or b.region_dhashes is None:
+        return False
+    whole_a, whole_b = a.region_dhashes[0], b.region_dhashes[0]
+    if not (_informative(whole_a, params) and _informative(whole_b, params)):
+        return False
+    if hamming(whole_a, whole_b) > params.overlay_dhash_threshold:
+        return False
+    agree = sum(
+        hamming(x, y) <= params.overlay_region_dhash_threshold
+        for x, y in zip(a.region_dhashes, b.region_dhashes, strict=True)
+    )
+    return agree >= math.ceil(params.overlay_region_share * REGION_COUNT)
 
 
 def _linked_pairs(clusterer: NearDuplicateClusterer) -> set[tuple[int, int]]:
@@ -234,6 +292,20 @@ def test_columns_cluster_like_items_and_like_the_rules():
     assert _linked_pairs(by_columns) | same_file == _rule_pairs(items, params)
     assert any(item.region_phashes is None for item in items), "some images have no region hashes"
     assert len(by_columns.clusters()) > 50
+    # The rows hold pairs that only the new rules decide, both ways.
+    overlay = {(min(a.key, b.key), max(a.key, b.key)) for a, b in combinations(items, 2) if _overlay_rule(a, b, params)}
+    assert overlay
+    assert overlay <= _linked_pairs(by_columns)
+    assert all(overlay_match(a, b, params) == _overlay_rule(a, b, params) for a, b in combinations(items, 2))
+    colourless = ClusterParams(colorhash_without_colour=True)
+    assert _rule_pairs(items, colourless) - _rule_pairs(items, params), "greyscale colour hashes decide some pairs"
+    without_overlay = ClusterParams(overlay_dhash_threshold=None)
+    assert _rule_pairs(items, params) - _rule_pairs(items, without_overlay), "the overlay rule decides some pairs"
+    # So do the other rule sets, on the column path.
+    for other in (colourless, without_overlay):
+        clusterer = NearDuplicateClusterer(other)
+        clusterer.add(_as_columns(rows))
+        assert _linked_pairs(clusterer) | same_file == _rule_pairs(items, other)
 
 
 def test_columns_added_in_batches_equal_one_batch():
@@ -251,7 +323,8 @@ def test_columns_added_in_batches_equal_one_batch():
 
 def test_candidates_from_columns_equal_those_from_items():
     rows = planted_rows(13, 800)
-    old_rows, new_rows = rows[:700], rows[700:]
+    # Every eighth row is new: copies of one picture fall on both sides.
+    old_rows, new_rows = [r for at, r in enumerate(rows) if at % 8], rows[::8]
     params = ClusterParams()
     region_t = params.region_phash_threshold or 0
     old_columns, new_columns = _as_columns(old_rows), _as_columns(new_rows)
@@ -285,6 +358,32 @@ def test_candidates_from_columns_equal_those_from_items():
     }
     assert found == expected
     assert expected, "the rows hold region matches between old and new images"
+    by_overlay = overlay_candidates(old_columns, new_columns, params)
+    assert by_overlay == overlay_candidates(old_items, new_items, params)
+    # Exactly the old images whose informative trimmed whole's dHash is near a new one's.
+    assert by_overlay == {
+        old.key
+        for old in old_items
+        for new in new_items
+        if old.region_dhashes is not None
+        and new.region_dhashes is not None
+        and _informative(old.region_dhashes[0], params)
+        and _informative(new.region_dhashes[0], params)
+        and hamming(old.region_dhashes[0], new.region_dhashes[0]) <= (params.overlay_dhash_threshold or 0)
+    }
+    assert by_overlay - found - by_phash, "the rows hold overlay candidates that no other search finds"
+
+
+def test_a_colour_column_tells_colour_like_each_value():
+    rng = random.Random(15)
+    values = [rng.getrandbits(6) << 36 for _ in range(200)]  # greyscale
+    values += [rng.getrandbits(42) for _ in range(200)]
+    values += [rng.getrandbits(128) for _ in range(50)] + [0, 1 << 36, 1 << 42, 1 << 64, (1 << 42) - 1]
+    columns = HashArrays.from_items(HashedImage(key=at, colorhash=value) for at, value in enumerate(values))
+    got = colorhash_column_has_colour(columns.colorhash).tolist()
+    assert got == [colorhash_has_colour(value) for value in values]
+    assert not all(got)
+    assert any(got)
 
 
 def test_an_item_converts_back_from_its_columns():

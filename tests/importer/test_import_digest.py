@@ -32,7 +32,7 @@ def set_legacy(path, sql: str, *params) -> None:
 
 
 def count_colour_reads(monkeypatch) -> list[object]:
-    """Every legacy dominant-colours value the import reads, in order."""
+    """Every legacy dominant-colours value the import reads, in order, for a new row or a compared one."""
     seen: list[object] = []
     read = lv.normalise_dominant_colors
 
@@ -41,6 +41,8 @@ def count_colour_reads(monkeypatch) -> list[object]:
         return read(value)
 
     monkeypatch.setattr(lv, "normalise_dominant_colors", counting)
+    # A new row's value is read as JSON text; counted here and read the general way.
+    monkeypatch.setattr(lv, "dominant_colors_json", counting)
     return seen
 
 

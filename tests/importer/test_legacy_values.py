@@ -443,3 +443,48 @@ def test_plain_exif_reprs_read_as_the_python_parser_reads_them(text, monkeypatch
     fast = outcome()
     monkeypatch.setattr(lv, "_parse_exif_literal", lv.parse_legacy_literal)
     assert outcome() == fast
+
+
+def test_colours_of_a_new_row_are_the_json_text_of_the_values_read(monkeypatch):
+    """A row to insert gets its colour columns as JSON text made from the crawler's spelling: the text
+    ``json.dumps`` writes for what ``normalise_*`` reads; other spellings give that value, or its refusal."""
+    rng = random.Random(20261205)
+    numbers = _numbers(2)
+    hexes = ["#cccc99", "#CCCC99", "#003333", "#AbCdEf", "#000000"]
+    dominant = [REPR_COLOURS, "[]", '[{"rgb": [1, 2, 3], "percentage": 5}]'] + [
+        "["
+        + ", ".join(
+            f"{{'rgb': ({rng.choice(numbers)}, {rng.choice(numbers)}, {rng.choice(numbers)}), "
+            f"'percentage': {rng.choice(numbers)}}}"
+            for _ in range(rng.randint(0, 4))
+        )
+        + "]"
+        for _ in range(300)
+    ]
+    websafe = [REPR_WEBSAFE, "{}", "[{'hex': '#000000', 'percentage': 3}]"] + [
+        "{" + ", ".join(f"'{rng.choice(hexes)}': {rng.choice(numbers)}" for _ in range(rng.randint(0, 5))) + "}"
+        for _ in range(300)
+    ]
+    as_text = 0
+    for texts, as_json, normalise in (
+        (dominant, lv.dominant_colors_json, lv.normalise_dominant_colors),
+        (websafe, lv.websafe_colors_json, lv.normalise_websafe_colors),
+    ):
+        for text in texts:
+            expected = _outcome(normalise, text)
+            try:
+                made = as_json(text)
+            except UnreadableLegacyValue:
+                assert expected == "unreadable", text
+                continue
+            if isinstance(made, lv.JsonText):
+                as_text += 1
+                assert made == json.dumps(normalise(text)), text
+                # Read back, it is the value (the sign of a zero share included).
+                assert repr(json.loads(made)) == expected, text
+            else:
+                assert repr(made) == expected, text
+    assert as_text > len(dominant + websafe) // 3
+    assert isinstance(lv.dominant_colors_json(REPR_COLOURS), lv.JsonText)
+    assert isinstance(lv.websafe_colors_json(REPR_WEBSAFE), lv.JsonText)
+    assert lv.dominant_colors_json(None) is None

@@ -13,7 +13,9 @@ Two images are *the same picture* when:
   It is a weak witness between pictures of similar palette (two crops of one photo
   are within 6 bits half of the time), hence its strict default of 2 bits; the dHash
   is the main one (docs/benchmarks/duplicates.md has the measures behind both).
-  A pair where neither dHash nor colour hash is known on both sides is not linked.
+  The colour hashes of two pictures without colour never confirm: every greyscale
+  picture has one of a few colour hashes. A pair where neither dHash nor colour hash
+  is known on both sides is not linked.
 
 Clusters are the connected components of that relation (single linkage), computed
 with a union-find, optionally under manual constraints (see :mod:`.clusterer`).
@@ -31,7 +33,10 @@ cropped copies are joined through region hashes (:mod:`media_analysis.engine.ima
 the whole of one picture, after trimming a plain frame, within
 ``region_phash_threshold`` bits of a region of the other (centre, one side cut, one
 side cut and another trimmed, centred square), confirmed by the same regions' dHashes; a whole-image match where a
-frame was trimmed must be confirmed by the regions. Upside-down flips, rotations, large
+frame was trimmed must be confirmed by the regions. Copies under a semi-transparent band
+or mark, whose pHash the band moves, are joined by their dHashes: the trimmed wholes'
+within ``overlay_dhash_threshold`` bits and most regions' within
+``overlay_region_dhash_threshold`` (``ClusterParams``). Upside-down flips, rotations, large
 crops and collages are out of scope. Near-flat pictures (a
 sky, a blurred background with a detail in one corner) have unstable hashes and are
 where false matches concentrate.

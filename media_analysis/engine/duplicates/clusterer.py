@@ -2,8 +2,10 @@
 
 The rules are those of the package (:mod:`media_analysis.engine.duplicates`): identical
 SHA-256, or pHash within ``phash_threshold`` bits confirmed by the dHash or the colour
-hash, mirrored copies included. Candidate pairs come from a
-:class:`~media_analysis.engine.duplicates.index.HammingIndex` over the pHashes.
+hash, mirrored copies included; region matches (framed and cropped copies) and overlay
+matches (copies under a band or watermark) when the items carry region hashes. Candidate
+pairs come from Hamming indexes (:class:`~media_analysis.engine.duplicates.index.HammingIndex`)
+over the pHashes, the region pHashes and the trimmed wholes' dHashes.
 
 Clusters are the connected components of that relation (single linkage), computed
 with a union-find, optionally under manual constraints (see below).
@@ -35,6 +37,7 @@ added. Giving the same pair as must- and cannot-link keeps the last one given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
@@ -46,6 +49,8 @@ from media_analysis.engine.duplicates.hashes import (
     PHASH_MIRROR_MASK,
     HashArrays,
     HashedImage,
+    colorhash_column_has_colour,
+    hamming,
     mirror_dhashes,
 )
 from media_analysis.engine.duplicates.index import HammingIndex
@@ -66,6 +71,9 @@ class ClusterParams:
     dhash_threshold: int = 12
     # None: the colour hash never confirms (dHash alone does).
     colorhash_threshold: int | None = 2
+    # Whether the colour hashes of two pictures without colour may confirm (they are
+    # alike for every greyscale picture, so they confirm nothing).
+    colorhash_without_colour: bool = False
     # Also link left-right mirrored copies, found through mirror_phash / mirror_dhash.
     mirrors: bool = True
     # Framed and cropped copies: the whole (or centred square) of one picture within
@@ -73,6 +81,16 @@ class ClusterParams:
     # regions' dHashes within region_dhash_threshold bits. None: region hashes unused.
     region_phash_threshold: int | None = 6
     region_dhash_threshold: int = 12
+    # Copies under a semi-transparent overlay (a watermark band): the trimmed wholes'
+    # dHashes within overlay_dhash_threshold bits, confirmed by at least
+    # overlay_region_share of the regions, each pair of same regions' dHashes within
+    # overlay_region_dhash_threshold bits; no pHash asked (see _new_overlay_edges). A
+    # dHash with fewer than overlay_min_bits bits of either value is not searched.
+    # None: off (and off when region hashes are unused).
+    overlay_dhash_threshold: int | None = 5
+    overlay_region_dhash_threshold: int = 6
+    overlay_region_share: float = 0.75
+    overlay_min_bits: int = 16
 
 
 def split_links(group_a: Iterable[int], group_b: Iterable[int]) -> list[tuple[int, int]]:
@@ -102,6 +120,10 @@ class NearDuplicateClusterer:
             raise ValueError("the colour hash threshold must be None or between 0 and 128")
         if p.region_phash_threshold is not None and not 0 <= p.region_phash_threshold <= HASH_BITS:
             raise ValueError("the region pHash threshold must be None or between 0 and 64")
+        if p.overlay_dhash_threshold is not None and not 0 <= p.overlay_dhash_threshold <= HASH_BITS:
+            raise ValueError("the overlay dHash threshold must be None or between 0 and 64")
+        if not 0.0 <= p.overlay_region_share <= 1.0:
+            raise ValueError("the overlay region share must be between 0 and 1")
         self._index = HammingIndex(p.phash_threshold)
         # Region hashes: every region of every picture (keys node * REGION_COUNT + region),
         # and the query regions alone; dHashes and frames by node.
@@ -109,6 +131,10 @@ class NearDuplicateClusterer:
         self._regions = HammingIndex(region_t)
         self._query_regions = HammingIndex(region_t)
         self._region_dhash = np.empty(0, dtype=np.uint64)  # by node * REGION_COUNT + region
+        # Overlay matches: the trimmed whole's dHash of the pictures whose dHash is
+        # informative (keys: nodes), and the trimmed whole's pHash by node.
+        self._overlay = HammingIndex(_overlay_threshold(p))
+        self._whole_phash = np.empty(0, dtype=np.uint64)
         self._has_regions = np.empty(0, dtype=bool)  # by node
         self._trimmed: set[int] = set()
         self._node_of: dict[int, int] = {}
@@ -125,6 +151,7 @@ class NearDuplicateClusterer:
         self._color_lo = np.empty(0, dtype=np.uint64)
         self._color_hi = np.empty(0, dtype=np.uint64)
         self._has_color = np.empty(0, dtype=bool)
+        self._coloured = np.empty(0, dtype=bool)  # the colour hash has hues
         # Confirmed edges as node ids, in chunks: (a, b, pHash distance, mirrored).
         self._edge_chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._must: set[tuple[int, int]] = set()
@@ -179,6 +206,10 @@ class NearDuplicateClusterer:
             whole = self._new_edges(first_pos)
         if len(region_nodes):
             region = self._new_region_edges(region_nodes)
+            overlay = self._new_overlay_edges(region_nodes)
+            if overlay is not None:
+                # Overlay matches are taken inside the frames too: they confirm a framed whole-image match.
+                region = _concatenate(region, overlay)
         if whole is not None or region is not None:
             a, b, dist, mirrored = self._merge_edges(whole, region)
             self._edge_chunks.append((a, b, dist, mirrored))
@@ -283,6 +314,8 @@ class NearDuplicateClusterer:
         self._color_hi = np.concatenate([self._color_hi, batch.colorhash[hashed, 0]])
         self._color_lo = np.concatenate([self._color_lo, batch.colorhash[hashed, 1]])
         self._has_color = np.concatenate([self._has_color, batch.has_colorhash[hashed]])
+        coloured = batch.has_colorhash[hashed] & colorhash_column_has_colour(batch.colorhash[hashed])
+        self._coloured = np.concatenate([self._coloured, coloured])
 
     def _new_edges(self, since: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Confirmed pairs involving an index position >= ``since``, as node ids."""
@@ -305,6 +338,7 @@ class NearDuplicateClusterer:
     def _add_regions(self, batch: HashArrays, first_node: int) -> np.ndarray:
         """Index the region hashes of ``batch`` (nodes from ``first_node``); the nodes that have them."""
         self._region_dhash = np.concatenate([self._region_dhash, np.zeros(len(batch) * REGION_COUNT, dtype=np.uint64)])
+        self._whole_phash = np.concatenate([self._whole_phash, np.zeros(len(batch), dtype=np.uint64)])
         if self.params.region_phash_threshold is None:
             return np.empty(0, dtype=np.int64)
         rows = np.flatnonzero(batch.has_regions)
@@ -317,7 +351,12 @@ class NearDuplicateClusterer:
         self._regions.add_array(keys.ravel(), values.ravel())
         query = list(_QUERY_REGIONS)
         self._query_regions.add_array(keys[:, query].ravel(), values[:, query].ravel())
-        self._region_dhash[keys.ravel()] = batch.region_dhashes[rows].ravel()
+        dhash_matrix = batch.region_dhashes[rows]
+        self._region_dhash[keys.ravel()] = dhash_matrix.ravel()
+        self._whole_phash[nodes] = values[:, 0]
+        if self.params.overlay_dhash_threshold is not None:
+            informative = _informative(dhash_matrix[:, 0], self.params.overlay_min_bits)
+            self._overlay.add_array(nodes[informative], dhash_matrix[informative, 0])
         return nodes
 
     def _new_region_edges(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -348,6 +387,41 @@ class NearDuplicateClusterer:
         dhash_distance = np.bitwise_count(self._region_dhash[key_a] ^ self._region_dhash[key_b])
         keep = (node_a != node_b) & (dhash_distance <= self.params.region_dhash_threshold)
         node_a, node_b, dist = node_a[keep], node_b[keep], dist[keep]
+        return node_a.astype(np.intp), node_b.astype(np.intp), dist.astype(np.intp), np.zeros(len(dist), dtype=bool)
+
+    def _new_overlay_edges(self, nodes: np.ndarray) -> _Edges | None:
+        """Confirmed overlay matches involving one of ``nodes`` (just added), as node ids; None when off.
+
+        A semi-transparent band or mark over part of a picture moves the lowest
+        frequencies that the pHash keeps (of the whole and of every region that holds
+        it) far more than the dHash, which compares neighbouring cells and changes only
+        where the mark's edges fall. So the trimmed wholes' dHashes propose the pair,
+        and the regions confirm it: most of them must agree by their dHash, which lets
+        the regions a mark covers disagree while two different pictures of one layout
+        (screenshots of a site) agree on a few regions only. A dHash made of nearly one
+        value (a smooth horizontal gradient, a page of text on a graded background)
+        says little about the picture and is not searched.
+        """
+        t = self.params.overlay_dhash_threshold
+        if t is None or not len(self._overlay):
+            return None
+        keys = self._overlay.keys
+        first_new = np.searchsorted(keys, int(nodes.min()))
+        i, j, _ = self._overlay.pairs(since=int(first_new))
+        node_a, node_b = keys[i], keys[j]
+        columns = np.arange(REGION_COUNT)
+        agree = (
+            np.bitwise_count(
+                self._region_dhash[node_a[:, None] * REGION_COUNT + columns]
+                ^ self._region_dhash[node_b[:, None] * REGION_COUNT + columns]
+            )
+            <= self.params.overlay_region_dhash_threshold
+        )
+        needed = math.ceil(self.params.overlay_region_share * REGION_COUNT)
+        keep = agree.sum(axis=1) >= needed
+        node_a, node_b = node_a[keep], node_b[keep]
+        # The pair's strength, as for other matches, is a pHash distance: the trimmed wholes'.
+        dist = np.bitwise_count(self._whole_phash[node_a] ^ self._whole_phash[node_b])
         return node_a.astype(np.intp), node_b.astype(np.intp), dist.astype(np.intp), np.zeros(len(dist), dtype=bool)
 
     def _merge_edges(
@@ -394,6 +468,8 @@ class NearDuplicateClusterer:
         color_distance = np.bitwise_count(self._color_lo[i] ^ self._color_lo[j]).astype(np.intp)
         color_distance += np.bitwise_count(self._color_hi[i] ^ self._color_hi[j])
         by_color = self._has_color[i] & self._has_color[j] & (color_distance <= p.colorhash_threshold)
+        if not p.colorhash_without_colour:
+            by_color &= self._coloured[i] | self._coloured[j]
         return by_dhash | by_color
 
     def _all_edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -551,6 +627,72 @@ def region_candidates(
             _, positions, _ = stored.search(queries.values, threshold)
             found.update((stored.keys[positions] // REGION_COUNT).tolist())
     return found
+
+
+def overlay_candidates(
+    old: HashArrays | Iterable[HashedImage], new: HashArrays | Iterable[HashedImage], params: ClusterParams
+) -> set[int]:
+    """Keys of ``old`` items whose trimmed whole's dHash is within the overlay threshold of a new item's.
+
+    A superset of the overlay matches a clusterer would confirm between old and new
+    items (the regions' confirmation is left to it), for incremental updates.
+    """
+    t = _overlay_threshold(params)
+    if params.overlay_dhash_threshold is None or params.region_phash_threshold is None:
+        return set()
+
+    def wholes(items: HashArrays) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(items.has_regions)
+        # Increasing keys let the index skip its check for repeated keys.
+        rows = rows[np.argsort(items.keys[rows], kind="stable")]
+        keys, values = items.keys[rows], items.region_dhashes[rows, 0]
+        informative = _informative(values, params.overlay_min_bits)
+        return keys[informative], values[informative]
+
+    old_keys, old_values = wholes(_as_arrays(old))
+    new_keys, new_values = wholes(_as_arrays(new))
+    if not len(old_keys) or not len(new_keys):
+        return set()
+    index = HammingIndex(t)
+    index.add_array(old_keys, old_values)
+    _, positions, _ = index.search(new_values, t)
+    return set(index.keys[positions].tolist())
+
+
+def overlay_match(a: HashedImage, b: HashedImage, params: ClusterParams) -> bool:
+    """Whether the overlay rule joins ``a`` and ``b`` (see ``NearDuplicateClusterer._new_overlay_edges``)."""
+    t = params.overlay_dhash_threshold
+    if t is None or a.region_dhashes is None or b.region_dhashes is None:
+        return False
+    if len(a.region_dhashes) != REGION_COUNT or len(b.region_dhashes) != REGION_COUNT:
+        return False
+    wholes = np.array([a.region_dhashes[0], b.region_dhashes[0]], dtype=np.uint64)
+    if not _informative(wholes, params.overlay_min_bits).all() or hamming(a.region_dhashes[0], b.region_dhashes[0]) > t:
+        return False
+    agree = sum(
+        hamming(x, y) <= params.overlay_region_dhash_threshold
+        for x, y in zip(a.region_dhashes, b.region_dhashes, strict=True)
+    )
+    return agree >= math.ceil(params.overlay_region_share * REGION_COUNT)
+
+
+def _overlay_threshold(params: ClusterParams) -> int:
+    return params.overlay_dhash_threshold if params.overlay_dhash_threshold is not None else 0
+
+
+def _informative(dhashes: np.ndarray, min_bits: int) -> np.ndarray:
+    """Which dHashes have at least ``min_bits`` bits of each value."""
+    ones = np.bitwise_count(dhashes).astype(np.intp)
+    return np.minimum(ones, HASH_BITS - ones) >= min_bits
+
+
+def _concatenate(a: _Edges, b: _Edges) -> _Edges:
+    return (
+        np.concatenate([a[0], b[0]]),
+        np.concatenate([a[1], b[1]]),
+        np.concatenate([a[2], b[2]]),
+        np.concatenate([a[3], b[3]]),
+    )
 
 
 def _ordered(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -359,6 +359,28 @@ class HashArrays:
         )
 
 
+# imagehash.colorhash (binbits 3) is 14 values of 3 bits: the share of black pixels, of
+# grey pixels, then 12 hue bins of the coloured pixels, in the last 36 bits.
+COLORHASH_BITS = 42
+_HUE_BITS = (1 << 36) - 1
+
+
+def colorhash_has_colour(value: int) -> bool:
+    """Whether a colour hash says something of hues: False for a picture without colour (greyscale).
+
+    The colour hash of every greyscale picture is one of a few values (how much of it is
+    black or grey), so two of them agreeing says nothing of the pictures. A hash of
+    another size is taken as coloured.
+    """
+    return value >= (1 << COLORHASH_BITS) or value & _HUE_BITS != 0
+
+
+def colorhash_column_has_colour(colorhash: np.ndarray) -> np.ndarray:
+    """:func:`colorhash_has_colour` of many colour hashes, as (high, low) 64-bit words of shape (n, 2)."""
+    hi, lo = colorhash[:, 0], colorhash[:, 1]
+    return (hi != 0) | (lo >= np.uint64(1 << COLORHASH_BITS)) | ((lo & np.uint64(_HUE_BITS)) != 0)
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 

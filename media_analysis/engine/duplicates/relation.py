@@ -5,7 +5,8 @@ cluster is shown or exported (nothing is stored): ``identical file``, ``framed``
 plain border was added), ``frame removed``, ``cropped (centre)`` / ``(no left)`` /
 ``(no left, less top)``... (the member is a region of the representative), ``square crop``,
 ``wider`` (the representative is a crop of the member), ``mirrored``, ``greyscale``,
-``resized``, and ``re-encoded`` when the same picture differs by its bytes only. Several
+``resized``, ``overlay`` (a band or mark over part of the picture, matched by the
+overlay rule alone), and ``re-encoded`` when the same picture differs by its bytes only. Several
 may apply (``framed, resized``). A member linked to the representative through other
 members only, or by a manual merge, is ``indirect``: its own hashes do not say how.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from media_analysis.engine.duplicates.clusterer import ClusterParams, overlay_match
 from media_analysis.engine.duplicates.hashes import HashedImage, hamming, mirror_dhash, mirror_phash
 from media_analysis.engine.image.regions import REGIONS
 
@@ -22,6 +24,7 @@ _WHOLE_PHASH = 10
 _WHOLE_DHASH = 12
 _REGION_PHASH = 6
 _REGION_DHASH = 12
+_OVERLAY = ClusterParams()
 # Sizes within this share of each other are "the same size" (encoders round).
 _SIZE_TOLERANCE = 0.02
 
@@ -75,7 +78,8 @@ def relation(representative: Member, member: Member) -> str:
             whole = mirrored = True
     inner = _region_match(mem, rep)
     outer = _region_match(rep, mem)
-    if not whole and inner is None and outer is None:
+    overlay = not whole and inner is None and outer is None and overlay_match(rep, mem, _OVERLAY)
+    if not whole and inner is None and outer is None and not overlay:
         # Joined through other members or by hand: these two alone do not say how.
         return "indirect"
     if mem.trimmed and not rep.trimmed:
@@ -93,6 +97,8 @@ def relation(representative: Member, member: Member) -> str:
         cropped = True
     if mirrored:
         labels.append("mirrored")
+    if overlay:
+        labels.append("overlay")
     if member.greyscale and not representative.greyscale:
         labels.append("greyscale")
     reframed = cropped or any(label.startswith("fram") for label in labels)

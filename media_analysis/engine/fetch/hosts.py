@@ -11,7 +11,12 @@ scheduler) asks again later, guided by ``ready_in``, rather than holding a threa
   with the Redis server's clock (``TIME``), so the machines' clocks never matter; every key expires once the host is
   idle.
 
-When Redis cannot be reached, ``RedisHostGate.try_acquire``, ``pause`` and ``ready_in`` raise
+A scheduler that keeps work for a host at its limit waits for a slot to come back. ``acquire`` answers in one
+call either a slot or why not (``Refusal``: at the limit, or how long a pause or the minimum delay still holds), and
+``watch_releases`` tells it when another process gives a slot back (the shared gate publishes every release on a
+Redis channel), so that it neither polls the gate nor asks it about hosts it knows to be full.
+
+When Redis cannot be reached, ``RedisHostGate.try_acquire``, ``acquire``, ``pause`` and ``ready_in`` raise
 ``HostGateUnavailable``; they never fall back to a per-process count, which would multiply the connections to
 each host by the number of consumers. ``release`` never raises: a slot it could not return expires by itself.
 """
@@ -53,6 +58,14 @@ def host_key(url: str) -> str:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why ``acquire`` granted no slot: the host is at its limit, or it is paused or within its minimum delay."""
+
+    at_limit: bool
+    wait: float = 0.0  # seconds before time alone may let a slot be granted (0 at the limit: a release will)
+
+
+@dataclass(frozen=True)
 class HostSlot:
     """Permission to open one request to ``host``; give it back with ``HostGate.release``."""
 
@@ -75,8 +88,20 @@ class HostGate(Protocol):
         """
         ...
 
+    def acquire(self, host: str) -> HostSlot | Refusal:
+        """``try_acquire`` that says why it refused, in the same call."""
+        ...
+
     def release(self, slot: HostSlot) -> None:
         """Give ``slot`` back; releasing it again does nothing."""
+        ...
+
+    def watch_releases(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(host)`` (on a thread of the gate's) when another process releases a slot of ``host``.
+
+        A hint, never a guarantee: a release may go unheard (a lost connection), so a waiter still asks again
+        after a while. A gate that only this process uses hears nothing: its releases are the caller's own.
+        """
         ...
 
     def pause(self, host: str, seconds: float) -> None:
@@ -133,15 +158,25 @@ class LocalHostGate:
         return state
 
     def try_acquire(self, host: str) -> HostSlot | None:
+        answer = self.acquire(host)
+        return answer if isinstance(answer, HostSlot) else None
+
+    def acquire(self, host: str) -> HostSlot | Refusal:
         with self._lock:
             now = self._clock()
             state = self._state(host, now)
-            if len(state.holders) >= self.limit or self._wait(state, now) > 0:
-                return None
+            wait = self._wait(state, now)
+            if wait > 0:
+                return Refusal(at_limit=False, wait=wait)
+            if len(state.holders) >= self.limit:
+                return Refusal(at_limit=True)
             slot = HostSlot(host, uuid.uuid4().hex)
             state.holders.add(slot.token)
             state.last_start = now
             return slot
+
+    def watch_releases(self, callback: Callable[[str], None]) -> None:
+        """Nothing to hear: every slot of this gate is released by its own caller."""
 
     def release(self, slot: HostSlot) -> None:
         with self._lock:
@@ -253,6 +288,17 @@ return {wait_ms(KEYS[2], tonumber(ARGV[2])), busy}
 )
 
 
+# KEYS: slots. ARGV: token, channel, message. Publishes the message only when the token held a slot.
+_RELEASE = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
+return 1
+"""
+
+
+def _text(data: bytes | str) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
 # Longest span the scripts are given, so that every millisecond value stays an exact integer in Lua.
 _MAX_SPAN = 30 * 86400.0
 
@@ -292,8 +338,15 @@ class RedisHostGate:
         self.slot_ttl = float(slot_ttl)
         self.prefix = prefix
         self._acquire = client.register_script(_ACQUIRE)
+        self._release = client.register_script(_RELEASE)
         self._pause = client.register_script(_PAUSE)
         self._ready_in = client.register_script(_READY_IN)
+        # Releases are published as "<this gate's id> <host>", so that a gate ignores its own.
+        self.channel = f"{prefix}released"
+        self._id = uuid.uuid4().hex
+        self._watchers: list[Callable[[str], None]] = []
+        self._watch_lock = threading.Lock()
+        self._watching = False
 
     def keys(self, host: str) -> tuple[str, str]:
         """The Redis keys of ``host``: its slots and its timings."""
@@ -301,19 +354,65 @@ class RedisHostGate:
         return f"{base}:slots", f"{base}:meta"
 
     def try_acquire(self, host: str) -> HostSlot | None:
+        answer = self.acquire(host)
+        return answer if isinstance(answer, HostSlot) else None
+
+    def acquire(self, host: str) -> HostSlot | Refusal:
         token = uuid.uuid4().hex
         args: list[str | int] = [token, self.limit, _ms(self.min_delay), max(_ms(self.slot_ttl), 1)]
         try:
-            granted, _wait = self._acquire(keys=list(self.keys(host)), args=args)
+            granted, wait = self._acquire(keys=list(self.keys(host)), args=args)
         except redis.RedisError as exc:
             raise HostGateUnavailable(f"cannot ask Redis for a slot of {host}: {exc}") from exc
-        return HostSlot(host, token) if int(granted) == 1 else None
+        if int(granted) == 1:
+            return HostSlot(host, token)
+        wait = int(wait)
+        return Refusal(at_limit=True) if wait < 0 else Refusal(at_limit=False, wait=wait / 1000)
 
     def release(self, slot: HostSlot) -> None:
         try:
-            self.client.zrem(self.keys(slot.host)[0], slot.token)
+            self._release(keys=[self.keys(slot.host)[0]], args=[slot.token, self.channel, f"{self._id} {slot.host}"])
         except redis.RedisError as exc:
             logger.warning("cannot release a slot of %s (it expires after %g s): %s", slot.host, self.slot_ttl, exc)
+
+    def watch_releases(self, callback: Callable[[str], None]) -> None:
+        with self._watch_lock:
+            self._watchers.append(callback)
+            if self._watching:
+                return
+            self._watching = True
+        threading.Thread(target=self._listen, name="host-gate-releases", daemon=True).start()
+
+    def _listen(self) -> None:
+        """Hear the releases published by the other gates, for ever; resubscribe after a failure."""
+        while True:
+            pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self.channel)
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None or message.get("type") != "message":
+                        continue
+                    sender, _, host = _text(message["data"]).partition(" ")
+                    if sender == self._id or not host:
+                        continue
+                    with self._watch_lock:
+                        watchers = list(self._watchers)
+                    for watcher in watchers:
+                        try:
+                            watcher(host)
+                        except Exception:
+                            logger.exception("a watcher of the releases of %s failed", host)
+            except Exception as exc:
+                # Unheard releases only delay the waiters until they ask again (a client closed under the
+                # listener raises ValueError from its socket, not a RedisError).
+                logger.warning("not hearing the host gate's releases (%s); trying again", exc)
+                time.sleep(1.0)
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:
+                    logger.debug("closing the subscription to the releases failed", exc_info=True)
 
     def pause(self, host: str, seconds: float) -> None:
         try:

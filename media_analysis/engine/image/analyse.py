@@ -323,11 +323,12 @@ def _text_picture(frame: DecodedFrame, content: bytes, options: TextOptions) -> 
     """The decoded picture the text is read from: the analysis's own, unless it was decoded at reduced scale.
 
     A large JPEG is analysed from a draft too small for any text; it is decoded
-    again at the smallest DCT scale keeping the recognition's long side.
+    again at the smallest DCT scale keeping the recognition's long side, as its
+    luma alone: the text is read in grey levels.
     """
     if frame.box is None:
         return frame.image
-    return jpeg_draft(content, options.max_side) or frame.preview
+    return jpeg_draft(content, options.max_side, grey=True) or frame.preview
 
 
 def _colour_sample(base: Image.Image, draft_box: Box | None) -> Image.Image:

@@ -174,17 +174,21 @@ def decode_frame(img: ImageFile.ImageFile, content: bytes, preview_side: int = 0
     return DecodedFrame(img, None, img)
 
 
-def jpeg_draft(content: bytes, side: int) -> Image.Image | None:
-    """A JPEG decoded at the smallest DCT scale keeping ``side`` px on its long side (or whole); None if it fails."""
+def jpeg_draft(content: bytes, side: int, grey: bool = False) -> Image.Image | None:
+    """A JPEG decoded at the smallest DCT scale keeping ``side`` px on its long side (or whole); None if it fails.
+
+    ``grey``: a colour JPEG is decoded as its luma alone (mode "L"), skipping the
+    chroma and the colour conversion, for a reader that wants grey levels only.
+    """
     try:
         with Image.open(io.BytesIO(content), formats=("JPEG", "MPO")) as probe:
             size = probe.size
     except Exception:
         return None
-    return _jpeg_preview(content, size, min(side, max(size)))
+    return _jpeg_preview(content, size, min(side, max(size)), "L" if grey else None)
 
 
-def _jpeg_preview(content: bytes, size: tuple[int, int], side: int) -> Image.Image | None:
+def _jpeg_preview(content: bytes, size: tuple[int, int], side: int, mode: str | None = None) -> Image.Image | None:
     """A JPEG decoded again at the smallest DCT scale keeping ``side`` pixels on its long side; None if it fails.
 
     Only the analysis's own decode is trusted to report damaged data: a preview
@@ -195,7 +199,7 @@ def _jpeg_preview(content: bytes, size: tuple[int, int], side: int) -> Image.Ima
     target = max(1, -(-side * width // long)), max(1, -(-side * height // long))
     try:
         again = Image.open(io.BytesIO(content), formats=("JPEG", "MPO"))
-        again.draft(None, target)
+        again.draft(mode, target)
         again.load()
     except Exception:
         return None

@@ -73,9 +73,8 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
     horizontal = np.zeros((h, w), dtype=bool)
     horizontal[1:, :] = down >= step
     edges = vertical | horizontal
-    # Join the strokes of a line (letter gaps) but not the lines (line spacing).
-    density = ndimage.uniform_filter(edges.astype(np.float32), size=(3, 9))
-    labels, count = ndimage.label(density >= 0.2)
+    # Join the strokes of a line (letter gaps) but not the lines (line spacing): a fifth of a 3 x 9 window.
+    labels, count = ndimage.label(_window_count(edges) >= 6)
     covered = 0
     heights: list[int] = []
     boxes: list[tuple[int, int, int, int]] = []
@@ -110,11 +109,25 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
     return covered, heights, boxes
 
 
+def _window_count(edges: np.ndarray) -> np.ndarray:
+    """Edge pixels in the 3 x 9 window around each pixel, borders mirrored.
+
+    Integer running sums: what a uniform filter computes, without its float pass.
+    """
+    padded = np.pad(edges, ((1, 1), (4, 4)), mode="symmetric").astype(np.uint16)
+    running = np.cumsum(padded, axis=1, dtype=np.uint16)
+    across = np.concatenate([running[:, 8:9], running[:, 9:] - running[:, :-9]], axis=1)
+    return across[:-2] + across[1:-1] + across[2:]
+
+
 def _reduced(grey: np.ndarray, factor: int) -> np.ndarray:
     """Block mean by ``factor`` (cheap, and keeps thin strokes visible as mid-greys)."""
     if factor == 1:
         return grey
-    h, w = grey.shape
-    h2, w2 = h // factor, w // factor
-    blocks = grey[: h2 * factor, : w2 * factor].reshape(h2, factor, w2, factor)
-    return blocks.mean(axis=(1, 3), dtype=np.float32).astype(np.uint8)
+    h2, w2 = grey.shape[0] // factor, grey.shape[1] // factor
+    # Summed by strided slices: a few whole-array additions instead of a reduction over two inner axes.
+    total = np.zeros((h2, w2), dtype=np.uint32)
+    for row in range(factor):
+        for col in range(factor):
+            total += grey[row : h2 * factor : factor, col : w2 * factor : factor]
+    return (total // (factor * factor)).astype(np.uint8)

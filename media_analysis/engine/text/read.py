@@ -8,6 +8,7 @@ of time is a reading with status "failed".
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,8 +48,11 @@ def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
     kept: list[Word] = []
     area = 0.0
     try:
+        fruitless = _Fruitless()
         for number, region in enumerate(_regions(test, grey.shape)):
-            words, share = _read_region(grey, region, engine.tessdata, languages, deadline, options)
+            if fruitless.readings >= _FRUITLESS_READINGS:
+                break  # texture taken for lines: the rest of the picture is not worth reading
+            words, share = _read_region(grey, region, engine.tessdata, languages, deadline, options, fruitless)
             kept += [replace(w, line=w.line + number * _LINES_PER_REGION) for w in words]
             area += share
     except RecognitionTimeout as exc:
@@ -136,10 +140,30 @@ def _merged(boxes: list[list[int]]) -> list[list[int]]:
     return merged
 
 
+# Readings in a row that keep nothing, after which a picture is taken for texture and the rest of it not read.
+_FRUITLESS_READINGS = 4
+
+
+@dataclass
+class _Fruitless:
+    readings: int = 0  # Tesseract's readings in a row, over the picture's regions, that kept no word
+
+
 def _read_region(
-    grey: np.ndarray, region: Region, tessdata: str, languages: str, deadline: float, options: TextOptions
+    grey: np.ndarray,
+    region: Region,
+    tessdata: str,
+    languages: str,
+    deadline: float,
+    options: TextOptions,
+    fruitless: _Fruitless,
 ) -> tuple[list[Word], float]:
-    """The words kept in one region, and the share of the picture their boxes cover."""
+    """The words kept in one region, and the share of the picture their boxes cover.
+
+    A photo's texture that the test took for lines reads as scraps under every
+    tone, each reading costing as much as a caption's: a picture is given up after
+    ``_FRUITLESS_READINGS`` readings in a row that kept nothing.
+    """
     left, top, right, bottom = region.box
     crop = grey[top:bottom, left:right]
     scaled, factor = _for_recognition(crop, region.line_height, options.max_side)
@@ -149,59 +173,81 @@ def _read_region(
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
-        words = recognise(candidate, tessdata, languages, remaining, block=not region.page)
+        words = recognise(candidate.picture, tessdata, languages, remaining, block=not region.page)
         kept = _sure_lines(
             [w for w in words if w.confidence >= options.min_confidence and any(c.isalnum() for c in w.text)]
         )
         score = sum(w.confidence * len(w.text) for w in kept)
+        fruitless.readings = 0 if kept else fruitless.readings + 1
         if score > best_score:
             best, best_score = kept, score
-        if not words:
-            break  # nothing at all where the test saw lines: texture, not worth other thresholds
+        if not words and not candidate.tones:
+            break  # nothing at all in the grey block where the test saw lines: texture, not worth other tones
         if kept and sum(w.confidence for w in kept) / len(kept) >= _CONFIDENT:
+            break
+        if fruitless.readings >= _FRUITLESS_READINGS:
             break
     area = sum((w.box[2] - w.box[0]) * (w.box[3] - w.box[1]) for w in best) / (factor * factor)
     return best, area / float(grey.size)
 
 
-_CONFIDENT = 88.0  # a reading this sure is not tried again with other thresholds
+_CONFIDENT = 88.0  # a reading this sure is not tried again with other tones
 _LIGHT, _DARK = 200, 60  # glyphs of captions are near white or near black
 _DARK_GROUND = 100
 
 
-def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> list[np.ndarray]:
-    """The picture as Tesseract thresholds it itself, then as its extreme tones alone.
+@dataclass(frozen=True)
+class Candidate:
+    picture: np.ndarray
+    tones: bool  # only the block's extreme tones (glyphs isolated), not its grey levels
 
-    Tesseract's global threshold fails on captions over photos (the photo's own
-    darks and lights split the histogram); captions are set near white or near
-    black, often with an outline, so keeping only the lightest, then only the
-    darkest parts inside the block, as black on white, isolates the glyphs.
+
+def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> Iterator[Candidate]:
+    """The ways of giving a block to Tesseract, the likeliest to read well first; each made only when asked for.
+
+    The block's grey levels, thresholded by Tesseract itself, read text on a plain
+    ground (a screenshot, a caption on a flat colour) best. Over a photo, the
+    photo's own darks and lights split Tesseract's threshold, and the grey block
+    often reads as nothing at several times the cost of a clean one; captions are
+    set near white or near black, often with an outline, so keeping only the
+    lightest, then only the darkest parts inside the block, as black on white,
+    isolates the glyphs. Those come first over a photo, the grey block last.
     """
-    as_is = 255 - picture if _dark_plain_ground(picture) else picture
+    ground = _flat_ground(picture)
+    as_is = Candidate(255 - picture if ground is not None and ground < _DARK_GROUND else picture, tones=False)
     if page:
-        return [as_is]
+        yield as_is
+        return
+    if ground is not None:
+        yield as_is
     smallest = max(4, int((line_height / 12) ** 2))
-    return [as_is, _glyphs(picture >= _LIGHT, smallest), _glyphs(picture <= _DARK, smallest)]
+    for tone in (picture >= _LIGHT, picture <= _DARK):
+        glyphs = _glyphs(tone, smallest)
+        if glyphs is not None:
+            yield Candidate(glyphs, tones=True)
+    if ground is None:
+        yield as_is
 
 
-def _dark_plain_ground(picture: np.ndarray) -> bool:
-    """Light text on a flat dark ground (a dark-mode screenshot, white on a dark plain colour).
+def _flat_ground(picture: np.ndarray) -> int | None:
+    """The grey level of the block's ground when it is flat (text on a plain colour), else None.
 
-    Such a block is read inverted: Tesseract's own inverted pass is off, and its
-    thresholding reads dark glyphs best. A dark photo under an outlined caption is
-    not flat, and inverted it reads worse than its extreme tones do.
+    A flat dark ground (a dark-mode screenshot, white on a dark plain colour) is
+    read inverted: Tesseract's own inverted pass is off, and its thresholding reads
+    dark glyphs best. A dark photo under an outlined caption is not flat, and
+    inverted it reads worse than its extreme tones do.
     """
-    ground = float(np.median(picture))
-    if ground >= _DARK_GROUND:
-        return False
-    return float(np.mean(np.abs(picture.astype(np.int16) - int(ground)) <= _FLAT_STEP)) >= _FLAT_SHARE
+    histogram = np.bincount(picture.ravel(), minlength=256)
+    ground = int(np.searchsorted(np.cumsum(histogram), (picture.size + 1) // 2))
+    near = histogram[max(0, ground - _FLAT_STEP) : ground + _FLAT_STEP + 1].sum()
+    return ground if near >= _FLAT_SHARE * picture.size else None
 
 
-_FLAT_STEP, _FLAT_SHARE = 12, 0.5  # a flat ground: half the block within this many grey levels of its median
+_FLAT_STEP, _FLAT_SHARE = 12, 0.87  # a flat ground: most of the block within this many grey levels of its median
 
 
-def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray:
-    """The parts of a tone that do not touch the block's border, black on white, without specks.
+def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray | None:
+    """The parts of a tone that do not touch the block's border, black on white, without specks; None if none.
 
     A caption's glyphs sit inside the block, held apart from the ground by their
     outline; a sky or a wall of the same tone reaches the border and is dropped,
@@ -212,6 +258,8 @@ def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray:
     dropped = sizes < smallest
     dropped[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
     dropped[0] = True
+    if dropped.all():
+        return None  # nothing to read: Tesseract is not asked
     inner = ~dropped[labels]
     return np.where(inner, 0, 255).astype(np.uint8)
 

@@ -5,8 +5,8 @@ see docs/benchmarks/ocr.md) and releases the GIL while Tesseract works, so the
 pipeline's analysis threads recognise in parallel. One ``PyTessBaseAPI`` must
 never serve two threads at once: each recognition takes an engine from a pool
 and gives it back, so there are never more engines than pictures recognised at
-once, and loading the language data (a fraction of a second) is paid once per
-engine, not per picture.
+once (at most one per core), and loading the language data (a fraction of a
+second) is paid once per engine, not per picture.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,16 +114,21 @@ def _check(languages: str, tessdata: str) -> Availability:
     return Availability(True, engine=f"tesseract {version} {'+'.join(wanted)}", tessdata=folder)
 
 
-# --- Engines, one per thread recognising at a time ---------------------------------
+# --- Engines, one per recognition at a time, one per core at most ---------------------------------
 
+
+# Recognitions at once per process: one per core. Tesseract works without the GIL, so more
+# threads recognising at once would not read faster, and each would load an engine of its own
+# (a fraction of a second of CPU and tens of MiB); the others wait for a free one.
+ENGINES = max(1, os.cpu_count() or 1)
 
 _pools_lock = threading.Lock()
-_pools: dict[tuple[str, str], queue.LifoQueue[Any]] = {}
+_pools: dict[tuple[str, str], tuple[queue.LifoQueue[Any], threading.BoundedSemaphore]] = {}
 
 
-def _pool(tessdata: str, languages: str) -> queue.LifoQueue[Any]:
+def _pool(tessdata: str, languages: str) -> tuple[queue.LifoQueue[Any], threading.BoundedSemaphore]:
     with _pools_lock:
-        return _pools.setdefault((tessdata, languages), queue.LifoQueue())
+        return _pools.setdefault((tessdata, languages), (queue.LifoQueue(), threading.BoundedSemaphore(ENGINES)))
 
 
 def _new_api(tessdata: str, languages: str) -> Any:
@@ -153,7 +159,19 @@ def recognise(picture: np.ndarray, tessdata: str, languages: str, timeout: float
 
     ``block``: the picture is one block of text (a crop around lines), not a page to lay out.
     """
-    pool = _pool(tessdata, languages)
+    pool, slots = _pool(tessdata, languages)
+    started = time.perf_counter()
+    if not slots.acquire(timeout=timeout):
+        raise RecognitionTimeout(f"recognition stopped after {timeout:g} s")
+    try:
+        return _recognise(pool, picture, tessdata, languages, timeout - (time.perf_counter() - started), block)
+    finally:
+        slots.release()
+
+
+def _recognise(
+    pool: queue.LifoQueue[Any], picture: np.ndarray, tessdata: str, languages: str, timeout: float, block: bool
+) -> list[Word]:
     try:
         api = pool.get_nowait()
     except queue.Empty:
