@@ -65,7 +65,7 @@ from media_analysis.engine.fetch.hosts import HostGateUnavailable, HostSlot, hos
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
-from media_analysis.jobs import metrics
+from media_analysis.jobs import metrics, worker
 from media_analysis.jobs.batch import Fetched, MediaOutcome
 from media_analysis.jobs.hosts import host_gate, robots_cache
 
@@ -102,6 +102,10 @@ LOOKUP_IDLE_CLOSE = 5.0
 LOOKUP_GATHER = 0.25
 # How often a gathering lookup thread checks that the analysis threads still have work.
 LOOKUP_POLL = 0.02
+# After a batch completes, the C allocator's free pages are handed back to the kernel, at most this often: the
+# pages a long run leaves free all through the arenas do not pile up, and the buffers reused between two trims
+# are faulted in again only once per interval.
+TRIM_INTERVAL = 30.0
 
 # What the dispatcher waits for when it cannot start a download; an event wakes it only if it may start one.
 WAKE_WORK = 1  # work queued, or a cancellation to apply
@@ -179,6 +183,7 @@ class Pipeline:
         # analysed outcome's fields and its batch. Dropped once the batch is written (then the database answers).
         self._recent: OrderedDict[tuple[str, AnalysisOptions], tuple[dict, _Batch]] = OrderedDict()
         self._completions: SimpleQueue[_Batch] = SimpleQueue()
+        self._trimmed_at: float | None = None  # when the allocator's free pages were last handed back
         self._analysis_threads = 0
         self._closed = False
         self._stop = threading.Event()
@@ -718,6 +723,14 @@ class Pipeline:
                     # An idle process holds no database session (PostgreSQL counts them, and waits for
                     # them before dropping a database).
                     connection.close()
+                del batch  # its outcomes and rows are garbage before the trim
+                self._trim_if_due()
+
+    def _trim_if_due(self) -> None:
+        now = time.monotonic()
+        if self._trimmed_at is None or now - self._trimmed_at >= TRIM_INTERVAL:
+            self._trimmed_at = now
+            worker.release_freed_memory()
 
     # --- Claims and cancellations ---
 
