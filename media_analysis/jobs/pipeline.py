@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, replace
 from queue import Empty, SimpleQueue
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from lands.models import MediaType
@@ -616,7 +616,8 @@ class Pipeline:
         stored_text: dict[str, dict] = {}
         if asked or asked_text:
             try:
-                close_old_connections()
+                # The thread keeps its session while bodies keep coming (it closes it when idle, or after an
+                # error): with the default CONN_MAX_AGE, close_old_connections here would open one per query.
                 stored = media_batch.reusable_values(asked) if asked else {}
                 stored_text = media_batch.reusable_values(asked_text, text=True) if asked_text else {}
             except Exception:
@@ -701,7 +702,7 @@ class Pipeline:
         while True:
             batch = self._completions.get()
             try:
-                close_old_connections()
+                # As the lookup thread: one session while chunks keep completing, closed when idle or after an error.
                 batch.on_outcomes(batch.outcomes)
             except Exception:
                 # The chunk stays pending: its claim expires and it is recovered.
