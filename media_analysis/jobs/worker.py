@@ -9,11 +9,13 @@ library code never tunes the process it is imported into.
   back to the kernel when freed, so the next image page-faults its buffer in
   again. Raising the mmap and trim thresholds lets freed buffers be reused, for
   a higher but bounded resident size.
+* The free pages the arenas keep (``release_freed_memory``, called by the
+  pipeline as chunks complete): glibc trims an arena only at its top.
 * BLAS: images are analysed on several threads at once and the colour k-means
   makes small matrix products; OpenBLAS's own thread pool would fight the analysis
   threads for the cores, so each caller keeps to one BLAS thread.
 
-The measurements behind both are in docs/benchmarks/land.md ("Process tuning").
+The measurements behind each are in docs/benchmarks/land.md ("Process tuning").
 """
 
 from __future__ import annotations
