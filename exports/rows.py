@@ -72,13 +72,33 @@ class ColumnReader:
         makes them values), the others the values ``values_list`` gives."""
         using = self.queryset.db
         connection = connections[using]
+        plan, read_as_text = self._plan(set(csv_columns), set(text_columns), raw)
+        queryset = self.queryset.values_list(
+            *(Cast(field, TextField()) if index in read_as_text else field for index, field in enumerate(self.fields))
+        )
+        compiler = queryset.query.get_compiler(using)
+        chunked = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+        results = compiler.execute_sql(MULTI, chunked_fetch=chunked, chunk_size=self.chunk_size)
+        if compiler.col_count != self.width:
+            raise ValueError("the query selects other columns than the fields asked for")
+        for rows in results:
+            if not rows:
+                continue
+            columns: list[Column] = list(zip(*rows, strict=True)) if len(rows) > 1 else [(v,) for v in rows[0]]
+            yield [
+                column if convert is None else convert(column) for column, convert in zip(columns, plan, strict=True)
+            ]
+
+    def _plan(self, as_cells: set[int], as_text: set[int], raw: bool) -> tuple[list[Convert | None], set[int]]:
+        """Each column's conversion, and the columns read as text (SQLite's datetimes made cells)."""
+        using = self.queryset.db
+        connection = connections[using]
         compiler = self.queryset.values_list(*self.fields).query.get_compiler(using)
         compiler.setup_query()
         selected = [expression for expression, _, _ in compiler.select[: compiler.col_count]]
         if len(selected) != self.width:
             raise ValueError("the query selects other columns than the fields asked for")
         converters = compiler.get_converters(selected)
-        as_cells, as_text = set(csv_columns), set(text_columns)
         stored_suffix = _stored_datetime_suffix(connection)
         plan: list[Convert | None] = []
         read_as_text: set[int] = set()
@@ -99,21 +119,13 @@ class ColumnReader:
                 plan.append(_stored_datetime_cells(stored_suffix, field_converters, expression, connection, raw))
             else:
                 plan.append(_column_converter(output, field_converters, expression, connection, index in as_cells, raw))
-        queryset = self.queryset.values_list(
-            *(Cast(field, TextField()) if index in read_as_text else field for index, field in enumerate(self.fields))
-        )
-        compiler = queryset.query.get_compiler(using)
-        chunked = not connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
-        results = compiler.execute_sql(MULTI, chunked_fetch=chunked, chunk_size=self.chunk_size)
-        if compiler.col_count != self.width:
-            raise ValueError("the query selects other columns than the fields asked for")
-        for rows in results:
-            if not rows:
-                continue
-            columns: list[Column] = list(zip(*rows, strict=True)) if len(rows) > 1 else [(v,) for v in rows[0]]
-            yield [
-                column if convert is None else convert(column) for column, convert in zip(columns, plan, strict=True)
-            ]
+        return plan, read_as_text
+
+    def cell_converters(self, raw: bool) -> list[Convert]:
+        """For every column, what ``chunks`` makes of a column of its values when asked for CSV cells (a
+        SQLite datetime's value given as its stored text), for writing a few values apart."""
+        plan, _ = self._plan(set(range(self.width)), set(), raw)
+        return [(lambda column: column) if convert is None else convert for convert in plan]
 
     def decode(self, index: int, column: Column) -> Column:
         """The values ``values_list`` gives for a column of ``text_columns`` (the fields' converters)."""

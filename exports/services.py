@@ -42,6 +42,7 @@ from exports.columns import (
     primary_color,
 )
 from exports.rows import ColumnReader
+from exports.sqlcsv import DatabaseLines
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, csv_cells, iter_csv, iter_csv_columns, iter_gexf
 from exports.zipstream import ZipStream, read_chunks
 from lands.models import (
@@ -242,6 +243,13 @@ def produce_nodecsv(land: Land, options: ExportOptions, counts: ExportCounts) ->
 
 
 def media_csv_chunks(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[list[Sequence[Any]]]:
+    """``media_csv_rows_of`` the media of the land the options select."""
+    return media_csv_rows_of(media_of(land, options), options, counts)
+
+
+def media_csv_rows_of(
+    queryset: QuerySet[Media], options: ExportOptions, counts: ExportCounts
+) -> Iterator[list[Sequence[Any]]]:
     """The media CSV's cells, a chunk of rows at a time as a list of columns. The analysis values of a media
     whose latest attempt did not succeed are left empty unless ``options.stale_values``, so a row never shows
     old values as the current result.
@@ -272,7 +280,7 @@ def media_csv_chunks(land: Land, options: ExportOptions, counts: ExportCounts) -
         for index in indexes
     }
     decoded_sources = json_sources & read_as_values
-    reader = ColumnReader(media_of(land, options).order_by("id"), paths, chunk_size=CHUNK_SIZE)
+    reader = ColumnReader(queryset.order_by("id"), paths, chunk_size=CHUNK_SIZE)
     stale_values, is_done, raw = options.stale_values, str(AnalysisStatus.DONE.value).__eq__, options.raw
     for chunk in reader.chunks(csv_columns=sorted(as_cells), text_columns=sorted(json_sources), raw=raw):
         sources = list(chunk)
@@ -323,6 +331,25 @@ def media_csv_header() -> tuple[str, ...]:
 
 
 def produce_mediacsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    """The media CSV written by the database (``exports.sqlcsv``), or row by row (``produce_mediacsv_by_rows``)
+    when some column or setting needs it; both give the same bytes."""
+
+    def add(rows: int) -> None:
+        counts.records += rows
+
+    lines = DatabaseLines(
+        media_of(land, options),
+        MEDIA_COLUMNS,
+        raw=options.raw,
+        stale_values=options.stale_values,
+        chunk_size=CHUNK_SIZE,
+        by_rows=lambda queryset: media_csv_rows_of(queryset, options, ExportCounts()),
+    ).stream(add)
+    return produce_mediacsv_by_rows(land, options, counts) if lines is None else lines
+
+
+def produce_mediacsv_by_rows(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
+    """The media CSV read into Python values a chunk at a time and written by the csv module."""
     return iter_csv_columns(media_csv_header(), media_csv_chunks(land, options, counts))
 
 

@@ -55,7 +55,7 @@ from dataclasses import dataclass, field, replace
 from queue import Empty, SimpleQueue
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from lands.models import MediaType
@@ -65,7 +65,7 @@ from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, Hos
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
-from media_analysis.jobs import metrics, trace
+from media_analysis.jobs import metrics, trace, worker
 from media_analysis.jobs.batch import Fetched, MediaOutcome
 from media_analysis.jobs.hosts import host_gate, per_host_concurrency, robots_cache
 
@@ -102,6 +102,10 @@ LOOKUP_IDLE_CLOSE = 5.0
 LOOKUP_GATHER = 0.25
 # How often a gathering lookup thread checks that the analysis threads still have work.
 LOOKUP_POLL = 0.02
+# After a batch completes, the C allocator's free pages are handed back to the kernel, at most this often: the
+# pages a long run leaves free all through the arenas do not pile up, and the buffers reused between two trims
+# are faulted in again only once per interval.
+TRIM_INTERVAL = 30.0
 
 # What the dispatcher waits for when it cannot start a download; an event wakes it only if it may start one.
 WAKE_WORK = 1  # work queued, or a cancellation to apply
@@ -215,6 +219,7 @@ class Pipeline:
         # analysed outcome's fields and its batch. Dropped once the batch is written (then the database answers).
         self._recent: OrderedDict[tuple[str, AnalysisOptions], tuple[dict, _Batch]] = OrderedDict()
         self._completions: SimpleQueue[_Batch] = SimpleQueue()
+        self._trimmed_at: float | None = None  # when the allocator's free pages were last handed back
         self._analysis_threads = 0
         self._closed = False
         self._stop = threading.Event()
@@ -750,7 +755,8 @@ class Pipeline:
         stored_text: dict[str, dict] = {}
         if asked or asked_text:
             try:
-                close_old_connections()
+                # The thread keeps its session while bodies keep coming (it closes it when idle, or after an
+                # error): with the default CONN_MAX_AGE, close_old_connections here would open one per query.
                 stored = media_batch.reusable_values(asked) if asked else {}
                 stored_text = media_batch.reusable_values(asked_text, text=True) if asked_text else {}
             except Exception:
@@ -838,7 +844,7 @@ class Pipeline:
             batch = self._completions.get()
             began = time.monotonic()
             try:
-                close_old_connections()
+                # As the lookup thread: one session while chunks keep completing, closed when idle or after an error.
                 batch.on_outcomes(batch.outcomes)
             except Exception:
                 # The chunk stays pending: its claim expires and it is recovered.
@@ -863,6 +869,14 @@ class Pipeline:
                 if self._trace:
                     self._trace.event("written", chunk=batch.chunk_id, seconds=round(time.monotonic() - began, 6))
                     self._trace.flush()
+                del batch  # its outcomes and rows are garbage before the trim
+                self._trim_if_due()
+
+    def _trim_if_due(self) -> None:
+        now = time.monotonic()
+        if self._trimmed_at is None or now - self._trimmed_at >= TRIM_INTERVAL:
+            self._trimmed_at = now
+            worker.release_freed_memory()
 
     # --- Claims and cancellations ---
 

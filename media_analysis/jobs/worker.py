@@ -9,11 +9,13 @@ library code never tunes the process it is imported into.
   back to the kernel when freed, so the next image page-faults its buffer in
   again. Raising the mmap and trim thresholds lets freed buffers be reused, for
   a higher but bounded resident size.
+* The free pages the arenas keep (``release_freed_memory``, called by the
+  pipeline as chunks complete): glibc trims an arena only at its top.
 * BLAS: images are analysed on several threads at once and the colour k-means
   makes small matrix products; OpenBLAS's own thread pool would fight the analysis
   threads for the cores, so each caller keeps to one BLAS thread.
 
-The measurements behind both are in docs/benchmarks/land.md ("Process tuning").
+The measurements behind each are in docs/benchmarks/land.md ("Process tuning").
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ TOP_PAD = 16 * 1024 * 1024
 ARENA_MAX = 4
 
 _tuned = False
+_libc: ctypes.CDLL | None = None
+_libc_loaded = False
 
 
 def allocator_parameters() -> list[tuple[int, int]]:
@@ -56,15 +60,26 @@ def allocator_parameters() -> list[tuple[int, int]]:
     return parameters
 
 
+def _c_library() -> ctypes.CDLL | None:
+    """The process's C library, loaded once; None where it cannot be."""
+    global _libc, _libc_loaded
+    if not _libc_loaded:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        except OSError:
+            _libc = None
+        _libc_loaded = True
+    return _libc
+
+
 def keep_freed_memory() -> bool:
     """Apply the thresholds once per process; False where the C library is not glibc."""
     global _tuned
     if _tuned:
         return True
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
+    libc = _c_library()
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
@@ -73,6 +88,22 @@ def keep_freed_memory() -> bool:
         logger.warning("could not tune the C allocator (mallopt refused a setting)")
     _tuned = applied
     return applied
+
+
+def release_freed_memory() -> bool:
+    """Hand the free pages of every arena back to the kernel (glibc's ``malloc_trim``); False where there is none.
+
+    Freed bodies and decoding buffers leave free pages all through the arenas, not only at their top, which is all
+    glibc trims by itself; with hundreds of downloads allocating at once, the free pages a long run holds on to grow
+    with its length. Trimming from time to time keeps a consumer's resident size that of its work in flight.
+    """
+    trim = getattr(_c_library(), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = (ctypes.c_size_t,)
+    trim.restype = ctypes.c_int
+    trim(0)
+    return True
 
 
 def limit_blas_threads() -> None:

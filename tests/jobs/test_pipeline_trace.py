@@ -9,6 +9,7 @@ from media_analysis.jobs import pipeline as pipeline_module
 from media_analysis.models import JobStatus
 from tests.jobs.test_download_pipeline import Completions, _planned_job, _png, _run_async
 from tests.support.http_server import Reply
+from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,6 +26,15 @@ def test_a_traced_job_records_each_request_batch_and_write(settings, http_server
     job.refresh_from_db()
     assert (job.status, job.analysed, job.failed) == (JobStatus.COMPLETED, 3, 1)
 
+    # A chunk's outcomes are recorded before its "written" event is traced and the trace flushed.
+    def written() -> bool:
+        try:
+            events = load(tmp_path)[0]
+        except ValueError:  # a flush in progress: a line read half written
+            return False
+        return sum(event["e"] == "written" for event in events) == len(chunk_ids)
+
+    wait_until(written, timeout=30, interval=0.05, what="the trace of every chunk's write")
     events, _job = load(tmp_path)
     names = [event["e"] for event in events]
     assert names.count("submit") == names.count("ready") == names.count("written") == len(chunk_ids)

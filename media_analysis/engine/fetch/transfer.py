@@ -286,7 +286,10 @@ def _read_body(
     """
     decoder = _decoder_for(response)
     raw = response.raw
-    body = bytearray()
+    # The pieces as they come, joined once at the end: a buffer grown by reallocation, with hundreds of bodies
+    # being received at once, leaves the allocator free blocks of every size, and is copied once more at the end.
+    parts: list[bytes] = []
+    size = 0
     received = 0
     started = False
     try:
@@ -302,22 +305,25 @@ def _read_body(
                 started = True
             if not chunk:
                 if decoder is not None:
-                    body += decoder.finish(limit - len(body) + 1)
+                    piece = decoder.finish(limit - size + 1)
+                    parts.append(piece)
+                    size += len(piece)
                 break
             received += len(chunk)
             if on_bytes is not None:
                 on_bytes(len(chunk))
             if decoder is None:
-                body += chunk
+                piece = chunk
             else:
                 if received > limit and not truncate:
                     raise TooLarge(f"GET {_short(url)}: encoded body larger than {limit} bytes")
-                body += decoder.decode(chunk, limit - len(body) + 1)
-            if truncate and len(body) >= limit:
+                piece = decoder.decode(chunk, limit - size + 1)
+            parts.append(piece)
+            size += len(piece)
+            if truncate and size >= limit:
                 # Enough: waiting for one more byte could cost a whole read timeout.
-                del body[limit:]
                 break
-            if len(body) > limit:
+            if size > limit:
                 raise TooLarge(f"GET {_short(url)}: body larger than {limit} bytes")
     except MediaFailure:
         raise
@@ -329,7 +335,8 @@ def _read_body(
                 raise DownloadTimeout(f"GET {_short(url)}: headers, then no body: {exc}") from exc
             raise DownloadTimeout(f"GET {_short(url)}: read timed out in the body: {exc}") from exc
         raise DownloadError(f"GET {_short(url)}: body interrupted: {exc}") from exc
-    return bytes(body)
+    body = b"".join(parts)
+    return body[:limit] if truncate and size > limit else body
 
 
 def _declared_length(response: requests.Response) -> int | None:
