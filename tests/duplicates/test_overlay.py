@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
@@ -17,28 +15,10 @@ from media_analysis.engine.duplicates.clusterer import (
 )
 from media_analysis.engine.duplicates.hashes import HashedImage, colorhash_has_colour
 from media_analysis.engine.duplicates.relation import Member, relation
-from media_analysis.engine.image import analyse_image
+from tests.duplicates.test_regions import _item
 from tests.support.photo_edits import watermark
 
 WITHOUT_OVERLAY = ClusterParams(overlay_dhash_threshold=None)
-
-
-def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
-
-def _item(key: int, image: Image.Image) -> HashedImage:
-    result = analyse_image(_jpeg(image))
-    return HashedImage.from_hex(
-        key,
-        sha256=result.image_hash,
-        phash=result.phash,
-        dhash=result.dhash,
-        colorhash=result.colorhash,
-        region_hashes=result.region_hashes,
-    )
 
 
 def _quarters(name: str) -> list[Image.Image]:

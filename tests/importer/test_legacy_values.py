@@ -348,6 +348,28 @@ def _outcome(read, value):
         return "unreadable"
 
 
+def _random_dominant_spellings(rng: random.Random, numbers: list[str], count: int = 300) -> list[str]:
+    """Lists of colours as the crawler's Python repr spells them, with random (and odd) numbers."""
+    return [
+        "["
+        + ", ".join(
+            f"{{'rgb': ({rng.choice(numbers)}, {rng.choice(numbers)}, {rng.choice(numbers)}), "
+            f"'percentage': {rng.choice(numbers)}}}"
+            for _ in range(rng.randint(0, 4))
+        )
+        + "]"
+        for _ in range(count)
+    ]
+
+
+def _random_websafe_spellings(rng: random.Random, numbers: list[str], hexes: list[str], count: int = 300) -> list[str]:
+    """Web-safe colour dicts as the crawler's Python repr spells them."""
+    return [
+        "{" + ", ".join(f"'{rng.choice(hexes)}': {rng.choice(numbers)}" for _ in range(rng.randint(0, 5))) + "}"
+        for _ in range(count)
+    ]
+
+
 def _numbers(seed: int) -> list[str]:
     """Spellings of numbers as the crawler's reprs hold them, and the edge cases of the fast paths."""
     rng = random.Random(seed)
@@ -361,20 +383,8 @@ def test_the_crawlers_colour_spellings_read_alike_by_both_paths(monkeypatch):
     rng = random.Random(20261204)
     numbers = _numbers(1)
     hexes = ["#cccc99", "#CCCC99", "#003333", "#AbCdEf", "#000000"]
-    dominant = [
-        "["
-        + ", ".join(
-            f"{{'rgb': ({rng.choice(numbers)}, {rng.choice(numbers)}, {rng.choice(numbers)}), "
-            f"'percentage': {rng.choice(numbers)}}}"
-            for _ in range(rng.randint(0, 4))
-        )
-        + "]"
-        for _ in range(300)
-    ]
-    websafe = [
-        "{" + ", ".join(f"'{rng.choice(hexes)}': {rng.choice(numbers)}" for _ in range(rng.randint(0, 5))) + "}"
-        for _ in range(300)
-    ]
+    dominant = _random_dominant_spellings(rng, numbers)
+    websafe = _random_websafe_spellings(rng, numbers, hexes)
     # The crawler's own spellings take the fast paths.
     assert lv._FAST_COLOUR_LIST.fullmatch(REPR_COLOURS)
     assert lv._FAST_WEBSAFE_DICT.fullmatch(REPR_WEBSAFE)
@@ -451,19 +461,12 @@ def test_colours_of_a_new_row_are_the_json_text_of_the_values_read(monkeypatch):
     rng = random.Random(20261205)
     numbers = _numbers(2)
     hexes = ["#cccc99", "#CCCC99", "#003333", "#AbCdEf", "#000000"]
-    dominant = [REPR_COLOURS, "[]", '[{"rgb": [1, 2, 3], "percentage": 5}]'] + [
-        "["
-        + ", ".join(
-            f"{{'rgb': ({rng.choice(numbers)}, {rng.choice(numbers)}, {rng.choice(numbers)}), "
-            f"'percentage': {rng.choice(numbers)}}}"
-            for _ in range(rng.randint(0, 4))
-        )
-        + "]"
-        for _ in range(300)
-    ]
-    websafe = [REPR_WEBSAFE, "{}", "[{'hex': '#000000', 'percentage': 3}]"] + [
-        "{" + ", ".join(f"'{rng.choice(hexes)}': {rng.choice(numbers)}" for _ in range(rng.randint(0, 5))) + "}"
-        for _ in range(300)
+    dominant = [REPR_COLOURS, "[]", '[{"rgb": [1, 2, 3], "percentage": 5}]', *_random_dominant_spellings(rng, numbers)]
+    websafe = [
+        REPR_WEBSAFE,
+        "{}",
+        "[{'hex': '#000000', 'percentage': 3}]",
+        *_random_websafe_spellings(rng, numbers, hexes),
     ]
     as_text = 0
     for texts, as_json, normalise in (
