@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections import defaultdict
 
 import pytest
@@ -270,11 +271,19 @@ def test_bytes_held_stay_within_the_budget(settings, http_server, monkeypatch):
     try:
         _run_async(chunk_ids, completions)
 
+        seen: list[tuple[float, tuple[int, ...]]] = []
+
         def settled() -> bool:
+            # Stopped, not between two downloads: the state has not moved for a while. Between one body's
+            # arrival and the next download's start nothing is in flight for an instant either.
             nonlocal peak
             stats = pipe.stats()
             peak = max(peak, stats["bytes"])
-            return stats["analysing"] > 0 and stats["in_flight"] == 0 and stats["backlog"] > 0
+            state = (stats["bytes"], stats["analysing"], stats["in_flight"], stats["backlog"])
+            if not seen or seen[-1][1] != state:
+                seen.append((time.monotonic(), state))
+            stopped = stats["analysing"] > 0 and stats["in_flight"] == 0 and stats["backlog"] > 0
+            return stopped and time.monotonic() - seen[-1][0] >= 0.5
 
         # Analyses are held: downloads stop once the bodies waiting for them fill the budget.
         wait_until(settled, timeout=30, interval=0.01, what="downloads to stop at the budget")
