@@ -5,7 +5,7 @@ response, the engine benchmark's mix of 200 images, each URL's bytes made distin
 consumer (``manage.py run_huey -w 1 -k thread``, as the classic mode starts it) analyses a land
 of ``--media`` media; the script prints media/s from trigger to completed job and the
 consumer's CPU time (user + system, from ``/proc/<pid>/stat``, read when the job is triggered
-and when it ends, so start-up is left out) per media. CPU per media depends far less on what
+and when it ends, so start-up is left out) and minor page faults per media. CPU per media depends far less on what
 else the machine runs than media/s does, so runs of two codes taken in turn compare well.
 
 ``--constant-analysis`` replaces the consumer's image analysis by a constant result (that of a
@@ -64,16 +64,17 @@ execute_from_command_line(["manage.py", *{CONSUMER_ARGS!r}])
 """
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes, in seconds (0 for one that is gone)."""
-    total = 0
+def usage(pids: list[int]) -> tuple[float, int]:
+    """User + system CPU time of these processes, in seconds, and their minor page faults (0 for one that is gone)."""
+    ticks = faults = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the line
-    return total / TICKS
+        faults += int(fields[7])  # minflt: field 10 of the line
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the line
+    return ticks / TICKS, faults
 
 
 def image_pool(count: int, cache: Path | None) -> list[bytes]:
@@ -126,15 +127,16 @@ def main() -> None:
         )
         time.sleep(2.0)  # imports before the clock starts
         try:
-            before = cpu_seconds(process_tree(proc.pid))
+            before, faults_before = usage(process_tree(proc.pid))
             seconds, job, _finished = run_job(land)
-            used = cpu_seconds(process_tree(proc.pid)) - before
+            after, faults_after = usage(process_tree(proc.pid))
+            used, faults = after - before, faults_after - faults_before
         finally:
             stop_consumers([proc])
         print(
             f"run {run + 1}: {job.total} media, {job.analysed} analysed, {job.failed} failed, {seconds:.1f} s, "
             f"{job.total / seconds:.1f} media/s, consumer CPU {used:.1f} s, {used / job.total * 1000:.2f} ms/media, "
-            f"load {os.getloadavg()[0]:.1f}",
+            f"{faults / job.total:.0f} minor faults/media, load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
     server.terminate()
