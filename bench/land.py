@@ -175,7 +175,7 @@ def process_tree(pid: int) -> list[int]:
 
 def consumer_command(spec: str) -> list[str]:
     command = shlex.split(spec)
-    if command and command[0] == "manage.py":
+    if command and command[0].endswith(".py"):  # manage.py, or a script such as bench/_constant_consumer.py
         command.insert(0, sys.executable)
     return command
 

@@ -9,9 +9,9 @@ and when it ends, so start-up is left out) and minor page faults per media. CPU 
 else the machine runs than media/s does, so runs of two codes taken in turn compare well.
 
 ``--constant-analysis`` replaces the consumer's image analysis by a constant result (that of a
-small image, without thumbnail), so that what remains is the consumer's CPU around the analysis: the
-downloads, the pipeline's threads and their wake-ups, the lookups, the database writes. For code with the
-pipeline and for the code before it: the consumer's ``media_analysis.jobs.batch.analyse_image`` is what it replaces.
+small image, without thumbnail: ``bench/_constant_consumer.py``), so that what remains is the consumer's
+CPU around the analysis: the downloads, the pipeline's threads and their wake-ups, the lookups, the
+database writes.
 
 ``--tree`` runs the consumer and the Django models of another checkout (a worktree of an
 older commit, with its own ``.venv``): the server and the images stay this script's, so both
@@ -39,29 +39,6 @@ from bench.land import classic_urls, django_environment, process_tree, serve  # 
 
 TICKS = os.sysconf("SC_CLK_TCK")
 CONSUMER_ARGS = ["run_huey", "-w", "1", "-k", "thread", "-d", "0.05", "-m", "0.2", "-n"]
-
-# A consumer whose analysis returns, for every body, the values of one small image analysed once per set of options.
-CONSTANT_ANALYSIS_CONSUMER = f"""
-import dataclasses, io, os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medianalyse_site.settings")
-import django
-django.setup()
-from PIL import Image
-from media_analysis.jobs import batch
-buffer = io.BytesIO()
-Image.new("RGB", (64, 48), (40, 90, 160)).save(buffer, format="PNG")
-small, real, results = buffer.getvalue(), batch.analyse_image, {{}}
-def constant(content, options, **kwargs):
-    if options not in results:
-        result = real(small, options)
-        if "thumbnail" in {{field.name for field in dataclasses.fields(result)}}:
-            result = dataclasses.replace(result, thumbnail=None)
-        results[options] = result
-    return results[options]
-batch.analyse_image = constant
-from django.core.management import execute_from_command_line
-execute_from_command_line(["manage.py", *{CONSUMER_ARGS!r}])
-"""
 
 
 def usage(pids: list[int]) -> tuple[float, int]:
@@ -118,7 +95,7 @@ def main() -> None:
     )
     command = [sys.executable, "manage.py", *CONSUMER_ARGS]
     if args.constant_analysis:
-        command = [sys.executable, "-c", CONSTANT_ANALYSIS_CONSUMER]
+        command = [sys.executable, str(ROOT / "bench" / "_constant_consumer.py"), *CONSUMER_ARGS]
     for run in range(args.runs):
         land = make_land(f"cpu-{run}", classic_urls(base_url, args.media, land=run + 1))
         log = open(workdir / f"consumer-{run}.log", "wb")  # noqa: SIM115
