@@ -74,7 +74,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,7 +175,7 @@ def process_tree(pid: int) -> list[int]:
 
 def consumer_command(spec: str) -> list[str]:
     command = shlex.split(spec)
-    if command and command[0] == "manage.py":
+    if command and command[0].endswith(".py"):  # manage.py, or a script such as bench/_constant_consumer.py
         command.insert(0, sys.executable)
     return command
 
@@ -220,6 +220,22 @@ def stop_consumers(procs: list[subprocess.Popen]) -> list[list[int]]:
     return peaks
 
 
+class PeakWatch:
+    """The largest peak resident size (KiB) among these consumers' processes, read at each ``read``."""
+
+    def __init__(self, procs: list[subprocess.Popen]) -> None:
+        self.procs = procs
+        self.peak = 0
+        self._pids: list[int] = []
+        self._listed = 0.0
+
+    def read(self) -> None:
+        if time.monotonic() - self._listed > 5.0:  # walking /proc at every read would load the machine
+            self._pids = [pid for proc in self.procs for pid in process_tree(proc.pid)]
+            self._listed = time.monotonic()
+        self.peak = max([self.peak, *(peak_rss_kib(pid) for pid in self._pids)])
+
+
 def make_land(name: str, urls: Sequence[str], pages: Sequence[int] | None = None) -> Land:
     """A land whose media rows have ``urls``, row i on page ``pages[i]`` (by default i modulo a tenth of the rows)."""
     from lands.models import Domain, Expression, Land, Media
@@ -241,9 +257,15 @@ def make_land(name: str, urls: Sequence[str], pages: Sequence[int] | None = None
 
 
 def run_job(
-    land: Land, params: JobParameters | None = None, timeout: float | None = None
+    land: Land,
+    params: JobParameters | None = None,
+    timeout: float | None = None,
+    on_poll: Callable[[], None] | None = None,
 ) -> tuple[float, AnalysisJob, bool]:
-    """Trigger a job and wait for its end: (seconds, job, finished). Past ``timeout`` the job is cancelled."""
+    """Trigger a job and wait for its end: (seconds, job, finished). Past ``timeout`` the job is cancelled.
+
+    ``on_poll`` is called at every look at the job's status while it runs (every 50 ms).
+    """
     from media_analysis import tasks
     from media_analysis.jobs import service as jobs
     from media_analysis.jobs.parameters import JobParameters
@@ -255,6 +277,8 @@ def run_job(
         job = AnalysisJob.objects.get(pk=job.pk)
         if job.status not in (JobStatus.PENDING, JobStatus.RUNNING):
             return time.perf_counter() - started, job, True
+        if on_poll is not None:
+            on_poll()
         if timeout is not None and time.perf_counter() - started > timeout:
             seconds = time.perf_counter() - started
             return seconds, jobs.cancel_job(job), False
@@ -647,14 +671,21 @@ def web_part(args: argparse.Namespace) -> None:
         if trace_dir is not None:
             phase_env["MEDIA_ANALYSIS_PIPELINE_TRACE"] = str(trace_dir)
         procs = start_consumers(consumers, phase_env, workdir, command)
+        # Peak resident size of the largest consumer process while its job runs, so before the near-duplicate
+        # clustering that the job's end enqueues (its memory grows with the land, not with the downloads).
+        job_peak = PeakWatch(procs)
+
         try:
             triggered = time.time()
-            seconds, job, finished = run_job(lands[key], JobParameters(force=phase == "force"), args.job_timeout)
+            seconds, job, finished = run_job(
+                lands[key], JobParameters(force=phase == "force"), args.job_timeout, on_poll=job_peak.read
+            )
             job_end = time.time()
             counted = stats.stats()
         finally:
             rss = stop_consumers(procs)
         result["phases"][phase] = phase_result(plan, land_plan, seconds, job, finished, counted, rss)
+        result["phases"][phase]["job_peak_kib"] = job_peak.peak
         done = result["phases"][phase]["media"]
         print(f"    {done / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
         if trace_dir is not None:
@@ -864,6 +895,13 @@ def print_web_report(results: dict[int, dict[str, Any]]) -> None:
                 f"{small_peak / 1024:.0f} MiB, {big['media']} media {big_peak / 1024:.0f} MiB (all its processes: "
                 f"{sum(small['rss_kib'][0]) / 1024:.0f} and {sum(big['rss_kib'][0]) / 1024:.0f} MiB); "
                 f"peak {in_flight} in flight | {_verdict(ok)} |"
+            )
+            small_job, big_job = small.get("job_peak_kib", 0), big.get("job_peak_kib", 0)
+            print(
+                f"| the same, while the job ran (before the clustering that follows it) | {consumers} | "
+                f"{small_job / 1024:.0f} MiB, {big_job / 1024:.0f} MiB "
+                f"({(big_job / small_job - 1) if small_job else 0:+.1%}) | "
+                f"{_verdict(0 < big_job <= small_job * MEMORY_GROWTH_ALLOWED)} |"
             )
 
 

@@ -5,13 +5,13 @@ response, the engine benchmark's mix of 200 images, each URL's bytes made distin
 consumer (``manage.py run_huey -w 1 -k thread``, as the classic mode starts it) analyses a land
 of ``--media`` media; the script prints media/s from trigger to completed job and the
 consumer's CPU time (user + system, from ``/proc/<pid>/stat``, read when the job is triggered
-and when it ends, so start-up is left out) per media. CPU per media depends far less on what
+and when it ends, so start-up is left out) and minor page faults per media. CPU per media depends far less on what
 else the machine runs than media/s does, so runs of two codes taken in turn compare well.
 
 ``--constant-analysis`` replaces the consumer's image analysis by a constant result (that of a
-small image, without thumbnail), so that what remains is the consumer's CPU around the analysis: the
-downloads, the pipeline's threads and their wake-ups, the lookups, the database writes. For code with the
-pipeline and for the code before it: the consumer's ``media_analysis.jobs.batch.analyse_image`` is what it replaces.
+small image, without thumbnail: ``bench/_constant_consumer.py``), so that what remains is the consumer's
+CPU around the analysis: the downloads, the pipeline's threads and their wake-ups, the lookups, the
+database writes.
 
 ``--tree`` runs the consumer and the Django models of another checkout (a worktree of an
 older commit, with its own ``.venv``): the server and the images stay this script's, so both
@@ -40,40 +40,18 @@ from bench.land import classic_urls, django_environment, process_tree, serve  # 
 TICKS = os.sysconf("SC_CLK_TCK")
 CONSUMER_ARGS = ["run_huey", "-w", "1", "-k", "thread", "-d", "0.05", "-m", "0.2", "-n"]
 
-# A consumer whose analysis returns, for every body, the values of one small image analysed once per set of options.
-CONSTANT_ANALYSIS_CONSUMER = f"""
-import dataclasses, io, os, sys
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "medianalyse_site.settings")
-import django
-django.setup()
-from PIL import Image
-from media_analysis.jobs import batch
-buffer = io.BytesIO()
-Image.new("RGB", (64, 48), (40, 90, 160)).save(buffer, format="PNG")
-small, real, results = buffer.getvalue(), batch.analyse_image, {{}}
-def constant(content, options, **kwargs):
-    if options not in results:
-        result = real(small, options)
-        if "thumbnail" in {{field.name for field in dataclasses.fields(result)}}:
-            result = dataclasses.replace(result, thumbnail=None)
-        results[options] = result
-    return results[options]
-batch.analyse_image = constant
-from django.core.management import execute_from_command_line
-execute_from_command_line(["manage.py", *{CONSUMER_ARGS!r}])
-"""
 
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes, in seconds (0 for one that is gone)."""
-    total = 0
+def usage(pids: list[int]) -> tuple[float, int]:
+    """User + system CPU time of these processes, in seconds, and their minor page faults (0 for one that is gone)."""
+    ticks = faults = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the line
-    return total / TICKS
+        faults += int(fields[7])  # minflt: field 10 of the line
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of the line
+    return ticks / TICKS, faults
 
 
 def image_pool(count: int, cache: Path | None) -> list[bytes]:
@@ -117,7 +95,7 @@ def main() -> None:
     )
     command = [sys.executable, "manage.py", *CONSUMER_ARGS]
     if args.constant_analysis:
-        command = [sys.executable, "-c", CONSTANT_ANALYSIS_CONSUMER]
+        command = [sys.executable, str(ROOT / "bench" / "_constant_consumer.py"), *CONSUMER_ARGS]
     for run in range(args.runs):
         land = make_land(f"cpu-{run}", classic_urls(base_url, args.media, land=run + 1))
         log = open(workdir / f"consumer-{run}.log", "wb")  # noqa: SIM115
@@ -126,15 +104,16 @@ def main() -> None:
         )
         time.sleep(2.0)  # imports before the clock starts
         try:
-            before = cpu_seconds(process_tree(proc.pid))
+            before, faults_before = usage(process_tree(proc.pid))
             seconds, job, _finished = run_job(land)
-            used = cpu_seconds(process_tree(proc.pid)) - before
+            after, faults_after = usage(process_tree(proc.pid))
+            used, faults = after - before, faults_after - faults_before
         finally:
             stop_consumers([proc])
         print(
             f"run {run + 1}: {job.total} media, {job.analysed} analysed, {job.failed} failed, {seconds:.1f} s, "
             f"{job.total / seconds:.1f} media/s, consumer CPU {used:.1f} s, {used / job.total * 1000:.2f} ms/media, "
-            f"load {os.getloadavg()[0]:.1f}",
+            f"{faults / job.total:.0f} minor faults/media, load {os.getloadavg()[0]:.1f}",
             flush=True,
         )
     server.terminate()

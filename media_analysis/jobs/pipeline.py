@@ -686,6 +686,12 @@ class Pipeline:
                 self._wake_dispatcher(WAKE_SLOT)
 
     def _received(self, work: _Work, size: int) -> None:
+        received = work.received + size
+        if received <= work.reserved:
+            # Within the bytes reserved at its start: the budget does not move, and no lock is needed, since only
+            # this download's thread changes its ``received`` and ``reserved`` once it has started.
+            work.received = received
+            return
         with self._cond:
             before = work.held
             work.received += size
