@@ -117,13 +117,8 @@ _PACKED_CENTRES = 8  # centre indices that fit in three mantissa bits
 _TAG_MASK = np.int32(~7)
 
 
-def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cluster ``pixels`` (n, 3) into at most ``k`` centres; returns (centres (m, 3), counts (m,)).
-
-    Fewer than ``k`` centres come back only when there are fewer distinct pixels.
-    """
-    if k < 1:
-        raise ValueError("k must be at least 1")
+def _prepared(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(points (4, n): RGB rows and a row of ones, squared norms, scikit-learn's tolerance)."""
     n = len(pixels)
     points = np.empty((4, n))
     points[:3] = pixels.T
@@ -132,9 +127,28 @@ def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     # scikit-learn's tolerance: the mean per-channel variance, from sums already at hand.
     means = points[:3].sum(axis=1) / n
     tolerance = (float(sq_norms.sum()) / n - float(means @ means)) / 3 * RELATIVE_TOLERANCE
+    return points, sq_norms, tolerance
+
+
+def kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cluster ``pixels`` (n, 3) into at most ``k`` centres; returns (centres (m, 3), counts (m,)).
+
+    Fewer than ``k`` centres come back only when there are fewer distinct pixels.
+    """
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    points, sq_norms, tolerance = _prepared(pixels)
     # Seeding decides which optimum Lloyd reaches, so it runs in float64 like the
     # predecessor; the iterations only need float32.
     seeds = _seed(points, sq_norms, k)
+    return _lloyd(points, sq_norms, seeds, tolerance)
+
+
+def _lloyd(
+    points: np.ndarray, sq_norms: np.ndarray, seeds: np.ndarray, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lloyd from ``seeds`` (k, 3) until the labels stop changing or the centres move less than ``tolerance``."""
+    n = points.shape[1]
     k = len(seeds)
     points32 = points.astype(np.float32)
     totals32 = np.empty((k, 4), dtype=np.float32)
