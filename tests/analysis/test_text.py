@@ -90,6 +90,33 @@ def test_lines_of_text_score_high_and_a_smooth_photo_scores_nothing():
     assert photo.boxes == ()
 
 
+def test_large_bold_capitals_on_a_plain_ground_are_found_at_a_coarser_scale():
+    # Strokes wider than the filter joins leave the line in pieces at the test's own scale.
+    result = text_likelihood(np.asarray(captioned(["LE CHAT EST SUR LA TABLE"], size=48).convert("L")))
+    assert result.score > 2.0
+    assert result.lines >= 1
+    assert 30 <= result.line_height <= 60  # in the picture's own pixels, not the coarser picture's
+    assert max(box[2] for box in result.boxes) > 400  # the coarser picture is 400 px wide
+
+
+def test_a_photo_is_never_read_at_the_coarser_scale(monkeypatch):
+    from media_analysis.engine.text import likelihood
+
+    scales: list[tuple[int, ...]] = []
+    real = likelihood._found
+
+    def seen(small):
+        scales.append(small.shape)
+        return real(small)
+
+    monkeypatch.setattr(likelihood, "_found", seen)
+    assert text_likelihood(np.asarray(smooth_photo().convert("L"))).score == 0
+    assert scales == [(600, 800)]  # not flat: no second, coarser pass
+    scales.clear()
+    assert text_likelihood(np.full((600, 800), 240, dtype=np.uint8)).score == 0  # flat and empty: both, nothing found
+    assert scales == [(600, 800), (300, 400)]
+
+
 def test_the_test_reads_a_reduced_picture_and_reports_boxes_in_the_pictures_own_pixels():
     big = captioned(["BREAKING NEWS FROM THE CITY"], size=120, picture=(3200, 1600))
     result = text_likelihood(np.asarray(big.convert("L")))
