@@ -159,6 +159,27 @@ def test_french_text_is_told_french():
     assert reading.language == "fra"
 
 
+def test_text_over_a_photo_is_enlarged_and_screen_text_on_a_flat_ground_is_read_as_it_is():
+    from media_analysis.engine.text.read import FLAT_TEXT_HEIGHT, GOOD_TEXT_HEIGHT, _for_recognition
+
+    block = np.zeros((40, 300), dtype=np.uint8)
+    over_photo, factor = _for_recognition(block, line_height=12, max_side=2500, flat=False)
+    assert factor == GOOD_TEXT_HEIGHT / 12
+    assert over_photo.shape == (80, 600)
+    flat, factor = _for_recognition(block, line_height=FLAT_TEXT_HEIGHT + 2, max_side=2500, flat=True)
+    assert factor == 1.0
+    assert flat is block
+    _, factor = _for_recognition(block, line_height=FLAT_TEXT_HEIGHT / 2, max_side=2500, flat=True)
+    assert factor == 2.0  # tinier text is still enlarged
+
+
+@needs_tesseract
+def test_a_large_bold_caption_on_a_plain_ground_is_read():
+    reading = read_text(captioned(["WHEN THE CODE", "FINALLY WORKS"], size=48), TextOptions())
+    assert reading.status == "text"
+    assert reading.text.split() == ["WHEN", "THE", "CODE", "FINALLY", "WORKS"]
+
+
 @needs_tesseract
 def test_small_text_is_enlarged_before_recognition():
     reading = read_text(captioned(["read the terms before you sign"], size=13, picture=(420, 200)), TextOptions())
@@ -167,34 +188,37 @@ def test_small_text_is_enlarged_before_recognition():
 
 
 def test_a_block_on_a_flat_ground_is_first_given_as_it_is_and_a_dark_one_inverted():
-    from media_analysis.engine.text.read import _binarisations
+    from media_analysis.engine.text.read import _binarisations, _flat_ground
 
     dark = np.full((60, 400), 30, dtype=np.uint8)
     dark[20:40, 10:300:6] = 230  # light strokes
     light = 255 - dark
-    first_dark, *others = _binarisations(dark, page=False, line_height=20)
+    assert _flat_ground(dark) == 30
+    assert _flat_ground(light) == 225
+    first_dark, *others = _binarisations(dark, 30, page=False, line_height=20)
     assert np.array_equal(first_dark.picture, 255 - dark)  # dark glyphs on a light ground, as Tesseract reads best
     assert not first_dark.tones
     assert [c.tones for c in others] == [True]  # then the light tone's glyphs; the dark tone has none inside
-    assert np.array_equal(next(iter(_binarisations(light, page=False, line_height=20))).picture, light)
-    (page,) = _binarisations(dark, page=True, line_height=20)
+    assert np.array_equal(next(iter(_binarisations(light, 225, page=False, line_height=20))).picture, light)
+    (page,) = _binarisations(dark, 30, page=True, line_height=20)
     assert np.array_equal(page.picture, 255 - dark)
 
 
 def test_a_block_over_a_photo_is_first_given_as_its_extreme_tones_and_its_grey_levels_last():
-    from media_analysis.engine.text.read import _binarisations
+    from media_analysis.engine.text.read import _binarisations, _flat_ground
 
     busy = np.random.default_rng(3).integers(60, 200, (60, 400)).astype(np.uint8)  # a photo, not a flat ground
     busy[20:40, 10:300:6] = 250  # light strokes inside the block
     busy[25:35, 310:390:5] = 5  # dark ones
-    candidates = list(_binarisations(busy, page=False, line_height=20))
+    assert _flat_ground(busy) is None
+    candidates = list(_binarisations(busy, None, page=False, line_height=20))
     assert [c.tones for c in candidates] == [True, True, False]
     light_glyphs, dark_glyphs, grey = (c.picture for c in candidates)
     assert (light_glyphs[20:40, 10:300:6] == 0).all()  # glyphs black on white
     assert (dark_glyphs[25:35, 310:390:5] == 0).all()
     assert np.array_equal(grey, busy)
     # A tone with nothing inside the block is not given to Tesseract at all.
-    assert [c.tones for c in _binarisations(np.where(busy > 240, 128, busy), page=False, line_height=20)] == [
+    assert [c.tones for c in _binarisations(np.where(busy > 240, 128, busy), None, page=False, line_height=20)] == [
         True,
         False,
     ]
