@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.image.guarded import guarded_analyser
-from media_analysis.engine.text import INSTALL_HINT, TextOptions, words
+from media_analysis.engine.text import INSTALL_HINT, TextOptions, tesseract, words
 from media_analysis.engine.text.likelihood import text_likelihood
 from media_analysis.engine.text.read import read_text
 from media_analysis.engine.text.tesseract import availability
@@ -286,6 +286,30 @@ def test_threads_recognise_at_once_and_each_gets_its_own_reading():
         thread.join()
     assert results == expected
     assert [words(t) for t in results[:3]] == [words(t) for t in ("SAVE THE FOREST", "THIS IS FINE", "VOTE ON SUNDAY")]
+
+
+@needs_tesseract
+def test_threads_asking_at_once_load_one_engine_and_the_first_reading_uses_it(monkeypatch):
+    # A new process: nothing checked, no engine loaded.
+    monkeypatch.setattr(tesseract, "_availability", {})
+    monkeypatch.setattr(tesseract, "_pools", {})
+    answers: list[tesseract.Availability | None] = [None] * 8
+    start = threading.Barrier(len(answers))
+
+    def ask(index: int) -> None:
+        start.wait()
+        answers[index] = availability("eng+fra")
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [ENGINE] * len(answers)
+    engines = tesseract._pool(ENGINE.tessdata, "eng+fra")[0]
+    assert engines.qsize() == 1  # the check's engine, kept: one load for all the threads
+    assert words(read_text(captioned(["THIS IS FINE"], size=34), TextOptions()).text) == words("THIS IS FINE")
+    assert engines.qsize() == 1  # the reading took that engine and gave it back
 
 
 @needs_tesseract
