@@ -53,7 +53,10 @@ captions over photos, captions on plain grounds and screenshots), each URL's byt
 lands of ``--media`` media are analysed by one consumer with ``ocr`` off and on, alternately,
 ``--ocr-rounds`` times, each land on URLs of its own. Prints media per second (trigger to
 completed job) and the consumer's CPU seconds per media (its processes' user and system time
-over the job), each with and without OCR, their medians, and the ratios.
+over the job), each with and without OCR, their medians, and the ratios; and, per land, the share of a core
+the consumer used and how many of its threads wanted one on average (CPU time plus the time its threads
+were runnable without a core, from the scheduler's statistics, over the wall time): on a loaded machine,
+what tells a consumer starved of CPU from one that waits on itself.
 
     .venv/bin/python bench/land.py --classic --ocr-mix [--media 150] [--ocr-rounds 2] [--workers 1]
 """
@@ -461,6 +464,22 @@ def cpu_seconds(pid: int) -> float:
     return total / ticks
 
 
+def run_queue_seconds(pid: int) -> float:
+    """Seconds the threads of ``pid`` and its descendants spent runnable but waiting for a core, so far.
+
+    From each thread's ``/proc/.../schedstat`` (the scheduler's statistics): with the CPU seconds over the same
+    span, how many threads wanted a core on average, whether or not the load let them have one.
+    """
+    total = 0
+    for member in process_tree(pid):
+        for task in Path(f"/proc/{member}/task").glob("*/schedstat"):
+            try:
+                total += int(task.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    return total / 1e9
+
+
 def ocr_mix_main(args: argparse.Namespace) -> None:
     """A land of the OCR mix analysed with and without OCR, alternately, by one consumer."""
     workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-land-ocr-"))
@@ -492,9 +511,10 @@ def ocr_mix_main(args: argparse.Namespace) -> None:
             land = make_land(f"ocr-{land_number}", classic_urls(base_url, args.media, land=land_number))
             procs = start_consumers(1, env, workdir, command)
             try:
-                cpu_before = cpu_seconds(procs[0].pid)
+                cpu_before, waited_before = cpu_seconds(procs[0].pid), run_queue_seconds(procs[0].pid)
                 seconds, job, _finished = run_job(land, JobParameters(ocr=ocr), timeout=args.job_timeout)
                 cpu = cpu_seconds(procs[0].pid) - cpu_before
+                waited = run_queue_seconds(procs[0].pid) - waited_before
             finally:
                 stop_consumers(procs)
             runs[ocr].append((job.total / seconds, cpu / max(1, job.total)))
@@ -502,6 +522,11 @@ def ocr_mix_main(args: argparse.Namespace) -> None:
                 f"  {'with' if ocr else 'without'} OCR: {job.total} media in {seconds:.1f} s "
                 f"({job.total / seconds:.1f}/s), consumer CPU {cpu:.1f} s ({1000 * cpu / max(1, job.total):.0f} ms "
                 f"a media), analysed {job.analysed}, failed {job.failed}; load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+            print(
+                f"    consumer: {cpu / seconds:.2f} of a core used, {waited:.1f} s of its threads' time runnable "
+                f"without a core: {(cpu + waited) / seconds:.2f} threads wanted a core on average",
                 flush=True,
             )
     server.terminate()

@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.image.guarded import guarded_analyser
-from media_analysis.engine.text import INSTALL_HINT, TextOptions, words
+from media_analysis.engine.text import INSTALL_HINT, TextOptions, tesseract, words
 from media_analysis.engine.text.likelihood import text_likelihood
 from media_analysis.engine.text.read import read_text
 from media_analysis.engine.text.tesseract import availability
@@ -90,6 +90,33 @@ def test_lines_of_text_score_high_and_a_smooth_photo_scores_nothing():
     assert photo.boxes == ()
 
 
+def test_large_bold_capitals_on_a_plain_ground_are_found_at_a_coarser_scale():
+    # Strokes wider than the filter joins leave the line in pieces at the test's own scale.
+    result = text_likelihood(np.asarray(captioned(["LE CHAT EST SUR LA TABLE"], size=48).convert("L")))
+    assert result.score > 2.0
+    assert result.lines >= 1
+    assert 30 <= result.line_height <= 60  # in the picture's own pixels, not the coarser picture's
+    assert max(box[2] for box in result.boxes) > 400  # the coarser picture is 400 px wide
+
+
+def test_a_photo_is_never_read_at_the_coarser_scale(monkeypatch):
+    from media_analysis.engine.text import likelihood
+
+    scales: list[tuple[int, ...]] = []
+    real = likelihood._found
+
+    def seen(small):
+        scales.append(small.shape)
+        return real(small)
+
+    monkeypatch.setattr(likelihood, "_found", seen)
+    assert text_likelihood(np.asarray(smooth_photo().convert("L"))).score == 0
+    assert scales == [(600, 800)]  # not flat: no second, coarser pass
+    scales.clear()
+    assert text_likelihood(np.full((600, 800), 240, dtype=np.uint8)).score == 0  # flat and empty: both, nothing found
+    assert scales == [(600, 800), (300, 400)]
+
+
 def test_the_test_reads_a_reduced_picture_and_reports_boxes_in_the_pictures_own_pixels():
     big = captioned(["BREAKING NEWS FROM THE CITY"], size=120, picture=(3200, 1600))
     result = text_likelihood(np.asarray(big.convert("L")))
@@ -132,6 +159,27 @@ def test_french_text_is_told_french():
     assert reading.language == "fra"
 
 
+def test_text_over_a_photo_is_enlarged_and_screen_text_on_a_flat_ground_is_read_as_it_is():
+    from media_analysis.engine.text.read import FLAT_TEXT_HEIGHT, GOOD_TEXT_HEIGHT, _for_recognition
+
+    block = np.zeros((40, 300), dtype=np.uint8)
+    over_photo, factor = _for_recognition(block, line_height=12, max_side=2500, flat=False)
+    assert factor == GOOD_TEXT_HEIGHT / 12
+    assert over_photo.shape == (80, 600)
+    flat, factor = _for_recognition(block, line_height=FLAT_TEXT_HEIGHT + 2, max_side=2500, flat=True)
+    assert factor == 1.0
+    assert flat is block
+    _, factor = _for_recognition(block, line_height=FLAT_TEXT_HEIGHT / 2, max_side=2500, flat=True)
+    assert factor == 2.0  # tinier text is still enlarged
+
+
+@needs_tesseract
+def test_a_large_bold_caption_on_a_plain_ground_is_read():
+    reading = read_text(captioned(["WHEN THE CODE", "FINALLY WORKS"], size=48), TextOptions())
+    assert reading.status == "text"
+    assert reading.text.split() == ["WHEN", "THE", "CODE", "FINALLY", "WORKS"]
+
+
 @needs_tesseract
 def test_small_text_is_enlarged_before_recognition():
     reading = read_text(captioned(["read the terms before you sign"], size=13, picture=(420, 200)), TextOptions())
@@ -140,34 +188,37 @@ def test_small_text_is_enlarged_before_recognition():
 
 
 def test_a_block_on_a_flat_ground_is_first_given_as_it_is_and_a_dark_one_inverted():
-    from media_analysis.engine.text.read import _binarisations
+    from media_analysis.engine.text.read import _binarisations, _flat_ground
 
     dark = np.full((60, 400), 30, dtype=np.uint8)
     dark[20:40, 10:300:6] = 230  # light strokes
     light = 255 - dark
-    first_dark, *others = _binarisations(dark, page=False, line_height=20)
+    assert _flat_ground(dark) == 30
+    assert _flat_ground(light) == 225
+    first_dark, *others = _binarisations(dark, 30, page=False, line_height=20)
     assert np.array_equal(first_dark.picture, 255 - dark)  # dark glyphs on a light ground, as Tesseract reads best
     assert not first_dark.tones
     assert [c.tones for c in others] == [True]  # then the light tone's glyphs; the dark tone has none inside
-    assert np.array_equal(next(iter(_binarisations(light, page=False, line_height=20))).picture, light)
-    (page,) = _binarisations(dark, page=True, line_height=20)
+    assert np.array_equal(next(iter(_binarisations(light, 225, page=False, line_height=20))).picture, light)
+    (page,) = _binarisations(dark, 30, page=True, line_height=20)
     assert np.array_equal(page.picture, 255 - dark)
 
 
 def test_a_block_over_a_photo_is_first_given_as_its_extreme_tones_and_its_grey_levels_last():
-    from media_analysis.engine.text.read import _binarisations
+    from media_analysis.engine.text.read import _binarisations, _flat_ground
 
     busy = np.random.default_rng(3).integers(60, 200, (60, 400)).astype(np.uint8)  # a photo, not a flat ground
     busy[20:40, 10:300:6] = 250  # light strokes inside the block
     busy[25:35, 310:390:5] = 5  # dark ones
-    candidates = list(_binarisations(busy, page=False, line_height=20))
+    assert _flat_ground(busy) is None
+    candidates = list(_binarisations(busy, None, page=False, line_height=20))
     assert [c.tones for c in candidates] == [True, True, False]
     light_glyphs, dark_glyphs, grey = (c.picture for c in candidates)
     assert (light_glyphs[20:40, 10:300:6] == 0).all()  # glyphs black on white
     assert (dark_glyphs[25:35, 310:390:5] == 0).all()
     assert np.array_equal(grey, busy)
     # A tone with nothing inside the block is not given to Tesseract at all.
-    assert [c.tones for c in _binarisations(np.where(busy > 240, 128, busy), page=False, line_height=20)] == [
+    assert [c.tones for c in _binarisations(np.where(busy > 240, 128, busy), None, page=False, line_height=20)] == [
         True,
         False,
     ]
@@ -235,6 +286,30 @@ def test_threads_recognise_at_once_and_each_gets_its_own_reading():
         thread.join()
     assert results == expected
     assert [words(t) for t in results[:3]] == [words(t) for t in ("SAVE THE FOREST", "THIS IS FINE", "VOTE ON SUNDAY")]
+
+
+@needs_tesseract
+def test_threads_asking_at_once_load_one_engine_and_the_first_reading_uses_it(monkeypatch):
+    # A new process: nothing checked, no engine loaded.
+    monkeypatch.setattr(tesseract, "_availability", {})
+    monkeypatch.setattr(tesseract, "_pools", {})
+    answers: list[tesseract.Availability | None] = [None] * 8
+    start = threading.Barrier(len(answers))
+
+    def ask(index: int) -> None:
+        start.wait()
+        answers[index] = availability("eng+fra")
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [ENGINE] * len(answers)
+    engines = tesseract._pool(ENGINE.tessdata, "eng+fra")[0]
+    assert engines.qsize() == 1  # the check's engine, kept: one load for all the threads
+    assert words(read_text(captioned(["THIS IS FINE"], size=34), TextOptions()).text) == words("THIS IS FINE")
+    assert engines.qsize() == 1  # the reading took that engine and gave it back
 
 
 @needs_tesseract

@@ -26,6 +26,10 @@ MIN_ASPECT = 2.5  # a line holds a few characters
 MIN_FILL = 0.45  # share of the band's box its joined strokes fill
 MIN_STROKES_PER_HEIGHT = 1.4  # stroke edges along the middle row, per line height of width
 MAX_MARGIN_RATIO = 0.5  # edges in the strips above and below a line, relative to the line's own
+# A plain ground: this share of the pixels within FLAT_STEP grey levels of the median (text on a
+# flat colour covers a few tenths of it at most; photos, even a night sky, have more spread).
+FLAT_STEP, FLAT_SHARE = 12, 0.94
+COARSE_FACTOR = 2  # the further reduction of a plain picture in which nothing was found
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,15 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
     if height < 8 or width < 8:
         return Likelihood(0.0, 0.0, 0)
     factor = max(1, -(-max(height, width) // TEST_SIDE))
-    small = _reduced(grey, factor).astype(np.int16)
-    across = np.abs(np.diff(small, axis=1))
-    down = np.abs(np.diff(small, axis=0))
-    found = [_lines(across, down, step) for step in (EDGE_STEP, STRONG_EDGE_STEP)]
-    best = max(found, key=lambda f: f[0])
-    covered = best[0]
-    heights = [h for f in found for h in f[1]]
-    boxes = {box for f in found for box in f[2]}
+    small = _reduced(grey, factor)
+    covered, heights, boxes = _found(small)
+    if not heights and _flat(small):
+        # Nothing found on a plain ground: large bold glyphs, whose strokes are wider than the
+        # filter joins, fall apart into pieces too short for lines at the test's scale; at a
+        # coarser one they are ordinary strokes. Photos are not this flat, so they never pay it.
+        factor *= COARSE_FACTOR
+        small = _reduced(small, COARSE_FACTOR)
+        covered, heights, boxes = _found(small)
     if not heights:
         return Likelihood(0.0, 0.0, 0)
     h, w = small.shape
@@ -63,6 +68,24 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
     line_height = max(1.0, float(np.median(heights)) - 2) * factor
     scaled = sorted(tuple(v * factor for v in box) for box in boxes)
     return Likelihood(round(1000 * covered / (h * w), 2), line_height, len(scaled), tuple(scaled))
+
+
+def _found(small: np.ndarray) -> tuple[int, list[int], set[tuple[int, int, int, int]]]:
+    """The best edge step's covered pixels, and both steps' line heights and boxes, in the test's pixels."""
+    signed = small.astype(np.int16)
+    across = np.abs(np.diff(signed, axis=1))
+    down = np.abs(np.diff(signed, axis=0))
+    found = [_lines(across, down, step) for step in (EDGE_STEP, STRONG_EDGE_STEP)]
+    covered = max(f[0] for f in found)
+    return covered, [h for f in found for h in f[1]], {box for f in found for box in f[2]}
+
+
+def _flat(small: np.ndarray) -> bool:
+    """Whether the picture is a plain ground: nearly all its pixels within FLAT_STEP grey levels of its median."""
+    histogram = np.bincount(small.ravel(), minlength=256)
+    median = int(np.searchsorted(np.cumsum(histogram), (small.size + 1) // 2))
+    near = histogram[max(0, median - FLAT_STEP) : median + FLAT_STEP + 1].sum()
+    return bool(near >= FLAT_SHARE * small.size)
 
 
 def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[int], list[tuple[int, int, int, int]]]:

@@ -21,8 +21,12 @@ from media_analysis.engine.text.options import TextOptions, TextReading
 from media_analysis.engine.text.tesseract import RecognitionTimeout, Word, availability, languages_of, recognise
 
 # Tesseract reads small text better enlarged: lines shorter than this many pixels
-# are enlarged to it, at most UPSCALE_MAX times.
+# are enlarged to it, at most UPSCALE_MAX times. Over a photo the glyphs are isolated from
+# the photo's tones, and thin strokes need the room; on a flat ground (a screenshot, a
+# caption on a plain colour) Tesseract reads ordinary screen text as it is, and every
+# enlarged pixel costs thresholding, layout and recognition time.
 GOOD_TEXT_HEIGHT = 24
+FLAT_TEXT_HEIGHT = 12
 UPSCALE_MAX = 3.0
 
 
@@ -166,10 +170,11 @@ def _read_region(
     """
     left, top, right, bottom = region.box
     crop = grey[top:bottom, left:right]
-    scaled, factor = _for_recognition(crop, region.line_height, options.max_side)
+    ground = _flat_ground(crop)
+    scaled, factor = _for_recognition(crop, region.line_height, options.max_side, flat=ground is not None)
     best: list[Word] = []
     best_score = -1.0
-    for candidate in _binarisations(scaled, region.page, region.line_height * factor):
+    for candidate in _binarisations(scaled, ground, region.page, region.line_height * factor):
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
@@ -202,7 +207,7 @@ class Candidate:
     tones: bool  # only the block's extreme tones (glyphs isolated), not its grey levels
 
 
-def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> Iterator[Candidate]:
+def _binarisations(picture: np.ndarray, ground: int | None, page: bool, line_height: float) -> Iterator[Candidate]:
     """The ways of giving a block to Tesseract, the likeliest to read well first; each made only when asked for.
 
     The block's grey levels, thresholded by Tesseract itself, read text on a plain
@@ -213,7 +218,6 @@ def _binarisations(picture: np.ndarray, page: bool, line_height: float) -> Itera
     lightest, then only the darkest parts inside the block, as black on white,
     isolates the glyphs. Those come first over a photo, the grey block last.
     """
-    ground = _flat_ground(picture)
     as_is = Candidate(255 - picture if ground is not None and ground < _DARK_GROUND else picture, tones=False)
     if page:
         yield as_is
@@ -291,12 +295,13 @@ def _grey(picture: Image.Image) -> np.ndarray:
     return np.asarray(picture.convert("L"))
 
 
-def _for_recognition(grey: np.ndarray, line_height: float, max_side: int) -> tuple[np.ndarray, float]:
+def _for_recognition(grey: np.ndarray, line_height: float, max_side: int, flat: bool) -> tuple[np.ndarray, float]:
     """The picture at the scale Tesseract reads best, within ``max_side``; and that scale."""
     height, width = grey.shape
     factor = 1.0
-    if 0 < line_height < GOOD_TEXT_HEIGHT:
-        factor = min(UPSCALE_MAX, GOOD_TEXT_HEIGHT / line_height)
+    good = FLAT_TEXT_HEIGHT if flat else GOOD_TEXT_HEIGHT
+    if 0 < line_height < good:
+        factor = min(UPSCALE_MAX, good / line_height)
     factor = min(factor, max_side / max(height, width))
     if abs(factor - 1.0) < 0.05:
         return grey, 1.0

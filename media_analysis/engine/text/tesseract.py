@@ -74,6 +74,9 @@ def find_tessdata(languages: tuple[str, ...], folder: str = "") -> str | None:
 
 _availability_lock = threading.Lock()
 _availability: dict[tuple[str, str], Availability] = {}
+# Held while a check runs: the analysis threads of a new process all ask at their first picture, and each
+# check loads an engine; the others wait for the first one's answer instead of loading engines of their own.
+_check_lock = threading.Lock()
 
 
 def availability(languages: str, tessdata: str = "") -> Availability:
@@ -83,10 +86,15 @@ def availability(languages: str, tessdata: str = "") -> Availability:
         known = _availability.get(key)
     if known is not None:
         return known
-    found = _check(languages, tessdata)
-    if found.available:
+    with _check_lock:
         with _availability_lock:
-            _availability[key] = found
+            known = _availability.get(key)
+        if known is not None:
+            return known
+        found = _check(languages, tessdata)
+        if found.available:
+            with _availability_lock:
+                _availability[key] = found
     return found
 
 
@@ -105,11 +113,19 @@ def _check(languages: str, tessdata: str) -> Availability:
             f"Tesseract's language data for {'+'.join(wanted)} is not in {where} "
             f"(apt-get install tesseract-ocr {missing})",
         )
+    joined = "+".join(wanted)
     try:
-        api = tesserocr.PyTessBaseAPI(path=folder, lang="+".join(wanted))
-        api.End()
+        api = _new_api(folder, joined)
     except Exception as exc:
         return Availability(False, f"Tesseract could not start ({exc}); {INSTALL_HINT}")
+    # The engine that proved it starts is the pool's first: the first recognition does not load another.
+    # recognise() is called with this folder and these languages joined (read.py), the pool's key. Another
+    # spelling of the same languages checks again: its engine is kept only if the pool holds none.
+    pool = _pool(folder, joined)[0]
+    if pool.empty():
+        pool.put(api)
+    else:
+        api.End()
     version = tesserocr.tesseract_version().split()[1] if tesserocr.tesseract_version() else "?"
     return Availability(True, engine=f"tesseract {version} {'+'.join(wanted)}", tessdata=folder)
 
