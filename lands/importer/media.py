@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
+
+from django.db import connection
 
 from lands.errors import UnreadableLegacyValue
 from lands.importer import values as lv
@@ -240,7 +243,59 @@ def _merged_pages(ctx: _Context) -> set[int]:
     return merged
 
 
+# A first import of at least this many media into SQLite builds the media table's secondary indexes once, after
+# its rows, instead of keeping them up to date row by row (see _secondary_indexes_built_after).
+INDEX_REBUILD_MIN_ROWS = 20_000
+
+
+@contextmanager
+def _secondary_indexes_built_after(ctx: _Context, incoming: int) -> Iterator[None]:
+    """On SQLite, for a new land bringing more media than the table holds: the media table's non-unique
+    indexes dropped for the block's writes and created again at its end, in the land's transaction.
+
+    Keeping eleven indexes up to date row by row costs SQLite about as much as writing the rows; building each
+    once reads the whole table, every land's media included, so it only pays when the land's media are most of
+    it. SQLite's DDL is transactional: a failure anywhere in the land rolls the drop back with the rows, and the
+    schema is as it was. The unique index stays (it keeps the key). Not done on PostgreSQL, where ``DROP INDEX``
+    would stop every reader of the table until the commit.
+    """
+    if connection.vendor != "sqlite" or not ctx.land_is_new or incoming < INDEX_REBUILD_MIN_ROWS:
+        yield
+        return
+    assert connection.in_atomic_block, "indexes are only dropped inside the land's transaction"
+    table = Media._meta.db_table
+    with connection.cursor() as cursor:
+        # Counts no further than needed: the question is only whether the table holds fewer rows.
+        cursor.execute(f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" LIMIT %s)', [incoming])
+        if cursor.fetchone()[0] >= incoming:
+            yield
+            return
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL "
+            "ORDER BY name",
+            [table],
+        )
+        indexes = [
+            (name, sql) for name, sql in cursor.fetchall() if not sql.lstrip().upper().startswith("CREATE UNIQUE")
+        ]
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    with connection.cursor() as cursor:
+        for _, sql in indexes:
+            cursor.execute(sql)
+
+
 def _import_media(ctx: _Context) -> None:
+    incoming = ctx.conn.execute(
+        'SELECT COUNT(*) FROM "media" m JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ?',
+        (ctx.legacy_land_id,),
+    ).fetchone()[0]
+    with _secondary_indexes_built_after(ctx, incoming):
+        _import_media_rows(ctx)
+
+
+def _import_media_rows(ctx: _Context) -> None:
     counts = ctx.counts("media")
     schema = ctx.schema
     if schema.has("media", "analyzed_at"):
