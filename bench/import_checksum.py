@@ -31,10 +31,8 @@ def main() -> None:
     from django.apps import apps
     from django.db import connection
 
-    models = [
-        apps.get_model("lands", name)
-        for name in ("Land", "LandAggregates", "Domain", "Expression", "ExpressionLink", "Tag", "TaggedContent", "Media")
-    ]
+    names = ("Land", "LandAggregates", "Domain", "Expression", "ExpressionLink", "Tag", "TaggedContent", "Media")
+    models = [apps.get_model("lands", name) for name in names]
     quote = connection.ops.quote_name
     for model in models:
         columns = [field.column for field in model._meta.concrete_fields if field.column not in CLOCK_COLUMNS]
