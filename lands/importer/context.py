@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
+from itertools import repeat
 from typing import Any, TypeVar
 
 from django.db import connection, models
@@ -134,6 +135,10 @@ def _upsert(
     return ids
 
 
+# For each concrete column of a model but its id: attribute name, column, default, conversion (_column_adapters).
+Adapters = list[tuple[str, str, Any, Callable[[Any], Any] | None]]
+
+
 # Fields whose Python values the drivers take as they are.
 _PLAIN_FIELDS = (
     models.CharField,
@@ -145,11 +150,11 @@ _PLAIN_FIELDS = (
 )
 
 
-def _column_adapters(model: type[models.Model]) -> list[tuple[str, str, Any, Callable[[Any], Any] | None]]:
+def _column_adapters(model: type[models.Model]) -> Adapters:
     """For each concrete column but the id: attribute name, column, default, and the conversion to what the
     driver takes (None when the value goes as it is)."""
     ops = connection.ops
-    adapters: list[tuple[str, str, Any, Callable[[Any], Any] | None]] = []
+    adapters: Adapters = []
     for model_field in model._meta.concrete_fields:
         if model_field.primary_key:
             continue
@@ -197,14 +202,16 @@ def _datetime_adapter() -> Callable[[Any], Any]:
     return adapt_utc
 
 
-def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
+def insert_rows(model: type[models.Model], rows: list[dict[str, Any]], adapters: Adapters | None = None) -> None:
     """INSERT new rows (attribute name -> value; fields left out take their default) in one bulk statement.
 
     ``bulk_create`` builds a model instance and prepares every value of every row through its field, which
     costs more than the database's write; here each column's conversion is chosen once. PostgreSQL gets the
     rows through ``COPY``, SQLite through one prepared ``INSERT`` run with ``executemany``. No ids come back.
+    ``adapters`` are ``_column_adapters(model)``, for a caller that inserts many batches.
     """
-    adapters = _column_adapters(model)
+    if adapters is None:
+        adapters = _column_adapters(model)
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(column) for _, column, _, _ in adapters)
 
@@ -222,14 +229,36 @@ def insert_rows(model: type[models.Model], rows: list[dict[str, Any]]) -> None:
                     out[index] = convert(value)
             yield tuple(out)
 
+    _write_rows(table, columns, len(adapters), values())
+
+
+def insert_columns(model: type[models.Model], columns: dict[str, list[Any]], count: int, adapters: Adapters) -> None:
+    """``insert_rows`` for rows given column by column (attribute name -> the ``count`` rows' values; columns left
+    out take their default): each column is converted in one pass, and the rows are zipped from them, without a
+    dict per row."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(column) for _, column, _, _ in adapters)
+    ready: list[Iterable[Any]] = []
+    for attname, _, default, convert in adapters:
+        values = columns.get(attname)
+        if values is None:
+            ready.append(repeat(default if convert is None or default is None else convert(default), count))
+        elif convert is None:
+            ready.append(values)
+        else:
+            ready.append([None if value is None else convert(value) for value in values])
+    _write_rows(table, names, len(adapters), zip(*ready, strict=True))
+
+
+def _write_rows(table: str, columns: str, width: int, rows: Iterable[tuple[Any, ...]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                for value_row in values():
+                for value_row in rows:
                     copy.write_row(value_row)
         else:
-            marks = ", ".join(["%s"] * len(adapters))
-            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(values()))
+            marks = ", ".join(["%s"] * width)
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(rows))
 
 
 def _chunks(items: list[K], size: int) -> Iterator[list[K]]:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
+from itertools import islice, repeat
 from typing import Any
+
+from django.db import connection
 
 from lands.errors import UnreadableLegacyValue
 from lands.importer import values as lv
-from lands.importer.context import _Context, _max_length, _upsert
+from lands.importer.context import _column_adapters, _Context, _max_length, _upsert, insert_columns
 from lands.importer.pages import _page_url, _preferred_ids
 from lands.importer.source import KNOWN_COLUMNS
 from lands.models import CRAWLER_ANALYSIS_VERSION, AnalysisStatus, Media
@@ -157,10 +162,136 @@ def _media_reader(ctx: _Context) -> Callable[[tuple[Any, ...], bool], dict[str, 
                 is_processed=status_probe.is_processed,
                 error_class=lv.classify_legacy_error(error) if status == AnalysisStatus.FAILED else None,
             )
-        holds_values = any(values.get(name) is not None for name in _MEDIA_VALUE_FIELDS)
+        holds_values = list(map(values.get, _MEDIA_VALUE_FIELDS)).count(None) < len(_MEDIA_VALUE_FIELDS)
         values["analysis_version"] = CRAWLER_ANALYSIS_VERSION if holds_values else None
         values["values_at"] = analyzed_at if holds_values else None
         return values
+
+    return read
+
+
+def _read_column(parse: Callable[[Any], Any], raw: list[Any], warnings: Counter[str], label: str) -> list[Any]:
+    """``parse`` of every value of a column, each read once (None stays None); a value it cannot read is None and
+    a warning."""
+    read: list[Any] = []
+    append = read.append
+    count = len(raw)
+    while len(read) < count:
+        try:
+            for value in islice(raw, len(read), None):
+                append(None if value is None else parse(value))
+        except UnreadableLegacyValue:
+            warnings[label] += 1
+            append(None)
+    return read
+
+
+def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dict[str, list[Any]]]:
+    """``_media_reader`` for rows to be inserted, a batch at a time and column by column: the batch's values of
+    each column are read in one pass, and no dict is made per row. Gives attribute name -> the batch's values
+    (the names ``_media_reader`` gives for a new row, with the same values and warnings)."""
+    has = ctx.schema.columns.get("media", frozenset()).__contains__
+    at = {name: index for index, name in enumerate(KNOWN_COLUMNS["media"])}
+    warnings = ctx.report.warnings
+    low_int, high_int = _INT_RANGE
+    integers = [(name, at[name], low, high) for name, (low, high) in _MEDIA_INTEGERS.items() if has(name)]
+    texts = [(name, at[name], _max_length(Media, name)) for name in ("format", "color_mode") if has(name)]
+    readers = [
+        (name, at[name], parse)
+        for name, parse in (
+            ("has_transparency", lv.coerce_bool),
+            ("aspect_ratio", lv.coerce_float),
+            ("nsfw_score", lv.coerce_float),
+            ("dominant_colors", lv.dominant_colors_json),
+            ("websafe_colors", lv.websafe_colors_json),
+            ("exif_data", lv.normalise_exif),
+            ("content_tags", lv.parse_legacy_literal),
+        )
+        if has(name)
+    ]
+    has_format, has_exif, has_tags = has("format"), has("exif_data"), has("content_tags")
+    has_analyzed_at, has_error = has("analyzed_at"), has("analysis_error")
+    hash_length = _max_length(Media, "image_hash")
+    exif_lengths = [_max_length(Media, name) for name in ("exif_make", "exif_model", "exif_datetime")]
+    status_probe = Media()
+    done, failed, pending = AnalysisStatus.DONE, AnalysisStatus.FAILED, AnalysisStatus.PENDING
+
+    def integer_reader(low: int, high: int) -> Callable[[Any], Any]:
+        def parse(raw: Any) -> Any:
+            value = raw if raw.__class__ is int and low_int <= raw <= high_int else lv.coerce_int(raw)
+            if value is not None and not low <= value <= high:
+                raise UnreadableLegacyValue(f"{value} out of range")
+            return value
+
+        return parse
+
+    integer_parsers = {name: integer_reader(low, high) for name, _, low, high in integers}
+
+    def read(rows: list[tuple[Any, ...]]) -> dict[str, list[Any]]:
+        count = len(rows)
+        raw = list(zip(*rows, strict=True)) if rows else [()] * len(at)
+        columns: dict[str, list[Any]] = {}
+        for name, index, low, high in integers:
+            both_low, both_high = max(low, low_int), min(high, high_int)
+            values = raw[index]
+            if all(value is None or (value.__class__ is int and both_low <= value <= both_high) for value in values):
+                columns[name] = list(values)
+            else:
+                columns[name] = _read_column(integer_parsers[name], list(values), warnings, f"unreadable media.{name}")
+        for name, index, length in texts:
+            columns[name] = list(map(lv.coerce_text, raw[index], repeat(length)))
+        if has_format:
+            columns["mime_type"] = list(map(lv.mime_type_for_format, columns["format"]))
+        for name, index, parse in readers:
+            columns[name] = _read_column(parse, list(raw[index]), warnings, f"unreadable media.{name}")
+        if has_exif:
+            summaries = list(map(lv.exif_summary, columns["exif_data"]))
+            for position, (name, length) in enumerate(
+                zip(("exif_make", "exif_model", "exif_datetime"), exif_lengths, strict=True)
+            ):
+                columns[name] = [lv.coerce_text(summary[position], length) for summary in summaries]
+        if has_tags:
+            columns["content_tags"] = list(map(lv.to_json_safe, columns["content_tags"]))
+        if has("image_hash"):
+            columns["image_hash"] = [
+                (digest.strip().lower() or None) if digest else None
+                for digest in map(lv.coerce_text, raw[at["image_hash"]], repeat(hash_length))
+            ]
+        nothing = [None] * count
+        analyzed = nothing
+        if has_analyzed_at:
+            analyzed = _read_column(
+                lv.parse_legacy_datetime, list(raw[at["analyzed_at"]]), warnings, "unreadable media.analyzed_at"
+            )
+            errors = list(map(lv.coerce_text, raw[at["analysis_error"]])) if has_error else nothing
+            widths, heights = columns.get("width", nothing), columns.get("height", nothing)
+            formats, mimes = columns.get("format", nothing), columns.get("mime_type", nothing)
+            statuses, processed, classes = [], [], []
+            for when, error, width, height, image_format, mime in zip(
+                analyzed, errors, widths, heights, formats, mimes, strict=True
+            ):
+                status = lv.legacy_status(when, error)
+                if status == done and not (
+                    width is not None and height is not None and width > 0 and height > 0 and bool(image_format or mime)
+                ):
+                    # As _media_reader: not analysed as far as we can tell.
+                    status = pending
+                status_probe.set_status(status)
+                statuses.append(status_probe.analysis_status)
+                processed.append(status_probe.is_processed)
+                classes.append(lv.classify_legacy_error(error) if status == failed else None)
+            columns.update(
+                analyzed_at=analyzed,
+                analysis_error=errors,
+                analysis_status=statuses,
+                is_processed=processed,
+                error_class=classes,
+            )
+        value_columns = [columns.get(name, nothing) for name in _MEDIA_VALUE_FIELDS]
+        holds = [held.count(None) < len(held) for held in zip(*value_columns, strict=True)]
+        columns["analysis_version"] = [CRAWLER_ANALYSIS_VERSION if held else None for held in holds]
+        columns["values_at"] = [when if held else None for when, held in zip(analyzed, holds, strict=True)]
+        return columns
 
     return read
 
@@ -240,7 +371,59 @@ def _merged_pages(ctx: _Context) -> set[int]:
     return merged
 
 
+# A first import of at least this many media into SQLite builds the media table's secondary indexes once, after
+# its rows, instead of keeping them up to date row by row (see _secondary_indexes_built_after).
+INDEX_REBUILD_MIN_ROWS = 20_000
+
+
+@contextmanager
+def _secondary_indexes_built_after(ctx: _Context, incoming: int) -> Iterator[None]:
+    """On SQLite, for a new land bringing more media than the table holds: the media table's non-unique
+    indexes dropped for the block's writes and created again at its end, in the land's transaction.
+
+    Keeping eleven indexes up to date row by row costs SQLite about as much as writing the rows; building each
+    once reads the whole table, every land's media included, so it only pays when the land's media are most of
+    it. SQLite's DDL is transactional: a failure anywhere in the land rolls the drop back with the rows, and the
+    schema is as it was. The unique index stays (it keeps the key). Not done on PostgreSQL, where ``DROP INDEX``
+    would stop every reader of the table until the commit.
+    """
+    if connection.vendor != "sqlite" or not ctx.land_is_new or incoming < INDEX_REBUILD_MIN_ROWS:
+        yield
+        return
+    assert connection.in_atomic_block, "indexes are only dropped inside the land's transaction"
+    table = Media._meta.db_table
+    with connection.cursor() as cursor:
+        # Counts no further than needed: the question is only whether the table holds fewer rows.
+        cursor.execute(f'SELECT COUNT(*) FROM (SELECT 1 FROM "{table}" LIMIT %s)', [incoming])
+        if cursor.fetchone()[0] >= incoming:
+            yield
+            return
+        cursor.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = %s AND sql IS NOT NULL "
+            "ORDER BY name",
+            [table],
+        )
+        indexes = [
+            (name, sql) for name, sql in cursor.fetchall() if not sql.lstrip().upper().startswith("CREATE UNIQUE")
+        ]
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+    yield
+    with connection.cursor() as cursor:
+        for _, sql in indexes:
+            cursor.execute(sql)
+
+
 def _import_media(ctx: _Context) -> None:
+    incoming = ctx.conn.execute(
+        'SELECT COUNT(*) FROM "media" m JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ?',
+        (ctx.legacy_land_id,),
+    ).fetchone()[0]
+    with _secondary_indexes_built_after(ctx, incoming):
+        _import_media_rows(ctx)
+
+
+def _import_media_rows(ctx: _Context) -> None:
     counts = ctx.counts("media")
     schema = ctx.schema
     if schema.has("media", "analyzed_at"):
@@ -257,6 +440,7 @@ def _import_media(ctx: _Context) -> None:
     duplicates = _duplicate_media(ctx, candidates)
 
     read_values = _media_reader(ctx)
+    read_columns = _media_column_reader(ctx)
     digest_of = _row_digester(ctx)
     select = schema.select_list("media", "m")
     sql = (
@@ -267,6 +451,7 @@ def _import_media(ctx: _Context) -> None:
     id_at, page_at, url_at, type_at, analyzed_at = (
         at[name] for name in ("id", "expression_id", "url", "type", "analyzed_at")
     )
+    adapters = _column_adapters(Media)
     for batch in ctx.tuples(sql, [ctx.legacy_land_id]):
         picked: list[tuple[tuple[int, str], str, tuple[Any, ...]]] = []
         for row in batch:
@@ -295,6 +480,19 @@ def _import_media(ctx: _Context) -> None:
                     expression_id__in={key[0] for key, _, _ in picked}
                 ).values_list("expression_id", "url", "legacy_digest", "analyzed_at")
             }
+        if ctx.land_is_new:
+            # Nothing of ours to compare with: every row is inserted, its values written as read.
+            if picked:
+                legacy_rows = [row for _, _, row in picked]
+                columns = read_columns(legacy_rows)
+                columns["expression_id"] = [page_id for (page_id, _), _, _ in picked]
+                columns["url"] = [url for (_, url), _, _ in picked]
+                columns["type"] = [media_type for _, media_type, _ in picked]
+                columns["legacy_digest"] = list(map(digest_of, legacy_rows))
+                insert_columns(Media, columns, len(picked), adapters)
+                counts.created += len(picked)
+            ctx.notify("media", len(batch))
+            continue
         rows: list[tuple[tuple[int, str], dict[str, Any], dict[str, Any]]] = []
         for key, media_type, row in picked:
             digest = digest_of(row)

@@ -188,7 +188,8 @@ def parse_legacy_literal(value: object) -> Any:
     try:
         tree = ast.parse(text, mode="eval")
         return ast.literal_eval(_unwrap(tree.body))
-    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError, OverflowError) as exc:
+        # OverflowError: an IFDRational whose ratio no float holds.
         raise UnreadableLegacyValue(f"not JSON nor a Python literal: {text[:60]!r}") from exc
 
 
@@ -402,8 +403,16 @@ def _fast_float(wrapped: str, plain: str) -> float:
     return float(text) if "." in text else float(int(text))
 
 
+# The channels spelled as plain integers in range, the usual case, read by one lookup.
+_CHANNEL_SPELLINGS = {str(channel): channel for channel in range(256)}
+
+
 def _fast_channel(wrapped: str, plain: str) -> int:
-    return min(255, max(0, round(_fast_float(wrapped, plain))))
+    text = wrapped or plain
+    channel = _CHANNEL_SPELLINGS.get(text)
+    if channel is not None:
+        return channel
+    return min(255, max(0, round(float(text) if "." in text else float(int(text)))))
 
 
 def _fast_dominant_colors(text: str) -> list[dict[str, Any]]:
@@ -452,9 +461,11 @@ def _json_float(value: float) -> str:
 
 
 def _fast_dominant_colors_json(text: str) -> JsonText:
-    entries: list[tuple[float, int, int, int]] = []
-    for r1, r2, g1, g2, b1, b2, p1, p2 in _FAST_COLOUR_ENTRY.findall(text):
-        entries.append((_fast_float(p1, p2), _fast_channel(r1, r2), _fast_channel(g1, g2), _fast_channel(b1, b2)))
+    channel, share = _fast_channel, _fast_float
+    entries = [
+        (share(p1, p2), channel(r1, r2), channel(g1, g2), channel(b1, b2))
+        for r1, r2, g1, g2, b1, b2, p1, p2 in _FAST_COLOUR_ENTRY.findall(text)
+    ]
     # Stable, as the sort of the dicts: equal shares keep the legacy order.
     entries.sort(key=_first, reverse=True)
     return JsonText(
@@ -544,8 +555,63 @@ def normalise_websafe_colors(value: object) -> dict[str, float] | None:
 # --- EXIF ------------------------------------------------------------------------
 
 
+# The one-pass reading of the crawler's EXIF reprs (_fast_exif): each bytes literal becomes, as it is read, the
+# text to_json_safe would make of it, or this string when to_json_safe would drop it (no kept text is a lone NUL:
+# repr strings hold none, and the text of bytes has its NULs removed).
+_DROPPED = "\x00"
+_DROPPED_JSON = json.dumps(_DROPPED)
+# An exponent of three digits may spell a number beyond a float (read as infinity, which to_json_safe changes).
+_LARGE_EXPONENT = re.compile(r"[eE][-+]?\d{3}")
+# to_json_safe drops what is nested deeper than 50 containers; fewer brackets than that cannot reach it.
+_MAX_FAST_BRACKETS = 50
+_NOT_FAST = object()
+
+
+def _exif_repr_as_safe_json(match: re.Match[str]) -> str:
+    raw = match.group(2)
+    if raw is not None:
+        text = _bytes_as_text(codecs.escape_decode(raw[2:-1].encode("ascii"))[0])
+        return _DROPPED_JSON if text is _DROP else json.dumps(text)
+    return _exif_repr_as_json(match)
+
+
+def _without_dropped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: _without_dropped(item)
+            for key, item in value.items()
+            if key != _DROPPED and not (item.__class__ is str and item == _DROPPED)
+        }
+    if isinstance(value, list):
+        return [_without_dropped(item) for item in value if not (item.__class__ is str and item == _DROPPED)]
+    return value
+
+
+def _fast_exif(value: object) -> Any:
+    """``to_json_safe`` of the parsed EXIF dict for the crawler's plain reprs, in one reading (no bytes restored
+    then decoded again, no second walk of the data); ``_NOT_FAST`` for anything the general path must read."""
+    if value.__class__ is not str or len(value) > MAX_LITERAL_CHARS or not _PLAIN_EXIF_REPR.fullmatch(value):
+        return _NOT_FAST
+    try:
+        converted = _EXIF_TOKEN.sub(_exif_repr_as_safe_json, value)
+    except (ValueError, OverflowError):
+        return _NOT_FAST
+    if converted.count("{") + converted.count("[") > _MAX_FAST_BRACKETS or _LARGE_EXPONENT.search(converted):
+        return _NOT_FAST
+    try:
+        data = json.loads(converted)
+    except (ValueError, OverflowError, RecursionError):
+        return _NOT_FAST
+    if not isinstance(data, dict):
+        return _NOT_FAST
+    return _without_dropped(data) if _DROPPED_JSON in converted else data
+
+
 def normalise_exif(value: object) -> dict[str, Any] | None:
     """Legacy EXIF (JSON or repr, IFDRational and bytes inside) as a JSON-safe dict."""
+    safe = _fast_exif(value)
+    if safe is not _NOT_FAST:
+        return safe
     data = _parse_exif_literal(value)
     if data is None:
         return None
@@ -709,6 +775,8 @@ def coerce_int(value: object, *, minimum: int = -(2**31), maximum: int = 2**31 -
 
 
 def coerce_float(value: object) -> float | None:
+    if value.__class__ is float and math.isfinite(value):
+        return value
     value = _as_text(value)
     if value is None:
         return None
@@ -733,6 +801,8 @@ _FALSE = {"0", "false", "f", "no", "n", "off"}
 
 
 def coerce_bool(value: object) -> bool | None:
+    if value.__class__ is int and (value == 0 or value == 1):
+        return value == 1
     value = _as_text(value)
     if value is None or isinstance(value, bool):
         return value
@@ -791,6 +861,7 @@ _ERROR_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+@lru_cache(maxsize=4096)
 def classify_legacy_error(message: str | None) -> str | None:
     """An ``error_class`` code for the crawler's free-text analysis error ("error" when unknown)."""
     if not message:
