@@ -380,7 +380,8 @@ def _write(
             cluster.updated_at = now
             to_update.append(cluster)
         cluster_of_group.append(cluster)
-    ImageCluster.objects.bulk_create(to_create, batch_size=WRITE_BATCH)
+    # PostgreSQL takes any number of rows in one statement; SQLite a limited number of parameters.
+    ImageCluster.objects.bulk_create(to_create, batch_size=None if connection.vendor == "postgresql" else WRITE_BATCH)
     _update_clusters(to_update)
     written.created, written.updated = len(to_create), len(to_update)
 
