@@ -168,8 +168,8 @@ _LAND_COLUMNS = (
     "region_hashes",
     "cluster_id",
 )
-# Rows read per fetch: the land's text columns are parsed a batch at a time, so that
-# the strings of a large land are never all in memory at once.
+# Rows converted per fetch: the land's text columns are parsed a batch at a time, so that
+# the Python strings of a large land are never all in memory at once.
 _LOAD_BATCH = 20_000
 
 
