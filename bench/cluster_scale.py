@@ -10,11 +10,17 @@ dHash bits flipped), a SHA-256 per image, and random region hashes (eleven regio
 the analysis stores them; a planted copy has its base's, a few bits flipped). Pages hold
 20 images each, 20 pages per domain.
 With DATABASE_URL set the land goes to PostgreSQL, whose tables are analysed after loading.
+
+After each step the last column is a digest of the land's clusters: each cluster's members,
+representative, first page and counts, by the media's and pages' URLs (which are the
+same in every run, whatever the ids the database gives), so that two versions of the code
+can be checked to write the same clusters and memberships.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import secrets
@@ -67,7 +73,7 @@ def _hashes(count: int, rng: random.Random) -> list[tuple[int, int, str]]:
     return out
 
 
-def _timed(label: str, function, *args):
+def _timed(label: str, land_id: int, function, *args):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -75,8 +81,25 @@ def _timed(label: str, function, *args):
     with CaptureQueriesContext(connection) as captured:
         result = function(*args)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"| {label} | {wall:.2f} s | {cpu:.2f} s | {len(captured)} | {_describe(result)} |")
+    print(f"| {label} | {wall:.2f} s | {cpu:.2f} s | {len(captured)} | {_describe(result)} | {_digest(land_id)} |")
     return result
+
+
+def _digest(land_id: int) -> str:
+    """A digest of the land's clusters and memberships that does not depend on database ids."""
+    from lands.models import Media
+    from media_analysis.models import ImageCluster
+
+    members: dict[int, list[str]] = {}
+    for cluster_id, url in Media.objects.filter(expression__land_id=land_id, cluster__isnull=False).values_list(
+        "cluster_id", "url"
+    ):
+        members.setdefault(cluster_id, []).append(url)
+    clusters = ImageCluster.objects.filter(land_id=land_id).values_list(
+        "id", "representative__url", "first_expression__url", "size", "distinct_pages", "distinct_domains"
+    )
+    lines = sorted(f"{sorted(members.get(cid, []))} {rest}" for cid, *rest in clusters)
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:12]
 
 
 def _describe(report) -> str:
@@ -146,17 +169,17 @@ def main() -> None:
             cursor.execute("ANALYZE")
     new_ids = [m.pk for m in rows[options.images :]]
     print(f"Land {land.pk}: {options.images:,} analysed images, {options.new:,} more to come\n")
-    print("| step | wall time | CPU time | queries | result |")
-    print("|---|---|---|---|---|")
-    _timed(f"full, first run ({options.images:,} images)", compute.recluster_land, land.pk)
-    _timed("full, nothing changed", compute.recluster_land, land.pk)
+    print("| step | wall time | CPU time | queries | result | clusters (digest) |")
+    print("|---|---|---|---|---|---|")
+    _timed(f"full, first run ({options.images:,} images)", land.pk, compute.recluster_land, land.pk)
+    _timed("full, nothing changed", land.pk, compute.recluster_land, land.pk)
     Media.objects.filter(pk__in=new_ids).update(analysis_status=AnalysisStatus.DONE, analyzed_at=timezone.now())
-    _timed(f"incremental, {options.new:,} new media", compute.update_clusters_for_media, land.pk, new_ids)
-    _timed("full after the incremental run (must change nothing)", compute.recluster_land, land.pk)
-    _timed("incremental, nothing new since the last run", compute.update_clusters_for_new_media, land.pk)
+    _timed(f"incremental, {options.new:,} new media", land.pk, compute.update_clusters_for_media, land.pk, new_ids)
+    _timed("full after the incremental run (must change nothing)", land.pk, compute.recluster_land, land.pk)
+    _timed("incremental, nothing new since the last run", land.pk, compute.update_clusters_for_new_media, land.pk)
     cluster = queries.clusters_of_land(land.pk).first()
     assert cluster is not None, "the land has clusters"
-    _timed("details of the most spread cluster", lambda: queries.cluster_details(cluster.pk) and None)
+    _timed("details of the most spread cluster", land.pk, lambda: queries.cluster_details(cluster.pk) and None)
 
 
 if __name__ == "__main__":

@@ -49,17 +49,19 @@ clusters they belonged to; the next full recomputation does.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import BooleanField, Count, ExpressionWrapper, Model, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -150,25 +152,25 @@ class _Row:
     domain_id: int
     area: int
     file_size: int
-    appeared_at: datetime | None = None  # loaded for clustered images only
+    appeared_at: datetime | None
 
 
+# What every image of the land needs: its hashes, whether it is an analysed image, its
+# cluster. What a written member needs besides (page, domain, size, appearance) is read
+# for the members only (``_load_rows``).
 _LAND_COLUMNS = (
     "id",
-    "type",
-    "analysis_status",
+    "analysed",
     "image_hash",
     "phash",
     "dhash",
     "colorhash",
     "region_hashes",
     "cluster_id",
-    "expression_id",
-    "expression__domain_id",
-    "width",
-    "height",
-    "file_size",
 )
+# Rows converted per fetch: the land's text columns are parsed a batch at a time, so that
+# the Python strings of a large land are never all in memory at once.
+_LOAD_BATCH = 20_000
 
 
 class _Land:
@@ -176,25 +178,32 @@ class _Land:
 
     ``items`` holds the hashes of the clusterable ones (analysed images with a SHA-256 or
     a pHash), in the order of the query, parsed a column at a time: no Python object
-    per image. :class:`_Row` objects are made only for the members of the clusters
-    written.
+    per image.
     """
 
-    def __init__(self, records: Sequence[tuple]) -> None:
-        columns: list[Sequence[Any]] = [list(column) for column in zip(*records, strict=True)] or [
-            [] for _ in _LAND_COLUMNS
-        ]
-        ids, types, statuses, shas, phashes, dhashes, colorhashes, regions = columns[:8]
+    def __init__(self, ids: Sequence[int], cluster_ids: Sequence[int | None], items: HashArrays) -> None:
         self.ids: list[int] = list(ids)
-        self.cluster_ids: list[int | None] = list(columns[8])
-        self._expression_ids, self._domain_ids = columns[9], columns[10]
-        self._widths, self._heights, self._file_sizes = columns[11], columns[12], columns[13]
+        self.cluster_ids: list[int | None] = list(cluster_ids)
+        self.items = items
         self._position: dict[int, int] | None = None
-        hashes = HashArrays.from_stored(ids, shas, phashes, dhashes, colorhashes, regions)
-        done = zip(types, statuses, strict=True)
-        analysed = np.array([kind == MediaType.IMAGE and status == AnalysisStatus.DONE for kind, status in done], bool)
-        has_sha = np.array([sha is not None for sha in hashes.sha256.tolist()], dtype=bool)
-        self.items = hashes.take(np.flatnonzero(analysed & (has_sha | hashes.has_phash)))
+
+    @classmethod
+    def from_records(cls, batches: Iterable[Sequence[tuple]]) -> _Land:
+        """From batches of rows of :data:`_LAND_COLUMNS`, each parsed on its own."""
+        ids: list[int] = []
+        cluster_ids: list[int | None] = []
+        parts: list[HashArrays] = []
+        for records in batches:
+            if not records:
+                continue
+            keys, analysed, shas, phashes, dhashes, colorhashes, regions, clusters = zip(*records, strict=True)
+            hashes = HashArrays.from_stored(keys, shas, phashes, dhashes, colorhashes, regions)
+            has_sha = np.fromiter((sha is not None for sha in hashes.sha256.tolist()), dtype=bool, count=len(keys))
+            clusterable = np.fromiter(analysed, dtype=bool, count=len(keys)) & (has_sha | hashes.has_phash)
+            parts.append(hashes.take(np.flatnonzero(clusterable)))
+            ids.extend(keys)
+            cluster_ids.extend(clusters)
+        return cls(ids, cluster_ids, HashArrays.concatenate(parts))
 
     def __contains__(self, media_id: object) -> bool:
         return media_id in self.positions
@@ -208,47 +217,74 @@ class _Land:
     def cluster_of(self, media_id: int) -> int | None:
         return self.cluster_ids[self.positions[media_id]]
 
-    def row(self, media_id: int) -> _Row:
-        at = self.positions[media_id]
-        return _Row(
-            id=media_id,
-            cluster_id=self.cluster_ids[at],
-            expression_id=self._expression_ids[at],
-            domain_id=self._domain_ids[at],
-            area=(self._widths[at] or 0) * (self._heights[at] or 0),
-            file_size=self._file_sizes[at] or 0,
-        )
-
 
 def _load_land(land_id: int) -> _Land:
     """Every image of the land that is clusterable or sits in a cluster, in one query.
 
-    Appearance dates are left out: converting 100,000 datetimes costs more than the
-    clustering's search, and only clustered images need them (see ``_fill_appearances``).
+    Plain rows of the columns the search needs, parsed a batch at a time. Appearance
+    dates, pages and sizes are left out: converting them for 100,000 rows costs more
+    than the clustering's search, and only clustered images need them (``_load_rows``).
     """
-    clusterable = Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE) & (
-        Q(image_hash__gt="") | Q(phash__gt="")
-    )
+    analysed = Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE)
+    clusterable = analysed & (Q(image_hash__gt="") | Q(phash__gt=""))
     queryset = (
         Media.objects.filter(expression__land_id=land_id)
         .filter(clusterable | Q(cluster__isnull=False))
+        .annotate(analysed=ExpressionWrapper(analysed, output_field=BooleanField()))
         .order_by()
         .values_list(*_LAND_COLUMNS)
     )
-    return _Land(list(queryset.iterator(chunk_size=5000)))
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor, _collector_paused():
+        cursor.execute(sql, params)
+        return _Land.from_records(iter(lambda: cursor.fetchmany(_LOAD_BATCH), []))
 
 
-def _fill_appearances(rows: Mapping[int, _Row], ids: Iterable[int]) -> None:
-    """Set ``appeared_at`` on the given rows (one query per 900 ids)."""
-    for chunk in chunks(ids):
-        dates = (
-            Media.objects.filter(pk__in=chunk)
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a land's rows are read.
+
+    Hundreds of thousands of tuples and strings are made in a row: the collector would
+    walk them again and again, and none of them can be part of a cycle.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_rows(land: _Land, ids: Iterable[int]) -> dict[int, _Row]:
+    """What the figures of a cluster need of each given media (one query, or one per 900 ids on SQLite)."""
+    rows: dict[int, _Row] = {}
+    for batch in _id_batches(ids):
+        values = (
+            Media.objects.filter(pk__in=batch)
             .annotate(appeared_at=APPEARED_AT)
             .order_by()
-            .values_list("id", "appeared_at")
+            .values_list("id", "expression_id", "expression__domain_id", "width", "height", "file_size", "appeared_at")
         )
-        for mid, appeared in dates:
-            rows[mid].appeared_at = appeared
+        for mid, expression_id, domain_id, width, height, file_size, appeared in values:
+            rows[mid] = _Row(
+                id=mid,
+                cluster_id=land.cluster_of(mid),
+                expression_id=expression_id,
+                domain_id=domain_id,
+                area=(width or 0) * (height or 0),
+                file_size=file_size or 0,
+                appeared_at=appeared,
+            )
+    return rows
+
+
+def _id_batches(ids: Iterable[int]) -> Iterable[list[int]]:
+    """Ids for ``IN (...)`` lists: all at once on PostgreSQL, which has no limit on them, else :func:`chunks`."""
+    if connection.vendor == "postgresql":
+        every = sorted(ids)
+        return [every] if every else []
+    return chunks(ids)
 
 
 def _load_links(land_id: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -327,8 +363,7 @@ def _write(
     else:
         previous = {mid: land.cluster_of(mid) for mid in scope}
     chosen = match_clusters(groups, previous)
-    rows = {mid: land.row(mid) for members in groups for mid in members}
-    _fill_appearances(rows, rows.keys())
+    rows = _load_rows(land, [mid for members in groups for mid in members])
     written = _Written()
     to_create: list[ImageCluster] = []
     to_update: list[ImageCluster] = []
@@ -345,8 +380,9 @@ def _write(
             cluster.updated_at = now
             to_update.append(cluster)
         cluster_of_group.append(cluster)
-    ImageCluster.objects.bulk_create(to_create, batch_size=WRITE_BATCH)
-    ImageCluster.objects.bulk_update(to_update, [*_CLUSTER_FIGURES, "updated_at"], batch_size=WRITE_BATCH)
+    # PostgreSQL takes any number of rows in one statement; SQLite a limited number of parameters.
+    ImageCluster.objects.bulk_create(to_create, batch_size=None if connection.vendor == "postgresql" else WRITE_BATCH)
+    _update_clusters(to_update)
     written.created, written.updated = len(to_create), len(to_update)
 
     target: dict[int, int | None] = dict.fromkeys(previous)
@@ -359,25 +395,68 @@ def _write(
 
     kept = {cluster.pk for cluster in cluster_of_group}
     obsolete = set(existing) - kept
-    for chunk in chunks(obsolete):
+    for chunk in _id_batches(obsolete):
         # Members were moved above, so the SET NULL of the delete has nothing left to do.
         ImageCluster.objects.filter(pk__in=chunk).delete()
     written.deleted = len(obsolete)
     return written
 
 
+def _quoted(model: type[Model], field: str | None = None) -> str:
+    """The quoted table of a model, or of one of its fields' column."""
+    if field is None:
+        return connection.ops.quote_name(model._meta.db_table)
+    column = model._meta.get_field(field).column  # type: ignore[union-attr]
+    assert column is not None  # concrete fields only
+    return connection.ops.quote_name(column)
+
+
+def _update_clusters(clusters: Sequence[ImageCluster]) -> None:
+    """Write the figures and ``updated_at`` of these cluster rows.
+
+    PostgreSQL: one statement whatever the count, each column sent as one array.
+    Elsewhere ``bulk_update``.
+    """
+    names = [*_CLUSTER_FIGURES, "updated_at"]
+    if not clusters:
+        return
+    if connection.vendor != "postgresql":
+        ImageCluster.objects.bulk_update(clusters, names, batch_size=WRITE_BATCH)
+        return
+    fields = [ImageCluster._meta.get_field(name) for name in names]
+    columns = [_quoted(ImageCluster, name) for name in names]
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in [ImageCluster._meta.pk, *fields])
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+    key = _quoted(ImageCluster, "id")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {_quoted(ImageCluster)} SET {assignments} "
+            f"FROM unnest({arrays}) AS v({key}, {', '.join(columns)}) WHERE {_quoted(ImageCluster)}.{key} = v.{key}",
+            [[cluster.pk for cluster in clusters]]
+            + [[getattr(cluster, name) for cluster in clusters] for name in names],
+        )
+
+
 def _assign_clusters(changes: Sequence[tuple[int, int | None]]) -> None:
-    """Set ``Media.cluster`` for each (media id, cluster id or None), 300 rows per statement.
+    """Set ``Media.cluster`` for each (media id, cluster id or None).
 
     Plain SQL: ``bulk_update`` builds one expression object per row, many times slower
-    (docs/benchmarks/duplicates.md).
+    (docs/benchmarks/duplicates.md). PostgreSQL: one statement, ids and clusters sent as
+    two arrays; elsewhere one ``CASE`` per 300 rows.
     """
-    table = connection.ops.quote_name(Media._meta.db_table)
-    column = connection.ops.quote_name(Media._meta.get_field("cluster").column)
-    key_column = Media._meta.pk.column
-    assert key_column is not None  # the primary key is a concrete column
-    key = connection.ops.quote_name(key_column)
+    if not changes:
+        return
+    table = _quoted(Media)
+    column = _quoted(Media, "cluster")
+    key = _quoted(Media, "id")
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} SET {column} = v.cluster FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, cluster) "
+                f"WHERE {table}.{key} = v.id",
+                [[mid for mid, _ in changes], [cid for _, cid in changes]],
+            )
+            return
         for start in range(0, len(changes), IN_CHUNK // 3):
             chunk = changes[start : start + IN_CHUNK // 3]
             cases = " ".join(["WHEN %s THEN %s"] * len(chunk))
@@ -392,7 +471,7 @@ def _existing_clusters(land_id: int, ids: Iterable[int] | None = None) -> dict[i
     queryset = ImageCluster.objects.filter(land_id=land_id).only("id", "land_id", *_CLUSTER_FIGURES)
     if ids is None:
         return {cluster.pk: cluster for cluster in queryset}
-    return {cluster.pk: cluster for chunk in chunks(ids) for cluster in queryset.filter(pk__in=chunk)}
+    return {cluster.pk: cluster for batch in _id_batches(ids) for cluster in queryset.filter(pk__in=batch)}
 
 
 # --- Runs ----------------------------------------------------------------------------------

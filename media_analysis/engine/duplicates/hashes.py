@@ -263,6 +263,17 @@ class HashArrays:
             index = index.astype(np.intp)
         return HashArrays(**{field.name: getattr(self, field.name)[index] for field in fields(self)})
 
+    @classmethod
+    def concatenate(cls, parts: Sequence[HashArrays]) -> HashArrays:
+        """The images of ``parts`` one after the other (none: no image)."""
+        if not parts:
+            return cls.from_items([])
+        if len(parts) == 1:
+            return parts[0]
+        return cls(
+            **{field.name: np.concatenate([getattr(part, field.name) for part in parts]) for field in fields(cls)}
+        )
+
     def item(self, row: int) -> HashedImage:
         """The image at this position, as a :class:`HashedImage`."""
         regions = bool(self.has_regions[row])
