@@ -414,3 +414,34 @@ def media_query_plan(columns: Sequence[MediaColumn]) -> tuple[tuple[str, ...], l
             indexes.append(paths.index(source))
         positions.append(tuple(indexes))
     return tuple(paths), positions
+
+
+@dataclass(frozen=True)
+class MediaCsvSources:
+    """What the media CSV reads for its columns (``media_query_plan`` with the status after them), and how."""
+
+    paths: tuple[str, ...]
+    positions: list[tuple[int, ...]]  # each column's sources
+    status: int  # the source of the analysis status
+    cells: frozenset[int]  # sources written as they are, read as CSV cells
+    json: frozenset[int]  # sources of a ``render_json`` column, read as their stored text
+    decoded: frozenset[int]  # JSON sources another column reads as values too
+
+    @classmethod
+    def of(cls, columns: Sequence[MediaColumn]) -> MediaCsvSources:
+        paths, positions = media_query_plan([*columns, MediaColumn("_status", ("analysis_status",))])
+        status = positions.pop()[0]
+        pairs = list(zip(columns, positions, strict=True))
+        # A source is read as values when a render takes it, as CSV cells when it is written as it is.
+        rendered = {index for column, indexes in pairs if column.render for index in indexes}
+        direct = {indexes[0] for column, indexes in pairs if column.render is None}
+        json_sources = {indexes[0] for column, indexes in pairs if column.render_json is not None} - {status}
+        read_as_values = {index for column, indexes in pairs if column.render_json is None for index in indexes}
+        return cls(
+            paths,
+            positions,
+            status,
+            frozenset(direct - rendered - {status}),
+            frozenset(json_sources),
+            frozenset(json_sources & read_as_values),
+        )
