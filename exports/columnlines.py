@@ -13,9 +13,10 @@ column and chunk:
 * the columns the driver gives as they are (numbers, text) are checked by type and by one look at their
   joined text (a formula start, a NUL, a quote) instead of ``csv_cells`` and the quoting check each.
 
-The query, its sort and the driver's reading are the row-by-row path's; SQLite's read settings (a larger
-page cache, memory-mapped reads) were measured to gain nothing here, and would make the process's memory
-grow (``docs/benchmarks/scale.md``).
+The rows are those of the row-by-row path's query, read by the same reader, but selected by their ids
+(``_ordered``), which spares SQLite the sort of whole rows. SQLite's read settings (a larger page cache,
+memory-mapped reads) were measured to gain nothing here, and would make the process's memory grow
+(``docs/benchmarks/scale.md``).
 
 The bytes are those of ``services.produce_mediacsv_by_rows`` (``QUOTE_ALL``, CRLF): every cell is the one
 that path hands to the csv writer, written as the writer writes it (None empty, floats with ``repr``, other
@@ -116,7 +117,7 @@ class ColumnLines:
 
     def _chunks(self, counts: Callable[[int], None]) -> Iterator[bytes]:
         sources = MediaCsvSources.of(self.columns)
-        reader = ColumnReader(self.queryset.order_by("id"), sources.paths, chunk_size=self.chunk_size)
+        reader = ColumnReader(self._ordered(), sources.paths, chunk_size=self.chunk_size)
         plain = reader.plain_columns()
         # Sources written as they are that the driver gives as they are: checked here, not by the reader.
         own = sources.cells & plain
@@ -170,6 +171,15 @@ class ColumnLines:
             lines = map(template.__mod__, zip(*filled, strict=True))
             counts(count)
             yield "".join(lines).encode("utf-8", "replace")
+
+    def _ordered(self) -> QuerySet:
+        """The queryset's rows by id, selected as ``id IN (the queryset's ids)``: SQLite then walks the ids
+        in order (the subquery's list is kept sorted) and reads each row by its key, where the queryset's
+        own joins would make it sort the whole rows, every column, afterwards. The same rows, in one
+        statement (one snapshot)."""
+        queryset = self.queryset
+        model = queryset.model
+        return model._base_manager.using(queryset.db).filter(pk__in=queryset.values("pk")).order_by("id")
 
     def _json_cells(self, column: MediaColumn, reader: ColumnReader, index: int, texts: Sequence[Any]) -> list[Any]:
         """A ``render_json`` column's cells, as the row-by-row path makes them."""

@@ -13,7 +13,7 @@ from django.db import connection
 
 from exports import services
 from exports.columnlines import ColumnLines, cell_texts, value_texts
-from exports.columns import MEDIA_COLUMNS, MediaColumn
+from exports.columns import MEDIA_COLUMNS, MediaColumn, MediaCsvSources
 from exports.services import ExportCounts, media_of, produce_mediacsv, produce_mediacsv_by_rows
 from exports.writers import csv_cells
 from lands.models import AnalysisStatus, Media
@@ -192,3 +192,16 @@ def test_a_large_land_in_chunks_is_the_row_by_row_bytes(awkward, monkeypatch):
         monkeypatch.setattr(services, "CHUNK_SIZE", chunk_size)
         fast, reference, _ = _column_lines(awkward.land, chunk_size)
         assert fast == reference
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's plan")
+def test_sqlite_reads_the_rows_in_id_order_without_sorting_them(awkward):
+    options = services.prepare_export(awkward.land, "mediacsv", minrel=0).options
+    lines = ColumnLines(media_of(awkward.land, options), MEDIA_COLUMNS, raw=False, stale_values=False, chunk_size=10)
+    sources = MediaCsvSources.of(MEDIA_COLUMNS)
+    sql, params = lines._ordered().values_list(*sources.paths).query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+        plan = [row[-1] for row in cursor.fetchall()]
+    assert not [step for step in plan if "TEMP B-TREE" in step], plan
+    assert plan[0].startswith("SEARCH lands_media USING INTEGER PRIMARY KEY"), plan
