@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,10 +212,28 @@ _WHOLE_SHARE_END = re.compile(r'\}(?:(?<=": [0-9]\})|(?<=": [1-9][0-9]\})|(?<=":
 class _JsonShape:
     one: re.Pattern[str]
     column: re.Pattern[str]  # texts joined by newlines, NULLs as empty lines
+    # The last column checked in this thread, as (its texts, joined, whether in the shape): the hexes and the
+    # shares of the dominant colours are two columns of one source, each chunk's texts checked once.
+    last: threading.local
 
     @classmethod
     def of(cls, pattern: str) -> _JsonShape:
-        return cls(re.compile(pattern), re.compile(f"(?:{pattern})?(?:\n(?:{pattern})?)*"))
+        return cls(re.compile(pattern), re.compile(f"(?:{pattern})?(?:\n(?:{pattern})?)*"), threading.local())
+
+    def joined_in_shape(self, texts: Sequence[Any]) -> str | None:
+        """The texts joined by newlines (NULLs as empty lines) when the column is in the shape, else None
+        (also when a value is not text). A column equal to the last one checked is not checked again."""
+        current = list(texts)
+        last = getattr(self.last, "column", None)
+        if last is not None and last[0] == current:
+            return last[1] if last[2] else None
+        try:
+            joined: str | None = "\n".join(["" if text is None else text for text in current])
+        except TypeError:  # not text: the driver decoded the value itself
+            joined = None
+        matched = joined is not None and self.column.fullmatch(joined) is not None
+        self.last.column = (current, joined, matched)
+        return joined if matched else None
 
 
 _DOMINANT_SHAPE = _JsonShape.of(_DOMINANT)
@@ -228,11 +247,8 @@ def _json_cells(
     ``shape``, whose cells are left None here, to be rendered from the decoded value. ``rewrite`` turns a
     column of texts of the shape (or NULLs), given also joined by newlines, into their cells (an empty
     cell, or None, for NULL: the renders give None for it)."""
-    try:
-        joined = "\n".join(["" if text is None else text for text in texts])
-    except TypeError:  # not text: the driver decoded the value itself
-        joined = None
-    if joined is not None and shape.column.fullmatch(joined):
+    joined = shape.joined_in_shape(texts)
+    if joined is not None:
         cells = rewrite(texts, joined)
         # A text holding a newline would have been taken for two.
         if len(cells) == len(texts):
