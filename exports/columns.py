@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -211,10 +212,28 @@ _WHOLE_SHARE_END = re.compile(r'\}(?:(?<=": [0-9]\})|(?<=": [1-9][0-9]\})|(?<=":
 class _JsonShape:
     one: re.Pattern[str]
     column: re.Pattern[str]  # texts joined by newlines, NULLs as empty lines
+    # The last column checked in this thread, as (its texts, joined, whether in the shape): the hexes and the
+    # shares of the dominant colours are two columns of one source, each chunk's texts checked once.
+    last: threading.local
 
     @classmethod
     def of(cls, pattern: str) -> _JsonShape:
-        return cls(re.compile(pattern), re.compile(f"(?:{pattern})?(?:\n(?:{pattern})?)*"))
+        return cls(re.compile(pattern), re.compile(f"(?:{pattern})?(?:\n(?:{pattern})?)*"), threading.local())
+
+    def joined_in_shape(self, texts: Sequence[Any]) -> str | None:
+        """The texts joined by newlines (NULLs as empty lines) when the column is in the shape, else None
+        (also when a value is not text). A column equal to the last one checked is not checked again."""
+        current = list(texts)
+        last = getattr(self.last, "column", None)
+        if last is not None and last[0] == current:
+            return last[1] if last[2] else None
+        try:
+            joined: str | None = "\n".join(["" if text is None else text for text in current])
+        except TypeError:  # not text: the driver decoded the value itself
+            joined = None
+        matched = joined is not None and self.column.fullmatch(joined) is not None
+        self.last.column = (current, joined, matched)
+        return joined if matched else None
 
 
 _DOMINANT_SHAPE = _JsonShape.of(_DOMINANT)
@@ -228,11 +247,8 @@ def _json_cells(
     ``shape``, whose cells are left None here, to be rendered from the decoded value. ``rewrite`` turns a
     column of texts of the shape (or NULLs), given also joined by newlines, into their cells (an empty
     cell, or None, for NULL: the renders give None for it)."""
-    try:
-        joined = "\n".join(["" if text is None else text for text in texts])
-    except TypeError:  # not text: the driver decoded the value itself
-        joined = None
-    if joined is not None and shape.column.fullmatch(joined):
+    joined = shape.joined_in_shape(texts)
+    if joined is not None:
         cells = rewrite(texts, joined)
         # A text holding a newline would have been taken for two.
         if len(cells) == len(texts):
@@ -414,3 +430,34 @@ def media_query_plan(columns: Sequence[MediaColumn]) -> tuple[tuple[str, ...], l
             indexes.append(paths.index(source))
         positions.append(tuple(indexes))
     return tuple(paths), positions
+
+
+@dataclass(frozen=True)
+class MediaCsvSources:
+    """What the media CSV reads for its columns (``media_query_plan`` with the status after them), and how."""
+
+    paths: tuple[str, ...]
+    positions: list[tuple[int, ...]]  # each column's sources
+    status: int  # the source of the analysis status
+    cells: frozenset[int]  # sources written as they are, read as CSV cells
+    json: frozenset[int]  # sources of a ``render_json`` column, read as their stored text
+    decoded: frozenset[int]  # JSON sources another column reads as values too
+
+    @classmethod
+    def of(cls, columns: Sequence[MediaColumn]) -> MediaCsvSources:
+        paths, positions = media_query_plan([*columns, MediaColumn("_status", ("analysis_status",))])
+        status = positions.pop()[0]
+        pairs = list(zip(columns, positions, strict=True))
+        # A source is read as values when a render takes it, as CSV cells when it is written as it is.
+        rendered = {index for column, indexes in pairs if column.render for index in indexes}
+        direct = {indexes[0] for column, indexes in pairs if column.render is None}
+        json_sources = {indexes[0] for column, indexes in pairs if column.render_json is not None} - {status}
+        read_as_values = {index for column, indexes in pairs if column.render_json is None for index in indexes}
+        return cls(
+            paths,
+            positions,
+            status,
+            frozenset(direct - rendered - {status}),
+            frozenset(json_sources),
+            frozenset(json_sources & read_as_values),
+        )

@@ -89,16 +89,31 @@ class ColumnReader:
                 column if convert is None else convert(column) for column, convert in zip(columns, plan, strict=True)
             ]
 
-    def _plan(self, as_cells: set[int], as_text: set[int], raw: bool) -> tuple[list[Convert | None], set[int]]:
-        """Each column's conversion, and the columns read as text (SQLite's datetimes made cells)."""
-        using = self.queryset.db
-        connection = connections[using]
-        compiler = self.queryset.values_list(*self.fields).query.get_compiler(using)
+    def _selected(self) -> tuple[list[Any], dict[int, tuple[list, Any]]]:
+        """The query's selected expressions and the fields' converters of each."""
+        compiler = self.queryset.values_list(*self.fields).query.get_compiler(self.queryset.db)
         compiler.setup_query()
         selected = [expression for expression, _, _ in compiler.select[: compiler.col_count]]
         if len(selected) != self.width:
             raise ValueError("the query selects other columns than the fields asked for")
-        converters = compiler.get_converters(selected)
+        return selected, compiler.get_converters(selected)
+
+    def plain_columns(self) -> set[int]:
+        """The columns whose values the driver gives as they are (no converter, neither a datetime nor a
+        boolean): their CSV cells are ``csv_cells`` of the values ``chunks`` gives when they are not asked for
+        as cells."""
+        selected, converters = self._selected()
+        return {
+            index
+            for index, expression in enumerate(selected)
+            if not converters.get(index, ([], None))[0]
+            and not isinstance(getattr(expression, "output_field", None), models.DateTimeField | models.BooleanField)
+        }
+
+    def _plan(self, as_cells: set[int], as_text: set[int], raw: bool) -> tuple[list[Convert | None], set[int]]:
+        """Each column's conversion, and the columns read as text (SQLite's datetimes made cells)."""
+        connection = connections[self.queryset.db]
+        selected, converters = self._selected()
         stored_suffix = _stored_datetime_suffix(connection)
         plan: list[Convert | None] = []
         read_as_text: set[int] = set()

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, TypedDict, cast
 
+from django.db import connections
 from django.db.models import Avg, Count, DateTimeField, F, Min, Q, QuerySet, TextField, Value
 from django.db.models.functions import Coalesce, Concat, NullIf
 from django.utils import timezone
@@ -29,6 +30,7 @@ from rest_framework import serializers
 from rest_framework.fields import empty
 from rest_framework.utils import html
 
+from exports.columnlines import ColumnLines
 from exports.columns import (
     FULLPAGE_CSV_COLUMNS,
     MEDIA_COLUMNS,
@@ -38,7 +40,7 @@ from exports.columns import (
     PAGE_DATE_COLUMNS,
     PAGE_GEXF_ATTRIBUTES,
     MediaColumn,
-    media_query_plan,
+    MediaCsvSources,
     primary_color,
 )
 from exports.rows import ColumnReader
@@ -260,26 +262,9 @@ def media_csv_rows_of(
     read the same source).
     """
     columns = list(MEDIA_COLUMNS)
-    status_column = MediaColumn("_status", ("analysis_status",))
-    paths, positions = media_query_plan([*columns, status_column])
-    status_index = positions.pop()[0]
-    # A source is read as values when a render takes it, as CSV cells when it is written as it is.
-    rendered_sources = {
-        index for column, indexes in zip(columns, positions, strict=True) if column.render for index in indexes
-    }
-    direct = {indexes[0] for column, indexes in zip(columns, positions, strict=True) if column.render is None}
-    as_cells = direct - rendered_sources - {status_index}
-    json_sources = {
-        indexes[0] for column, indexes in zip(columns, positions, strict=True) if column.render_json is not None
-    } - {status_index}
-    # JSON sources that another column reads as values too.
-    read_as_values = {
-        index
-        for column, indexes in zip(columns, positions, strict=True)
-        if column.render_json is None
-        for index in indexes
-    }
-    decoded_sources = json_sources & read_as_values
+    sources_plan = MediaCsvSources.of(columns)
+    paths, positions, status_index = sources_plan.paths, sources_plan.positions, sources_plan.status
+    as_cells, json_sources, decoded_sources = sources_plan.cells, sources_plan.json, sources_plan.decoded
     reader = ColumnReader(queryset.order_by("id"), paths, chunk_size=CHUNK_SIZE)
     stale_values, is_done, raw = options.stale_values, str(AnalysisStatus.DONE.value).__eq__, options.raw
     for chunk in reader.chunks(csv_columns=sorted(as_cells), text_columns=sorted(json_sources), raw=raw):
@@ -331,20 +316,26 @@ def media_csv_header() -> tuple[str, ...]:
 
 
 def produce_mediacsv(land: Land, options: ExportOptions, counts: ExportCounts) -> Iterator[bytes]:
-    """The media CSV written by the database (``exports.sqlcsv``), or row by row (``produce_mediacsv_by_rows``)
-    when some column or setting needs it; both give the same bytes."""
+    """The media CSV written by the database (``exports.sqlcsv``, PostgreSQL), joined from columns of cells
+    (``exports.columnlines``, SQLite), or row by row (``produce_mediacsv_by_rows``) when some column or setting
+    needs it; all give the same bytes."""
 
     def add(rows: int) -> None:
         counts.records += rows
 
+    queryset = media_of(land, options)
     lines = DatabaseLines(
-        media_of(land, options),
+        queryset,
         MEDIA_COLUMNS,
         raw=options.raw,
         stale_values=options.stale_values,
         chunk_size=CHUNK_SIZE,
-        by_rows=lambda queryset: media_csv_rows_of(queryset, options, ExportCounts()),
+        by_rows=lambda rows: media_csv_rows_of(rows, options, ExportCounts()),
     ).stream(add)
+    if lines is None and connections[queryset.db].vendor == "sqlite":
+        lines = ColumnLines(
+            queryset, MEDIA_COLUMNS, raw=options.raw, stale_values=options.stale_values, chunk_size=CHUNK_SIZE
+        ).stream(add)
     return produce_mediacsv_by_rows(land, options, counts) if lines is None else lines
 
 

@@ -12,9 +12,9 @@ The output is byte for byte what ``services.media_csv_chunks`` and the csv write
 A row holding a datetime Python cannot hold (before year 1 or after 9999) has a NULL line and goes through
 the row-by-row path, which refuses it as it always did. Only the field types and renders listed here take
 this path, on PostgreSQL with time zones on and the connection in UTC; any other column or setting, and
-SQLite, leave the whole export to the row-by-row path (``DatabaseLines.stream`` returns None). On SQLite the
-same lines built with ``printf`` cost about what reading the values into Python costs (measured in
-``docs/benchmarks/scale.md``), so that path is not taken there.
+SQLite, leave the whole export to another path (``DatabaseLines.stream`` returns None). On SQLite the same
+lines built with ``printf`` cost about what reading the values into Python costs (measured in
+``docs/benchmarks/scale.md``), so SQLite joins them from columns of cells in Python (``exports.columnlines``).
 """
 
 from __future__ import annotations

@@ -243,6 +243,23 @@ def test_colour_cells_of_the_stored_shapes_are_made_for_the_whole_column():
     assert (websafe, left) == (["#003333", None, "#003333"], [])
 
 
+def test_a_column_checked_again_is_judged_by_its_texts_not_by_the_last_check():
+    # The hexes and the shares of one source share the shape check of the last column; a column that
+    # differs from it, even the same list changed in place, is checked anew.
+    column = list(STORED_DOMINANT)
+    assert dominant_hexes_cells(column)[1] == []
+    assert dominant_shares_cells(column) == (["[58.5,41.0]", "", "[58.5,0.25]", "[]"], [])
+    column[3] = '[{"hex": "#0C2200", "percentage": 1}]'  # upper case: not the stored shape
+    hexes, left = dominant_hexes_cells(column)
+    assert (hexes[:3], left) == (['["#0c2200","#01b48d"]', None, '["#0c2200","#01b48d"]'], [3])
+    shares, left = dominant_shares_cells(column)
+    assert (shares[:3], left) == (["[58.5,41.0]", None, "[58.5,0.25]"], [3])
+    column[3] = "[]"
+    assert dominant_shares_cells(column) == (["[58.5,41.0]", "", "[58.5,0.25]", "[]"], [])
+    assert dominant_hexes_cells(tuple(column))[1] == []
+    assert dominant_hexes_cells([1, None]) == ([None, None], [0])
+
+
 @pytest.mark.parametrize(
     "texts",
     [
