@@ -358,15 +358,30 @@ class Pipeline:
         with self._cond:
             return self._backlog
 
-    def wait_for_room(self, limit: int, conditional_limit: int | None = None, timeout: float | None = None) -> bool:
+    def wait_for_room(
+        self,
+        limit: int,
+        conditional_limit: int | None = None,
+        timeout: float | None = None,
+        *,
+        mostly_conditional: bool = False,
+    ) -> bool:
         """Block while more than ``limit`` downloads wait to start (or ``conditional_limit`` conditional requests,
-        when given, counted apart); False if still so after ``timeout``."""
+        when given, counted apart); False if still so after ``timeout``.
+
+        With ``mostly_conditional`` (a chunk most of whose media are conditional requests), only the conditional
+        requests waiting count: the few downloads such a chunk brings must not hold its requests back while
+        earlier downloads wait for the analyses, and the conditional limit still bounds how far ahead a process
+        takes chunks.
+        """
 
         def room() -> bool:
             if self._closed:
                 return True
             if conditional_limit is None:
                 return self._backlog <= limit
+            if mostly_conditional:
+                return self._backlog_conditional <= conditional_limit
             return self._backlog - self._backlog_conditional <= limit and self._backlog_conditional <= conditional_limit
 
         with self._cond:

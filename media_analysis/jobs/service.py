@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from lands.aggregates import refresh_land_aggregates
-from lands.models import Land
+from lands.models import Land, MediaType
 from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.hosts import host_key
+from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
 from media_analysis.jobs.parameters import JobParameters
@@ -38,6 +39,7 @@ from media_analysis.models import (
     ChunkStatus,
     JobChunk,
     JobStatus,
+    MediaText,
 )
 
 if TYPE_CHECKING:
@@ -106,9 +108,9 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
         rows = (
             job_media(job)
-            .annotate(slow=ExpressionWrapper(Q(error_class=DownloadTimeout.error_class), BooleanField()))
+            .annotate(rank=_deal_rank(job))
             .order_by("url", "pk")
-            .values_list("pk", "url", "slow")
+            .values_list("pk", "url", "rank")
             .iterator(chunk_size=2000)
         )
         total = 0
@@ -134,19 +136,44 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         return list(job.chunks.values_list("pk", flat=True))
 
 
-def interleaved_chunks(rows: Iterable[tuple[int, str, bool]], chunk_size: int) -> Iterator[list[int]]:
-    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn, slow URLs first.
+# The order in which the plan deals a job's URLs (``interleaved_chunks``): lower first.
+DEAL_SLOW = 0  # the latest attempt ran out of time
+DEAL_BODY = 1  # a full download (and an analysis) is expected: no validators to send, or OCR still to do
+DEAL_CONDITIONAL = 2  # a conditional request, most likely answered 304: no body, no analysis
 
-    ``rows`` are ``(pk, url, slow)`` ordered by URL, so that the media sharing a
+
+def _deal_rank(job: AnalysisJob) -> Case:
+    """The rank (``DEAL_*``) of each media of ``job``, computed by the database as ``batch.stored_validators``
+    decides: values of the current analysis and a validator to send make a conditional request."""
+    conditional = Q(analysis_version=ANALYSIS_VERSION) & (Q(http_etag__gt="") | Q(http_last_modified__gt=""))
+    if job.ocr:
+        # A picture whose text was never read is fetched in full to read it.
+        conditional &= Q(Exists(MediaText.objects.filter(media_id=OuterRef("pk")))) | ~Q(type=MediaType.IMAGE)
+    ranks = [When(error_class=DownloadTimeout.error_class, then=Value(DEAL_SLOW))]
+    if settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS:
+        ranks.append(When(conditional, then=Value(DEAL_CONDITIONAL)))
+    return Case(*ranks, default=Value(DEAL_BODY), output_field=IntegerField())
+
+
+def interleaved_chunks(rows: Iterable[tuple[int, str, int]], chunk_size: int) -> Iterator[list[int]]:
+    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn, costly URLs first.
+
+    ``rows`` are ``(pk, url, rank)`` ordered by URL, so that the media sharing a
     URL are neighbours (and the pipeline, which groups a chunk's media by URL,
     downloads each URL once per job). A URL's group larger than ``chunk_size``
     makes one chunk of its own, larger than the others. Groups are dealt
     round-robin by host, so each chunk mixes hosts and one big host's media are
     spread over the whole job rather than filling its first chunks.
 
-    A URL is slow when one of its media's latest attempt ran out of time. Its
-    groups are dealt before the others: a URL that stalls again then waits for
-    its deadline while the rest of the job runs, instead of holding the job's end.
+    Groups are dealt by rank (``DEAL_*``, a group taking its media's lowest), each
+    rank round-robin by host. A URL whose latest attempt ran out of time comes
+    first: if it stalls again it waits for its deadline while the rest of the job
+    runs, instead of holding the job's end. Then the URLs that need a full download
+    and an analysis, before the conditional requests: in a re-analysis the few
+    analyses are the work that needs the cores, and the many conditional requests
+    only wait on the sites, so the analyses run beside them rather than after
+    them, and the last chunks hold only requests that end as fast as the sites
+    answer.
 
     Only integers are kept per media (in arrays: a million media cost a few
     megabytes), and one string per distinct host.
@@ -155,22 +182,23 @@ def interleaved_chunks(rows: Iterable[tuple[int, str, bool]], chunk_size: int) -
     pks = array("q")
     starts = array("q")  # where each URL's group begins in pks
     group_host = array("q")
-    slow_groups = array("q")
+    group_rank = array("b")
     hosts: dict[str, int] = {}
     previous: str | None = None
-    for pk, url, slow in rows:
+    for pk, url, rank in rows:
         if url != previous:
             starts.append(len(pks))
             group_host.append(hosts.setdefault(host_key(url), len(hosts)))
+            group_rank.append(rank)
             previous = url
-        if slow and (not slow_groups or slow_groups[-1] != len(starts) - 1):
-            slow_groups.append(len(starts) - 1)
+        elif rank < group_rank[-1]:
+            group_rank[-1] = rank
         pks.append(pk)
     starts.append(len(pks))
     host_count = len(hosts)
     hosts.clear()
     current: list[int] = []
-    for group in _dealt_by_host(slow_groups, group_host, host_count):
+    for group in _dealt_by_host(group_rank, group_host, host_count):
         begin, end = starts[group], starts[group + 1]
         if current and len(current) + (end - begin) > chunk_size:
             yield current
@@ -183,18 +211,11 @@ def interleaved_chunks(rows: Iterable[tuple[int, str, bool]], chunk_size: int) -
         yield current
 
 
-def _dealt_by_host(first_groups: array, group_host: array, host_count: int) -> Iterator[int]:
-    """Every group once: ``first_groups`` (ascending) dealt round-robin by host, then the others so."""
-    yield from _round_robin(first_groups, group_host, host_count)
-    rest = array("q")
-    skipped = iter(first_groups)
-    next_skipped = next(skipped, -1)
-    for group in range(len(group_host)):
-        if group == next_skipped:
-            next_skipped = next(skipped, -1)
-        else:
-            rest.append(group)
-    yield from _round_robin(rest, group_host, host_count)
+def _dealt_by_host(group_rank: array, group_host: array, host_count: int) -> Iterator[int]:
+    """Every group once, by rank (lowest first), each rank's groups dealt round-robin by host."""
+    for rank in sorted(set(group_rank)):
+        ranked = array("q", (group for group, value in enumerate(group_rank) if value == rank))
+        yield from _round_robin(ranked, group_host, host_count)
 
 
 def _round_robin(groups: array, group_host: array, host_count: int) -> Iterator[int]:
@@ -281,8 +302,20 @@ def run_chunk(
             # taken from the queue and not yet claimed): only one of them may download its media.
             pipe.unreserve_chunk(chunk.pk)
             return StepOutcome()
+        # Read before waiting for room (the claim keeps them ours): the room a chunk waits for is that of the
+        # kind of request most of its media need.
+        rows, missing = media_batch.load_rows(chunk.media_ids)
+        ocr = chunk.job.ocr
+        unread = media_batch.without_text(rows) if ocr else set()
+        # A 304 keeps values without bytes: a picture whose text was never read is fetched again to read it.
+        items = [
+            (m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()
+        ]
         if not wait:
-            pipe.wait_for_room(backlog_limit(), revalidation_backlog_limit())
+            conditional = sum(1 for item in items if item[3])
+            pipe.wait_for_room(
+                backlog_limit(), revalidation_backlog_limit(), mostly_conditional=2 * conditional > len(items)
+            )
             if not pipe.accepting():
                 # Stopping: the claim ends with this process, and the chunk is recovered.
                 pipe.unreserve_chunk(chunk.pk)
@@ -291,14 +324,9 @@ def run_chunk(
             if chunk.status == ChunkStatus.DONE:
                 pipe.unreserve_chunk(chunk.pk)
                 return StepOutcome()
-        rows, missing = media_batch.load_rows(chunk.media_ids)
     except BaseException:
         pipe.unreserve_chunk(chunk.pk)
         raise
-    ocr = chunk.job.ocr
-    unread = media_batch.without_text(rows) if ocr else set()
-    # A 304 keeps values without bytes: a picture whose text was never read is fetched again to read it.
-    items = [(m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()]
 
     def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
         result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))

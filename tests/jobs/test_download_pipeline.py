@@ -200,9 +200,10 @@ def test_no_host_gets_more_downloads_at_once_than_the_per_host_limit(settings):
 
 
 def test_the_plan_interleaves_hosts_and_keeps_a_url_in_one_chunk():
-    rows = [(pk, f"http://big.example/{pk:03d}.jpg", False) for pk in range(1, 13)]
-    rows += [(100 + n, f"http://small-{n}.example/a.jpg", False) for n in range(3)]
-    rows += [(200 + n, "http://small-0.example/shared.jpg", False) for n in range(7)]  # one URL on 7 media
+    body = jobs.DEAL_BODY
+    rows = [(pk, f"http://big.example/{pk:03d}.jpg", body) for pk in range(1, 13)]
+    rows += [(100 + n, f"http://small-{n}.example/a.jpg", body) for n in range(3)]
+    rows += [(200 + n, "http://small-0.example/shared.jpg", body) for n in range(7)]  # one URL on 7 media
     rows.sort(key=lambda row: (row[1], row[0]))
     chunks = list(jobs.interleaved_chunks(rows, chunk_size=4))
     assert sorted(pk for chunk in chunks for pk in chunk) == sorted(pk for pk, _, _ in rows)
@@ -219,10 +220,13 @@ def test_the_plan_interleaves_hosts_and_keeps_a_url_in_one_chunk():
 
 
 def test_the_plan_deals_urls_that_timed_out_first():
-    rows = [(pk, f"http://big.example/{pk:03d}.jpg", pk in (9, 11)) for pk in range(1, 13)]
-    rows += [(100 + n, f"http://small-{n}.example/a.jpg", n == 2) for n in range(3)]
+    def rank(slow: bool) -> int:
+        return jobs.DEAL_SLOW if slow else jobs.DEAL_BODY
+
+    rows = [(pk, f"http://big.example/{pk:03d}.jpg", rank(pk in (9, 11))) for pk in range(1, 13)]
+    rows += [(100 + n, f"http://small-{n}.example/a.jpg", rank(n == 2)) for n in range(3)]
     # One URL on three media, one of which timed out: the whole URL is slow, and stays in one chunk.
-    rows += [(200 + n, "http://small-0.example/shared.jpg", n == 1) for n in range(3)]
+    rows += [(200 + n, "http://small-0.example/shared.jpg", rank(n == 1)) for n in range(3)]
     rows.sort(key=lambda row: (row[1], row[0]))
     chunks = list(jobs.interleaved_chunks(rows, chunk_size=4))
     order = [pk for chunk in chunks for pk in chunk]
