@@ -143,6 +143,7 @@ class _Work:
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
     trace_id: int = 0  # its latest request's number in the trace, when there is one
+    seconds: float | None = None  # how long its latest request took
     queued: int = 0  # its place in its host's queue (lower goes first)
 
     @property
@@ -612,8 +613,10 @@ class Pipeline:
         if work.first_started is None:
             work.first_started = time.monotonic()
         result: MediaOutcome | Fetched | Throttled
+        requested: float | None = None
         try:
             check_robots(robots_cache(), work.url)
+            requested = time.monotonic()
             result = media_batch.fetch_one(
                 work.media_ids[0],
                 work.url,
@@ -636,6 +639,8 @@ class Pipeline:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
             gate.release(slot)
+        if requested is not None:
+            work.seconds = time.monotonic() - requested
         if self._trace:
             kind: str = (
                 "throttled"
@@ -847,7 +852,10 @@ class Pipeline:
 
     def _record_locked(self, work: _Work, outcome: MediaOutcome) -> None:
         batch = work.batch
-        batch.outcomes.extend(replace(outcome, media_id=media_id) for media_id in work.media_ids)
+        seconds = work.seconds
+        batch.outcomes.extend(
+            replace(outcome, media_id=media_id, response_seconds=seconds) for media_id in work.media_ids
+        )
         batch.remaining -= 1
         if batch.remaining == 0:
             if self._trace:

@@ -7,11 +7,11 @@ what should happen next, and media_analysis.tasks enqueues it.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import socket
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -110,7 +110,7 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             job_media(job)
             .annotate(rank=_deal_rank(job))
             .order_by("url", "pk")
-            .values_list("pk", "url", "rank")
+            .values_list("pk", "url", "rank", "response_seconds")
             .iterator(chunk_size=2000)
         )
         total = 0
@@ -140,6 +140,9 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
 DEAL_SLOW = 0  # the latest attempt ran out of time
 DEAL_BODY = 1  # a full download (and an analysis) is expected: no validators to send, or OCR still to do
 DEAL_CONDITIONAL = 2  # a conditional request, most likely answered 304: no body, no analysis
+# What the plan expects a URL to take whose response time is not known (never requested, or not since the
+# times are kept): about a slow answer, so that such URLs are neither all first nor all last.
+UNKNOWN_RESPONSE_SECONDS = 1.0
 
 
 def _deal_rank(job: AnalysisJob) -> Case:
@@ -155,72 +158,79 @@ def _deal_rank(job: AnalysisJob) -> Case:
     return Case(*ranks, default=Value(DEAL_BODY), output_field=IntegerField())
 
 
-def interleaved_chunks(rows: Iterable[tuple[int, str, int]], chunk_size: int) -> Iterator[list[int]]:
-    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn, costly URLs first.
+def interleaved_chunks(rows: Iterable[tuple[int, str, int, float | None]], chunk_size: int) -> Iterator[list[int]]:
+    """Split media ids into chunks: all media of a URL in one chunk, costly URLs first, slow hosts started first.
 
-    ``rows`` are ``(pk, url, rank)`` ordered by URL, so that the media sharing a
-    URL are neighbours (and the pipeline, which groups a chunk's media by URL,
-    downloads each URL once per job). A URL's group larger than ``chunk_size``
-    makes one chunk of its own, larger than the others. Groups are dealt
-    round-robin by host, so each chunk mixes hosts and one big host's media are
-    spread over the whole job rather than filling its first chunks.
+    ``rows`` are ``(pk, url, rank, response_seconds)`` ordered by URL, so that the
+    media sharing a URL are neighbours (and the pipeline, which groups a chunk's
+    media by URL, downloads each URL once per job). A URL's group larger than
+    ``chunk_size`` makes one chunk of its own, larger than the others.
 
-    Groups are dealt by rank (``DEAL_*``, a group taking its media's lowest), each
-    rank round-robin by host. A URL whose latest attempt ran out of time comes
-    first: if it stalls again it waits for its deadline while the rest of the job
-    runs, instead of holding the job's end. Then the URLs that need a full download
-    and an analysis, before the conditional requests: in a re-analysis the few
-    analyses are the work that needs the cores, and the many conditional requests
-    only wait on the sites, so the analyses run beside them rather than after
-    them, and the last chunks hold only requests that end as fast as the sites
-    answer.
+    Groups are dealt by rank (``DEAL_*``, a group taking its media's lowest). A URL
+    whose latest attempt ran out of time comes first: if it stalls again it waits
+    for its deadline while the rest of the job runs, instead of holding the job's
+    end. Then the URLs that need a full download and an analysis, before the
+    conditional requests: in a re-analysis the few analyses are the work that needs
+    the cores, and the many conditional requests only wait on the sites, so the
+    analyses run beside them rather than after them.
 
-    Only integers are kept per media (in arrays: a million media cost a few
-    megabytes), and one string per distinct host.
+    Within a rank, the per-host limit makes each host a queue of its own, and the
+    job cannot end before its busiest host has answered everything. So each host's
+    URLs are dealt slowest first (by the response time their latest request took,
+    ``UNKNOWN_RESPONSE_SECONDS`` when none is known: the longest-first order that
+    packs a host's slots best), and the hosts are interleaved by the expected
+    seconds they have to serve: the next group is always the host's that has had
+    the smallest share of its own seconds dealt, so a host with more to do gets
+    more of each chunk and its slots are kept busy from the job's first chunk.
+    With every time unknown and hosts of equal size, this is taking the hosts in
+    turn.
+
+    Only numbers are kept per media and group (in arrays: a million media cost a
+    few megabytes), and one string per distinct host.
     """
     chunk_size = max(1, chunk_size)
     pks = array("q")
     starts = array("q")  # where each URL's group begins in pks
     group_host = array("q")
     group_rank = array("b")
+    group_seconds = array("d")
     hosts: dict[str, int] = {}
     previous: str | None = None
-    for pk, url, rank in rows:
+    for pk, url, rank, seconds in rows:
+        expected = UNKNOWN_RESPONSE_SECONDS if seconds is None else seconds
         if url != previous:
             starts.append(len(pks))
             group_host.append(hosts.setdefault(host_key(url), len(hosts)))
             group_rank.append(rank)
+            group_seconds.append(expected)
             previous = url
-        elif rank < group_rank[-1]:
-            group_rank[-1] = rank
+        else:
+            group_rank[-1] = min(group_rank[-1], rank)
+            group_seconds[-1] = max(group_seconds[-1], expected)
         pks.append(pk)
     starts.append(len(pks))
     host_count = len(hosts)
     hosts.clear()
     current: list[int] = []
-    for group in _dealt_by_host(group_rank, group_host, host_count):
-        begin, end = starts[group], starts[group + 1]
-        if current and len(current) + (end - begin) > chunk_size:
-            yield current
-            current = []
-        current.extend(pks[begin:end])
-        if len(current) >= chunk_size:
-            yield current
-            current = []
+    for rank in sorted(set(group_rank)):
+        ranked = array("q", (group for group, value in enumerate(group_rank) if value == rank))
+        for group in _dealt_by_host(ranked, group_host, group_seconds, host_count):
+            begin, end = starts[group], starts[group + 1]
+            if current and len(current) + (end - begin) > chunk_size:
+                yield current
+                current = []
+            current.extend(pks[begin:end])
+            if len(current) >= chunk_size:
+                yield current
+                current = []
     if current:
         yield current
 
 
-def _dealt_by_host(group_rank: array, group_host: array, host_count: int) -> Iterator[int]:
-    """Every group once, by rank (lowest first), each rank's groups dealt round-robin by host."""
-    for rank in sorted(set(group_rank)):
-        ranked = array("q", (group for group, value in enumerate(group_rank) if value == rank))
-        yield from _round_robin(ranked, group_host, host_count)
-
-
-def _round_robin(groups: array, group_host: array, host_count: int) -> Iterator[int]:
-    """``groups`` ordered by taking each host's next group in turn (each host's groups in their given order)."""
-    # A counting sort by host, stable: each host's groups stay in order.
+def _dealt_by_host(groups: array, group_host: array, group_seconds: array, host_count: int) -> Iterator[int]:
+    """``groups`` in dealing order: each host's slowest first, the next from the host with the smallest share of
+    its expected seconds dealt so far (ties: the host with more seconds in all, then the first host)."""
+    # A counting sort by host, stable: each host's groups stay in URL order, then are sorted slowest first.
     first = array("q", [0]) * (host_count + 1)
     for group in groups:
         first[group_host[group] + 1] += 1
@@ -232,14 +242,26 @@ def _round_robin(groups: array, group_host: array, host_count: int) -> Iterator[
         host = group_host[group]
         by_host[cursor[host]] = group
         cursor[host] += 1
+    totals = array("d", [0.0]) * host_count
+    turn: list[tuple[float, float, int]] = []
+    for host in range(host_count):
+        begin, end = first[host], first[host + 1]
+        if begin == end:
+            continue
+        by_host[begin:end] = array("q", sorted(by_host[begin:end], key=lambda group: -group_seconds[group]))
+        totals[host] = sum(group_seconds[group] for group in by_host[begin:end])
+        turn.append((0.0, -totals[host], host))
+    heapq.heapify(turn)
     cursor = array("q", first[:host_count])
-    turn = deque(host for host in range(host_count) if first[host] < first[host + 1])
+    dealt = array("d", [0.0]) * host_count
     while turn:
-        host = turn.popleft()
-        yield by_host[cursor[host]]
+        _share, weight, host = heapq.heappop(turn)
+        group = by_host[cursor[host]]
+        yield group
         cursor[host] += 1
+        dealt[host] += group_seconds[group]
         if cursor[host] < first[host + 1]:
-            turn.append(host)
+            heapq.heappush(turn, (dealt[host] / totals[host], weight, host))
 
 
 def mark_chunks_enqueued(job_id: int) -> None:

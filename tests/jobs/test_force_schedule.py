@@ -11,7 +11,9 @@ import threading
 
 import pytest
 
+from lands.models import Media
 from media_analysis.engine.version import ANALYSIS_VERSION
+from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import pipeline as pipeline_module
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs.parameters import JobParameters
@@ -68,8 +70,6 @@ def test_a_forced_plan_deals_timed_out_urls_then_full_downloads_then_conditional
 
 
 def _urls(pks: list[int]) -> list[str]:
-    from lands.models import Media
-
     urls = dict(Media.objects.filter(pk__in=pks).values_list("pk", "url"))
     return [urls[pk] for pk in pks]
 
@@ -116,3 +116,61 @@ def test_a_mostly_conditional_chunk_is_taken_while_downloads_wait_to_start(setti
         hold.set()
     assert done.wait(timeout=60)
     assert pipe.drain(timeout=30) is True
+
+
+def test_each_host_is_dealt_slowest_first_and_a_host_with_more_seconds_gets_more_of_each_chunk():
+    conditional = jobs.DEAL_CONDITIONAL
+    # Host "slow" has eight URLs, two of which took 5 s last time; the others four URLs of 0.5 s each.
+    rows = [(n, f"http://slow.example/{n}.jpg", conditional, 5.0 if n in (6, 7) else 0.5) for n in range(8)]
+    rows += [(10 * h + n, f"http://h{h}.example/{n}.jpg", conditional, 0.5) for h in (2, 3) for n in range(4)]
+    rows.sort(key=lambda row: (row[1], row[0]))
+    chunks = list(jobs.interleaved_chunks(rows, chunk_size=4))
+    order = [pk for chunk in chunks for pk in chunk]
+    assert sorted(order) == sorted(pk for pk, *_ in rows)
+    slow = [pk for pk in order if pk < 10]
+    assert slow[:2] == [6, 7]  # its slowest first, then the URL order
+    assert slow[2:] == [0, 1, 2, 3, 4, 5]
+    # Its 13 s against 2 s for each other host: it starts the job, and holds most of the first chunk's seconds.
+    assert order[0] == 6
+    seconds = {pk: expected for pk, _, _, expected in rows}
+    assert sum(seconds[pk] for pk in chunks[0] if pk < 10) > sum(seconds[pk] for pk in chunks[0] if pk >= 10)
+    # Every host is still dealt before the slow host's last URLs.
+    assert max(order.index(pk) for pk in order if pk >= 10) < order.index(5)
+
+
+def test_with_no_response_time_known_hosts_of_equal_size_take_turns():
+    rows = [(10 * h + n, f"http://h{h}.example/{n}.jpg", jobs.DEAL_BODY, None) for h in range(3) for n in range(3)]
+    rows.sort(key=lambda row: (row[1], row[0]))
+    order = [pk for chunk in jobs.interleaved_chunks(rows, chunk_size=100) for pk in chunk]
+    assert order == [0, 10, 20, 1, 11, 21, 2, 12, 22]
+
+
+def test_response_times_are_kept_coarse():
+    assert [media_batch.response_class(s) for s in (0.004, 0.3, 0.5, 1.5, 4.0, 5.2, 40.0)] == [
+        0.01,
+        0.5,
+        0.5,
+        2.0,
+        5.0,
+        10.0,
+        50.0,
+    ]
+
+
+def test_the_pipeline_records_how_long_each_request_took_and_a_304_keeps_it_current(settings, http_server):
+    http_server.route(
+        "/etag.png", Reply(body=_png(1), content_type="image/png", headers={"ETag": '"e"'}, conditional=True)
+    )
+    land = make_land()
+    page = make_expression(land, depth=0, relevance=1)
+    media = make_media(page, url=http_server.url("/etag.png"))
+    assert media_batch.analyse_media([media.pk]).analysed == 1
+    media.refresh_from_db()
+    assert media.response_seconds is not None
+    assert 0 < media.response_seconds <= 10
+    # Pretend the site was slow last time: the 304 writes the time it takes now.
+    Media.objects.filter(pk=media.pk).update(response_seconds=50.0)
+    assert media_batch.analyse_media([media.pk]).unchanged == 1
+    media.refresh_from_db()
+    assert media.response_seconds is not None
+    assert media.response_seconds <= 10
