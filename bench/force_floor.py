@@ -89,7 +89,7 @@ def main() -> None:
                 return jobs.DEAL_SLOW
             return jobs.DEAL_CONDITIONAL if entries[i].validators else jobs.DEAL_BODY
 
-        variants = {
+        variants: dict[str, list[tuple[int, str, int, float | None]]] = {
             "before": [(i, url_of[i], jobs.DEAL_SLOW if entries[i].stalled else jobs.DEAL_BODY, None) for i in ids],
             "ranks": [(i, url_of[i], rank(i), None) for i in ids],
             "times": [(i, url_of[i], rank(i), media_batch.response_class(latency[i])) for i in ids],
