@@ -299,7 +299,8 @@ def run_chunk(
     when the chunk was processed now. Without, claim it, wait while the
     pipeline has more downloads queued than it will start soon (the worker
     takes no other chunk meanwhile, so a busy consumer leaves chunks to the
-    others), then return None once the chunk is accepted; ``on_done`` gets its
+    others; a chunk that is mostly conditional requests waits only for those),
+    then return None once the chunk is accepted; ``on_done`` gets its
     outcome from the pipeline's completion thread.
 
     A chunk already done (a duplicate delivery, or a re-enqueue after a crash)
