@@ -334,6 +334,8 @@ def run_chunk(
         items = [
             (m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()
         ]
+        # Timed out last time: if they stall again, their wait must start with the job, not behind other downloads.
+        urgent = [m.pk for m in rows.values() if m.error_class == DownloadTimeout.error_class]
         if not wait:
             conditional = sum(1 for item in items if item[3])
             pipe.wait_for_room(
@@ -380,6 +382,7 @@ def run_chunk(
             claimed_by=identity,
             reuse=not chunk.job.force,
             ocr=ocr,
+            urgent=urgent,
         )
     finally:
         # Submitted, the chunk is the pipeline's; refused (a stopping process), it is no longer held here.

@@ -174,3 +174,45 @@ def test_the_pipeline_records_how_long_each_request_took_and_a_304_keeps_it_curr
     media.refresh_from_db()
     assert media.response_seconds is not None
     assert media.response_seconds <= 10
+
+
+def test_a_download_that_timed_out_last_time_starts_while_the_others_wait_for_the_analyses(
+    settings, http_server, monkeypatch
+):
+    settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 1
+    settings.MEDIA_ANALYSIS_REUSE_BY_CONTENT = False
+    monkeypatch.setattr(pipeline_module, "_instance", None)  # this one is closed at the end
+    analyses_may_go = threading.Event()
+    real_analyse = media_batch.analyse_fetched
+
+    def held_analysis(fetched, options):
+        analyses_may_go.wait(timeout=60)
+        return real_analyse(fetched, options)
+
+    monkeypatch.setattr(media_batch, "analyse_fetched", held_analysis)
+    backlog = pipeline_module.ANALYSIS_BACKLOG_PER_THREAD
+    filling = [
+        http_server.route(f"/fill-{n}.png", Reply(body=_png(n), content_type="image/png")) for n in range(backlog)
+    ]
+    waiting = http_server.route("/waiting.png", Reply(body=_png(50), content_type="image/png"))
+    urgent = http_server.route("/timed-out.png", Reply(body=_png(51), content_type="image/png"))
+    pipe = pipeline()
+    done = threading.Event()
+    batches = []
+
+    def finished(outcomes) -> None:
+        batches.append(outcomes)
+        if len(batches) == 2:
+            done.set()
+
+    try:
+        pipe.submit([(n + 1, url, "img", None) for n, url in enumerate(filling)], finished, reuse=False)
+        wait_until(lambda: pipe.stats()["analysing"] == backlog, timeout=30, what="the analyses' room to fill")
+        pipe.submit([(100, waiting, "img", None), (101, urgent, "img", None)], finished, reuse=False, urgent=[101])
+        wait_until(lambda: http_server.hits("/timed-out.png") == 1, timeout=30, what="the urgent download")
+        assert http_server.hits("/waiting.png") == 0  # it waits for the analyses
+    finally:
+        analyses_may_go.set()
+    assert done.wait(timeout=60)
+    assert http_server.hits("/waiting.png") == 1
+    assert pipe.drain(timeout=30) is True
