@@ -248,7 +248,10 @@ def _dealt_by_host(groups: array, group_host: array, group_seconds: array, host_
         begin, end = first[host], first[host + 1]
         if begin == end:
             continue
-        by_host[begin:end] = array("q", sorted(by_host[begin:end], key=lambda group: -group_seconds[group]))
+        seconds = {group_seconds[group] for group in by_host[begin:end]}
+        if len(seconds) > 1:
+            # Sorted in a list of the host's own, only when its times differ (a first analysis knows none).
+            by_host[begin:end] = array("q", sorted(by_host[begin:end], key=lambda group: -group_seconds[group]))
         totals[host] = sum(group_seconds[group] for group in by_host[begin:end])
         turn.append((0.0, -totals[host], host))
     heapq.heapify(turn)
