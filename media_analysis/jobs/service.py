@@ -15,6 +15,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -169,10 +170,11 @@ def interleaved_chunks(rows: Iterable[tuple[int, str, int, float | None]], chunk
     Groups are dealt by rank (``DEAL_*``, a group taking its media's lowest). A URL
     whose latest attempt ran out of time comes first: if it stalls again it waits
     for its deadline while the rest of the job runs, instead of holding the job's
-    end. Then the URLs that need a full download and an analysis, before the
-    conditional requests: in a re-analysis the few analyses are the work that needs
-    the cores, and the many conditional requests only wait on the sites, so the
-    analyses run beside them rather than after them.
+    end. Then the URLs that need a full download and an analysis are mixed into the
+    conditional requests at twice their share, so that all are dealt by the job's
+    middle: in a re-analysis the few analyses are the work that needs the cores, and
+    the many conditional requests only wait on the sites, so the analyses run beside
+    them rather than after them, and several consumers each get some of them.
 
     Within a rank, the per-host limit makes each host a queue of its own, and the
     job cannot end before its busiest host has answered everything. So each host's
@@ -212,19 +214,45 @@ def interleaved_chunks(rows: Iterable[tuple[int, str, int, float | None]], chunk
     host_count = len(hosts)
     hosts.clear()
     current: list[int] = []
-    for rank in sorted(set(group_rank)):
+
+    def dealt(rank: int) -> Iterator[int]:
         ranked = array("q", (group for group, value in enumerate(group_rank) if value == rank))
-        for group in _dealt_by_host(ranked, group_host, group_seconds, host_count):
-            begin, end = starts[group], starts[group + 1]
-            if current and len(current) + (end - begin) > chunk_size:
-                yield current
-                current = []
-            current.extend(pks[begin:end])
-            if len(current) >= chunk_size:
-                yield current
-                current = []
+        return _dealt_by_host(ranked, group_host, group_seconds, host_count)
+
+    counts = {rank: group_rank.count(rank) for rank in (DEAL_SLOW, DEAL_BODY, DEAL_CONDITIONAL)}
+    downloads = _spread_early(dealt(DEAL_BODY), counts[DEAL_BODY], dealt(DEAL_CONDITIONAL), counts[DEAL_CONDITIONAL])
+    for group in chain(dealt(DEAL_SLOW), downloads):
+        begin, end = starts[group], starts[group + 1]
+        if current and len(current) + (end - begin) > chunk_size:
+            yield current
+            current = []
+        current.extend(pks[begin:end])
+        if len(current) >= chunk_size:
+            yield current
+            current = []
     if current:
         yield current
+
+
+def _spread_early(early: Iterator[int], early_count: int, rest: Iterator[int], rest_count: int) -> Iterator[int]:
+    """``early`` mixed into ``rest`` at twice its share of each stretch, so that all of it is dealt by the middle.
+
+    Not all first: the first chunks would then hold every download and its analysis, and with several consumers
+    one of them would take those chunks and do every analysis while the others only wait on the sites.
+    """
+    whole = early_count + rest_count
+    dealt_early = dealt = 0
+    early_next = next(early, None)
+    rest_next = next(rest, None)
+    while early_next is not None or rest_next is not None:
+        if early_next is not None and (rest_next is None or dealt_early * whole < 2 * early_count * (dealt + 1)):
+            yield early_next
+            dealt_early += 1
+            early_next = next(early, None)
+        elif rest_next is not None:
+            yield rest_next
+            rest_next = next(rest, None)
+        dealt += 1
 
 
 def _dealt_by_host(groups: array, group_host: array, group_seconds: array, host_count: int) -> Iterator[int]:
