@@ -4,14 +4,16 @@ The directory holds one ``pipeline-<pid>.jsonl`` per consumer process (``media_a
 each event is) and, when ``bench/land.py --trace`` wrote it, ``job.json`` with the job's trigger and end (wall
 clock). Printed, in seconds from the trigger (or from the first event):
 
-* the timeline: first batch submitted, first request started, last request started and ended, last batch written,
-  the job's end;
+* the timeline: first batch submitted, first request started, last request started and ended, last batch ready
+  (its last URL has an outcome) and written, the job's end;
 * requests, and what bounds them: per host, the busy slot-seconds over the per-host limit (``--limit``) and the
   longest request, whose largest over the hosts is the floor the limit allows with these very durations; the host
   that finished last;
 * **idle slots with work waiting**: per host, the slot-seconds during which the host had URLs queued (submitted,
   not started, in any process) and fewer than ``--limit`` requests in progress: what a perfect dispatcher would
-  have used; summed over hosts, and for the host that finished last;
+  have used; summed over hosts, and for the host that finished last; and **idle slots waiting for a batch not yet
+  submitted**: the slot-seconds during which a host had a free slot, nothing queued for it, and URLs of it in
+  batches submitted later (work claimed too late);
 * the batches' writes (count, total and longest seconds), the workers' waits for room, the dispatcher's counters;
 * with ``--timeline``, one line per ``--step`` seconds: requests in progress and URLs queued, over all hosts.
 
@@ -64,7 +66,7 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
     dispatch: dict[str, float] = defaultdict(float)
     kinds: dict[str, int] = defaultdict(int)
     first = {"submit": None, "start": None}
-    last = {"start": None, "end": None, "written": None}
+    last = {"start": None, "end": None, "ready": None, "written": None}
     for event in events:
         t, kind = event["t"] - t0, event["e"]
         if kind == "submit":
@@ -83,6 +85,8 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
                 durations[event["host"]].append(event["t"] - begin["t"])
             changes[event["host"]].append((t, 0, -1))
             kinds[event.get("kind", "?")] += 1
+        elif kind == "ready":
+            last["ready"] = t
         elif kind == "written":
             last["written"] = t
             writes.append(event["seconds"])
@@ -93,19 +97,27 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
                 if name not in ("t", "e", "p"):
                     dispatch[name] += value
     idle: dict[str, float] = {}
+    unsubmitted: dict[str, float] = {}
     busy: dict[str, float] = {}
     ended: dict[str, float] = {}
     for host, host_changes in changes.items():
         queued = running = 0
+        # URLs of this host that later batches will bring (in any process): a free slot with nothing queued
+        # then waits for a batch not yet submitted.
+        later = sum(dq for _, dq, _ in host_changes if dq > 0)
         previous = None
-        idle[host] = busy[host] = 0.0
+        idle[host] = busy[host] = unsubmitted[host] = 0.0
         for t, dq, dr in host_changes:
             if previous is not None:
                 span = t - previous
-                idle[host] += span * min(queued, max(0, limit - running))
+                free = max(0, limit - running)
+                idle[host] += span * min(queued, free)
+                unsubmitted[host] += span * min(max(0, free - queued), later)
                 busy[host] += span * running
             queued += dq
             running += dr
+            if dq > 0:
+                later -= dq
             previous = t
             if dr < 0:
                 ended[host] = t
@@ -119,6 +131,7 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
         "first_start": first["start"],
         "last_start": last["start"],
         "last_end": last["end"],
+        "last_ready": last["ready"],
         "last_written": last["written"],
         "job_end": job["finished"] - t0 if "finished" in job else None,
         "requests": sum(len(d) for d in durations.values()),
@@ -129,10 +142,12 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
         "lpt_floor": max(lpts.values()) if lpts else 0.0,
         "mean_floor": sum(busy.values()) / (limit * max(1, len(busy))),
         "idle_with_work": sum(idle.values()),
+        "idle_for_later_batches": sum(unsubmitted.values()),
         "last_host": last_host,
         "last_host_end": ended.get(last_host) if last_host else None,
         "last_host_floor": floors.get(last_host) if last_host else None,
         "last_host_idle_with_work": idle.get(last_host) if last_host else None,
+        "last_host_idle_for_later_batches": unsubmitted.get(last_host) if last_host else None,
         "writes": len(writes),
         "write_seconds": sum(writes),
         "longest_write": max(writes, default=0.0),
@@ -171,13 +186,16 @@ def report(result: dict[str, Any], show_timeline: bool = False) -> str:
         f"processes {result['processes']}, requests {result['requests']} {result['outcomes']}",
         f"timeline (s from trigger): first submit {s(result['first_submit'])}, first start "
         f"{s(result['first_start'])}, last start {s(result['last_start'])}, last end {s(result['last_end'])}, "
-        f"last written {s(result['last_written'])}, job end {s(result['job_end'])}",
+        f"last batch ready {s(result['last_ready'])}, last written {s(result['last_written'])}, "
+        f"job end {s(result['job_end'])}",
         f"slot-seconds {result['slot_seconds']:.0f}: mean over hosts / limit {result['mean_floor']:.2f} s; "
         f"floor (largest host's slot-seconds / limit or longest request) {result['floor']:.2f} s "
         f"(host {result['floor_host']}), longest-first on that host's requests {result['lpt_floor']:.2f} s",
         f"idle slots with work waiting: {result['idle_with_work']:.1f} slot-s over all hosts; host finishing last "
         f"{result['last_host']} at {s(result['last_host_end'])} s (its floor {s(result['last_host_floor'])} s, idle "
         f"with work {s(result['last_host_idle_with_work'])} slot-s)",
+        f"idle slots waiting for a batch not yet submitted: {result['idle_for_later_batches']:.1f} slot-s over all "
+        f"hosts, {s(result['last_host_idle_for_later_batches'])} for the host finishing last",
         f"writes {result['writes']}: {result['write_seconds']:.2f} s in all, longest {result['longest_write']:.3f} s; "
         f"room waits {result['room_waits']}: {result['room_seconds']:.2f} s",
         "dispatcher: "

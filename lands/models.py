@@ -307,6 +307,14 @@ class Media(models.Model):
     checked_at = models.DateTimeField(
         null=True, blank=True, help_text="When a 304 (not modified) last confirmed the stored values"
     )
+    # How long the site took to answer the latest request, so that the next job's plan starts the slowest
+    # URLs first (media_analysis/jobs/service.py). Kept coarse (batch.response_class) so that a chunk's 304s
+    # still share a few UPDATEs.
+    response_seconds = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="How long the latest request took (seconds, rounded up to 1, 2 or 5 times a power of ten)",
+    )
     # Key of the preview kept by the analysis in the "medianalyse" storage (media_analysis.stored);
     # shown instead of the crawled URL. Like the values, kept when a later attempt fails.
     thumbnail_key = models.CharField(

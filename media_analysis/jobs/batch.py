@@ -70,7 +70,15 @@ IMAGE_FIELDS = (
     "original_key",  # likewise: present only when the original was archived
 )
 AV_FIELDS = ("mime_type", "file_size", "duration", "width", "height")
-STATUS_FIELDS = ("analysis_status", "is_processed", "analyzed_at", "analysis_error", "error_class", "attempts")
+STATUS_FIELDS = (
+    "analysis_status",
+    "is_processed",
+    "analyzed_at",
+    "analysis_error",
+    "error_class",
+    "attempts",
+    "response_seconds",
+)
 # The validators describe the bytes the values came from, so they are written
 # with the values (and cleared when a response carries none); ``checked_at``
 # belongs to the values too, and new values have not been re-checked yet.
@@ -93,6 +101,7 @@ class MediaOutcome:
     message: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     text: TextReading | None = None  # the text read in the picture, for a job with OCR
+    response_seconds: float | None = None  # how long its request took, when one was made (the pipeline's clock)
 
 
 # The key under which values to copy (``reused_outcome``) carry their text reading.
@@ -437,10 +446,24 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
         return unexpected_outcome(media_id, url, media_type, exc)
 
 
+def response_class(seconds: float) -> float:
+    """``seconds`` rounded up to 1, 2 or 5 times a power of ten (at least 0.01): what a plan needs to start the
+    slowest URLs first, coarse enough that most rows of a chunk share a value (and a 304's UPDATE)."""
+    scale = 0.01
+    while True:
+        for step in (1, 2, 5):
+            bound = round(step * scale, 2)
+            if seconds <= bound:
+                return bound
+        scale *= 10
+
+
 def _apply_outcome(media: Media, outcome: MediaOutcome, now: datetime) -> None:
     """Record the latest attempt: its status is the media's status, whatever came before."""
     media.analyzed_at = now
     media.attempts = (media.attempts or 0) + 1
+    if outcome.response_seconds is not None:
+        media.response_seconds = response_class(outcome.response_seconds)
     if outcome.outcome in ("analysed", "reused"):
         for name, value in outcome.fields.items():
             setattr(media, name, value)
@@ -535,20 +558,25 @@ def write_confirmed(rows: Sequence[Media], now: datetime) -> None:
     """Record a 304 that kept the stored validators on these rows: one UPDATE per ``CONFIRMED_BATCH`` rows.
 
     What a 304 writes is the same on each of them (the check's time, done, no error) but the attempts, counted
-    up in the statement, so a forced re-analysis of an unchanged land costs a statement per chunk rather than
-    one per row. ``_apply_outcome`` has set the same values on the objects.
+    up in the statement, and the response time, a coarse class (``response_class``) that few rows differ in:
+    a forced re-analysis of an unchanged land costs a few statements per chunk rather than one per row.
+    ``_apply_outcome`` has set the same values on the objects.
     """
-    ids = [row.pk for row in rows]
-    for start in range(0, len(ids), CONFIRMED_BATCH):
-        Media.objects.filter(pk__in=ids[start : start + CONFIRMED_BATCH]).update(
-            analysis_status=AnalysisStatus.DONE,
-            is_processed=True,
-            analyzed_at=now,
-            checked_at=now,
-            analysis_error=None,
-            error_class=None,
-            attempts=F("attempts") + 1,
-        )
+    by_response: dict[float | None, list[int]] = {}
+    for row in rows:
+        by_response.setdefault(row.response_seconds, []).append(row.pk)
+    for response_seconds, ids in by_response.items():
+        for start in range(0, len(ids), CONFIRMED_BATCH):
+            Media.objects.filter(pk__in=ids[start : start + CONFIRMED_BATCH]).update(
+                analysis_status=AnalysisStatus.DONE,
+                is_processed=True,
+                analyzed_at=now,
+                checked_at=now,
+                analysis_error=None,
+                error_class=None,
+                attempts=F("attempts") + 1,
+                response_seconds=response_seconds,
+            )
 
 
 WORD_BATCH = 2000  # words inserted per statement

@@ -50,7 +50,7 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from queue import Empty, SimpleQueue
 
@@ -143,7 +143,11 @@ class _Work:
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
     trace_id: int = 0  # its latest request's number in the trace, when there is one
+    seconds: float | None = None  # how long its latest request took
     queued: int = 0  # its place in its host's queue (lower goes first)
+    # Its latest attempt ran out of time: queued at the front of its host's line, and started without waiting for
+    # the analyses, so that if it stalls again its wait runs beside the rest of the job rather than at its end.
+    urgent: bool = False
 
     @property
     def held(self) -> int:
@@ -174,9 +178,11 @@ class _HostQueue:
     def line(self, work: _Work) -> deque[_Work]:
         return self.conditional if work.conditional else self.plain
 
-    def next_line(self, plain: bool, conditional: bool) -> deque[_Work] | None:
-        """The line whose head may start now (given which kinds have room), or None."""
-        first = self.plain[0].queued if plain and self.plain else None
+    def next_line(self, plain: bool, conditional: bool, urgent: bool = False) -> deque[_Work] | None:
+        """The line whose head may start now (given which kinds have room, ``urgent``: room for an urgent
+        download), or None."""
+        head_plain = plain or (urgent and bool(self.plain) and self.plain[0].urgent)
+        first = self.plain[0].queued if head_plain and self.plain else None
         second = self.conditional[0].queued if conditional and self.conditional else None
         if first is None:
             return None if second is None else self.conditional
@@ -253,6 +259,7 @@ class Pipeline:
         claimed_by: str | None = None,
         reuse: bool = True,
         ocr: bool = False,
+        urgent: Collection[int] = (),
     ) -> None:
         """Queue these media; ``on_outcomes`` gets one outcome per media once all have one (completion thread).
 
@@ -262,14 +269,20 @@ class Pipeline:
         forced job), values stored by earlier analyses are never copied: only
         the batch's own analyses, and one of the same bytes running meanwhile.
         With ``ocr``, the text in the pictures is read too (and only analyses
-        that read it are copied).
+        that read it are copied). The URLs of the media in ``urgent`` (their
+        latest attempt timed out) go to the front of their hosts' queues and
+        start without waiting for the analyses.
         """
         policy = replace(media_batch.download_policy(), defer_throttling=True)
         options = media_batch.analysis_options(ocr)
         batch = _Batch(on_outcomes, policy, options, job_id, chunk_id, claimed_by, reuse)
         groups: dict[tuple[str, str], list[int]] = {}
         sent: dict[tuple[str, str], Validators | None] = {}
+        urgent_ids = set(urgent)
+        urgent_keys: set[tuple[str, str]] = set()
         for media_id, url, media_type, validators in items:
+            if media_id in urgent_ids:
+                urgent_keys.add((url, media_type))
             key = (url, media_type)
             if key not in groups:
                 groups[key] = []
@@ -295,7 +308,9 @@ class Pipeline:
             conditional = 0
             for (url, media_type), media_ids in groups.items():
                 work = _Work(batch, url, media_type, media_ids, host_key(url), sent[(url, media_type)])
-                self._enqueue(work)
+                # Only a download may skip the analyses' room: a conditional request waits for none anyway.
+                work.urgent = (url, media_type) in urgent_keys and not work.conditional
+                self._enqueue(work, front=work.urgent)
                 per_host[work.host] = per_host.get(work.host, 0) + 1
                 conditional += work.conditional
             if self._trace:
@@ -358,15 +373,30 @@ class Pipeline:
         with self._cond:
             return self._backlog
 
-    def wait_for_room(self, limit: int, conditional_limit: int | None = None, timeout: float | None = None) -> bool:
+    def wait_for_room(
+        self,
+        limit: int,
+        conditional_limit: int | None = None,
+        timeout: float | None = None,
+        *,
+        mostly_conditional: bool = False,
+    ) -> bool:
         """Block while more than ``limit`` downloads wait to start (or ``conditional_limit`` conditional requests,
-        when given, counted apart); False if still so after ``timeout``."""
+        when given, counted apart); False if still so after ``timeout``.
+
+        With ``mostly_conditional`` (a chunk most of whose media are conditional requests), only the conditional
+        requests waiting count: the few downloads such a chunk brings must not hold its requests back while
+        earlier downloads wait for the analyses, and the conditional limit still bounds how far ahead a process
+        takes chunks.
+        """
 
         def room() -> bool:
             if self._closed:
                 return True
             if conditional_limit is None:
                 return self._backlog <= limit
+            if mostly_conditional:
+                return self._backlog_conditional <= conditional_limit
             return self._backlog - self._backlog_conditional <= limit and self._backlog_conditional <= conditional_limit
 
         with self._cond:
@@ -465,10 +495,12 @@ class Pipeline:
                     and self._analysing < ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
                 )
                 conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
+                # A download that timed out last time starts without waiting for the analyses.
+                urgent = room and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
                 if not self._hosts:
                     self._dispatcher_sleep(WAKE_WORK, 1.0)
                     continue
-                if not (plain or conditional):
+                if not (plain or conditional or urgent):
                     # Woken by a download ending (downloads in flight, bytes) or bodies analysed (bytes, bodies).
                     self._dispatcher_sleep(WAKE_IN_FLIGHT | WAKE_BODIES, 1.0)
                     continue
@@ -485,7 +517,7 @@ class Pipeline:
                 for _ in range(len(self._hosts)):
                     host = self._hosts[0]
                     self._hosts.rotate(-1)
-                    line = self._queues[host].next_line(plain, conditional)
+                    line = self._queues[host].next_line(plain, conditional, urgent)
                     if line is None:
                         passed_over = True
                         continue
@@ -597,8 +629,10 @@ class Pipeline:
         if work.first_started is None:
             work.first_started = time.monotonic()
         result: MediaOutcome | Fetched | Throttled
+        requested: float | None = None
         try:
             check_robots(robots_cache(), work.url)
+            requested = time.monotonic()
             result = media_batch.fetch_one(
                 work.media_ids[0],
                 work.url,
@@ -621,6 +655,8 @@ class Pipeline:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
             gate.release(slot)
+        if requested is not None:
+            work.seconds = time.monotonic() - requested
         if self._trace:
             kind: str = (
                 "throttled"
@@ -838,7 +874,10 @@ class Pipeline:
 
     def _record_locked(self, work: _Work, outcome: MediaOutcome) -> None:
         batch = work.batch
-        batch.outcomes.extend(replace(outcome, media_id=media_id) for media_id in work.media_ids)
+        seconds = work.seconds
+        batch.outcomes.extend(
+            replace(outcome, media_id=media_id, response_seconds=seconds) for media_id in work.media_ids
+        )
         batch.remaining -= 1
         if batch.remaining == 0:
             if self._trace:

@@ -7,25 +7,27 @@ what should happen next, and media_analysis.tasks enqueues it.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import socket
 from array import array
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import BooleanField, ExpressionWrapper, F, Q
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Q, Value, When
 from django.utils import timezone
 
 from lands.aggregates import refresh_land_aggregates
-from lands.models import Land
+from lands.models import Land, MediaType
 from media_analysis.engine.errors import DownloadTimeout
 from media_analysis.engine.fetch.hosts import host_key
+from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.errors import JobAlreadyRunning
 from media_analysis.jobs import metrics
 from media_analysis.jobs.parameters import JobParameters
@@ -38,6 +40,7 @@ from media_analysis.models import (
     ChunkStatus,
     JobChunk,
     JobStatus,
+    MediaText,
 )
 
 if TYPE_CHECKING:
@@ -106,9 +109,9 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
             return list(job.chunks.filter(status=ChunkStatus.PENDING).values_list("pk", flat=True))
         rows = (
             job_media(job)
-            .annotate(slow=ExpressionWrapper(Q(error_class=DownloadTimeout.error_class), BooleanField()))
+            .annotate(rank=_deal_rank(job))
             .order_by("url", "pk")
-            .values_list("pk", "url", "slow")
+            .values_list("pk", "url", "rank", "response_seconds")
             .iterator(chunk_size=2000)
         )
         total = 0
@@ -134,43 +137,91 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         return list(job.chunks.values_list("pk", flat=True))
 
 
-def interleaved_chunks(rows: Iterable[tuple[int, str, bool]], chunk_size: int) -> Iterator[list[int]]:
-    """Split media ids into chunks: all media of a URL in one chunk, hosts taken in turn, slow URLs first.
+# The order in which the plan deals a job's URLs (``interleaved_chunks``): lower first.
+DEAL_SLOW = 0  # the latest attempt ran out of time
+DEAL_BODY = 1  # a full download (and an analysis) is expected: no validators to send, or OCR still to do
+DEAL_CONDITIONAL = 2  # a conditional request, most likely answered 304: no body, no analysis
+# What the plan expects a URL to take whose response time is not known (never requested, or not since the
+# times are kept): about a slow answer, so that such URLs are neither all first nor all last.
+UNKNOWN_RESPONSE_SECONDS = 1.0
 
-    ``rows`` are ``(pk, url, slow)`` ordered by URL, so that the media sharing a
-    URL are neighbours (and the pipeline, which groups a chunk's media by URL,
-    downloads each URL once per job). A URL's group larger than ``chunk_size``
-    makes one chunk of its own, larger than the others. Groups are dealt
-    round-robin by host, so each chunk mixes hosts and one big host's media are
-    spread over the whole job rather than filling its first chunks.
 
-    A URL is slow when one of its media's latest attempt ran out of time. Its
-    groups are dealt before the others: a URL that stalls again then waits for
-    its deadline while the rest of the job runs, instead of holding the job's end.
+def _deal_rank(job: AnalysisJob) -> Case:
+    """The rank (``DEAL_*``) of each media of ``job``, computed by the database as ``batch.stored_validators``
+    decides: values of the current analysis and a validator to send make a conditional request."""
+    conditional = Q(analysis_version=ANALYSIS_VERSION) & (Q(http_etag__gt="") | Q(http_last_modified__gt=""))
+    if job.ocr:
+        # A picture whose text was never read is fetched in full to read it.
+        conditional &= Q(Exists(MediaText.objects.filter(media_id=OuterRef("pk")))) | ~Q(type=MediaType.IMAGE)
+    ranks = [When(error_class=DownloadTimeout.error_class, then=Value(DEAL_SLOW))]
+    if settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS:
+        ranks.append(When(conditional, then=Value(DEAL_CONDITIONAL)))
+    return Case(*ranks, default=Value(DEAL_BODY), output_field=IntegerField())
 
-    Only integers are kept per media (in arrays: a million media cost a few
-    megabytes), and one string per distinct host.
+
+def interleaved_chunks(rows: Iterable[tuple[int, str, int, float | None]], chunk_size: int) -> Iterator[list[int]]:
+    """Split media ids into chunks: all media of a URL in one chunk, costly URLs first, slow hosts started first.
+
+    ``rows`` are ``(pk, url, rank, response_seconds)`` ordered by URL, so that the
+    media sharing a URL are neighbours (and the pipeline, which groups a chunk's
+    media by URL, downloads each URL once per job). A URL's group larger than
+    ``chunk_size`` makes one chunk of its own, larger than the others.
+
+    Groups are dealt by rank (``DEAL_*``, a group taking its media's lowest). A URL
+    whose latest attempt ran out of time comes first: if it stalls again it waits
+    for its deadline while the rest of the job runs, instead of holding the job's
+    end. Then the URLs that need a full download and an analysis are mixed into the
+    conditional requests at twice their share, so that all are dealt by the job's
+    middle: in a re-analysis the few analyses are the work that needs the cores, and
+    the many conditional requests only wait on the sites, so the analyses run beside
+    them rather than after them, and several consumers each get some of them.
+
+    Within a rank, the per-host limit makes each host a queue of its own, and the
+    job cannot end before its busiest host has answered everything. So each host's
+    URLs are dealt slowest first (by the response time their latest request took,
+    ``UNKNOWN_RESPONSE_SECONDS`` when none is known: the longest-first order that
+    packs a host's slots best), and the hosts are interleaved by the expected
+    seconds they have to serve: the next group is always the host's that has had
+    the smallest share of its own seconds dealt, so a host with more to do gets
+    more of each chunk and its slots are kept busy from the job's first chunk.
+    With every time unknown and hosts of equal size, this is taking the hosts in
+    turn.
+
+    Only numbers are kept per media and group (in arrays: a million media cost a
+    few megabytes), and one string per distinct host.
     """
     chunk_size = max(1, chunk_size)
     pks = array("q")
     starts = array("q")  # where each URL's group begins in pks
     group_host = array("q")
-    slow_groups = array("q")
+    group_rank = array("b")
+    group_seconds = array("d")
     hosts: dict[str, int] = {}
     previous: str | None = None
-    for pk, url, slow in rows:
+    for pk, url, rank, seconds in rows:
+        expected = UNKNOWN_RESPONSE_SECONDS if seconds is None else seconds
         if url != previous:
             starts.append(len(pks))
             group_host.append(hosts.setdefault(host_key(url), len(hosts)))
+            group_rank.append(rank)
+            group_seconds.append(expected)
             previous = url
-        if slow and (not slow_groups or slow_groups[-1] != len(starts) - 1):
-            slow_groups.append(len(starts) - 1)
+        else:
+            group_rank[-1] = min(group_rank[-1], rank)
+            group_seconds[-1] = max(group_seconds[-1], expected)
         pks.append(pk)
     starts.append(len(pks))
     host_count = len(hosts)
     hosts.clear()
     current: list[int] = []
-    for group in _dealt_by_host(slow_groups, group_host, host_count):
+
+    def dealt(rank: int) -> Iterator[int]:
+        ranked = array("q", (group for group, value in enumerate(group_rank) if value == rank))
+        return _dealt_by_host(ranked, group_host, group_seconds, host_count)
+
+    counts = {rank: group_rank.count(rank) for rank in (DEAL_SLOW, DEAL_BODY, DEAL_CONDITIONAL)}
+    downloads = _spread_early(dealt(DEAL_BODY), counts[DEAL_BODY], dealt(DEAL_CONDITIONAL), counts[DEAL_CONDITIONAL])
+    for group in chain(dealt(DEAL_SLOW), downloads):
         begin, end = starts[group], starts[group + 1]
         if current and len(current) + (end - begin) > chunk_size:
             yield current
@@ -183,23 +234,31 @@ def interleaved_chunks(rows: Iterable[tuple[int, str, bool]], chunk_size: int) -
         yield current
 
 
-def _dealt_by_host(first_groups: array, group_host: array, host_count: int) -> Iterator[int]:
-    """Every group once: ``first_groups`` (ascending) dealt round-robin by host, then the others so."""
-    yield from _round_robin(first_groups, group_host, host_count)
-    rest = array("q")
-    skipped = iter(first_groups)
-    next_skipped = next(skipped, -1)
-    for group in range(len(group_host)):
-        if group == next_skipped:
-            next_skipped = next(skipped, -1)
-        else:
-            rest.append(group)
-    yield from _round_robin(rest, group_host, host_count)
+def _spread_early(early: Iterator[int], early_count: int, rest: Iterator[int], rest_count: int) -> Iterator[int]:
+    """``early`` mixed into ``rest`` at twice its share of each stretch, so that all of it is dealt by the middle.
+
+    Not all first: the first chunks would then hold every download and its analysis, and with several consumers
+    one of them would take those chunks and do every analysis while the others only wait on the sites.
+    """
+    whole = early_count + rest_count
+    dealt_early = dealt = 0
+    early_next = next(early, None)
+    rest_next = next(rest, None)
+    while early_next is not None or rest_next is not None:
+        if early_next is not None and (rest_next is None or dealt_early * whole < 2 * early_count * (dealt + 1)):
+            yield early_next
+            dealt_early += 1
+            early_next = next(early, None)
+        elif rest_next is not None:
+            yield rest_next
+            rest_next = next(rest, None)
+        dealt += 1
 
 
-def _round_robin(groups: array, group_host: array, host_count: int) -> Iterator[int]:
-    """``groups`` ordered by taking each host's next group in turn (each host's groups in their given order)."""
-    # A counting sort by host, stable: each host's groups stay in order.
+def _dealt_by_host(groups: array, group_host: array, group_seconds: array, host_count: int) -> Iterator[int]:
+    """``groups`` in dealing order: each host's slowest first, the next from the host with the smallest share of
+    its expected seconds dealt so far (ties: the host with more seconds in all, then the first host)."""
+    # A counting sort by host, stable: each host's groups stay in URL order, then are sorted slowest first.
     first = array("q", [0]) * (host_count + 1)
     for group in groups:
         first[group_host[group] + 1] += 1
@@ -211,14 +270,29 @@ def _round_robin(groups: array, group_host: array, host_count: int) -> Iterator[
         host = group_host[group]
         by_host[cursor[host]] = group
         cursor[host] += 1
+    totals = array("d", [0.0]) * host_count
+    turn: list[tuple[float, float, int]] = []
+    for host in range(host_count):
+        begin, end = first[host], first[host + 1]
+        if begin == end:
+            continue
+        seconds = {group_seconds[group] for group in by_host[begin:end]}
+        if len(seconds) > 1:
+            # Sorted in a list of the host's own, only when its times differ (a first analysis knows none).
+            by_host[begin:end] = array("q", sorted(by_host[begin:end], key=lambda group: -group_seconds[group]))
+        totals[host] = sum(group_seconds[group] for group in by_host[begin:end])
+        turn.append((0.0, -totals[host], host))
+    heapq.heapify(turn)
     cursor = array("q", first[:host_count])
-    turn = deque(host for host in range(host_count) if first[host] < first[host + 1])
+    dealt = array("d", [0.0]) * host_count
     while turn:
-        host = turn.popleft()
-        yield by_host[cursor[host]]
+        _share, weight, host = heapq.heappop(turn)
+        group = by_host[cursor[host]]
+        yield group
         cursor[host] += 1
+        dealt[host] += group_seconds[group]
         if cursor[host] < first[host + 1]:
-            turn.append(host)
+            heapq.heappush(turn, (dealt[host] / totals[host], weight, host))
 
 
 def mark_chunks_enqueued(job_id: int) -> None:
@@ -256,7 +330,8 @@ def run_chunk(
     when the chunk was processed now. Without, claim it, wait while the
     pipeline has more downloads queued than it will start soon (the worker
     takes no other chunk meanwhile, so a busy consumer leaves chunks to the
-    others), then return None once the chunk is accepted; ``on_done`` gets its
+    others; a chunk that is mostly conditional requests waits only for those),
+    then return None once the chunk is accepted; ``on_done`` gets its
     outcome from the pipeline's completion thread.
 
     A chunk already done (a duplicate delivery, or a re-enqueue after a crash)
@@ -281,8 +356,22 @@ def run_chunk(
             # taken from the queue and not yet claimed): only one of them may download its media.
             pipe.unreserve_chunk(chunk.pk)
             return StepOutcome()
+        # Read before waiting for room (the claim keeps them ours): the room a chunk waits for is that of the
+        # kind of request most of its media need.
+        rows, missing = media_batch.load_rows(chunk.media_ids)
+        ocr = chunk.job.ocr
+        unread = media_batch.without_text(rows) if ocr else set()
+        # A 304 keeps values without bytes: a picture whose text was never read is fetched again to read it.
+        items = [
+            (m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()
+        ]
+        # Timed out last time: if they stall again, their wait must start with the job, not behind other downloads.
+        urgent = [m.pk for m in rows.values() if m.error_class == DownloadTimeout.error_class]
         if not wait:
-            pipe.wait_for_room(backlog_limit(), revalidation_backlog_limit())
+            conditional = sum(1 for item in items if item[3])
+            pipe.wait_for_room(
+                backlog_limit(), revalidation_backlog_limit(), mostly_conditional=2 * conditional > len(items)
+            )
             if not pipe.accepting():
                 # Stopping: the claim ends with this process, and the chunk is recovered.
                 pipe.unreserve_chunk(chunk.pk)
@@ -291,14 +380,9 @@ def run_chunk(
             if chunk.status == ChunkStatus.DONE:
                 pipe.unreserve_chunk(chunk.pk)
                 return StepOutcome()
-        rows, missing = media_batch.load_rows(chunk.media_ids)
     except BaseException:
         pipe.unreserve_chunk(chunk.pk)
         raise
-    ocr = chunk.job.ocr
-    unread = media_batch.without_text(rows) if ocr else set()
-    # A 304 keeps values without bytes: a picture whose text was never read is fetched again to read it.
-    items = [(m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()]
 
     def complete(outcomes: list[media_batch.MediaOutcome]) -> StepOutcome:
         result = media_batch.record_outcomes(rows, outcomes, media_batch.BatchResult(skipped=missing))
@@ -329,6 +413,7 @@ def run_chunk(
             claimed_by=identity,
             reuse=not chunk.job.force,
             ocr=ocr,
+            urgent=urgent,
         )
     finally:
         # Submitted, the chunk is the pipeline's; refused (a stopping process), it is no longer held here.

@@ -200,33 +200,37 @@ def test_no_host_gets_more_downloads_at_once_than_the_per_host_limit(settings):
 
 
 def test_the_plan_interleaves_hosts_and_keeps_a_url_in_one_chunk():
-    rows = [(pk, f"http://big.example/{pk:03d}.jpg", False) for pk in range(1, 13)]
-    rows += [(100 + n, f"http://small-{n}.example/a.jpg", False) for n in range(3)]
-    rows += [(200 + n, "http://small-0.example/shared.jpg", False) for n in range(7)]  # one URL on 7 media
+    body = jobs.DEAL_BODY
+    rows = [(pk, f"http://big.example/{pk:03d}.jpg", body, None) for pk in range(1, 13)]
+    rows += [(100 + n, f"http://small-{n}.example/a.jpg", body, None) for n in range(3)]
+    rows += [(200 + n, "http://small-0.example/shared.jpg", body, None) for n in range(7)]  # one URL on 7 media
     rows.sort(key=lambda row: (row[1], row[0]))
     chunks = list(jobs.interleaved_chunks(rows, chunk_size=4))
-    assert sorted(pk for chunk in chunks for pk in chunk) == sorted(pk for pk, _, _ in rows)
+    assert sorted(pk for chunk in chunks for pk in chunk) == sorted(pk for pk, *_ in rows)
     # The shared URL's media are together, in one chunk larger than the others.
     shared = [chunk for chunk in chunks if 200 in chunk]
     assert len(shared) == 1
     assert set(range(200, 207)) <= set(shared[0])
     assert max(len(chunk) for chunk in chunks) == len(shared[0]) > 4
     # The first chunk mixes the hosts; the big host's media are spread, not packed in the first chunks.
-    host_of = {pk: url.split("/")[2] for pk, url, _ in rows}
+    host_of = {pk: url.split("/")[2] for pk, url, *_ in rows}
     assert len({host_of[pk] for pk in chunks[0]}) >= 3
     big_per_chunk = [sum(host_of[pk] == "big.example" for pk in chunk) for chunk in chunks]
     assert big_per_chunk[0] < 4
 
 
 def test_the_plan_deals_urls_that_timed_out_first():
-    rows = [(pk, f"http://big.example/{pk:03d}.jpg", pk in (9, 11)) for pk in range(1, 13)]
-    rows += [(100 + n, f"http://small-{n}.example/a.jpg", n == 2) for n in range(3)]
+    def rank(slow: bool) -> int:
+        return jobs.DEAL_SLOW if slow else jobs.DEAL_BODY
+
+    rows = [(pk, f"http://big.example/{pk:03d}.jpg", rank(pk in (9, 11)), None) for pk in range(1, 13)]
+    rows += [(100 + n, f"http://small-{n}.example/a.jpg", rank(n == 2), None) for n in range(3)]
     # One URL on three media, one of which timed out: the whole URL is slow, and stays in one chunk.
-    rows += [(200 + n, "http://small-0.example/shared.jpg", n == 1) for n in range(3)]
+    rows += [(200 + n, "http://small-0.example/shared.jpg", rank(n == 1), None) for n in range(3)]
     rows.sort(key=lambda row: (row[1], row[0]))
     chunks = list(jobs.interleaved_chunks(rows, chunk_size=4))
     order = [pk for chunk in chunks for pk in chunk]
-    assert sorted(order) == sorted(pk for pk, _, _ in rows)
+    assert sorted(order) == sorted(pk for pk, *_ in rows)
     slow = {9, 11, 102, 200, 201, 202}
     assert set(order[: len(slow)]) == slow
     # Slow URLs are dealt across hosts too: the big host's two are not side by side.

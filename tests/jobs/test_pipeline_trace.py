@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bench.pipeline_trace import analyse, load
@@ -44,3 +46,22 @@ def test_a_traced_job_records_each_request_batch_and_write(settings, http_server
     assert result["outcomes"] == {"body": 3, "failed": 1}
     assert result["first_submit"] <= result["first_start"] <= result["last_end"] <= result["last_written"]
     assert result["idle_with_work"] >= 0
+
+
+def test_free_slots_waiting_for_a_batch_not_yet_submitted_are_counted_apart(tmp_path):
+    def event(t: float, name: str, **fields) -> str:
+        return json.dumps({"t": 1000.0 + t, "e": name, **fields})
+
+    lines = [
+        event(0.0, "submit", chunk=1, urls=1, conditional=1, hosts={"a": 1}),
+        event(0.0, "start", n=1, host="a", chunk=1, cond=True),
+        event(1.0, "end", n=1, host="a", chunk=1, cond=True, kind="unchanged"),
+        # For a second the host has a free slot and nothing queued, while the next batch holds one of its URLs.
+        event(2.0, "submit", chunk=2, urls=1, conditional=1, hosts={"a": 1}),
+        event(2.5, "start", n=2, host="a", chunk=2, cond=True),
+        event(3.0, "end", n=2, host="a", chunk=2, cond=True, kind="unchanged"),
+    ]
+    (tmp_path / "pipeline-1.jsonl").write_text("\n".join(lines) + "\n")
+    result = analyse(tmp_path, limit=1)
+    assert result["idle_for_later_batches"] == pytest.approx(1.0)
+    assert result["idle_with_work"] == pytest.approx(0.5)  # queued from 2.0, started at 2.5
