@@ -54,7 +54,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
@@ -521,21 +521,11 @@ def repost_items(
     return items, truth, pictures, _repost_set.split(pictures)
 
 
-def repost_accuracy(
-    items: list[HashedImage],
-    truth: list[tuple[int, str]],
-    half: set[int],
-    params: ClusterParams,
-    left_out: frozenset[str] = frozenset(),
+def pair_scores(
+    keys: list[int], truth: Sequence[tuple[int, str]] | Mapping[int, tuple[int, str]], labels: Mapping[int, int]
 ) -> tuple[dict[str, tuple[int, int]], int, int, Counter]:
-    """Recall counts per edit (found, copies), true and predicted pairs, false pairs by picture pair.
-
-    Copies made by an edit of ``left_out`` are not clustered.
-    """
-    keys = [item.key for item in items if truth[item.key][0] in half and truth[item.key][1] not in left_out]
-    clusterer = NearDuplicateClusterer(params)
-    clusterer.add(items[key] for key in keys)
-    labels = clusterer.labels()
+    """Recall counts per edit (found, copies), true and predicted pairs, and false pairs by picture pair, of the
+    images ``keys`` grouped by ``labels``; ``truth`` gives each key's picture and edit."""
     original = {truth[key][0]: key for key in keys if truth[key][1] == "original"}
     recall: dict[str, tuple[int, int]] = {}
     for key in keys:
@@ -557,6 +547,24 @@ def repost_accuracy(
                 else:
                     confusions[tuple(sorted((truth[a][0], truth[b][0])))] += 1
     return recall, true, predicted, confusions
+
+
+def repost_accuracy(
+    items: list[HashedImage],
+    truth: list[tuple[int, str]],
+    half: set[int],
+    params: ClusterParams,
+    left_out: frozenset[str] = frozenset(),
+) -> tuple[dict[str, tuple[int, int]], int, int, Counter]:
+    """Recall counts per edit (found, copies), true and predicted pairs, false pairs by picture pair.
+
+    Copies made by an edit of ``left_out`` are not clustered.
+    """
+    keys = [item.key for item in items if truth[item.key][0] in half and truth[item.key][1] not in left_out]
+    clusterer = NearDuplicateClusterer(params)
+    clusterer.add(items[key] for key in keys)
+    labels = clusterer.labels()
+    return pair_scores(keys, truth, labels)
 
 
 def repost_report(cache: Path | None = None) -> None:

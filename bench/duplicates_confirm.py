@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench import _repost_set  # noqa: E402
-from bench.duplicates import table  # noqa: E402
+from bench.duplicates import pair_scores, table  # noqa: E402
 from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer, overlay_match  # noqa: E402
 from media_analysis.engine.duplicates.hashes import (  # noqa: E402
     HashedImage,
@@ -173,32 +173,6 @@ def components(keys: list[int], pairs: list[tuple[int, int]]) -> dict[int, int]:
     return {key: find(key) for key in keys}
 
 
-def scores(
-    keys: list[int], truth: dict[int, tuple[int, str]], labels: dict[int, int]
-) -> tuple[dict[str, tuple[int, int]], int, int, Counter]:
-    original = {truth[key][0]: key for key in keys if truth[key][1] == "original"}
-    recall: dict[str, tuple[int, int]] = {}
-    for key in keys:
-        picture, edit = truth[key]
-        if edit != "original":
-            found, total = recall.get(edit, (0, 0))
-            recall[edit] = (found + (labels[key] == labels[original[picture]]), total + 1)
-    members: dict[int, list[int]] = {}
-    for key in keys:
-        members.setdefault(labels[key], []).append(key)
-    true = predicted = 0
-    confusions: Counter = Counter()
-    for group in members.values():
-        for i, a in enumerate(group):
-            for b in group[i + 1 :]:
-                predicted += 1
-                if truth[a][0] == truth[b][0]:
-                    true += 1
-                else:
-                    confusions[tuple(sorted((truth[a][0], truth[b][0])))] += 1
-    return recall, true, predicted, confusions
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--held-out", action="store_true", help="the held-out half instead of the tuning half")
@@ -303,7 +277,7 @@ def main() -> None:
     for name, check in variants:
         kept = [(a, b) for a, b, rules in edges if any(check(rule) for rule in rules)]
         labels = components(keys, kept)
-        recall, true, predicted, confusions = scores(keys, truth, labels)
+        recall, true, predicted, confusions = pair_scores(keys, truth, labels)
         today = today or labels
         original = {truth[key][0]: key for key in keys if truth[key][1] == "original"}
         lost = Counter(
@@ -317,7 +291,7 @@ def main() -> None:
         worst = ", ".join(f"{pictures[a].name} + {pictures[b].name} ({n})" for (a, b), n in confusions.most_common(6))
         missed = ", ".join(f"{name_} ({n})" for name_, n in sorted(lost.items()))
         notes.append(f"* {name}: {worst or 'none'}; copies lost: {missed or 'none'}")
-    header = ("confirmation", "pairwise precision", *scores(keys, truth, {key: key for key in keys})[0])
+    header = ("confirmation", "pairwise precision", *pair_scores(keys, truth, {key: key for key in keys})[0])
     print("## Recall per edit and precision, pairs kept when one of their rules is confirmed\n")
     print(table(header, rows))
     print("\nConfusions (pairs of images) and copies no longer with their original, by picture:\n")

@@ -26,8 +26,6 @@ values with ``str``, quotes doubled). Any value the fast checks do not vouch for
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -35,8 +33,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from exports.columns import MediaColumn, MediaCsvSources
-from exports.rows import ColumnReader
-from exports.writers import _FORMULA_STARTS, csv_cells
+from exports.rows import ColumnReader, json_rendered
+from exports.writers import _FORMULA_STARTS, csv_cells, csv_header
 from lands.models import AnalysisStatus
 
 _EMPTY: dict[Any, str] = {None: ""}
@@ -106,9 +104,7 @@ class ColumnLines:
         self.chunk_size = chunk_size
 
     def header(self) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, quoting=csv.QUOTE_ALL).writerow([column.name for column in self.columns])
-        return buffer.getvalue()
+        return csv_header(column.name for column in self.columns)
 
     def stream(self, counts: Callable[[int], None]) -> Iterator[bytes]:
         """The CSV's bytes, a chunk of rows at a time (``counts`` is told how many rows each chunk held)."""
@@ -140,7 +136,7 @@ class ColumnLines:
                 text: Texts | None = None
                 if column.render_json is not None and first in sources.json:
                     if not empty[first]:
-                        cells = self._json_cells(column, reader, first, chunk[first])
+                        cells = json_rendered(column, reader, first, chunk[first], self.raw)
                 elif column.render is not None:
                     cells = self._rendered(column, reader, indexes, chunk, empty, sources, decoded)
                 elif not blank and first in made:
@@ -180,18 +176,6 @@ class ColumnLines:
         queryset = self.queryset
         model = queryset.model
         return model._base_manager.using(queryset.db).filter(pk__in=queryset.values("pk")).order_by("id")
-
-    def _json_cells(self, column: MediaColumn, reader: ColumnReader, index: int, texts: Sequence[Any]) -> list[Any]:
-        """A ``render_json`` column's cells, as the row-by-row path makes them."""
-        assert column.render_json is not None
-        assert column.render is not None
-        made, left = column.render_json(texts)
-        if left:
-            render = column.render
-            values = reader.decode(index, [texts[at] for at in left])
-            for at, cell in zip(left, csv_cells([render(value) for value in values], raw=self.raw), strict=True):
-                made[at] = cell
-        return made
 
     def _rendered(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connections, models
@@ -28,6 +28,9 @@ from django.db.models.sql.constants import MULTI
 from django.utils.dateparse import parse_datetime
 
 from exports.writers import csv_cell, csv_cells
+
+if TYPE_CHECKING:
+    from exports.columns import MediaColumn
 
 Column = Sequence[Any]
 Convert = Callable[[Column], Column]
@@ -303,3 +306,17 @@ def _stored_datetime_cells(suffix: str, field_converters: list, expression: Any,
         return [cell(text) for text in column]
 
     return convert
+
+
+def json_rendered(column: MediaColumn, reader: ColumnReader, index: int, texts: Sequence[Any], raw: bool) -> list[Any]:
+    """A column's cells from its source's stored JSON texts; the texts ``render_json`` leaves are decoded and
+    go through ``render`` and ``csv_cells``."""
+    assert column.render_json is not None
+    assert column.render is not None
+    made, left = column.render_json(texts)
+    if left:
+        render = column.render
+        values = reader.decode(index, [texts[at] for at in left])
+        for at, cell in zip(left, csv_cells([render(value) for value in values], raw=raw), strict=True):
+            made[at] = cell
+    return made

@@ -39,11 +39,10 @@ from exports.columns import (
     PAGE_CSV_COLUMNS,
     PAGE_DATE_COLUMNS,
     PAGE_GEXF_ATTRIBUTES,
-    MediaColumn,
     MediaCsvSources,
     primary_color,
 )
-from exports.rows import ColumnReader
+from exports.rows import ColumnReader, json_rendered
 from exports.sqlcsv import DatabaseLines
 from exports.writers import GexfAttribute, GexfEdge, GexfNode, csv_cells, iter_csv, iter_csv_columns, iter_gexf
 from exports.zipstream import ZipStream, read_chunks
@@ -279,7 +278,7 @@ def media_csv_rows_of(
         for column, indexes in zip(columns, positions, strict=True):
             values: Sequence[Any]
             if column.render_json is not None and indexes[0] in json_sources:
-                values = _json_rendered(column, reader, indexes[0], chunk[indexes[0]], raw)
+                values = json_rendered(column, reader, indexes[0], chunk[indexes[0]], raw)
             elif column.render is not None:
                 render = column.render
                 values = csv_cells(map(render, *(sources[index] for index in indexes)), raw=raw)
@@ -295,20 +294,6 @@ def media_csv_rows_of(
             out.append(values)
         counts.records += len(status)
         yield out
-
-
-def _json_rendered(column: MediaColumn, reader: ColumnReader, index: int, texts: Sequence[Any], raw: bool) -> list[Any]:
-    """A column's cells from its source's stored JSON texts; the texts ``render_json`` leaves are decoded and
-    go through ``render`` and ``csv_cells``."""
-    assert column.render_json is not None
-    assert column.render is not None
-    made, left = column.render_json(texts)
-    if left:
-        render = column.render
-        values = reader.decode(index, [texts[at] for at in left])
-        for at, cell in zip(left, csv_cells([render(value) for value in values], raw=raw), strict=True):
-            made[at] = cell
-    return made
 
 
 def media_csv_header() -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from django.db.models import QuerySet
 
 from exports.columns import MediaColumn, dominant_hexes, dominant_shares, media_query_plan, thumbnail_file, top_websafe
 from exports.rows import ColumnReader
-from exports.writers import _FORMULA_STARTS, csv_cells
+from exports.writers import _FORMULA_STARTS, csv_cells, csv_header
 
 # Which SQL a field's values take, by the exact class of the field (a subclass may convert its values).
 _INTEGER_FIELDS = (
@@ -198,9 +198,7 @@ class DatabaseLines:
         self.by_rows = by_rows
 
     def header(self) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer, quoting=csv.QUOTE_ALL).writerow([column.name for column in self.columns])
-        return buffer.getvalue()
+        return csv_header(column.name for column in self.columns)
 
     def plan(self) -> tuple[str, list[Any], list[_Part], ColumnReader] | None:
         """The query, its parameters, the line's parts, and the reader whose conversions write the cells the

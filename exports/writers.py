@@ -155,6 +155,13 @@ def _drained(buffer: io.StringIO) -> bytes:
     return data
 
 
+def csv_header(names: Iterable[str]) -> str:
+    """The header line of a CSV export, quoted as every other line."""
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL).writerow(list(names))
+    return buffer.getvalue()
+
+
 def iter_csv_columns(header: Sequence[str], chunks: Iterable[Sequence[Sequence[Any]]]) -> Iterator[bytes]:
     """``iter_csv`` for rows given as chunks of columns of cells already made by ``csv_cells`` (or equal to
     what it would make): each chunk is written as rows with one call."""
