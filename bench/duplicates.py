@@ -156,6 +156,19 @@ EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
 }
 
 
+def engine_hashed(key: int, data: bytes) -> HashedImage:
+    """The image as the engine's analysis hashes it, region hashes included."""
+    result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
+    return HashedImage.from_hex(
+        key,
+        sha256=result.image_hash,
+        phash=result.phash,
+        dhash=result.dhash,
+        colorhash=result.colorhash,
+        region_hashes=result.region_hashes,
+    )
+
+
 def hashed(key: int, data: bytes) -> HashedImage:
     if HASHER == "engine":
         result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
@@ -503,17 +516,7 @@ def repost_items(
             items, truth = pickle.load(stored)
         return items, truth, pictures, _repost_set.split(pictures)
     for picture, edit, data in _repost_set.published(pictures):
-        result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
-        items.append(
-            HashedImage.from_hex(
-                len(items),
-                sha256=result.image_hash,
-                phash=result.phash,
-                dhash=result.dhash,
-                colorhash=result.colorhash,
-                region_hashes=result.region_hashes,
-            )
-        )
+        items.append(engine_hashed(len(items), data))
         truth.append((picture, edit))
     if cache is not None:
         with cache.open("wb") as stored:

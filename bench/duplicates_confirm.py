@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench import _repost_set  # noqa: E402
-from bench.duplicates import pair_scores, table  # noqa: E402
+from bench.duplicates import engine_hashed, pair_scores, table  # noqa: E402
 from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer, overlay_match  # noqa: E402
 from media_analysis.engine.duplicates.hashes import (  # noqa: E402
     HashedImage,
@@ -58,7 +58,6 @@ from media_analysis.engine.duplicates.hashes import (  # noqa: E402
     mirror_dhash,
     mirror_phash,
 )
-from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from media_analysis.engine.image.decode import decode_frame, normalised  # noqa: E402
 from media_analysis.engine.image.regions import (  # noqa: E402
     REGION_COUNT,
@@ -192,18 +191,8 @@ def main() -> None:
     for picture, edit, data in _repost_set.published(pictures):
         if chosen[picture] is None or edit == _repost_set.RANDOM_CROP:
             continue
-        result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
         key = len(items)
-        items.append(
-            HashedImage.from_hex(
-                key,
-                sha256=result.image_hash,
-                phash=result.phash,
-                dhash=result.dhash,
-                colorhash=result.colorhash,
-                region_hashes=result.region_hashes,
-            )
-        )
+        items.append(engine_hashed(key, data))
         truth[key] = (picture, edit)
         grid, shape = grids_of(data)
         grids.append(grid)

@@ -32,9 +32,9 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from exports.columns import MediaColumn, MediaCsvSources
+from exports.columns import MediaColumn, MediaCsvLines, MediaCsvSources
 from exports.rows import ColumnReader, json_rendered
-from exports.writers import _FORMULA_STARTS, csv_cells, csv_header
+from exports.writers import _FORMULA_STARTS, csv_cells
 from lands.models import AnalysisStatus
 
 _EMPTY: dict[Any, str] = {None: ""}
@@ -91,20 +91,8 @@ def value_texts(values: Sequence[Any], raw: bool) -> Texts | None:
     return cell_texts(csv_cells(values, raw=raw))
 
 
-class ColumnLines:
+class ColumnLines(MediaCsvLines):
     """The media CSV of a queryset on SQLite, a chunk of rows at a time."""
-
-    def __init__(
-        self, queryset: QuerySet, columns: Sequence[MediaColumn], *, raw: bool, stale_values: bool, chunk_size: int
-    ) -> None:
-        self.queryset = queryset
-        self.columns = list(columns)
-        self.raw = raw
-        self.stale_values = stale_values
-        self.chunk_size = chunk_size
-
-    def header(self) -> str:
-        return csv_header(column.name for column in self.columns)
 
     def stream(self, counts: Callable[[int], None]) -> Iterator[bytes]:
         """The CSV's bytes, a chunk of rows at a time (``counts`` is told how many rows each chunk held)."""

@@ -12,7 +12,12 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from exports.writers import csv_header
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 # --- The crawler's lists, in its order -----------------------------------------
 
@@ -461,3 +466,19 @@ class MediaCsvSources:
             frozenset(json_sources),
             frozenset(json_sources & read_as_values),
         )
+
+
+class MediaCsvLines:
+    """What a path that writes the media CSV of a queryset a chunk at a time is given, and its header."""
+
+    def __init__(
+        self, queryset: QuerySet, columns: Sequence[MediaColumn], *, raw: bool, stale_values: bool, chunk_size: int
+    ) -> None:
+        self.queryset = queryset
+        self.columns = list(columns)
+        self.raw = raw
+        self.stale_values = stale_values
+        self.chunk_size = chunk_size
+
+    def header(self) -> str:
+        return csv_header(column.name for column in self.columns)

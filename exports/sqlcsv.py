@@ -29,9 +29,17 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models import QuerySet
 
-from exports.columns import MediaColumn, dominant_hexes, dominant_shares, media_query_plan, thumbnail_file, top_websafe
+from exports.columns import (
+    MediaColumn,
+    MediaCsvLines,
+    dominant_hexes,
+    dominant_shares,
+    media_query_plan,
+    thumbnail_file,
+    top_websafe,
+)
 from exports.rows import ColumnReader
-from exports.writers import _FORMULA_STARTS, csv_cells, csv_header
+from exports.writers import _FORMULA_STARTS, csv_cells
 
 # Which SQL a field's values take, by the exact class of the field (a subclass may convert its values).
 _INTEGER_FIELDS = (
@@ -176,7 +184,7 @@ def _dialect(connection: Any, raw: bool) -> _Dialect | None:
     return None
 
 
-class DatabaseLines:
+class DatabaseLines(MediaCsvLines):
     """The media CSV of a queryset written by the database, or None from ``plan`` when some column or
     setting needs the row-by-row path."""
 
@@ -190,15 +198,8 @@ class DatabaseLines:
         chunk_size: int,
         by_rows: Callable[[QuerySet], Iterator[list[Sequence[Any]]]],
     ) -> None:
-        self.queryset = queryset
-        self.columns = list(columns)
-        self.raw = raw
-        self.stale_values = stale_values
-        self.chunk_size = chunk_size
+        super().__init__(queryset, columns, raw=raw, stale_values=stale_values, chunk_size=chunk_size)
         self.by_rows = by_rows
-
-    def header(self) -> str:
-        return csv_header(column.name for column in self.columns)
 
     def plan(self) -> tuple[str, list[Any], list[_Part], ColumnReader] | None:
         """The query, its parameters, the line's parts, and the reader whose conversions write the cells the
