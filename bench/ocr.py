@@ -246,7 +246,11 @@ def cer(found: str, truth: str) -> float:
     return edit_distance(flat(found), flat(truth)) / max(1, len(flat(truth)))
 
 
-def evaluate(samples: list[Sample], options: TextOptions) -> dict[str, dict[str, float]]:
+def evaluate(
+    samples: list[Sample], options: TextOptions, confusions: list[tuple[str, int, float, str, str, str]] | None = None
+) -> dict[str, dict[str, float]]:
+    """CER, share recognised and CPU per kind; each captioned picture's reading appended to ``confusions``."""
+    confusions = [] if confusions is None else confusions
     by_kind: dict[str, list[tuple[float, bool, float, float]]] = {}
     for sample in samples:
         # CPU time of this thread (Tesseract works in the calling thread): the machine's load does not count.
@@ -256,6 +260,8 @@ def evaluate(samples: list[Sample], options: TextOptions) -> dict[str, dict[str,
         recognised = reading.status != "skipped"
         error = cer(reading.text, sample.text) if sample.text else 0.0
         by_kind.setdefault(sample.kind, []).append((error, recognised, reading.recognise_ms or 0.0, cpu))
+        if sample.text:
+            confusions.append((sample.kind, sample.index, error, reading.status, reading.text, sample.text))
     report = {}
     for kind, rows in by_kind.items():
         errors = [row[0] for row in rows]
@@ -286,6 +292,15 @@ def print_report(title: str, report: dict[str, dict[str, float]]) -> None:
             f"{100 * row['recognised']:>9.1f}% {100 * (1 - row['recognised']):>7.1f}% {row['recognise_ms_mean']:>8.0f} "
             f"{row['cpu_ms_mean']:>7.0f} {row['cpu_ms_median']:>7.0f}"
         )
+
+
+def print_confusions(title: str, confusions: list[tuple[str, int, float, str, str, str]], worst: int) -> None:
+    """The pictures of each kind read worst: what was read against what was drawn."""
+    print(f"\n{title}: the {worst} worst readings of each kind")
+    for kind in KINDS:
+        rows = sorted((c for c in confusions if c[0] == kind and c[2] > 0), key=lambda c: -c[2])[:worst]
+        for _, index, error, status, found, truth in rows:
+            print(f"  {kind:<14} #{index:<4} {100 * error:6.2f}% {status:<8} read {flat(found)!r} for {flat(truth)!r}")
 
 
 def tune_threshold(samples: list[Sample]) -> float:
@@ -377,6 +392,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=None, help="likelihood threshold (default: the engine's)")
     parser.add_argument("--tune", action="store_true", help="tune the threshold on the tuning half first")
     parser.add_argument("--bindings", type=int, default=12, help="pictures timed through both bindings (0: none)")
+    parser.add_argument("--confusions", type=int, default=0, help="print each kind's N worst readings (0: none)")
+    parser.add_argument("--tuning-only", action="store_true", help="read the tuning half only, and stop")
     args = parser.parse_args()
 
     found = availability("eng+fra")
@@ -394,8 +411,14 @@ def main() -> None:
     elif args.threshold is not None:
         options = TextOptions(threshold=args.threshold)
     print(f"likelihood threshold: {options.threshold}")
-    print_report("tuning half", evaluate(tuning, options))
-    print_report("held-out half", evaluate(held_out, options))
+    halves = (("tuning half", tuning), ("held-out half", held_out))
+    for title, half in halves[: 1 if args.tuning_only else 2]:
+        confusions: list[tuple[str, int, float, str, str, str]] = []
+        print_report(title, evaluate(half, options, confusions))
+        if args.confusions:
+            print_confusions(title, confusions, args.confusions)
+    if args.tuning_only:
+        return
 
     if args.bindings:
         chosen = [s for s in held_out if s.kind in ("caption_plain", "caption_photo", "screenshot")]

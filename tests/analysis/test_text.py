@@ -224,6 +224,106 @@ def test_a_block_over_a_photo_is_first_given_as_its_extreme_tones_and_its_grey_l
     ]
 
 
+def banded(text: str, seed: int = 0) -> Image.Image:
+    """Dark red text on a light band set tight over a busy photo-like ground, as a meme sets it."""
+    rng = np.random.default_rng(seed)
+    ground = rng.normal(120, 45, (667 // 3, 1000 // 3, 3)).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(ground).resize((1000, 667), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((0, 598, 1000, 631), fill=(245, 245, 240))
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", 24)
+    draw.text((400, 600), text, font=font, fill=(180, 0, 0))
+    return img
+
+
+def test_a_caption_on_a_band_over_a_photo_is_found_though_the_photo_lies_just_beyond_the_band():
+    test = text_likelihood(np.asarray(banded("save the forest").convert("L")))
+    assert test.score > TextOptions().threshold
+    ((left, top, right, bottom),) = test.boxes
+    assert 590 <= top < bottom <= 640
+    assert left >= 380
+    assert right <= 600
+
+
+@needs_tesseract
+def test_a_caption_on_a_band_over_a_photo_is_read():
+    reading = read_text(banded("save the forest"), TextOptions())
+    assert reading.status == "text"
+    assert reading.text == "save the forest"
+
+
+def flecked(line: str, seed: int) -> Image.Image:
+    """A white outlined caption over a photo-like ground strewn with small bright flecks (its highlights)."""
+    rng = np.random.default_rng(seed)
+    ground = rng.normal(120, 30, (300 // 8, 800 // 8, 3)).clip(0, 255).astype(np.uint8)
+    img = Image.fromarray(ground).resize((800, 300), Image.Resampling.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(144):
+        x, y, r = int(rng.integers(0, 800)), int(rng.integers(0, 300)), int(rng.integers(2, 5))
+        draw.ellipse((x, y, x + r, y + r), fill=(250, 250, 250))
+    font = ImageFont.truetype(FONT, 32)
+    draw.text((30, 100), line, font=font, fill="white", stroke_width=2, stroke_fill="black")
+    return img
+
+
+def test_a_tone_apart_keeps_the_parts_set_in_an_outline_and_drops_the_photos_flecks():
+    from media_analysis.engine.text.read import _Tone
+
+    block = np.full((60, 200), 160, dtype=np.uint8)  # a light photo
+    block[10:50, 20:60] = 0  # a glyph's outline ...
+    block[14:46, 24:56] = 255  # ... around its light stroke
+    block[20:26, 120:126] = 255  # a highlight of the photo, among mid tones
+    tone = _Tone(block, light=True, smallest=4)
+    assert tone.any
+    glyphs = tone.glyphs()
+    assert (glyphs[14:46, 24:56] == 0).all()
+    assert (glyphs[20:26, 120:126] == 0).all()
+    apart = tone.apart()
+    assert apart is not None
+    assert (apart[14:46, 24:56] == 0).all()
+    assert (apart[20:26, 120:126] == 255).all()
+    # Nothing to drop: no second picture. Most of it to drop (text without an outline): none either.
+    block[20:26, 120:126] = 160
+    assert _Tone(block, light=True, smallest=4).apart() is None
+    bare = np.full((60, 200), 160, dtype=np.uint8)
+    bare[14:46, 24:56] = 255
+    bare[20:26, 120:126] = 255
+    assert _Tone(bare, light=True, smallest=4).apart() is None
+
+
+@needs_tesseract
+def test_a_caption_among_a_photos_flecks_is_read_again_without_them(monkeypatch):
+    from media_analysis.engine.text import read
+
+    asked: list[bool] = []
+    real = read._Tone.apart
+
+    def apart(self):
+        picture = real(self)
+        asked.append(picture is not None)
+        return picture
+
+    monkeypatch.setattr(read._Tone, "apart", apart)
+    reading = read_text(flecked("free public transport in 2025", seed=2), TextOptions())
+    assert reading.status == "text"
+    assert reading.text == "free public transport in 2025"
+    assert True in asked  # the first reading of the light tone was unsure, and the flecks were dropped
+
+
+def test_between_two_readings_of_the_same_words_the_accents_read_are_kept():
+    from media_analysis.engine.text.read import _accents_from
+    from media_analysis.engine.text.tesseract import Word
+
+    def said(*texts: str) -> list[Word]:
+        return [Word(t, 90.0, "eng", (0, 0, 10, 10), 0) for t in texts]
+
+    first = said("PAS:", "DE", "RETRAITE", "À")
+    chosen = said("PAS", "DE", "RETRAITE", "A", "ANS")
+    assert [w.text for w in _accents_from(first, chosen)] == ["PAS", "DE", "RETRAITE", "À", "ANS"]
+    # A word that differs by more than its accents, or an accent only the chosen reading has, is left alone.
+    assert [w.text for w in _accents_from(said("lâchie", "rien"), said("lache", "rién"))] == ["lache", "rién"]
+
+
 @needs_tesseract
 def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_readings(monkeypatch):
     from media_analysis.engine.text import read

@@ -26,6 +26,7 @@ MIN_ASPECT = 2.5  # a line holds a few characters
 MIN_FILL = 0.45  # share of the band's box its joined strokes fill
 MIN_STROKES_PER_HEIGHT = 1.4  # stroke edges along the middle row, per line height of width
 MAX_MARGIN_RATIO = 0.5  # edges in the strips above and below a line, relative to the line's own
+RULE_SHARE = 0.7  # a row of the margin whose horizontal edges span this share of the line: a band's border
 # A plain ground: this share of the pixels within FLAT_STEP grey levels of the median (text on a
 # flat colour covers a few tenths of it at most; photos, even a night sky, have more spread).
 FLAT_STEP, FLAT_SHARE = 12, 0.94
@@ -121,8 +122,8 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
         # A line of text stands apart: the strips just above and below it hold far fewer edges.
         inside = edges[box].mean()
         margin = max(2, bh // 3)
-        above = edges[max(0, rows.start - margin) : rows.start, cols]
-        below = edges[rows.stop : rows.stop + margin, cols]
+        above = _up_to_rule(edges[max(0, rows.start - margin) : rows.start, cols][::-1], horizontal, rows.start, cols)
+        below = _up_to_rule(edges[rows.stop : rows.stop + margin, cols], horizontal, rows.stop, cols, down=True)
         around = np.concatenate([above.ravel(), below.ravel()])
         if around.size and around.mean() > MAX_MARGIN_RATIO * inside:
             continue
@@ -130,6 +131,20 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
         heights.append(bh)
         boxes.append((cols.start, rows.start, cols.stop, rows.stop))
     return covered, heights, boxes
+
+
+def _up_to_rule(strip: np.ndarray, horizontal: np.ndarray, start: int, cols: slice, down: bool = False) -> np.ndarray:
+    """The rows of a margin strip (nearest the line first) before the first rule across the line.
+
+    A caption set on a band over a photo has the band's border just above and
+    below its glyphs, and the photo beyond: the line does stand apart, inside its
+    band. A rule is a row whose horizontal edges span most of the line's width.
+    """
+    for offset in range(strip.shape[0]):
+        row = start + offset if down else start - 1 - offset
+        if np.count_nonzero(horizontal[row, cols]) >= RULE_SHARE * (cols.stop - cols.start):
+            return strip[:offset]
+    return strip
 
 
 def _window_count(edges: np.ndarray) -> np.ndarray:

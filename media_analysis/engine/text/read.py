@@ -7,8 +7,10 @@ of time is a reading with status "failed".
 
 from __future__ import annotations
 
+import difflib
 import time
-from collections.abc import Iterator
+import unicodedata
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -179,13 +181,24 @@ def _read_region(
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
         words = recognise(candidate.picture, tessdata, languages, remaining, block=not region.page)
-        kept = _sure_lines(
-            [w for w in words if w.confidence >= options.min_confidence and any(c.isalnum() for c in w.text)]
-        )
-        score = sum(w.confidence * len(w.text) for w in kept)
+        kept = _kept(words, options.min_confidence)
+        if kept and candidate.apart is not None and _doubtful(words, kept):
+            # A caption was read, but not cleanly: the photo's own highlights (or shadows) may sit among the
+            # glyphs. The same tone without the parts that are not set in an outline or a band is read too,
+            # and the surer reading kept.
+            apart = candidate.apart()
+            if apart is not None:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0:
+                    raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
+                other = recognise(apart, tessdata, languages, remaining, block=True)
+                other_kept = _kept(other, options.min_confidence)
+                if _score(other_kept) > _score(kept):
+                    words, kept = other, _accents_from(kept, other_kept)
+        score = _score(kept)
         fruitless.readings = 0 if kept else fruitless.readings + 1
         if score > best_score:
-            best, best_score = kept, score
+            best, best_score = _accents_from(best, kept), score
         if not words and not candidate.tones:
             break  # nothing at all in the grey block where the test saw lines: texture, not worth other tones
         if kept and sum(w.confidence for w in kept) / len(kept) >= _CONFIDENT:
@@ -194,6 +207,48 @@ def _read_region(
             break
     area = sum((w.box[2] - w.box[0]) * (w.box[3] - w.box[1]) for w in best) / (factor * factor)
     return best, area / float(grey.size)
+
+
+def _kept(words: list[Word], min_confidence: float) -> list[Word]:
+    return _sure_lines([w for w in words if w.confidence >= min_confidence and any(c.isalnum() for c in w.text)])
+
+
+def _score(kept: list[Word]) -> float:
+    return sum(w.confidence * len(w.text) for w in kept)
+
+
+def _accents_from(first: list[Word], chosen: list[Word]) -> list[Word]:
+    """``chosen``, its words spelt as in ``first`` where the two differ only by accents that ``first`` has.
+
+    Tesseract reads a word with each language and keeps the surer reading; the
+    English model has no accented letters, so between two readings of the same
+    word, an accent is what one of them saw, its absence what the other could not
+    write.
+    """
+    plain_first = [_unaccented(w.text) for w in first]
+    plain_chosen = [_unaccented(w.text) for w in chosen]
+    out = list(chosen)
+    for block in difflib.SequenceMatcher(None, plain_first, plain_chosen, autojunk=False).get_matching_blocks():
+        for offset in range(block.size):
+            source, target = first[block.a + offset], chosen[block.b + offset]
+            if _accented(source.text) > _accented(target.text):
+                out[block.b + offset] = replace(target, text=source.text)
+    return out
+
+
+def _unaccented(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+
+
+def _accented(text: str) -> int:
+    return sum(1 for c in unicodedata.normalize("NFD", text) if unicodedata.combining(c))
+
+
+def _doubtful(words: list[Word], kept: list[Word]) -> bool:
+    """Whether a reading that kept words is unsure: a mean confidence under _CONFIDENT, or letters it dropped."""
+    if sum(w.confidence for w in kept) / len(kept) < _CONFIDENT:
+        return True
+    return any(any(c.isalnum() for c in w.text) for w in words if w not in kept)
 
 
 _CONFIDENT = 88.0  # a reading this sure is not tried again with other tones
@@ -205,6 +260,8 @@ _DARK_GROUND = 100
 class Candidate:
     picture: np.ndarray
     tones: bool  # only the block's extreme tones (glyphs isolated), not its grey levels
+    # The same tone without the parts that are not set in an outline or a band, made when asked; None if none.
+    apart: Callable[[], np.ndarray | None] | None = None
 
 
 def _binarisations(picture: np.ndarray, ground: int | None, page: bool, line_height: float) -> Iterator[Candidate]:
@@ -225,10 +282,10 @@ def _binarisations(picture: np.ndarray, ground: int | None, page: bool, line_hei
     if ground is not None:
         yield as_is
     smallest = max(4, int((line_height / 12) ** 2))
-    for tone in (picture >= _LIGHT, picture <= _DARK):
-        glyphs = _glyphs(tone, smallest)
-        if glyphs is not None:
-            yield Candidate(glyphs, tones=True)
+    for light in (True, False):
+        tone = _Tone(picture, light, smallest)
+        if tone.any:
+            yield Candidate(tone.glyphs(), tones=True, apart=tone.apart)
     if ground is None:
         yield as_is
 
@@ -250,22 +307,57 @@ def _flat_ground(picture: np.ndarray) -> int | None:
 _FLAT_STEP, _FLAT_SHARE = 12, 0.87  # a flat ground: most of the block within this many grey levels of its median
 
 
-def _glyphs(tone: np.ndarray, smallest: int) -> np.ndarray | None:
-    """The parts of a tone that do not touch the block's border, black on white, without specks; None if none.
+class _Tone:
+    """The block's lightest (or darkest) parts that may be glyphs.
 
     A caption's glyphs sit inside the block, held apart from the ground by their
-    outline; a sky or a wall of the same tone reaches the border and is dropped,
-    and so are specks smaller than ``smallest`` pixels (a photo's highlights).
+    outline (or by the band they are set on); a sky or a wall of the same tone
+    reaches the border and is dropped, and so are specks smaller than
+    ``smallest`` pixels (a photo's highlights).
     """
-    labels, count = ndimage.label(tone)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)
-    dropped = sizes < smallest
-    dropped[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
-    dropped[0] = True
-    if dropped.all():
-        return None  # nothing to read: Tesseract is not asked
-    inner = ~dropped[labels]
-    return np.where(inner, 0, 255).astype(np.uint8)
+
+    def __init__(self, picture: np.ndarray, light: bool, smallest: int) -> None:
+        self.picture, self.light = picture, light
+        self.tone = picture >= _LIGHT if light else picture <= _DARK
+        self.labels, self.count = ndimage.label(self.tone)
+        self.sizes = np.bincount(self.labels.ravel(), minlength=self.count + 1)
+        dropped = self.sizes < smallest
+        labels = self.labels
+        dropped[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = True
+        dropped[0] = True
+        self.dropped = dropped
+        self.any = not dropped.all()  # nothing to read otherwise: Tesseract is not asked
+
+    def glyphs(self) -> np.ndarray:
+        """The parts kept, black on white."""
+        return np.where(self.dropped[self.labels], 255, 0).astype(np.uint8)
+
+    def apart(self) -> np.ndarray | None:
+        """The parts kept whose surroundings lie on the other side of mid grey; None if that drops none or most.
+
+        What is left of a photo's own highlights (or shadows) sits among mid
+        tones, where a glyph sits in its outline or its band, of the other
+        extreme. Text without an outline has the photo around it: when the rule
+        would drop most of what was kept, it is not applied.
+        """
+        # Each part's ring: the pixels next to it that are not of its tone, labelled by the part they touch.
+        near = ndimage.maximum_filter(self.labels, size=2 * _RING + 1)
+        ring = ~self.tone & (near > 0)
+        ring_labels = near[ring]
+        ring_sizes = np.bincount(ring_labels, minlength=self.count + 1)
+        ring_sums = np.bincount(ring_labels, weights=self.picture[ring], minlength=self.count + 1)
+        ring_means = ring_sums / np.maximum(ring_sizes, 1)
+        set_apart = ring_means < _RING_SPLIT if self.light else ring_means > _RING_SPLIT
+        kept = ~self.dropped & set_apart
+        kept_before = self.sizes[~self.dropped].sum()
+        if self.sizes[kept].sum() < _RING_KEEP * kept_before or self.sizes[kept].sum() == kept_before:
+            return None
+        return np.where(kept[self.labels], 0, 255).astype(np.uint8)
+
+
+_RING = 1  # pixels around a part that tell what it is set in
+_RING_SPLIT = 128  # a glyph's ring lies on the other side of this grey level
+_RING_KEEP = 0.5  # share of the parts' pixels the ring rule must keep to be applied
 
 
 def _failed(message: str, test: Likelihood, test_ms: float, started: float, engine: str) -> TextReading:
