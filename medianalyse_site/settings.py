@@ -315,10 +315,10 @@ MEDIA_ANALYSIS_ARCHIVE_ORIGINALS = env_bool("MEDIA_ANALYSIS_ARCHIVE_ORIGINALS", 
 MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES = env_int("MEDIA_ANALYSIS_ARCHIVE_MAX_BYTES", 10 * 1024 * 1024)
 # A download whose bytes (SHA-256) were already analysed by the current analysis copies those values.
 MEDIA_ANALYSIS_REUSE_BY_CONTENT = env_bool("MEDIA_ANALYSIS_REUSE_BY_CONTENT", True)
-# Text in pictures (OCR), for jobs started with "ocr": Tesseract's languages ("eng+fra"), the folder of
-# their .traineddata files (empty: the usual ones), the likelihood score from which a picture is recognised,
-# the seconds of recognition allowed per picture, and the longest side given to Tesseract.
-MEDIA_ANALYSIS_OCR_LANGUAGES = env_str("MEDIA_ANALYSIS_OCR_LANGUAGES", "eng+fra")
+# Text in pictures (OCR), for jobs started with "ocr": Tesseract's languages, the first read first
+# ("fra+eng"), the folder of their .traineddata files (empty: the usual ones), the likelihood score from which a
+# picture is recognised, the seconds of recognition allowed per picture, and the longest side given to Tesseract.
+MEDIA_ANALYSIS_OCR_LANGUAGES = env_str("MEDIA_ANALYSIS_OCR_LANGUAGES", "fra+eng")
 MEDIA_ANALYSIS_OCR_TESSDATA = env_str("MEDIA_ANALYSIS_OCR_TESSDATA", "")
 MEDIA_ANALYSIS_OCR_THRESHOLD = env_float("MEDIA_ANALYSIS_OCR_THRESHOLD", 2.0)
 MEDIA_ANALYSIS_OCR_TIMEOUT = env_float("MEDIA_ANALYSIS_OCR_TIMEOUT", 20.0)

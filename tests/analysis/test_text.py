@@ -22,9 +22,9 @@ from media_analysis.engine.text.read import read_text
 from media_analysis.engine.text.tesseract import availability
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
-ENGINE = availability("eng+fra")
+ENGINE = availability("fra+eng")
 needs_tesseract = pytest.mark.skipif(
-    not ENGINE.available, reason=f"Tesseract with eng+fra is not installed: {ENGINE.reason}"
+    not ENGINE.available, reason=f"Tesseract with fra+eng is not installed: {ENGINE.reason}"
 )
 
 
@@ -142,7 +142,7 @@ def test_a_caption_is_read_with_its_words_language_confidence_and_area():
     assert reading.test_ms is not None
     assert reading.recognise_ms is not None
     assert reading.engine.startswith("tesseract ")
-    assert reading.engine.endswith("eng+fra")
+    assert reading.engine.endswith(TextOptions().languages)
 
 
 @needs_tesseract
@@ -398,7 +398,7 @@ def test_threads_asking_at_once_load_one_engine_and_the_first_reading_uses_it(mo
 
     def ask(index: int) -> None:
         start.wait()
-        answers[index] = availability("eng+fra")
+        answers[index] = availability("fra+eng")
 
     threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(answers))]
     for thread in threads:
@@ -406,7 +406,7 @@ def test_threads_asking_at_once_load_one_engine_and_the_first_reading_uses_it(mo
     for thread in threads:
         thread.join()
     assert answers == [ENGINE] * len(answers)
-    engines = tesseract._pool(ENGINE.tessdata, "eng+fra")[0]
+    engines = tesseract._pool(ENGINE.tessdata, "fra+eng")[0]
     assert engines.qsize() == 1  # the check's engine, kept: one load for all the threads
     assert words(read_text(captioned(["THIS IS FINE"], size=34), TextOptions()).text) == words("THIS IS FINE")
     assert engines.qsize() == 1  # the reading took that engine and gave it back
@@ -456,7 +456,7 @@ def test_without_language_data_the_reading_fails_saying_how_to_install_it(tmp_pa
     options = TextOptions(tessdata=str(tmp_path))
     found = availability(options.languages, options.tessdata)
     assert not found.available
-    assert "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra" in found.reason
+    assert "apt-get install tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng" in found.reason
     reading = read_text(captioned(["SAVE THE FOREST"]), options)
     assert reading.status == "failed"
     assert reading.error.startswith("OCR unavailable:")

@@ -24,7 +24,7 @@ def test_the_demo_analyses_its_files_through_a_real_consumer(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "completed" in result.stdout
     assert "Counts match the demo files: 21 analysed, 6 failed as expected." in result.stdout
-    if availability("eng+fra").available:
+    if availability("fra+eng").available:
         # The captioned picture is read; the photos are skipped by the likelihood test.
         assert "OCR: on" in result.stdout
         assert "caption.jpg: 'READ THE TEXT / IN PICTURES' (eng" in result.stdout

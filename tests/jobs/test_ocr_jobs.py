@@ -28,9 +28,9 @@ from media_analysis.models import AnalysisJob, JobStatus, MediaText, MediaWord, 
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import Reply
 
-ENGINE = availability("eng+fra")
+ENGINE = availability("fra+eng")
 needs_tesseract = pytest.mark.skipif(
-    not ENGINE.available, reason=f"Tesseract with eng+fra is not installed: {ENGINE.reason}"
+    not ENGINE.available, reason=f"Tesseract with fra+eng is not installed: {ENGINE.reason}"
 )
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
@@ -100,7 +100,7 @@ def test_without_the_engine_asking_for_ocr_is_refused_with_the_install_command(s
         parse_parameters({"ocr": True})
     (message,) = caught.value.errors["ocr"]
     assert message.startswith("OCR is unavailable:")
-    assert "apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-fra" in message
+    assert "apt-get install tesseract-ocr tesseract-ocr-fra tesseract-ocr-eng" in message
     assert parse_parameters({"ocr": False}).ocr is False  # the rest works without it
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TextOptions:
-    languages: str = "eng+fra"
+    languages: str = "fra+eng"
     tessdata: str = ""  # folder of the .traineddata files; empty searches the usual ones
     threshold: float = 2.0  # likelihood score (per mille) from which a picture is recognised
     timeout: float = 20.0  # seconds of recognition per picture

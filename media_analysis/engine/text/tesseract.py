@@ -48,12 +48,12 @@ class RecognitionTimeout(Exception):
 class Availability:
     available: bool
     reason: str = ""  # why not, with the command that fixes it
-    engine: str = ""  # "tesseract 5.x eng+fra": what the rows record
+    engine: str = ""  # "tesseract 5.x fra+eng": what the rows record
     tessdata: str = ""
 
 
 def languages_of(spec: str) -> tuple[str, ...]:
-    """``"eng+fra"`` -> ``("eng", "fra")``; also accepts commas and spaces."""
+    """``"fra+eng"`` -> ``("fra", "eng")``; also accepts commas and spaces."""
     parts = spec.replace(",", "+").replace(" ", "+").split("+")
     return tuple(dict.fromkeys(p.strip() for p in parts if p.strip()))
 
