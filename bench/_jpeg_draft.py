@@ -13,7 +13,10 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from media_analysis.engine.image import decode
+from PIL import Image
+
+from media_analysis.engine.image import analyse, decode
+from media_analysis.engine.image.hashes import perceptual_hashes
 
 
 def label(side: int) -> str:
@@ -37,3 +40,29 @@ def jpeg_draft_side(side: int | None) -> Iterator[None]:
 def drafted(size: tuple[int, int]) -> bool:
     """Whether a JPEG of ``size`` is decoded at reduced scale under the current constants."""
     return min(size) >= max(decode.JPEG_DRAFT_MIN, 2 * decode.JPEG_DRAFT_SIDE)
+
+
+@contextmanager
+def hashes_of_reduced_draft(factor: int) -> Iterator[None]:
+    """Within the block, a drafted JPEG's four hashes are imagehash's of its draft box-reduced by ``factor``.
+
+    What-if for the hash input: a finer draft, then Pillow's ``reduce`` (a box filter) before
+    imagehash's own Lanczos resize, where the engine hands imagehash the draft itself. The
+    colours and region hashes still come from the draft.
+    """
+    original = analyse._fill_pixels_fields
+
+    def filled(
+        result: analyse.ImageAnalysis, base: Image.Image, draft_box: decode.Box | None, options: analyse.AnalysisOptions
+    ) -> None:
+        original(result, base, draft_box, options)
+        if draft_box is not None and factor > 1 and result.phash is not None:
+            hashes = perceptual_hashes(base.reduce(factor))
+            result.phash, result.dhash = hashes.phash, hashes.dhash
+            result.ahash, result.colorhash = hashes.ahash, hashes.colorhash
+
+    analyse._fill_pixels_fields = filled
+    try:
+        yield
+    finally:
+        analyse._fill_pixels_fields = original

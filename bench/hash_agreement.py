@@ -4,6 +4,7 @@
     .venv/bin/python bench/hash_agreement.py --count 6   # a quick look
     .venv/bin/python bench/hash_agreement.py --jpeg-draft-side 100 200 0   # other JPEG decodes
     .venv/bin/python bench/hash_agreement.py --large-jpegs --jpeg-draft-side 100 200 400 0
+    .venv/bin/python bench/hash_agreement.py --large-jpegs --jpeg-draft-side 200 --reduce 2
 
 For each group of files: our ``analyse_image`` hashes against imagehash's
 ``phash``, ``dhash``, ``average_hash`` and ``colorhash`` of the same file opened
@@ -24,7 +25,8 @@ hence imagehash, clips them: reported, with no goal.
 bench/_jpeg_draft.py): at the smallest DCT scale keeping that many pixels on the
 short side, or (0) in full; one table per value. ``--large-jpegs`` keeps only the
 groups of large JPEGs (the ones a draft can change), the other groups being
-decoded in full whatever the draft.
+decoded in full whatever the draft. ``--reduce N`` hashes a drafted JPEG's draft
+after Pillow's ``reduce(N)`` (a box filter) rather than the draft itself.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench._images import GROUPS, _variant, build_image_set  # noqa: E402
-from bench._jpeg_draft import drafted, jpeg_draft_side, label  # noqa: E402
+from bench._jpeg_draft import drafted, hashes_of_reduced_draft, jpeg_draft_side, label  # noqa: E402
 from media_analysis.engine.image import AnalysisOptions, analyse_image  # noqa: E402
 from tests.support.graphics import GRAPHICS, encoded  # noqa: E402
 
@@ -194,6 +196,12 @@ def main() -> None:
         help="large JPEGs decoded keeping this many px on the short side (0: in full); default: the engine's",
     )
     parser.add_argument("--large-jpegs", action="store_true", help="only the groups of large JPEGs")
+    parser.add_argument(
+        "--reduce",
+        type=int,
+        default=1,
+        help="hash a drafted JPEG's draft box-reduced by this factor (Pillow's reduce) instead of the draft itself",
+    )
     args = parser.parse_args()
 
     groups = build_groups(args.count, args.large_jpegs)
@@ -201,9 +209,10 @@ def main() -> None:
     print(f"perceptual hashes against imagehash {imagehash.__version__} on the fully decoded file")
     print("per hash: identical / files, max bits, share within 2 bits; MISSED (files over their goal)")
     for side in args.jpeg_draft_side:
-        with jpeg_draft_side(side):
+        with jpeg_draft_side(side), hashes_of_reduced_draft(args.reduce):
             print()
-            print(f"large JPEGs: {label(side) if side is not None else 'as the engine decodes them'}")
+            reduced = f", hashed after reduce({args.reduce})" if args.reduce > 1 else ""
+            print(f"large JPEGs: {label(side) if side is not None else 'as the engine decodes them'}{reduced}")
             report(groups, references)
 
 

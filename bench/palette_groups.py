@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/palette_groups.py              # verdicts (a few minutes), then CPU times
     .venv/bin/python bench/palette_groups.py --count 8    # a quick look
+    .venv/bin/python bench/palette_groups.py --methods 0 1 --jpeg-draft-side 200   # another draft
+
+``--methods`` keeps only some of the k-means below (by place: 0 the engine's, 1 one run
+on the whole sample, 2 the consensus); ``--jpeg-draft-side`` decodes large JPEGs at the
+smallest DCT scale keeping that many pixels on their short side (bench/_jpeg_draft.py).
 
 Large JPEGs are decoded at reduced DCT scale, so their colour sample only
 approximates the predecessor's. For each group of large JPEGs (the analysis
@@ -40,6 +45,8 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from upstream_reference import analyse_bytes  # noqa: E402
 
 from bench._images import GROUPS, build_image_set  # noqa: E402
+from bench._jpeg_draft import jpeg_draft_side  # noqa: E402
+from bench._jpeg_draft import label as decode_label  # noqa: E402
 from bench._palette_consensus import consensus_colours  # noqa: E402
 from bench.hash_agreement import LARGE_JPEG_SIZES, LARGE_PHOTO_GROUPS, graphics_files, unusual_jpegs  # noqa: E402
 from media_analysis.engine.image import analyse_image  # noqa: E402
@@ -130,21 +137,37 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=24, help="photos per group; graphics scale with it")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per image")
     parser.add_argument("--no-verdicts", action="store_true", help="only the CPU times")
+    parser.add_argument(
+        "--methods", nargs="*", type=int, help="only these k-means, by their place in the list (0: the engine's)"
+    )
+    parser.add_argument(
+        "--jpeg-draft-side",
+        type=int,
+        default=None,
+        help="large JPEGs decoded keeping this many px on the short side (see bench/_jpeg_draft.py)",
+    )
     args = parser.parse_args()
+    if args.methods is not None:
+        for place, name in enumerate(list(METHODS)):
+            if place not in args.methods:
+                del METHODS[name]
     threadpool_limits(1, "blas")  # as the analysis consumer process runs
     # The predecessor's k-means warns on flat graphics (fewer distinct colours than clusters).
     warnings.filterwarnings("ignore", message="Number of distinct clusters")
     photos = build_image_set(args.count, groups=tuple(g for g in GROUPS if g.name in LARGE_PHOTO_GROUPS))
-    print(f"palettes of large JPEGs, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
+    side = decode_label(args.jpeg_draft_side) if args.jpeg_draft_side is not None else "the engine's draft"
+    print(f"palettes of large JPEGs ({side}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, nproc {os.cpu_count()}")
     if not args.no_verdicts:
         groups = {
             **photos,
             "jpeg, unusual encodings": unusual_jpegs(args.count),
             "graphics jpeg, large": graphics_files("JPEG", LARGE_JPEG_SIZES, max(1, args.count // 6)),
         }
-        verdicts(groups)
+        with jpeg_draft_side(args.jpeg_draft_side):
+            verdicts(groups)
         print()
-    cpu_times(photos["jpeg_1200x800"][:12], args.repeat)
+    with jpeg_draft_side(args.jpeg_draft_side):
+        cpu_times(photos["jpeg_1200x800"][:12], args.repeat)
 
 
 if __name__ == "__main__":
