@@ -243,7 +243,8 @@ MEDIA_ANALYSIS_MAX_FRAMES = env_int("MEDIA_ANALYSIS_MAX_FRAMES", 10_000)
 MEDIA_ANALYSIS_ANALYSIS_TIMEOUT = env_float("MEDIA_ANALYSIS_ANALYSIS_TIMEOUT", 30.0)
 MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS", [])
 # Downloads in flight per consumer process, and the bytes it may hold at once (received and not
-# yet analysed): the pipeline (media_analysis/jobs/pipeline.py) starts no download past either.
+# yet analysed): the pipeline (media_analysis/jobs/pipeline.py) starts no download past either. Both are
+# caps: within them, the pipeline starts only the downloads its analyses will take in soon (no setting).
 MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 64)
 MEDIA_ANALYSIS_BYTES_IN_FLIGHT = env_int("MEDIA_ANALYSIS_BYTES_IN_FLIGHT", 256 * 1024 * 1024)
 # Conditional requests of a re-analysis in flight per consumer process, counted apart from the downloads:

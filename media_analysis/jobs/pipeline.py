@@ -9,7 +9,14 @@ process runs. Waiting on the network is decoupled from computing:
   ``HostGate`` grants a slot, while the downloads in flight stay under
   ``MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY``, the bytes held (being received,
   or received and not yet analysed) under ``MEDIA_ANALYSIS_BYTES_IN_FLIGHT``
-  and the bodies waiting for analysis under a few per analysis thread.
+  and the bodies waiting for analysis under a few per analysis thread, in
+  number and in bytes. Nor does one start while the bodies waiting, and those
+  of the downloads in flight, are more than the analyses take in during a
+  download (their measured rate times a download's measured duration, with a
+  margin) beyond those few: the downloads are paced by the analyses, so
+  that the bodies held reach their steady amount within seconds and stay
+  there in a job of any length, instead of filling up in bursts as all the
+  slots start at once. A stalled download still holds only its own place.
   Conditional requests (a re-analysis sending validators) are counted apart,
   under ``MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY``: most are answered 304,
   bring no body and only wait on the site, so they reserve no bytes and do not
@@ -86,9 +93,19 @@ FULL_RECHECK = 0.5
 GATE_RETRY = 1.0
 # How often the heartbeat looks for cancelled jobs.
 STATUS_REFRESH = 1.0
-# Bodies waiting for or in analysis, per analysis thread, past which no download starts: enough to keep
-# the analyses fed, while the slow tail of the downloads still runs beside them.
+# Bodies waiting for or in analysis, per analysis thread, past which no download starts (and their bytes, past as
+# many bodies of the mean size): enough to keep the analyses fed, while the slow tail of the downloads still runs
+# beside them.
 ANALYSIS_BACKLOG_PER_THREAD = 4
+# Downloads started ahead of the analyses, beyond that backlog: the bodies the analyses take in during one download
+# (their rate times a download's mean duration), times this margin for the spread of both.
+ARRIVALS_MARGIN = 1.5
+# What the pace assumes until it has measured them: seconds of an analysis thread per body, seconds per download.
+# Estimates that start low on downloads ahead: a first burst would set a short job's peak as high as a long one's.
+INITIAL_ANALYSIS_SECONDS = 0.05
+INITIAL_DOWNLOAD_SECONDS = 0.5
+# Weight of the latest value in the moving means of the body size, the analysis and the download seconds.
+MEAN_WEIGHT = 1 / 16
 # What a starting image download is assumed to bring until its bytes arrive; then a moving mean of the bodies.
 INITIAL_BODY_ESTIMATE = 256 * 1024
 # Bodies the lookup thread checks against the database in one query, at most.
@@ -140,6 +157,7 @@ class _Work:
     validators: Validators | None = None
     attempts: int = 0
     first_started: float | None = None
+    started: float = 0.0  # its latest attempt's start (monotonic)
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
     trace_id: int = 0  # its latest request's number in the trace, when there is one
@@ -212,6 +230,11 @@ class Pipeline:
         self._bytes = 0
         self._body_estimate = float(INITIAL_BODY_ESTIMATE)
         self._analysing = 0  # bodies waiting for or in analysis
+        self._analysing_bytes = 0  # their bytes
+        # Moving means: an analysis thread's seconds per body it takes (none for a body whose values are copied),
+        # and a download's seconds from its start to its end (downloads only, not conditional requests).
+        self._analysis_seconds = INITIAL_ANALYSIS_SECONDS
+        self._download_seconds = INITIAL_DOWNLOAD_SECONDS
         self._batches: set[_Batch] = set()
         self._chunks: dict[int, _Batch] = {}
         self._reserved: dict[int, str] = {}  # chunks claimed, waiting for room: their claimer
@@ -426,6 +449,8 @@ class Pipeline:
                 "in_flight": self._in_flight,
                 "bytes": self._bytes,
                 "analysing": self._analysing,
+                "analysing_bytes": self._analysing_bytes,
+                "ahead": self._ahead_limit(),
                 "batches": len(self._batches),
                 "refused_hosts": len(self._not_before),  # hosts waiting for a release, or their pause, to end
             }
@@ -492,7 +517,7 @@ class Pipeline:
                 plain = (
                     room
                     and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
-                    and self._analysing < ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
+                    and self._analyses_have_room()
                 )
                 conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
                 # A download that timed out last time starts without waiting for the analyses.
@@ -566,6 +591,32 @@ class Pipeline:
                     wait = min(soonest, 1.0) if soonest is not None else 1.0
                     self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
+    def _backlog_limit(self) -> int:
+        """Bodies waiting for or in analysis past which no download starts."""
+        return ANALYSIS_BACKLOG_PER_THREAD * max(1, self._analysis_threads)
+
+    def _ahead_limit(self) -> int:
+        """Bodies waiting for or in analysis and downloads in flight, together, past which no download starts."""
+        threads = max(1, self._analysis_threads)
+        # The bodies the analyses take in while one download runs: a download started now arrives about when
+        # those already started have been analysed. With copies only (no analysis time), the other limits hold.
+        arrivals = threads * self._download_seconds / max(self._analysis_seconds, 1e-6)
+        return self._backlog_limit() + int(ARRIVALS_MARGIN * min(arrivals, 1e6))
+
+    def _analyses_have_room(self) -> bool:
+        """May a download (not a conditional request) start, as far as the analyses are concerned? (lock held)
+
+        The bodies received and not yet analysed stay under the backlog, in number and in bytes; with the
+        downloads in flight, whose bodies are on their way, they stay under the ahead limit in number and in
+        bytes (those of the bodies, received or reserved). Only new starts are held: downloads in flight go on.
+        """
+        backlog = self._backlog_limit()
+        if self._analysing >= backlog or self._analysing_bytes >= backlog * self._body_estimate:
+            return False
+        ahead = self._ahead_limit()
+        downloads = self._in_flight - self._in_flight_conditional
+        return self._analysing + downloads < ahead and self._bytes < ahead * self._body_estimate
+
     def _start(self, host: str, line: deque[_Work], slot: HostSlot) -> None:
         queue = self._queues[host]
         work = line.popleft()
@@ -576,6 +627,7 @@ class Pipeline:
         self._backlog -= 1
         self._backlog_conditional -= work.conditional
         self._held[host] = self._held.get(host, 0) + 1
+        work.started = time.monotonic()
         self._in_flight += 1
         self._in_flight_conditional += work.conditional
         # Reserved at once: many downloads starting together would otherwise all
@@ -687,6 +739,8 @@ class Pipeline:
             self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
             work.received = work.reserved = 0
+            if not work.conditional and not isinstance(result, Throttled):
+                self._download_seconds += (time.monotonic() - work.started - self._download_seconds) * MEAN_WEIGHT
             if isinstance(result, Throttled):
                 work.attempts += 1
                 wait = result.retry_after or DEFAULT_THROTTLE_PAUSE
@@ -698,8 +752,9 @@ class Pipeline:
                     outcome = media_batch.failed_outcome(work.media_ids[0], work.url, work.media_type, result)
             elif isinstance(result, Fetched):
                 self._bytes += len(result.content)
-                self._body_estimate += (len(result.content) - self._body_estimate) / 16
+                self._body_estimate += (len(result.content) - self._body_estimate) * MEAN_WEIGHT
                 self._analysing += 1
+                self._analysing_bytes += len(result.content)
                 if media_batch.reuse_by_content():
                     self._lookup.put((work, result))
                 else:
@@ -744,10 +799,12 @@ class Pipeline:
     def _analysis_loop(self) -> None:
         while True:
             work, fetched = self._analysis.get()
+            began = time.monotonic()
             outcome = media_batch.analyse_fetched(fetched, work.batch.options)
+            seconds = time.monotonic() - began
             with self._cond:
-                self._bytes -= len(fetched.content)
-                self._analysing -= 1
+                self._analysis_seconds += (seconds - self._analysis_seconds) * MEAN_WEIGHT
+                self._release_body_locked(fetched, analysed=True)
                 self._record_locked(work, outcome)
                 self._share_locked((fetched.sha256, work.batch.options), outcome, work.batch)
                 self._gauges()
@@ -866,9 +923,13 @@ class Pipeline:
             self._gauges()
             self._wake_dispatcher(WAKE_BODIES)
 
-    def _release_body_locked(self, fetched: Fetched) -> None:
+    def _release_body_locked(self, fetched: Fetched, analysed: bool = False) -> None:
         self._bytes -= len(fetched.content)
         self._analysing -= 1
+        self._analysing_bytes -= len(fetched.content)
+        if not analysed:
+            # Settled without an analysis: the analyses take in such bodies at no cost.
+            self._analysis_seconds -= self._analysis_seconds * MEAN_WEIGHT
 
     # --- Completing ---
 
