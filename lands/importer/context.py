@@ -52,10 +52,40 @@ class _Context:
             yield batch
 
     def tuples(self, sql: str, params: Iterable[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
-        """``rows`` as plain tuples, for the large tables: no ``sqlite3.Row`` made per row."""
+        """``rows`` as plain tuples, for the large tables: no ``sqlite3.Row`` made per row.
+
+        Text is decoded by the driver itself, without a Python call per value, as long as it is valid UTF-8; at
+        the first value that is not, the query runs again with the connection's lenient decoding, from the row
+        it had reached (``sql`` must give its rows in one order), and keeps it. Both decodings read valid UTF-8
+        alike.
+        """
+        params = tuple(params)
+        lenient = self.conn.text_factory
         cursor = self.conn.cursor()
         cursor.row_factory = None
-        cursor.execute(sql, tuple(params))
+        cursor.execute(sql, params)
+        done = 0
+        while True:
+            # Set around each fetch only: the connection's other readers keep the lenient decoding.
+            self.conn.text_factory = str
+            try:
+                batch = cursor.fetchmany(self.batch_size)
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc):
+                    raise
+                break
+            finally:
+                self.conn.text_factory = lenient
+            if not batch:
+                return
+            done += len(batch)
+            yield batch
+        cursor.close()
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, params)
+        while done and (skipped := cursor.fetchmany(min(done, self.batch_size))):
+            done -= len(skipped)
         while batch := cursor.fetchmany(self.batch_size):
             yield batch
 

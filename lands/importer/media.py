@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import islice, repeat
+from itertools import islice
 from typing import Any
 
 from django.db import connection
@@ -250,7 +250,7 @@ def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dic
             else:
                 columns[name] = _read_column(integer_parsers[name], list(values), warnings, f"unreadable media.{name}")
         for name, index, length in texts:
-            columns[name] = list(map(lv.coerce_text, raw[index], repeat(length)))
+            columns[name] = lv.coerce_texts(raw[index], length)
         if has_format:
             columns["mime_type"] = list(map(lv.mime_type_for_format, columns["format"]))
         for name, index, parse in readers:
@@ -260,13 +260,13 @@ def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dic
             for position, (name, length) in enumerate(
                 zip(("exif_make", "exif_model", "exif_datetime"), exif_lengths, strict=True)
             ):
-                columns[name] = [lv.coerce_text(summary[position], length) for summary in summaries]
+                columns[name] = lv.coerce_texts([summary[position] for summary in summaries], length)
         if has_tags:
             columns["content_tags"] = list(map(lv.to_json_safe, columns["content_tags"]))
         if has("image_hash"):
             columns["image_hash"] = [
                 (digest.strip().lower() or None) if digest else None
-                for digest in map(lv.coerce_text, raw[at["image_hash"]], repeat(hash_length))
+                for digest in lv.coerce_texts(raw[at["image_hash"]], hash_length)
             ]
         nothing = [None] * count
         analyzed = nothing
@@ -274,7 +274,7 @@ def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dic
             analyzed = _read_column(
                 lv.parse_legacy_datetime, list(raw[at["analyzed_at"]]), warnings, "unreadable media.analyzed_at"
             )
-            errors = list(map(lv.coerce_text, raw[at["analysis_error"]])) if has_error else nothing
+            errors = lv.coerce_texts(raw[at["analysis_error"]]) if has_error else nothing
             widths, heights = columns.get("width", nothing), columns.get("height", nothing)
             formats, mimes = columns.get("format", nothing), columns.get("mime_type", nothing)
             statuses, processed, classes = [], [], []
@@ -450,22 +450,24 @@ def _picked_rows(
     """The rows of a batch to import, each with its key (our page, URL) and media type; the others counted as
     skipped."""
     skipped = ctx.counts("media").skipped
-    page_ids = ctx.expression_ids
-    id_at, page_at, url_at, type_at = (_AT[name] for name in ("id", "expression_id", "url", "type"))
+    if not batch:
+        return []
+    # Column by column: the page ids, URLs and types of the batch in a few passes, then the rows picked in order.
+    columns = list(zip(*batch, strict=True))
+    page_ids = list(map(ctx.expression_ids.get, columns[_AT["expression_id"]]))
+    urls = [None if text is None else (text.strip() or None) for text in lv.coerce_texts(columns[_AT["url"]])]
+    types = lv.legacy_media_types(columns[_AT["type"]])
     picked: list[tuple[tuple[int, str], str, tuple[Any, ...]]] = []
-    for row in batch:
-        page_id = page_ids.get(row[page_at])
+    for row, legacy_id, page_id, url, media_type in zip(batch, columns[_AT["id"]], page_ids, urls, types, strict=True):
         if page_id is None:
             skipped["page skipped"] += 1
             continue
-        url = _page_url(row[url_at])
         if url is None:
             skipped["empty url"] += 1
             continue
-        if row[id_at] in duplicates:
+        if legacy_id in duplicates:
             skipped["duplicate url on the page"] += 1
             continue
-        media_type = lv.legacy_media_type(row[type_at])
         if media_type is None:
             skipped["unknown type"] += 1
             continue
