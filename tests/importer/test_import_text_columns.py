@@ -48,7 +48,7 @@ def test_rows_after_text_that_is_not_utf8_are_read_with_the_lenient_decoding(tmp
     conn = sqlite3.connect(path)
     conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
     lenient = conn.text_factory
-    ctx = _Context(conn, None, 0, 0, LandReport(name="x"), batch_size, timezone.now(), lambda step, advance: None)  # type: ignore[arg-type]
+    ctx = _Context(conn, None, 0, 0, LandReport(name="x"), batch_size, timezone.now(), lambda step, advance: None)
 
     batches = list(ctx.tuples("SELECT id, a FROM t ORDER BY id"))
 
