@@ -16,7 +16,9 @@ batches; new pages, links, media and tagged passages are written in bulk
 (``context.insert_rows``: COPY on PostgreSQL, one prepared INSERT on SQLite),
 other new rows with bulk_create, changed ones with bulk_update; legacy ids are
 mapped to ours in dicts, so the number of queries depends on the number of
-batches, not of rows.
+batches, not of rows. The media of a large new land are read and normalised
+by a forked process of their own while this one writes them
+(``media._read_in_child``): the two take a core each.
 
 Modules, in the order an import goes through them: ``source`` opens and
 checks the file, ``run`` drives the import of each land, ``land``, ``pages``,

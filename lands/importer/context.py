@@ -33,6 +33,8 @@ class _Context:
     # Legacy id -> our id.
     expression_ids: dict[int, int] = field(default_factory=dict)
     tag_ids: dict[int, int] = field(default_factory=dict)
+    # The legacy file, for a reading process of its own ("" when the connection is all there is).
+    path: str = ""
 
     @property
     def land_is_new(self) -> bool:
@@ -50,10 +52,40 @@ class _Context:
             yield batch
 
     def tuples(self, sql: str, params: Iterable[Any] = ()) -> Iterator[list[tuple[Any, ...]]]:
-        """``rows`` as plain tuples, for the large tables: no ``sqlite3.Row`` made per row."""
+        """``rows`` as plain tuples, for the large tables: no ``sqlite3.Row`` made per row.
+
+        Text is decoded by the driver itself, without a Python call per value, as long as it is valid UTF-8; at
+        the first value that is not, the query runs again with the connection's lenient decoding, from the row
+        it had reached (``sql`` must give its rows in one order), and keeps it. Both decodings read valid UTF-8
+        alike.
+        """
+        params = tuple(params)
+        lenient = self.conn.text_factory
         cursor = self.conn.cursor()
         cursor.row_factory = None
-        cursor.execute(sql, tuple(params))
+        cursor.execute(sql, params)
+        done = 0
+        while True:
+            # Set around each fetch only: the connection's other readers keep the lenient decoding.
+            self.conn.text_factory = str
+            try:
+                batch = cursor.fetchmany(self.batch_size)
+            except sqlite3.OperationalError as exc:
+                if "decode" not in str(exc):
+                    raise
+                break
+            finally:
+                self.conn.text_factory = lenient
+            if not batch:
+                return
+            done += len(batch)
+            yield batch
+        cursor.close()
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, params)
+        while done and (skipped := cursor.fetchmany(min(done, self.batch_size))):
+            done -= len(skipped)
         while batch := cursor.fetchmany(self.batch_size):
             yield batch
 
@@ -236,8 +268,19 @@ def insert_columns(model: type[models.Model], columns: dict[str, list[Any]], cou
     """``insert_rows`` for rows given column by column (attribute name -> the ``count`` rows' values; columns left
     out take their default): each column is converted in one pass, and the rows are zipped from them, without a
     dict per row."""
+    write_prepared_rows(model, adapters, column_rows(columns, count, adapters))
+
+
+def write_prepared_rows(model: type[models.Model], adapters: Adapters, rows: Iterable[tuple[Any, ...]]) -> None:
+    """INSERT rows already in the driver's terms (``column_rows``), in one bulk statement."""
     table = connection.ops.quote_name(model._meta.db_table)
     names = ", ".join(connection.ops.quote_name(column) for _, column, _, _ in adapters)
+    _write_rows(table, names, len(adapters), rows)
+
+
+def column_rows(columns: dict[str, list[Any]], count: int, adapters: Adapters) -> Iterator[tuple[Any, ...]]:
+    """The rows ``insert_columns`` writes, in the driver's terms, in the order of ``adapters``: needs no
+    connection, so another process may make them."""
     ready: list[Iterable[Any]] = []
     for attname, _, default, convert in adapters:
         values = columns.get(attname)
@@ -247,7 +290,7 @@ def insert_columns(model: type[models.Model], columns: dict[str, list[Any]], cou
             ready.append(values)
         else:
             ready.append([None if value is None else convert(value) for value in values])
-    _write_rows(table, names, len(adapters), zip(*ready, strict=True))
+    return zip(*ready, strict=True)
 
 
 def _write_rows(table: str, columns: str, width: int, rows: Iterable[tuple[Any, ...]]) -> None:

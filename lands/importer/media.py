@@ -3,20 +3,31 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import sqlite3
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from itertools import islice, repeat
+from itertools import islice
 from typing import Any
 
 from django.db import connection
 
 from lands.errors import UnreadableLegacyValue
 from lands.importer import values as lv
-from lands.importer.context import _column_adapters, _Context, _max_length, _upsert, insert_columns
+from lands.importer.context import (
+    Adapters,
+    _column_adapters,
+    _Context,
+    _max_length,
+    _upsert,
+    column_rows,
+    write_prepared_rows,
+)
 from lands.importer.pages import _page_url, _preferred_ids
-from lands.importer.source import KNOWN_COLUMNS
+from lands.importer.source import KNOWN_COLUMNS, reopen_legacy_database
 from lands.models import CRAWLER_ANALYSIS_VERSION, AnalysisStatus, Media
 
 _BIGINT_MAX = 2**63 - 1
@@ -239,7 +250,7 @@ def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dic
             else:
                 columns[name] = _read_column(integer_parsers[name], list(values), warnings, f"unreadable media.{name}")
         for name, index, length in texts:
-            columns[name] = list(map(lv.coerce_text, raw[index], repeat(length)))
+            columns[name] = lv.coerce_texts(raw[index], length)
         if has_format:
             columns["mime_type"] = list(map(lv.mime_type_for_format, columns["format"]))
         for name, index, parse in readers:
@@ -249,13 +260,13 @@ def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dic
             for position, (name, length) in enumerate(
                 zip(("exif_make", "exif_model", "exif_datetime"), exif_lengths, strict=True)
             ):
-                columns[name] = [lv.coerce_text(summary[position], length) for summary in summaries]
+                columns[name] = lv.coerce_texts([summary[position] for summary in summaries], length)
         if has_tags:
             columns["content_tags"] = list(map(lv.to_json_safe, columns["content_tags"]))
         if has("image_hash"):
             columns["image_hash"] = [
                 (digest.strip().lower() or None) if digest else None
-                for digest in map(lv.coerce_text, raw[at["image_hash"]], repeat(hash_length))
+                for digest in lv.coerce_texts(raw[at["image_hash"]], hash_length)
             ]
         nothing = [None] * count
         analyzed = nothing
@@ -263,7 +274,7 @@ def _media_column_reader(ctx: _Context) -> Callable[[list[tuple[Any, ...]]], dic
             analyzed = _read_column(
                 lv.parse_legacy_datetime, list(raw[at["analyzed_at"]]), warnings, "unreadable media.analyzed_at"
             )
-            errors = list(map(lv.coerce_text, raw[at["analysis_error"]])) if has_error else nothing
+            errors = lv.coerce_texts(raw[at["analysis_error"]]) if has_error else nothing
             widths, heights = columns.get("width", nothing), columns.get("height", nothing)
             formats, mimes = columns.get("format", nothing), columns.get("mime_type", nothing)
             statuses, processed, classes = [], [], []
@@ -420,11 +431,51 @@ def _import_media(ctx: _Context) -> None:
         (ctx.legacy_land_id,),
     ).fetchone()[0]
     with _secondary_indexes_built_after(ctx, incoming):
-        _import_media_rows(ctx)
+        _import_media_rows(ctx, incoming)
 
 
-def _import_media_rows(ctx: _Context) -> None:
-    counts = ctx.counts("media")
+def _media_select(ctx: _Context) -> str:
+    return (
+        f'SELECT {ctx.schema.select_list("media", "m")} FROM "media" m JOIN "expression" e '
+        'ON e."id" = m."expression_id" WHERE e."land_id" = ? ORDER BY m."expression_id", m."id"'
+    )
+
+
+_AT = {name: index for index, name in enumerate(KNOWN_COLUMNS["media"])}
+
+
+def _picked_rows(
+    ctx: _Context, batch: list[tuple[Any, ...]], duplicates: dict[int, int]
+) -> list[tuple[tuple[int, str], str, tuple[Any, ...]]]:
+    """The rows of a batch to import, each with its key (our page, URL) and media type; the others counted as
+    skipped."""
+    skipped = ctx.counts("media").skipped
+    if not batch:
+        return []
+    # Column by column: the page ids, URLs and types of the batch in a few passes, then the rows picked in order.
+    columns = list(zip(*batch, strict=True))
+    page_ids = list(map(ctx.expression_ids.get, columns[_AT["expression_id"]]))
+    urls = [None if text is None else (text.strip() or None) for text in lv.coerce_texts(columns[_AT["url"]])]
+    types = lv.legacy_media_types(columns[_AT["type"]])
+    picked: list[tuple[tuple[int, str], str, tuple[Any, ...]]] = []
+    for row, legacy_id, page_id, url, media_type in zip(batch, columns[_AT["id"]], page_ids, urls, types, strict=True):
+        if page_id is None:
+            skipped["page skipped"] += 1
+            continue
+        if url is None:
+            skipped["empty url"] += 1
+            continue
+        if legacy_id in duplicates:
+            skipped["duplicate url on the page"] += 1
+            continue
+        if media_type is None:
+            skipped["unknown type"] += 1
+            continue
+        picked.append(((page_id, url), media_type, row))
+    return picked
+
+
+def _media_duplicates(ctx: _Context) -> dict[int, int]:
     schema = ctx.schema
     if schema.has("media", "analyzed_at"):
         # Keep the analysed copy of duplicated rows, a successful analysis first.
@@ -437,62 +488,29 @@ def _import_media_rows(ctx: _Context) -> None:
         'JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ? ORDER BY m."expression_id"',
         (ctx.legacy_land_id,),
     )
-    duplicates = _duplicate_media(ctx, candidates)
+    return _duplicate_media(ctx, candidates)
 
+
+def _import_media_rows(ctx: _Context, incoming: int) -> None:
+    duplicates = _media_duplicates(ctx)
+    if ctx.land_is_new:
+        _insert_new_media(ctx, duplicates, incoming)
+        return
+    counts = ctx.counts("media")
     read_values = _media_reader(ctx)
-    read_columns = _media_column_reader(ctx)
     digest_of = _row_digester(ctx)
-    select = schema.select_list("media", "m")
-    sql = (
-        f'SELECT {select} FROM "media" m JOIN "expression" e ON e."id" = m."expression_id" '
-        'WHERE e."land_id" = ? ORDER BY m."expression_id", m."id"'
-    )
-    at = {name: index for index, name in enumerate(KNOWN_COLUMNS["media"])}
-    id_at, page_at, url_at, type_at, analyzed_at = (
-        at[name] for name in ("id", "expression_id", "url", "type", "analyzed_at")
-    )
-    adapters = _column_adapters(Media)
-    for batch in ctx.tuples(sql, [ctx.legacy_land_id]):
-        picked: list[tuple[tuple[int, str], str, tuple[Any, ...]]] = []
-        for row in batch:
-            page_id = ctx.expression_ids.get(row[page_at])
-            if page_id is None:
-                counts.skipped["page skipped"] += 1
-                continue
-            url = _page_url(row[url_at])
-            if url is None:
-                counts.skipped["empty url"] += 1
-                continue
-            if row[id_at] in duplicates:
-                counts.skipped["duplicate url on the page"] += 1
-                continue
-            media_type = lv.legacy_media_type(row[type_at])
-            if media_type is None:
-                counts.skipped["unknown type"] += 1
-                continue
-            picked.append(((page_id, url), media_type, row))
+    analyzed_at = _AT["analyzed_at"]
+    for batch in ctx.tuples(_media_select(ctx), [ctx.legacy_land_id]):
+        picked = _picked_rows(ctx, batch, duplicates)
         # Our media of these pages: their key, the digest of the row they were imported from, their date.
         stored: dict[tuple[int, str], tuple[str | None, datetime | None]] = {}
-        if picked and not ctx.land_is_new:
+        if picked:
             stored = {
                 (page, url): (digest, when)
                 for page, url, digest, when in Media.objects.filter(
                     expression_id__in={key[0] for key, _, _ in picked}
                 ).values_list("expression_id", "url", "legacy_digest", "analyzed_at")
             }
-        if ctx.land_is_new:
-            # Nothing of ours to compare with: every row is inserted, its values written as read.
-            if picked:
-                legacy_rows = [row for _, _, row in picked]
-                columns = read_columns(legacy_rows)
-                columns["expression_id"] = [page_id for (page_id, _), _, _ in picked]
-                columns["url"] = [url for (_, url), _, _ in picked]
-                columns["type"] = [media_type for _, media_type, _ in picked]
-                columns["legacy_digest"] = list(map(digest_of, legacy_rows))
-                insert_columns(Media, columns, len(picked), adapters)
-                counts.created += len(picked)
-            ctx.notify("media", len(batch))
-            continue
         rows: list[tuple[tuple[int, str], dict[str, Any], dict[str, Any]]] = []
         for key, media_type, row in picked:
             digest = digest_of(row)
@@ -519,3 +537,107 @@ def _import_media_rows(ctx: _Context) -> None:
                     rows[index] = (key, {name: values[name] for name in _MEDIA_CRAWLER_FIELDS}, create_only)
         _upsert(Media, rows, existing, counts, ctx.batch_size, new_ids=False, quiet=("legacy_digest",))
         ctx.notify("media", len(batch))
+
+
+# The media of a new land: the batches of rows to insert, each with the number of legacy rows it came from.
+_NewMediaBatches = Iterator[tuple[list[tuple[Any, ...]], int]]
+
+
+def _new_media_batches(ctx: _Context, duplicates: dict[int, int], adapters: Adapters) -> _NewMediaBatches:
+    """Every row of a new land is inserted, its values written as read: nothing of ours to compare with. The rows
+    come out in the driver's terms, so that making them needs no connection to our database."""
+    read_columns = _media_column_reader(ctx)
+    digest_of = _row_digester(ctx)
+    for batch in ctx.tuples(_media_select(ctx), [ctx.legacy_land_id]):
+        picked = _picked_rows(ctx, batch, duplicates)
+        rows: list[tuple[Any, ...]] = []
+        if picked:
+            legacy_rows = [row for _, _, row in picked]
+            columns = read_columns(legacy_rows)
+            columns["expression_id"] = [page_id for (page_id, _), _, _ in picked]
+            columns["url"] = [url for (_, url), _, _ in picked]
+            columns["type"] = [media_type for _, media_type, _ in picked]
+            columns["legacy_digest"] = list(map(digest_of, legacy_rows))
+            rows = list(column_rows(columns, len(picked), adapters))
+        yield rows, len(batch)
+
+
+# A new land of at least this many media is read by a process of its own (see _read_in_child).
+CHILD_READER_MIN_ROWS = 20_000
+
+
+def _insert_new_media(ctx: _Context, duplicates: dict[int, int], incoming: int) -> None:
+    counts = ctx.counts("media")
+    adapters = _column_adapters(Media)
+    if incoming >= CHILD_READER_MIN_ROWS and ctx.path and "fork" in multiprocessing.get_all_start_methods():
+        batches = _read_in_child(ctx, duplicates, adapters)
+    else:
+        batches = _new_media_batches(ctx, duplicates, adapters)
+    for rows, size in batches:
+        if rows:
+            write_prepared_rows(Media, adapters, rows)
+            counts.created += len(rows)
+        ctx.notify("media", size)
+
+
+def _read_in_child(ctx: _Context, duplicates: dict[int, int], adapters: Adapters) -> _NewMediaBatches:
+    """``_new_media_batches`` made by a forked process while this one writes the rows it sends: the reading of
+    the legacy values and the database's write each take a core.
+
+    The child opens the legacy file again (a connection is not carried across a fork) and never touches our
+    database; the land's transaction stays in this process. Each batch comes with the skipped rows and warnings
+    it counted, added here. The pipe holds a batch or two: the child waits while this process writes, so memory
+    stays that of a batch. A reading error in the child is raised here as the same ``sqlite3`` error; anything
+    else as a ``RuntimeError`` with the child's traceback.
+    """
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    child = multiprocessing.get_context("fork").Process(
+        target=_child_reader, args=(ctx, duplicates, adapters, sender), daemon=True
+    )
+    child.start()
+    sender.close()
+    try:
+        skipped, warnings = ctx.counts("media").skipped, ctx.report.warnings
+        while True:
+            try:
+                message = receiver.recv()
+            except EOFError:
+                raise RuntimeError(f"the media reader ended without a word (exit code {child.exitcode})") from None
+            kind = message[0]
+            if kind == "batch":
+                _, rows, size, batch_skipped, batch_warnings = message
+                skipped.update(batch_skipped)
+                warnings.update(batch_warnings)
+                yield rows, size
+            elif kind == "end":
+                return
+            elif kind == "sqlite":
+                error_class = getattr(sqlite3, message[1], sqlite3.Error)
+                raise error_class(message[2])
+            else:
+                raise RuntimeError(f"the media reader failed: {message[1]}")
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.kill()
+        child.join()
+
+
+def _child_reader(ctx: _Context, duplicates: dict[int, int], adapters: Adapters, sender: Any) -> None:
+    try:
+        ctx.conn = reopen_legacy_database(ctx.path)
+        # This process's copies of the counters hold what the parent counted before: sent as per batch deltas.
+        skipped, warnings = ctx.counts("media").skipped, ctx.report.warnings
+        skipped.clear()
+        warnings.clear()
+        for rows, size in _new_media_batches(ctx, duplicates, adapters):
+            sender.send(("batch", rows, size, dict(skipped), dict(warnings)))
+            skipped.clear()
+            warnings.clear()
+        sender.send(("end",))
+    except sqlite3.Error as exc:
+        sender.send(("sqlite", type(exc).__name__, str(exc)))
+    except BaseException:
+        sender.send(("failed", traceback.format_exc()))
+    finally:
+        sender.close()

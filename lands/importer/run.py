@@ -56,7 +56,7 @@ def import_legacy_database(
             later = frozenset(row["id"] for row in lands[index + 1 :])
             try:
                 with transaction.atomic():
-                    land_report = _import_land(conn, schema, legacy_land, name, progress, batch_size, later)
+                    land_report = _import_land(conn, schema, legacy_land, name, progress, batch_size, later, str(path))
             except sqlite3.Error as exc:
                 raise ImportFailed(
                     f"{path}: reading land {name!r} failed ({_one_line(exc)}); it was not imported"
@@ -118,6 +118,7 @@ def _import_land(
     progress: ProgressCallback | None,
     batch_size: int,
     lands_imported_later: frozenset[int] = frozenset(),
+    path: str = "",
 ) -> LandReport:
     report = LandReport(name=name)
     legacy_land_id = legacy_land["id"]
@@ -133,7 +134,9 @@ def _import_land(
     now = timezone.now()
     land_id = _import_land_row(schema, legacy_land, name, report, now)
     notify("land", 1)
-    ctx = _Context(conn, schema, legacy_land_id, land_id, report, max(1, batch_size), now, notify, lands_imported_later)
+    ctx = _Context(
+        conn, schema, legacy_land_id, land_id, report, max(1, batch_size), now, notify, lands_imported_later, path=path
+    )
     domain_ids, domain_of_page = _import_domains(ctx)
     _import_expressions(ctx, domain_ids, domain_of_page)
     _import_links(ctx)

@@ -120,19 +120,8 @@ def open_legacy_database(path: str | Path) -> sqlite3.Connection:
         raise ImportFailed(f"{path}: cannot be read ({_one_line(exc.strerror or exc)})") from exc
     if header != _SQLITE_HEADER:
         raise ImportFailed(f"{path}: not an SQLite database")
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     try:
-        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
-        # The file may be crafted: the hardening SQLite recommends for untrusted
-        # databases (functions in its schema limited to harmless ones, cell sizes
-        # checked, no memory-mapped reads of a damaged file, bounded values).
-        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        conn.execute("PRAGMA trusted_schema = OFF")
-        conn.execute("PRAGMA cell_size_check = ON")
-        conn.execute("PRAGMA mmap_size = 0")
-        # Legacy text columns sometimes hold invalid UTF-8; never fail on them.
-        conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
-        conn.row_factory = sqlite3.Row
+        conn = _connect_read_only(path)
         verdict = conn.execute("PRAGMA quick_check").fetchone()[0]
     except sqlite3.Error as exc:
         raise ImportFailed(f"{path}: unreadable SQLite database ({_one_line(exc)})") from exc
@@ -140,6 +129,28 @@ def open_legacy_database(path: str | Path) -> sqlite3.Connection:
         conn.close()
         raise ImportFailed(f"{path}: damaged SQLite database ({_one_line(verdict)[:200]})")
     return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
+    # The file may be crafted: the hardening SQLite recommends for untrusted
+    # databases (functions in its schema limited to harmless ones, cell sizes
+    # checked, no memory-mapped reads of a damaged file, bounded values).
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    conn.execute("PRAGMA trusted_schema = OFF")
+    conn.execute("PRAGMA cell_size_check = ON")
+    conn.execute("PRAGMA mmap_size = 0")
+    # Legacy text columns sometimes hold invalid UTF-8; never fail on them.
+    conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def reopen_legacy_database(path: str | Path) -> sqlite3.Connection:
+    """Another connection to a file ``open_legacy_database`` has already checked, hardened alike (for a process
+    of its own: a connection is never carried across a fork)."""
+    return _connect_read_only(Path(path))
 
 
 def inspect_legacy_schema(conn: sqlite3.Connection, path: str | Path = "") -> LegacySchema:

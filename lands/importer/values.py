@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from lands.errors import UnreadableLegacyValue
 
@@ -747,6 +747,22 @@ def coerce_text(value: object, max_length: int | None = None) -> str | None:
     return text
 
 
+_NONE_TYPE = type(None)
+
+
+def coerce_texts(values: Iterable[object], max_length: int | None = None) -> list[str | None]:
+    """``coerce_text`` of each value of a column. A column of plain texts (and None) without NUL and within the
+    length, the usual case, is checked in a few passes in C over the whole column, not by a call per value."""
+    column = list(values)
+    kinds = set(map(type, column))
+    kinds.discard(_NONE_TYPE)
+    if kinds <= {str}:
+        texts = cast("list[str]", list(filter(None, column)))
+        if "\x00" not in "".join(texts) and (max_length is None or max(map(len, texts), default=0) <= max_length):
+            return cast("list[str | None]", column)
+    return [coerce_text(value, max_length) for value in column]
+
+
 def coerce_int(value: object, *, minimum: int = -(2**31), maximum: int = 2**31 - 1) -> int | None:
     value = _as_text(value)
     if value is None:
@@ -840,6 +856,12 @@ def legacy_media_type(value: object) -> str | None:
     if text is None:
         return None
     return _MEDIA_TYPES.get(text.strip().lower())
+
+
+def legacy_media_types(values: Iterable[object]) -> list[str | None]:
+    """``legacy_media_type`` of each value of a column."""
+    known = _MEDIA_TYPES.get
+    return [None if text is None else known(text.strip().lower()) for text in coerce_texts(values)]
 
 
 def legacy_status(analyzed_at: datetime | None, analysis_error: str | None) -> str:

@@ -42,8 +42,8 @@ def test_failure_while_the_indexes_are_dropped_leaves_the_schema_intact(messy_db
     seen_during: list[dict[str, tuple[tuple[str, ...], bool, bool]]] = []
     original = media_step._import_media_rows
 
-    def rows_then_crash(ctx):
-        original(ctx)
+    def rows_then_crash(ctx, *args):
+        original(ctx, *args)
         seen_during.append(media_schema())
         raise RuntimeError("disk full")
 
@@ -91,8 +91,8 @@ def test_indexes_are_kept_when_the_table_holds_more_media_than_the_land_brings(m
     schemas: list[dict[str, tuple[tuple[str, ...], bool, bool]]] = []
     original = media_step._import_media_rows
 
-    def rows_then_look(ctx):
-        original(ctx)
+    def rows_then_look(ctx, *args):
+        original(ctx, *args)
         schemas.append(media_schema())
 
     monkeypatch.setattr(media_step, "_import_media_rows", rows_then_look)
