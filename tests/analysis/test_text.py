@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -222,6 +223,42 @@ def test_a_block_over_a_photo_is_first_given_as_its_extreme_tones_and_its_grey_l
         True,
         False,
     ]
+
+
+def test_the_tests_window_counts_are_a_3_by_9_sum_with_mirrored_borders():
+    from scipy import ndimage
+
+    from media_analysis.engine.text.likelihood import _window_count
+
+    edges = np.random.default_rng(11).random((57, 131)) < 0.4
+    expected = ndimage.correlate(edges.astype(np.int32), np.ones((3, 9), dtype=np.int32), mode="reflect")
+    assert np.array_equal(_window_count(edges), expected)
+    assert _window_count(np.ones((5, 20), dtype=bool)).max() == 27  # the largest count fits its byte
+
+
+@needs_tesseract
+@pytest.mark.parametrize(("line_height", "grey_read"), [(20.0, False), (12.0, True)])
+def test_over_a_photo_the_grey_block_is_read_after_the_tones_only_for_small_text(monkeypatch, line_height, grey_read):
+    from media_analysis.engine.text import read
+
+    busy = np.random.default_rng(3).integers(60, 200, (60, 400)).astype(np.uint8)  # a photo's block
+    busy[20:40, 10:300:6] = 250  # light strokes inside the block
+    busy[25:35, 310:390:5] = 5  # dark ones
+    given: list[bool] = []  # whether each picture given to Tesseract was a tone's glyphs (black and white only)
+    real = read.recognise
+
+    def recorded(picture, *args, **kwargs):
+        given.append(bool(np.isin(picture, (0, 255)).all()))
+        return real(picture, *args, **kwargs)
+
+    monkeypatch.setattr(read, "recognise", recorded)
+    fruitless = read._Fruitless()
+    region = read.Region((0, 0, 400, 60), line_height, page=False)
+    read._read_region(busy, region, ENGINE.tessdata, "eng+fra", time.perf_counter() + 30, TextOptions(), fruitless)
+    assert given[:2] == [True, True]  # the light glyphs, then the dark ones
+    assert given[2:] == ([False] if grey_read else [])
+    # The grey reading not made counts as a fruitless one: a picture is given up no later for it.
+    assert fruitless.readings == 3
 
 
 @needs_tesseract
