@@ -174,16 +174,15 @@ def _read_region(
     scaled, factor = _for_recognition(crop, region.line_height, options.max_side, flat=ground is not None)
     best: list[Word] = []
     best_score = -1.0
-    tried = False  # a reading of this block was made
     for candidate in _binarisations(scaled, ground, region.page, region.line_height * factor):
-        if tried and not candidate.tones and ground is None and region.line_height >= _TONES_SUFFICE:
-            # Over a photo the grey block comes last. Where a tone was read, the grey block seldom
-            # reads more: the photo's texture with the caption, or texture alone, at the cost of
-            # several tone readings. Thin strokes of small text are the exception, kept. The reading
-            # not made counts as one that kept nothing, so a picture is given up no later than before.
+        if best and not candidate.tones and ground is None and region.line_height >= _TONES_SUFFICE:
+            # Over a photo the grey block comes last. Once a tone has read lines of the block, the
+            # grey block seldom reads more: the photo's texture with the caption, at the cost of
+            # several tone readings. Where no tone kept a word, and for the thin strokes of small
+            # text, it is still read. The reading not made counts as one that kept nothing, so a
+            # picture is given up no later than before.
             fruitless.readings += 1
             break
-        tried = True
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
@@ -206,7 +205,7 @@ def _read_region(
 
 
 _CONFIDENT = 88.0  # a reading this sure is not tried again with other tones
-# Lines at least this tall (in the picture's pixels) over a photo: a block read in a tone is not read in grey levels.
+# Lines at least this tall (in the picture's pixels) over a photo: a block a tone read is not read in grey levels.
 _TONES_SUFFICE = 16.0
 _LIGHT, _DARK = 200, 60  # glyphs of captions are near white or near black
 _DARK_GROUND = 100
