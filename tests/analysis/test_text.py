@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from collections import Counter
 
 import numpy as np
@@ -322,6 +323,49 @@ def test_between_two_readings_of_the_same_words_the_accents_read_are_kept():
     assert [w.text for w in _accents_from(first, chosen)] == ["PAS", "DE", "RETRAITE", "À", "ANS"]
     # A word that differs by more than its accents, or an accent only the chosen reading has, is left alone.
     assert [w.text for w in _accents_from(said("lâchie", "rien"), said("lache", "rién"))] == ["lache", "rién"]
+
+
+def test_the_tests_window_counts_are_a_3_by_9_sum_with_mirrored_borders():
+    from scipy import ndimage
+
+    from media_analysis.engine.text.likelihood import _window_count
+
+    edges = np.random.default_rng(11).random((57, 131)) < 0.4
+    expected = ndimage.correlate(edges.astype(np.int32), np.ones((3, 9), dtype=np.int32), mode="reflect")
+    assert np.array_equal(_window_count(edges), expected)
+    assert _window_count(np.ones((5, 20), dtype=bool)).max() == 27  # the largest count fits its byte
+
+
+@needs_tesseract
+@pytest.mark.parametrize(("line_height", "grey_read"), [(20.0, False), (12.0, True)])
+def test_over_a_photo_a_block_a_tone_read_is_read_in_grey_levels_only_for_small_text(
+    monkeypatch, line_height, grey_read
+):
+    from media_analysis.engine.text import read
+
+    block = np.asarray(captioned(["ONE DOES NOT SIMPLY"], size=40, picture=(640, 90), photo=True).convert("L"))
+    monkeypatch.setattr(read, "_CONFIDENT", 101.0)  # no reading is sure enough to end the block by itself
+    given: list[bool] = []  # whether each picture given to Tesseract was a tone's glyphs (black and white only)
+    read_words: list[int] = []
+    real = read.recognise
+
+    def recorded(picture, *args, **kwargs):
+        found = real(picture, *args, **kwargs)
+        given.append(bool(np.isin(picture, (0, 255)).all()))
+        read_words.append(len(found))
+        return found
+
+    monkeypatch.setattr(read, "recognise", recorded)
+    fruitless = read._Fruitless()
+    region = read.Region((0, 0, 640, 90), line_height, page=False)
+    best, _ = read._read_region(
+        block, region, ENGINE.tessdata, "eng+fra", time.perf_counter() + 30, TextOptions(), fruitless
+    )
+    assert given[0]  # the light glyphs first
+    assert read_words[0]  # and Tesseract read words in them
+    assert {"one", "does", "not", "simply"} <= set(words(" ".join(w.text for w in best)))
+    assert all(given[:-1])  # the tones first
+    assert given[-1] is not grey_read  # then the grey block, only for small text
 
 
 @needs_tesseract

@@ -177,6 +177,14 @@ def _read_region(
     best: list[Word] = []
     best_score = -1.0
     for candidate in _binarisations(scaled, ground, region.page, region.line_height * factor):
+        if best and not candidate.tones and ground is None and region.line_height >= _TONES_SUFFICE:
+            # Over a photo the grey block comes last. Once a tone has read lines of the block, the
+            # grey block seldom reads more: the photo's texture with the caption, at the cost of
+            # several tone readings. Where no tone kept a word, and for the thin strokes of small
+            # text, it is still read. The reading not made counts as one that kept nothing, so a
+            # picture is given up no later than before.
+            fruitless.readings += 1
+            break
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
@@ -252,6 +260,8 @@ def _doubtful(words: list[Word], kept: list[Word]) -> bool:
 
 
 _CONFIDENT = 88.0  # a reading this sure is not tried again with other tones
+# Lines at least this tall (in the picture's pixels) over a photo: a block a tone read is not read in grey levels.
+_TONES_SUFFICE = 16.0
 _LIGHT, _DARK = 200, 60  # glyphs of captions are near white or near black
 _DARK_GROUND = 100
 
