@@ -36,7 +36,11 @@ Counters (``GET /stats`` and ``POST /reset`` on the control address, 127.0.0.1):
   per-host limit on simultaneous downloads bounds; and the peak of open connections
   (idle keep-alive connections included);
 * the peak of requests in progress over all hosts;
-* requests per URL, conditional requests, 304s, 200s, stalls.
+* requests per URL, conditional requests, 304s, 200s, stalls;
+* connections accepted (a client that reuses its connections opens about as many as the per-host limit allows
+  per host; one opening a connection per request, as many as it makes requests);
+* per URL, the wall-clock times (``time.time()``) at which its latest request's head was read and its response
+  written (``GET /timings``): with the consumer's trace, where a request's time went on either side.
 
 A reset zeroes the counts and sets each peak to the current value.
 """
@@ -51,6 +55,7 @@ import math
 import random
 import statistics
 import struct
+import time
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -258,6 +263,8 @@ class Counters:
     ok: int = 0
     stalls: int = 0
     not_found: int = 0
+    connections: int = 0
+    timings: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.in_progress = [0] * self.hosts
@@ -269,7 +276,8 @@ class Counters:
         self.peak_open = list(self.open)
         self.peak_total_in_progress = self.total_in_progress
         self.requests = Counter()
-        self.conditional = self.not_modified = self.ok = self.stalls = self.not_found = 0
+        self.conditional = self.not_modified = self.ok = self.stalls = self.not_found = self.connections = 0
+        self.timings = {}
 
     def started(self, host: int) -> None:
         self.in_progress[host] += 1
@@ -294,6 +302,7 @@ class Counters:
             "ok": self.ok,
             "stalls": self.stalls,
             "not_found": self.not_found,
+            "connections": self.connections,
         }
 
 
@@ -417,6 +426,7 @@ class WebServer:
     async def _serve(self, host: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         counters = self.counters
         counters.open[host] += 1
+        counters.connections += 1
         counters.peak_open[host] = max(counters.peak_open[host], counters.open[host])
         try:
             while True:
@@ -469,6 +479,7 @@ class WebServer:
             except TimeoutError:
                 pass
             return False
+        head_read = time.time()
         await asyncio.sleep(latency)
         if conditional and _is_fresh(prepared, headers):
             counters.not_modified += 1
@@ -481,6 +492,7 @@ class WebServer:
                 if prepared.tail:
                     writer.write(prepared.tail)
         await writer.drain()
+        counters.timings[entry_id] = (head_read, time.time())
         return headers.get(b"connection", b"").lower() != b"close"
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -489,8 +501,12 @@ class WebServer:
             method, target, _headers = _parse(head)
             if method == b"POST" and target == b"/reset":
                 self.counters.reset()
-            if target in (b"/stats", b"/reset"):
-                body = json.dumps(self.counters.snapshot()).encode()
+            if target in (b"/stats", b"/reset", b"/timings"):
+                if target == b"/timings":
+                    snapshot: dict[str, Any] = {str(k): v for k, v in self.counters.timings.items()}
+                else:
+                    snapshot = self.counters.snapshot()
+                body = json.dumps(snapshot).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                     + f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -535,3 +551,7 @@ class StatsClient:
 
     def reset(self) -> dict[str, Any]:
         return self._call("POST", "/reset")
+
+    def timings(self) -> dict[int, tuple[float, float]]:
+        """Per URL id, when its latest request's head was read and its response written (wall clock)."""
+        return {int(k): (v[0], v[1]) for k, v in self._call("GET", "/timings").items()}

@@ -143,6 +143,7 @@ class _Work:
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
     trace_id: int = 0  # its latest request's number in the trace, when there is one
+    trace_started: float = 0.0  # when its latest request was dispatched (monotonic; trace on)
     seconds: float | None = None  # how long its latest request took
     queued: int = 0  # its place in its host's queue (lower goes first)
     # Its latest attempt ran out of time: queued at the front of its host's line, and started without waiting for
@@ -590,7 +591,10 @@ class Pipeline:
         if self._trace:
             self._trace_requests += 1
             work.trace_id = self._trace_requests
-            self._trace.event("start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional)
+            work.trace_started = time.monotonic()
+            self._trace.event(
+                "start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional, url=work.url
+            )
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
         thread.start()
 
@@ -626,10 +630,12 @@ class Pipeline:
     def _download(self, work: _Work, slot: HostSlot) -> None:
         batch = work.batch
         gate = host_gate()
+        running = time.monotonic()
         if work.first_started is None:
-            work.first_started = time.monotonic()
+            work.first_started = running
         result: MediaOutcome | Fetched | Throttled
         requested: float | None = None
+        fetched_at = running
         try:
             check_robots(robots_cache(), work.url)
             requested = time.monotonic()
@@ -654,9 +660,10 @@ class Pipeline:
         except Exception as exc:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
+            fetched_at = time.monotonic()
             gate.release(slot)
         if requested is not None:
-            work.seconds = time.monotonic() - requested
+            work.seconds = fetched_at - requested
         if self._trace:
             kind: str = (
                 "throttled"
@@ -672,6 +679,8 @@ class Pipeline:
                 chunk=batch.chunk_id,
                 cond=work.conditional,
                 kind=kind,
+                run=round(running - work.trace_started, 6),
+                fetch=round(fetched_at - (requested or running), 6),
             )
         outcome: MediaOutcome | None = None
         with self._cond:
