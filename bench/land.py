@@ -798,10 +798,13 @@ def web_main(args: argparse.Namespace) -> None:
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
     server = context.Process(
-        target=_web.serve_web, args=(plan.catalogue.entries, pool, args.hosts, sending), daemon=True
+        target=_web.serve_web,
+        args=(plan.catalogue.entries, pool, args.hosts, sending, args.stall_body_start),
+        daemon=True,
     )
     server.start()
     port, control_port = receiving.recv()
+    stall_sends = "headers and the first body bytes" if args.stall_body_start else "headers"
     web_latencies = [plan.catalogue.entries[i].latency for i in plan.lands[f"web-{args.consumers[0]}"].ids]
     summary = _web.latency_summary(web_latencies)
     print(
@@ -809,7 +812,7 @@ def web_main(args: argparse.Namespace) -> None:
         f"pool of {len(pool)} images, "
         f"mean {statistics.mean(len(b) for b in pool) / 1024:.0f} KiB; web latencies: median "
         f"{summary['median_s'] * 1000:.0f} ms, {summary['at_1_5s']:.0%} at 1.5 s, {summary['at_4s']:.0%} at 4 s, "
-        f"{summary['stalled']:.0%} stalled",
+        f"{summary['stalled']:.0%} stalled ({stall_sends}, then silence)",
         flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-web-"))
@@ -970,6 +973,12 @@ def main() -> None:
     )
     web.add_argument("--job-timeout", type=float, default=900.0, help="seconds before a job is cancelled")
     web.add_argument("--seed", type=int, default=0)
+    web.add_argument(
+        "--stall-body-start",
+        action="store_true",
+        help="stalled URLs send their first body bytes with the headers (the read timeout, not the body-start "
+        "timeout, then ends them)",
+    )
     web.add_argument(
         "--trace", help="a directory: the consumers trace their pipelines there (a folder per phase), and it is read"
     )
