@@ -19,7 +19,11 @@ process runs. Waiting on the network is decoupled from computing:
   waiting needs), or until the gate says a host will be ready. Workers
   waiting for room (``wait_for_room``) wait on a condition of their own,
   woken when a download starts and one of them has room.
-* Each download runs on its own thread and ends within the download deadline.
+* Each download runs on a thread of the process's download threads, which
+  wait for work rather than being started per request (starting a thread
+  costs the dispatcher a hand-over of the interpreter to the new thread,
+  holding the pipeline's lock), grow with the requests in flight and end
+  after a while idle; a download ends within the download deadline.
   An image's body (with its SHA-256, taken on the download thread) goes to the
   lookup thread, which takes every body waiting at once (and, while every
   analysis thread has a body waiting, those arriving for a moment more) and
@@ -61,7 +65,7 @@ from django.utils import timezone
 from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, Validators
-from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, HostSlot, host_key
+from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, HostSlot, Refusal, host_key
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
@@ -102,6 +106,8 @@ LOOKUP_IDLE_CLOSE = 5.0
 LOOKUP_GATHER = 0.25
 # How often a gathering lookup thread checks that the analysis threads still have work.
 LOOKUP_POLL = 0.02
+# A download thread with nothing to do for this long ends; the threads grow again with the requests in flight.
+DOWNLOAD_THREAD_IDLE = 30.0
 # After a batch completes, the C allocator's free pages are handed back to the kernel, at most this often: the
 # pages a long run leaves free all through the arenas do not pile up, and the buffers reused between two trims
 # are faulted in again only once per interval.
@@ -226,6 +232,10 @@ class Pipeline:
         # analysed outcome's fields and its batch. Dropped once the batch is written (then the database answers).
         self._recent: OrderedDict[tuple[str, AnalysisOptions], tuple[dict, _Batch]] = OrderedDict()
         self._completions: SimpleQueue[_Batch] = SimpleQueue()
+        # Requests handed to the download threads; threads alive, and those waiting for a request not yet handed.
+        self._downloads: SimpleQueue[tuple[_Work, HostSlot]] = SimpleQueue()
+        self._download_threads = 0
+        self._download_idle = 0
         self._trimmed_at: float | None = None  # when the allocator's free pages were last handed back
         self._analysis_threads = 0
         self._closed = False
@@ -488,16 +498,7 @@ class Pipeline:
         with self._cond:
             while not self._stop.is_set():
                 self._drop_cancelled()
-                room = self._bytes < media_batch.bytes_in_flight()
-                # A download may start; a conditional request may start.
-                plain = (
-                    room
-                    and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
-                    and self._analysing < ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
-                )
-                conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
-                # A download that timed out last time starts without waiting for the analyses.
-                urgent = room and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
+                plain, conditional, urgent = self._room_by_kind()
                 if not self._hosts:
                     self._dispatcher_sleep(WAKE_WORK, 1.0)
                     continue
@@ -539,7 +540,7 @@ class Pipeline:
                         del self._not_before[host]
                     try:
                         asked = time.perf_counter()
-                        answer = gate.acquire(host)
+                        answer = self._ask_gate(gate, host)
                         if self._trace:
                             self._count("acquire")
                             self._count("granted", isinstance(answer, HostSlot))
@@ -551,7 +552,12 @@ class Pipeline:
                         self._dispatcher_sleep(0, GATE_RETRY)
                         break
                     if isinstance(answer, HostSlot):
-                        self._start(host, line, answer)
+                        # The lock was let go while the gate answered: what may start has to be asked again.
+                        line = self._startable_line(host)
+                        if line is None:
+                            self._give_back(gate, answer)
+                        else:
+                            self._start(host, line, answer)
                         break
                     # At its limit (slots of other processes): a release heard, or the recheck, lets us ask again.
                     wait = FULL_RECHECK if answer.at_limit else max(answer.wait, 0.001)
@@ -567,13 +573,53 @@ class Pipeline:
                     wait = min(soonest, 1.0) if soonest is not None else 1.0
                     self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
+    def _ask_gate(self, gate: HostGate, host: str) -> HostSlot | Refusal:
+        """``gate.acquire(host)`` without the pipeline's lock (held on entry and on return).
+
+        The shared gate answers over the network: meanwhile the download threads ending, the analyses and the
+        workers submitting must not wait for it.
+        """
+        self._cond.release()
+        try:
+            return gate.acquire(host)
+        finally:
+            self._cond.acquire()
+
+    def _give_back(self, gate: HostGate, slot: HostSlot) -> None:
+        """Release a slot granted for work that can no longer start (lock held on entry and on return)."""
+        if self._trace:
+            self._count("given_back")
+        self._cond.release()
+        try:
+            gate.release(slot)
+        finally:
+            self._cond.acquire()
+
+    def _room_by_kind(self) -> tuple[bool, bool, bool]:
+        """Whether a download, a conditional request, and an urgent download may start now (lock held)."""
+        room = self._bytes < media_batch.bytes_in_flight()
+        downloads = room and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
+        plain = downloads and self._analysing < ANALYSIS_BACKLOG_PER_THREAD * self._analysis_threads
+        conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
+        # A download that timed out last time starts without waiting for the analyses.
+        return plain, conditional, downloads
+
+    def _startable_line(self, host: str) -> deque[_Work] | None:
+        """The line of ``host`` whose head may start now, given the room of each kind, or None (lock held)."""
+        queue = self._queues.get(host)
+        if queue is None or self._stop.is_set():
+            return None
+        return queue.next_line(*self._room_by_kind())
+
     def _start(self, host: str, line: deque[_Work], slot: HostSlot) -> None:
         queue = self._queues[host]
         work = line.popleft()
         if not queue:
-            # The host was rotated to the end of the round.
             del self._queues[host]
-            self._hosts.pop()
+            if self._hosts and self._hosts[-1] == host:
+                self._hosts.pop()  # rotated to the end of the round, the usual case
+            else:
+                self._hosts.remove(host)  # hosts queued while the gate was asked came after it
         self._backlog -= 1
         self._backlog_conditional -= work.conditional
         self._held[host] = self._held.get(host, 0) + 1
@@ -595,8 +641,12 @@ class Pipeline:
             self._trace.event(
                 "start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional, url=work.url
             )
-        thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
-        thread.start()
+        self._downloads.put((work, slot))
+        if self._download_idle:
+            self._download_idle -= 1
+        else:
+            self._download_threads += 1
+            threading.Thread(target=self._download_loop, name="pipeline-download", daemon=True).start()
 
     def _drop_cancelled(self) -> None:
         if not self._cancel_pending:
@@ -626,6 +676,28 @@ class Pipeline:
             self._wake_room_waiters()
 
     # --- Downloading ---
+
+    def _download_loop(self) -> None:
+        """A download thread: run the requests handed to it, and end after ``DOWNLOAD_THREAD_IDLE`` without one."""
+        while True:
+            try:
+                work, slot = self._downloads.get(timeout=DOWNLOAD_THREAD_IDLE)
+            except Empty:
+                with self._cond:
+                    # Every request handed out has been taken: this thread is one of the idle ones, and may go.
+                    if self._download_idle and self._downloads.empty():
+                        self._download_idle -= 1
+                        self._download_threads -= 1
+                        return
+                continue
+            try:
+                self._download(work, slot)
+            except Exception:
+                # ``_download`` records every failure (and counts this thread idle again); this is a bug.
+                logger.exception("a download thread failed on %s", work.url)
+                with self._cond:
+                    self._download_idle += 1
+            del work, slot
 
     def _download(self, work: _Work, slot: HostSlot) -> None:
         batch = work.batch
@@ -719,6 +791,8 @@ class Pipeline:
                 self._record_locked(work, outcome)
             if self._bytes < bytes_before:
                 events |= WAKE_BODIES
+            # Idle from here: the request this release lets start is handed to this thread, not to a new one.
+            self._download_idle += 1
             self._gauges()
             self._wake_dispatcher(events)
 
