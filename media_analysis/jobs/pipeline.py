@@ -19,11 +19,7 @@ process runs. Waiting on the network is decoupled from computing:
   waiting needs), or until the gate says a host will be ready. Workers
   waiting for room (``wait_for_room``) wait on a condition of their own,
   woken when a download starts and one of them has room.
-* Each download runs on a thread of the process's download threads, which
-  wait for work rather than being started per request (starting a thread
-  costs the dispatcher a hand-over of the interpreter to the new thread,
-  holding the pipeline's lock), grow with the requests in flight and end
-  after a while idle; a download ends within the download deadline.
+* Each download runs on its own thread and ends within the download deadline.
   An image's body (with its SHA-256, taken on the download thread) goes to the
   lookup thread, which takes every body waiting at once (and, while every
   analysis thread has a body waiting, those arriving for a moment more) and
@@ -65,7 +61,14 @@ from django.utils import timezone
 from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, Validators
-from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, HostSlot, Refusal, host_key
+from media_analysis.engine.fetch.hosts import (
+    HostGate,
+    HostGateUnavailable,
+    HostSlot,
+    LocalHostGate,
+    Refusal,
+    host_key,
+)
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
@@ -106,8 +109,6 @@ LOOKUP_IDLE_CLOSE = 5.0
 LOOKUP_GATHER = 0.25
 # How often a gathering lookup thread checks that the analysis threads still have work.
 LOOKUP_POLL = 0.02
-# A download thread with nothing to do for this long ends; the threads grow again with the requests in flight.
-DOWNLOAD_THREAD_IDLE = 30.0
 # After a batch completes, the C allocator's free pages are handed back to the kernel, at most this often: the
 # pages a long run leaves free all through the arenas do not pile up, and the buffers reused between two trims
 # are faulted in again only once per interval.
@@ -232,10 +233,6 @@ class Pipeline:
         # analysed outcome's fields and its batch. Dropped once the batch is written (then the database answers).
         self._recent: OrderedDict[tuple[str, AnalysisOptions], tuple[dict, _Batch]] = OrderedDict()
         self._completions: SimpleQueue[_Batch] = SimpleQueue()
-        # Requests handed to the download threads; threads alive, and those waiting for a request not yet handed.
-        self._downloads: SimpleQueue[tuple[_Work, HostSlot]] = SimpleQueue()
-        self._download_threads = 0
-        self._download_idle = 0
         self._trimmed_at: float | None = None  # when the allocator's free pages were last handed back
         self._analysis_threads = 0
         self._closed = False
@@ -574,11 +571,15 @@ class Pipeline:
                     self._dispatcher_sleep(WAKE_SLOT | (WAKE_IN_FLIGHT | WAKE_BODIES if passed_over else 0), wait)
 
     def _ask_gate(self, gate: HostGate, host: str) -> HostSlot | Refusal:
-        """``gate.acquire(host)`` without the pipeline's lock (held on entry and on return).
+        """``gate.acquire(host)``; a gate other than this process's own is asked without the pipeline's lock (held
+        on entry and on return).
 
         The shared gate answers over the network: meanwhile the download threads ending, the analyses and the
-        workers submitting must not wait for it.
+        workers submitting must not wait for it. The process's own gate answers at once: letting the lock go
+        would only send the dispatcher behind the threads waiting for it.
         """
+        if isinstance(gate, LocalHostGate):
+            return gate.acquire(host)
         self._cond.release()
         try:
             return gate.acquire(host)
@@ -641,12 +642,10 @@ class Pipeline:
             self._trace.event(
                 "start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional, url=work.url
             )
-        self._downloads.put((work, slot))
-        if self._download_idle:
-            self._download_idle -= 1
-        else:
-            self._download_threads += 1
-            threading.Thread(target=self._download_loop, name="pipeline-download", daemon=True).start()
+        # A thread per request: starting it hands the interpreter straight to it (the dispatcher waits for it
+        # to run), where a thread waiting for requests, woken, waits for the interpreter behind the others.
+        thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
+        thread.start()
 
     def _drop_cancelled(self) -> None:
         if not self._cancel_pending:
@@ -676,28 +675,6 @@ class Pipeline:
             self._wake_room_waiters()
 
     # --- Downloading ---
-
-    def _download_loop(self) -> None:
-        """A download thread: run the requests handed to it, and end after ``DOWNLOAD_THREAD_IDLE`` without one."""
-        while True:
-            try:
-                work, slot = self._downloads.get(timeout=DOWNLOAD_THREAD_IDLE)
-            except Empty:
-                with self._cond:
-                    # Every request handed out has been taken: this thread is one of the idle ones, and may go.
-                    if self._download_idle and self._downloads.empty():
-                        self._download_idle -= 1
-                        self._download_threads -= 1
-                        return
-                continue
-            try:
-                self._download(work, slot)
-            except Exception:
-                # ``_download`` records every failure (and counts this thread idle again); this is a bug.
-                logger.exception("a download thread failed on %s", work.url)
-                with self._cond:
-                    self._download_idle += 1
-            del work, slot
 
     def _download(self, work: _Work, slot: HostSlot) -> None:
         batch = work.batch
@@ -791,8 +768,6 @@ class Pipeline:
                 self._record_locked(work, outcome)
             if self._bytes < bytes_before:
                 events |= WAKE_BODIES
-            # Idle from here: the request this release lets start is handed to this thread, not to a new one.
-            self._download_idle += 1
             self._gauges()
             self._wake_dispatcher(events)
 

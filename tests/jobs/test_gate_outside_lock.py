@@ -1,9 +1,7 @@
-"""The pipeline's request path: download threads wait for requests instead of being started per request, and the
-host gate is asked without the pipeline's lock.
+"""The pipeline asks a shared host gate without holding its lock.
 
-Both waited on the pipeline's lock before: a thread started per request under it (the dispatcher handing the
-interpreter to each new thread), and every answer of the shared gate, a network round trip, with the download
-threads ending meanwhile waiting for the lock.
+The shared gate answers over the network; while the dispatcher held the pipeline's lock for it, every download
+thread ending meanwhile (and the analyses, and the workers submitting) waited for that round trip too.
 """
 
 from __future__ import annotations
@@ -13,7 +11,6 @@ import threading
 import pytest
 
 from media_analysis.engine.fetch.hosts import HostSlot, LocalHostGate, Refusal
-from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import pipeline as pipeline_module
 from media_analysis.jobs.pipeline import pipeline
 from media_analysis.models import JobStatus
@@ -22,30 +19,6 @@ from tests.support.http_server import Reply
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def test_one_download_thread_serves_a_host_taken_one_request_at_a_time(settings, http_server, monkeypatch):
-    settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 1
-    monkeypatch.setattr(pipeline_module, "_instance", None)
-    threads: list[threading.Thread] = []
-    fetch_one = media_batch.fetch_one
-
-    def recording_fetch(*args, **kwargs):
-        threads.append(threading.current_thread())
-        return fetch_one(*args, **kwargs)
-
-    monkeypatch.setattr(media_batch, "fetch_one", recording_fetch)
-    urls = [http_server.route(f"/one-{n}.png", Reply(body=_png(n), content_type="image/png")) for n in range(12)]
-    job, chunk_ids = _planned_job(urls, chunk_size=12)
-    completions = Completions()
-    _run_async(chunk_ids, completions)
-    completions.wait_for(*chunk_ids)
-    job.refresh_from_db()
-    assert (job.status, job.analysed) == (JobStatus.COMPLETED, 12)
-    assert len(threads) == 12
-    # One request at a time: each is handed to the thread the previous one left idle.
-    assert len(set(threads)) == 1
-    assert threads[0].name == "pipeline-download"
 
 
 class _HeldGate:
