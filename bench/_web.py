@@ -17,7 +17,10 @@ small segment is stored per URL: the pool image's bytes are shared.
 Latency (``Latency.draw``), the time from a request's head to the response's status line:
 
 * 1 % of URLs stall: status line and headers are sent, then nothing until the
-  client closes the connection (or ``STALL_LIMIT`` seconds pass);
+  client closes the connection (or ``STALL_LIMIT`` seconds pass). With
+  ``stall_body_start`` the first bytes of the body (the URL's metadata segment) come
+  with the headers, so that a client's body-start limit does not apply and its read
+  timeout ends the wait (how this server behaved before the option existed);
 * 4 % answer after 4 s, 10 % after 1.5 s;
 * the other 85 % after a log-normal time (sigma 0.5) whose median is chosen so
   that the median over all URLs is 300 ms, clipped to [30 ms, 1.2 s].
@@ -36,7 +39,11 @@ Counters (``GET /stats`` and ``POST /reset`` on the control address, 127.0.0.1):
   per-host limit on simultaneous downloads bounds; and the peak of open connections
   (idle keep-alive connections included);
 * the peak of requests in progress over all hosts;
-* requests per URL, conditional requests, 304s, 200s, stalls.
+* requests per URL, conditional requests, 304s, 200s, stalls;
+* connections accepted (a client that reuses its connections opens about as many as the per-host limit allows
+  per host; one opening a connection per request, as many as it makes requests);
+* per URL, the wall-clock times (``time.time()``) at which its latest request's head was read and its response
+  written (``GET /timings``): with the consumer's trace, where a request's time went on either side.
 
 A reset zeroes the counts and sets each peak to the current value.
 """
@@ -51,6 +58,7 @@ import math
 import random
 import statistics
 import struct
+import time
 import zlib
 from collections import Counter
 from collections.abc import Sequence
@@ -258,6 +266,8 @@ class Counters:
     ok: int = 0
     stalls: int = 0
     not_found: int = 0
+    connections: int = 0
+    timings: dict[int, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.in_progress = [0] * self.hosts
@@ -269,7 +279,8 @@ class Counters:
         self.peak_open = list(self.open)
         self.peak_total_in_progress = self.total_in_progress
         self.requests = Counter()
-        self.conditional = self.not_modified = self.ok = self.stalls = self.not_found = 0
+        self.conditional = self.not_modified = self.ok = self.stalls = self.not_found = self.connections = 0
+        self.timings = {}
 
     def started(self, host: int) -> None:
         self.in_progress[host] += 1
@@ -294,12 +305,14 @@ class Counters:
             "ok": self.ok,
             "stalls": self.stalls,
             "not_found": self.not_found,
+            "connections": self.connections,
         }
 
 
 @dataclass(frozen=True)
 class _Prepared:
     ok_head: bytes  # status line and headers of a 200, then the URL's metadata segment
+    headers_length: int  # of which the status line and headers
     body: memoryview  # the pool image from the segment's offset on
     tail: bytes
     not_modified: bytes
@@ -326,6 +339,7 @@ def _prepare(entries: Sequence[Entry], pool: Sequence[bytes]) -> list[_Prepared]
         prepared.append(
             _Prepared(
                 ok_head=headers.encode() + head,
+                headers_length=len(headers.encode()),
                 body=views[entry.image][offset:],
                 tail=tail,
                 not_modified=f"HTTP/1.1 304 Not Modified\r\n{validators}\r\n".encode(),
@@ -373,8 +387,11 @@ def _entry_id(target: bytes) -> int:
 
 
 class WebServer:
-    def __init__(self, entries: Sequence[Entry], pool: Sequence[bytes], hosts: int) -> None:
+    def __init__(
+        self, entries: Sequence[Entry], pool: Sequence[bytes], hosts: int, stall_body_start: bool = False
+    ) -> None:
         self.entries = entries
+        self.stall_body_start = stall_body_start
         self.prepared = _prepare(entries, pool)
         self.counters = Counters(hosts)
         self.hosts = hosts
@@ -417,6 +434,7 @@ class WebServer:
     async def _serve(self, host: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         counters = self.counters
         counters.open[host] += 1
+        counters.connections += 1
         counters.peak_open[host] = max(counters.peak_open[host], counters.open[host])
         try:
             while True:
@@ -461,7 +479,7 @@ class WebServer:
         latency = entry.latency
         if math.isinf(latency):
             counters.stalls += 1
-            writer.write(prepared.ok_head)
+            writer.write(prepared.ok_head if self.stall_body_start else prepared.ok_head[: prepared.headers_length])
             await writer.drain()
             # Silence until the client gives up (reads nothing more from us and closes).
             try:
@@ -469,6 +487,7 @@ class WebServer:
             except TimeoutError:
                 pass
             return False
+        head_read = time.time()
         await asyncio.sleep(latency)
         if conditional and _is_fresh(prepared, headers):
             counters.not_modified += 1
@@ -481,6 +500,7 @@ class WebServer:
                 if prepared.tail:
                     writer.write(prepared.tail)
         await writer.drain()
+        counters.timings[entry_id] = (head_read, time.time())
         return headers.get(b"connection", b"").lower() != b"close"
 
     async def _control(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -489,8 +509,12 @@ class WebServer:
             method, target, _headers = _parse(head)
             if method == b"POST" and target == b"/reset":
                 self.counters.reset()
-            if target in (b"/stats", b"/reset"):
-                body = json.dumps(self.counters.snapshot()).encode()
+            if target in (b"/stats", b"/reset", b"/timings"):
+                if target == b"/timings":
+                    snapshot: dict[str, Any] = {str(k): v for k, v in self.counters.timings.items()}
+                else:
+                    snapshot = self.counters.snapshot()
+                body = json.dumps(snapshot).encode()
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
                     + f"Content-Length: {len(body)}\r\n\r\n".encode()
@@ -505,11 +529,13 @@ class WebServer:
             writer.close()
 
 
-def serve_web(entries: Sequence[Entry], pool: Sequence[bytes], hosts: int, ready: Connection) -> None:
+def serve_web(
+    entries: Sequence[Entry], pool: Sequence[bytes], hosts: int, ready: Connection, stall_body_start: bool = False
+) -> None:
     """Serve until killed; sends ``(port, control_port)`` through ``ready`` once every host listens."""
 
     async def main() -> None:
-        server = WebServer(entries, pool, hosts)
+        server = WebServer(entries, pool, hosts, stall_body_start)
         await server.start()
         ready.send((server.port, server.control_port))
         await asyncio.Event().wait()
@@ -535,3 +561,7 @@ class StatsClient:
 
     def reset(self) -> dict[str, Any]:
         return self._call("POST", "/reset")
+
+    def timings(self) -> dict[int, tuple[float, float]]:
+        """Per URL id, when its latest request's head was read and its response written (wall clock)."""
+        return {int(k): (v[0], v[1]) for k, v in self._call("GET", "/timings").items()}

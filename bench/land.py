@@ -658,6 +658,7 @@ def phase_result(
         "not_modified": stats["not_modified"],
         "ok": stats["ok"],
         "stalls": stats["stalls"],
+        "connections": stats.get("connections"),
         "rss_kib": rss,
         "load": os.getloadavg()[0],
     }
@@ -701,16 +702,20 @@ def web_part(args: argparse.Namespace) -> None:
         job_peak = PeakWatch(procs)
 
         try:
+            cpu_before = sum(cpu_seconds(proc.pid) for proc in procs)
             triggered = time.time()
             seconds, job, finished = run_job(
                 lands[key], JobParameters(force=phase == "force"), args.job_timeout, on_poll=job_peak.read
             )
             job_end = time.time()
+            cpu = sum(cpu_seconds(proc.pid) for proc in procs) - cpu_before
             counted = stats.stats()
+            timings = stats.timings() if trace_dir is not None else {}
         finally:
             rss = stop_consumers(procs)
         result["phases"][phase] = phase_result(plan, land_plan, seconds, job, finished, counted, rss)
         result["phases"][phase]["job_peak_kib"] = job_peak.peak
+        result["phases"][phase]["consumer_cpu_s"] = cpu
         done = result["phases"][phase]["media"]
         print(f"    {done / seconds:.1f} media/s, {job.analysed} analysed, {job.failed} failed", flush=True)
         if trace_dir is not None:
@@ -718,6 +723,13 @@ def web_part(args: argparse.Namespace) -> None:
 
             trace_dir.mkdir(parents=True, exist_ok=True)
             (trace_dir / "job.json").write_text(json.dumps({"triggered": triggered, "finished": job_end}))
+            entries = plan.catalogue.entries
+            server = {
+                plan.catalogue.url(i, args.port, plan.formats): [*timings[i], entries[i].latency]
+                for i in land_plan.distinct
+                if i in timings
+            }
+            (trace_dir / "server.json").write_text(json.dumps(server))
             limit = int(result["settings"].get("MEDIA_ANALYSIS_PER_HOST_CONCURRENCY", "4"))
             report = pipeline_trace.report(pipeline_trace.analyse(trace_dir, limit))
             print("    trace: " + report.replace("\n", "\n    "), flush=True)
@@ -786,10 +798,13 @@ def web_main(args: argparse.Namespace) -> None:
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
     server = context.Process(
-        target=_web.serve_web, args=(plan.catalogue.entries, pool, args.hosts, sending), daemon=True
+        target=_web.serve_web,
+        args=(plan.catalogue.entries, pool, args.hosts, sending, args.stall_body_start),
+        daemon=True,
     )
     server.start()
     port, control_port = receiving.recv()
+    stall_sends = "headers and the first body bytes" if args.stall_body_start else "headers"
     web_latencies = [plan.catalogue.entries[i].latency for i in plan.lands[f"web-{args.consumers[0]}"].ids]
     summary = _web.latency_summary(web_latencies)
     print(
@@ -797,7 +812,7 @@ def web_main(args: argparse.Namespace) -> None:
         f"pool of {len(pool)} images, "
         f"mean {statistics.mean(len(b) for b in pool) / 1024:.0f} KiB; web latencies: median "
         f"{summary['median_s'] * 1000:.0f} ms, {summary['at_1_5s']:.0%} at 1.5 s, {summary['at_4s']:.0%} at 4 s, "
-        f"{summary['stalled']:.0%} stalled",
+        f"{summary['stalled']:.0%} stalled ({stall_sends}, then silence)",
         flush=True,
     )
     workdir = Path(tempfile.mkdtemp(prefix="medianalyse-bench-web-"))
@@ -855,16 +870,19 @@ def print_web_report(results: dict[int, dict[str, Any]]) -> None:
     print()
     print(
         "| phase | consumers | media | seconds | media/s | analysed | failed | peak in progress, one host "
-        "| peak open connections, one host | peak in progress, all hosts | requests | 200 | 304 | stalls | load |"
+        "| peak open connections, one host | peak in progress, all hosts | requests | connections opened | 200 | 304 "
+        "| stalls | consumers' CPU s | CPU ms a request | load |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for consumers, part in results.items():
         for name, p in part["phases"].items():
             late = "" if p["finished"] else " (cancelled at the time limit)"
             print(
                 f"| {name}{late} | {consumers} | {p['media']} | {p['seconds']:.1f} | {_rate(p):.1f} | {p['analysed']} "
                 f"| {p['failed']} | {p['peak_host_in_progress']} | {p['peak_host_open']} | {p['peak_in_progress']} "
-                f"| {p['requests']} | {p['ok']} | {p['not_modified']} | {p['stalls']} | {p['load']:.1f} |"
+                f"| {p['requests']} | {p.get('connections', '-')} | {p['ok']} | {p['not_modified']} | {p['stalls']} "
+                f"| {p.get('consumer_cpu_s', 0):.1f} | {1000 * p.get('consumer_cpu_s', 0) / max(1, p['requests']):.2f} "
+                f"| {p['load']:.1f} |"
             )
 
     print()
@@ -955,6 +973,12 @@ def main() -> None:
     )
     web.add_argument("--job-timeout", type=float, default=900.0, help="seconds before a job is cancelled")
     web.add_argument("--seed", type=int, default=0)
+    web.add_argument(
+        "--stall-body-start",
+        action="store_true",
+        help="stalled URLs send their first body bytes with the headers (the read timeout, not the body-start "
+        "timeout, then ends them)",
+    )
     web.add_argument(
         "--trace", help="a directory: the consumers trace their pipelines there (a folder per phase), and it is read"
     )

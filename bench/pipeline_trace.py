@@ -15,6 +15,12 @@ clock). Printed, in seconds from the trigger (or from the first event):
   submitted**: the slot-seconds during which a host had a free slot, nothing queued for it, and URLs of it in
   batches submitted later (work claimed too late);
 * the batches' writes (count, total and longest seconds), the workers' waits for room, the dispatcher's counters;
+* **where a request's time goes**, when the directory holds ``server.json`` (``bench/land.py --trace`` writes it:
+  per URL, when the server read the request's head and wrote its response, wall clock, and the latency drawn
+  for it): for the 304s and for the bodies apart, the mean seconds from the dispatch to the request's thread
+  running, from then to the server reading its head (the request built and sent), at the server beyond the
+  drawn latency, and from the response written to the request's end in the consumer (read, parsed, the slot
+  released); and their sum over the requests, against the drawn latencies' sum;
 * with ``--timeline``, one line per ``--step`` seconds: requests in progress and URLs queued, over all hosts.
 
     .venv/bin/python bench/pipeline_trace.py DIRECTORY [--limit 4] [--timeline] [--step 1.0]
@@ -41,7 +47,35 @@ def load(directory: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     events.sort(key=lambda e: e["t"])
     job_path = directory / "job.json"
     job = json.loads(job_path.read_text()) if job_path.exists() else {}
+    server_path = directory / "server.json"
+    if server_path.exists():
+        job["server"] = json.loads(server_path.read_text())
     return events, job
+
+
+# The parts of a request's time, in order (see ``request_parts``).
+PARTS = ("thread", "send", "server_late", "receive")
+
+
+def request_parts(start: dict[str, Any], end: dict[str, Any], server: list[float]) -> dict[str, float] | None:
+    """One request's time split at the server's timestamps (``server``: head read, response written, latency).
+
+    ``thread``: dispatch to its thread running; ``send``: from then to the server reading its head; ``latency``:
+    what the server was told to wait; ``server_late``: the server's time beyond it; ``receive``: from the response
+    written to the request's end in the consumer. None for a stalled URL or one without timings.
+    """
+    head, written, latency = server
+    if latency is None or latency == float("inf") or "run" not in end:
+        return None
+    thread = end["run"]
+    return {
+        "total": end["t"] - start["t"],
+        "thread": thread,
+        "send": head - start["t"] - thread,
+        "latency": latency,
+        "server_late": written - head - latency,
+        "receive": end["t"] - written,
+    }
 
 
 def lpt(durations: list[float], slots: int) -> float:
@@ -65,6 +99,8 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
     rooms: list[float] = []
     dispatch: dict[str, float] = defaultdict(float)
     kinds: dict[str, int] = defaultdict(int)
+    server: dict[str, list[float]] = job.get("server", {})
+    breakdown: dict[str, list[dict[str, float]]] = defaultdict(list)
     first = {"submit": None, "start": None}
     last = {"start": None, "end": None, "ready": None, "written": None}
     for event in events:
@@ -83,6 +119,10 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
             begin = started.pop((event["p"], event["n"]), None)
             if begin is not None:
                 durations[event["host"]].append(event["t"] - begin["t"])
+                timed = server.get(begin.get("url", ""))
+                parts = request_parts(begin, event, timed) if timed else None
+                if parts is not None:
+                    breakdown[event.get("kind", "?")].append(parts)
             changes[event["host"]].append((t, 0, -1))
             kinds[event.get("kind", "?")] += 1
         elif kind == "ready":
@@ -156,6 +196,10 @@ def analyse(directory: Path, limit: int = 4, step: float = 1.0) -> dict[str, Any
         "dispatch": dict(dispatch),
     }
     result["timeline"] = timeline(changes, step)
+    result["requests_split"] = {
+        kind: {name: sum(p[name] for p in rows) for name in ("total", "latency", *PARTS)} | {"count": len(rows)}
+        for kind, rows in breakdown.items()
+    }
     return result
 
 
@@ -203,6 +247,16 @@ def report(result: dict[str, Any], show_timeline: bool = False) -> str:
             f"{k} {v:.3f}" if k.endswith("seconds") else f"{k} {v:.0f}" for k, v in sorted(result["dispatch"].items())
         ),
     ]
+    for kind, split in sorted(result.get("requests_split", {}).items()):
+        count = max(1, split["count"])
+        over = split["total"] - split["latency"]
+        lines.append(
+            f"requests answered {kind}: {split['count']}, {split['total']:.1f} s in all against "
+            f"{split['latency']:.1f} s drawn (+{over / max(split['latency'], 1e-9):.0%}); mean ms beyond the drawn "
+            "latency: "
+            + ", ".join(f"{name} {1000 * split[name] / count:.1f}" for name in PARTS)
+            + f" (sum {1000 * over / count:.1f})"
+        )
     if show_timeline:
         lines.append("t | in progress | queued")
         lines += [f"{t:5.1f} | {running} | {queued}" for t, running, queued in result["timeline"]]

@@ -68,7 +68,14 @@ from django.utils import timezone
 from lands.models import MediaType
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, Validators
-from media_analysis.engine.fetch.hosts import HostGate, HostGateUnavailable, HostSlot, host_key
+from media_analysis.engine.fetch.hosts import (
+    HostGate,
+    HostGateUnavailable,
+    HostSlot,
+    LocalHostGate,
+    Refusal,
+    host_key,
+)
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
@@ -161,6 +168,7 @@ class _Work:
     received: int = 0
     reserved: int = 0  # counted in the budget from its start, until as many bytes have arrived
     trace_id: int = 0  # its latest request's number in the trace, when there is one
+    trace_started: float = 0.0  # when its latest request was dispatched (monotonic; trace on)
     seconds: float | None = None  # how long its latest request took
     queued: int = 0  # its place in its host's queue (lower goes first)
     # Its latest attempt ran out of time: queued at the front of its host's line, and started without waiting for
@@ -512,16 +520,7 @@ class Pipeline:
         with self._cond:
             while not self._stop.is_set():
                 self._drop_cancelled()
-                room = self._bytes < media_batch.bytes_in_flight()
-                # A download may start; a conditional request may start.
-                plain = (
-                    room
-                    and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
-                    and self._analyses_have_room()
-                )
-                conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
-                # A download that timed out last time starts without waiting for the analyses.
-                urgent = room and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
+                plain, conditional, urgent = self._room_by_kind()
                 if not self._hosts:
                     self._dispatcher_sleep(WAKE_WORK, 1.0)
                     continue
@@ -563,7 +562,7 @@ class Pipeline:
                         del self._not_before[host]
                     try:
                         asked = time.perf_counter()
-                        answer = gate.acquire(host)
+                        answer = self._ask_gate(gate, host)
                         if self._trace:
                             self._count("acquire")
                             self._count("granted", isinstance(answer, HostSlot))
@@ -575,7 +574,12 @@ class Pipeline:
                         self._dispatcher_sleep(0, GATE_RETRY)
                         break
                     if isinstance(answer, HostSlot):
-                        self._start(host, line, answer)
+                        # The lock was let go while the gate answered: what may start has to be asked again.
+                        line = self._startable_line(host)
+                        if line is None:
+                            self._give_back(gate, answer)
+                        else:
+                            self._start(host, line, answer)
                         break
                     # At its limit (slots of other processes): a release heard, or the recheck, lets us ask again.
                     wait = FULL_RECHECK if answer.at_limit else max(answer.wait, 0.001)
@@ -617,13 +621,57 @@ class Pipeline:
         downloads = self._in_flight - self._in_flight_conditional
         return self._analysing + downloads < ahead and self._bytes < ahead * self._body_estimate
 
+    def _ask_gate(self, gate: HostGate, host: str) -> HostSlot | Refusal:
+        """``gate.acquire(host)``; a gate other than this process's own is asked without the pipeline's lock (held
+        on entry and on return).
+
+        The shared gate answers over the network: meanwhile the download threads ending, the analyses and the
+        workers submitting must not wait for it. The process's own gate answers at once: letting the lock go
+        would only send the dispatcher behind the threads waiting for it.
+        """
+        if isinstance(gate, LocalHostGate):
+            return gate.acquire(host)
+        self._cond.release()
+        try:
+            return gate.acquire(host)
+        finally:
+            self._cond.acquire()
+
+    def _give_back(self, gate: HostGate, slot: HostSlot) -> None:
+        """Release a slot granted for work that can no longer start (lock held on entry and on return)."""
+        if self._trace:
+            self._count("given_back")
+        self._cond.release()
+        try:
+            gate.release(slot)
+        finally:
+            self._cond.acquire()
+
+    def _room_by_kind(self) -> tuple[bool, bool, bool]:
+        """Whether a download, a conditional request, and an urgent download may start now (lock held)."""
+        room = self._bytes < media_batch.bytes_in_flight()
+        downloads = room and self._in_flight - self._in_flight_conditional < media_batch.download_concurrency()
+        plain = downloads and self._analyses_have_room()
+        conditional = room and self._in_flight_conditional < media_batch.revalidation_concurrency()
+        # A download that timed out last time starts without waiting for the analyses.
+        return plain, conditional, downloads
+
+    def _startable_line(self, host: str) -> deque[_Work] | None:
+        """The line of ``host`` whose head may start now, given the room of each kind, or None (lock held)."""
+        queue = self._queues.get(host)
+        if queue is None or self._stop.is_set():
+            return None
+        return queue.next_line(*self._room_by_kind())
+
     def _start(self, host: str, line: deque[_Work], slot: HostSlot) -> None:
         queue = self._queues[host]
         work = line.popleft()
         if not queue:
-            # The host was rotated to the end of the round.
             del self._queues[host]
-            self._hosts.pop()
+            if self._hosts and self._hosts[-1] == host:
+                self._hosts.pop()  # rotated to the end of the round, the usual case
+            else:
+                self._hosts.remove(host)  # hosts queued while the gate was asked came after it
         self._backlog -= 1
         self._backlog_conditional -= work.conditional
         self._held[host] = self._held.get(host, 0) + 1
@@ -642,7 +690,12 @@ class Pipeline:
         if self._trace:
             self._trace_requests += 1
             work.trace_id = self._trace_requests
-            self._trace.event("start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional)
+            work.trace_started = time.monotonic()
+            self._trace.event(
+                "start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional, url=work.url
+            )
+        # A thread per request: starting it hands the interpreter straight to it (the dispatcher waits for it
+        # to run), where a thread waiting for requests, woken, waits for the interpreter behind the others.
         thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
         thread.start()
 
@@ -678,10 +731,12 @@ class Pipeline:
     def _download(self, work: _Work, slot: HostSlot) -> None:
         batch = work.batch
         gate = host_gate()
+        running = time.monotonic()
         if work.first_started is None:
-            work.first_started = time.monotonic()
+            work.first_started = running
         result: MediaOutcome | Fetched | Throttled
         requested: float | None = None
+        fetched_at = running
         try:
             check_robots(robots_cache(), work.url)
             requested = time.monotonic()
@@ -706,9 +761,10 @@ class Pipeline:
         except Exception as exc:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
+            fetched_at = time.monotonic()
             gate.release(slot)
         if requested is not None:
-            work.seconds = time.monotonic() - requested
+            work.seconds = fetched_at - requested
         if self._trace:
             kind: str = (
                 "throttled"
@@ -724,6 +780,8 @@ class Pipeline:
                 chunk=batch.chunk_id,
                 cond=work.conditional,
                 kind=kind,
+                run=round(running - work.trace_started, 6),
+                fetch=round(fetched_at - (requested or running), 6),
             )
         outcome: MediaOutcome | None = None
         with self._cond:

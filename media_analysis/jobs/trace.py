@@ -8,8 +8,9 @@ batch completes, and when the buffer fills), so a trace costs a few microseconds
 Kinds of events (fields besides ``t`` and ``e``):
 
 * ``submit``: a batch queued: ``chunk``, ``urls``, ``conditional`` (of those URLs), ``hosts`` (URLs per host);
-* ``start`` / ``end``: one request, ``host``, ``chunk``, ``cond`` (conditional); ``end`` adds ``kind``
-  (``unchanged``, ``body``, ``failed``, ``throttled``);
+* ``start`` / ``end``: one request, ``host``, ``chunk``, ``cond`` (conditional); ``start`` adds ``url``; ``end``
+  adds ``kind`` (``unchanged``, ``body``, ``failed``, ``throttled``), ``run`` (seconds from the dispatch to its
+  thread running) and ``fetch`` (seconds from the request's start to its outcome, before the slot is released);
 * ``ready``: a batch's last URL has its outcome; ``written``: its callback (writing the rows, counting the chunk)
   ran for ``seconds``;
 * ``room``: a worker waited ``seconds`` for room before submitting a chunk;

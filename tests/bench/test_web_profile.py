@@ -168,6 +168,11 @@ async def test_the_server_answers_validators_and_counts_per_host_and_per_url():
         assert counted["conditional"] == 5
         assert counted["not_modified"] == 2
         assert counted["not_found"] == 1
+        assert counted["connections"] == 7  # one per request: each asked to close
+        timings = await asyncio.to_thread(stats.timings)
+        assert set(timings) == {0, 1}
+        head_read, written = timings[0]
+        assert written - head_read >= entries[0].latency
 
         # The client has closed its connections; a reset starts the peaks from what is open now.
         await _until(lambda: server.counters.open == [0, 0])
@@ -176,6 +181,9 @@ async def test_the_server_answers_validators_and_counts_per_host_and_per_url():
         async with _Client(1, server.port) as a, _Client(1, server.port) as b, _Client(1, server.port) as c:
             for client in (a, b, c):
                 assert (await client.head_of("/img/2.jpg")).startswith(b"HTTP/1.1 200 OK")
+            # Headers, then silence: not even the first byte of the body.
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(a.reader.read(1), 0.5)
             counted = await asyncio.to_thread(stats.stats)
             assert counted["in_progress"] == [0, 3]
             assert counted["peak_in_progress"][1] == 3
