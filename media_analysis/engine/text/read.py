@@ -177,12 +177,19 @@ def _read_region(
     best: list[Word] = []
     best_score = -1.0
     for candidate in _binarisations(scaled, ground, region.page, region.line_height * factor):
-        if best and not candidate.tones and ground is None and region.line_height >= _TONES_SUFFICE:
-            # Over a photo the grey block comes last. Once a tone has read lines of the block, the
-            # grey block seldom reads more: the photo's texture with the caption, at the cost of
-            # several tone readings. Where no tone kept a word, and for the thin strokes of small
-            # text, it is still read. The reading not made counts as one that kept nothing, so a
-            # picture is given up no later than before.
+        if (
+            best
+            and not candidate.tones
+            and ground is None
+            and region.line_height >= _TONES_SUFFICE
+            and sum(w.confidence for w in best) / len(best) >= _TONES_SURE
+        ):
+            # Over a photo the grey block comes last. Once a tone has read lines of the block fairly
+            # surely, the grey block seldom reads more: the photo's texture with the caption, at the
+            # cost of several tone readings. Where no tone kept a word, where the tone's reading is
+            # unsure (a band's dark text read through the band's edge), and for the thin strokes of
+            # small text, it is still read. The reading not made counts as one that kept nothing, so
+            # a picture is given up no later than before.
             fruitless.readings += 1
             break
         remaining = deadline - time.perf_counter()
@@ -262,6 +269,7 @@ def _doubtful(words: list[Word], kept: list[Word]) -> bool:
 _CONFIDENT = 88.0  # a reading this sure is not tried again with other tones
 # Lines at least this tall (in the picture's pixels) over a photo: a block a tone read is not read in grey levels.
 _TONES_SUFFICE = 16.0
+_TONES_SURE = 80.0  # ... and a mean confidence at least this
 _LIGHT, _DARK = 200, 60  # glyphs of captions are near white or near black
 _DARK_GROUND = 100
 
