@@ -396,7 +396,7 @@ def main() -> None:
     parser.add_argument("--tuning-only", action="store_true", help="read the tuning half only, and stop")
     args = parser.parse_args()
 
-    found = availability("eng+fra")
+    found = availability(TextOptions().languages)
     if not found.available:
         sys.exit(f"OCR unavailable: {found.reason}")
     print(f"engine: {found.engine} ({found.tessdata}); {os.cpu_count()} CPUs")
@@ -424,6 +424,8 @@ def main() -> None:
         chosen = [s for s in held_out if s.kind in ("caption_plain", "caption_photo", "screenshot")]
         compare_bindings(chosen[:: max(1, len(chosen) // args.bindings)][: args.bindings], found.tessdata)
 
+    if args.speed_runs < 1:
+        return
     contents = encoded_mix(args.speed_images)
     plain = AnalysisOptions(timeout=None)
     with_text = AnalysisOptions(timeout=None, text=options)
