@@ -89,21 +89,33 @@ class DryRunReport:
 
 
 def dry_run(land: Land, params: JobParameters) -> DryRunReport:
-    """What a job would do, without writing anything."""
-    scope = _in_scope(land.pk, params)
-    grouped = scope.values("type", "analysis_status").annotate(n=Count("id")).order_by()
-    report = DryRunReport(land=land.name, parameters=params.as_dict(), selected=select_media(land, params).count())
+    """What a job would do, without writing anything: one grouped scan of the media in scope.
+
+    Each count is a filtered count of the same groups (type and status), so a land of a million media is read
+    once, not once per figure.
+    """
+    needs = _needs_it(params)
+    done = Q(analysis_status=AnalysisStatus.DONE)
+    grouped = (
+        _in_scope(land.pk, params)
+        .values("type", "analysis_status")
+        .annotate(
+            n=Count("id"),
+            selected=Count("id") if params.force else Count("id", filter=needs),
+            outdated=Count("id", filter=done & needs),
+            nonconf=Count("id", filter=Q(is_conforming=False)),
+        )
+        .order_by()
+    )
+    report = DryRunReport(land=land.name, parameters=params.as_dict(), selected=0)
     for row in grouped:
         report.by_type_and_status.setdefault(row["type"], {})[row["analysis_status"]] = row["n"]
         report.in_scope += row["n"]
-    totals = scope.aggregate(
-        done=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE)),
-        outdated=Count("id", filter=Q(analysis_status=AnalysisStatus.DONE) & _needs_it(params)),
-        nonconf=Count("id", filter=Q(is_conforming=False)),
-    )
-    report.already_analysed = totals["done"]
-    report.outdated = totals["outdated"]
-    report.non_conforming = totals["nonconf"]
+        report.selected += row["selected"]
+        report.outdated += row["outdated"]
+        report.non_conforming += row["nonconf"]
+        if row["analysis_status"] == AnalysisStatus.DONE:
+            report.already_analysed += row["n"]
     return report
 
 
