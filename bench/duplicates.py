@@ -158,15 +158,7 @@ EDITS: dict[str, Callable[[Image.Image], tuple[Image.Image, int]]] = {
 
 def engine_hashed(key: int, data: bytes) -> HashedImage:
     """The image as the engine's analysis hashes it, region hashes included."""
-    result = analyse_image(data, AnalysisOptions(colors=False, exif=False))
-    return HashedImage.from_hex(
-        key,
-        sha256=result.image_hash,
-        phash=result.phash,
-        dhash=result.dhash,
-        colorhash=result.colorhash,
-        region_hashes=result.region_hashes,
-    )
+    return HashedImage.from_analysis(key, analyse_image(data, AnalysisOptions(colors=False, exif=False)))
 
 
 def hashed(key: int, data: bytes) -> HashedImage:

@@ -57,7 +57,8 @@ import os
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from queue import Empty, SimpleQueue
 
@@ -631,19 +632,22 @@ class Pipeline:
         """
         if isinstance(gate, LocalHostGate):
             return gate.acquire(host)
-        self._cond.release()
-        try:
+        with self._unlocked():
             return gate.acquire(host)
-        finally:
-            self._cond.acquire()
 
     def _give_back(self, gate: HostGate, slot: HostSlot) -> None:
         """Release a slot granted for work that can no longer start (lock held on entry and on return)."""
         if self._trace:
             self._count("given_back")
+        with self._unlocked():
+            gate.release(slot)
+
+    @contextmanager
+    def _unlocked(self) -> Iterator[None]:
+        """The pipeline's lock let go for a call that may wait on the network (held on entry and on exit)."""
         self._cond.release()
         try:
-            gate.release(slot)
+            yield
         finally:
             self._cond.acquire()
 

@@ -44,15 +44,7 @@ def flower() -> Image.Image:
 
 
 def _item(key: int, image: Image.Image) -> HashedImage:
-    result = analyse_image(_jpeg(image))
-    return HashedImage.from_hex(
-        key,
-        sha256=result.image_hash,
-        phash=result.phash,
-        dhash=result.dhash,
-        colorhash=result.colorhash,
-        region_hashes=result.region_hashes,
-    )
+    return HashedImage.from_analysis(key, analyse_image(_jpeg(image)))
 
 
 # --- trimming ------------------------------------------------------------------------

@@ -16,10 +16,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from media_analysis.engine.image.regions import BOX_DIGITS, HEX_LENGTH, REGION_COUNT, RegionHashes
+
+if TYPE_CHECKING:
+    from media_analysis.engine.image.analyse import ImageAnalysis
 
 HASH_BITS = 64
 _WHOLE_BOX = RegionHashes(box=(0, 0, 1000, 1000), hashes=()).hex()  # nothing trimmed
@@ -83,6 +87,18 @@ class HashedImage:
             region_phashes=regions[0] if regions else None,
             region_dhashes=regions[1] if regions else None,
             trimmed=regions[2] if regions else False,
+        )
+
+    @classmethod
+    def from_analysis(cls, key: int, analysis: ImageAnalysis) -> HashedImage:
+        """Build from an analysis's result, as its values would be stored on the media row."""
+        return cls.from_hex(
+            key,
+            sha256=analysis.image_hash,
+            phash=analysis.phash,
+            dhash=analysis.dhash,
+            colorhash=analysis.colorhash,
+            region_hashes=analysis.region_hashes,
         )
 
 
