@@ -20,6 +20,11 @@ per second by two threads (two cores) over a land-like mix (mostly photos, some
 captions and screenshots), encoded as JPEG and PNG, without and with OCR.
 
     .venv/bin/python bench/ocr.py [--per-kind 40] [--speed-images 120] [--threshold X]
+
+``--set fresh`` reads instead a third set, built from sources the two halves never use (other
+typefaces, photos and sentences: ``bench/_ocr_fresh.py``), whole and once, on the final engine; it
+prints the same table and nothing else. ``--render DIR`` writes the first pictures of each kind of the
+chosen set and their texts to DIR without reading them, to check what the set draws.
 """
 
 from __future__ import annotations
@@ -225,6 +230,35 @@ def build_set(per_kind: int) -> list[Sample]:
     return [make_sample(kind, i) for kind in KINDS for i in range(per_kind)]
 
 
+def fresh_set(per_kind: int) -> list[Sample]:
+    """The fresh set (bench/_ocr_fresh.py), or an exit that names the Debian packages it lacks."""
+    from bench import _ocr_fresh
+
+    lacking = _ocr_fresh.missing()
+    if lacking:
+        packages = " ".join(sorted({source.package for source in lacking}))
+        sys.exit(
+            f"fresh set skipped: {len(lacking)} of its fonts and photos are not installed "
+            f"(first: {lacking[0].path}); install them with: apt-get install {packages}"
+        )
+    pictures = _ocr_fresh.build(per_kind)
+    print(f"fresh set: {len(pictures)} pictures, fingerprint {_ocr_fresh.digest(pictures)}")
+    return [Sample(p.kind, p.index, p.image, p.text) for p in pictures]
+
+
+def render(samples: list[Sample], folder: Path, count: int) -> None:
+    """Each kind's first pictures as PNG and the text drawn on each as .txt, for a person to check: nothing is read."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = 0
+    for sample in samples:
+        if sample.index < count:
+            stem = folder / f"{sample.kind}-{sample.index:03d}"
+            sample.image.save(stem.with_suffix(".png"))
+            stem.with_suffix(".txt").write_text(sample.text + "\n", encoding="utf-8")
+            written += 1
+    print(f"{written} pictures and their texts written to {folder}")
+
+
 # --- Measures -------------------------------------------------------------------
 
 
@@ -394,12 +428,40 @@ def main() -> None:
     parser.add_argument("--bindings", type=int, default=12, help="pictures timed through both bindings (0: none)")
     parser.add_argument("--confusions", type=int, default=0, help="print each kind's N worst readings (0: none)")
     parser.add_argument("--tuning-only", action="store_true", help="read the tuning half only, and stop")
+
+    parser.add_argument(
+        "--set",
+        choices=("halves", "fresh"),
+        default="halves",
+        help="halves: the tuning and held-out halves; fresh: the set never used for tuning (read it once, at the end)",
+    )
+    parser.add_argument("--render", metavar="DIR", help="write the set's first pictures and texts to DIR, and stop")
+    parser.add_argument("--render-count", type=int, default=3, help="pictures of each kind written by --render")
     args = parser.parse_args()
+
+    if args.set == "fresh":
+        fresh = fresh_set(args.per_kind)  # before the engine, so a machine without the sources learns it at once
+        if args.render:
+            render(fresh, Path(args.render), args.render_count)
+            return
+        if args.tune:
+            sys.exit("--tune reads the tuning half: tune there, then pass its --threshold to the fresh set")
+    elif args.render:
+        render(build_set(min(args.per_kind, args.render_count)), Path(args.render), args.render_count)
+        return
 
     found = availability(TextOptions().languages)
     if not found.available:
         sys.exit(f"OCR unavailable: {found.reason}")
     print(f"engine: {found.engine} ({found.tessdata}); {os.cpu_count()} CPUs")
+    if args.set == "fresh":
+        options = TextOptions() if args.threshold is None else TextOptions(threshold=args.threshold)
+        print(f"likelihood threshold: {options.threshold}")
+        readings: list[tuple[str, int, float, str, str, str]] = []
+        print_report(f"fresh set ({len(fresh)} pictures, read whole)", evaluate(fresh, options, readings))
+        if args.confusions:
+            print_confusions("fresh set", readings, args.confusions)
+        return
     samples = build_set(args.per_kind)
     tuning = [s for s in samples if s.index % 2 == 0]
     held_out = [s for s in samples if s.index % 2 == 1]
