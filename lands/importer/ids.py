@@ -57,9 +57,15 @@ class IdMap:
     def _merge(self) -> None:
         if not self._new_keys:
             return
-        keys = np.concatenate((self._keys, np.frombuffer(self._new_keys, dtype=np.int64)))
-        values = np.concatenate((self._values, np.frombuffer(self._new_values, dtype=np.int64)))
+        new_keys = np.frombuffer(self._new_keys, dtype=np.int64)
+        new_values = np.frombuffer(self._new_values, dtype=np.int64)
         self._new_keys, self._new_values = array("q"), array("q")
+        if not len(self._keys) and bool(np.all(new_keys[1:] > new_keys[:-1])):
+            # Pages come in the order of their legacy ids: the arrays are the buffers written, without a copy.
+            self._keys, self._values = new_keys, new_values
+            return
+        keys = np.concatenate((self._keys, new_keys))
+        values = np.concatenate((self._values, new_values))
         # Stable: of a key written twice, the later write sorts last and is the one kept.
         order = np.argsort(keys, kind="stable")
         keys, values = keys[order], values[order]

@@ -62,7 +62,8 @@ def _duplicate_pages(ctx: _Context) -> dict[int, int]:
     fetched = 'e."fetched_at" IS NOT NULL' if ctx.schema.has("expression", "fetched_at") else "0"
     sql = f'SELECT e."id", e."url", {fetched} FROM "expression" e WHERE e."land_id" = ?'
     hashes = array("q", (_key_hash(_page_url(url)) for _, url, _ in ctx.conn.execute(sql, (ctx.legacy_land_id,))))
-    ordered = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    ordered = np.frombuffer(hashes, dtype=np.int64)
+    ordered.sort()
     shared = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
     del ordered, hashes
     if not shared:

@@ -155,3 +155,16 @@ def test_id_map_reads_as_a_dict():
         assert ids.shared_keys() == {key for group in owners.values() if len(group) > 1 for key in group}
     with pytest.raises(KeyError):
         IdMap()[1]
+
+
+def test_id_map_written_in_order_then_again():
+    ids = IdMap()
+    ids.update((key, key * 10) for key in range(1, 1001))
+    assert ids.get_many([0, 1, 500, 1000, 1001]) == [None, 10, 5000, 10000, None]
+    # Later writes, out of order and over earlier keys: the last write of a key wins.
+    ids.update([(500, 7), (-3, 8), (1000, 9), (500, 6)])
+    assert ids.get_many([-3, 499, 500, 1000]) == [8, 4990, 6, 9]
+    assert len(ids) == 1001
+    assert ids.shared_keys() == set()
+    ids[2] = 10
+    assert ids.shared_keys() == {1, 2}
