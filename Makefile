@@ -1,6 +1,6 @@
 # Convenience targets; each one wraps a script in scripts/ that also works without make.
 .PHONY: demo test test-fast serve lint typecheck contracts bench-analysis bench-land bench-land-classic \
-	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages bench-scale \
+	bench-exports bench-exports-archive bench-duplicates bench-cluster-scale bench-refetch bench-wall bench-reuse bench-pages bench-scale bench-import-memory \
 	bench-text-search bench-ocr
 
 demo:
@@ -60,6 +60,9 @@ bench-pages:
 
 bench-scale:
 	.venv/bin/python bench/scale.py
+
+bench-import-memory:
+	.venv/bin/python bench/import_memory.py
 
 bench-text-search:
 	.venv/bin/python bench/text_search.py

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from django.db import connection, models
 
 from lands.errors import UnreadableLegacyValue
+from lands.importer.ids import IdMap
 from lands.importer.report import LandReport, TableCounts
 from lands.importer.source import LegacySchema
 from lands.importer.values import JsonText
@@ -31,7 +32,7 @@ class _Context:
     # Legacy ids of the lands this run imports after this one.
     lands_imported_later: frozenset[int] = frozenset()
     # Legacy id -> our id.
-    expression_ids: dict[int, int] = field(default_factory=dict)
+    expression_ids: IdMap = field(default_factory=IdMap)
     tag_ids: dict[int, int] = field(default_factory=dict)
     # The legacy file, for a reading process of its own ("" when the connection is all there is).
     path: str = ""

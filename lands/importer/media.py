@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -341,45 +342,35 @@ def _ours_is_newer(ours: Media, values: dict[str, Any]) -> bool:
     return legacy is None or ours.analyzed_at > legacy
 
 
-def _duplicate_media(ctx: _Context, candidates: Iterable[tuple[int, int, Any, Any]]) -> dict[int, int]:
+def _duplicate_media(ctx: _Context, candidates: Iterable[list[tuple[int, int, Any, Any]]]) -> dict[int, int]:
     """Media rows that repeat another one of the same page (our page, same URL): loser id -> winner id.
 
-    ``candidates`` are ``(id, legacy page id, url, rank)`` ordered by legacy page. Only the media of the page
-    at hand are held, except for pages merged with another one (duplicated page URLs), whose media are
+    ``candidates`` are batches of ``(id, legacy page id, url, rank)`` ordered by legacy page. Only the media of
+    the page at hand are held, except for pages merged with another one (duplicated page URLs), whose media are
     compared across the whole land; memory grows with the duplicates, not with the land.
     """
-    merged_pages = _merged_pages(ctx)
+    merged_pages = ctx.expression_ids.shared_keys()
     duplicates: dict[int, int] = {}
     across: list[tuple[tuple[int, str], int, int]] = []
     page: list[tuple[tuple[int, str], int, int]] = []
     current_page = None
-    for media_id, legacy_page, url, rank_value in candidates:
-        page_id = ctx.expression_ids.get(legacy_page)
-        text = _page_url(url)
-        if page_id is None or text is None:
-            continue
-        candidate = ((page_id, text), int(rank_value), media_id)
-        if legacy_page in merged_pages:
-            across.append(candidate)
-            continue
-        if legacy_page != current_page:
-            duplicates.update(_preferred_ids(page))
-            page, current_page = [], legacy_page
-        page.append(candidate)
+    for batch in candidates:
+        page_ids = ctx.expression_ids.get_many([row[1] for row in batch])
+        for (media_id, legacy_page, url, rank_value), page_id in zip(batch, page_ids, strict=True):
+            text = _page_url(url)
+            if page_id is None or text is None:
+                continue
+            candidate = ((page_id, text), int(rank_value), media_id)
+            if legacy_page in merged_pages:
+                across.append(candidate)
+                continue
+            if legacy_page != current_page:
+                duplicates.update(_preferred_ids(page))
+                page, current_page = [], legacy_page
+            page.append(candidate)
     duplicates.update(_preferred_ids(page))
     duplicates.update(_preferred_ids(across))
     return duplicates
-
-
-def _merged_pages(ctx: _Context) -> set[int]:
-    """Legacy pages that share our page with another legacy page."""
-    legacy_of_ours: dict[int, int] = {}
-    merged: set[int] = set()
-    for legacy, ours in ctx.expression_ids.items():
-        other = legacy_of_ours.setdefault(ours, legacy)
-        if other != legacy:
-            merged.update((legacy, other))
-    return merged
 
 
 # A first import of at least this many media into SQLite builds the media table's secondary indexes once, after
@@ -454,7 +445,7 @@ def _picked_rows(
         return []
     # Column by column: the page ids, URLs and types of the batch in a few passes, then the rows picked in order.
     columns = list(zip(*batch, strict=True))
-    page_ids = list(map(ctx.expression_ids.get, columns[_AT["expression_id"]]))
+    page_ids = ctx.expression_ids.get_many(columns[_AT["expression_id"]])
     urls = [None if text is None else (text.strip() or None) for text in lv.coerce_texts(columns[_AT["url"]])]
     types = lv.legacy_media_types(columns[_AT["type"]])
     picked: list[tuple[tuple[int, str], str, tuple[Any, ...]]] = []
@@ -483,12 +474,12 @@ def _media_duplicates(ctx: _Context) -> dict[int, int]:
         rank = f'CASE WHEN m."analyzed_at" IS NULL OR m."analyzed_at" = \'\' THEN 0 WHEN {error} THEN 2 ELSE 1 END'
     else:
         rank = "0"
-    candidates = ctx.conn.execute(
+    cursor = ctx.conn.execute(
         f'SELECT m."id", m."expression_id", m."url", {rank} FROM "media" m '
         'JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ? ORDER BY m."expression_id"',
         (ctx.legacy_land_id,),
     )
-    return _duplicate_media(ctx, candidates)
+    return _duplicate_media(ctx, iter(partial(cursor.fetchmany, ctx.batch_size), []))
 
 
 def _import_media_rows(ctx: _Context, incoming: int) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from typing import Any
 
+import numpy as np
+from django.db import connection
 from django.db.models import Q
 
 from lands.importer import values as lv
@@ -45,6 +48,36 @@ def _preferred_ids(candidates: Iterable[tuple[Any, int, int]]) -> dict[int, int]
     return {loser: winners[key][1] for loser, key in losers.items()}
 
 
+# Any function of the key to a signed 64-bit integer that equal keys share (a test makes every key collide).
+_key_hash: Callable[[object], int] = hash
+
+
+def _duplicate_pages(ctx: _Context) -> dict[int, int]:
+    """``_preferred_ids`` of the land's pages by URL (as ``_page_url`` reads it), the fetched page first.
+
+    Holding every page's URL to find the few that repeat would cost memory in proportion to the land's pages:
+    a first pass keeps only the hash of each URL (eight bytes a page), and a second gives ``_preferred_ids`` the
+    pages whose hash is shared, in the same order, so the same rows in the same order as all of them would.
+    """
+    fetched = 'e."fetched_at" IS NOT NULL' if ctx.schema.has("expression", "fetched_at") else "0"
+    sql = f'SELECT e."id", e."url", {fetched} FROM "expression" e WHERE e."land_id" = ?'
+    hashes = array("q", (_key_hash(_page_url(url)) for _, url, _ in ctx.conn.execute(sql, (ctx.legacy_land_id,))))
+    ordered = np.frombuffer(hashes, dtype=np.int64)
+    ordered.sort()
+    shared = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+    del ordered, hashes
+    if not shared:
+        return {}
+
+    def candidates() -> Iterator[tuple[str | None, int, int]]:
+        for page_id, url, rank in ctx.conn.execute(sql, (ctx.legacy_land_id,)):
+            key = _page_url(url)
+            if _key_hash(key) in shared:
+                yield key, int(rank), page_id
+
+    return _preferred_ids(candidates())
+
+
 def _page_ids(land_id: int, urls: list[str]) -> dict[str, int]:
     """Our ids of pages of the land just created, by URL (the land holds one page per URL)."""
     return dict(Expression.objects.filter(land_id=land_id, url__in=urls).values_list("url", "id"))
@@ -52,11 +85,7 @@ def _page_ids(land_id: int, urls: list[str]) -> dict[str, int]:
 
 def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_page: dict[int, int]) -> None:
     counts = ctx.counts("expression")
-    fetched = 'e."fetched_at" IS NOT NULL' if ctx.schema.has("expression", "fetched_at") else "0"
-    pages = ctx.conn.execute(
-        f'SELECT e."id", e."url", {fetched} FROM "expression" e WHERE e."land_id" = ?', (ctx.legacy_land_id,)
-    )
-    duplicates = _preferred_ids((_page_url(url), int(rank), page_id) for page_id, url, rank in pages)
+    duplicates = _duplicate_pages(ctx)
 
     select = ctx.schema.select_list("expression", "e")
     fields = [name for name in _EXPRESSION_TEXT if ctx.schema.has("expression", name)]
@@ -98,9 +127,15 @@ def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_pag
         ids = _upsert(Expression, rows, existing, counts, ctx.batch_size, ids_of=partial(_page_ids, ctx.land_id))
         ctx.expression_ids.update((legacy_of_url[url], page_id) for url, page_id in ids.items())
         ctx.notify("pages", len(batch))
+    # A page merged into another takes its id. Read as one lookup of the winners, then the map written once; a
+    # winner given an id by this loop (a legacy id repeated) is read from what the loop gave.
+    given: dict[Any, int] = {}
+    winners = dict(zip(duplicates.values(), ctx.expression_ids.get_many(list(duplicates.values())), strict=True))
     for loser, winner in duplicates.items():
-        if winner in ctx.expression_ids:
-            ctx.expression_ids[loser] = ctx.expression_ids[winner]
+        page_id = given[winner] if winner in given else winners[winner]
+        if page_id is not None:
+            given[loser] = page_id
+    ctx.expression_ids.update(given.items())
 
 
 # --- Links -------------------------------------------------------------------------
@@ -127,6 +162,35 @@ def _pages_of_other_lands(keys: set[tuple[str, str]]) -> tuple[dict[tuple[str, s
     return found, missing_lands
 
 
+def _insert_new_links(pairs: list[tuple[int, int]]) -> int:
+    """Write the pairs not yet in the table, in their order, a repeated pair once; returns how many were written.
+
+    A new land's pairs repeat only when two of its legacy pages were merged into one of ours, or when the file
+    repeats a link: the table's unique pair finds them, so the import holds no set of every pair it made. The
+    pairs already there are left out by the statement itself rather than by a conflict, which would spend an id.
+    """
+    unique = list(dict.fromkeys(pairs))
+    quote = connection.ops.quote_name
+    table = quote(ExpressionLink._meta.db_table)
+    source, target = quote("source_id"), quote("target_id")
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One statement for the batch; the rows of one statement do not see each other, hence the unique list.
+            cursor.execute(
+                f"INSERT INTO {table} ({source}, {target}) SELECT n.s, n.t "
+                "FROM unnest(%s::bigint[], %s::bigint[]) WITH ORDINALITY AS n(s, t, i) "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{source} = n.s AND l.{target} = n.t) ORDER BY n.i",
+                [[pair[0] for pair in unique], [pair[1] for pair in unique]],
+            )
+        else:
+            cursor.executemany(
+                f"INSERT INTO {table} ({source}, {target}) SELECT %s, %s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {source} = %s AND {target} = %s)",
+                [(pair[0], pair[1], pair[0], pair[1]) for pair in unique],
+            )
+        return cursor.rowcount
+
+
 def _import_links(ctx: _Context) -> None:
     """The links of the land's pages, to pages of this land or of any land in our database.
 
@@ -136,8 +200,10 @@ def _import_links(ctx: _Context) -> None:
     counted as skipped, by reason.
     """
     counts = ctx.counts("expressionlink")
+    # A new land's pairs are new (its pages are): the database drops the repeated ones (_insert_new_links).
+    new_land = ctx.land_is_new
     existing: set[tuple[int, int]] = set()
-    if not ctx.land_is_new:
+    if not new_land:
         existing = set(
             ExpressionLink.objects.filter(Q(source__land_id=ctx.land_id) | Q(target__land_id=ctx.land_id)).values_list(
                 "source_id", "target_id"
@@ -146,7 +212,10 @@ def _import_links(ctx: _Context) -> None:
     seen: set[tuple[int, int]] = set()
     land_name_length = _max_length(Land, "name")
 
-    def add(pair: tuple[int, int], new_links: list[dict[str, Any]]) -> None:
+    def add(pair: tuple[int, int], new_links: list[tuple[int, int]]) -> None:
+        if new_land:
+            new_links.append(pair)
+            return
         if pair in seen:
             counts.skipped["duplicate (merged pages)"] += 1
             return
@@ -154,25 +223,28 @@ def _import_links(ctx: _Context) -> None:
         if pair in existing:
             counts.unchanged += 1
             return
-        new_links.append({"source_id": pair[0], "target_id": pair[1]})
+        new_links.append(pair)
 
     def link_batches(sql: str, params: list[int], other_end: str) -> None:
         """Links whose ``other_end`` ("target" or "source") may be in another land."""
         for batch in ctx.rows(sql, params):
-            new_links: list[dict[str, Any]] = []
+            new_links: list[tuple[int, int]] = []
             elsewhere: list[tuple[int, tuple[str, str]]] = []
-            for ours_legacy, other_legacy, other_land, other_url, other_land_name in batch:
+            ours_ids = ctx.expression_ids.get_many([row[0] for row in batch])
+            in_land_ids = ctx.expression_ids.get_many([row[1] for row in batch])
+            for (_, _, other_land, other_url, other_land_name), ours, in_land in zip(
+                batch, ours_ids, in_land_ids, strict=True
+            ):
                 if other_land is None:
                     counts.skipped[f"{other_end} page missing"] += 1
                     continue
                 if other_land != ctx.legacy_land_id and other_land in ctx.lands_imported_later:
                     continue  # that land's import makes it, once this one's pages exist
-                ours = ctx.expression_ids.get(ours_legacy)
                 if ours is None:
                     counts.skipped["page skipped"] += 1
                     continue
                 if other_land == ctx.legacy_land_id:
-                    other = ctx.expression_ids.get(other_legacy)
+                    other = in_land
                     if other is None:
                         counts.skipped["page skipped"] += 1
                         continue
@@ -193,8 +265,14 @@ def _import_links(ctx: _Context) -> None:
                         counts.skipped[reasons[other_end]] += 1
                         continue
                     add((ours, other) if other_end == "target" else (other, ours), new_links)
-            if new_links:
-                insert_rows(ExpressionLink, new_links)
+            if new_links and new_land:
+                created = _insert_new_links(new_links)
+                counts.created += created
+                if created < len(new_links):
+                    counts.skipped["duplicate (merged pages)"] += len(new_links) - created
+            elif new_links:
+                rows = [{"source_id": source, "target_id": target} for source, target in new_links]
+                insert_rows(ExpressionLink, rows)
                 counts.created += len(new_links)
             ctx.notify("links", len(batch))
 

@@ -75,7 +75,8 @@ def _import_tagged_content(ctx: _Context) -> None:
     )
     for batch in ctx.rows(sql, [ctx.legacy_land_id]):
         rows: list[tuple[tuple[int, int, int, int], dict[str, Any], dict[str, Any]]] = []
-        for row in batch:
+        page_ids = ctx.expression_ids.get_many([row["expression_id"] for row in batch])
+        for row, page_id in zip(batch, page_ids, strict=True):
             tag_id = ctx.tag_ids.get(row["tag_id"])
             if tag_id is None:
                 counts.skipped["tag skipped"] += 1
@@ -86,7 +87,6 @@ def _import_tagged_content(ctx: _Context) -> None:
             if row["page_land"] != ctx.legacy_land_id:
                 counts.skipped["page in another land"] += 1
                 continue
-            page_id = ctx.expression_ids.get(row["expression_id"])
             if page_id is None:
                 counts.skipped["page skipped"] += 1
                 continue
