@@ -21,6 +21,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -55,14 +56,14 @@ def main() -> None:
     spent = {"test": 0.0, "tesseract": 0.0, "readings": 0}
     original_test, original_recognise = read_module.text_likelihood, read_module.recognise
 
-    def timed_test(*a, **k):  # type: ignore[no-untyped-def]
+    def timed_test(*a: Any, **k: Any) -> Any:
         started = time.thread_time()
         try:
             return original_test(*a, **k)
         finally:
             spent["test"] += time.thread_time() - started
 
-    def timed_recognise(*a, **k):  # type: ignore[no-untyped-def]
+    def timed_recognise(*a: Any, **k: Any) -> Any:
         started = time.thread_time()
         try:
             return original_recognise(*a, **k)
@@ -70,8 +71,8 @@ def main() -> None:
             spent["tesseract"] += time.thread_time() - started
             spent["readings"] += 1
 
-    read_module.text_likelihood = timed_test  # type: ignore[assignment]
-    read_module.recognise = timed_recognise  # type: ignore[assignment]
+    read_module.text_likelihood = timed_test
+    read_module.recognise = timed_recognise
     rows: dict[str, list[list[float]]] = defaultdict(list)
     print(
         f"OCR profile over the land mix: {args.pool} pictures, {args.rounds} rounds (the first left out), "
