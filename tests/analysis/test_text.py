@@ -395,31 +395,6 @@ def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_readings(monk
 
 
 @needs_tesseract
-def test_a_photo_whose_reading_is_mostly_scraps_is_given_up_after_that_reading(monkeypatch):
-    from bench.ocr import make_sample
-    from media_analysis.engine.text import read
-
-    photo = make_sample("photo", 10_005).image  # a textured crop of the land mix that the test takes for lines
-    test = text_likelihood(np.asarray(photo.convert("L")))
-    assert test.score >= TextOptions().threshold
-    assert len(read._regions(test, (photo.height, photo.width))) > 1
-    readings: list[list[tesseract.Word]] = []
-    real = read.recognise
-
-    def counted(*args, **kwargs):
-        words = real(*args, **kwargs)
-        readings.append(words)
-        return words
-
-    monkeypatch.setattr(read, "recognise", counted)
-    reading = read_text(photo, TextOptions())
-    assert reading.status == "empty"
-    assert len(readings) == 1  # neither the block's other tones nor the other blocks are read
-    kept = read._kept(readings[0], TextOptions().min_confidence)
-    assert read._scraps(readings[0], kept) >= read._TEXTURE_SCRAPS
-
-
-@needs_tesseract
 def test_a_picture_without_text_is_skipped_without_recognition():
     reading = read_text(smooth_photo(), TextOptions())
     assert reading.status == "skipped"

@@ -56,7 +56,7 @@ def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
     try:
         fruitless = _Fruitless()
         for number, region in enumerate(_regions(test, grey.shape)):
-            if fruitless.readings >= _FRUITLESS_READINGS or fruitless.texture:
+            if fruitless.readings >= _FRUITLESS_READINGS:
                 break  # texture taken for lines: the rest of the picture is not worth reading
             words, share = _read_region(grey, region, engine.tessdata, languages, deadline, options, fruitless)
             kept += [replace(w, line=w.line + number * _LINES_PER_REGION) for w in words]
@@ -150,19 +150,9 @@ def _merged(boxes: list[list[int]]) -> list[list[int]]:
 _FRUITLESS_READINGS = 4
 
 
-# Over a photo, a reading that returned at least this many scraps (words with a letter or a digit that were
-# not kept) and kept fewer than this share of its words has read the photo's texture: the picture is given up.
-_TEXTURE_SCRAPS, _TEXTURE_KEPT = 8, 0.25
-# Over a photo, a fruitless reading of at least this many scraps counts as two towards giving the picture up.
-_HEAVY_SCRAPS = 4
-# Over a photo, a doubtful reading that kept fewer than this share of its words is not read again apart.
-_APART_KEPT = 0.34
-
-
 @dataclass
 class _Fruitless:
     readings: int = 0  # Tesseract's readings in a row, over the picture's regions, that kept no word
-    texture: bool = False  # a reading read mostly scraps of a photo's texture: the picture is given up
 
 
 def _read_region(
@@ -207,15 +197,7 @@ def _read_region(
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
         words = recognise(candidate.picture, tessdata, languages, remaining, block=not region.page)
         kept = _kept(words, options.min_confidence)
-        # Over a photo, texture taken for lines reads as many scraps: one- or two-letter words, unsure ones,
-        # lines without a sure word. A caption's reading keeps most of its words, even an unsure one.
-        scraps = _scraps(words, kept) if ground is None and not region.page else 0
-        if (
-            kept
-            and candidate.apart is not None
-            and _doubtful(words, kept)
-            and len(kept) >= _APART_KEPT * (len(kept) + scraps)
-        ):
+        if kept and candidate.apart is not None and _doubtful(words, kept):
             # A caption was read, but not cleanly: the photo's own highlights (or shadows) may sit among the
             # glyphs. The same tone without the parts that are not set in an outline or a band is read too,
             # and the surer reading kept.
@@ -229,14 +211,9 @@ def _read_region(
                 if _score(other_kept) > _score(kept):
                     words, kept = other, _accents_from(kept, other_kept)
         score = _score(kept)
-        fruitless.readings = 0 if kept else fruitless.readings + (2 if scraps >= _HEAVY_SCRAPS else 1)
+        fruitless.readings = 0 if kept else fruitless.readings + 1
         if score > best_score:
             best, best_score = _accents_from(best, kept), score
-        if scraps >= _TEXTURE_SCRAPS and len(kept) < _TEXTURE_KEPT * (len(kept) + scraps):
-            # Mostly scraps: the photo's texture, whose readings cost the most (dozens of words, each tried in
-            # every language). Neither this block's other tones nor the picture's other blocks are read.
-            fruitless.texture = True
-            break
         if not words and not candidate.tones:
             break  # nothing at all in the grey block where the test saw lines: texture, not worth other tones
         if kept and sum(w.confidence for w in kept) / len(kept) >= _CONFIDENT:
@@ -249,11 +226,6 @@ def _read_region(
 
 def _kept(words: list[Word], min_confidence: float) -> list[Word]:
     return _sure_lines([w for w in words if w.confidence >= min_confidence and any(c.isalnum() for c in w.text)])
-
-
-def _scraps(words: list[Word], kept: list[Word]) -> int:
-    """The words with a letter or a digit that the reading did not keep."""
-    return sum(1 for w in words if w not in kept and any(c.isalnum() for c in w.text))
 
 
 def _score(kept: list[Word]) -> float:
