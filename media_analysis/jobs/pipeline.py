@@ -1110,6 +1110,8 @@ class Pipeline:
     def _gauges(self) -> None:
         metrics.PIPELINE_IN_FLIGHT.set(self._in_flight)
         metrics.PIPELINE_BYTES.set(self._bytes)
+        if self._spool is not None:
+            metrics.PIPELINE_SPOOLED_BYTES.set(self._spool.in_use)
         metrics.PIPELINE_QUEUED.set(self._backlog)
         metrics.PIPELINE_ANALYSIS_QUEUE.set(self._analysing)
 
