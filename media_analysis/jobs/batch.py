@@ -7,6 +7,7 @@ turns settings into its options and its results into rows.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import threading
@@ -188,12 +189,15 @@ def bytes_in_flight() -> int:
 def body_spool() -> Spool | None:
     """A new spool of this process for bodies past ``MEDIA_ANALYSIS_SPOOL_THRESHOLD`` (None when it is 0).
 
-    Creating it removes the spools of processes that died with bodies on disk.
+    Creating it removes the spools of processes that died with bodies on disk; it is removed at the process's exit.
     """
     threshold = settings.MEDIA_ANALYSIS_SPOOL_THRESHOLD
     if threshold <= 0:
         return None
-    return Spool(Path(settings.MEDIA_ANALYSIS_SPOOL_DIR), threshold, max(0, settings.MEDIA_ANALYSIS_SPOOL_MAX_BYTES))
+    spool = Spool(Path(settings.MEDIA_ANALYSIS_SPOOL_DIR), threshold, max(0, settings.MEDIA_ANALYSIS_SPOOL_MAX_BYTES))
+    # A process that ends normally leaves nothing behind; one killed leaves its directory to the next sweep.
+    atexit.register(spool.close)
+    return spool
 
 
 def analysis_threads() -> int:

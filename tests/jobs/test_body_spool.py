@@ -55,7 +55,7 @@ def held_analyses(settings, monkeypatch) -> Iterator[threading.Semaphore]:
 
 
 def _body_files(root: Path) -> list[Path]:
-    return [path for path in root.rglob("*") if path.is_file() and path.name != ".lock"]
+    return [path for path in root.rglob("*") if path.is_file() and not path.name.endswith(".lock")]
 
 
 def _settled_spool(pipe: Pipeline, root: Path) -> None:
@@ -230,4 +230,4 @@ def test_a_new_pipeline_removes_the_spool_of_a_dead_process(settings, spool_dir,
     (dead / "body-x").write_bytes(b"y" * 1000)
     pipe = pipeline()
     assert not dead.exists()
-    assert [path.name for path in spool_dir.iterdir()] == [Path(pipe._spool.directory).name]
+    assert [path.name for path in spool_dir.iterdir() if path.is_dir()] == [Path(pipe._spool.directory).name]

@@ -18,11 +18,14 @@ import secrets
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 LOCK_NAME = ".lock"
+ROOT_LOCK_NAME = ".sweep.lock"  # held while a directory is created or swept
 # Files are read back and hashed in blocks of this size: a body is never held twice to hash it.
 READ_BLOCK = 1024 * 1024
 
@@ -37,12 +40,16 @@ class Spool:
         self._lock = threading.Lock()
         self._in_use = 0
         self._files = 0
+        self._pid = os.getpid()
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        sweep(self.root)
-        self.directory = self.root / f"{os.getpid()}-{secrets.token_hex(4)}"
-        self.directory.mkdir(mode=0o700)
-        self._lock_fd = os.open(self.directory / LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Under the root's lock, so that no other process's sweep finds this directory between its creation
+        # and the lock that says it is alive.
+        with _root_locked(self.root):
+            _sweep_locked(self.root)
+            self.directory = self.root / f"{self._pid}-{secrets.token_hex(4)}"
+            self.directory.mkdir(mode=0o700)
+            self._lock_fd = os.open(self.directory / LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     @property
     def in_use(self) -> int:
@@ -84,16 +91,39 @@ class Spool:
             self._files -= 1
 
     def close(self) -> None:
-        """Remove this spool's directory and whatever it still holds (at a process's end, or in tests)."""
+        """Remove this spool's directory and whatever it still holds (at a process's end, or in tests).
+
+        Only in the process that created it: a forked child inherits the object, not the directory.
+        """
+        if os.getpid() != self._pid or self._lock_fd < 0:
+            return
         shutil.rmtree(self.directory, ignore_errors=True)
         os.close(self._lock_fd)
+        self._lock_fd = -1
         with self._lock:
             self._in_use = 0
             self._files = 0
 
 
+@contextmanager
+def _root_locked(root: Path) -> Iterator[None]:
+    fd = os.open(root / ROOT_LOCK_NAME, os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def sweep(root: Path) -> int:
     """Remove the directories under ``root`` whose process is gone (their lock can be taken): how many."""
+    if not root.is_dir():
+        return 0
+    with _root_locked(root):
+        return _sweep_locked(root)
+
+
+def _sweep_locked(root: Path) -> int:
     removed = 0
     try:
         entries = list(os.scandir(root))
@@ -106,9 +136,7 @@ def sweep(root: Path) -> int:
         try:
             fd = os.open(lock_path, os.O_RDWR | os.O_CLOEXEC)
         except FileNotFoundError:
-            # Being created (the lock comes right after the directory) or already half removed: leave it to
-            # the next sweep unless it holds nothing but bodies of a dead process, which a lock would say.
-            continue
+            continue  # not a spool's: directories are created with their lock, under the root's lock
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
