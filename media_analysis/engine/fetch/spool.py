@@ -157,6 +157,7 @@ class SpooledBody:
     path: Path
     size: int
     spool: Spool = field(repr=False)
+    digest: str = ""  # the SHA-256 (hex) taken as the body was written, when it was
     _discarded: bool = field(default=False, repr=False)
 
     def read_bytes(self) -> bytes:
@@ -164,6 +165,9 @@ class SpooledBody:
             return handle.read()
 
     def sha256(self) -> str:
+        """The body's SHA-256 (hex): taken as it was written, or else read from the file."""
+        if self.digest:
+            return self.digest
         digest = hashlib.sha256()
         with open(self.path, "rb") as handle:
             while block := handle.read(READ_BLOCK):
@@ -186,6 +190,8 @@ class SpoolWriter:
         self.spool = spool
         self.handle, self.path = spool.create()
         self.size = 0
+        # Hashed as written: the file is not read once more for the key of reuse by content.
+        self._digest = hashlib.sha256()
 
     def write(self, data: bytes) -> bool:
         """Append ``data`` if the spool's cap allows it; False (nothing written) otherwise."""
@@ -198,12 +204,13 @@ class SpoolWriter:
         except BaseException:
             self.spool.give_back(len(data))
             raise
+        self._digest.update(data)
         self.size += len(data)
         return True
 
     def finish(self) -> SpooledBody:
         self.handle.close()
-        return SpooledBody(self.path, self.size, self.spool)
+        return SpooledBody(self.path, self.size, self.spool, self._digest.hexdigest())
 
     def back_to_memory(self) -> bytes:
         """What was written, read back; the file is removed and its bytes counted off."""
