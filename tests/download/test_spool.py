@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import os
 import random
+import shutil
 import signal
 import stat
 import subprocess
@@ -139,6 +140,22 @@ def test_past_the_disk_cap_a_body_goes_on_in_memory_and_the_cap_holds(http_serve
         third = download(session, http_server.route("/3.bin", Reply(body=second_body)), policy, spool=spool)
         assert third.spooled is not None  # room again
         third.spooled.discard()
+        assert (spool.in_use, spool.files) == (0, 0)
+    finally:
+        spool.close()
+
+
+def test_without_a_file_to_be_had_a_body_stays_in_memory(http_server, session, policy, tmp_path):
+    spool = Spool(tmp_path / "gone", THRESHOLD, 8 * 1024 * 1024)
+    shutil.rmtree(spool.directory)  # a disk that refuses new files, as far as the download can tell
+    try:
+        body = _bytes(400_000, 5)
+        memory: list[int] = []
+        result = download(
+            session, http_server.route("/kept.bin", Reply(body=body)), policy, spool=spool, on_memory=memory.append
+        )
+        assert (result.spooled, result.content) == (None, body)
+        assert sum(memory) == len(body)
         assert (spool.in_use, spool.files) == (0, 0)
     finally:
         spool.close()

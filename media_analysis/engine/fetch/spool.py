@@ -11,6 +11,7 @@ doing so (their lock is free), at the next start of any process using the same r
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
@@ -200,7 +201,13 @@ class SpoolWriter:
         if not self.spool.take(len(data)):
             return False
         try:
-            self.handle.write(data)
+            # A raw file may write less than it is given; what a failed write left past ``size`` is never read.
+            view = memoryview(data)
+            while view:
+                written = self.handle.write(view)
+                if not written:
+                    raise OSError(errno.EIO, "the spool's file took no bytes")
+                view = view[written:]
         except BaseException:
             self.spool.give_back(len(data))
             raise
@@ -214,10 +221,12 @@ class SpoolWriter:
 
     def back_to_memory(self) -> bytes:
         """What was written, read back; the file is removed and its bytes counted off."""
-        self.handle.close()
-        with open(self.path, "rb") as handle:
-            data = handle.read()
-        self.spool.removed(self.path, self.size)
+        try:
+            self.handle.close()
+            with open(self.path, "rb") as handle:
+                data = handle.read(self.size)
+        finally:
+            self.spool.removed(self.path, self.size)
         return data
 
     def abandon(self) -> None:

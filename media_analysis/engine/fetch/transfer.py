@@ -289,9 +289,13 @@ class _Body:
         if self._writer is None and self._spool is not None and self._in_memory + len(piece) > self._spool.threshold:
             self._start_file()
         if self._writer is not None:
-            if self._writer.write(piece):
-                return
-            # The spool's cap is reached: this body goes on in memory, where the byte budget counts it.
+            try:
+                if self._writer.write(piece):
+                    return
+            except OSError:
+                pass  # a disk full or failing costs the file, not the download
+            # The spool's cap is reached (or its disk failed): this body goes on in memory, where the byte budget
+            # counts it.
             self._back_to_memory()
         self.parts.append(piece)
         self._in_memory += len(piece)
@@ -300,16 +304,21 @@ class _Body:
 
     def _start_file(self) -> None:
         assert self._spool is not None
-        writer = SpoolWriter(self._spool)
-        self._spool = None  # one file per body at most: once back in memory it stays there
+        spool, self._spool = self._spool, None  # one file per body at most: once back in memory it stays there
         try:
-            held = b"".join(self.parts)
-            if not writer.write(held):
-                writer.abandon()
-                return
+            writer = SpoolWriter(spool)
+        except OSError:
+            return  # no file to be had (a disk full or failing): the body stays in memory
+        try:
+            written = writer.write(b"".join(self.parts))
+        except OSError:
+            written = False
         except BaseException:
             writer.abandon()
             raise
+        if not written:
+            writer.abandon()
+            return
         self._writer = writer
         self.parts = []
         moved, self._in_memory = self._in_memory, 0
