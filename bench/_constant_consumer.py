@@ -52,8 +52,14 @@ def _constant(content: bytes, options: Any, **kwargs: Any) -> Any:
     return _results[options]
 
 
-batch.analyse_image = _constant  # type: ignore[assignment]
-# Every media gets the same hashes, which no real land has: the near-duplicate clustering that follows a job would
-# gather all of them in one cluster, and its cost would hide the consumer's.
-tasks.cluster_land_task = lambda *args, **kwargs: None
-execute_from_command_line(["manage.py", *sys.argv[1:]])
+def install() -> None:
+    """Replace the consumer's analysis by the constant one (``bench/_peak_consumer.py`` calls this too)."""
+    batch.analyse_image = _constant  # type: ignore[assignment]
+    # Every media gets the same hashes, which no real land has: the near-duplicate clustering that follows a job
+    # would gather all of them in one cluster, and its cost would hide the consumer's.
+    tasks.cluster_land_task = lambda *args, **kwargs: None
+
+
+if __name__ == "__main__":
+    install()
+    execute_from_command_line(["manage.py", *sys.argv[1:]])

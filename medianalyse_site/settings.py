@@ -247,6 +247,14 @@ MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOST
 # caps: within them, the pipeline starts only the downloads its analyses will take in soon (no setting).
 MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 64)
 MEDIA_ANALYSIS_BYTES_IN_FLIGHT = env_int("MEDIA_ANALYSIS_BYTES_IN_FLIGHT", 256 * 1024 * 1024)
+# An image body that passes this many bytes while it is received goes on into a file of the consumer's own
+# (0: every body stays in memory), kept there until analysed: what a consumer holds in memory then no longer
+# depends on which large bodies coincide. The byte budget above counts the bytes in memory; the files, under
+# MEDIA_ANALYSIS_SPOOL_DIR (one directory per process, owner only, removed when the process is found dead at the
+# next start), stay within MEDIA_ANALYSIS_SPOOL_MAX_BYTES, past which a body goes on in memory instead.
+MEDIA_ANALYSIS_SPOOL_THRESHOLD = env_int("MEDIA_ANALYSIS_SPOOL_THRESHOLD", 256 * 1024)
+MEDIA_ANALYSIS_SPOOL_MAX_BYTES = env_int("MEDIA_ANALYSIS_SPOOL_MAX_BYTES", 1024 * 1024 * 1024)
+MEDIA_ANALYSIS_SPOOL_DIR = env_str("MEDIA_ANALYSIS_SPOOL_DIR", str(VAR_DIR / "tmp" / "bodies"))
 # Conditional requests of a re-analysis in flight per consumer process, counted apart from the downloads:
 # most are answered 304, without a body, so many more of them can wait on the sites' latency at once.
 MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY = env_int("MEDIA_ANALYSIS_REVALIDATION_CONCURRENCY", 256)

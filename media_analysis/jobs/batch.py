@@ -7,14 +7,16 @@ turns settings into its options and its results into rows.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -28,6 +30,7 @@ from lands.models import AnalysisStatus, Media, MediaType
 from media_analysis.engine.av_probe import probe_av
 from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators, build_session, download, probe
+from media_analysis.engine.fetch.spool import Spool, SpooledBody
 from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
 from media_analysis.engine.text import TextOptions, TextReading, words
 from media_analysis.engine.version import ANALYSIS_VERSION
@@ -183,6 +186,20 @@ def bytes_in_flight() -> int:
     return max(1, settings.MEDIA_ANALYSIS_BYTES_IN_FLIGHT)
 
 
+def body_spool() -> Spool | None:
+    """A new spool of this process for bodies past ``MEDIA_ANALYSIS_SPOOL_THRESHOLD`` (None when it is 0).
+
+    Creating it removes the spools of processes that died with bodies on disk; it is removed at the process's exit.
+    """
+    threshold = settings.MEDIA_ANALYSIS_SPOOL_THRESHOLD
+    if threshold <= 0:
+        return None
+    spool = Spool(Path(settings.MEDIA_ANALYSIS_SPOOL_DIR), threshold, max(0, settings.MEDIA_ANALYSIS_SPOOL_MAX_BYTES))
+    # A process that ends normally leaves nothing behind; one killed leaves its directory to the next sweep.
+    atexit.register(spool.close)
+    return spool
+
+
 def analysis_threads() -> int:
     """Images analysed at once per process."""
     return max(1, settings.MEDIA_ANALYSIS_ANALYSIS_THREADS)
@@ -234,9 +251,29 @@ class Fetched:
     media_id: int
     url: str
     media_type: str
-    content: bytes
+    content: bytes  # empty when the body is on disk
     validators: Validators = field(default_factory=Validators)  # the response's, kept with the values
-    sha256: str = ""  # of ``content``: the key of analyses reused by content
+    sha256: str = ""  # of the body: the key of analyses reused by content
+    # The body on disk, when it passed the spool's threshold: removed by whoever releases the body.
+    spooled: SpooledBody | None = None
+
+    @property
+    def in_memory(self) -> int:
+        """The body's bytes held in memory."""
+        return len(self.content)
+
+    def body(self) -> bytes:
+        """The body's bytes, read from its file when it is on disk."""
+        return self.spooled.read_bytes() if self.spooled is not None else self.content
+
+    def without_body(self) -> Fetched:
+        """The same media, its body let go (its file is its first holder's to remove)."""
+        return replace(self, content=b"", spooled=None)
+
+    def discard(self) -> None:
+        """Remove the body's file, if it has one."""
+        if self.spooled is not None:
+            self.spooled.discard()
 
 
 def reuse_by_content() -> bool:
@@ -280,7 +317,8 @@ def reused_outcome(fetched: Fetched, values: dict[str, Any]) -> MediaOutcome:
     fields = {name: values[name] for name in IMAGE_FIELDS if name in values}
     if not fields.get("original_key"):
         fields.pop("original_key", None)
-        fields.update(archived_original(fetched.content, fetched.sha256, fields.get("mime_type")))
+        if settings.MEDIA_ANALYSIS_ARCHIVE_ORIGINALS:
+            fields.update(archived_original(fetched.body(), fetched.sha256, fields.get("mime_type")))
     if not fields.get("thumbnail_key"):
         fields.pop("thumbnail_key", None)  # the row keeps any it has
     fields.update(_validator_fields(fetched.validators))
@@ -388,6 +426,7 @@ def fetch_one(
     policy: DownloadPolicy,
     on_bytes: Callable[[int], None] | None = None,
     validators: Validators | None = None,
+    spool: Spool | None = None,
 ) -> MediaOutcome | Fetched:
     """The network half of one media's analysis: an image's body to analyse, or already an outcome.
 
@@ -396,17 +435,26 @@ def fetch_one(
     "unchanged", whose fields are the validators to keep.
     ``Throttled`` is raised, not recorded, when the policy defers throttling:
     the caller pauses the host and tries again later.
+    ``on_bytes`` is told how the image body's decoded bytes held in memory change, piece by piece. With
+    ``spool``, a body past its threshold is kept on disk (``Fetched.spooled``, the caller's to remove), and
+    ``on_bytes`` is told the bytes that left memory for the file as a negative change.
     """
     try:
         if media_type == MediaType.IMAGE:
             started = time.perf_counter()
-            downloaded = download(session, url, policy, validators, on_bytes=on_bytes)
+            downloaded = download(session, url, policy, validators, spool=spool, on_memory=on_bytes)
             metrics.DOWNLOAD_SECONDS.observe(time.perf_counter() - started)
             if isinstance(downloaded, NotModified):
                 return _unchanged(media_id, url, media_type, validators, downloaded)
-            metrics.DOWNLOAD_BYTES.observe(len(downloaded.content))
-            digest = hashlib.sha256(downloaded.content).hexdigest()
-            return Fetched(media_id, url, media_type, downloaded.content, downloaded.validators, digest)
+            spooled = downloaded.spooled
+            try:
+                metrics.DOWNLOAD_BYTES.observe(downloaded.size)
+                digest = spooled.sha256() if spooled is not None else hashlib.sha256(downloaded.content).hexdigest()
+            except BaseException:
+                if spooled is not None:
+                    spooled.discard()
+                raise
+            return Fetched(media_id, url, media_type, downloaded.content, downloaded.validators, digest, spooled)
         probed = _probe_av_url(url, session, policy, validators)
         if isinstance(probed, NotModified):
             return _unchanged(media_id, url, media_type, validators, probed)
@@ -431,13 +479,16 @@ def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
         with analysis_slots():
             started = time.perf_counter()
             # The download thread took the body's SHA-256 already (the key of reuse by content).
-            result = analyse_image(fetched.content, options, sha256=fetched.sha256 or None)
+            # A body on disk is read back only now, by one of the few analysis threads: the bodies waiting for
+            # them stay out of memory.
+            content = fetched.body()
+            result = analyse_image(content, options, sha256=fetched.sha256 or None)
             metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
         fields = {
             **result.as_fields(),
             **_validator_fields(fetched.validators),
             **stored_thumbnail(result, options),
-            **archived_original(fetched.content, result.image_hash, result.mime_type),
+            **archived_original(content, result.image_hash, result.mime_type),
         }
         return MediaOutcome(media_id, url, media_type, "analysed", fields=fields, text=result.text)
     except MediaFailure as failure:

@@ -49,7 +49,12 @@ PIPELINE_IN_FLIGHT = Gauge(
 )
 PIPELINE_BYTES = Gauge(
     "media_analysis_bytes_in_flight",
-    "Bytes held by the pipeline: being received, or received and not yet analysed.",
+    "Bytes held in memory by the pipeline: being received, or received and not yet analysed.",
+    multiprocess_mode="livesum",
+)
+PIPELINE_SPOOLED_BYTES = Gauge(
+    "media_analysis_bytes_on_disk",
+    "Bytes of bodies the pipeline keeps on disk until their analysis.",
     multiprocess_mode="livesum",
 )
 PIPELINE_QUEUED = Gauge(

@@ -271,6 +271,9 @@ class Pipeline:
         # asked again before this time (monotonic), unless a release of the host is heard.
         self._not_before: dict[str, float] = {}
         self._watched_gate: HostGate | None = None
+        # Bodies past a size go on into files, so that the bytes held in memory (what ``_bytes`` counts, within
+        # the byte budget) no longer depend on which large bodies happen to coincide.
+        self._spool = media_batch.body_spool()
         for target, name in (
             (self._dispatch_loop, "pipeline-dispatch"),
             (self._completion_loop, "pipeline-complete"),
@@ -462,6 +465,8 @@ class Pipeline:
                 "ahead": self._ahead_limit(),
                 "batches": len(self._batches),
                 "refused_hosts": len(self._not_before),  # hosts waiting for a release, or their pause, to end
+                "spooled_bytes": self._spool.in_use if self._spool is not None else 0,
+                "spooled_files": self._spool.files if self._spool is not None else 0,
             }
 
     # --- Waking ---
@@ -752,6 +757,7 @@ class Pipeline:
                 batch.policy,
                 on_bytes=lambda size: self._received(work, size),
                 validators=work.validators,
+                spool=self._spool,
             )
         except Throttled as throttled:
             # Paused before the slot is released, so that no other download of the host slips in.
@@ -813,10 +819,12 @@ class Pipeline:
                 else:
                     outcome = media_batch.failed_outcome(work.media_ids[0], work.url, work.media_type, result)
             elif isinstance(result, Fetched):
-                self._bytes += len(result.content)
-                self._body_estimate += (len(result.content) - self._body_estimate) * MEAN_WEIGHT
+                self._bytes += result.in_memory
+                # What a download holds in memory at most: a body on disk held the spool's threshold on its way.
+                in_memory = self._spool.threshold if result.spooled is not None and self._spool else result.in_memory
+                self._body_estimate += (in_memory - self._body_estimate) * MEAN_WEIGHT
                 self._analysing += 1
-                self._analysing_bytes += len(result.content)
+                self._analysing_bytes += result.in_memory
                 if media_batch.reuse_by_content():
                     self._lookup.put((work, result))
                 else:
@@ -839,8 +847,9 @@ class Pipeline:
                 self._wake_dispatcher(WAKE_SLOT)
 
     def _received(self, work: _Work, size: int) -> None:
+        """``size`` more (or, when moved to a file, fewer) bytes of ``work``'s body are held in memory."""
         received = work.received + size
-        if received <= work.reserved:
+        if received <= work.reserved and work.received <= work.reserved:
             # Within the bytes reserved at its start: the budget does not move, and no lock is needed, since only
             # this download's thread changes its ``received`` and ``reserved`` once it has started.
             work.received = received
@@ -950,7 +959,7 @@ class Pipeline:
         waiting = self._pending.get(key)
         if waiting is not None:
             # Its bytes are not needed any more: the analysis under way gives the values.
-            waiting.append((work, replace(fetched, content=b"")))
+            waiting.append((work, fetched.without_body()))
             self._release_body_locked(fetched)
             return True
         recent = self._recent.get(key)
@@ -958,7 +967,7 @@ class Pipeline:
             # A forced batch copies only its own analyses.
             return False
         self._release_body_locked(fetched)
-        self._record_locked(work, media_batch.reused_outcome(replace(fetched, content=b""), recent[0]))
+        self._record_locked(work, media_batch.reused_outcome(fetched.without_body(), recent[0]))
         return True
 
     def _share_locked(self, key: tuple[str, AnalysisOptions], outcome: MediaOutcome, batch: _Batch) -> None:
@@ -986,9 +995,11 @@ class Pipeline:
             self._wake_dispatcher(WAKE_BODIES)
 
     def _release_body_locked(self, fetched: Fetched, analysed: bool = False) -> None:
-        self._bytes -= len(fetched.content)
+        """The body is done with (analysed, copied or shared): count it off, and remove its file if it has one."""
+        self._bytes -= fetched.in_memory
         self._analysing -= 1
-        self._analysing_bytes -= len(fetched.content)
+        self._analysing_bytes -= fetched.in_memory
+        fetched.discard()
         if not analysed:
             # Settled without an analysis: the analyses take in such bodies at no cost.
             self._analysis_seconds -= self._analysis_seconds * MEAN_WEIGHT
@@ -1099,6 +1110,8 @@ class Pipeline:
     def _gauges(self) -> None:
         metrics.PIPELINE_IN_FLIGHT.set(self._in_flight)
         metrics.PIPELINE_BYTES.set(self._bytes)
+        if self._spool is not None:
+            metrics.PIPELINE_SPOOLED_BYTES.set(self._spool.in_use)
         metrics.PIPELINE_QUEUED.set(self._backlog)
         metrics.PIPELINE_ANALYSIS_QUEUE.set(self._analysing)
 

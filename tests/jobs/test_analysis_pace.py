@@ -105,6 +105,7 @@ def test_downloads_stop_while_the_bodies_waiting_fill_the_backlog_and_resume_as_
 def test_a_backlog_of_large_bodies_stops_the_downloads_by_its_bytes(held_analyses, settings, http_server, monkeypatch):
     monkeypatch.setattr(pipeline_module, "ARRIVALS_MARGIN", 0)
     settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 1  # one download at a time: each body counted before the next
+    settings.MEDIA_ANALYSIS_SPOOL_THRESHOLD = 0  # every body in memory, where the backlog's bytes count it
     backlog = pipeline_module.ANALYSIS_BACKLOG_PER_THREAD
     # Bodies about four times the size a fresh pipeline expects: two of them outweigh the backlog's bytes.
     bodies = [_noise_png(n, side=600) for n in range(8)]

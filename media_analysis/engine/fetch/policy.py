@@ -10,7 +10,10 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from media_analysis.engine.fetch.spool import SpooledBody
 
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 # The statuses by which a server asks to be left alone for a while; see ``DownloadPolicy.defer_throttling``.
@@ -133,6 +136,13 @@ class Downloaded:
     redirects: int
     truncated: bool = False  # ``download(..., truncate=True)`` cut the body at the byte cap
     validators: Validators = Validators()  # the final response's ETag and Last-Modified
+    # The body on disk, when it passed the spool's threshold (``content`` is then empty); its owner removes it.
+    spooled: SpooledBody | None = None
+
+    @property
+    def size(self) -> int:
+        """The body's size, in memory or on disk."""
+        return self.spooled.size if self.spooled is not None else len(self.content)
 
 
 @dataclass

@@ -9,7 +9,7 @@ import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, overload
+from typing import Any, NoReturn, overload
 from urllib.parse import urldefrag, urljoin
 
 import requests
@@ -41,6 +41,7 @@ from media_analysis.engine.fetch.policy import (
     Validators,
     _short,
 )
+from media_analysis.engine.fetch.spool import Spool, SpooledBody, SpoolWriter
 from media_analysis.engine.sniff import sniff_mime
 
 _READ_SIZE = 64 * 1024
@@ -270,6 +271,85 @@ def _decoder_for(response: requests.Response) -> _Decoder | None:
     raise DownloadError(f"unsupported Content-Encoding {', '.join(encodings)}")
 
 
+class _Body:
+    """The decoded body as it comes: pieces in memory, then, past the spool's threshold, a file."""
+
+    def __init__(self, spool: Spool | None, on_bytes: Callable[[int], None] | None) -> None:
+        # The pieces as they come, joined once at the end: a buffer grown by reallocation, with hundreds of
+        # bodies being received at once, leaves the allocator free blocks of every size, and is copied once more.
+        self.parts: list[bytes] = []
+        self.size = 0
+        self._in_memory = 0
+        self._spool = spool
+        self._writer: SpoolWriter | None = None
+        self._on_bytes = on_bytes
+
+    def add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self._writer is None and self._spool is not None and self._in_memory + len(piece) > self._spool.threshold:
+            self._start_file()
+        if self._writer is not None:
+            try:
+                if self._writer.write(piece):
+                    return
+            except OSError:
+                pass  # a disk full or failing costs the file, not the download
+            # The spool's cap is reached (or its disk failed): this body goes on in memory, where the byte budget
+            # counts it.
+            self._back_to_memory()
+        self.parts.append(piece)
+        self._in_memory += len(piece)
+        if self._on_bytes is not None:
+            self._on_bytes(len(piece))
+
+    def _start_file(self) -> None:
+        assert self._spool is not None
+        spool, self._spool = self._spool, None  # one file per body at most: once back in memory it stays there
+        try:
+            writer = SpoolWriter(spool)
+        except OSError:
+            return  # no file to be had (a disk full or failing): the body stays in memory
+        try:
+            written = writer.write(b"".join(self.parts))
+        except OSError:
+            written = False
+        except BaseException:
+            writer.abandon()
+            raise
+        if not written:
+            writer.abandon()
+            return
+        self._writer = writer
+        self.parts = []
+        moved, self._in_memory = self._in_memory, 0
+        if self._on_bytes is not None and moved:
+            self._on_bytes(-moved)
+
+    def _back_to_memory(self) -> None:
+        assert self._writer is not None
+        writer, self._writer = self._writer, None
+        data = writer.back_to_memory()
+        self.parts = [data]
+        self._in_memory = len(data)
+        if self._on_bytes is not None:
+            self._on_bytes(len(data))
+
+    def result(self) -> bytes | SpooledBody:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            try:
+                return writer.finish()
+            except BaseException:
+                writer.abandon()
+                raise
+        return b"".join(self.parts)
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.abandon()
+
+
 def _read_body(
     response: requests.Response,
     limit: int,
@@ -279,16 +359,19 @@ def _read_body(
     truncate: bool,
     on_bytes: Callable[[int], None] | None = None,
     start_timeout: float = 0.0,
-) -> bytes:
+    spool: Spool | None = None,
+    on_memory: Callable[[int], None] | None = None,
+) -> bytes | SpooledBody:
     """Read at most ``limit`` bytes of decoded body; past it, raise ``TooLarge`` or (``truncate``) stop.
 
     The first bytes must come within ``start_timeout`` seconds (when shorter than the read timeout).
+    With ``spool`` (never with ``truncate``), a body past the spool's threshold goes on into a file of it, and a
+    ``SpooledBody`` is returned; the file is removed here if the download fails. ``on_memory`` is told how the
+    decoded bytes held in memory change (up as pieces are kept, down when they move to the file).
     """
     decoder = _decoder_for(response)
     raw = response.raw
-    # The pieces as they come, joined once at the end: a buffer grown by reallocation, with hundreds of bodies
-    # being received at once, leaves the allocator free blocks of every size, and is copied once more at the end.
-    parts: list[bytes] = []
+    body = _Body(None if truncate else spool, on_memory)
     size = 0
     received = 0
     started = False
@@ -306,8 +389,10 @@ def _read_body(
             if not chunk:
                 if decoder is not None:
                     piece = decoder.finish(limit - size + 1)
-                    parts.append(piece)
                     size += len(piece)
+                    if size > limit and not truncate:
+                        raise TooLarge(f"GET {_short(url)}: body larger than {limit} bytes")
+                    body.add(piece)
                 break
             received += len(chunk)
             if on_bytes is not None:
@@ -318,25 +403,35 @@ def _read_body(
                 if received > limit and not truncate:
                     raise TooLarge(f"GET {_short(url)}: encoded body larger than {limit} bytes")
                 piece = decoder.decode(chunk, limit - size + 1)
-            parts.append(piece)
             size += len(piece)
+            if size > limit and not truncate:
+                raise TooLarge(f"GET {_short(url)}: body larger than {limit} bytes")
+            body.add(piece)
             if truncate and size >= limit:
                 # Enough: waiting for one more byte could cost a whole read timeout.
                 break
-            if size > limit:
-                raise TooLarge(f"GET {_short(url)}: body larger than {limit} bytes")
-    except MediaFailure:
-        raise
-    except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
-        if _past_deadline():
-            raise DownloadTimeout(f"GET {_short(url)}: body not received within the download deadline") from exc
-        if _is_timeout(exc):
-            if not started and start_timeout:
-                raise DownloadTimeout(f"GET {_short(url)}: headers, then no body: {exc}") from exc
-            raise DownloadTimeout(f"GET {_short(url)}: read timed out in the body: {exc}") from exc
-        raise DownloadError(f"GET {_short(url)}: body interrupted: {exc}") from exc
-    body = b"".join(parts)
-    return body[:limit] if truncate and size > limit else body
+    except BaseException as exc:
+        body.abandon()
+        if isinstance(exc, MediaFailure) or not isinstance(
+            exc, (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError)
+        ):
+            raise
+        _body_failure(exc, url, started, start_timeout)
+    result = body.result()
+    if isinstance(result, SpooledBody):
+        return result
+    return result[:limit] if truncate and size > limit else result
+
+
+def _body_failure(exc: BaseException, url: str, started: bool, start_timeout: float) -> NoReturn:
+    """Raise the failure a broken body read means (``exc``: a transport or decoding error)."""
+    if _past_deadline():
+        raise DownloadTimeout(f"GET {_short(url)}: body not received within the download deadline") from exc
+    if _is_timeout(exc):
+        if not started and start_timeout:
+            raise DownloadTimeout(f"GET {_short(url)}: headers, then no body: {exc}") from exc
+        raise DownloadTimeout(f"GET {_short(url)}: read timed out in the body: {exc}") from exc
+    raise DownloadError(f"GET {_short(url)}: body interrupted: {exc}") from exc
 
 
 def _declared_length(response: requests.Response) -> int | None:
@@ -375,6 +470,8 @@ def download(
     *,
     truncate: bool = False,
     on_bytes: Callable[[int], None] | None = None,
+    spool: Spool | None = None,
+    on_memory: Callable[[int], None] | None = None,
 ) -> Downloaded: ...
 
 
@@ -387,6 +484,8 @@ def download(
     *,
     truncate: bool = False,
     on_bytes: Callable[[int], None] | None = None,
+    spool: Spool | None = None,
+    on_memory: Callable[[int], None] | None = None,
 ) -> Downloaded | NotModified: ...
 
 
@@ -398,11 +497,17 @@ def download(
     *,
     truncate: bool = False,
     on_bytes: Callable[[int], None] | None = None,
+    spool: Spool | None = None,
+    on_memory: Callable[[int], None] | None = None,
 ) -> Downloaded | NotModified:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
 
     ``on_bytes`` is told the size of every piece of body received, as it arrives
     (a caller keeping a budget of bytes in memory counts them).
+    With ``spool`` (not with ``truncate``), a body past the spool's threshold is kept in a file of it
+    (``Downloaded.spooled``, ``content`` then empty), which the caller removes once done with it
+    (``SpooledBody.discard``); a failed download leaves no file. ``on_memory`` is told, as they change, the
+    decoded bytes of the body held in memory (negative when they move to the file).
 
     The declared content type is returned as seen; whether the bytes are an
     image is for the caller to decide (``media_analysis.engine.sniff``).
@@ -427,7 +532,7 @@ def download(
                     size=declared,
                     mime_type=content_type,
                 )
-            content = _read_body(
+            body = _read_body(
                 response,
                 policy.max_bytes,
                 budget.ends_at,
@@ -435,9 +540,13 @@ def download(
                 truncate=truncate,
                 on_bytes=on_bytes,
                 start_timeout=policy.body_start_timeout,
+                spool=spool,
+                on_memory=on_memory,
             )
         finally:
             response.close()
+    spooled = body if isinstance(body, SpooledBody) else None
+    content = body if isinstance(body, bytes) else b""
     return Downloaded(
         url=url,
         final_url=final_url,
@@ -448,6 +557,7 @@ def download(
         redirects=redirects,
         truncated=truncate and len(content) >= policy.max_bytes,
         validators=Validators.from_headers(response.headers),
+        spooled=spooled,
     )
 
 
@@ -509,6 +619,7 @@ def probe(
                 truncate=True,
                 start_timeout=policy.body_start_timeout,
             )
+            assert isinstance(head, bytes)  # no spool: a probe's head stays in memory
         finally:
             response.close()
     info = probe_av(head, size)
