@@ -162,6 +162,10 @@ def _pages_of_other_lands(keys: set[tuple[str, str]]) -> tuple[dict[tuple[str, s
     return found, missing_lands
 
 
+# Three parameters a pair, within SQLite's smallest limit of parameters a statement (999).
+_SQLITE_PAIRS_PER_STATEMENT = 300
+
+
 def _insert_new_links(pairs: list[tuple[int, int]]) -> int:
     """Write the pairs not yet in the table, in their order, a repeated pair once; returns how many were written.
 
@@ -182,13 +186,21 @@ def _insert_new_links(pairs: list[tuple[int, int]]) -> int:
                 f"WHERE NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{source} = n.s AND l.{target} = n.t) ORDER BY n.i",
                 [[pair[0] for pair in unique], [pair[1] for pair in unique]],
             )
-        else:
-            cursor.executemany(
-                f"INSERT INTO {table} ({source}, {target}) SELECT %s, %s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {table} WHERE {source} = %s AND {target} = %s)",
-                [(pair[0], pair[1], pair[0], pair[1]) for pair in unique],
+            return cursor.rowcount
+        # A statement a few hundred pairs long, as a row each would cost a statement's overhead per link.
+        written = 0
+        step = _SQLITE_PAIRS_PER_STATEMENT
+        for start in range(0, len(unique), step):
+            chunk = unique[start : start + step]
+            cursor.execute(
+                f"INSERT INTO {table} ({source}, {target}) SELECT v.column1, v.column2 "
+                f"FROM (VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}) AS v "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {table} l WHERE l.{source} = v.column1 AND l.{target} = v.column2) "
+                "ORDER BY v.column3",
+                [value for order, (first, second) in enumerate(chunk) for value in (first, second, order)],
             )
-        return cursor.rowcount
+            written += cursor.rowcount
+        return written
 
 
 def _import_links(ctx: _Context) -> None:
