@@ -33,6 +33,8 @@ class _Context:
     lands_imported_later: frozenset[int] = frozenset()
     # Legacy id -> our id.
     expression_ids: IdMap = field(default_factory=IdMap)
+    # Whether two of the land's legacy pages were merged into one of ours (their links may then repeat).
+    pages_merged: bool = False
     tag_ids: dict[int, int] = field(default_factory=dict)
     # The legacy file, for a reading process of its own ("" when the connection is all there is).
     path: str = ""

@@ -86,6 +86,7 @@ def _page_ids(land_id: int, urls: list[str]) -> dict[str, int]:
 def _import_expressions(ctx: _Context, domain_ids: dict[int, int], domain_of_page: dict[int, int]) -> None:
     counts = ctx.counts("expression")
     duplicates = _duplicate_pages(ctx)
+    ctx.pages_merged = bool(duplicates)
 
     select = ctx.schema.select_list("expression", "e")
     fields = [name for name in _EXPRESSION_TEXT if ctx.schema.has("expression", name)]
@@ -203,6 +204,16 @@ def _insert_new_links(pairs: list[tuple[int, int]]) -> int:
         return written
 
 
+def _legacy_links_repeat(ctx: _Context) -> bool:
+    """Whether the file holds a link from one of the land's pages twice (its table may have no unique pair)."""
+    row = ctx.conn.execute(
+        'SELECT 1 FROM "expressionlink" l JOIN "expression" s ON s."id" = l."source_id" WHERE s."land_id" = ? '
+        'GROUP BY l."source_id", l."target_id" HAVING COUNT(*) > 1 LIMIT 1',
+        (ctx.legacy_land_id,),
+    ).fetchone()
+    return row is not None
+
+
 def _import_links(ctx: _Context) -> None:
     """The links of the land's pages, to pages of this land or of any land in our database.
 
@@ -214,6 +225,9 @@ def _import_links(ctx: _Context) -> None:
     counts = ctx.counts("expressionlink")
     # A new land's pairs are new (its pages are): the database drops the repeated ones (_insert_new_links).
     new_land = ctx.land_is_new
+    # Within the land, a pair can repeat only through merged pages or a link the file repeats; without either,
+    # the land's own links take the bulk path and are not looked up one by one.
+    plain = new_land and not ctx.pages_merged and not _legacy_links_repeat(ctx)
     existing: set[tuple[int, int]] = set()
     if not new_land:
         existing = set(
@@ -237,10 +251,23 @@ def _import_links(ctx: _Context) -> None:
             return
         new_links.append(pair)
 
+    def write(pairs: list[tuple[int, int]]) -> None:
+        if pairs:
+            insert_rows(ExpressionLink, [{"source_id": source, "target_id": target} for source, target in pairs])
+            counts.created += len(pairs)
+
+    def write_new(pairs: list[tuple[int, int]]) -> None:
+        if pairs:
+            created = _insert_new_links(pairs)
+            counts.created += created
+            if created < len(pairs):
+                counts.skipped["duplicate (merged pages)"] += len(pairs) - created
+
     def link_batches(sql: str, params: list[int], other_end: str) -> None:
         """Links whose ``other_end`` ("target" or "source") may be in another land."""
         for batch in ctx.rows(sql, params):
             new_links: list[tuple[int, int]] = []
+            new_across: list[tuple[int, int]] = []  # to or from another land's pages
             elsewhere: list[tuple[int, tuple[str, str]]] = []
             ours_ids = ctx.expression_ids.get_many([row[0] for row in batch])
             in_land_ids = ctx.expression_ids.get_many([row[1] for row in batch])
@@ -276,16 +303,16 @@ def _import_links(ctx: _Context) -> None:
                         reasons = _LAND_NOT_IMPORTED if key[0] in missing_lands else _PAGE_NOT_IMPORTED
                         counts.skipped[reasons[other_end]] += 1
                         continue
-                    add((ours, other) if other_end == "target" else (other, ours), new_links)
-            if new_links and new_land:
-                created = _insert_new_links(new_links)
-                counts.created += created
-                if created < len(new_links):
-                    counts.skipped["duplicate (merged pages)"] += len(new_links) - created
-            elif new_links:
-                rows = [{"source_id": source, "target_id": target} for source, target in new_links]
-                insert_rows(ExpressionLink, rows)
-                counts.created += len(new_links)
+                    add((ours, other) if other_end == "target" else (other, ours), new_across)
+            if new_land:
+                if plain:
+                    write(new_links)
+                else:
+                    write_new(new_links)
+                # Two pages of another land may be one of ours: those pairs are always checked.
+                write_new(new_across)
+            else:
+                write(new_links + new_across)
             ctx.notify("links", len(batch))
 
     # Links from the land's pages, wherever they point.
