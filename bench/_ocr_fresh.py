@@ -243,6 +243,7 @@ def photo_crop(rng: random.Random, size: tuple[int, int]) -> Image.Image:
 
 
 def wrap(words: list[str], face: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """The words set in lines no wider than ``width`` in ``face`` (the halves' captions are wrapped alike)."""
     lines: list[str] = []
     for word in words:
         candidate = f"{lines[-1]} {word}" if lines else word

@@ -46,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._ocr_fresh import wrap
 from media_analysis.engine.image import AnalysisOptions, analyse_image
 from media_analysis.engine.text import TextOptions
 from media_analysis.engine.text.likelihood import text_likelihood
@@ -142,14 +143,7 @@ def caption_lines(rng: random.Random, typeface: ImageFont.FreeTypeFont, width: i
     words = rng.choice(PHRASES).split()
     if rng.random() < 0.5:
         words = [w.upper() for w in words]
-    lines: list[str] = []
-    for word in words:
-        candidate = f"{lines[-1]} {word}" if lines else word
-        if lines and typeface.getlength(candidate) <= width:
-            lines[-1] = candidate
-        else:
-            lines.append(word)
-    return lines
+    return wrap(words, typeface, width)
 
 
 def draw_caption(img: Image.Image, rng: random.Random, size: int, style: str) -> str:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
-from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import pipeline as pipeline_module
 from media_analysis.jobs.pipeline import Pipeline, pipeline
 from media_analysis.models import JobStatus
@@ -28,24 +27,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def held_analyses(settings, monkeypatch) -> Iterator[threading.Semaphore]:
-    """One analysis thread in a pipeline of its own, each analysis waiting for a permit of the semaphore."""
-    settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 1
+def held_analyses(held_analyses, settings, monkeypatch) -> threading.Semaphore:
+    """The analyses held, in a pipeline of its own: its measured means start from the module's initial values."""
     settings.MEDIA_ANALYSIS_PER_HOST_CONCURRENCY = 16
-    permits = threading.Semaphore(0)
-    real_analyse = media_batch.analyse_image
-
-    def held(content, options, **kwargs):
-        assert permits.acquire(timeout=60), "an analysis waited for a permit too long"
-        return real_analyse(content, options, **kwargs)
-
-    monkeypatch.setattr(media_batch, "analyse_image", held)
-    # A pipeline of its own: its measured means start from the module's initial values.
     monkeypatch.setattr(pipeline_module, "_instance", None)
-    yield permits
-    # Whatever a failed assertion left waiting goes through.
-    for _ in range(1000):
-        permits.release()
+    return held_analyses
 
 
 def _settled(pipe: Pipeline, stopped: Callable[[dict[str, int]], bool]) -> Callable[[], bool]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,23 +34,6 @@ def spool_dir(settings, tmp_path, monkeypatch) -> Path:
     settings.MEDIA_ANALYSIS_REUSE_BY_CONTENT = False  # every body analysed, none copied
     monkeypatch.setattr(pipeline_module, "_instance", None)
     return tmp_path / "bodies"
-
-
-@pytest.fixture
-def held_analyses(settings, monkeypatch) -> Iterator[threading.Semaphore]:
-    """One analysis thread, each analysis waiting for a permit."""
-    settings.MEDIA_ANALYSIS_ANALYSIS_THREADS = 1
-    permits = threading.Semaphore(0)
-    real_analyse = media_batch.analyse_image
-
-    def held(content, options, **kwargs):
-        assert permits.acquire(timeout=60), "an analysis waited for a permit too long"
-        return real_analyse(content, options, **kwargs)
-
-    monkeypatch.setattr(media_batch, "analyse_image", held)
-    yield permits
-    for _ in range(1000):
-        permits.release()
 
 
 def _body_files(root: Path) -> list[Path]:
@@ -206,10 +188,13 @@ def test_the_disk_cap_holds_and_the_bodies_past_it_wait_in_memory(settings, spoo
             what="every body downloaded",
         )
         stats = pipe.stats()
-        # Two bodies fit on disk; the other three went on in memory, where the byte budget counts them.
-        assert stats["spooled_files"] == 2
-        assert stats["spooled_bytes"] == 2 * size <= cap
-        assert stats["bytes"] == stats["analysing_bytes"] == 3 * size
+        # At most two bodies fit on disk; the others went on in memory, where the byte budget counts them. How
+        # many end on disk depends on how the five downloads' pieces interleave: one that meets the cap goes
+        # back to memory, even if another one's later goes back too.
+        on_disk = stats["spooled_files"]
+        assert 1 <= on_disk <= 2
+        assert stats["spooled_bytes"] == on_disk * size <= cap
+        assert stats["bytes"] == stats["analysing_bytes"] == (len(urls) - on_disk) * size
         for _ in urls:
             held_analyses.release()
         completions.wait_for(*chunk_ids)
