@@ -26,15 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.scale import (
-    ROOT,
-    Target,
-    build_legacy,
-    drop_postgresql,
-    legacy_path,
-    postgresql_target,
-    sqlite_target,
-)
+from bench.scale import ROOT, Target, each_target, ready_legacy
 
 
 def _status(pid: int) -> dict[str, int]:
@@ -151,23 +143,10 @@ def main() -> None:
     parser.add_argument("--checksum", action="store_true", help="Print the imported tables' checksums")
     options = parser.parse_args()
     var_dir = Path(options.var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    legacy = legacy_path(var_dir, options.media)
-    if not legacy.exists():
-        build_legacy(legacy, options.media)
-    wanted = {name.strip() for name in options.databases.split(",")}
+    legacy = ready_legacy(var_dir, options.media)
     print(f"{options.media:,} media, {time.strftime('%Y-%m-%d %H:%M:%S')} UTC, load {os.getloadavg()[0]:.1f}")
-    if "sqlite" in wanted:
-        target = sqlite_target(var_dir)
+    for target in each_target(var_dir, options.databases):
         report(target, import_sampled(target, legacy, options.every), with_checksum=options.checksum)
-    url = os.environ.get("DATABASE_URL")
-    if "postgresql" in wanted and url:
-        target = postgresql_target(var_dir, url)
-        try:
-            report(target, import_sampled(target, legacy, options.every), with_checksum=options.checksum)
-        finally:
-            assert target.database_url is not None
-            drop_postgresql(target.database_url)
     print(f"load {os.getloadavg()[0]:.1f} at the end")
 
 

@@ -276,6 +276,33 @@ class Measure:
     output: str
 
 
+def ready_legacy(var_dir: Path, media: int) -> Path:
+    """The legacy file of ``media`` media in the scratch directory, written first if it is not there yet."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    legacy = legacy_path(var_dir, media)
+    if not legacy.exists():
+        started = time.perf_counter()
+        counts = build_legacy(legacy, media)
+        print(f"Legacy file {legacy} written in {time.perf_counter() - started:.1f} s: {counts}", flush=True)
+    return legacy
+
+
+def each_target(var_dir: Path, databases: str) -> Iterator[Target]:
+    """The databases asked for (comma-separated names), SQLite first; PostgreSQL only with DATABASE_URL, and its
+    scratch database dropped once the caller is done with it."""
+    wanted = {name.strip() for name in databases.split(",")}
+    if "sqlite" in wanted:
+        yield sqlite_target(var_dir)
+    url = os.environ.get("DATABASE_URL")
+    if "postgresql" in wanted and url:
+        target = postgresql_target(var_dir, url)
+        try:
+            yield target
+        finally:
+            assert target.database_url is not None
+            drop_postgresql(target.database_url)
+
+
 def run(target: Target, args: Sequence[str]) -> Measure:
     """``manage.py args`` as its own process: wall time, and that process's peak RSS from wait4."""
     started = time.perf_counter()
@@ -431,29 +458,12 @@ def main() -> None:
     parser.add_argument("--only-import", action="store_true", help="Only the import steps, none after them")
     options = parser.parse_args()
     var_dir = Path(options.var_dir)
-    var_dir.mkdir(parents=True, exist_ok=True)
-    legacy = legacy_path(var_dir, options.media)
-    if not legacy.exists():
-        started = time.perf_counter()
-        counts = build_legacy(legacy, options.media)
-        print(f"Legacy file {legacy} written in {time.perf_counter() - started:.1f} s: {counts}", flush=True)
-    wanted = {name.strip() for name in options.databases.split(",")}
+    legacy = ready_legacy(var_dir, options.media)
     results: dict[str, list[Measure]] = {}
-    if "sqlite" in wanted:
-        target = sqlite_target(var_dir)
+    for target in each_target(var_dir, options.databases):
         results[target.name] = steps(
             target, legacy, options.new, var_dir, reimport=not options.no_reimport, only_import=options.only_import
         )
-    url = os.environ.get("DATABASE_URL")
-    if "postgresql" in wanted and url:
-        target = postgresql_target(var_dir, url)
-        try:
-            results[target.name] = steps(
-                target, legacy, options.new, var_dir, reimport=not options.no_reimport, only_import=options.only_import
-            )
-        finally:
-            assert target.database_url is not None
-            drop_postgresql(target.database_url)
 
     print(f"\n{options.media:,} media, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores\n")
     names = list(results)

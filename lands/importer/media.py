@@ -7,10 +7,9 @@ import multiprocessing
 import sqlite3
 import traceback
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from functools import partial
 from itertools import islice
 from typing import Any
 
@@ -342,7 +341,7 @@ def _ours_is_newer(ours: Media, values: dict[str, Any]) -> bool:
     return legacy is None or ours.analyzed_at > legacy
 
 
-def _duplicate_media(ctx: _Context, candidates: Iterable[list[tuple[int, int, Any, Any]]]) -> dict[int, int]:
+def _duplicate_media(ctx: _Context, candidates: Iterable[Sequence[Sequence[Any]]]) -> dict[int, int]:
     """Media rows that repeat another one of the same page (our page, same URL): loser id -> winner id.
 
     ``candidates`` are batches of ``(id, legacy page id, url, rank)`` ordered by legacy page. Only the media of
@@ -474,12 +473,12 @@ def _media_duplicates(ctx: _Context) -> dict[int, int]:
         rank = f'CASE WHEN m."analyzed_at" IS NULL OR m."analyzed_at" = \'\' THEN 0 WHEN {error} THEN 2 ELSE 1 END'
     else:
         rank = "0"
-    cursor = ctx.conn.execute(
+    candidates = ctx.rows(
         f'SELECT m."id", m."expression_id", m."url", {rank} FROM "media" m '
         'JOIN "expression" e ON e."id" = m."expression_id" WHERE e."land_id" = ? ORDER BY m."expression_id"',
-        (ctx.legacy_land_id,),
+        [ctx.legacy_land_id],
     )
-    return _duplicate_media(ctx, iter(partial(cursor.fetchmany, ctx.batch_size), []))
+    return _duplicate_media(ctx, candidates)
 
 
 def _import_media_rows(ctx: _Context, incoming: int) -> None:
