@@ -22,9 +22,12 @@ captions and screenshots), encoded as JPEG and PNG, without and with OCR.
     .venv/bin/python bench/ocr.py [--per-kind 40] [--speed-images 120] [--threshold X]
 
 ``--set fresh`` reads instead a third set, built from sources the two halves never use (other
-typefaces, photos and sentences: ``bench/_ocr_fresh.py``), whole and once, on the final engine; it
-prints the same table and nothing else. ``--render DIR`` writes the first pictures of each kind of the
-chosen set and their texts to DIR without reading them, to check what the set draws.
+typefaces, photos and sentences: ``bench/_ocr_fresh.py``); it was read once and is now tuning material,
+as is ``--set tune``: that set as read and ``--per-kind`` more pictures a kind of its sources. ``--set
+fresh2`` reads the second fresh set (``bench/_ocr_fresh2.py``: sources no other set uses), whole and
+once, on the final engine. These print the same table and nothing else. ``--render DIR`` writes the
+first pictures of each kind of the chosen set and their texts to DIR without reading them, to check
+what the set draws.
 """
 
 from __future__ import annotations
