@@ -200,6 +200,56 @@ PLAIN_PAIRS = (  # ground, ink
 OUTLINE_FILLS = ((255, 255, 255), (255, 221, 0))
 BANDS = ((255, 255, 255), (250, 246, 236), (236, 236, 236))
 BAND_INKS = ((0, 0, 0), (120, 20, 20), (10, 50, 110))
+SCREEN_SIZES = ((900, 640), (1100, 760), (640, 960), (1280, 800))
+Colour = tuple[int, int, int]
+# A window's ground, ink and side panel: dark, then light.
+SCREEN_THEMES: tuple[tuple[Colour, Colour, Colour], tuple[Colour, Colour, Colour]] = (
+    ((24, 26, 32), (225, 228, 232), (36, 40, 48)),
+    ((250, 250, 250), (33, 33, 33), (236, 239, 243)),
+)
+SCREEN_BARS = ((45, 45, 48), (0, 120, 110), (90, 60, 150), (200, 205, 210))
+
+
+@dataclass(frozen=True)
+class Design:
+    """What a set is drawn from: its sources, colours, canvases and seed; the drawing itself is shared."""
+
+    name: str
+    seed: str
+    caption_fonts: tuple[Source, ...]
+    screen_fonts: tuple[Source, ...]
+    photos: tuple[Source, ...]
+    sentences: tuple[str, ...]
+    canvases: tuple[tuple[int, int], ...]
+    plain_pairs: tuple[tuple[tuple[int, int, int], tuple[int, int, int]], ...]
+    outline_fills: tuple[tuple[int, int, int], ...]
+    bands: tuple[tuple[int, int, int], ...]
+    band_inks: tuple[tuple[int, int, int], ...]
+    screen_sizes: tuple[tuple[int, int], ...]
+    screen_themes: tuple[tuple[Colour, Colour, Colour], tuple[Colour, Colour, Colour]]
+    screen_bars: tuple[Colour, ...]
+
+    @property
+    def packages(self) -> tuple[str, ...]:
+        return tuple(sorted({source.package for source in (*self.caption_fonts, *self.screen_fonts, *self.photos)}))
+
+
+FRESH = Design(
+    "fresh",
+    SEED,
+    CAPTION_FONTS,
+    SCREEN_FONTS,
+    PHOTOS,
+    SENTENCES,
+    CANVASES,
+    PLAIN_PAIRS,
+    OUTLINE_FILLS,
+    BANDS,
+    BAND_INKS,
+    SCREEN_SIZES,
+    SCREEN_THEMES,
+    SCREEN_BARS,
+)
 
 
 @dataclass(frozen=True)
@@ -210,15 +260,16 @@ class Picture:
     text: str  # the ground truth, lines joined by newlines; empty for photos
 
 
-def missing() -> list[Source]:
+def missing(design: Design = FRESH) -> list[Source]:
     """The sources not installed on this machine (the set is not built without all of them)."""
-    return [s for s in dict.fromkeys((*CAPTION_FONTS, *SCREEN_FONTS, *PHOTOS)) if not Path(s.path).is_file()]
+    sources = (*design.caption_fonts, *design.screen_fonts, *design.photos)
+    return [s for s in dict.fromkeys(sources) if not Path(s.path).is_file()]
 
 
 @cache
-def photos() -> tuple[Image.Image, ...]:
+def photos(design: Design = FRESH) -> tuple[Image.Image, ...]:
     loaded = []
-    for source in PHOTOS:
+    for source in design.photos:
         with Image.open(source.path) as photo:
             image = photo.convert("RGB")
         # The wallpapers are 2.5 megapixels and more; a long side of 1920 keeps every crop sharp for less memory.
@@ -232,8 +283,8 @@ def typeface(path: str, size: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(path, size)
 
 
-def photo_crop(rng: random.Random, size: tuple[int, int]) -> Image.Image:
-    photo = rng.choice(photos())
+def photo_crop(rng: random.Random, size: tuple[int, int], design: Design = FRESH) -> Image.Image:
+    photo = rng.choice(photos(design))
     pw, ph = photo.size
     ratio = size[0] / size[1]
     cw = min(pw, ph * ratio) * rng.uniform(0.55, 1.0)
@@ -254,10 +305,12 @@ def wrap(words: list[str], face: ImageFont.FreeTypeFont, width: float) -> list[s
     return lines
 
 
-def caption(img: Image.Image, rng: random.Random, size: int, style: str, ink: tuple[int, int, int]) -> str:
+def caption(
+    img: Image.Image, rng: random.Random, size: int, style: str, ink: tuple[int, int, int], design: Design = FRESH
+) -> str:
     """Draw a sentence centred at the top or the bottom; return the lines drawn."""
-    face = typeface(rng.choice(CAPTION_FONTS).path, size)
-    sentence = rng.choice(SENTENCES)
+    face = typeface(rng.choice(design.caption_fonts).path, size)
+    sentence = rng.choice(design.sentences)
     words = (sentence.upper() if rng.random() < 0.5 else sentence).split()
     width, height = img.size
     lines = wrap(words, face, width * rng.uniform(0.8, 0.92))
@@ -266,7 +319,7 @@ def caption(img: Image.Image, rng: random.Random, size: int, style: str, ink: tu
     margin = int(height * rng.uniform(0.04, 0.08))
     top = margin if rng.random() < 0.5 else height - line_height * len(lines) - margin
     if style == "band":
-        band = rng.choice(BANDS)
+        band = rng.choice(design.bands)
         draw.rectangle((0, top - size // 4, width, top + line_height * len(lines) + size // 8), fill=band)
     for number, line in enumerate(lines):
         x = max(4, int((width - face.getlength(line)) / 2))
@@ -278,35 +331,35 @@ def caption(img: Image.Image, rng: random.Random, size: int, style: str, ink: tu
     return "\n".join(lines)
 
 
-def over_photo(rng: random.Random, size: tuple[int, int], text_size: int) -> tuple[Image.Image, str]:
-    img = photo_crop(rng, size)
+def over_photo(
+    rng: random.Random, size: tuple[int, int], text_size: int, design: Design = FRESH
+) -> tuple[Image.Image, str]:
+    img = photo_crop(rng, size, design)
     if rng.random() < 2 / 3:
-        return img, caption(img, rng, text_size, "outline", rng.choice(OUTLINE_FILLS))
-    return img, caption(img, rng, text_size, "band", rng.choice(BAND_INKS))
+        return img, caption(img, rng, text_size, "outline", rng.choice(design.outline_fills), design)
+    return img, caption(img, rng, text_size, "band", rng.choice(design.band_inks), design)
 
 
-def screenshot(rng: random.Random) -> tuple[Image.Image, str]:
+def screenshot(rng: random.Random, design: Design = FRESH) -> tuple[Image.Image, str]:
     """A window of a few lines of 14 to 18 px text under a bar without text, light or dark, with a side panel."""
     dark = rng.random() < 0.3
-    ground, ink, panel = (
-        ((24, 26, 32), (225, 228, 232), (36, 40, 48)) if dark else ((250, 250, 250), (33, 33, 33), (236, 239, 243))
-    )
-    width, height = rng.choice(((900, 640), (1100, 760), (640, 960), (1280, 800)))
+    ground, ink, panel = design.screen_themes[0] if dark else design.screen_themes[1]
+    width, height = rng.choice(design.screen_sizes)
     img = Image.new("RGB", (width, height), ground)
     draw = ImageDraw.Draw(img)
     bar = rng.randrange(28, 48)
-    draw.rectangle((0, 0, width, bar), fill=rng.choice(((45, 45, 48), (0, 120, 110), (90, 60, 150), (200, 205, 210))))
+    draw.rectangle((0, 0, width, bar), fill=rng.choice(design.screen_bars))
     left = 16
     if width >= 900 and rng.random() < 0.6:  # an empty side panel, as mail and chat windows have
         left = rng.randrange(180, 260)
         draw.rectangle((0, bar, left - 12, height), fill=panel)
     size = rng.randrange(14, 19)
-    face = typeface(rng.choice(SCREEN_FONTS).path, size)
+    face = typeface(rng.choice(design.screen_fonts).path, size)
     usable = width - left - 24
     lines: list[str] = []
     y = bar + rng.randrange(16, 40)
     while y < height - 3 * size and len(lines) < 12:
-        words = rng.choice(SENTENCES).split()
+        words = rng.choice(design.sentences).split()
         words = words[: rng.randrange(min(3, len(words)), len(words) + 1)]
         while len(words) > 1 and face.getlength(" ".join(words)) > usable:
             words.pop()
@@ -317,27 +370,28 @@ def screenshot(rng: random.Random) -> tuple[Image.Image, str]:
     return img, "\n".join(lines)
 
 
-def make(kind: str, index: int) -> Picture:
-    rng = random.Random(f"{SEED}-{kind}-{index}")
-    size = rng.choice(CANVASES)
+def make(kind: str, index: int, seed: str | None = None, design: Design = FRESH) -> Picture:
+    """Picture ``index`` of ``kind``, drawn from ``design``'s sources with its seed (or ``seed``)."""
+    rng = random.Random(f"{seed or design.seed}-{kind}-{index}")
+    size = rng.choice(design.canvases)
     if kind == "photo":
-        return Picture(kind, index, photo_crop(rng, size), "")
+        return Picture(kind, index, photo_crop(rng, size, design), "")
     if kind == "caption_plain":
-        ground, ink = rng.choice(PLAIN_PAIRS)
+        ground, ink = rng.choice(design.plain_pairs)
         img = Image.new("RGB", size, ground)
-        return Picture(kind, index, img, caption(img, rng, rng.randrange(20, 49), "plain", ink))
+        return Picture(kind, index, img, caption(img, rng, rng.randrange(20, 49), "plain", ink, design))
     if kind in ("caption_photo", "caption_small"):
         text_size = rng.randrange(20, 49) if kind == "caption_photo" else rng.randrange(12, 19)
-        img, text = over_photo(rng, size, text_size)
+        img, text = over_photo(rng, size, text_size, design)
         return Picture(kind, index, img, text)
     if kind == "screenshot":
-        img, text = screenshot(rng)
+        img, text = screenshot(rng, design)
         return Picture(kind, index, img, text)
     raise ValueError(f"unknown kind {kind!r}")
 
 
-def build(per_kind: int) -> list[Picture]:
-    return [make(kind, i) for kind in KINDS for i in range(per_kind)]
+def build(per_kind: int, seed: str | None = None, design: Design = FRESH) -> list[Picture]:
+    return [make(kind, i, seed, design) for kind in KINDS for i in range(per_kind)]
 
 
 def digest(pictures: Iterable[Picture]) -> str:

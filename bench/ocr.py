@@ -22,9 +22,12 @@ captions and screenshots), encoded as JPEG and PNG, without and with OCR.
     .venv/bin/python bench/ocr.py [--per-kind 40] [--speed-images 120] [--threshold X]
 
 ``--set fresh`` reads instead a third set, built from sources the two halves never use (other
-typefaces, photos and sentences: ``bench/_ocr_fresh.py``), whole and once, on the final engine; it
-prints the same table and nothing else. ``--render DIR`` writes the first pictures of each kind of the
-chosen set and their texts to DIR without reading them, to check what the set draws.
+typefaces, photos and sentences: ``bench/_ocr_fresh.py``); it was read once and is now tuning material,
+as is ``--set tune``: that set as read and ``--per-kind`` more pictures a kind of its sources. ``--set
+fresh2`` reads the second fresh set (``bench/_ocr_fresh2.py``: sources no other set uses), whole and
+once, on the final engine. These print the same table and nothing else. ``--render DIR`` writes the
+first pictures of each kind of the chosen set and their texts to DIR without reading them, to check
+what the set draws.
 """
 
 from __future__ import annotations
@@ -224,20 +227,32 @@ def build_set(per_kind: int) -> list[Sample]:
     return [make_sample(kind, i) for kind in KINDS for i in range(per_kind)]
 
 
-def fresh_set(per_kind: int) -> list[Sample]:
-    """The fresh set (bench/_ocr_fresh.py), or an exit that names the Debian packages it lacks."""
-    from bench import _ocr_fresh
+def fresh_set(per_kind: int, name: str = "fresh", seed: str | None = None) -> list[Sample]:
+    """A set drawn by bench/_ocr_fresh.py (``fresh``) or _ocr_fresh2.py (``fresh2``), or an exit naming its lacks."""
+    from bench import _ocr_fresh, _ocr_fresh2
 
-    lacking = _ocr_fresh.missing()
+    design = _ocr_fresh2.FRESH2 if name == "fresh2" else _ocr_fresh.FRESH
+    lacking = _ocr_fresh.missing(design)
     if lacking:
         packages = " ".join(sorted({source.package for source in lacking}))
         sys.exit(
-            f"fresh set skipped: {len(lacking)} of its fonts and photos are not installed "
+            f"{name} set skipped: {len(lacking)} of its fonts and photos are not installed "
             f"(first: {lacking[0].path}); install them with: apt-get install {packages}"
         )
-    pictures = _ocr_fresh.build(per_kind)
-    print(f"fresh set: {len(pictures)} pictures, fingerprint {_ocr_fresh.digest(pictures)}")
+    pictures = _ocr_fresh.build(per_kind, seed, design)
+    fingerprint = _ocr_fresh.digest(pictures)
+    print(f"{name} set (seed {seed or design.seed}): {len(pictures)} pictures, fingerprint {fingerprint}")
     return [Sample(p.kind, p.index, p.image, p.text) for p in pictures]
+
+
+# The second tuning set: the first fresh set's sources drawn again with this seed (the first fresh set,
+# read once, is tuning material too).
+TUNE_SEED = "ocr-tune-2026-12-05"
+
+
+def tuning_set(per_kind: int) -> list[tuple[str, list[Sample]]]:
+    """The first fresh set as it was read (40 a kind) and ``per_kind`` more a kind drawn from its sources."""
+    return [("fresh set", fresh_set(40)), ("its sources again", fresh_set(per_kind, seed=TUNE_SEED))]
 
 
 def render(samples: list[Sample], folder: Path, count: int) -> None:
@@ -425,21 +440,27 @@ def main() -> None:
 
     parser.add_argument(
         "--set",
-        choices=("halves", "fresh"),
+        choices=("halves", "tune", "fresh", "fresh2"),
         default="halves",
-        help="halves: the tuning and held-out halves; fresh: the set never used for tuning (read it once, at the end)",
+        help="halves: the tuning and held-out halves; tune: the first fresh set and more of its sources, for "
+        "tuning; fresh2: the set never used for tuning (read it once, at the end); fresh: the first fresh set",
     )
     parser.add_argument("--render", metavar="DIR", help="write the set's first pictures and texts to DIR, and stop")
     parser.add_argument("--render-count", type=int, default=3, help="pictures of each kind written by --render")
     args = parser.parse_args()
 
-    if args.set == "fresh":
-        fresh = fresh_set(args.per_kind)  # before the engine, so a machine without the sources learns it at once
+    if args.set in ("fresh", "fresh2"):
+        fresh = fresh_set(args.per_kind, args.set)  # before the engine, so a machine without the sources learns it
         if args.render:
             render(fresh, Path(args.render), args.render_count)
             return
         if args.tune:
             sys.exit("--tune reads the tuning half: tune there, then pass its --threshold to the fresh set")
+    elif args.set == "tune":
+        parts = tuning_set(args.per_kind)
+        if args.render:
+            render(parts[1][1], Path(args.render), args.render_count)
+            return
     elif args.render:
         render(build_set(min(args.per_kind, args.render_count)), Path(args.render), args.render_count)
         return
@@ -448,13 +469,22 @@ def main() -> None:
     if not found.available:
         sys.exit(f"OCR unavailable: {found.reason}")
     print(f"engine: {found.engine} ({found.tessdata}); {os.cpu_count()} CPUs")
-    if args.set == "fresh":
+    if args.set in ("fresh", "fresh2"):
         options = TextOptions() if args.threshold is None else TextOptions(threshold=args.threshold)
         print(f"likelihood threshold: {options.threshold}")
         readings: list[tuple[str, int, float, str, str, str]] = []
-        print_report(f"fresh set ({len(fresh)} pictures, read whole)", evaluate(fresh, options, readings))
+        print_report(f"{args.set} set ({len(fresh)} pictures, read whole)", evaluate(fresh, options, readings))
         if args.confusions:
-            print_confusions("fresh set", readings, args.confusions)
+            print_confusions(f"{args.set} set", readings, args.confusions)
+        return
+    if args.set == "tune":
+        options = TextOptions() if args.threshold is None else TextOptions(threshold=args.threshold)
+        print(f"likelihood threshold: {options.threshold}")
+        for title, part in parts:
+            part_readings: list[tuple[str, int, float, str, str, str]] = []
+            print_report(f"{title} ({len(part)} pictures)", evaluate(part, options, part_readings))
+            if args.confusions:
+                print_confusions(title, part_readings, args.confusions)
         return
     samples = build_set(args.per_kind)
     tuning = [s for s in samples if s.index % 2 == 0]

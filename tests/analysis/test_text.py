@@ -100,22 +100,33 @@ def test_large_bold_capitals_on_a_plain_ground_are_found_at_a_coarser_scale():
     assert max(box[2] for box in result.boxes) > 400  # the coarser picture is 400 px wide
 
 
-def test_a_photo_is_never_read_at_the_coarser_scale(monkeypatch):
+def test_a_photo_is_looked_at_again_coarser_by_the_strong_edge_step_only(monkeypatch):
     from media_analysis.engine.text import likelihood
 
-    scales: list[tuple[int, ...]] = []
+    looks: list[tuple[tuple[int, ...], tuple[int, ...]]] = []
     real = likelihood._found
 
-    def seen(small):
-        scales.append(small.shape)
-        return real(small)
+    def seen(small, steps=(likelihood.EDGE_STEP, likelihood.STRONG_EDGE_STEP)):
+        looks.append((small.shape, steps))
+        return real(small, steps)
 
     monkeypatch.setattr(likelihood, "_found", seen)
     assert text_likelihood(np.asarray(smooth_photo().convert("L"))).score == 0
-    assert scales == [(600, 800)]  # not flat: no second, coarser pass
-    scales.clear()
-    assert text_likelihood(np.full((600, 800), 240, dtype=np.uint8)).score == 0  # flat and empty: both, nothing found
-    assert scales == [(600, 800), (300, 400)]
+    # Not flat, nothing found: a second look, coarser, for an outline's or a band's strong edges alone.
+    assert looks == [((600, 800), (48, 120)), ((300, 400), (120,))]
+    looks.clear()
+    assert text_likelihood(np.full((600, 800), 240, dtype=np.uint8)).score == 0  # flat and empty: both steps again
+    assert looks == [((600, 800), (48, 120)), ((300, 400), (48, 120))]
+
+
+def test_a_captions_next_line_is_kept_though_the_line_before_lies_in_its_margin():
+    from media_analysis.engine.text.likelihood import _adjoining
+
+    line = (100, 50, 600, 80)
+    assert _adjoining((150, 90, 450, 120), line)  # just below, overlapping across
+    assert _adjoining((150, 10, 450, 45), line)  # just above
+    assert not _adjoining((150, 130, 450, 160), line)  # a line height away
+    assert not _adjoining((620, 90, 700, 120), line)  # beside, not below
 
 
 def test_the_test_reads_a_reduced_picture_and_reports_boxes_in_the_pictures_own_pixels():
@@ -309,6 +320,34 @@ def test_a_caption_among_a_photos_flecks_is_read_again_without_them(monkeypatch)
     assert reading.status == "text"
     assert reading.text == "free public transport in 2025"
     assert True in asked  # the first reading of the light tone was unsure, and the flecks were dropped
+
+
+def test_a_block_on_a_flat_ground_is_moved_out_while_its_edge_cuts_through_ink():
+    from media_analysis.engine.text.read import _uncut
+
+    grey = np.full((300, 400), 250, dtype=np.uint8)
+    grey[100:130, 50:300] = 20  # a line the block holds
+    grey[150:175, 150:200] = 20  # a short last line that the block's bottom cuts through
+    assert _uncut(grey, 0, 80, 400, 160, 250, 30.0) == (80, 190)  # moved down past it, by half lines
+    assert _uncut(grey, 0, 80, 400, 140, 250, 30.0) == (80, 140)  # an edge in the ground stays
+    grey[:, 10] = 20  # ink all down the picture: moved two lines at most
+    assert _uncut(grey, 0, 80, 400, 140, 250, 30.0) == (20, 200)
+
+
+def test_a_long_word_of_a_sure_line_is_kept_from_a_lower_confidence():
+    from media_analysis.engine.text.read import _kept
+    from media_analysis.engine.text.tesseract import Word
+
+    def word(text, confidence, line=0):
+        return Word(text, confidence, "eng", (0, 0, 10, 10), line)
+
+    sure = [word("LOCAL", 94), word("BAKERY", 97), word("WINS", 97), word("PRIZE", 32)]
+    assert [w.text for w in _kept(sure, 40)] == ["LOCAL", "BAKERY", "WINS", "PRIZE"]
+    # Not a short scrap, not below the floor, not in an unsure line.
+    assert [w.text for w in _kept([*sure[:3], word("ze", 32)], 40)] == ["LOCAL", "BAKERY", "WINS"]
+    assert [w.text for w in _kept([*sure[:3], word("PRIZE", 12)], 40)] == ["LOCAL", "BAKERY", "WINS"]
+    unsure = [word("forest", 62), word("green", 70), word("PRIZE", 32)]
+    assert [w.text for w in _kept(unsure, 40)] == ["forest", "green"]
 
 
 def test_between_two_readings_of_the_same_words_the_accents_read_are_kept():

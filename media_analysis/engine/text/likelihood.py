@@ -55,7 +55,16 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
     factor = max(1, -(-max(height, width) // TEST_SIDE))
     small = _reduced(grey, factor)
     covered, heights, boxes = _found(small)
-    if not heights and _flat(small):
+    flat = not heights and _flat(small)
+    if not heights and not flat:
+        # Nothing found over a photo: a caption of large bold letters, outlined, is missed the same
+        # way (its strokes joined with the photo's edges, or too wide for the filter). At the coarser
+        # scale only the strong edge step looks, the step of an outline or a band against its glyphs,
+        # which a photo's texture seldom reaches over a whole line.
+        factor *= COARSE_FACTOR
+        small = _reduced(small, COARSE_FACTOR)
+        covered, heights, boxes = _found(small, (STRONG_EDGE_STEP,))
+    elif flat:
         # Nothing found on a plain ground: large bold glyphs, whose strokes are wider than the
         # filter joins, fall apart into pieces too short for lines at the test's scale; at a
         # coarser one they are ordinary strokes. Photos are not this flat, so they never pay it.
@@ -71,12 +80,14 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
     return Likelihood(round(1000 * covered / (h * w), 2), line_height, len(scaled), tuple(scaled))
 
 
-def _found(small: np.ndarray) -> tuple[int, list[int], set[tuple[int, int, int, int]]]:
-    """The best edge step's covered pixels, and both steps' line heights and boxes, in the test's pixels."""
+def _found(
+    small: np.ndarray, steps: tuple[int, ...] = (EDGE_STEP, STRONG_EDGE_STEP)
+) -> tuple[int, list[int], set[tuple[int, int, int, int]]]:
+    """The best edge step's covered pixels, and every step's line heights and boxes, in the test's pixels."""
     signed = small.astype(np.int16)
     across = np.abs(np.diff(signed, axis=1))
     down = np.abs(np.diff(signed, axis=0))
-    found = [_lines(across, down, step) for step in (EDGE_STEP, STRONG_EDGE_STEP)]
+    found = [_lines(across, down, step) for step in steps]
     covered = max(f[0] for f in found)
     return covered, [h for f in found for h in f[1]], {box for f in found for box in f[2]}
 
@@ -102,6 +113,7 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
     covered = 0
     heights: list[int] = []
     boxes: list[tuple[int, int, int, int]] = []
+    crowded: list[tuple[int, int, int, int]] = []  # line-like in all but their margins
     if count == 0:
         return covered, heights, boxes
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -126,11 +138,26 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
         below = _up_to_rule(edges[rows.stop : rows.stop + margin, cols], horizontal, rows.stop, cols, down=True)
         around = np.concatenate([above.ravel(), below.ravel()])
         if around.size and around.mean() > MAX_MARGIN_RATIO * inside:
+            crowded.append((cols.start, rows.start, cols.stop, rows.stop))
             continue
         covered += bh * bw
         heights.append(bh)
         boxes.append((cols.start, rows.start, cols.stop, rows.stop))
+    # A caption's next line has the line before it in its margin strip: next to a line that stands
+    # apart, a line refused for its margins alone is one. Photos have few lines that stand apart.
+    apart = list(boxes)
+    for box in crowded if apart else ():
+        if any(_adjoining(box, line) for line in apart):
+            covered += (box[2] - box[0]) * (box[3] - box[1])
+            heights.append(box[3] - box[1])
+            boxes.append(box)
     return covered, heights, boxes
+
+
+def _adjoining(box: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:
+    """Whether ``box`` lies within half a line above or below ``line`` and overlaps it across."""
+    gap = max(box[1] - line[3], line[1] - box[3])
+    return gap <= (line[3] - line[1]) // 2 and box[0] < line[2] and line[0] < box[2]
 
 
 def _up_to_rule(strip: np.ndarray, horizontal: np.ndarray, start: int, cols: slice, down: bool = False) -> np.ndarray:

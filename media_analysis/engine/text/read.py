@@ -173,6 +173,9 @@ def _read_region(
     left, top, right, bottom = region.box
     crop = grey[top:bottom, left:right]
     ground = _flat_ground(crop)
+    if ground is not None and not region.page:
+        top, bottom = _uncut(grey, left, top, right, bottom, ground, region.line_height)
+        crop = grey[top:bottom, left:right]
     scaled, factor = _for_recognition(crop, region.line_height, options.max_side, flat=ground is not None)
     best: list[Word] = []
     best_score = -1.0
@@ -224,8 +227,62 @@ def _read_region(
     return best, area / float(grey.size)
 
 
+_INK_STEP = 48  # a pixel this far from a flat ground's grey level is ink
+
+
+def _uncut(
+    grey: np.ndarray, left: int, top: int, right: int, bottom: int, ground: int, line_height: float
+) -> tuple[int, int]:
+    """The block's top and bottom moved out, half a line at a time and two lines at most, while its edge cuts ink.
+
+    On a flat ground, a line the test did not keep (a short last line of a caption, a word alone) can lie
+    just beyond the block; cut through, its glyphs read as nothing. A row of the block's edge holding ink
+    says so.
+    """
+    step = max(2, int(line_height / 2))
+    height = grey.shape[0]
+    for _ in range(4):
+        if top == 0 or not _ink(grey[top, left:right], ground):
+            break
+        top = max(0, top - step)
+    for _ in range(4):
+        if bottom >= height or not _ink(grey[bottom - 1, left:right], ground):
+            break
+        bottom = min(height, bottom + step)
+    return top, bottom
+
+
+def _ink(row: np.ndarray, ground: int) -> bool:
+    return bool(np.any(np.abs(row.astype(np.int16) - ground) > _INK_STEP))
+
+
 def _kept(words: list[Word], min_confidence: float) -> list[Word]:
-    return _sure_lines([w for w in words if w.confidence >= min_confidence and any(c.isalnum() for c in w.text)])
+    """The words worth keeping: sure enough, in lines that hold a sure word; and the long words of sure lines.
+
+    A word that ends a caption's line is read less surely when a speck of the photo
+    lies just after it (the recognition runs the speck into the word); in a line whose
+    other words are read surely, a word of several letters is kept from a lower bar.
+    Texture read as text gives short scraps in unsure lines, which this does not keep.
+    """
+    kept = _sure_lines([w for w in words if w.confidence >= min_confidence and any(c.isalnum() for c in w.text)])
+    if not kept:
+        return kept
+    lines: dict[int, list[float]] = {}
+    for w in kept:
+        lines.setdefault(w.line, []).append(w.confidence)
+    sure = {line for line, values in lines.items() if len(values) >= 2 and sum(values) / len(values) >= _SURE_LINE}
+    chosen = {id(w) for w in kept}
+    return [
+        w
+        for w in words
+        if id(w) in chosen
+        or (w.line in sure and w.confidence >= _LONG_WORD_FLOOR and _letters(w.text) >= _LONG_WORD_LETTERS)
+    ]
+
+
+# A line whose kept words (two or more) average this confidence is sure; its words of at least
+# _LONG_WORD_LETTERS letters are kept from _LONG_WORD_FLOOR.
+_SURE_LINE, _LONG_WORD_FLOOR, _LONG_WORD_LETTERS = 85.0, 20.0, 4
 
 
 def _score(kept: list[Word]) -> float:
