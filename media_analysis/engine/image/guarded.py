@@ -51,8 +51,9 @@ from media_analysis.engine.text import TextReading
 # RGB images need a fraction of this. docs/benchmarks/analysis.md has the peaks.
 BYTES_PER_PIXEL = 40
 # Address space of a worker before it decodes anything: the interpreter, numpy,
-# Pillow, scikit-learn and their libraries reserve more than they touch.
-BASE_ADDRESS_SPACE = 512 * 1024 * 1024
+# Pillow, numba with LLVM (the compiled k-means) and their libraries reserve more
+# than they touch.
+BASE_ADDRESS_SPACE = 768 * 1024 * 1024
 # A worker that has not set itself up by then is taken for broken.
 START_TIMEOUT = 60.0
 # A reply is an analysis's fields (EXIF included) and a thumbnail: anything larger is not one.
@@ -83,8 +84,10 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
     except ImportError:  # optional: only a question of speed
         pass
     from media_analysis.engine.image.analyse import analyse_in_process
+    from media_analysis.engine.image.colours import warm_up
 
-    # Ready: what the start cost is not counted against the first image's limit.
+    warm_up()
+    # Ready: what the start cost (the compiled k-means included) is not counted against the first image's limit.
     connection.send("ready")
     while True:
         try:
