@@ -256,12 +256,22 @@ def compiled_kernels() -> ModuleType:
         return _kernels
 
 
+_warm = False
+
+
 def warm_up() -> None:
-    """Load (or compile, the first time on a machine) the compiled k-means before the first image needs it."""
+    """Load (or compile, the first time on a machine) the compiled k-means before the first image needs it.
+
+    Once per process; numba keeps the machine code in its on-disk cache for the next ones.
+    """
+    global _warm
+    if _warm:
+        return
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, (CONSENSUS_SUBSET * 64, 3), dtype=np.uint8)
     compiled_kmeans(pixels, 5)
     consensus_kmeans(pixels, 5)
+    _warm = True
 
 
 def _first_seed(n: int) -> int:

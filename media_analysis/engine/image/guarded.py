@@ -42,6 +42,7 @@ from media_analysis.engine.errors import (
     TooComplex,
     UnsupportedFormat,
 )
+from media_analysis.engine.image.colours import warm_up
 from media_analysis.engine.image.thumbnail import MAX_THUMBNAIL_BYTES, Thumbnail, checked_thumbnail
 from media_analysis.engine.text import TextReading
 
@@ -84,7 +85,6 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
     except ImportError:  # optional: only a question of speed
         pass
     from media_analysis.engine.image.analyse import analyse_in_process
-    from media_analysis.engine.image.colours import warm_up
 
     warm_up()
     # Ready: what the start cost (the compiled k-means included) is not counted against the first image's limit.
@@ -228,6 +228,9 @@ class GuardedAnalyser:
                 if worker.process.poll() is None:
                     return worker
                 worker.connection.close()
+        # The compiled k-means is compiled here if it has to be (the first time on a machine, for
+        # tens of seconds), not in a worker that has START_TIMEOUT to get ready: workers load it.
+        warm_up()
         ours, theirs = socket.socketpair()
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, environment.get("PYTHONPATH")]))
