@@ -1,4 +1,4 @@
-"""What-if for benchmarks: a k-means for large JPEGs that aims at the predecessor's optimum (not adopted).
+"""The consensus k-means of large JPEGs in plain numpy: the reference of the compiled one in colours.py.
 
 A JPEG decoded at reduced DCT scale gives a 100x100 sample that differs from the
 predecessor's by about a grey level on half its values. k-means++ picks its seeds by
@@ -9,18 +9,16 @@ only the approximate sample, best guessed as the one most of its nearby paths re
 the same seeding (same positions in the same random stream) is run on the sample
 and on copies of it with a few values moved by one level, Lloyd runs from every set
 of seeds on a subset of the pixels, and the optimum reached by the most runs is
-refined on the whole sample by the engine's own Lloyd iterations.
+refined on the whole sample.
 
-Its palettes are equivalent to the predecessor's on each group of large JPEGs, but
-it costs several times the engine's k-means (docs/benchmarks/analysis.md, "Palettes
-of large JPEGs"), so the engine does not use it. ``bench/palette_groups.py`` measures
-both.
+The engine runs it compiled (``colours.consensus_kmeans``, analysis version 5); this
+numpy form, several times slower, is what it was designed and first measured with,
+kept so that ``bench/palette_groups.py`` can show both give the same palettes.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 
@@ -28,29 +26,24 @@ from media_analysis.engine.image.colours import (
     _PACKED_CENTRES,
     _SEED_STREAM,
     _TAG_MASK,
+    CONSENSUS_COPIES,
+    CONSENSUS_ITERATIONS,
+    CONSENSUS_RADIUS,
+    CONSENSUS_SUBSET,
     _describe,
     _lloyd,
+    _moves,
     _prepared,
     _uniform_cdf,
     kmeans,
 )
 
-CONSENSUS_COPIES = 8  # jittered copies of the sample, besides the sample itself
-CONSENSUS_JITTER = 0.3  # share of the values a copy moves by one level, up or down
-CONSENSUS_SUBSET = 16  # Lloyd runs of the copies take every 16th pixel
-CONSENSUS_RADIUS = 8.0  # two palettes are one optimum when every colour of each lies this close (RGB) to the other's
 _SEARCH_BLOCK = 100  # the cumulative sums are searched a block of pixels at a time
 
 
-@lru_cache(maxsize=4)
 def _jitter(n: int) -> np.ndarray:
-    """Fixed (CONSENSUS_COPIES, n, 3) moves of -1, 0 or +1, the same on every call: results stay reproducible."""
-    rng = np.random.default_rng(20261204)
-    moves = np.where(
-        rng.random((CONSENSUS_COPIES, n, 3)) < CONSENSUS_JITTER, rng.choice((-1, 1), (CONSENSUS_COPIES, n, 3)), 0
-    ).astype(np.int16)
-    moves.flags.writeable = False
-    return moves
+    """The engine's fixed moves of -1, 0 or +1, as (CONSENSUS_COPIES, n, 3)."""
+    return _moves(n).transpose(0, 2, 1).astype(np.int16)
 
 
 def _seed_copies(copies: np.ndarray, k: int) -> np.ndarray | None:
@@ -105,9 +98,6 @@ def _seed_copies(copies: np.ndarray, k: int) -> np.ndarray | None:
         closest[:, :n] = to_candidates[rows, best]
         chosen.append(candidates[rows, best])
     return np.stack(chosen, axis=1)
-
-
-CONSENSUS_ITERATIONS = 10  # Lloyd on the subset: enough to tell the optimum a run heads for
 
 
 def _lloyd_copies(pixels: np.ndarray, seeds: np.ndarray) -> np.ndarray:

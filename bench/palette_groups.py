@@ -4,21 +4,23 @@
     .venv/bin/python bench/palette_groups.py --count 8    # a quick look
     .venv/bin/python bench/palette_groups.py --methods 0 1 --jpeg-draft-side 200   # another draft
 
-``--methods`` keeps only some of the k-means below (by place: 0 the engine's, 1 one run
-on the whole sample, 2 the consensus); ``--jpeg-draft-side`` decodes large JPEGs at the
-smallest DCT scale keeping that many pixels on their short side (bench/_jpeg_draft.py).
+``--methods`` keeps only some of the k-means below (by place: 0 the engine's, 1 the
+engine's before analysis version 5, 2 one run on the whole sample, 3 the consensus in
+numpy); ``--jpeg-draft-side`` decodes large JPEGs at the smallest DCT scale keeping that
+many pixels on their short side (bench/_jpeg_draft.py).
 
 Large JPEGs are decoded at reduced DCT scale, so their colour sample only
 approximates the predecessor's. For each group of large JPEGs (the analysis
 benchmark's three, the unusual encodings and the large graphics of
-bench/hash_agreement.py) prints ``palette_equivalence.verdict`` of three k-means
-against the predecessor's palette: the engine's (every other pixel of the sample on
-each axis), one run on the whole sample, and the consensus of bench/_palette_consensus.py
-(not adopted); for the whole group, its tuning half (files 0, 1, 4, 5, ...: both
-sample photos) and its test half, and the number of files more than 13 dE away. Then
-the CPU time of each k-means on the 1200x800 JPEGs' samples, beside the engine's
-whole analysis and the predecessor's (one thread), best of ``--repeat`` runs per
-image, median over the images, interleaved.
+bench/hash_agreement.py) prints ``palette_equivalence.verdict`` of four k-means
+against the predecessor's palette: the engine's (the compiled consensus of colours.py),
+the engine's before (numpy, every other pixel of the sample on each axis), one run on
+the whole sample, and the consensus in numpy (bench/_palette_consensus.py); for the
+whole group, its tuning half (files 0, 1, 4, 5, ...: both sample photos) and its test
+half, and the number of files more than 13 dE away. Then the CPU time of each k-means
+on the 1200x800 JPEGs' samples, beside the engine's whole analysis and the
+predecessor's (one thread), best of ``--repeat`` runs per image, median over the
+images, interleaved.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from bench._palette_consensus import consensus_colours  # noqa: E402
 from bench.hash_agreement import LARGE_JPEG_SIZES, LARGE_PHOTO_GROUPS, graphics_files, unusual_jpegs  # noqa: E402
 from media_analysis.engine.image import analyse_image  # noqa: E402
 from media_analysis.engine.image.analyse import _colour_sample  # noqa: E402
-from media_analysis.engine.image.colours import dominant_colours  # noqa: E402
+from media_analysis.engine.image.colours import _describe, dominant_colours, kmeans, warm_up  # noqa: E402
 from media_analysis.engine.image.decode import decode_frame, normalised  # noqa: E402
 
 
@@ -64,7 +66,12 @@ def sample(data: bytes) -> tuple[np.ndarray, bool]:
 
 
 def engine(pixels: np.ndarray) -> list[dict]:
-    return dominant_colours(pixels[::2, ::2].reshape(-1, 3))
+    return dominant_colours(pixels.reshape(-1, 3), approximate=True)
+
+
+def before(pixels: np.ndarray) -> list[dict]:
+    quarter = pixels[::2, ::2].reshape(-1, 3)
+    return _describe(*kmeans(quarter, 5), len(quarter))
 
 
 def whole(pixels: np.ndarray) -> list[dict]:
@@ -76,9 +83,10 @@ def consensus(pixels: np.ndarray) -> list[dict]:
 
 
 METHODS: dict[str, Callable[[np.ndarray], list[dict]]] = {
-    "engine (2,500 px)": engine,
+    "engine (consensus, compiled)": engine,
+    "before v5 (numpy, 2,500 px)": before,
     "whole sample, one run": whole,
-    "consensus (not adopted)": consensus,
+    "consensus in numpy": consensus,
 }
 
 
@@ -92,7 +100,7 @@ def _line(rows: list[dict[str, float]]) -> str:
 
 def verdicts(groups: dict[str, list[bytes]]) -> None:
     columns = f"{'all: dE med, p90, SSE p90, eq':<32} {'tuning half':<32} {'test half':<32} >13"
-    print(f"{'group':<24} {'k-means':<24} {columns}")
+    print(f"{'group':<24} {'k-means':<28} {columns}")
     for name, files in groups.items():
         samples = [sample(data) for data in files]
         pairs = enumerate(zip(files, samples, strict=True))
@@ -103,7 +111,7 @@ def verdicts(groups: dict[str, list[bytes]]) -> None:
             tuning = [row for i, row in rows if i % 4 in (0, 1)]
             test = [row for i, row in rows if i % 4 in (2, 3)]
             far = sum(row["delta_e"] > 13 for row in every)
-            print(f"{name:<24} {label:<24} {_line(every):<32} {_line(tuning):<32} {_line(test):<32} {far:>3}")
+            print(f"{name:<24} {label:<28} {_line(every):<32} {_line(tuning):<32} {_line(test):<32} {far:>3}")
         print(f"{'':<24} ({len(kept)} of {len(files)} files decoded at reduced scale)")
 
 
@@ -152,6 +160,7 @@ def main() -> None:
             if place not in args.methods:
                 del METHODS[name]
     threadpool_limits(1, "blas")  # as the analysis consumer process runs
+    warm_up()  # the compiled k-means, loaded (or compiled) before anything is timed
     # The predecessor's k-means warns on flat graphics (fewer distinct colours than clusters).
     warnings.filterwarnings("ignore", message="Number of distinct clusters")
     photos = build_image_set(args.count, groups=tuple(g for g in GROUPS if g.name in LARGE_PHOTO_GROUPS))

@@ -247,6 +247,13 @@ MEDIA_ANALYSIS_ALLOW_PRIVATE_HOSTS = env_list("MEDIA_ANALYSIS_ALLOW_PRIVATE_HOST
 # caps: within them, the pipeline starts only the downloads its analyses will take in soon (no setting).
 MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY = env_int("MEDIA_ANALYSIS_DOWNLOAD_CONCURRENCY", 64)
 MEDIA_ANALYSIS_BYTES_IN_FLIGHT = env_int("MEDIA_ANALYSIS_BYTES_IN_FLIGHT", 256 * 1024 * 1024)
+# numba's on-disk cache of the compiled k-means (media_analysis/engine/image/kmeans_kernels.py): the machine
+# code is compiled once per machine (tens of seconds) and loaded by every later process (well under a second).
+# Handed to numba as NUMBA_CACHE_DIR, which the processes this one starts (the analysis workers) inherit; a
+# NUMBA_CACHE_DIR already in the environment wins. The code's own directory may be read-only.
+MEDIA_ANALYSIS_COMPILED_CACHE_DIR = env_str("MEDIA_ANALYSIS_COMPILED_CACHE_DIR", str(VAR_DIR / "cache" / "compiled"))
+os.environ.setdefault("NUMBA_CACHE_DIR", MEDIA_ANALYSIS_COMPILED_CACHE_DIR)
+
 # An image body that passes this many bytes while it is received goes on into a file of the consumer's own
 # (0: every body stays in memory), kept there until analysed: what a consumer holds in memory then no longer
 # depends on which large bodies coincide. The byte budget above counts the bytes in memory; the files, under

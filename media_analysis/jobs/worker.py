@@ -11,9 +11,11 @@ library code never tunes the process it is imported into.
   a higher but bounded resident size.
 * The free pages the arenas keep (``release_freed_memory``, called by the
   pipeline as chunks complete): glibc trims an arena only at its top.
-* BLAS: images are analysed on several threads at once and the colour k-means
-  makes small matrix products; OpenBLAS's own thread pool would fight the analysis
-  threads for the cores, so each caller keeps to one BLAS thread.
+* BLAS: images are analysed on several threads at once and numpy makes small
+  matrix products; OpenBLAS's own thread pool would fight the analysis threads for
+  the cores, so each caller keeps to one BLAS thread.
+* The compiled k-means (numba) is loaded at start, from the on-disk cache that the
+  settings point at, or compiled there the first time on a machine.
 
 The measurements behind each are in docs/benchmarks/land.md ("Process tuning").
 """
@@ -26,6 +28,8 @@ import logging
 import os
 
 from django.conf import settings
+
+from media_analysis.engine.image.colours import warm_up as warm_up_colours
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +120,9 @@ def limit_blas_threads() -> None:
 
 
 def tune_process() -> None:
-    """Prepare this process to run analyses: BLAS limits, and the allocator when the settings ask."""
+    """Prepare this process to run analyses: BLAS limits, the allocator when the settings ask, the compiled k-means."""
     limit_blas_threads()
     if settings.MEDIA_ANALYSIS_KEEP_FREED_MEMORY:
         keep_freed_memory()
+    # Loaded now rather than by the first image (compiled, the first time on a machine).
+    warm_up_colours()

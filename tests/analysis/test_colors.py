@@ -6,7 +6,17 @@ import pytest
 from PIL import Image
 
 from media_analysis.engine.image import analyse_image
-from media_analysis.engine.image.colours import dominant_colours, kmeans, nearest_web_safe, websafe_palette
+from media_analysis.engine.image.analyse import _colour_sample
+from media_analysis.engine.image.colours import (
+    _describe,
+    compiled_kmeans,
+    consensus_kmeans,
+    dominant_colours,
+    kmeans,
+    nearest_web_safe,
+    websafe_palette,
+)
+from media_analysis.engine.image.decode import decode_frame, normalised
 from tests.analysis.conftest import encode, gradient
 
 LEVELS = (0, 51, 102, 153, 204, 255)
@@ -33,11 +43,55 @@ def test_kmeans_reproduces_the_predecessor_on_photo_samples(photo):
 
         ours = [(c["rgb"], c["percentage"]) for c in dominant_colours(pixels)]
 
-        expected = _sklearn_palette(pixels)
-        assert [p for _, p in ours] == [p for _, p in expected]
-        for (rgb, _), (expected_rgb, _) in zip(ours, expected, strict=True):
-            # float32 iterations against float64: at most one level of truncation apart.
-            assert max(abs(a - b) for a, b in zip(rgb, expected_rgb, strict=True)) <= 1
+        assert ours == _sklearn_palette(pixels)
+
+
+def _decoded_samples(photo: Image.Image) -> list[np.ndarray]:
+    """The analysis's 100x100 samples of ``photo`` in formats decoded in full."""
+    samples = []
+    for data in (encode(photo, "PNG"), encode(photo.crop((0, 0, 600, 399)), "JPEG"), encode(photo, "GIF")):
+        with Image.open(io.BytesIO(data)) as img:
+            frame = decode_frame(img, data)
+            assert frame.box is None
+            samples.append(np.asarray(_colour_sample(normalised(frame.image), None).convert("RGB")).reshape(-1, 3))
+    return samples
+
+
+def test_compiled_kmeans_gives_the_numpy_kmeans_result_on_fully_decoded_images(photo):
+    for pixels in _decoded_samples(photo) + [pixels[::3] for pixels in _decoded_samples(photo)]:
+        numpy_colours = _describe(*kmeans(pixels, 5), len(pixels))
+
+        compiled = dominant_colours(pixels)
+
+        assert [c["rgb"] for c in compiled] == [c["rgb"] for c in numpy_colours]
+        # The numpy reference iterates in float32: a pixel on the boundary of two clusters
+        # may fall on the other side of it than in float64 (0.01 % of the sample each).
+        for ours, reference in zip(compiled, numpy_colours, strict=True):
+            assert abs(ours["percentage"] - reference["percentage"]) <= 0.05
+
+
+def test_large_jpegs_take_the_consensus_kmeans_of_their_whole_sample(china):
+    data = encode(china.resize((1600, 1067), Image.Resampling.BICUBIC), "JPEG", quality=88)
+    with Image.open(io.BytesIO(data)) as img:
+        frame = decode_frame(img, data)
+        assert frame.box is not None  # decoded at reduced scale
+        pixels = np.asarray(_colour_sample(normalised(frame.image), frame.box).convert("RGB")).reshape(-1, 3)
+
+    colours = analyse_image(data).dominant_colors
+
+    assert colours == _describe(*consensus_kmeans(pixels, 5), len(pixels))
+    assert colours == dominant_colours(pixels, approximate=True)  # reproducible
+    assert sum(c["percentage"] for c in colours) == pytest.approx(100, abs=0.05)
+
+
+def test_consensus_kmeans_of_few_colours_gives_those_colours():
+    colours = [(250, 10, 10), (10, 10, 250), (10, 250, 10)]
+    pixels = np.array(colours * 3000, dtype=np.uint8)
+
+    centres, counts = consensus_kmeans(pixels, 5)
+
+    assert {tuple(int(v) for v in c) for c in centres} == set(colours)
+    assert sorted(counts.tolist()) == [3000, 3000, 3000]
 
 
 def test_analysis_colours_equal_the_predecessor_when_fully_decoded(photo):
@@ -93,13 +147,15 @@ def test_no_warning_on_any_photo_or_format(photo):
 
 def test_kmeans_limits():
     pixels = np.asarray(gradient().resize((50, 50))).reshape(-1, 3)
-    with pytest.raises(ValueError):
-        kmeans(pixels, 0)
-    for k in (8, 12):
-        centres, counts = kmeans(pixels, k)
-        assert len(centres) == k
-        assert counts.sum() == len(pixels)
+    for function in (kmeans, compiled_kmeans, consensus_kmeans):
+        with pytest.raises(ValueError):
+            function(pixels, 0)
+        for k in (1, 8, 12):
+            centres, counts = function(pixels, k)
+            assert len(centres) == k
+            assert counts.sum() == len(pixels)
     assert dominant_colours(np.empty((0, 3), dtype=np.uint8)) == []
+    assert dominant_colours(np.empty((0, 3), dtype=np.uint8), approximate=True) == []
 
 
 def test_nearest_web_safe_matches_brute_force():

@@ -341,21 +341,24 @@ def _colour_sample(base: Image.Image, draft_box: Box | None) -> Image.Image:
     return base.resize(COLOUR_SAMPLE)
 
 
+def sample_colours(colour_sample: Image.Image, draft_box: Box | None, n_colors: int) -> list[dict[str, Any]]:
+    """The dominant colours of the colour sample.
+
+    A JPEG decoded at reduced scale gives only an approximation of the predecessor's
+    sample, where one k-means run lands in another optimum about as often as another
+    random seed would: its sample goes to the consensus k-means (colours.py).
+    """
+    pixels = np.asarray(colour_sample if colour_sample.mode == "RGB" else colour_sample.convert("RGB"))
+    return dominant_colours(pixels.reshape(-1, 3), n_colors, approximate=draft_box is not None)
+
+
 def _fill_pixels_fields(
     result: ImageAnalysis, base: Image.Image, draft_box: Box | None, options: AnalysisOptions
 ) -> None:
     if options.colors:
         # Only the colours need this sample: imagehash resizes the decoded image itself.
         colour_sample = _colour_sample(base, draft_box)
-        pixels = np.asarray(colour_sample if colour_sample.mode == "RGB" else colour_sample.convert("RGB"))
-        if draft_box is not None:
-            # The predecessor's exact palette is out of reach once a JPEG is decoded at
-            # reduced scale (k-means lands in another optimum about as often as with
-            # another random seed); a quarter of the sample gives equally good palettes
-            # at a quarter of the cost.
-            pixels = pixels[::2, ::2]
-        pixels = pixels.reshape(-1, 3)
-        result.dominant_colors = dominant_colours(pixels, options.n_colors)
+        result.dominant_colors = sample_colours(colour_sample, draft_box, options.n_colors)
         result.websafe_colors = websafe_palette(result.dominant_colors)
     if options.hashes:
         # ``base`` is the decoded image in a faithful 8-bit mode: for every 8-bit mode

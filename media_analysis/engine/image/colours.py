@@ -1,13 +1,24 @@
-"""Dominant colours by k-means and their web-safe palette, in plain numpy.
+"""Dominant colours by k-means and their web-safe palette.
 
 The predecessor clustered the 100x100 RGB pixels of each image with scikit-learn's
 ``KMeans(n_clusters=5, n_init="auto", random_state=42)``. Those palettes are what
 researchers compare against, so this module runs the same algorithm: greedy
 k-means++ seeding fed by the same pseudo-random stream (MT19937 seeded with 42),
 then Lloyd iterations until the labels stop changing or the centres move less
-than scikit-learn's tolerance. It does so in a handful of vectorised numpy calls
-per iteration instead of starting scikit-learn's machinery (thread pools,
-validation), which costs more than the clustering itself on 10,000 pixels.
+than scikit-learn's tolerance.
+
+The analysis runs it compiled (kmeans_kernels.py, numba): the work is a few million
+multiply-adds, which numpy spreads over hundreds of calls whose own cost exceeds it.
+``kmeans`` below is the same algorithm in plain numpy, the reference the compiled one
+is tested against.
+
+A large JPEG decoded at reduced DCT scale cannot give the predecessor's very sample,
+and k-means++ turns a small difference in the sample into another path, and another
+optimum, about as often as another random seed would. For those samples
+``dominant_colours(..., approximate=True)`` runs the consensus k-means: the same
+seeding on the sample and on fixed copies of it with some values moved by one level,
+Lloyd from each set of seeds on a subset of the pixels, and the optimum most of those
+nearby paths reach, refined on the whole sample (docs/benchmarks/analysis.md).
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from __future__ import annotations
 import math
 import threading
 from functools import lru_cache
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -208,24 +220,110 @@ def _lloyd(
     return centres32.astype(np.float64), np.bincount(labels, minlength=k)
 
 
-# k-means is a few hundred numpy calls, each releasing and retaking the GIL: two
-# threads clustering at once spend more time handing the GIL over than clustering
-# (measured slower than one thread). One at a time, the other threads keep
-# decoding and resizing, which Pillow does without the GIL.
-_clustering = threading.Lock()
+# The consensus k-means of approximate samples (module docstring). Chosen on the tuning
+# half of the large benchmark JPEGs (docs/benchmarks/analysis.md).
+CONSENSUS_COPIES = 8  # moved copies of the sample, besides the sample itself
+CONSENSUS_MOVED = 0.3  # share of the values a copy moves by one level, up or down
+CONSENSUS_SUBSET = 16  # the runs from each set of seeds take every 16th pixel
+CONSENSUS_ITERATIONS = 10  # Lloyd iterations of those runs: enough to tell which optimum each heads for
+CONSENSUS_RADIUS = 8.0  # two palettes are one optimum when every colour of each lies this close (RGB) to the other's
 
 
-def dominant_colours(pixels: np.ndarray, n_colors: int = 5) -> list[dict[str, Any]]:
+@lru_cache(maxsize=4)
+def _moves(n: int) -> np.ndarray:
+    """Fixed (CONSENSUS_COPIES, 3, n) moves of -1, 0 or +1: the same on every call, so results are reproducible."""
+    rng = np.random.default_rng(20261204)
+    moves = np.where(
+        rng.random((CONSENSUS_COPIES, n, 3)) < CONSENSUS_MOVED, rng.choice((-1, 1), (CONSENSUS_COPIES, n, 3)), 0
+    )
+    laid_out = np.ascontiguousarray(moves.transpose(0, 2, 1), dtype=np.float32)
+    laid_out.flags.writeable = False
+    return laid_out
+
+
+_loading = threading.Lock()
+_kernels: ModuleType | None = None
+
+
+def compiled_kernels() -> ModuleType:
+    """kmeans_kernels, imported on first use: numba and LLVM load only in processes that cluster."""
+    global _kernels
+    with _loading:
+        if _kernels is None:
+            from media_analysis.engine.image import kmeans_kernels
+
+            _kernels = kmeans_kernels
+        return _kernels
+
+
+_warm = False
+
+
+def warm_up() -> None:
+    """Load (or compile, the first time on a machine) the compiled k-means before the first image needs it.
+
+    Once per process; numba keeps the machine code in its on-disk cache for the next ones.
+    """
+    global _warm
+    if _warm:
+        return
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (CONSENSUS_SUBSET * 64, 3), dtype=np.uint8)
+    compiled_kmeans(pixels, 5)
+    consensus_kmeans(pixels, 5)
+    _warm = True
+
+
+def _first_seed(n: int) -> int:
+    return int(_uniform_cdf(n).searchsorted(_SEED_STREAM[0], side="right"))
+
+
+def compiled_kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``kmeans`` compiled: (centres (m, 3), counts (m,)) of ``pixels`` (n, 3) uint8."""
+    if k < 1:
+        raise ValueError("k must be at least 1")
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    centres, counts = compiled_kernels().kmeans(
+        pixels, _first_seed(len(pixels)), _SEED_STREAM, k, MAX_ITERATIONS, RELATIVE_TOLERANCE
+    )
+    return centres, counts
+
+
+def consensus_kmeans(pixels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The consensus k-means of an approximate sample (module docstring); (centres, counts) as ``kmeans``."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    n = len(pixels)
+    if k < 1 or n < k * CONSENSUS_SUBSET:
+        return compiled_kmeans(pixels, k)
+    centres, counts = compiled_kernels().consensus(
+        pixels,
+        _moves(n),
+        _first_seed(n),
+        _SEED_STREAM,
+        k,
+        CONSENSUS_SUBSET,
+        CONSENSUS_ITERATIONS,
+        CONSENSUS_RADIUS,
+        MAX_ITERATIONS,
+        RELATIVE_TOLERANCE,
+    )
+    if len(centres) == 0:  # so few colours that the seeding has no path to choose
+        return compiled_kmeans(pixels, k)
+    return centres, counts
+
+
+def dominant_colours(pixels: np.ndarray, n_colors: int = 5, *, approximate: bool = False) -> list[dict[str, Any]]:
     """The ``n_colors`` dominant colours of ``pixels`` (uint8, shape (n, 3)), largest share first.
 
     Each is ``{"rgb": [r, g, b], "hex": "#rrggbb", "percentage": p}``. An image with
     fewer distinct colours than asked gets exactly those colours, never a clustering
-    of duplicates.
+    of duplicates. ``approximate``: the pixels only approximate the predecessor's
+    sample (a JPEG decoded at reduced scale), so the consensus k-means clusters them.
     """
     pixels = np.asarray(pixels, dtype=np.uint8).reshape(-1, 3)
     total = len(pixels)
     if total == 0:
         return []
-    with _clustering:
-        centres, counts = kmeans(pixels, n_colors)
+    # The compiled loops release the GIL: threads cluster side by side.
+    centres, counts = (consensus_kmeans if approximate else compiled_kmeans)(pixels, n_colors)
     return _describe(centres, counts, total)

@@ -42,6 +42,7 @@ from media_analysis.engine.errors import (
     TooComplex,
     UnsupportedFormat,
 )
+from media_analysis.engine.image.colours import warm_up
 from media_analysis.engine.image.thumbnail import MAX_THUMBNAIL_BYTES, Thumbnail, checked_thumbnail
 from media_analysis.engine.text import TextReading
 
@@ -51,8 +52,9 @@ from media_analysis.engine.text import TextReading
 # RGB images need a fraction of this. docs/benchmarks/analysis.md has the peaks.
 BYTES_PER_PIXEL = 40
 # Address space of a worker before it decodes anything: the interpreter, numpy,
-# Pillow, scikit-learn and their libraries reserve more than they touch.
-BASE_ADDRESS_SPACE = 512 * 1024 * 1024
+# Pillow, numba with LLVM (the compiled k-means) and their libraries reserve more
+# than they touch.
+BASE_ADDRESS_SPACE = 768 * 1024 * 1024
 # A worker that has not set itself up by then is taken for broken.
 START_TIMEOUT = 60.0
 # A reply is an analysis's fields (EXIF included) and a thumbnail: anything larger is not one.
@@ -84,7 +86,8 @@ def _worker_main(connection: Connection, address_space: int | None) -> None:
         pass
     from media_analysis.engine.image.analyse import analyse_in_process
 
-    # Ready: what the start cost is not counted against the first image's limit.
+    warm_up()
+    # Ready: what the start cost (the compiled k-means included) is not counted against the first image's limit.
     connection.send("ready")
     while True:
         try:
@@ -225,6 +228,9 @@ class GuardedAnalyser:
                 if worker.process.poll() is None:
                     return worker
                 worker.connection.close()
+        # The compiled k-means is compiled here if it has to be (the first time on a machine, for
+        # tens of seconds), not in a worker that has START_TIMEOUT to get ready: workers load it.
+        warm_up()
         ours, theirs = socket.socketpair()
         environment = dict(os.environ)
         environment["PYTHONPATH"] = os.pathsep.join(filter(None, [_PROJECT, environment.get("PYTHONPATH")]))
