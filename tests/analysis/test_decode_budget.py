@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
+import zlib
 
 import pytest
 from PIL import Image
@@ -46,6 +48,26 @@ def test_the_estimate_comes_from_the_header_and_follows_the_decoded_pixels():
     # What no reader opens, or what the pixel cap refuses, decodes nothing.
     assert analysis_memory(b"<html>not an image</html>", OPTIONS) == BASE_BYTES
     assert analysis_memory(png, AnalysisOptions(timeout=None, max_pixels=1000)) == BASE_BYTES
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A greyscale PNG's signature, header and an empty image data chunk: all the estimate reads."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", b"")
+    )
+
+
+def test_an_image_past_pillows_own_limit_but_within_the_options_is_estimated_from_its_pixels():
+    side = 13_500  # 182 Mpx: past twice Pillow's default limit, where Image.open refuses it as a bomb
+    header = _png_header(side, side)
+    options = AnalysisOptions(timeout=None, max_pixels=200_000_000)
+    assert analysis_memory(header, options) == BASE_BYTES + side * side * GREY_BYTES_PER_PIXEL
 
 
 def test_the_estimate_bounds_the_measured_draft_of_a_large_jpeg():

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from media_analysis.engine.image.decode import JPEG_DRAFT_MIN, JPEG_DRAFT_SIDE
+from media_analysis.engine.image.decode import JPEG_DRAFT_MIN, JPEG_DRAFT_SIDE, allow_pixels
 from media_analysis.engine.image.guarded import BYTES_PER_PIXEL as DEEP_BYTES_PER_PIXEL
 
 if TYPE_CHECKING:
@@ -75,6 +75,7 @@ def analysis_memory(content: bytes, options: AnalysisOptions) -> int:
     analysis before it decodes anything: it costs the base only. Nothing is
     decoded here; Pillow reads the header lazily.
     """
+    allow_pixels(options.max_pixels)  # an image the options allow is not taken for a bomb by Pillow's own limit
     try:
         with Image.open(io.BytesIO(content), formats=options.image_formats) as img:
             width, height = img.size
