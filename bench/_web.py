@@ -268,6 +268,10 @@ class Counters:
     not_found: int = 0
     connections: int = 0
     timings: dict[int, tuple[float, float]] = field(default_factory=dict)
+    # Seconds spent with each number of requests in progress (all hosts), from the first request after a reset
+    # to the latest change: what "downloads in flight" was most of the time, not only at its peak.
+    dwell: dict[int, float] = field(default_factory=dict)
+    changed_at: float | None = None
 
     def __post_init__(self) -> None:
         self.in_progress = [0] * self.hosts
@@ -281,14 +285,25 @@ class Counters:
         self.requests = Counter()
         self.conditional = self.not_modified = self.ok = self.stalls = self.not_found = self.connections = 0
         self.timings = {}
+        self.dwell = {}
+        self.changed_at = None
+
+    def _dwell(self) -> None:
+        now = time.monotonic()
+        if self.changed_at is not None:
+            level = self.total_in_progress
+            self.dwell[level] = self.dwell.get(level, 0.0) + now - self.changed_at
+        self.changed_at = now
 
     def started(self, host: int) -> None:
+        self._dwell()
         self.in_progress[host] += 1
         self.peak_in_progress[host] = max(self.peak_in_progress[host], self.in_progress[host])
         self.total_in_progress += 1
         self.peak_total_in_progress = max(self.peak_total_in_progress, self.total_in_progress)
 
     def ended(self, host: int) -> None:
+        self._dwell()
         self.in_progress[host] -= 1
         self.total_in_progress -= 1
 
@@ -306,6 +321,7 @@ class Counters:
             "stalls": self.stalls,
             "not_found": self.not_found,
             "connections": self.connections,
+            "in_progress_seconds": {str(k): round(v, 4) for k, v in sorted(self.dwell.items())},
         }
 
 

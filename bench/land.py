@@ -563,15 +563,24 @@ class WebPlan:
     lands: dict[str, LandPlan] = field(default_factory=dict)  # "{phase}-{consumers}"
 
 
-def pool_formats(per_group: int) -> list[str]:
+def mix_groups(names: str) -> tuple[Any, ...]:
+    """The groups of the mix named (comma-separated; empty for all), in the mix's order."""
     from bench._images import GROUPS
 
-    return [group.format for group in GROUPS for _ in range(per_group)]
+    wanted = set(_split(names))
+    unknown = wanted - {group.name for group in GROUPS}
+    if unknown:
+        sys.exit(f"no such group of the mix: {', '.join(sorted(unknown))} (groups: {[g.name for g in GROUPS]})")
+    return tuple(group for group in GROUPS if not wanted or group.name in wanted)
+
+
+def pool_formats(per_group: int, groups: str = "") -> list[str]:
+    return [group.format for group in mix_groups(groups) for _ in range(per_group)]
 
 
 def web_plan(args: argparse.Namespace) -> WebPlan:
     rng = random.Random(f"bench-land-web-{args.seed}")
-    plan = WebPlan(_web.Catalogue(), pool_formats(args.pool))
+    plan = WebPlan(_web.Catalogue(), pool_formats(args.pool, getattr(args, "groups", "")))
     add = plan.catalogue.add
     for consumers in args.consumers:
         web = add(args.media, plan.formats, args.hosts, rng)
@@ -620,6 +629,20 @@ def pipeline_settings() -> dict[str, str]:
     return values
 
 
+def _weighted_quantile(seconds_at: dict[str, float], share: float) -> int | None:
+    """The number of requests in progress that the server spent ``share`` of the job's time at or below."""
+    levels = sorted((int(level), seconds) for level, seconds in seconds_at.items())
+    total = sum(seconds for _, seconds in levels)
+    if total <= 0:
+        return None
+    running = 0.0
+    for level, seconds in levels:
+        running += seconds
+        if running >= share * total:
+            return level
+    return levels[-1][0]
+
+
 def phase_result(
     plan: WebPlan,
     land: LandPlan,
@@ -654,6 +677,8 @@ def phase_result(
         "peak_host_in_progress": max(stats["peak_in_progress"]),
         "peak_host_open": max(stats["peak_open"]),
         "peak_in_progress": stats["peak_total_in_progress"],
+        "median_in_progress": _weighted_quantile(stats.get("in_progress_seconds", {}), 0.5),
+        "p90_in_progress": _weighted_quantile(stats.get("in_progress_seconds", {}), 0.9),
         "conditional": stats["conditional"],
         "not_modified": stats["not_modified"],
         "ok": stats["ok"],
@@ -792,8 +817,9 @@ def web_main(args: argparse.Namespace) -> None:
     print(f"medianalyse land benchmark, web profile, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC", flush=True)
     print(f"consumer: {args.consumer_command}; cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}", flush=True)
     plan = web_plan(args)
-    print(f"building the image pool ({args.pool} per group)...", flush=True)
-    image_set = build_image_set(count=args.pool)
+    groups = mix_groups(args.groups)
+    print(f"building the image pool ({args.pool} per group of {[g.name for g in groups]})...", flush=True)
+    image_set = build_image_set(count=args.pool, groups=groups)
     pool = [data for images in image_set.values() for data in images]
     context = multiprocessing.get_context("fork")
     receiving, sending = context.Pipe(duplex=False)
@@ -870,17 +896,18 @@ def print_web_report(results: dict[int, dict[str, Any]]) -> None:
     print()
     print(
         "| phase | consumers | media | seconds | media/s | analysed | failed | peak in progress, one host "
-        "| peak open connections, one host | peak in progress, all hosts | requests | connections opened | 200 | 304 "
-        "| stalls | consumers' CPU s | CPU ms a request | load |"
+        "| peak open connections, one host | peak in progress, all hosts | median in progress, all hosts | requests "
+        "| connections opened | 200 | 304 | stalls | consumers' CPU s | CPU ms a request | load |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for consumers, part in results.items():
         for name, p in part["phases"].items():
             late = "" if p["finished"] else " (cancelled at the time limit)"
             print(
                 f"| {name}{late} | {consumers} | {p['media']} | {p['seconds']:.1f} | {_rate(p):.1f} | {p['analysed']} "
                 f"| {p['failed']} | {p['peak_host_in_progress']} | {p['peak_host_open']} | {p['peak_in_progress']} "
-                f"| {p['requests']} | {p.get('connections', '-')} | {p['ok']} | {p['not_modified']} | {p['stalls']} "
+                f"| {p.get('median_in_progress')} | {p['requests']} | {p.get('connections', '-')} | {p['ok']} "
+                f"| {p['not_modified']} | {p['stalls']} "
                 f"| {p.get('consumer_cpu_s', 0):.1f} | {1000 * p.get('consumer_cpu_s', 0) / max(1, p['requests']):.2f} "
                 f"| {p['load']:.1f} |"
             )
@@ -937,7 +964,9 @@ def print_web_report(results: dict[int, dict[str, Any]]) -> None:
                 f"with >= {IN_FLIGHT_FOR_MEMORY} downloads in flight | {consumers} | {small['media']} media "
                 f"{small_peak / 1024:.0f} MiB, {big['media']} media {big_peak / 1024:.0f} MiB (all its processes: "
                 f"{sum(small['rss_kib'][0]) / 1024:.0f} and {sum(big['rss_kib'][0]) / 1024:.0f} MiB); "
-                f"peak {in_flight} in flight | {_verdict(ok)} |"
+                f"peak {in_flight} in flight, median {big.get('median_in_progress')} (90th percentile "
+                f"{big.get('p90_in_progress')}; {small['media']} media: peak {small['peak_in_progress']}, median "
+                f"{small.get('median_in_progress')}) | {_verdict(ok)} |"
             )
             small_job, big_job = small.get("job_peak_kib", 0), big.get("job_peak_kib", 0)
             print(
@@ -965,6 +994,12 @@ def main() -> None:
     web.add_argument("--phases", type=_split, default=list(PHASES), help=f"any of {','.join(PHASES)}")
     web.add_argument("--consumers", type=lambda t: [int(x) for x in _split(t)], default=[1, 2])
     web.add_argument("--hosts", type=int, default=40)
+    web.add_argument(
+        "--groups",
+        default="",
+        help="only these groups of the mix (comma-separated, e.g. jpeg_300x200,gif_600x400); the latencies drawn "
+        "are the same whatever the pool",
+    )
     web.add_argument("--dup-share", type=float, default=0.3, help="share of the dup land's rows repeating a URL")
     web.add_argument(
         "--consumer-command",

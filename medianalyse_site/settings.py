@@ -272,6 +272,10 @@ MEDIA_ANALYSIS_CHUNK_SIZE = env_int("MEDIA_ANALYSIS_CHUNK_SIZE", 100)
 # Images analysed at once per process (downloads keep running beside them). Two per
 # core: while one waits for the GIL, another decodes.
 MEDIA_ANALYSIS_ANALYSIS_THREADS = env_int("MEDIA_ANALYSIS_ANALYSIS_THREADS", 2 * (os.cpu_count() or 1))
+# Bytes the analyses of a process may hold at once, estimated from each image's header before it is decoded
+# (its pixels, its mode, the scale a large JPEG is decoded at): an analysis that would pass it waits for others to
+# end, and an image larger than the whole budget runs alone. 0 bounds nothing but the threads.
+MEDIA_ANALYSIS_DECODE_BUDGET = env_int("MEDIA_ANALYSIS_DECODE_BUDGET", 256 * 1024 * 1024)
 # Let the C allocator reuse freed image buffers rather than return them to the
 # kernel after every image: fewer page faults, a somewhat higher resident size.
 # Applied by the consumer start-up hook (media_analysis/jobs/worker.py); the

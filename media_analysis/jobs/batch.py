@@ -32,6 +32,7 @@ from media_analysis.engine.errors import MediaFailure, Throttled
 from media_analysis.engine.fetch import DownloadPolicy, NotModified, Validators, build_session, download, probe
 from media_analysis.engine.fetch.spool import Spool, SpooledBody
 from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
+from media_analysis.engine.image.budget import DecodeBudget, analysis_memory
 from media_analysis.engine.text import TextOptions, TextReading, words
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs import metrics
@@ -239,6 +240,24 @@ def analysis_slots() -> threading.BoundedSemaphore:
         if _analysis_slots is None or _analysis_slots[0] != wanted:
             _analysis_slots = (wanted, threading.BoundedSemaphore(wanted))
         return _analysis_slots[1]
+
+
+_decode_budget_lock = threading.Lock()
+_decode_budget: DecodeBudget | None = None
+
+
+def decode_budget() -> DecodeBudget:
+    """The bytes of decoded images this process's analyses may hold at once (``MEDIA_ANALYSIS_DECODE_BUDGET``).
+
+    The analysis threads bound how many images are decoded at once, not how
+    large they are: four large PNGs at once hold four times what one does.
+    """
+    global _decode_budget
+    wanted = max(0, settings.MEDIA_ANALYSIS_DECODE_BUDGET)
+    with _decode_budget_lock:
+        if _decode_budget is None or _decode_budget.capacity != wanted:
+            _decode_budget = DecodeBudget(wanted)
+        return _decode_budget
 
 
 # --- One media, then a batch ---
@@ -472,18 +491,27 @@ def _unchanged(media_id: int, url: str, media_type: str, sent: Validators | None
     return MediaOutcome(media_id, url, media_type, "unchanged", fields=_validator_fields(kept))
 
 
-def analyse_fetched(fetched: Fetched, options: AnalysisOptions) -> MediaOutcome:
-    """The computing half of one media's analysis (``fetch_one`` the other): analyse an image. Never raises."""
+def analyse_fetched(
+    fetched: Fetched, options: AnalysisOptions, give_up: Callable[[], bool] | None = None
+) -> MediaOutcome | None:
+    """The computing half of one media's analysis (``fetch_one`` the other): analyse an image. Never raises.
+
+    The analysis waits for its share of the process's decode budget; ``give_up``, asked while it waits, may end
+    the wait (a cancelled job's): then nothing is analysed and None is returned.
+    """
     media_id, url, media_type = fetched.media_id, fetched.url, fetched.media_type
     try:
         with analysis_slots():
-            started = time.perf_counter()
             # The download thread took the body's SHA-256 already (the key of reuse by content).
             # A body on disk is read back only now, by one of the few analysis threads: the bodies waiting for
             # them stay out of memory.
             content = fetched.body()
-            result = analyse_image(content, options, sha256=fetched.sha256 or None)
-            metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
+            with decode_budget().hold(analysis_memory(content, options), give_up) as held:
+                if not held:
+                    return None
+                started = time.perf_counter()
+                result = analyse_image(content, options, sha256=fetched.sha256 or None)
+                metrics.ANALYSIS_SECONDS.observe(time.perf_counter() - started)
         fields = {
             **result.as_fields(),
             **_validator_fields(fetched.validators),

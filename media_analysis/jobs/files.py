@@ -26,6 +26,7 @@ from media_analysis.engine.errors import MediaFailure
 from media_analysis.engine.fetch import download
 from media_analysis.engine.fetch.robots import check_robots
 from media_analysis.engine.image import analyse_image
+from media_analysis.engine.image.budget import analysis_memory
 from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs.hosts import robots_cache
 
@@ -275,7 +276,8 @@ def _settle(content: _Content, session, policy, options) -> _Content:
                 content.original_key = stored.save_original(data, content.mime_type, sha256=content.sha256)
         if data is not None and content.need_thumbnail and options.thumbnail_size > 0:
             # The whole analysis, within its caps and time limit: these bytes are as untrusted as ever.
-            result = analyse_image(data, options)
+            with media_batch.decode_budget().hold(analysis_memory(data, options)):
+                result = analyse_image(data, options)
             if result.thumbnail is not None:
                 content.thumbnail_key = stored.save_thumbnail(
                     content.sha256,

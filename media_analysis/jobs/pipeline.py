@@ -871,8 +871,18 @@ class Pipeline:
         while True:
             work, fetched = self._analysis.get()
             began = time.monotonic()
-            outcome = media_batch.analyse_fetched(fetched, work.batch.options)
+            key = (fetched.sha256, work.batch.options)
+
+            def cancelled(work: _Work = work, key: tuple[str, AnalysisOptions] = key) -> bool:
+                # A cancelled job's body need not wait for the decode budget, unless another job's media wait for
+                # the same analysis (read without the lock: a stale answer only costs a wait, or is checked below).
+                return work.batch.job_id in self._cancelled and not self._pending.get(key)
+
+            outcome = media_batch.analyse_fetched(fetched, work.batch.options, give_up=cancelled)
             seconds = time.monotonic() - began
+            if outcome is None:
+                self._abandoned(work, fetched, key)
+                continue
             with self._cond:
                 self._analysis_seconds += (seconds - self._analysis_seconds) * MEAN_WEIGHT
                 self._release_body_locked(fetched, analysed=True)
@@ -881,6 +891,19 @@ class Pipeline:
                 self._gauges()
                 self._wake_dispatcher(WAKE_BODIES)
             del fetched
+
+    def _abandoned(self, work: _Work, fetched: Fetched, key: tuple[str, AnalysisOptions]) -> None:
+        """A cancelled job's body that gave up its wait for the decode budget: skipped, not analysed."""
+        with self._cond:
+            if self._pending.get(key):
+                # Media of another job began waiting for this analysis meanwhile: it is theirs now.
+                self._analysis.put((work, fetched))
+                return
+            self._pending.pop(key, None)
+            self._release_body_locked(fetched)
+            self._record_locked(work, media_batch.skipped_outcome(fetched.media_id, fetched.url, fetched.media_type))
+            self._gauges()
+            self._wake_dispatcher(WAKE_BODIES)
 
     # --- Reusing analyses of the same bytes ---
 

@@ -188,9 +188,9 @@ def test_a_download_that_timed_out_last_time_starts_while_the_others_wait_for_th
     analyses_may_go = threading.Event()
     real_analyse = media_batch.analyse_fetched
 
-    def held_analysis(fetched, options):
+    def held_analysis(fetched, options, **kwargs):
         analyses_may_go.wait(timeout=60)
-        return real_analyse(fetched, options)
+        return real_analyse(fetched, options, **kwargs)
 
     monkeypatch.setattr(media_batch, "analyse_fetched", held_analysis)
     backlog = pipeline_module.ANALYSIS_BACKLOG_PER_THREAD
