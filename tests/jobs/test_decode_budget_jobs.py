@@ -71,6 +71,16 @@ def budget_settings(settings, monkeypatch):
     return settings
 
 
+def _run_whole(urls: list[str], timeout: float):
+    """Plan one job of ``urls`` in a single chunk, run it in the background and wait for it; the job, re-read."""
+    job, chunk_ids = _planned_job(urls, chunk_size=len(urls))
+    completions = Completions()
+    _run_async(chunk_ids, completions)
+    completions.wait_for(*chunk_ids, timeout=timeout)
+    job.refresh_from_db()
+    return job
+
+
 def _settled_budget() -> None:
     budget = media_batch.decode_budget()
     assert (budget.used, budget.running, budget.waiting) == (0, 0, 0)
@@ -88,11 +98,7 @@ def test_large_images_are_analysed_one_at_a_time_and_small_ones_together(budget_
             http_server.route(f"/{name}-{n}.png", Reply(body=body, content_type="image/png"))
             for n, body in enumerate(bodies)
         ]
-        job, chunk_ids = _planned_job(urls, chunk_size=len(urls))
-        completions = Completions()
-        _run_async(chunk_ids, completions)
-        completions.wait_for(*chunk_ids, timeout=120)
-        job.refresh_from_db()
+        job = _run_whole(urls, timeout=120)
         assert (job.status, job.analysed, job.failed) == (JobStatus.COMPLETED, len(urls), 0)
         if most == 1:
             assert watch.most == 1
@@ -148,10 +154,6 @@ def test_an_analysis_that_fails_gives_the_budget_back(budget_settings, http_serv
     urls = [
         http_server.route(f"/f-{n}.png", Reply(body=body, content_type="image/png")) for n, body in enumerate(bodies)
     ]
-    job, chunk_ids = _planned_job(urls, chunk_size=len(urls))
-    completions = Completions()
-    _run_async(chunk_ids, completions)
-    completions.wait_for(*chunk_ids, timeout=60)
-    job.refresh_from_db()
+    job = _run_whole(urls, timeout=60)
     assert (job.status, job.analysed, job.failed) == (JobStatus.COMPLETED, len(good), 2)
     _settled_budget()
