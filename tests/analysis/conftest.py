@@ -44,3 +44,16 @@ def china() -> Image.Image:
 @pytest.fixture
 def flower() -> Image.Image:
     return _photo("flower.jpg").copy()
+
+
+@pytest.fixture
+def pillow_limit():
+    """Pillow's process-wide pixel limit, restored after the test.
+
+    An analysis whose options allow more pixels than Pillow's current limit raises that
+    limit for the whole process (it is never lowered under other threads' feet); a test
+    that does so must not leave it raised for the tests after it.
+    """
+    saved = Image.MAX_IMAGE_PIXELS
+    yield
+    Image.MAX_IMAGE_PIXELS = saved

@@ -63,6 +63,7 @@ def _png_header(width: int, height: int) -> bytes:
     )
 
 
+@pytest.mark.usefixtures("pillow_limit")
 def test_an_image_past_pillows_own_limit_but_within_the_options_is_estimated_from_its_pixels():
     side = 13_500  # 182 Mpx: past twice Pillow's default limit, where Image.open refuses it as a bomb
     header = _png_header(side, side)

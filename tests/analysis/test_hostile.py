@@ -57,14 +57,6 @@ def test_bomb_between_pillow_warning_and_error_limits():
             analyse_image(data)
 
 
-@pytest.fixture
-def pillow_limit():
-    """Pillow's process-wide pixel limit, restored after the test."""
-    saved = Image.MAX_IMAGE_PIXELS
-    yield
-    Image.MAX_IMAGE_PIXELS = saved
-
-
 @pytest.mark.usefixtures("pillow_limit")
 def test_larger_limit_than_pillows_default_is_honoured():
     # The declared size passes our limit, so the (fake) pixel data is what fails.
