@@ -52,19 +52,28 @@ def save_screenshot(page, name: str, full_page: bool = True) -> Path:
     return path
 
 
-def wait_for_other_sessions_to_end(timeout: float = 10) -> None:
-    """PostgreSQL drops the test database at the end only once the servers' sessions are gone."""
+def wait_for_other_sessions_to_end(timeout: float = 30) -> None:
+    """PostgreSQL drops the test database at the end only once the servers' sessions are gone.
+
+    A server stopped on a busy machine may take seconds to close its session; if one
+    lingers past the timeout, the failure names it.
+    """
     if connection.vendor != "postgresql":
         return
+    others = (
+        "SELECT pid, application_name, state, left(query, 120) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
 
-    def alone() -> bool:
+    def sessions() -> list[tuple]:
         with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-            return cursor.fetchone()[0] == 0
+            cursor.execute(others)
+            return cursor.fetchall()
 
-    wait_until(alone, timeout, interval=0.1, what="the servers' database sessions to close")
+    try:
+        wait_until(lambda: not sessions(), timeout, interval=0.1, what="the servers' database sessions to close")
+    except AssertionError as timed_out:
+        raise AssertionError(f"{timed_out}; still open: {sessions()}") from None
 
 
 def stop_process_group(process: subprocess.Popen) -> None:
