@@ -691,6 +691,8 @@ class MediaAdmin(ChangelistDeferMixin, admin.ModelAdmin):
         if record.error:
             parts.append(record.error)
         parts.append(human_datetime(record.recognised_at))
+        if not record.is_current:
+            parts.append(f"read by an older OCR step (version {record.version}): a job with OCR reads it again")
         return " · ".join(parts)
 
 

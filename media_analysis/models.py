@@ -18,6 +18,7 @@ from django.db.models import F, Func, Q, Value
 from django.utils import timezone
 
 from media_analysis.engine.text.words import phrase_pattern
+from media_analysis.engine.version import TEXT_VERSION
 
 RECENT_FAILURES_KEPT = 20
 
@@ -387,6 +388,10 @@ TEXT_DOCUMENT = SearchVector(TEXT_WORDS, config=TEXT_SEARCH_CONFIG)
 
 
 class MediaTextQuerySet(models.QuerySet["MediaText"]):
+    def current(self) -> MediaTextQuerySet:
+        """Readings made by this version of the OCR step (older ones are read again by a job with OCR)."""
+        return self.filter(version__gte=TEXT_VERSION)
+
     def with_text(self) -> MediaTextQuerySet:
         """Texts the recognition found (not empty, skipped or failed)."""
         return self.filter(status=TextStatus.TEXT)
@@ -431,6 +436,9 @@ class MediaText(models.Model):
     recognise_ms = models.FloatField(null=True, blank=True, help_text="Time of the recognition (empty when skipped)")
     engine = models.CharField(max_length=100, blank=True, default="", help_text="Engine, version and languages")
     error = models.TextField(blank=True, default="")
+    version = models.PositiveSmallIntegerField(
+        help_text="Version of the OCR step that read it (TEXT_VERSION); older readings are read again by a job with OCR"
+    )
     recognised_at = models.DateTimeField(default=timezone.now)
 
     objects = MediaTextQuerySet.as_manager()
@@ -441,6 +449,11 @@ class MediaText(models.Model):
 
     def __str__(self) -> str:
         return f"Text of media {self.media_id} ({self.status})"
+
+    @property
+    def is_current(self) -> bool:
+        """Read by this version of the OCR step (``MediaTextQuerySet.current``'s rule, for one row)."""
+        return self.version >= TEXT_VERSION
 
 
 class MediaWord(models.Model):

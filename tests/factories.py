@@ -40,9 +40,10 @@ def make_media(expression: Expression, url: str | None = None, type: str = "img"
 def make_text(media: Media, text: str, status: str = "text", **fields):
     """The OCR step's rows for ``media``: its text and its words, as the step writes them."""
     from media_analysis.engine.text.words import words
+    from media_analysis.engine.version import TEXT_VERSION
     from media_analysis.models import MediaText, MediaWord
 
-    values = {"language": "eng", "confidence": 91.0, "text_area": 0.12, **fields}
+    values = {"language": "eng", "confidence": 91.0, "text_area": 0.12, "version": TEXT_VERSION, **fields}
     record = MediaText.objects.create(media=media, status=status, text=text, **values)
     MediaWord.objects.bulk_create(MediaWord(media=media, word=word, count=n) for word, n in words(text).items())
     return record

@@ -19,9 +19,20 @@ History:
   k-means (colours.py), equivalent to the predecessor's group by group; every
   k-means compiled, whose float64 counts give the predecessor's percentages where
   the numpy float32 iterations were off by a pixel.
+
+The text read in a picture (the OCR step) has a version of its own, ``TEXT_VERSION``,
+recorded on each reading: a job with ``ocr`` reads again the pictures read by an older
+one. Bump it whenever the step would read different text from the same picture (the
+likelihood test, the pre-processing, the recognition's settings).
+
+* 1: the readings made before the version was recorded (every earlier step).
+* 2: the step as it stood when the version was introduced (captions over photos looked
+  for again at half scale, lines kept whole across a block's margin, long words of
+  confident lines kept).
 """
 
 from __future__ import annotations
 
 CRAWLER_VERSION = 0
 ANALYSIS_VERSION = 5
+TEXT_VERSION = 2

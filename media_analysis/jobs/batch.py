@@ -34,7 +34,7 @@ from media_analysis.engine.fetch.spool import Spool, SpooledBody
 from media_analysis.engine.image import AnalysisOptions, ImageAnalysis, analyse_image
 from media_analysis.engine.image.budget import DecodeBudget, analysis_memory
 from media_analysis.engine.text import TextOptions, TextReading, words
-from media_analysis.engine.version import ANALYSIS_VERSION
+from media_analysis.engine.version import ANALYSIS_VERSION, TEXT_VERSION
 from media_analysis.jobs import metrics
 from media_analysis.models import MediaText, MediaWord, TextStatus
 from media_analysis.stored import save_original, save_thumbnail
@@ -311,7 +311,7 @@ def reusable_values(sha256s: Sequence[str], text: bool = False) -> dict[str, dic
         return {}
     sources = Media.objects.analysed_with_content(wanted, ANALYSIS_VERSION)
     if text:
-        sources = sources.filter(ocr__isnull=False).exclude(ocr__status=TextStatus.FAILED)
+        sources = sources.filter(ocr__version__gte=TEXT_VERSION).exclude(ocr__status=TextStatus.FAILED)
     firsts = sources.order_by().values("image_hash").annotate(first=Min("pk")).values_list("first", flat=True)
     rows = list(Media.objects.filter(pk__in=list(firsts)).values("pk", *IMAGE_FIELDS))
     if text:
@@ -670,11 +670,16 @@ def write_texts(readings: dict[int, TextReading], now: datetime) -> None:
     if not readings:
         return
     texts = [
-        MediaText(media_id=media_id, recognised_at=now, **{name: getattr(r, name) for name in TEXT_FIELDS})
+        MediaText(
+            media_id=media_id,
+            recognised_at=now,
+            version=TEXT_VERSION,
+            **{name: getattr(r, name) for name in TEXT_FIELDS},
+        )
         for media_id, r in readings.items()
     ]
     MediaText.objects.bulk_create(
-        texts, update_conflicts=True, unique_fields=["media"], update_fields=[*TEXT_FIELDS, "recognised_at"]
+        texts, update_conflicts=True, unique_fields=["media"], update_fields=[*TEXT_FIELDS, "version", "recognised_at"]
     )
     MediaWord.objects.filter(media_id__in=list(readings)).delete()
     rows = [
@@ -691,9 +696,9 @@ MAX_WORD_LENGTH = MediaWord._meta.get_field("word").max_length or 64
 
 
 def without_text(rows: dict[int, Media]) -> set[int]:
-    """The images among these rows whose text was never read (one query)."""
+    """The images among these rows whose text was never read, or read by an older OCR step (one query)."""
     images = [pk for pk, m in rows.items() if m.type == MediaType.IMAGE]
-    read = set(MediaText.objects.filter(media_id__in=images).values_list("media_id", flat=True))
+    read = set(MediaText.objects.current().filter(media_id__in=images).values_list("media_id", flat=True))
     return set(images) - read
 
 

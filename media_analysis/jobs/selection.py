@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from lands.models import AnalysisStatus, Land, Media, MediaType
 from media_analysis.engine.version import ANALYSIS_VERSION
 from media_analysis.jobs.parameters import DEFAULT_MEDIA_TYPES, JobParameters
-from media_analysis.models import AnalysisJob
+from media_analysis.models import AnalysisJob, MediaText
 
 
 def _in_scope(land_id: int, params: JobParameters) -> QuerySet[Media]:
@@ -28,7 +28,7 @@ def _in_scope(land_id: int, params: JobParameters) -> QuerySet[Media]:
 def _needs_it(params: JobParameters) -> Q:
     """Without ``force``: what ``Media.needs_analysis`` takes for this engine's version.
 
-    With ``ocr``, also the images analysed whose text was never read.
+    With ``ocr``, also the images analysed whose text was never read, or read by an older OCR step.
     """
     needs = Media.needs_analysis(ANALYSIS_VERSION, params.retry_failed)
     if params.ocr:
@@ -37,8 +37,10 @@ def _needs_it(params: JobParameters) -> Q:
 
 
 def _unread() -> Q:
-    """Images analysed whose text was never read."""
-    return Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE, ocr__isnull=True)
+    """Images analysed whose text was never read, or read by an older version of the OCR step."""
+    return Q(type=MediaType.IMAGE, analysis_status=AnalysisStatus.DONE) & ~Q(
+        Exists(MediaText.objects.current().filter(media_id=OuterRef("pk")))
+    )
 
 
 def select_media(land: Land | int, params: JobParameters) -> QuerySet[Media]:
@@ -131,7 +133,7 @@ class SelectionPreview:
     current: int
     force: bool
     retry_failed: bool
-    unread: int = 0  # with ocr: images analysed by the current version whose text was never read (taken)
+    unread: int = 0  # with ocr: images analysed by the current version without a current reading (taken)
 
     def reasons(self) -> list[str]:
         """Why the media in scope are taken or left, in words for the start form."""
@@ -156,7 +158,10 @@ class SelectionPreview:
                 + (" are retried." if self.retry_failed else ": left out; tick “Retry failed” to take them.")
             )
         if self.unread:
-            lines.append(f"{self.unread} analysed by the current version without their text: taken to read it.")
+            lines.append(
+                f"{self.unread} analysed by the current version, their text never read or read by an older OCR "
+                "step: taken to read it."
+            )
         if self.current:
             lines.append(
                 f"{self.current} already analysed by the current version: left out; tick “Force” to redo them."

@@ -151,8 +151,8 @@ def _deal_rank(job: AnalysisJob) -> Case:
     decides: values of the current analysis and a validator to send make a conditional request."""
     conditional = Q(analysis_version=ANALYSIS_VERSION) & (Q(http_etag__gt="") | Q(http_last_modified__gt=""))
     if job.ocr:
-        # A picture whose text was never read is fetched in full to read it.
-        conditional &= Q(Exists(MediaText.objects.filter(media_id=OuterRef("pk")))) | ~Q(type=MediaType.IMAGE)
+        # A picture whose text was never read (or read by an older OCR step) is fetched in full to read it.
+        conditional &= Q(Exists(MediaText.objects.current().filter(media_id=OuterRef("pk")))) | ~Q(type=MediaType.IMAGE)
     ranks = [When(error_class=DownloadTimeout.error_class, then=Value(DEAL_SLOW))]
     if settings.MEDIA_ANALYSIS_CONDITIONAL_REQUESTS:
         ranks.append(When(conditional, then=Value(DEAL_CONDITIONAL)))

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw, ImageFont
 from lands.models import AnalysisStatus, Land, Media
 from media_analysis.engine.text import TextReading
 from media_analysis.engine.text.tesseract import availability
-from media_analysis.engine.version import ANALYSIS_VERSION
+from media_analysis.engine.version import ANALYSIS_VERSION, TEXT_VERSION
 from media_analysis.errors import InvalidParameters
 from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import service as jobs
@@ -157,20 +157,28 @@ def test_the_command_refuses_ocr_without_the_engine(settings, tmp_path):
 
 
 @pytest.mark.django_db
-def test_an_ocr_job_also_takes_the_analysed_images_whose_text_was_never_read():
+def test_an_ocr_job_also_takes_the_analysed_images_whose_text_was_never_read_or_read_by_an_older_step():
     land = make_land()
     page = make_expression(land, depth=0, relevance=1)
     done = {"analysis_status": AnalysisStatus.DONE, "is_processed": True, "analysis_version": ANALYSIS_VERSION}
     unread = make_media(page, **done)
     read = make_media(page, **done)
-    MediaText.objects.create(media=read, status=TextStatus.SKIPPED)
+    MediaText.objects.create(media=read, status=TextStatus.SKIPPED, version=TEXT_VERSION)
+    read_before = make_media(page, **done)
+    MediaText.objects.create(media=read_before, status=TextStatus.TEXT, text="old", version=TEXT_VERSION - 1)
     pending = make_media(page)
     assert set(select_media(land, JobParameters())) == {pending}
-    assert set(select_media(land, JobParameters(ocr=True))) == {pending, unread}
+    assert set(select_media(land, JobParameters(ocr=True))) == {pending, unread, read_before}
     preview = preview_selection(land, JobParameters(ocr=True))
-    assert (preview.selected, preview.unread, preview.current) == (2, 1, 1)
-    assert "1 analysed by the current version without their text: taken to read it." in preview.reasons()
+    assert (preview.selected, preview.unread, preview.current) == (3, 2, 1)
+    assert (
+        "2 analysed by the current version, their text never read or read by an older OCR step: taken to read it."
+        in preview.reasons()
+    )
     assert preview_selection(land, JobParameters()).unread == 0
+    # The chunk's own check agrees: both are fetched in full (no validators) to be read.
+    rows = {m.pk: m for m in Media.objects.filter(pk__in=[unread.pk, read.pk, read_before.pk])}
+    assert media_batch.without_text(rows) == {unread.pk, read_before.pk}
 
 
 # --- Rows written --------------------------------------------------------------------------
@@ -188,12 +196,14 @@ def test_texts_and_words_of_a_chunk_cost_three_statements(django_assert_num_quer
     with django_assert_num_queries(3):
         media_batch.write_texts(readings, timezone.now())
     assert MediaText.objects.count() == 30
+    assert set(MediaText.objects.values_list("version", flat=True)) == {TEXT_VERSION}
     assert list(MediaWord.objects.filter(media=media[0]).order_by("word").values_list("word", "count")) == [
         ("stop", 3),
         ("the", 1),
         ("war", 1),
     ]
-    # Read again: the rows are replaced, never added to.
+    # Read again: the rows are replaced, never added to, and carry the step's version.
+    MediaText.objects.filter(media=media[0]).update(version=TEXT_VERSION - 1)
     again = {media[0].pk: TextReading("text", text="save the forest")}
     with django_assert_num_queries(3):
         media_batch.write_texts(again, timezone.now())
@@ -203,6 +213,7 @@ def test_texts_and_words_of_a_chunk_cost_three_statements(django_assert_num_quer
         "the",
     ]
     assert MediaText.objects.get(media=media[0]).text == "save the forest"
+    assert MediaText.objects.get(media=media[0]).version == TEXT_VERSION
     assert MediaText.objects.count() == 30
 
 
@@ -252,3 +263,30 @@ def test_a_later_ocr_job_reads_the_text_of_a_land_analysed_without_it(http_serve
     assert second.total == 1
     assert MediaText.objects.get().text == "THIS IS FINE"
     assert Media.objects.get().analysis_status == AnalysisStatus.DONE
+
+
+@needs_tesseract
+@pytest.mark.django_db(transaction=True)
+def test_an_ocr_job_reads_again_a_text_read_by_an_older_step_and_keeps_a_current_one(http_server):
+    urls = [
+        http_server.route("/again/old.png", Reply(body=caption_png("KEEP IT GREEN"), content_type="image/png")),
+        http_server.route("/again/new.png", Reply(body=caption_png("STAY HOME"), content_type="image/png")),
+    ]
+    land = land_with(urls)
+    run_job(land, ocr=True)
+    old = MediaText.objects.get(media__url=urls[0])
+    MediaText.objects.filter(pk=old.pk).update(text="KEEP IT GREFN", version=TEXT_VERSION - 1)
+    MediaWord.objects.filter(media_id=old.pk).delete()
+    current_before = MediaText.objects.get(media__url=urls[1]).recognised_at
+
+    again = run_job(land, ocr=True)
+
+    assert again.total == 1  # only the older reading is taken
+    reread = MediaText.objects.get(media__url=urls[0])
+    assert (reread.text, reread.version) == ("KEEP IT GREEN", TEXT_VERSION)
+    assert sorted(MediaWord.objects.filter(media__url=urls[0]).values_list("word", flat=True)) == [
+        "green",
+        "it",
+        "keep",
+    ]
+    assert MediaText.objects.get(media__url=urls[1]).recognised_at == current_before

@@ -122,8 +122,18 @@ def test_media_page_shows_the_text_and_how_it_was_read(texts, admin_client):
     assert 'id="media-ocr-text"' in content
     assert "&lt;b&gt;when&lt;/b&gt;" in content
     assert "mean confidence 91/100" in content
+    assert "older OCR step" not in content
     unread = admin_client.get(reverse("admin:lands_media_change", args=[texts.media["unread"].pk])).content.decode()
     assert "not read (no analysis with OCR yet)" in unread
+
+
+def test_media_page_says_when_the_text_was_read_by_an_older_ocr_step(texts, admin_client):
+    from media_analysis.engine.version import TEXT_VERSION
+    from media_analysis.models import MediaText
+
+    MediaText.objects.filter(media=texts.media["meme"]).update(version=TEXT_VERSION - 1)
+    content = admin_client.get(reverse("admin:lands_media_change", args=[texts.media["meme"].pk])).content.decode()
+    assert f"read by an older OCR step (version {TEXT_VERSION - 1}): a job with OCR reads it again" in content
 
 
 def test_gallery_needs_the_view_permission_on_lands(texts, client):
