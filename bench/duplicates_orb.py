@@ -107,7 +107,7 @@ def grey_copy(data: bytes, side: int, mirrored: bool = False) -> np.ndarray:
 
 
 def orb_features(grey: np.ndarray, nfeatures: int, nlevels: int) -> Features:
-    orb = cv2.ORB_create(nfeatures=nfeatures, nlevels=nlevels, edgeThreshold=20, patchSize=31, fastThreshold=10)
+    orb = cv2.ORB.create(nfeatures=nfeatures, nlevels=nlevels, edgeThreshold=20, patchSize=31, fastThreshold=10)
     keypoints, descriptors = orb.detectAndCompute(grey, None)
     h, w = grey.shape
     if descriptors is None or not keypoints:
@@ -384,7 +384,7 @@ def lost_text(pictures, images, keys, base_pairs, pairs) -> str:
     """Copies with their original under ``base_pairs`` and not under ``pairs``."""
     before, after = components(keys, base_pairs), components(keys, pairs)
     original = {images[k].picture: k for k in keys if images[k].edit == "original"}
-    lost = Counter()
+    lost: Counter[str] = Counter()
     for k in keys:
         img = images[k]
         if img.edit == "original":
@@ -452,7 +452,7 @@ def costs(setting: Setting, rule: Rule) -> None:
     files = [_repost_set.jpeg(p) for p in photos]
     side, _, levels = setting.config
     # The analysis decodes the thumbnail's source (the draft keeping 320 px) already: the features start from it.
-    previews = [jpeg_draft(data, PREVIEW_SIDE) for data in files]
+    previews = [jpeg_draft(data, PREVIEW_SIDE) or Image.open(io.BytesIO(data)) for data in files]
 
     def from_preview(preview: Image.Image, mirrored: bool = False) -> Features:
         grey = np.asarray(preview.convert("L"))
@@ -584,7 +584,8 @@ def main() -> None:
 
 def report_spread(images, pictures, matches, edges) -> None:
     """The nearest false pairs and the weakest true ones, by inliers and coverage."""
-    false, true = [], []
+    false: list[tuple] = []
+    true: list[tuple] = []
     for a, b, _ in edges:
         direct, mirror = matches[(a, b)]
         best = max((direct, mirror), key=lambda m: (m.inliers, m.coverage))
@@ -633,6 +634,7 @@ SWEEP_RULES = [
     Rule("30 inliers, coverage 0.8", 30, 0.8),
     Rule("30 inliers, coverage 0.8, mirrors unconfirmed", 30, 0.8, mirrors="keep"),
     Rule("30 inliers, share 0.2, coverage 0.6", 30, 0.6, share=0.2),
+    Rule("35 inliers, share 0.1, coverage 0.8", 35, 0.8, share=0.1),
     Rule("20 inliers, share 0.2, coverage 0.7", 20, 0.7, share=0.2),
     Rule("20 inliers, share 0.3, coverage 0.7", 20, 0.7, share=0.3),
     Rule("20 inliers, share 0.2, coverage 0.7, mirrors unconfirmed", 20, 0.7, share=0.2, mirrors="keep"),
