@@ -1,8 +1,12 @@
 """Benchmark: confirming the index's near-duplicate candidates with local features (ORB and a geometric check).
 
-    .venv/bin/python bench/duplicates_orb.py --cache /tmp/orb.pkl              # the tuning half
-    .venv/bin/python bench/duplicates_orb.py --cache /tmp/orb.pkl --rule NAME --held-out   # once, a chosen rule
-    .venv/bin/python bench/duplicates_orb.py --costs                           # CPU per image and per pair
+    .venv/bin/python bench/duplicates_orb.py --cache /tmp/orb.pkl --sweep      # settings and rules, tuning half
+    .venv/bin/python bench/duplicates_orb.py --cache /tmp/orb.pkl              # the chosen rule, tuning half
+    .venv/bin/python bench/duplicates_orb.py --cache /tmp/orb.pkl --held-out   # the chosen rule, held-out: once
+    .venv/bin/python bench/duplicates_orb.py --costs                           # CPU per image, bytes, pairs
+
+The first run builds the set, hashes it and computes its features (several minutes) and keeps them in the
+``--cache`` file; later runs read them back.
 
 The reposting set of bench/_repost_set.py, every image hashed by the engine
 (``analyse_image``) as media rows store them, and ORB keypoints and descriptors computed
