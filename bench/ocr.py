@@ -24,8 +24,9 @@ captions and screenshots), encoded as JPEG and PNG, without and with OCR.
 ``--set fresh`` reads instead a third set, built from sources the two halves never use (other
 typefaces, photos and sentences: ``bench/_ocr_fresh.py``); it was read once and is now tuning material,
 as is ``--set tune``: that set as read and ``--per-kind`` more pictures a kind of its sources. ``--set
-fresh2`` reads the second fresh set (``bench/_ocr_fresh2.py``: sources no other set uses), whole and
-once, on the final engine. These print the same table and nothing else. ``--render DIR`` writes the
+fresh2`` reads the second fresh set (``bench/_ocr_fresh2.py``), read once and now tuning material too;
+``--set fresh3`` the third (``bench/_ocr_fresh3.py``: sources no other set uses), whole and once, on
+the final engine. These print the same table and nothing else. ``--render DIR`` writes the
 first pictures of each kind of the chosen set and their texts to DIR without reading them, to check
 what the set draws.
 """
@@ -228,10 +229,10 @@ def build_set(per_kind: int) -> list[Sample]:
 
 
 def fresh_set(per_kind: int, name: str = "fresh", seed: str | None = None) -> list[Sample]:
-    """A set drawn by bench/_ocr_fresh.py (``fresh``) or _ocr_fresh2.py (``fresh2``), or an exit naming its lacks."""
-    from bench import _ocr_fresh, _ocr_fresh2
+    """A set drawn by bench/_ocr_fresh.py (``fresh``), _ocr_fresh2.py or _ocr_fresh3.py, or an exit naming its lacks."""
+    from bench import _ocr_fresh, _ocr_fresh2, _ocr_fresh3
 
-    design = _ocr_fresh2.FRESH2 if name == "fresh2" else _ocr_fresh.FRESH
+    design = {"fresh2": _ocr_fresh2.FRESH2, "fresh3": _ocr_fresh3.FRESH3}.get(name, _ocr_fresh.FRESH)
     lacking = _ocr_fresh.missing(design)
     if lacking:
         packages = " ".join(sorted({source.package for source in lacking}))
@@ -440,16 +441,17 @@ def main() -> None:
 
     parser.add_argument(
         "--set",
-        choices=("halves", "tune", "fresh", "fresh2"),
+        choices=("halves", "tune", "fresh", "fresh2", "fresh3"),
         default="halves",
         help="halves: the tuning and held-out halves; tune: the first fresh set and more of its sources, for "
-        "tuning; fresh2: the set never used for tuning (read it once, at the end); fresh: the first fresh set",
+        "tuning; fresh3: the set never used for tuning (read it once, at the end); fresh, fresh2: the first and "
+        "second fresh sets, read once each and now tuning material",
     )
     parser.add_argument("--render", metavar="DIR", help="write the set's first pictures and texts to DIR, and stop")
     parser.add_argument("--render-count", type=int, default=3, help="pictures of each kind written by --render")
     args = parser.parse_args()
 
-    if args.set in ("fresh", "fresh2"):
+    if args.set in ("fresh", "fresh2", "fresh3"):
         fresh = fresh_set(args.per_kind, args.set)  # before the engine, so a machine without the sources learns it
         if args.render:
             render(fresh, Path(args.render), args.render_count)
@@ -469,7 +471,7 @@ def main() -> None:
     if not found.available:
         sys.exit(f"OCR unavailable: {found.reason}")
     print(f"engine: {found.engine} ({found.tessdata}); {os.cpu_count()} CPUs")
-    if args.set in ("fresh", "fresh2"):
+    if args.set in ("fresh", "fresh2", "fresh3"):
         options = TextOptions() if args.threshold is None else TextOptions(threshold=args.threshold)
         print(f"likelihood threshold: {options.threshold}")
         readings: list[tuple[str, int, float, str, str, str]] = []

@@ -396,7 +396,7 @@ def test_over_a_photo_a_block_a_tone_read_is_read_in_grey_levels_only_for_small_
 
     monkeypatch.setattr(read, "recognise", recorded)
     fruitless = read._Fruitless()
-    region = read.Region((0, 0, 640, 90), line_height, page=False)
+    region = read.Region((0, 0, 640, 90), line_height, page=False, row=True)
     best, _ = read._read_region(
         block, region, ENGINE.tessdata, "eng+fra", time.perf_counter() + 30, TextOptions(), fruitless
     )
@@ -408,7 +408,7 @@ def test_over_a_photo_a_block_a_tone_read_is_read_in_grey_levels_only_for_small_
 
 
 @needs_tesseract
-def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_readings(monkeypatch):
+def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_blocks(monkeypatch):
     from media_analysis.engine.text import read
 
     rng = np.random.default_rng(5)
@@ -418,19 +418,62 @@ def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_readings(monk
         picture[top : top + 24, 50:750] = np.kron(speckles, np.ones((2, 7), dtype=np.int64))[:24, :700]
     test = text_likelihood(picture)
     assert test.score > 2.0
-    assert len(read._regions(test, picture.shape)) == 6
-    readings: list[int] = []
-    real = read.recognise
+    regions = read._regions(test, picture.shape)
+    assert len(regions) == 6
+    assert all(region.row for region in regions)  # each band spans its width, as a line of text would
+    blocks: list[tuple[int, int, int, int]] = []
+    real = read._read_region
 
-    def counted(*args, **kwargs):
-        words = real(*args, **kwargs)
-        readings.append(len(words))
-        return words
+    def counted(grey, region, *args):
+        blocks.append(region.box)
+        return real(grey, region, *args)
 
-    monkeypatch.setattr(read, "recognise", counted)
+    monkeypatch.setattr(read, "_read_region", counted)
     reading = read_text(Image.fromarray(picture), TextOptions())
     assert reading.status == "empty"
-    assert len(readings) == read._FRUITLESS_READINGS  # not three tones of six blocks
+    assert len(blocks) == read._FRUITLESS_BLOCKS  # not six
+
+
+def test_over_a_photo_pieces_of_lines_that_do_not_line_up_are_texture():
+    from media_analysis.engine.text.likelihood import MIN_ROW_SPAN, row_span
+
+    # A caption's words, found as separate lines, make one row; pieces of a photo's texture do not.
+    assert row_span([(100, 50, 200, 80), (210, 52, 330, 80), (340, 50, 420, 81)]) == pytest.approx(320 / 30)
+    assert row_span([(100, 50, 190, 80), (400, 200, 480, 230), (210, 140, 270, 160)]) < MIN_ROW_SPAN
+    assert row_span([]) == 0
+    rng = np.random.default_rng(11)
+    picture = np.asarray(smooth_photo().convert("L")).copy()
+    for left, top in ((60, 80), (420, 260), (200, 430)):  # short speckled patches, scattered: each taken for a line
+        speckles = rng.integers(0, 2, (12, 10)) * 255
+        picture[top : top + 24, left : left + 70] = np.kron(speckles, np.ones((2, 7), dtype=np.int64))
+    assert text_likelihood(picture).score == 0
+    # The same patches side by side are a row as long as a line of text.
+    for left in (60, 140, 220, 300):
+        speckles = rng.integers(0, 2, (12, 10)) * 255
+        picture[500:524, left : left + 70] = np.kron(speckles, np.ones((2, 7), dtype=np.int64))
+    assert text_likelihood(picture).score > 2.0
+
+
+@needs_tesseract
+def test_over_a_photo_a_block_without_a_row_of_lines_is_not_read(monkeypatch):
+    from media_analysis.engine.text import read
+
+    block = np.asarray(captioned(["ONE DOES NOT SIMPLY"], size=40, picture=(640, 90), photo=True).convert("L"))
+    asked: list[int] = []
+    real = read.recognise
+
+    def recorded(*args, **kwargs):
+        asked.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(read, "recognise", recorded)
+    for row in (False, True):
+        region = read.Region((0, 0, 640, 90), 30.0, page=False, row=row)
+        best, _ = read._read_region(
+            block, region, ENGINE.tessdata, "eng+fra", time.perf_counter() + 30, TextOptions(), read._Fruitless()
+        )
+        assert bool(best) is row
+        assert bool(asked) is row
 
 
 @needs_tesseract

@@ -12,6 +12,7 @@ of the text, from which the recognition scales the picture.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,10 @@ RULE_SHARE = 0.7  # a row of the margin whose horizontal edges span this share o
 # flat colour covers a few tenths of it at most; photos, even a night sky, have more spread).
 FLAT_STEP, FLAT_SHARE = 12, 0.94
 COARSE_FACTOR = 2  # the further reduction of a plain picture in which nothing was found
+# Over a photo, the longest row of lines (neighbouring lines side by side, as a line's words are) spans at
+# least this many line heights: a word of six letters or a few short words. A photo's texture taken for
+# lines gives short pieces that do not line up.
+MIN_ROW_SPAN = 3.5
 
 
 @dataclass(frozen=True)
@@ -55,16 +60,22 @@ def text_likelihood(grey: np.ndarray) -> Likelihood:
     factor = max(1, -(-max(height, width) // TEST_SIDE))
     small = _reduced(grey, factor)
     covered, heights, boxes = _found(small)
-    flat = not heights and _flat(small)
-    if not heights and not flat:
-        # Nothing found over a photo: a caption of large bold letters, outlined, is missed the same
-        # way (its strokes joined with the photo's edges, or too wide for the filter). At the coarser
-        # scale only the strong edge step looks, the step of an outline or a band against its glyphs,
-        # which a photo's texture seldom reaches over a whole line.
+    short = row_span(boxes) < MIN_ROW_SPAN  # also when nothing was found
+    flat = short and plain_ground(small)
+    if short and not flat:
+        # Over a photo, nothing found, or only pieces too short for a line of text: a caption of large
+        # bold letters, outlined, is missed the same way (its strokes joined with the photo's edges, or
+        # too wide for the filter). At the coarser scale only the strong edge step looks, the step of an
+        # outline or a band against its glyphs, which a photo's texture seldom reaches over a whole line.
+        # Where pieces were found and that finds no row of lines long enough either, they were the photo's
+        # texture.
         factor *= COARSE_FACTOR
         small = _reduced(small, COARSE_FACTOR)
+        pieces = bool(heights)
         covered, heights, boxes = _found(small, (STRONG_EDGE_STEP,))
-    elif flat:
+        if pieces and row_span(boxes) < MIN_ROW_SPAN:
+            return Likelihood(0.0, 0.0, 0)
+    elif flat and not heights:
         # Nothing found on a plain ground: large bold glyphs, whose strokes are wider than the
         # filter joins, fall apart into pieces too short for lines at the test's scale; at a
         # coarser one they are ordinary strokes. Photos are not this flat, so they never pay it.
@@ -92,7 +103,7 @@ def _found(
     return covered, [h for f in found for h in f[1]], {box for f in found for box in f[2]}
 
 
-def _flat(small: np.ndarray) -> bool:
+def plain_ground(small: np.ndarray) -> bool:
     """Whether the picture is a plain ground: nearly all its pixels within FLAT_STEP grey levels of its median."""
     histogram = np.bincount(small.ravel(), minlength=256)
     median = int(np.searchsorted(np.cumsum(histogram), (small.size + 1) // 2))
@@ -152,6 +163,26 @@ def _lines(across: np.ndarray, down: np.ndarray, step: int) -> tuple[int, list[i
             heights.append(box[3] - box[1])
             boxes.append(box)
     return covered, heights, boxes
+
+
+def row_span(boxes: Iterable[tuple[int, int, int, int]]) -> float:
+    """The longest row of lines, in line heights: lines that overlap down by half and follow across within a height.
+
+    The test often finds a caption's words as separate lines (word spaces wider than its window); side by
+    side they make the caption's line.
+    """
+    longest = 0.0
+    ordered = sorted(boxes)
+    for start, (left, top, right, bottom) in enumerate(ordered):
+        height = bottom - top
+        for other in ordered[start + 1 :]:
+            if other[0] > right + height:
+                break
+            overlap = min(bottom, other[3]) - max(top, other[1])
+            if overlap >= 0.5 * min(height, other[3] - other[1]):
+                right = max(right, other[2])
+        longest = max(longest, (right - left) / max(1, height))
+    return longest
 
 
 def _adjoining(box: tuple[int, int, int, int], line: tuple[int, int, int, int]) -> bool:

@@ -18,7 +18,7 @@ from PIL import Image
 from scipy import ndimage
 
 from media_analysis.engine.text.language import tell_language
-from media_analysis.engine.text.likelihood import Likelihood, text_likelihood
+from media_analysis.engine.text.likelihood import MIN_ROW_SPAN, Likelihood, plain_ground, row_span, text_likelihood
 from media_analysis.engine.text.options import TextOptions, TextReading
 from media_analysis.engine.text.tesseract import RecognitionTimeout, Word, availability, languages_of, recognise
 
@@ -55,10 +55,23 @@ def read_text(picture: Image.Image, options: TextOptions) -> TextReading:
     area = 0.0
     try:
         fruitless = _Fruitless()
-        for number, region in enumerate(_regions(test, grey.shape)):
-            if fruitless.readings >= _FRUITLESS_READINGS:
+        fruitless_blocks = 0
+        regions = _regions(test, grey.shape)
+        if not all(region.row for region in regions) and (
+            not any(region.row for region in regions) or plain_ground(grey[::2, ::2])
+        ):
+            # A plain picture, or one whose lines the test found only at its coarser look (large bold
+            # letters, none alone a row): every block is read.
+            regions = [replace(region, row=True) for region in regions]
+        for number, region in enumerate(regions):
+            if fruitless_blocks >= _FRUITLESS_BLOCKS:
                 break  # texture taken for lines: the rest of the picture is not worth reading
+            fruitless.readings = 0
             words, share = _read_region(grey, region, engine.tessdata, languages, deadline, options, fruitless)
+            if words:
+                fruitless_blocks = 0
+            elif fruitless.readings:  # read (not passed over as the photo's texture), and kept nothing
+                fruitless_blocks += 1
             kept += [replace(w, line=w.line + number * _LINES_PER_REGION) for w in words]
             area += share
     except RecognitionTimeout as exc:
@@ -97,6 +110,9 @@ class Region:
     box: tuple[int, int, int, int]  # left, top, right, bottom in the picture's pixels
     line_height: float
     page: bool  # the whole picture, laid out by Tesseract
+    # Holds a row of lines as long as a line of text (see likelihood.MIN_ROW_SPAN), or lies in a plain picture:
+    # a block over a photo without one is the photo's texture, and is not read.
+    row: bool = False
 
 
 def _regions(test: Likelihood, shape: tuple[int, ...]) -> list[Region]:
@@ -120,7 +136,14 @@ def _regions(test: Likelihood, shape: tuple[int, ...]) -> list[Region]:
     # Many scattered blocks are mostly texture taken for lines: the tallest are read, within a bound.
     merged = sorted(merged, key=lambda b: b[3] - b[1], reverse=True)[:MAX_REGIONS]
     merged.sort(key=lambda b: (b[1], b[0]))
-    return [Region((b[0], b[1], b[2], b[3]), test.line_height, page=False) for b in merged]
+    return [
+        Region((b[0], b[1], b[2], b[3]), test.line_height, page=False, row=_holds_row(b, test.boxes)) for b in merged
+    ]
+
+
+def _holds_row(block: list[int], boxes: tuple[tuple[int, int, int, int], ...]) -> bool:
+    inside = [box for box in boxes if block[1] <= (box[1] + box[3]) / 2 < block[3]]
+    return row_span(inside) >= MIN_ROW_SPAN
 
 
 def _area(box: list[int]) -> int:
@@ -146,13 +169,15 @@ def _merged(boxes: list[list[int]]) -> list[list[int]]:
     return merged
 
 
-# Readings in a row that keep nothing, after which a picture is taken for texture and the rest of it not read.
+# Readings in a row that keep nothing, after which a block is given up; and blocks in a row read that kept
+# nothing, after which the picture is taken for texture and the rest of it not read.
 _FRUITLESS_READINGS = 4
+_FRUITLESS_BLOCKS = 2
 
 
 @dataclass
 class _Fruitless:
-    readings: int = 0  # Tesseract's readings in a row, over the picture's regions, that kept no word
+    readings: int = 0  # Tesseract's readings in a row, in the block being read, that kept no word
 
 
 def _read_region(
@@ -167,12 +192,17 @@ def _read_region(
     """The words kept in one region, and the share of the picture their boxes cover.
 
     A photo's texture that the test took for lines reads as scraps under every
-    tone, each reading costing as much as a caption's: a picture is given up after
-    ``_FRUITLESS_READINGS`` readings in a row that kept nothing.
+    tone, each reading costing as much as a caption's: a block is given up after
+    ``_FRUITLESS_READINGS`` readings in a row that kept nothing, and a block over a photo
+    without a row of lines (``Region.row``) is not read at all.
     """
     left, top, right, bottom = region.box
     crop = grey[top:bottom, left:right]
     ground = _flat_ground(crop)
+    if ground is None and not region.row and not region.page:
+        # Over a photo, a block without a row of lines as long as a line of text is the photo's texture: a
+        # caption's short line lies in the block of the line next to it, grown over it.
+        return [], 0.0
     if ground is not None and not region.page:
         top, bottom = _uncut(grey, left, top, right, bottom, ground, region.line_height)
         crop = grey[top:bottom, left:right]
