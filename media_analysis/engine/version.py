@@ -29,10 +29,13 @@ likelihood test, the pre-processing, the recognition's settings).
 * 2: the step as it stood when the version was introduced (captions over photos looked
   for again at half scale, lines kept whole across a block's margin, long words of
   confident lines kept).
+* 3: over a photo, only blocks holding a row of lines as long as a line of text are
+  read (the test looks again at half scale before skipping a picture); a block is
+  given up after readings that keep nothing, the picture after two such blocks.
 """
 
 from __future__ import annotations
 
 CRAWLER_VERSION = 0
 ANALYSIS_VERSION = 5
-TEXT_VERSION = 2
+TEXT_VERSION = 3
