@@ -26,7 +26,12 @@ process runs. Waiting on the network is decoupled from computing:
   waiting needs), or until the gate says a host will be ready. Workers
   waiting for room (``wait_for_room``) wait on a condition of their own,
   woken when a download starts and one of them has room.
-* Each download runs on its own thread and ends within the download deadline.
+* Each download runs on a thread of its slot. A slot of the gate is a connection: when a download ends and
+  the same host has work that may start at once, the thread renews the slot and runs that work on the same
+  kept connection; otherwise it closes the process's idle connections to the host beyond its other slots, then
+  releases the slot. So a host never sees more connections than the per-host limit, idle ones included,
+  across consumers.
+* Each download ends within the download deadline.
   An image's body (with its SHA-256, taken on the download thread) goes to the
   lookup thread, which takes every body waiting at once (and, while every
   analysis thread has a body waiting, those arriving for a moment more) and
@@ -269,6 +274,7 @@ class Pipeline:
         self._dispatch_counted = time.monotonic()
         self._trace_requests = 0
         self._held: dict[str, int] = {}  # slots of the gate this process holds, per host
+        self._releasing: dict[str, int] = {}  # of which being given back (their connections closed first)
         # Hosts the gate refused (at the limit with other processes' slots, paused, within their delay): not
         # asked again before this time (monotonic), unless a release of the host is heard.
         self._not_before: dict[str, float] = {}
@@ -762,9 +768,9 @@ class Pipeline:
         current: _Work | None = work
         while current is not None:
             host, session = current.host, media_batch.shared_session(current.batch.policy)
-            throttled, contended = self._transfer(current, gate)
+            throttled = self._transfer(current, gate)
             try:
-                current = None if throttled or contended else self._follow_on(gate, slot, host)
+                current = None if throttled else self._follow_on(gate, slot, host)
             except Exception:
                 # The slot must be given back whatever happened: a slot held for ever would close the host.
                 logger.exception("could not keep the slot of %s for its next request", host)
@@ -803,9 +809,12 @@ class Pipeline:
         """Close this slot's connection, then release the slot, and let the dispatcher know."""
         with self._cond:
             # The other slots of this process for the host each keep one connection at most: the rest is closed
-            # before the slot goes back, so that no other process's request finds it open.
+            # before the slot goes back, so that no other process's request finds it open. Slots of the host
+            # being given back by other threads at the same moment keep none either.
+            releasing = self._releasing.get(host, 0) + 1
+            self._releasing[host] = releasing
             try:
-                closed = trim_connections(session, host, self._held.get(host, 0) - 1)
+                closed = trim_connections(session, host, self._held.get(host, 0) - releasing)
             except Exception:
                 logger.exception("could not close the idle connections to %s", host)
                 closed = 0
@@ -818,12 +827,16 @@ class Pipeline:
                 self._held[host] = held
             else:
                 self._held.pop(host, None)
+            releasing = self._releasing.get(host, 0) - 1
+            if releasing > 0:
+                self._releasing[host] = releasing
+            else:
+                self._releasing.pop(host, None)
             self._not_before.pop(host, None)
             self._wake_dispatcher(WAKE_SLOT)
 
-    def _transfer(self, work: _Work, gate: HostGate) -> tuple[bool, bool]:
-        """Download ``work`` and hand its result on; whether it was throttled (its host paused), and whether other
-        work waits for the room it leaves (the dispatcher then chooses, in turn across the hosts)."""
+    def _transfer(self, work: _Work, gate: HostGate) -> bool:
+        """Download ``work`` and hand its result on; whether it was throttled (its host paused)."""
         batch = work.batch
         running = time.monotonic()
         if work.first_started is None:
@@ -881,8 +894,6 @@ class Pipeline:
         with self._cond:
             bytes_before = self._bytes
             events = WAKE_IN_FLIGHT
-            # The dispatcher asleep for want of room: other work waits for what this download leaves.
-            contended = bool(self._dispatch_waits_for & (WAKE_IN_FLIGHT | WAKE_BODIES))
             self._in_flight -= 1
             self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
@@ -917,7 +928,7 @@ class Pipeline:
                 events |= WAKE_BODIES
             self._gauges()
             self._wake_dispatcher(events)
-        return isinstance(result, Throttled), contended
+        return isinstance(result, Throttled)
 
     def _heard_release(self, host: str) -> None:
         """Another process released a slot of ``host``: ask for it at once if work waits for it."""
