@@ -26,7 +26,12 @@ process runs. Waiting on the network is decoupled from computing:
   waiting needs), or until the gate says a host will be ready. Workers
   waiting for room (``wait_for_room``) wait on a condition of their own,
   woken when a download starts and one of them has room.
-* Each download runs on its own thread and ends within the download deadline.
+* Each download runs on a thread of its slot. A slot of the gate is a connection: when a download ends and
+  the same host has work that may start at once, the thread renews the slot and runs that work on the same
+  kept connection; otherwise it closes the process's idle connections to the host beyond its other slots, then
+  releases the slot. So a host never sees more connections than the per-host limit, idle ones included,
+  across consumers.
+* Each download ends within the download deadline.
   An image's body (with its SHA-256, taken on the download thread) goes to the
   lookup thread, which takes every body waiting at once (and, while every
   analysis thread has a body waiting, those arriving for a moment more) and
@@ -62,6 +67,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from queue import Empty, SimpleQueue
 
+import requests
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.utils import timezone
@@ -78,6 +84,7 @@ from media_analysis.engine.fetch.hosts import (
     host_key,
 )
 from media_analysis.engine.fetch.robots import check_robots
+from media_analysis.engine.fetch.session import trim_connections
 from media_analysis.engine.image import AnalysisOptions
 from media_analysis.jobs import batch as media_batch
 from media_analysis.jobs import metrics, trace, worker
@@ -267,6 +274,7 @@ class Pipeline:
         self._dispatch_counted = time.monotonic()
         self._trace_requests = 0
         self._held: dict[str, int] = {}  # slots of the gate this process holds, per host
+        self._releasing: dict[str, int] = {}  # of which being given back (their connections closed first)
         # Hosts the gate refused (at the limit with other processes' slots, paused, within their delay): not
         # asked again before this time (monotonic), unless a release of the host is heard.
         self._not_before: dict[str, float] = {}
@@ -673,6 +681,14 @@ class Pipeline:
         return queue.next_line(*self._room_by_kind())
 
     def _start(self, host: str, line: deque[_Work], slot: HostSlot) -> None:
+        work = self._take_locked(host, line, new_slot=True)
+        # A thread per slot: starting it hands the interpreter straight to it (the dispatcher waits for it
+        # to run), where a thread waiting for requests, woken, waits for the interpreter behind the others.
+        thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
+        thread.start()
+
+    def _take_locked(self, host: str, line: deque[_Work], new_slot: bool) -> _Work:
+        """Take the head of ``line`` (a queue of ``host``) to start it now, on a new slot or one kept (lock held)."""
         queue = self._queues[host]
         work = line.popleft()
         if not queue:
@@ -683,7 +699,8 @@ class Pipeline:
                 self._hosts.remove(host)  # hosts queued while the gate was asked came after it
         self._backlog -= 1
         self._backlog_conditional -= work.conditional
-        self._held[host] = self._held.get(host, 0) + 1
+        if new_slot:
+            self._held[host] = self._held.get(host, 0) + 1
         work.started = time.monotonic()
         self._in_flight += 1
         self._in_flight_conditional += work.conditional
@@ -701,12 +718,15 @@ class Pipeline:
             work.trace_id = self._trace_requests
             work.trace_started = time.monotonic()
             self._trace.event(
-                "start", n=work.trace_id, host=host, chunk=work.batch.chunk_id, cond=work.conditional, url=work.url
+                "start",
+                n=work.trace_id,
+                host=host,
+                chunk=work.batch.chunk_id,
+                cond=work.conditional,
+                url=work.url,
+                kept=not new_slot,
             )
-        # A thread per request: starting it hands the interpreter straight to it (the dispatcher waits for it
-        # to run), where a thread waiting for requests, woken, waits for the interpreter behind the others.
-        thread = threading.Thread(target=self._download, args=(work, slot), name="pipeline-download", daemon=True)
-        thread.start()
+        return work
 
     def _drop_cancelled(self) -> None:
         if not self._cancel_pending:
@@ -738,8 +758,86 @@ class Pipeline:
     # --- Downloading ---
 
     def _download(self, work: _Work, slot: HostSlot) -> None:
-        batch = work.batch
+        """Run ``work`` on ``slot``, then, on the same slot and connection, the next work of its host that may start.
+
+        A slot is a connection: it is kept, with its keep-alive connection, while this process has work for its
+        host that may start at once; otherwise the connection is closed, then the slot released. So the host
+        never sees more connections (idle ones included) than slots, across every process sharing the gate.
+        """
         gate = host_gate()
+        current: _Work | None = work
+        while current is not None:
+            host, session = current.host, media_batch.shared_session(current.batch.policy)
+            throttled = self._transfer(current, gate)
+            try:
+                current = None if throttled else self._follow_on(gate, slot, host)
+            except Exception:
+                # The slot must be given back whatever happened: a slot held for ever would close the host.
+                logger.exception("could not keep the slot of %s for its next request", host)
+                current = None
+            if current is None:
+                self._let_go(gate, slot, host, session)
+
+    def _follow_on(self, gate: HostGate, slot: HostSlot, host: str) -> _Work | None:
+        """The next work of ``host`` to run on ``slot`` now, or None: nothing of it may start, or the gate refuses
+        to keep the slot (the host paused, within its minimum delay, or the slot expired)."""
+        with self._cond:
+            self._drop_cancelled()
+            if self._startable_line(host) is None:
+                return None
+            if isinstance(gate, LocalHostGate):
+                answer: HostSlot | Refusal | None = gate.renew(slot)
+            else:
+                with self._unlocked():
+                    try:
+                        answer = gate.renew(slot)
+                    except HostGateUnavailable:
+                        logger.warning("the host gate does not answer; the slot of %s is released", host, exc_info=True)
+                        answer = None
+            if self._trace:
+                self._count("renew")
+                self._count("kept", isinstance(answer, HostSlot))
+            if not isinstance(answer, HostSlot):
+                return None
+            # The lock was let go while the gate answered: what may start has to be asked again.
+            line = self._startable_line(host)
+            if line is None:
+                return None
+            return self._take_locked(host, line, new_slot=False)
+
+    def _let_go(self, gate: HostGate, slot: HostSlot, host: str, session: requests.Session) -> None:
+        """Close this slot's connection, then release the slot, and let the dispatcher know."""
+        with self._cond:
+            # The other slots of this process for the host each keep one connection at most: the rest is closed
+            # before the slot goes back, so that no other process's request finds it open. Slots of the host
+            # being given back by other threads at the same moment keep none either.
+            releasing = self._releasing.get(host, 0) + 1
+            self._releasing[host] = releasing
+            try:
+                closed = trim_connections(session, host, self._held.get(host, 0) - releasing)
+            except Exception:
+                logger.exception("could not close the idle connections to %s", host)
+                closed = 0
+            if self._trace:
+                self._count("closed", closed)
+        gate.release(slot)
+        with self._cond:
+            held = self._held.get(host, 0) - 1
+            if held > 0:
+                self._held[host] = held
+            else:
+                self._held.pop(host, None)
+            releasing = self._releasing.get(host, 0) - 1
+            if releasing > 0:
+                self._releasing[host] = releasing
+            else:
+                self._releasing.pop(host, None)
+            self._not_before.pop(host, None)
+            self._wake_dispatcher(WAKE_SLOT)
+
+    def _transfer(self, work: _Work, gate: HostGate) -> bool:
+        """Download ``work`` and hand its result on; whether it was throttled (its host paused)."""
+        batch = work.batch
         running = time.monotonic()
         if work.first_started is None:
             work.first_started = running
@@ -772,7 +870,6 @@ class Pipeline:
             result = media_batch.unexpected_outcome(work.media_ids[0], work.url, work.media_type, exc)
         finally:
             fetched_at = time.monotonic()
-            gate.release(slot)
         if requested is not None:
             work.seconds = fetched_at - requested
         if self._trace:
@@ -796,13 +893,7 @@ class Pipeline:
         outcome: MediaOutcome | None = None
         with self._cond:
             bytes_before = self._bytes
-            events = WAKE_SLOT | WAKE_IN_FLIGHT
-            held = self._held.get(work.host, 0) - 1
-            if held > 0:
-                self._held[work.host] = held
-            else:
-                self._held.pop(work.host, None)
-            self._not_before.pop(work.host, None)
+            events = WAKE_IN_FLIGHT
             self._in_flight -= 1
             self._in_flight_conditional -= work.conditional
             self._bytes -= work.held
@@ -837,6 +928,7 @@ class Pipeline:
                 events |= WAKE_BODIES
             self._gauges()
             self._wake_dispatcher(events)
+        return isinstance(result, Throttled)
 
     def _heard_release(self, host: str) -> None:
         """Another process released a slot of ``host``: ask for it at once if work waits for it."""

@@ -402,3 +402,72 @@ def test_redis_gate_never_exceeds_its_limit_across_processes(client, prefix, red
     assert [r["grants"] for r in results] == [8 * 150, 8 * 150]
     assert all(1 <= r["highest"] <= limit for r in results)
     assert int(client.get(prefix + "holders") or 0) == 0
+
+
+# --- keeping a slot for the next request (a kept connection) ---------------------------------------------------
+
+
+def test_local_gate_renew_keeps_a_held_slot_within_the_delay_and_pause():
+    clock = FakeClock()
+    gate = LocalHostGate(limit=1, min_delay=2.0, clock=clock)
+    slot = gate.try_acquire("a.example")
+    assert slot is not None
+    # Within the minimum delay since the request's start: refused, and the slot stays held.
+    assert gate.renew(slot) == Refusal(at_limit=False, wait=pytest.approx(2.0))
+    assert gate.try_acquire("a.example") is None
+    clock.now += 2.0
+    assert gate.renew(slot) is slot
+    # The renewal counts as a start: the delay runs from it.
+    assert gate.renew(slot) == Refusal(at_limit=False, wait=pytest.approx(2.0))
+    clock.now += 2.0
+    gate.pause("a.example", 30)
+    assert gate.renew(slot) == Refusal(at_limit=False, wait=pytest.approx(30.0))
+    gate.release(slot)
+    # A slot given back is not kept again.
+    clock.now += 60
+    assert gate.renew(slot) == Refusal(at_limit=True)
+    assert gate.try_acquire("a.example") is not None
+
+
+def test_redis_gate_renew_moves_the_expiry_forward_and_refuses_a_lost_slot(client, prefix):
+    gate = RedisHostGate(client, limit=1, slot_ttl=60, prefix=prefix)
+    slot = gate.acquire("a.example")
+    assert isinstance(slot, HostSlot)
+    slots_key, _meta = gate.keys("a.example")
+    # Its expiry brought near, as after a long run of kept requests.
+    client.zadd(slots_key, {slot.token: int(client.time()[0]) * 1000 + 5_000}, xx=True)
+    assert gate.renew(slot) is slot
+    expiry = client.zscore(slots_key, slot.token)
+    assert expiry is not None
+    assert expiry > int(client.time()[0]) * 1000 + 50_000
+    assert gate.acquire("a.example") == Refusal(at_limit=True)  # still held by its holder
+    gate.pause("a.example", 30)
+    refusal = gate.renew(slot)
+    assert isinstance(refusal, Refusal)
+    assert not refusal.at_limit
+    assert 20 < refusal.wait <= 30
+    gate.release(slot)
+    assert gate.renew(slot) == Refusal(at_limit=True)
+    # A slot that expired (its holder taken for dead) is not kept either.
+    short = RedisHostGate(client, limit=1, slot_ttl=0.2, prefix=prefix + "short:")
+    lost = short.acquire("a.example")
+    assert isinstance(lost, HostSlot)
+    time.sleep(0.3)
+    assert short.renew(lost) == Refusal(at_limit=True)
+    assert short.try_acquire("a.example") is not None
+
+
+def test_redis_gate_renew_keeps_the_minimum_delay(client, prefix):
+    gate = RedisHostGate(client, limit=2, min_delay=30, prefix=prefix)
+    slot = gate.acquire("a.example")
+    assert isinstance(slot, HostSlot)
+    refusal = gate.renew(slot)
+    assert isinstance(refusal, Refusal)
+    assert not refusal.at_limit
+    assert 20 < refusal.wait <= 30
+    short = RedisHostGate(client, limit=2, min_delay=1.0, prefix=prefix + "short:")
+    kept = short.acquire("a.example")
+    assert isinstance(kept, HostSlot)
+    time.sleep(1.05)
+    assert short.renew(kept) is kept
+    assert isinstance(short.renew(kept), Refusal)  # the renewal was a start

@@ -38,6 +38,9 @@ class _HeldGate:
         answer = self.acquire(host)
         return answer if isinstance(answer, HostSlot) else None
 
+    def renew(self, slot: HostSlot) -> HostSlot | Refusal:
+        return self.inner.renew(slot)
+
     def release(self, slot: HostSlot) -> None:
         self.inner.release(slot)
 

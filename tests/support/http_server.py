@@ -10,6 +10,8 @@ its body (``chunk_delay``), answering ``Range`` requests with 206 when
 ``honour_range`` is set, and conditional requests with 304 when the reply's
 ``ETag`` or ``Last-Modified`` match and ``conditional`` is set. Every request is
 recorded (method, path, headers, arrival time, client port) for assertions.
+Open connections are counted (``open_connections``, ``peak_open_connections``, ``connections_accepted``): a
+connection counts from its accept until the client closes it, idle keep-alive connections included.
 
 Usage::
 
@@ -22,6 +24,7 @@ Usage::
 from __future__ import annotations
 
 import re
+import select
 import socket
 import socketserver
 import threading
@@ -255,6 +258,8 @@ class _Server(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.peak_open = 0
+        self.accepted = 0
         super().__init__((host, 0), _Handler)
 
     def server_bind(self) -> None:
@@ -266,6 +271,22 @@ class _Server(ThreadingHTTPServer):
     def track(self, connection: socket.socket) -> None:
         with self._connections_lock:
             self._connections.add(connection)
+            self.accepted += 1
+            self.peak_open = max(self.peak_open, self._open_locked())
+
+    def open_connections(self) -> int:
+        with self._connections_lock:
+            return self._open_locked()
+
+    def reset_peak(self) -> None:
+        with self._connections_lock:
+            self.peak_open = self._open_locked()
+            self.accepted = 0
+
+    def _open_locked(self) -> int:
+        """Connections the client has not closed: a connection whose end the handler has not read yet does not
+        count once the client's close has arrived (on loopback, before the client's ``close`` returns)."""
+        return sum(1 for connection in self._connections if not _closed_by_peer(connection))
 
     def untrack(self, connection: socket.socket) -> None:
         with self._connections_lock:
@@ -283,6 +304,14 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address) -> None:
         # Clients hanging up mid-body is what several tests do on purpose.
         pass
+
+
+def _closed_by_peer(connection: socket.socket) -> bool:
+    try:
+        readable, _, _ = select.select([connection], [], [], 0)
+        return bool(readable) and connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except (OSError, ValueError):
+        return True
 
 
 class LocalHTTPServer:
@@ -369,6 +398,26 @@ class LocalHTTPServer:
 
     def requests_for(self, path: str) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path == path]
+
+    def open_connections(self) -> int:
+        """Connections open now (idle keep-alive connections included)."""
+        assert self._server is not None, "server not started"
+        return self._server.open_connections()
+
+    @property
+    def peak_open_connections(self) -> int:
+        """The most connections open at once since the start (or ``reset_connection_counts``)."""
+        assert self._server is not None, "server not started"
+        return self._server.peak_open
+
+    @property
+    def connections_accepted(self) -> int:
+        assert self._server is not None, "server not started"
+        return self._server.accepted
+
+    def reset_connection_counts(self) -> None:
+        assert self._server is not None, "server not started"
+        self._server.reset_peak()
 
     def hits(self, path: str | None = None) -> int:
         return len(self.requests if path is None else self.requests_for(path))

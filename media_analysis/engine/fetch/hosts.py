@@ -11,12 +11,17 @@ scheduler) asks again later, guided by ``ready_in``, rather than holding a threa
   with the Redis server's clock (``TIME``), so the machines' clocks never matter; every key expires once the host is
   idle.
 
+A slot is also what keeps a connection open: its holder may ``renew`` it to send the next request to the same host
+on the same connection (the pause and the minimum delay still apply, and the shared slot's expiry moves forward),
+and closes that connection before it releases the slot, so that a host never sees more connections than its limit,
+idle keep-alive connections included, across every process sharing the gate.
+
 A scheduler that keeps work for a host at its limit waits for a slot to come back. ``acquire`` answers in one
 call either a slot or why not (``Refusal``: at the limit, or how long a pause or the minimum delay still holds), and
 ``watch_releases`` tells it when another process gives a slot back (the shared gate publishes every release on a
 Redis channel), so that it neither polls the gate nor asks it about hosts it knows to be full.
 
-When Redis cannot be reached, ``RedisHostGate.try_acquire``, ``acquire``, ``pause`` and ``ready_in`` raise
+When Redis cannot be reached, ``RedisHostGate.try_acquire``, ``acquire``, ``renew``, ``pause`` and ``ready_in`` raise
 ``HostGateUnavailable``; they never fall back to a per-process count, which would multiply the connections to
 each host by the number of consumers. ``release`` never raises: a slot it could not return expires by itself.
 """
@@ -90,6 +95,15 @@ class HostGate(Protocol):
 
     def acquire(self, host: str) -> HostSlot | Refusal:
         """``try_acquire`` that says why it refused, in the same call."""
+        ...
+
+    def renew(self, slot: HostSlot) -> HostSlot | Refusal:
+        """Keep ``slot`` for another request to its host: ``slot`` itself, or why not.
+
+        Granting records the start of a request (for the minimum delay) and, in the shared gate, moves the slot's
+        expiry a whole ``slot_ttl`` forward. Refused while the host is paused or within its minimum delay, and
+        (``at_limit``) when the slot is no longer held (expired): the caller then releases it.
+        """
         ...
 
     def release(self, slot: HostSlot) -> None:
@@ -172,6 +186,18 @@ class LocalHostGate:
                 return Refusal(at_limit=True)
             slot = HostSlot(host, uuid.uuid4().hex)
             state.holders.add(slot.token)
+            state.last_start = now
+            return slot
+
+    def renew(self, slot: HostSlot) -> HostSlot | Refusal:
+        with self._lock:
+            now = self._clock()
+            state = self._hosts.get(slot.host)
+            if state is None or slot.token not in state.holders:
+                return Refusal(at_limit=True)
+            wait = self._wait(state, now)
+            if wait > 0:
+                return Refusal(at_limit=False, wait=wait)
             state.last_start = now
             return slot
 
@@ -261,6 +287,31 @@ return {1, 0}
 """
 )
 
+# KEYS: slots, meta. ARGV: token, min delay (ms), slot ttl (ms).
+# Returns {1, 0} when the slot is kept (its expiry moved forward), {0, wait ms} when paused or too early, {0, -1} when
+# the slot is no longer held.
+_RENEW = (
+    _CLOCK
+    + _WAIT
+    + """
+local slots, meta = KEYS[1], KEYS[2]
+local delay, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
+local expiry = redis.call('ZSCORE', slots, ARGV[1])
+if not expiry or tonumber(expiry) <= now then return {0, -1} end
+local wait = wait_ms(meta, delay)
+if wait > 0 then return {0, wait} end
+redis.call('ZADD', slots, 'XX', now + ttl, ARGV[1])
+local left = redis.call('PTTL', slots)
+if left < ttl then redis.call('PEXPIRE', slots, ttl) end
+if delay > 0 then
+  redis.call('HSET', meta, 'last', now)
+  left = redis.call('PTTL', meta)
+  if left < delay then redis.call('PEXPIRE', meta, delay) end
+end
+return {1, 0}
+"""
+)
+
 # KEYS: meta. ARGV: pause (ms).
 _PAUSE = (
     _CLOCK
@@ -339,6 +390,7 @@ class RedisHostGate:
         self.prefix = prefix
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
+        self._renew = client.register_script(_RENEW)
         self._pause = client.register_script(_PAUSE)
         self._ready_in = client.register_script(_READY_IN)
         # Releases are published as "<this gate's id> <host>", so that a gate ignores its own.
@@ -366,6 +418,17 @@ class RedisHostGate:
             raise HostGateUnavailable(f"cannot ask Redis for a slot of {host}: {exc}") from exc
         if int(granted) == 1:
             return HostSlot(host, token)
+        wait = int(wait)
+        return Refusal(at_limit=True) if wait < 0 else Refusal(at_limit=False, wait=wait / 1000)
+
+    def renew(self, slot: HostSlot) -> HostSlot | Refusal:
+        args: list[str | int] = [slot.token, _ms(self.min_delay), max(_ms(self.slot_ttl), 1)]
+        try:
+            kept, wait = self._renew(keys=list(self.keys(slot.host)), args=args)
+        except redis.RedisError as exc:
+            raise HostGateUnavailable(f"cannot ask Redis to keep a slot of {slot.host}: {exc}") from exc
+        if int(kept) == 1:
+            return slot
         wait = int(wait)
         return Refusal(at_limit=True) if wait < 0 else Refusal(at_limit=False, wait=wait / 1000)
 

@@ -179,7 +179,9 @@ class RobotsCache:
         url = origin + "/robots.txt"
         session = self._session if isinstance(self._session, requests.Session) else self._session()
         try:
-            result = download(session, url, self._fetch_policy, truncate=True)
+            # Its connection is not kept: robots.txt is fetched within a slot of the site's per-host limit, whose
+            # own download must be able to open the one connection the slot allows.
+            result = download(session, url, self._fetch_policy, truncate=True, keep_alive=False)
         except HttpStatusError as exc:
             if 400 <= exc.status < 500 and exc.status != 429:
                 return self._allow_all(url, self.ttl, f"unavailable: HTTP {exc.status}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.cookiejar
 import io
@@ -225,6 +226,54 @@ class _HopByHopSession(requests.Session):
 
     def resolve_redirects(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         return iter(())
+
+
+def _pool_host(key_host: str | None) -> str:
+    """A pool's host as ``hosts.host_key`` writes it (no brackets around IPv6, no trailing dot, lower case)."""
+    return (key_host or "").strip("[]").rstrip(".").lower()
+
+
+def trim_connections(session: requests.Session, host: str, keep: int) -> int:
+    """Close idle connections of ``session`` to ``host`` (every port and scheme) until at most ``keep`` are open.
+
+    Open counts the idle connections and those in use (by requests in progress, or being opened); only idle ones
+    are closed. A caller that holds one slot of a per-host limit for each request in progress, and keeps a
+    connection only while it holds its slot, calls this with the slots it will still hold before giving one
+    back: the host then never sees more connections than slots, idle keep-alive connections included.
+    Returns how many were closed.
+    """
+    pools = []
+    for adapter in {id(a): a for a in session.adapters.values()}.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if manager is None:
+            continue
+        # keys() copies them under the container's lock (iterating it directly is refused as not thread-safe).
+        for key in manager.pools.keys():  # noqa: SIM118
+            if _pool_host(getattr(key, "key_host", None)) == host:
+                pool = manager.pools.get(key)
+                if pool is not None and pool.pool is not None:
+                    pools.append(pool)
+    closing: list[HTTPConnection] = []
+    # Every pool of the host locked at once (always in the same order): the count and the closing agree.
+    with contextlib.ExitStack() as locked:
+        queues = sorted((q for q in (pool.pool for pool in pools) if q is not None), key=id)
+        for queue in queues:
+            locked.enter_context(queue.mutex)
+        # A pool's queue starts with ``maxsize`` placeholders: what is missing from it is in use.
+        in_use = sum(queue.maxsize - len(queue.queue) for queue in queues)
+        idle = [
+            (queue.queue, index)
+            for queue in queues
+            for index, conn in enumerate(queue.queue)
+            if conn is not None and getattr(conn, "sock", None) is not None
+        ]
+        # The oldest first: a pool hands out its latest connection first.
+        for items, index in idle[: max(0, in_use + len(idle) - max(keep, 0))]:
+            closing.append(items[index])
+            items[index] = None
+    for conn in closing:
+        conn.close()
+    return len(closing)
 
 
 def build_session(policy: DownloadPolicy, pool_size: int = 16) -> requests.Session:

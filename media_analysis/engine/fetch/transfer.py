@@ -30,6 +30,7 @@ from media_analysis.engine.errors import (
 )
 from media_analysis.engine.fetch.addresses import check_url
 from media_analysis.engine.fetch.deadline import deadline_scope, silence_scope, time_left
+from media_analysis.engine.fetch.hosts import host_key
 from media_analysis.engine.fetch.policy import (
     REDIRECT_STATUSES,
     RETRY_AFTER_LIMIT,
@@ -176,8 +177,13 @@ def _open(
     deadline: float,
     *,
     conditional: bool = False,
+    keep_alive: bool = True,
 ) -> tuple[requests.Response, str, int]:
     """GET ``url``, following redirects hop by hop; return the final 2xx response (streaming), its URL, hop count.
+
+    A hop to another host than ``url``'s asks for ``Connection: close`` (as every hop does without
+    ``keep_alive``): a caller's per-host limit counts ``url``'s host, so no connection to another host may stay
+    open after the download.
 
     With ``conditional`` (the headers carry validators), a 304 is returned too.
     Every hop gets the headers: a server that redirects ignores the validators
@@ -185,11 +191,14 @@ def _open(
     request without validators is a status failure like any other.
     """
     current = urldefrag(url)[0]
+    origin = host_key(current)
+    closing = {**headers, "Connection": "close"}
     for hops in range(policy.max_redirects + 1):
         if time.monotonic() > deadline:
             raise DownloadTimeout(f"GET {_short(url)}: no answer within {policy.deadline:g} s")
         check_url(current, policy)
-        response = _get(session, current, policy, headers)
+        same_host = keep_alive and (hops == 0 or host_key(current) == origin)
+        response = _get(session, current, policy, headers if same_host else closing)
         status = response.status_code
         location = response.headers.get("Location")
         if status in REDIRECT_STATUSES and location:
@@ -472,6 +481,7 @@ def download(
     on_bytes: Callable[[int], None] | None = None,
     spool: Spool | None = None,
     on_memory: Callable[[int], None] | None = None,
+    keep_alive: bool = True,
 ) -> Downloaded: ...
 
 
@@ -486,6 +496,7 @@ def download(
     on_bytes: Callable[[int], None] | None = None,
     spool: Spool | None = None,
     on_memory: Callable[[int], None] | None = None,
+    keep_alive: bool = True,
 ) -> Downloaded | NotModified: ...
 
 
@@ -499,6 +510,7 @@ def download(
     on_bytes: Callable[[int], None] | None = None,
     spool: Spool | None = None,
     on_memory: Callable[[int], None] | None = None,
+    keep_alive: bool = True,
 ) -> Downloaded | NotModified:
     """Fetch the whole body of ``url`` (at most ``policy.max_bytes`` decoded bytes).
 
@@ -515,12 +527,16 @@ def download(
     its first ``policy.max_bytes`` bytes instead (``Downloaded.truncated``).
     With ``validators`` (of an earlier download of this URL) the request is
     conditional, and a 304 returns ``NotModified`` without reading a body.
+    Without ``keep_alive`` every request asks for ``Connection: close``, so that none stays open in the session
+    afterwards; with it, only those of hops to another host than ``url``'s do.
     """
     started = time.monotonic()
     conditional = bool(validators)
     headers = validators.request_headers() if validators else {}
     with deadline_scope(policy.deadline) as budget:
-        response, final_url, redirects = _open(session, url, policy, headers, budget.ends_at, conditional=conditional)
+        response, final_url, redirects = _open(
+            session, url, policy, headers, budget.ends_at, conditional=conditional, keep_alive=keep_alive
+        )
         try:
             if response.status_code == 304:
                 return _not_modified(response, url, final_url, started, redirects)
