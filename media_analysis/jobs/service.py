@@ -342,7 +342,8 @@ def run_chunk(
     from media_analysis.jobs.pipeline import pipeline
 
     pipe = pipeline()
-    chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
+    # The job's own list of media (a job given explicit ids) is the whole job's: a chunk needs its own ids only.
+    chunk = JobChunk.objects.select_related("job").defer("job__media_ids").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return StepOutcome()
     identity = worker_identity()
@@ -447,7 +448,8 @@ def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None =
         locked.unchanged, locked.reused = batch.unchanged, batch.reused
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "analysed", "reused", "unchanged", "failed", "skipped", "finished_at"])
-        job = AnalysisJob.objects.select_for_update().get(pk=locked.job_id)
+        # Without the job's list of media: read twice per chunk, it would cost each chunk the whole job's size.
+        job = AnalysisJob.objects.select_for_update().defer("media_ids").get(pk=locked.job_id)
         job.analysed = F("analysed") + batch.analysed
         job.unchanged = F("unchanged") + batch.unchanged
         job.reused = F("reused") + batch.reused
