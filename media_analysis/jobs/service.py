@@ -134,7 +134,20 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         if not chunks_total:
             _finish(job, JobStatus.COMPLETED)
             return []
-        return list(job.chunks.values_list("pk", flat=True))
+        chunk_ids = list(job.chunks.values_list("pk", flat=True))
+    if total >= TRIM_AFTER_PLAN:
+        # The plan's arrays and batches of rows, freed now, would stay resident for the whole job: the consumer's
+        # allocator keeps freed memory (``worker.keep_freed_memory``), and the pipeline's threads allocate from
+        # other arenas than the one the plan used.
+        from media_analysis.jobs.worker import release_freed_memory  # the imaging stack, only in a consumer
+
+        release_freed_memory()
+    return chunk_ids
+
+
+# Media of a plan past which the heap it freed is handed back to the kernel (``plan_job``): below it, the few
+# megabytes are not worth a trim's walk through the arenas.
+TRIM_AFTER_PLAN = 20_000
 
 
 # The order in which the plan deals a job's URLs (``interleaved_chunks``): lower first.
