@@ -145,6 +145,12 @@ def django_environment(workdir: Path, redis_url: str | None, allow_private: str)
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    # The compiled k-means goes into a cache under ``workdir`` that the consumers share: compiled here, once, so
+    # that the first consumer started does not carry the compiler's time and memory and the later ones not, and
+    # two phases' peaks and rates compare alike.
+    from media_analysis.engine.image.colours import warm_up
+
+    warm_up()
     return env
 
 

@@ -134,7 +134,20 @@ def plan_job(job_id: int, chunk_size: int) -> list[int]:
         if not chunks_total:
             _finish(job, JobStatus.COMPLETED)
             return []
-        return list(job.chunks.values_list("pk", flat=True))
+        chunk_ids = list(job.chunks.values_list("pk", flat=True))
+    if total >= TRIM_AFTER_PLAN:
+        # The plan's arrays and batches of rows, freed now, would stay resident for the whole job: the consumer's
+        # allocator keeps freed memory (``worker.keep_freed_memory``), and the pipeline's threads allocate from
+        # other arenas than the one the plan used.
+        from media_analysis.jobs.worker import release_freed_memory  # the imaging stack, only in a consumer
+
+        release_freed_memory()
+    return chunk_ids
+
+
+# Media of a plan past which the heap it freed is handed back to the kernel (``plan_job``): below it, the few
+# megabytes are not worth a trim's walk through the arenas.
+TRIM_AFTER_PLAN = 20_000
 
 
 # The order in which the plan deals a job's URLs (``interleaved_chunks``): lower first.
@@ -342,7 +355,8 @@ def run_chunk(
     from media_analysis.jobs.pipeline import pipeline
 
     pipe = pipeline()
-    chunk = JobChunk.objects.select_related("job").filter(pk=chunk_id).first()
+    # The job's own list of media (a job given explicit ids) is the whole job's: a chunk needs its own ids only.
+    chunk = JobChunk.objects.select_related("job").defer("job__media_ids").filter(pk=chunk_id).first()
     if chunk is None or chunk.status == ChunkStatus.DONE or chunk.job.status != JobStatus.RUNNING:
         return StepOutcome()
     identity = worker_identity()
@@ -447,7 +461,8 @@ def complete_chunk(chunk_id: int, batch: BatchResult, started: datetime | None =
         locked.unchanged, locked.reused = batch.unchanged, batch.reused
         locked.finished_at = timezone.now()
         locked.save(update_fields=["status", "analysed", "reused", "unchanged", "failed", "skipped", "finished_at"])
-        job = AnalysisJob.objects.select_for_update().get(pk=locked.job_id)
+        # Without the job's list of media: read twice per chunk, it would cost each chunk the whole job's size.
+        job = AnalysisJob.objects.select_for_update().defer("media_ids").get(pk=locked.job_id)
         job.analysed = F("analysed") + batch.analysed
         job.unchanged = F("unchanged") + batch.unchanged
         job.reused = F("reused") + batch.reused

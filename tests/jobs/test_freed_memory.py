@@ -17,7 +17,7 @@ from media_analysis.jobs import pipeline as pipeline_module
 from media_analysis.jobs import service as jobs
 from media_analysis.jobs import worker
 from media_analysis.jobs.parameters import JobParameters
-from media_analysis.models import ChunkStatus, JobChunk, JobStatus
+from media_analysis.models import AnalysisJob, ChunkStatus, JobChunk, JobStatus
 from tests.factories import make_expression, make_land, make_media
 from tests.support.http_server import Reply
 
@@ -97,3 +97,29 @@ def _png(seed: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (48, 32), ((seed * 53) % 256, 90, (seed * 17) % 256)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_a_large_plan_hands_back_the_memory_it_freed_and_a_small_one_does_not(db, monkeypatch):
+    land = make_land()
+    page = make_expression(land)
+    for n in range(6):
+        make_media(page, url=f"ftp://cdn.example/plan-{n}.png")
+    released: list[tuple[str, int]] = []
+
+    def release() -> bool:
+        # After the plan's rows are written: the job runs with all its chunks.
+        job = AnalysisJob.objects.get(land=land, status=JobStatus.RUNNING)
+        released.append((job.status, job.chunks.count()))
+        return True
+
+    monkeypatch.setattr(worker, "release_freed_memory", release)
+    monkeypatch.setattr(jobs, "TRIM_AFTER_PLAN", 7)
+    small = jobs.create_job(land, JobParameters())
+    assert len(jobs.plan_job(small.pk, chunk_size=2)) == 3
+    assert released == []
+    jobs.cancel_job(small)
+
+    monkeypatch.setattr(jobs, "TRIM_AFTER_PLAN", 6)
+    large = jobs.create_job(land, JobParameters())
+    assert len(jobs.plan_job(large.pk, chunk_size=2)) == 3
+    assert released == [(JobStatus.RUNNING, 3)]
