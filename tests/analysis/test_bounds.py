@@ -40,6 +40,13 @@ def within(seconds: float = BOUND, *, clock: Callable[[], float] = time.perf_cou
     assert elapsed < seconds, f"took {elapsed:.1f} s by {clock.__name__}"
 
 
+def start_worker(options: AnalysisOptions | None = None) -> None:
+    """Start the guarded worker that ``options`` use, so that a bound times the file, not the start of a process
+    (its imports take seconds of their own on a loaded machine). A file with many scans is not ordinary: it is
+    analysed there."""
+    assert analyse_image(with_scans(progressive(), 30), options or AnalysisOptions()).width == 1200
+
+
 # --- Progressive JPEG with repeated scans ----------------------------------------------------
 
 _MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
@@ -99,6 +106,7 @@ def test_jpeg_with_too_many_scans_is_refused_at_once(total, repeat, size):
 def test_jpeg_at_the_scan_cap_is_analysed():
     # Unusually many scans, so the analysis runs in a guarded process, within the limit.
     data = with_scans(progressive(), 100)
+    start_worker()
 
     with within():
         result = analyse_image(data)
@@ -306,8 +314,10 @@ def test_gif_with_too_many_frames_is_refused_at_once(frames, control):
 
 
 def test_gif_at_the_frame_cap_is_analysed_in_time():
+    data = gif_frames(10_000)
+    start_worker()
     with within():
-        assert analyse_image(gif_frames(10_000)).frames == 10_000
+        assert analyse_image(data).frames == 10_000
 
 
 def test_gif_written_by_pillow_with_many_frames():
@@ -336,9 +346,7 @@ def test_time_limit_stops_a_slow_decode_and_the_next_image_is_analysed():
     # At the scan cap but large: decoding takes seconds, far past the limit.
     slow = with_scans(progressive((6000, 4000)), 100, repeat="last")
     options = AnalysisOptions(timeout=0.5)
-    # The guarded worker is started first (many scans: not an ordinary file, so analysed there): the bound is on
-    # ending the slow file, not on starting a process, which on a loaded machine takes seconds of its own.
-    assert analyse_image(with_scans(progressive(), 30), options).width == 1200
+    start_worker(options)
 
     with within(), pytest.raises(AnalysisTimeout) as caught:
         analyse_image(slow, options)
