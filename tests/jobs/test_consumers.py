@@ -94,6 +94,10 @@ def test_redis_queue_with_two_consumers(http_server, tmp_path, redis_server_url)
     env = child_env(tmp_path, redis_url=redis_server_url, MEDIA_ANALYSIS_CHUNK_SIZE="4")
     consumers = [Consumer(env, tmp_path / f"consumer-{i}.log") for i in range(2)]
     try:
+        # Both running before the job is queued: on a loaded machine one consumer's start can take longer than
+        # the whole job, and the other would take every chunk.
+        for consumer in consumers:
+            consumer.wait_started()
         job = _wait_finished(_enqueue(env, land), consumers)
     finally:
         for consumer in consumers:

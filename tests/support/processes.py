@@ -100,6 +100,14 @@ class Consumer:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def wait_started(self, timeout: float = 60) -> None:
+        """Until Huey says the consumer runs: its imports and Django's setup are behind it."""
+        wait_until(
+            lambda: "Huey consumer started" in self.log_path.read_text(errors="replace"),
+            timeout,
+            what=f"consumer {self.process.pid} to start",
+        )
+
 
 def manage(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(
