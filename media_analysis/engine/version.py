@@ -32,10 +32,12 @@ likelihood test, the pre-processing, the recognition's settings).
 * 3: over a photo, only blocks holding a row of lines as long as a line of text are
   read (the test looks again at half scale before skipping a picture); a block is
   given up after readings that keep nothing, the picture after two such blocks.
+* 4: once a picture has read a photo's texture as scraps three times, its blocks over
+  the photo are no longer read in grey levels (their tones only).
 """
 
 from __future__ import annotations
 
 CRAWLER_VERSION = 0
 ANALYSIS_VERSION = 5
-TEXT_VERSION = 3
+TEXT_VERSION = 4

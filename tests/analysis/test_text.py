@@ -434,6 +434,66 @@ def test_texture_taken_for_lines_is_given_up_after_a_few_fruitless_blocks(monkey
     assert len(blocks) == read._FRUITLESS_BLOCKS  # not six
 
 
+@needs_tesseract
+def test_once_a_picture_has_read_scraps_a_few_times_its_blocks_over_a_photo_are_read_in_tones_only(monkeypatch):
+    from media_analysis.engine.text import read
+
+    block = np.asarray(captioned(["ONE DOES NOT SIMPLY"], size=40, picture=(640, 90), photo=True).convert("L"))
+    monkeypatch.setattr(read, "_CONFIDENT", 101.0)  # no reading is sure enough to end the block by itself
+    monkeypatch.setattr(read, "_TONES_SURE", 101.0)  # nor to leave out the grey block
+    given: list[bool] = []  # whether each picture given to Tesseract was a tone's glyphs (black and white only)
+    real = read.recognise
+
+    def recorded(picture, *args, **kwargs):
+        given.append(bool(np.isin(picture, (0, 255)).all()))
+        return real(picture, *args, **kwargs)
+
+    monkeypatch.setattr(read, "recognise", recorded)
+    region = read.Region((0, 0, 640, 90), 30.0, page=False, row=True)
+    for scraps, grey_read in ((0, True), (read._SCRAPS_NO_GREY, False)):
+        given.clear()
+        fruitless = read._Fruitless(scraps=scraps)  # the scraps read in the picture's blocks before this one
+        best, _ = read._read_region(
+            block, region, ENGINE.tessdata, "eng+fra", time.perf_counter() + 30, TextOptions(), fruitless
+        )
+        assert {"one", "does", "not", "simply"} <= set(words(" ".join(w.text for w in best)))
+        assert given[0]  # the tones first
+        assert (not given[-1]) is grey_read
+
+
+@needs_tesseract
+def test_readings_of_nothing_at_all_are_not_counted_as_scraps(monkeypatch):
+    from media_analysis.engine.text import read
+
+    rng = np.random.default_rng(5)
+    picture = np.full((720, 800), 128, dtype=np.uint8)
+    for top in range(40, 700, 130):  # bands of coarse speckles, taken for lines, that Tesseract reads as no word
+        speckles = rng.integers(0, 2, (12, 100)) * 255
+        picture[top : top + 24, 50:750] = np.kron(speckles, np.ones((2, 7), dtype=np.int64))[:24, :700]
+    made: list[read._Fruitless] = []
+    real = read._Fruitless
+
+    def recorded() -> read._Fruitless:
+        made.append(real())
+        return made[-1]
+
+    monkeypatch.setattr(read, "_Fruitless", recorded)
+    counts: list[int] = []
+    real_recognise = read.recognise
+
+    def counted(*args, **kwargs):
+        found = real_recognise(*args, **kwargs)
+        counts.append(len(found))
+        return found
+
+    monkeypatch.setattr(read, "recognise", counted)
+    assert read_text(Image.fromarray(picture), TextOptions()).status == "empty"
+    assert counts  # blocks were read
+    assert not any(counts)  # and each reading read no word
+    assert made[0].scraps == 0  # cheap: the picture's blocks are still read in grey levels
+    assert made[0].readings > 0
+
+
 def test_over_a_photo_pieces_of_lines_that_do_not_line_up_are_texture():
     from media_analysis.engine.text.likelihood import MIN_ROW_SPAN, row_span
 

@@ -173,11 +173,18 @@ def _merged(boxes: list[list[int]]) -> list[list[int]]:
 # nothing, after which the picture is taken for texture and the rest of it not read.
 _FRUITLESS_READINGS = 4
 _FRUITLESS_BLOCKS = 2
+# Readings of the picture that read scraps and kept none, after which a block over a photo is read in its
+# tones only. Each block counts its readings afresh (a caption's block read after texture gets all its
+# tones), so a photo whose texture holds rows would otherwise have every block read in grey levels too.
+_SCRAPS_NO_GREY = 3
 
 
 @dataclass
 class _Fruitless:
     readings: int = 0  # Tesseract's readings in a row, in the block being read, that kept no word
+    # Readings of the whole picture that read words and kept none: a photo's texture read as scraps. A
+    # reading of nothing at all (a tone without glyphs) costs little and is not counted.
+    scraps: int = 0
 
 
 def _read_region(
@@ -193,8 +200,9 @@ def _read_region(
 
     A photo's texture that the test took for lines reads as scraps under every
     tone, each reading costing as much as a caption's: a block is given up after
-    ``_FRUITLESS_READINGS`` readings in a row that kept nothing, and a block over a photo
-    without a row of lines (``Region.row``) is not read at all.
+    ``_FRUITLESS_READINGS`` readings in a row that kept nothing, and once the picture has read
+    scraps ``_SCRAPS_NO_GREY`` times, a block is no longer read in grey levels over a photo; a block
+    over a photo without a row of lines (``Region.row``) is not read at all.
     """
     left, top, right, bottom = region.box
     crop = grey[top:bottom, left:right]
@@ -225,6 +233,11 @@ def _read_region(
             # a picture is given up no later than before.
             fruitless.readings += 1
             break
+        if not candidate.tones and ground is None and fruitless.scraps >= _SCRAPS_NO_GREY:
+            # The grey block over a photo reads the photo's texture at several times a tone's cost: once the
+            # picture has read scraps a few times, its blocks are read in their tones only.
+            fruitless.readings += 1
+            break
         remaining = deadline - time.perf_counter()
         if remaining <= 0:
             raise RecognitionTimeout(f"recognition stopped after {options.timeout:g} s")
@@ -245,6 +258,7 @@ def _read_region(
                     words, kept = other, _accents_from(kept, other_kept)
         score = _score(kept)
         fruitless.readings = 0 if kept else fruitless.readings + 1
+        fruitless.scraps += bool(words) and not kept
         if score > best_score:
             best, best_score = _accents_from(best, kept), score
         if not words and not candidate.tones:
