@@ -26,18 +26,15 @@ one. Bump it whenever the step would read different text from the same picture (
 likelihood test, the pre-processing, the recognition's settings).
 
 * 1: the readings made before the version was recorded (every earlier step).
-* 2: the step as it stood when the version was introduced (captions over photos looked
-  for again at half scale, lines kept whole across a block's margin, long words of
-  confident lines kept).
-* 3: over a photo, only blocks holding a row of lines as long as a line of text are
+* 2: over a photo, only blocks holding a row of lines as long as a line of text are
   read (the test looks again at half scale before skipping a picture); a block is
-  given up after readings that keep nothing, the picture after two such blocks.
-* 4: once a picture has read a photo's texture as scraps three times, its blocks over
-  the photo are no longer read in grey levels (their tones only).
+  given up after readings that keep nothing, the picture after two such blocks; once
+  a picture has read a photo's texture as scraps three times, its blocks over the
+  photo are read in their tones only, not in grey levels.
 """
 
 from __future__ import annotations
 
 CRAWLER_VERSION = 0
 ANALYSIS_VERSION = 5
-TEXT_VERSION = 4
+TEXT_VERSION = 2
