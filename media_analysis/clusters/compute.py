@@ -77,6 +77,7 @@ from media_analysis.clusters.params import (
 from media_analysis.engine.duplicates.clusterer import (
     ClusterParams,
     NearDuplicateClusterer,
+    fold_identical,
     overlay_candidates,
     phash_candidates,
     region_candidates,
@@ -512,8 +513,9 @@ def _full(land_id: int, land: _Land, report: ClusterReport, now: datetime) -> Cl
     items = land.items
     clusterer = NearDuplicateClusterer(cluster_params())
     clusterer.apply_constraints(must_link=must, cannot_link=cannot)
-    clusterer.add(items)
-    groups = clusterer.clusters()
+    copies = fold_identical(items, keep_apart=_linked_keys(must, cannot))
+    clusterer.add(copies.distinct)
+    groups = copies.expand(clusterer.clusters())
     written = _write(land_id, land, None, groups, _existing_clusters(land_id), now)
     report.images = len(items)
     report.region = len(items)
@@ -521,6 +523,11 @@ def _full(land_id: int, land: _Land, report: ClusterReport, now: datetime) -> Cl
     report.created, report.updated, report.deleted = written.created, written.updated, written.deleted
     report.media_changed = written.media_changed
     return report
+
+
+def _linked_keys(must: Iterable[tuple[int, int]], cannot: Iterable[tuple[int, int]]) -> set[int]:
+    """Media named by a manual link: never folded with their identical copies (see fold_identical)."""
+    return {key for pair in (*must, *cannot) for key in pair}
 
 
 def recluster_land(land_id: int) -> ClusterReport:
@@ -597,10 +604,13 @@ def _incremental(
     chosen = np.flatnonzero(np.isin(keys, np.fromiter(region, dtype=np.int64, count=len(region))))
     items = land.items.take(chosen[np.argsort(keys[chosen], kind="stable")])
     clusterer = NearDuplicateClusterer(params)
-    clusterer.apply_constraints(must_link=[(a, b) for a, b in must if a in region and b in region])
-    clusterer.add(items)
+    must = [(a, b) for a, b in must if a in region and b in region]
+    clusterer.apply_constraints(must_link=must)
+    copies = fold_identical(items, keep_apart=_linked_keys(must, ()))
+    clusterer.add(copies.distinct)
     old_ids = {cid for cid in (land.cluster_of(mid) for mid in region) if cid is not None}
-    written = _write(land_id, land, region, clusterer.clusters(), _existing_clusters(land_id, old_ids), started_at)
+    groups = copies.expand(clusterer.clusters())
+    written = _write(land_id, land, region, groups, _existing_clusters(land_id, old_ids), started_at)
     report.region = len(items)
     report.created, report.updated, report.deleted = written.created, written.updated, written.deleted
     report.media_changed = written.media_changed

@@ -699,6 +699,120 @@ def _ordered(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(a, b), np.maximum(a, b)
 
 
+@dataclass(frozen=True)
+class IdenticalCopies:
+    """Items whose every hash is identical, folded into one of them before the search (:func:`fold_identical`).
+
+    ``distinct`` holds one row per folded group (its smallest key) and every item left
+    as it was; ``folded`` are the keys taken out, ``into`` the key each was folded into.
+    """
+
+    distinct: HashArrays
+    folded: np.ndarray  # int64
+    into: np.ndarray  # int64, by position in ``folded``
+
+    def __len__(self) -> int:
+        return len(self.folded)
+
+    def expand(self, clusters: list[list[int]]) -> list[list[int]]:
+        """The clusters of ``distinct`` (as :meth:`NearDuplicateClusterer.clusters` gives them) with the folded keys.
+
+        A kept key alone in the search but carrying copies becomes a cluster of its own.
+        Sorted as :meth:`NearDuplicateClusterer.clusters` sorts.
+        """
+        if not len(self.folded):
+            return clusters
+        copies: dict[int, list[int]] = {}
+        for key, into in zip(self.folded.tolist(), self.into.tolist(), strict=True):
+            copies.setdefault(into, []).append(key)
+        out = []
+        for members in clusters:
+            extra = [key for member in members for key in copies.pop(member, ())]
+            out.append(sorted(members + extra) if extra else members)
+        out.extend(sorted([into, *keys]) for into, keys in copies.items())
+        out.sort(key=lambda members: members[0])
+        return out
+
+
+def fold_identical(items: HashArrays, keep_apart: Iterable[int] = ()) -> IdenticalCopies:
+    """Fold the items whose whole hash signature is identical into one item, the smallest key.
+
+    Such items are one cluster whatever the rest of the land (see below), and each has
+    the same confirmed matches as the others at the same distances, so clustering the
+    folded items and expanding the clusters gives the clusters of all the items, while
+    the candidate pairs no longer grow with the square of a picture's number of copies.
+
+    Only items whose copies are joined unconditionally are folded: a SHA-256 shared by
+    all of them (a hard link), or, for items whose SHA-256 no other item has (the same
+    picture under distinct bytes), a pHash and a dHash (distance zero, confirmed; framed
+    ones are confirmed by their identical regions). Keys in ``keep_apart`` (those named
+    by a manual link) are never folded: a must-link or a cannot-link on one copy and not
+    on the others makes them differ. For the others, in the greedy pass under
+    cannot-links (edges by increasing distance, then by keys), the first edge that
+    reaches a copy leads to the same node for every copy (edges of one node come in the
+    order of the other end's key) and each copy, still on its own and without a
+    cannot-link, follows it unrefused; so the folded item, the smallest key, takes the
+    same place in the order and meets the same refusals.
+    """
+    signature_columns = [
+        items.phash[:, None],
+        items.dhash[:, None],
+        items.colorhash,
+        items.region_phashes,
+        items.region_dhashes,
+    ]
+    empty = IdenticalCopies(items, np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+    if len(items) < 2:
+        return empty
+    sha = np.array([value or "" for value in items.sha256.tolist()], dtype=str)
+    _, sha_code, sha_count = np.unique(sha, return_inverse=True, return_counts=True)
+    shared_sha = (sha_count[sha_code] > 1) & (sha != "")
+    # A SHA-256 shared with other items is part of the signature (those items are one
+    # unit from the start); a unique one is not (copies of a picture under distinct bytes).
+    sha_code = np.where(shared_sha, sha_code.ravel() + 1, 0)
+    eligible = (shared_sha | (items.has_phash & items.has_dhash)) & ~np.isin(
+        items.keys, np.fromiter(set(keep_apart), dtype=np.int64)
+    )
+    # Only items sharing a pHash (or, without one, a SHA-256) can be identical: the full
+    # comparison runs on those few.
+    _, phash_code, phash_count = np.unique(
+        np.where(items.has_phash, items.phash, np.uint64(0)), return_inverse=True, return_counts=True
+    )
+    rows = np.flatnonzero(eligible & ((phash_count[phash_code] > 1) | ~items.has_phash))
+    if len(rows) < 2:
+        return empty
+    flags = (
+        items.has_phash.astype(np.uint64)
+        | items.has_dhash.astype(np.uint64) << np.uint64(1)
+        | items.has_colorhash.astype(np.uint64) << np.uint64(2)
+        | items.has_regions.astype(np.uint64) << np.uint64(3)
+        | items.trimmed.astype(np.uint64) << np.uint64(4)
+    )
+    matrix = np.hstack(
+        [
+            sha_code[rows].astype(np.uint64)[:, None],
+            flags[rows, None],
+            *(np.ascontiguousarray(column[rows]).astype(np.uint64, copy=False) for column in signature_columns),
+        ]
+    )
+    _, group, counts = np.unique(matrix, axis=0, return_inverse=True, return_counts=True)
+    group = group.ravel()
+    shared = counts[group] > 1
+    rows, group = rows[shared], group[shared]
+    if not len(rows):
+        return empty
+    keys = items.keys[rows]
+    order = np.lexsort((keys, group))
+    rows, group, keys = rows[order], group[order], keys[order]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = group[1:] != group[:-1]
+    into = keys[first][np.cumsum(first) - 1]
+    drop = np.zeros(len(items), dtype=bool)
+    drop[rows[~first]] = True
+    kept = np.flatnonzero(~drop)
+    return IdenticalCopies(items.take(kept), keys[~first], into[~first])
+
+
 def cluster_labels(
     items: Iterable[HashedImage],
     params: ClusterParams | None = None,
