@@ -64,7 +64,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -357,7 +357,7 @@ def agree(gx: np.ndarray, gy: np.ndarray, levels: float, share: float, blocks: i
     return int((apart > share).sum()) <= blocks
 
 
-def components(keys: list[int], pairs: list[tuple[int, int]]) -> dict[int, int]:
+def components(keys: Iterable[int], pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
     parent = {key: key for key in keys}
 
     def find(key: int) -> int:
@@ -368,7 +368,7 @@ def components(keys: list[int], pairs: list[tuple[int, int]]) -> dict[int, int]:
 
     for a, b in pairs:
         parent[find(a)] = find(b)
-    return {key: find(key) for key in keys}
+    return {key: find(key) for key in parent}
 
 
 def thumbnail_cost(published: list[tuple[int, str, bytes]]) -> None:

@@ -47,7 +47,6 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +60,7 @@ from PIL import Image, ImageOps  # noqa: E402
 
 from bench import _repost_set  # noqa: E402
 from bench.duplicates import engine_hashed, pair_scores, table  # noqa: E402
+from bench.duplicates_confirm import components  # noqa: E402
 from media_analysis.engine.duplicates.clusterer import ClusterParams, NearDuplicateClusterer  # noqa: E402
 from media_analysis.engine.duplicates.hashes import HashedImage  # noqa: E402
 from media_analysis.engine.image.decode import jpeg_draft  # noqa: E402
@@ -298,20 +298,6 @@ def whole_match(x: HashedImage, y: HashedImage, params: ClusterParams) -> bool:
     if x.phash is None or y.phash is None or x.dhash is None or y.dhash is None:
         return False
     return hamming(x.phash, y.phash) <= params.phash_threshold and hamming(x.dhash, y.dhash) <= params.dhash_threshold
-
-
-def components(keys: Iterable[int], pairs: Iterable[tuple[int, int]]) -> dict[int, int]:
-    parent = {key: key for key in keys}
-
-    def find(key: int) -> int:
-        while parent[key] != key:
-            parent[key] = parent[parent[key]]
-            key = parent[key]
-        return key
-
-    for a, b in pairs:
-        parent[find(a)] = find(b)
-    return {key: find(key) for key in parent}
 
 
 @dataclass(frozen=True)

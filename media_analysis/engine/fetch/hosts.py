@@ -263,11 +263,26 @@ local function wait_ms(meta, delay)
 end
 """
 
+# After a slot is taken or renewed: the host's keys live as long as their slot and its delay, and the request's start
+# is the last one the minimum delay counts from.
+_STAMP = """
+local function stamp(slots, meta, delay, ttl)
+  local left = redis.call('PTTL', slots)
+  if left < ttl then redis.call('PEXPIRE', slots, ttl) end
+  if delay > 0 then
+    redis.call('HSET', meta, 'last', now)
+    left = redis.call('PTTL', meta)
+    if left < delay then redis.call('PEXPIRE', meta, delay) end
+  end
+end
+"""
+
 # KEYS: slots, meta. ARGV: token, limit, min delay (ms), slot ttl (ms).
 # Returns {1, 0} when granted, {0, wait ms} when paused or too early, {0, -1} at the limit.
 _ACQUIRE = (
     _CLOCK
     + _WAIT
+    + _STAMP
     + """
 local slots, meta = KEYS[1], KEYS[2]
 local limit, delay, ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -276,13 +291,7 @@ local wait = wait_ms(meta, delay)
 if wait > 0 then return {0, wait} end
 if redis.call('ZCARD', slots) >= limit then return {0, -1} end
 redis.call('ZADD', slots, now + ttl, ARGV[1])
-local left = redis.call('PTTL', slots)
-if left < ttl then redis.call('PEXPIRE', slots, ttl) end
-if delay > 0 then
-  redis.call('HSET', meta, 'last', now)
-  left = redis.call('PTTL', meta)
-  if left < delay then redis.call('PEXPIRE', meta, delay) end
-end
+stamp(slots, meta, delay, ttl)
 return {1, 0}
 """
 )
@@ -293,6 +302,7 @@ return {1, 0}
 _RENEW = (
     _CLOCK
     + _WAIT
+    + _STAMP
     + """
 local slots, meta = KEYS[1], KEYS[2]
 local delay, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -301,13 +311,7 @@ if not expiry or tonumber(expiry) <= now then return {0, -1} end
 local wait = wait_ms(meta, delay)
 if wait > 0 then return {0, wait} end
 redis.call('ZADD', slots, 'XX', now + ttl, ARGV[1])
-local left = redis.call('PTTL', slots)
-if left < ttl then redis.call('PEXPIRE', slots, ttl) end
-if delay > 0 then
-  redis.call('HSET', meta, 'last', now)
-  left = redis.call('PTTL', meta)
-  if left < delay then redis.call('PEXPIRE', meta, delay) end
-end
+stamp(slots, meta, delay, ttl)
 return {1, 0}
 """
 )
