@@ -702,6 +702,16 @@ def without_text(rows: dict[int, Media]) -> set[int]:
     return set(images) - read
 
 
+def pipeline_items(rows: dict[int, Media], ocr: bool) -> list[tuple[int, str, str, Validators | None]]:
+    """What the pipeline downloads for these rows: (pk, url, type, validators to send, if any).
+
+    A 304 keeps values without bytes: with ``ocr``, a picture whose text has no current reading is fetched
+    in full (no validators) to read it.
+    """
+    unread = without_text(rows) if ocr else set()
+    return [(m.pk, m.url, m.type, None if m.pk in unread else stored_validators(m)) for m in rows.values()]
+
+
 def load_rows(ids: Sequence[int]) -> tuple[dict[int, Media], int]:
     """The rows of these media, and how many of the ids have no row any more."""
     wanted = list(dict.fromkeys(ids))
@@ -722,9 +732,7 @@ def analyse_media(ids: Sequence[int], ocr: bool = False) -> BatchResult:
     result = BatchResult(skipped=missing)
     if not rows:
         return result
-    unread = without_text(rows) if ocr else set()
-    items = [(m.pk, m.url, m.type, None if m.pk in unread else stored_validators(m)) for m in rows.values()]
-    outcomes = pipeline().run(items, ocr=ocr)
+    outcomes = pipeline().run(pipeline_items(rows, ocr), ocr=ocr)
     return record_outcomes(rows, outcomes, result)
 
 

@@ -374,11 +374,7 @@ def run_chunk(
         # kind of request most of its media need.
         rows, missing = media_batch.load_rows(chunk.media_ids)
         ocr = chunk.job.ocr
-        unread = media_batch.without_text(rows) if ocr else set()
-        # A 304 keeps values without bytes: a picture whose text was never read is fetched again to read it.
-        items = [
-            (m.pk, m.url, m.type, None if m.pk in unread else media_batch.stored_validators(m)) for m in rows.values()
-        ]
+        items = media_batch.pipeline_items(rows, ocr)
         # Timed out last time: if they stall again, their wait must start with the job, not behind other downloads.
         urgent = [m.pk for m in rows.values() if m.error_class == DownloadTimeout.error_class]
         if not wait:

@@ -17,13 +17,23 @@ import redis
 from media_analysis.engine.fetch.hosts import LocalHostGate
 from media_analysis.jobs.hosts import host_gate
 from media_analysis.jobs.pipeline import pipeline
-from media_analysis.models import JobStatus
+from media_analysis.models import AnalysisJob, JobStatus
 from tests.jobs.test_consumers import _assert_exact, _enqueue, _land_served_by, _wait_finished
 from tests.jobs.test_download_pipeline import Completions, _planned_job, _png, _run_async
 from tests.support.http_server import LocalHTTPServer, Reply, redirect
 from tests.support.processes import ROOT, Consumer, child_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _run_job(urls: list[str], chunk_size: int) -> AnalysisJob:
+    """Plan a job of ``urls``, run its chunks in this process's pipeline, and return its row once they are done."""
+    job, chunk_ids = _planned_job(urls, chunk_size=chunk_size)
+    completions = Completions()
+    _run_async(chunk_ids, completions)
+    completions.wait_for(*chunk_ids)
+    job.refresh_from_db()
+    return job
 
 
 def _wait_closed(*servers: LocalHTTPServer) -> None:
@@ -43,11 +53,7 @@ def test_the_in_process_limit_bounds_open_connections_and_keeps_them_alive(setti
     ]
     _wait_pipeline_idle()
     http_server.reset_connection_counts()
-    job, chunk_ids = _planned_job(urls, chunk_size=6)
-    completions = Completions()
-    _run_async(chunk_ids, completions)
-    completions.wait_for(*chunk_ids)
-    job.refresh_from_db()
+    job = _run_job(urls, chunk_size=6)
     assert (job.status, job.analysed) == (JobStatus.COMPLETED, 24)
     assert http_server.hits() == 24
     assert http_server.peak_open_connections <= 2
@@ -76,11 +82,7 @@ def test_a_redirect_to_another_host_leaves_no_connection_open_and_no_slot_held(s
             http_server.route(f"/here-{n}.png", Reply(body=_png(10 + n), content_type="image/png")) for n in range(3)
         ]
         _wait_pipeline_idle()
-        job, chunk_ids = _planned_job(urls, chunk_size=10)
-        completions = Completions()
-        _run_async(chunk_ids, completions)
-        completions.wait_for(*chunk_ids)
-        job.refresh_from_db()
+        job = _run_job(urls, chunk_size=10)
         assert (job.status, job.analysed) == (JobStatus.COMPLETED, 6)
         assert other.hits() == 3
         # The other host's connections were asked to close with their response: none outlived its download.
@@ -156,10 +158,7 @@ def test_a_consumer_killed_holding_a_slot_and_its_connection_frees_both(settings
         _wait_closed(http_server)
         _wait_pipeline_idle()
         urls = [http_server.route(f"/{n}.png", Reply(body=_png(n), content_type="image/png")) for n in range(4)]
-        job, chunk_ids = _planned_job(urls, chunk_size=10)
-        completions = Completions()
-        _run_async(chunk_ids, completions)
-        completions.wait_for(*chunk_ids)
+        job = _run_job(urls, chunk_size=10)
     finally:
         if holder.poll() is None:
             holder.kill()
@@ -168,6 +167,5 @@ def test_a_consumer_killed_holding_a_slot_and_its_connection_frees_both(settings
         if keys:
             client.delete(*keys)
         client.close()
-    job.refresh_from_db()
     assert (job.status, job.analysed) == (JobStatus.COMPLETED, 4)
     assert http_server.peak_open_connections <= 1
